@@ -1,0 +1,75 @@
+# flowrun-operator: every entry point a developer, a user or CI needs.
+# `make help` lists the targets. Heavy artefacts are cached in ~/.cache/flowrun-operator.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+RUNNER_IMAGE := flowrun-runner:$(VERSION)
+OPERATOR_IMAGE := flowrun-operator:$(VERSION)
+CLUSTER := tests/cluster
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.stamp: pyproject.toml
+	@echo "==> Python environment in $(VENV)"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PIP) install --quiet --upgrade pip
+	@$(PIP) install --quiet -e '.[test]'
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.stamp ## create the Python environment (.venv) with the package and test tools
+
+.PHONY: test
+test: venv ## run the whole suite: lint, unit, integration and end-to-end on a real cluster
+	@echo "==> import-linter: the rooms' layering"
+	@$(VENV)/bin/lint-imports --no-cache
+	@echo "==> pytest (brings up the test cluster when KUBECONFIG is not set)"
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+.PHONY: test-unit
+test-unit: venv ## run only the tests that need no cluster
+	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+.PHONY: cluster-up
+cluster-up: ## start (or reuse) the local single-node cluster; last line: export KUBECONFIG=...
+	@$(CLUSTER)/cluster-up.sh
+
+.PHONY: cluster-down
+cluster-down: ## stop everything cluster-up started
+	@$(CLUSTER)/cluster-down.sh
+
+.PHONY: kind-up
+kind-up: ## the same cluster shape on kind (needs Docker and internet; see docs/cluster.md)
+	@$(CLUSTER)/kind-up.sh
+
+.PHONY: wheels
+wheels: venv ## build the wheels the images install (.out/wheels)
+	@echo "==> wheels for the images"
+	@rm -rf .out/wheels && mkdir -p .out/wheels
+	@$(PIP) wheel --quiet --wheel-dir .out/wheels '.[operator]'
+
+.PHONY: images
+images: wheels ## build the runner image and load it into the test cluster's containerd
+	@$(CLUSTER)/docker-up.sh
+	@echo "==> base image"
+	@base=$$($(CLUSTER)/base-image.sh | tail -n 1) && \
+	  echo "==> $(RUNNER_IMAGE) from $$base" && \
+	  docker build --quiet --build-arg BASE_IMAGE=$$base -f runner-image/Dockerfile -t $(RUNNER_IMAGE) . >/dev/null
+	@echo "==> loading $(RUNNER_IMAGE) into the cluster"
+	@$(CLUSTER)/load-image.sh $(RUNNER_IMAGE)
+
+.PHONY: run-operator
+run-operator: venv ## run the operator on this machine against $$KUBECONFIG (all namespaces)
+	@$(PY) -m flowrun.controller --all-namespaces
+
+.PHONY: crds
+crds: ## install the FlowRun CRD into the current cluster
+	@kubectl apply -f crds/flowrun.io_flowruns.yaml

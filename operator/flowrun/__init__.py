@@ -1,0 +1,24 @@
+"""flowrun: run Python flows as Kubernetes FlowRun resources that can pause, suspend and
+wait for typed input.
+
+    from flowrun import flow, task, pause_flow_run, RunInput
+"""
+from .sdk import (
+    Flow,
+    ResumeError,
+    RunInput,
+    Task,
+    flow,
+    pause_flow_run,
+    resume_flow_run,
+    suspend_flow_run,
+    task,
+    task_input_hash,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Flow", "ResumeError", "RunInput", "Task", "__version__", "flow", "pause_flow_run",
+    "resume_flow_run", "suspend_flow_run", "task", "task_input_hash",
+]

@@ -1,0 +1,1 @@
+"""The `flowrun` command line (also `kubectl flowrun`)."""

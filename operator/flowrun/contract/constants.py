@@ -1,0 +1,40 @@
+"""Names shared by every room: the API coordinates of FlowRun, labels, environment
+variables the operator gives the runner pod, and the operator's hard limits.
+
+Nothing here imports anything from the project: it is the bottom layer.
+"""
+from __future__ import annotations
+
+GROUP = "flowrun.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "FlowRun"
+PLURAL = "flowruns"
+SHORT_NAME = "fr"
+
+# Labels put on every object the operator creates for a run.
+LABEL_RUN = "flowrun.io/run"
+LABEL_ATTEMPT = "flowrun.io/attempt"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "flowrun-operator"
+# Set on a child FlowRun created by run_flow(..., as_subflow=True).
+LABEL_PARENT = "flowrun.io/parent"
+
+# Environment of the runner pod.
+ENV_NAME = "FLOWRUN_NAME"
+ENV_NAMESPACE = "FLOWRUN_NAMESPACE"
+ENV_ATTEMPT = "FLOWRUN_ATTEMPT"
+ENV_CACHE_DIR = "FLOWRUN_CACHE_DIR"
+
+CACHE_MOUNT_PATH = "/cache"
+RUNNER_UID = 1000
+
+# status.result is kept small: the FlowRun lives in etcd next to everything else.
+MAX_RESULT_BYTES = 64 * 1024
+# spec.parameters / spec.input: at most this many top-level keys (enforced by the CRD
+# schema) and this many bytes serialised (enforced by the admission webhook).
+MAX_OBJECT_KEYS = 128
+MAX_OBJECT_BYTES = 256 * 1024
+MAX_HISTORY = 100
+
+DEFAULT_PAUSE_TIMEOUT = 3600

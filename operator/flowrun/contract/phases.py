@@ -1,0 +1,151 @@
+"""The FlowRun state machine as data.
+
+Two things change over a run's life: `status.phase` (what is happening) and
+`spec.state` (what the user, or the flow's own code, wants). Both tables live here and
+are checked here only: the controller, the runner and the admission webhook all call
+`check_phase_transition` / `check_state_change`, so a rule is never written twice.
+
+Never put Kubernetes I/O here: these are pure functions of plain values.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+
+class Phase(str, enum.Enum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    PAUSED = "Paused"
+    SUSPENDED = "Suspended"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.COMPLETED, Phase.FAILED)
+
+
+class State(str, enum.Enum):
+    """`spec.state`: the desired state."""
+
+    RUNNING = "Running"
+    PAUSED = "Paused"
+    SUSPENDED = "Suspended"
+
+
+class PauseKind(str, enum.Enum):
+    PAUSE = "Pause"
+    SUSPEND = "Suspend"
+
+
+# phase -> the phases it may move to. Staying in the same phase is always allowed.
+PHASE_TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
+    Phase.PENDING: frozenset({Phase.RUNNING, Phase.SUSPENDED, Phase.FAILED}),
+    Phase.RUNNING: frozenset({Phase.PAUSED, Phase.SUSPENDED, Phase.COMPLETED, Phase.FAILED}),
+    Phase.PAUSED: frozenset({Phase.RUNNING, Phase.SUSPENDED, Phase.FAILED}),
+    # A resumed suspension starts a new Job: Pending again.
+    Phase.SUSPENDED: frozenset({Phase.PENDING, Phase.FAILED}),
+    Phase.COMPLETED: frozenset(),
+    Phase.FAILED: frozenset(),
+}
+INITIAL_PHASES = frozenset({Phase.PENDING, Phase.SUSPENDED})
+
+
+class InvalidTransition(ValueError):
+    """A phase or state change the state machine does not allow."""
+
+
+def check_phase_transition(current: str | None, target: str) -> None:
+    """Raise InvalidTransition unless `current -> target` is in the table."""
+    to = Phase(target)
+    if current is None or current == "":
+        if to not in INITIAL_PHASES and to is not Phase.FAILED:
+            raise InvalidTransition(f"a new FlowRun starts Pending or Suspended, not {to.value}")
+        return
+    frm = Phase(current)
+    if frm is to or to in PHASE_TRANSITIONS[frm]:
+        return
+    raise InvalidTransition(f"FlowRun cannot go from {frm.value} to {to.value}")
+
+
+def check_state_change(old_state: str, new_state: str, phase: str | None) -> None:
+    """Is the user (or runner) allowed to change `spec.state` from old to new now?
+
+    Raises InvalidTransition with a message meant for the person who asked.
+    """
+    if old_state == new_state:
+        return
+    ph = Phase(phase) if phase else Phase.PENDING
+    new = State(new_state)
+    old = State(old_state)
+    if ph.terminal:
+        raise InvalidTransition(
+            f"FlowRun is {ph.value}; it can no longer be {_verb(new)}"
+        )
+    if new is State.RUNNING:
+        # Resume. Also withdraws a pause/suspend request the run has not reached yet.
+        return
+    if new is State.PAUSED:
+        if old is State.SUSPENDED or ph is Phase.SUSPENDED:
+            raise InvalidTransition(
+                "a suspended FlowRun has no running process to pause; resume it first"
+            )
+        return
+    if new is State.SUSPENDED:
+        return
+
+
+def _verb(state: State) -> str:
+    return {State.RUNNING: "resumed", State.PAUSED: "paused", State.SUSPENDED: "suspended"}[state]
+
+
+# ---- conditions -------------------------------------------------------------------
+
+CONDITION_TYPES = ("Ready", "Paused", "Suspended", "AwaitingInput", "Succeeded", "Failed")
+
+
+def conditions_for(
+    phase: str,
+    *,
+    message: str = "",
+    awaiting_input: bool = False,
+    previous: Sequence[Mapping[str, Any]] | None = None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The full conditions list for a phase, keeping lastTransitionTime of conditions
+    whose status did not change (as Kubernetes' meta.SetStatusCondition does)."""
+    ph = Phase(phase)
+    wanted: dict[str, tuple[str, str]] = {
+        "Ready": ("True", "Running") if ph is Phase.RUNNING else ("False", ph.value),
+        "Paused": ("True", "Paused") if ph is Phase.PAUSED else ("False", ph.value),
+        "Suspended": ("True", "Suspended") if ph is Phase.SUSPENDED else ("False", ph.value),
+        "AwaitingInput": (
+            ("True", "InputRequired")
+            if awaiting_input and ph in (Phase.PAUSED, Phase.SUSPENDED)
+            else ("False", "NoInputRequired")
+        ),
+        "Succeeded": (
+            ("True", "Completed") if ph is Phase.COMPLETED
+            else ("False", "Failed") if ph is Phase.FAILED
+            else ("Unknown", ph.value)
+        ),
+        "Failed": ("True", "Failed") if ph is Phase.FAILED else ("False", ph.value),
+    }
+    before = {c.get("type"): c for c in (previous or [])}
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = []
+    for ctype in CONDITION_TYPES:
+        status, reason = wanted[ctype]
+        prev = before.get(ctype)
+        changed = prev is None or prev.get("status") != status
+        out.append({
+            "type": ctype,
+            "status": status,
+            "reason": reason,
+            "message": message if status == "True" else "",
+            "lastTransitionTime": stamp if changed else prev.get("lastTransitionTime", stamp),
+        })
+    return out

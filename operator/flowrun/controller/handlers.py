@@ -1,0 +1,107 @@
+"""Every kopf registration of the operator, and nothing else: each handler is a few lines
+that hand over to `Reconciler` (decisions and I/O live there, not here).
+
+- FlowRun, Job and pod watch events all lead to one level-triggered reconcile of the
+  FlowRun concerned (event-driven: a resume or suspend is acted on at once).
+- A daemon per paused/suspended FlowRun sleeps until the exact deadline stored in
+  `status.pause.deadline` and fails the run then. Daemons are re-spawned for every
+  matching FlowRun when the operator starts, so deadlines survive restarts.
+- A slow timer re-reconciles live runs as a safety net for missed events.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from ..contract.constants import GROUP, LABEL_RUN, PLURAL, VERSION
+from ..contract.phases import Phase
+from ..contract.status import now
+from ..kube import Kube
+from .reconcile import Reconciler, pause_deadline
+from .settings import Settings
+
+log = logging.getLogger("flowrun.controller")
+SETTINGS = Settings.from_env()
+_reconciler: Reconciler | None = None
+
+
+def reconciler() -> Reconciler:
+    global _reconciler
+    if _reconciler is None:
+        _reconciler = Reconciler(Kube(), SETTINGS)
+    return _reconciler
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = "flowrun.io/operator"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="flowrun.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="flowrun.io", key="last-handled-configuration")
+    settings.posting.level = logging.WARNING
+    # Act on a change within milliseconds instead of kopf's default 0.1 s batching.
+    settings.batching.batch_window = 0.01
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.peering.standalone = True
+    settings.execution.max_workers = 8
+    reconciler()
+    log.info("flowrun operator settings: %s", SETTINGS)
+
+
+def _run_is_live(status: dict[str, Any], **_: Any) -> bool:
+    phase = (status or {}).get("phase")
+    return not phase or not Phase(phase).terminal
+
+
+def _has_deadline(status: dict[str, Any], **_: Any) -> bool:
+    return pause_deadline(dict(status or {})) is not None
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def flowrun_changed(type: str | None, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    if type == "DELETED":
+        return
+    changed = memo.get("deadline_changed")
+    if changed is not None:
+        changed.set()
+    await asyncio.to_thread(reconciler().reconcile, namespace, name)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT})
+async def job_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
+    await asyncio.to_thread(reconciler().reconcile, namespace, labels[LABEL_RUN])
+
+
+@kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
+async def pod_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
+    await asyncio.to_thread(reconciler().reconcile, namespace, labels[LABEL_RUN])
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, when=_has_deadline, cancellation_timeout=2.0)
+async def enforce_deadline(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo,
+                           name: str, namespace: str, **_: Any) -> None:
+    """Sleep until the pause/suspend deadline, then fail the run if still not resumed."""
+    changed: asyncio.Event = memo.setdefault("deadline_changed", asyncio.Event())
+    while not stopped:
+        deadline = pause_deadline(dict(body.get("status") or {}))
+        if deadline is None:
+            return
+        remaining = (deadline - now()).total_seconds()
+        if remaining <= 0:
+            if await asyncio.to_thread(reconciler().expire, namespace, name):
+                return
+            remaining = 0.5
+        changed.clear()
+        try:
+            await asyncio.wait_for(changed.wait(), timeout=remaining)
+        except asyncio.TimeoutError:
+            pass
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.resync_seconds, when=_run_is_live, idle=5)
+async def resync(name: str, namespace: str, **_: Any) -> None:
+    await asyncio.to_thread(reconciler().reconcile, namespace, name)

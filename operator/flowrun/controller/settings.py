@@ -1,0 +1,44 @@
+"""The operator's settings, read once at start-up from the environment (the Helm chart
+sets them). Every default a user may want to change lives here and nowhere else."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Image of runner pods when a FlowRun names none.
+    runner_image: str = "flowrun-runner:0.1.0"
+    image_pull_policy: str = "IfNotPresent"
+    # The per-run result-cache claim when spec.cache does not say.
+    cache_size: str = "1Gi"
+    cache_storage_class: str = ""
+    # Timeout of a suspension or pause requested from outside (spec.state set by a user).
+    default_timeout_seconds: int = DEFAULT_PAUSE_TIMEOUT
+    # Namespaces to watch; empty means the whole cluster.
+    namespaces: tuple[str, ...] = field(default_factory=tuple)
+    # Seconds a runner pod gets between SIGTERM and SIGKILL.
+    termination_grace_seconds: int = 10
+    # Safety-net resync of live runs in case a watch event was missed (seconds).
+    resync_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        namespaces = tuple(n.strip() for n in _env("FLOWRUN_NAMESPACES", "").split(",") if n.strip())
+        return cls(
+            runner_image=_env("FLOWRUN_RUNNER_IMAGE", cls.runner_image),
+            image_pull_policy=_env("FLOWRUN_IMAGE_PULL_POLICY", cls.image_pull_policy),
+            cache_size=_env("FLOWRUN_CACHE_SIZE", cls.cache_size),
+            cache_storage_class=_env("FLOWRUN_CACHE_STORAGE_CLASS", cls.cache_storage_class),
+            default_timeout_seconds=int(_env("FLOWRUN_DEFAULT_TIMEOUT", str(cls.default_timeout_seconds))),
+            namespaces=namespaces,
+            termination_grace_seconds=int(_env("FLOWRUN_TERMINATION_GRACE_SECONDS", str(cls.termination_grace_seconds))),
+            resync_seconds=float(_env("FLOWRUN_RESYNC_SECONDS", str(cls.resync_seconds))),
+        )

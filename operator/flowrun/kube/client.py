@@ -1,0 +1,402 @@
+"""The one door to the Kubernetes API. Every room (runner, SDK, controller, CLI) talks to
+the API server through `Kube`, never through the client library directly, so the
+handling of absence (404), conflicts (409) and watch reconnects is written once.
+
+Objects go in and come out as plain JSON dicts exactly as the API serves them
+(camelCase), never as the client library's generated models.
+
+What this module must never do: decide anything about a FlowRun's life. It moves bytes;
+the contract and the controller decide.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
+
+from ..contract.constants import GROUP, PLURAL, VERSION
+
+log = logging.getLogger(__name__)
+
+
+class KubeError(RuntimeError):
+    """An API call failed in a way the caller cannot fix by retrying."""
+
+    def __init__(self, status: int, reason: str, message: str, details: Any = None):
+        super().__init__(message or reason)
+        self.status = status
+        self.reason = reason
+        self.message = message or reason
+        self.details = details
+
+
+class Conflict(KubeError):
+    """409: the object changed since it was read (or already exists)."""
+
+
+class Gone(Exception):
+    """The watched object was deleted."""
+
+
+def _error(exc: ApiException) -> KubeError:
+    reason, message, details = exc.reason or "", "", None
+    try:
+        body = json.loads(exc.body or "{}")
+        reason = body.get("reason", reason)
+        message = body.get("message", "")
+        details = body.get("details")
+    except (ValueError, TypeError):
+        message = str(exc.body or "")
+    cls = Conflict if exc.status == 409 else KubeError
+    return cls(exc.status or 0, reason, message, details)
+
+
+def _json(resp: Any) -> dict[str, Any]:
+    return json.loads(resp.data or b"{}")
+
+
+def load_api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
+    """In-cluster config inside a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST") and os.path.exists(
+        "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    ):
+        configuration = k8s.Configuration()
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    else:
+        configuration = k8s.Configuration()
+        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    # Fail fast instead of urllib3's silent retries; callers decide what to retry.
+    configuration.retries = False
+    return k8s.ApiClient(configuration)
+
+
+# kind -> (API group attribute, method suffix). Only kinds the project touches.
+_KINDS: dict[str, tuple[str, str]] = {
+    "Job": ("batch", "namespaced_job"),
+    "Pod": ("core", "namespaced_pod"),
+    "PersistentVolumeClaim": ("core", "namespaced_persistent_volume_claim"),
+    "ServiceAccount": ("core", "namespaced_service_account"),
+    "ConfigMap": ("core", "namespaced_config_map"),
+    "Secret": ("core", "namespaced_secret"),
+    "Event": ("core", "namespaced_event"),
+    "Role": ("rbac", "namespaced_role"),
+    "RoleBinding": ("rbac", "namespaced_role_binding"),
+}
+
+
+class Kube:
+    """Thin, synchronous wrapper over the Kubernetes client. Thread-safe for calls."""
+
+    def __init__(self, api_client: k8s.ApiClient | None = None, *, timeout: float = 30.0):
+        self.api_client = api_client or load_api_client()
+        self.core = k8s.CoreV1Api(self.api_client)
+        self.batch = k8s.BatchV1Api(self.api_client)
+        self.rbac = k8s.RbacAuthorizationV1Api(self.api_client)
+        self.custom = k8s.CustomObjectsApi(self.api_client)
+        self.timeout = timeout
+
+    # ---- FlowRuns --------------------------------------------------------------------
+
+    def get_flowrun(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=self.timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _error(exc) from None
+
+    def list_flowruns(
+        self, namespace: str | None = None, selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        try:
+            if namespace:
+                got = self.custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, label_selector=selector,
+                    _request_timeout=self.timeout)
+            else:
+                got = self.custom.list_cluster_custom_object(
+                    GROUP, VERSION, PLURAL, label_selector=selector,
+                    _request_timeout=self.timeout)
+        except ApiException as exc:
+            raise _error(exc) from None
+        return list(got.get("items", []))
+
+    def create_flowrun(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, dict(body), _request_timeout=self.timeout)
+        except ApiException as exc:
+            raise _error(exc) from None
+
+    def delete_flowrun(self, namespace: str, name: str) -> bool:
+        try:
+            self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=self.timeout)
+            return True
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise _error(exc) from None
+
+    def patch_flowrun(
+        self, namespace: str, name: str, patch: Mapping[str, Any], *,
+        resource_version: str | None = None, status: bool = False,
+    ) -> dict[str, Any]:
+        """JSON merge patch of the object (or of its status subresource). With
+        `resource_version`, the patch applies only if nobody changed the object since:
+        otherwise Conflict."""
+        body = dict(patch)
+        if resource_version:
+            body["metadata"] = {**dict(body.get("metadata") or {}),
+                                "resourceVersion": resource_version}
+        call = (self.custom.patch_namespaced_custom_object_status if status
+                else self.custom.patch_namespaced_custom_object)
+        try:
+            return call(GROUP, VERSION, namespace, PLURAL, name, body,
+                        _request_timeout=self.timeout)
+        except ApiException as exc:
+            raise _error(exc) from None
+
+    def update_flowrun(
+        self,
+        namespace: str,
+        name: str,
+        decide: Callable[[dict[str, Any]], tuple[dict | None, dict | None] | None],
+        *,
+        attempts: int = 20,
+    ) -> dict[str, Any] | None:
+        """Compare-and-swap: read the FlowRun, ask `decide(obj)` for (spec_patch,
+        status_patch) (either may be None; None overall means nothing to do), apply them
+        guarded by the resourceVersion read, and start over on a conflict.
+
+        The status patch goes first, then the object patch (guarded by the version the
+        status patch produced), so a decision is never applied against a stale read.
+        Returns the object as last written or read, or None when it does not exist.
+        """
+        for attempt in range(attempts):
+            obj = self.get_flowrun(namespace, name)
+            if obj is None:
+                return None
+            decision = decide(obj)
+            if decision is None:
+                return obj
+            main_patch, status_patch = decision
+            try:
+                rv = obj["metadata"]["resourceVersion"]
+                if status_patch:
+                    obj = self.patch_flowrun(namespace, name, {"status": status_patch},
+                                             resource_version=rv, status=True)
+                    rv = obj["metadata"]["resourceVersion"]
+                if main_patch:
+                    obj = self.patch_flowrun(namespace, name, main_patch, resource_version=rv)
+                return obj
+            except Conflict:
+                time.sleep(min(0.02 * (attempt + 1), 0.5))
+        raise KubeError(409, "Conflict", f"FlowRun {namespace}/{name} kept changing; gave up")
+
+    def watch_flowrun(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        stop: threading.Event | None = None,
+        server_timeout: int = 300,
+        on_connect: Callable[[Any], None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the FlowRun now and then again on every change, blocking in between.
+
+        One object, by a name field selector (which RBAC authorises with resourceNames).
+        Survives server-side watch timeouts, dropped connections and 410 Gone (expired
+        resourceVersion) by re-reading and re-watching. Raises Gone when it is deleted.
+        `on_connect(response)` lets another thread close the stream to stop it.
+        """
+        rv: str | None = None
+        failures = 0
+        while not (stop and stop.is_set()):
+            if rv is None:
+                obj = self.get_flowrun(namespace, name)
+                if obj is None:
+                    raise Gone(f"FlowRun {namespace}/{name} no longer exists")
+                rv = obj["metadata"]["resourceVersion"]
+                yield obj
+            resp = None
+            try:
+                resp = self.custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL,
+                    field_selector=f"metadata.name={name}", watch=True,
+                    resource_version=rv, allow_watch_bookmarks=True,
+                    timeout_seconds=server_timeout, _preload_content=False,
+                    _request_timeout=(10, server_timeout + 30))
+                if on_connect:
+                    on_connect(resp)
+                for line in iter_resp_lines(resp):
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    kind, obj = event.get("type"), event.get("object") or {}
+                    if kind == "ERROR":
+                        if obj.get("code") == 410:  # our resourceVersion expired
+                            rv = None
+                            break
+                        raise KubeError(obj.get("code", 0), obj.get("reason", ""),
+                                        obj.get("message", "watch error"))
+                    rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                    failures = 0
+                    if kind == "BOOKMARK":
+                        continue
+                    if kind == "DELETED":
+                        raise Gone(f"FlowRun {namespace}/{name} was deleted")
+                    yield obj
+            except ApiException as exc:
+                if exc.status == 410:
+                    rv = None
+                    continue
+                if exc.status in (401, 403, 404):
+                    raise _error(exc) from None
+                failures += 1
+            except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+                if stop and stop.is_set():
+                    return
+                log.debug("watch of %s/%s interrupted: %s", namespace, name, exc)
+                failures += 1
+            finally:
+                if resp is not None:
+                    resp.release_conn()
+            if failures:
+                # Reconnect backoff after a failure (not a poll: a healthy watch blocks).
+                if stop:
+                    stop.wait(min(0.1 * 2 ** failures, 5.0))
+                else:
+                    time.sleep(min(0.1 * 2 ** failures, 5.0))
+
+    # ---- other kinds -----------------------------------------------------------------
+
+    def _method(self, verb: str, kind: str) -> Callable[..., Any]:
+        try:
+            group, suffix = _KINDS[kind]
+        except KeyError:
+            raise ValueError(f"kind {kind!r} is not handled by flowrun.kube") from None
+        return getattr(getattr(self, group), f"{verb}_{suffix}")
+
+    def create(self, obj: Mapping[str, Any], *, adopt_existing: bool = True) -> dict[str, Any]:
+        """Create an object; if one of that name exists already, return it instead
+        (creation is idempotent by name)."""
+        kind, meta = obj["kind"], obj["metadata"]
+        try:
+            resp = self._method("create", kind)(
+                meta["namespace"], dict(obj), _preload_content=False,
+                _request_timeout=self.timeout)
+            return _json(resp)
+        except ApiException as exc:
+            if exc.status == 409 and adopt_existing:
+                existing = self.get(kind, meta["namespace"], meta["name"])
+                if existing is not None:
+                    return existing
+            raise _error(exc) from None
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return _json(self._method("read", kind)(
+                name, namespace, _preload_content=False, _request_timeout=self.timeout))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _error(exc) from None
+
+    def list(self, kind: str, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
+        try:
+            resp = self._method("list", kind)(
+                namespace, label_selector=selector, _preload_content=False,
+                _request_timeout=self.timeout)
+        except ApiException as exc:
+            raise _error(exc) from None
+        return list(_json(resp).get("items", []))
+
+    def delete(
+        self, kind: str, namespace: str, name: str, *, propagation: str = "Background",
+        grace_period_seconds: int | None = None,
+    ) -> bool:
+        """Delete; False when it was already gone."""
+        try:
+            self._method("delete", kind)(
+                name, namespace, propagation_policy=propagation,
+                grace_period_seconds=grace_period_seconds,
+                _preload_content=False, _request_timeout=self.timeout)
+            return True
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise _error(exc) from None
+
+    def pod_log(
+        self, namespace: str, pod: str, *, follow: bool = False, tail_lines: int | None = None,
+        container: str | None = None,
+    ) -> Any:
+        """The pod's log: a str, or (follow=True) an iterator of lines."""
+        try:
+            resp = self.core.read_namespaced_pod_log(
+                pod, namespace, follow=follow, tail_lines=tail_lines, container=container,
+                _preload_content=False,
+                _request_timeout=None if follow else self.timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return iter(()) if follow else ""
+            raise _error(exc) from None
+        if follow:
+            return iter_resp_lines(resp)
+        return resp.data.decode("utf-8", errors="replace")
+
+    def emit_event(
+        self,
+        involved: Mapping[str, Any],
+        reason: str,
+        message: str,
+        *,
+        type_: str = "Normal",
+        component: str = "flowrun-operator",
+    ) -> None:
+        """Post a core/v1 Event about `involved` (as `kubectl describe` shows them).
+        Never raises: an Event is a courtesy, not part of the run's state."""
+        meta = involved.get("metadata", {})
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta.get('name', 'flowrun')}.{uuid.uuid4().hex[:12]}",
+                "namespace": meta.get("namespace", "default"),
+            },
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion", ""),
+                "kind": involved.get("kind", ""),
+                "name": meta.get("name", ""),
+                "namespace": meta.get("namespace", ""),
+                "uid": meta.get("uid", ""),
+                "resourceVersion": meta.get("resourceVersion", ""),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": component},
+            "reportingComponent": component,
+            "reportingInstance": os.environ.get("HOSTNAME", component),
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.create(event, adopt_existing=False)
+        except (KubeError, urllib3.exceptions.HTTPError, OSError) as exc:
+            log.warning("could not post Event %s for %s: %s", reason, meta.get("name"), exc)

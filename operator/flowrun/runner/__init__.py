@@ -1,0 +1,1 @@
+"""The runner: the pod's entrypoint (see main.py)."""

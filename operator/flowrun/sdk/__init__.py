@@ -1,0 +1,9 @@
+"""The SDK used by flow code inside the pod: flows, tasks, the result cache, and
+pause / suspend / wait_for_input. Never imports kopf or the controller."""
+from .flows import Flow, flow
+from .inputs import RunInput
+from .pausing import ResumeError, pause_flow_run, resume_flow_run, suspend_flow_run
+from .tasks import Task, task, task_input_hash
+
+__all__ = ["Flow", "ResumeError", "RunInput", "Task", "flow", "pause_flow_run",
+           "resume_flow_run", "suspend_flow_run", "task", "task_input_hash"]

@@ -1,0 +1,88 @@
+"""Where the SDK finds the run it is part of.
+
+The runner (or a local call of a flow) enters a `RunContext`; tasks, pauses and
+`flowrun.runtime` read it through a context variable. Call counters live here, which is
+what makes task identities and pause keys deterministic: the n-th call of a task (or of
+pause_flow_run) in one execution gets the same identity in the next execution.
+"""
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .cache import ResultCache
+
+if TYPE_CHECKING:
+    from .live import LiveFlowRun
+
+
+class FlowRunContextError(RuntimeError):
+    """An SDK call made where it cannot work (outside a flow, inside a task...)."""
+
+
+@dataclass
+class RunContext:
+    name: str
+    namespace: str
+    attempt: int
+    parameters: dict[str, Any]
+    cache: ResultCache
+    uid: str = ""
+    flow_name: str = ""
+    # The FlowRun object in the API, when running under the operator; None locally.
+    live: "LiveFlowRun | None" = None
+    _counters: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_index(self, counter: str) -> int:
+        """1, 2, 3... per counter name, in call order (thread-safe)."""
+        with self._lock:
+            self._counters[counter] += 1
+            return self._counters[counter]
+
+
+_run: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("flowrun_run", default=None)
+_task: contextvars.ContextVar[str | None] = contextvars.ContextVar("flowrun_task", default=None)
+
+
+def current_run() -> RunContext | None:
+    return _run.get()
+
+
+def current_task() -> str | None:
+    return _task.get()
+
+
+def enter_run(ctx: RunContext) -> contextvars.Token:
+    return _run.set(ctx)
+
+
+def exit_run(token: contextvars.Token) -> None:
+    _run.reset(token)
+
+
+def enter_task(identity: str) -> contextvars.Token:
+    return _task.set(identity)
+
+
+def exit_task(token: contextvars.Token) -> None:
+    _task.reset(token)
+
+
+def require_flow_context(what: str) -> RunContext:
+    """The current run, or a clear error for calls made outside a flow or inside a task."""
+    task = current_task()
+    if task is not None:
+        raise FlowRunContextError(
+            f"{what}() cannot be called inside a task (called in task {task!r}); "
+            "call it from the flow function itself"
+        )
+    ctx = current_run()
+    if ctx is None:
+        raise FlowRunContextError(
+            f"{what}() must be called inside a flow run (a function decorated with @flow)"
+        )
+    return ctx

@@ -1,0 +1,297 @@
+"""The FlowRun as the running flow sees it: a live copy kept by a watch, and the
+runner's side of pausing, suspending and resuming.
+
+How a pause works, from this side:
+1. If the key is in `status.resumed`, the pause already happened and was resumed in an
+   earlier execution: return its stored input at once.
+2. Record `status.pause` (key, kind, deadline, input schema, and the object's
+   `metadata.generation` at that moment), move the phase to Paused, then set
+   `spec.state=Paused` and clear `spec.input`. Every write is compare-and-swap.
+3. Block on a condition variable fed by the watch thread (no polling, no CPU) until
+   `spec.state` is Running again in a generation newer than the pause's, validate
+   `spec.input` with the model, record the resume, and return the model instance.
+
+What it must never do: resume with input that does not validate, or sleep-poll.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pydantic
+
+from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
+from ..contract.phases import PauseKind, Phase, State
+from ..contract.status import history_patch, now, phase_patch, timestamp
+from ..kube import Gone, Kube
+from .inputs import validation_messages
+
+log = logging.getLogger("flowrun.live")
+
+ANNOTATION_CHANGED_BY = "flowrun.io/changed-by"
+
+
+class RunStopped(BaseException):
+    """Control flow, not an error: the flow's code must stop now. A BaseException so
+    that a flow's `except Exception:` cannot swallow it."""
+
+
+class FlowSuspended(RunStopped):
+    """suspend_flow_run() was called, or the run was suspended from outside."""
+
+
+class RunTerminated(RunStopped):
+    """The run ended from outside (timed out, deleted, or the pod is being stopped)."""
+
+
+def _rv(obj: dict[str, Any]) -> int:
+    value = obj.get("metadata", {}).get("resourceVersion", "0")
+    return int(value) if str(value).isdigit() else 0
+
+
+class LiveFlowRun:
+    def __init__(self, kube: Kube, namespace: str, name: str, initial: dict[str, Any]):
+        self.kube = kube
+        self.namespace = namespace
+        self.name = name
+        self.latest = initial
+        self.default_timeout = int(os.environ.get("FLOWRUN_DEFAULT_TIMEOUT", DEFAULT_PAUSE_TIMEOUT))
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._gone = False
+        self._watch_error: BaseException | None = None
+        self._response: Any = None
+        self._thread = threading.Thread(target=self._watch, name="flowrun-watch", daemon=True)
+        self._external_pauses = 0
+
+    # ---- the watch -------------------------------------------------------------------
+
+    def start(self) -> "LiveFlowRun":
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        resp = self._response
+        if resp is not None:
+            try:
+                resp.close()
+            except Exception:
+                pass
+
+    def _on_connect(self, resp: Any) -> None:
+        self._response = resp
+
+    def _watch(self) -> None:
+        try:
+            for obj in self.kube.watch_flowrun(self.namespace, self.name, stop=self._stop,
+                                               on_connect=self._on_connect):
+                self._observe(obj)
+        except Gone:
+            with self._cond:
+                self._gone = True
+                self._cond.notify_all()
+        except BaseException as exc:  # noqa: BLE001 - surfaced to the waiting thread
+            if not self._stop.is_set():
+                log.error("watch of FlowRun %s/%s failed: %s", self.namespace, self.name, exc)
+                with self._cond:
+                    self._watch_error = exc
+                    self._cond.notify_all()
+
+    def _observe(self, obj: dict[str, Any]) -> None:
+        with self._cond:
+            if _rv(obj) >= _rv(self.latest):
+                self.latest = obj
+            self._cond.notify_all()
+
+    def wait_until(self, predicate: Callable[[dict[str, Any]], Any]) -> Any:
+        """Block (no CPU) until predicate(latest FlowRun) is truthy; return its value."""
+        with self._cond:
+            while True:
+                result = predicate(self.latest)
+                if result:
+                    return result
+                if self._gone:
+                    raise RunTerminated(f"FlowRun {self.namespace}/{self.name} was deleted")
+                if self._watch_error is not None:
+                    raise RuntimeError(f"lost the watch of the FlowRun: {self._watch_error}")
+                self._cond.wait()
+
+    def update(self, decide: Callable[[dict[str, Any]], tuple[dict | None, dict | None] | None]) -> dict[str, Any]:
+        obj = self.kube.update_flowrun(self.namespace, self.name, decide)
+        if obj is None:
+            raise RunTerminated(f"FlowRun {self.namespace}/{self.name} was deleted")
+        self._observe(obj)
+        return obj
+
+    # ---- status reports from the runner ---------------------------------------------
+
+    def report(self, phase: str, message: str, **fields: Any) -> dict[str, Any]:
+        """Move the run to `phase` (if the state machine allows it from where it is)."""
+        action = {"Running": "started", "Completed": "completed", "Failed": "failed"}.get(phase, phase.lower())
+
+        def decide(obj: dict[str, Any]):
+            status = obj.get("status") or {}
+            if status.get("phase") == phase and not fields:
+                return None
+            patch = phase_patch(status, phase, message, **fields)
+            patch["history"] = history_patch(status, action, by="runner", message=message[:200])
+            return None, patch
+
+        return self.update(decide)
+
+    # ---- pause / suspend -------------------------------------------------------------
+
+    def resumed_input(self, key: str) -> tuple[bool, Any]:
+        status = self.latest.get("status") or {}
+        if key in (status.get("resumed") or []):
+            return True, (status.get("inputs") or {}).get(key)
+        return False, None
+
+    def pause(
+        self,
+        key: str,
+        *,
+        kind: PauseKind,
+        timeout: int | None,
+        model: type[pydantic.BaseModel] | None,
+        requested_by: str = "flow",
+    ) -> Any:
+        """Record the pause (or suspension) and, for a pause, block until resumed.
+        Returns the validated input dict (or None). A suspension raises FlowSuspended."""
+        done, value = self.resumed_input(key)
+        if done:
+            return value
+        target = State.PAUSED if kind is PauseKind.PAUSE else State.SUSPENDED
+        since = now()
+        info: dict[str, Any] = {
+            "key": key,
+            "kind": kind.value,
+            "since": timestamp(since),
+            "timeoutSeconds": timeout,
+            "deadline": timestamp(since + timedelta(seconds=timeout)) if timeout else None,
+            "inputSchema": model.model_json_schema() if model is not None else None,
+            "requestedBy": requested_by,
+        }
+
+        def decide(obj: dict[str, Any]):
+            status = obj.get("status") or {}
+            spec = obj.get("spec") or {}
+            generation = obj["metadata"].get("generation", 0)
+            if key in (status.get("resumed") or []):
+                return None
+            phase = status.get("phase")
+            if phase and Phase(phase).terminal:
+                raise RunTerminated(f"FlowRun is already {phase}")
+            if kind is PauseKind.PAUSE and spec.get("state") == State.SUSPENDED.value:
+                raise FlowSuspended("suspended from outside")
+            recorded = status.get("pause") or {}
+            status_patch = None
+            if recorded.get("key") != key:
+                pause = {**info, "generation": generation}
+                status_patch = {"pause": pause}
+                if kind is PauseKind.PAUSE:
+                    status_patch = phase_patch(status, "Paused", _pause_message(key, model),
+                                               pause=pause)
+                status_patch["history"] = history_patch(
+                    status, "paused" if kind is PauseKind.PAUSE else "suspended",
+                    by=requested_by, key=key)
+                recorded = pause
+            # The spec write: only while nobody has changed the spec since the pause was
+            # recorded (a newer generation means someone already resumed).
+            main_patch = None
+            if spec.get("state") != target.value and recorded.get("generation") == generation:
+                main_patch = {"spec": {"state": target.value, "input": None}}
+            elif spec.get("state") == target.value and spec.get("input") is not None \
+                    and recorded.get("generation") == generation:
+                main_patch = {"spec": {"input": None}}
+            if status_patch is None and main_patch is None:
+                return None
+            return main_patch, status_patch
+
+        obj = self.update(decide)
+        if kind is PauseKind.SUSPEND:
+            log.info("suspended at %s: the Job will be torn down; resume restarts the flow", key)
+            raise FlowSuspended(key)
+        pause_generation = ((obj.get("status") or {}).get("pause") or {}).get("generation", 0)
+        log.info("paused at %s; waiting for resume", key)
+        return self._wait_for_resume(key, pause_generation, model)
+
+    def _wait_for_resume(self, key: str, generation: int, model: type[pydantic.BaseModel] | None) -> Any:
+        rejected_generation = -1
+
+        def resumed(obj: dict[str, Any]):
+            status = obj.get("status") or {}
+            if key in (status.get("resumed") or []):
+                return ("done", (status.get("inputs") or {}).get(key))
+            phase = status.get("phase")
+            if phase and Phase(phase).terminal:
+                raise RunTerminated(status.get("message") or f"FlowRun is {phase}")
+            spec = obj.get("spec") or {}
+            gen = obj["metadata"].get("generation", 0)
+            if spec.get("state") == State.SUSPENDED.value:
+                raise FlowSuspended(key)
+            if spec.get("state") == State.RUNNING.value and gen > generation and gen != rejected_generation:
+                return ("resume", obj)
+            return None
+
+        while True:
+            what, value = self.wait_until(resumed)
+            if what == "done":
+                return value
+            obj = value
+            data = (obj.get("spec") or {}).get("input")
+            if model is not None:
+                try:
+                    data = model.model_validate(data or {}).model_dump(mode="json")
+                except pydantic.ValidationError as exc:
+                    # The operator reports this (condition, Event, spec.state back to
+                    # Paused); the flow keeps waiting for valid input.
+                    log.warning("resume of %s ignored, input is invalid: %s", key,
+                                "; ".join(validation_messages(exc)))
+                    rejected_generation = obj["metadata"].get("generation", 0)
+                    continue
+            self._record_resume(key, data, obj)
+            return data
+
+    def _record_resume(self, key: str, data: Any, seen: dict[str, Any]) -> None:
+        by = (seen.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_CHANGED_BY, "")
+
+        def decide(obj: dict[str, Any]):
+            status = obj.get("status") or {}
+            if key in (status.get("resumed") or []):
+                return None
+            patch = phase_patch(status, "Running", f"Resumed from {key}", pause=None,
+                                resumed=[*(status.get("resumed") or []), key],
+                                inputs={key: data} if data is not None else None)
+            if patch.get("inputs") is None:
+                patch.pop("inputs")
+            patch["history"] = history_patch(status, "resumed", by=by, key=key)
+            return None, patch
+
+        self.update(decide)
+
+    def checkpoint(self, next_key: Callable[[], str]) -> None:
+        """At a task boundary: honour a pause or suspension requested from outside."""
+        obj = self.latest
+        state = (obj.get("spec") or {}).get("state")
+        phase = (obj.get("status") or {}).get("phase")
+        if phase and Phase(phase).terminal:
+            raise RunTerminated((obj.get("status") or {}).get("message") or phase)
+        if state == State.SUSPENDED.value:
+            raise FlowSuspended("suspended from outside")
+        if state == State.PAUSED.value:
+            log.info("pause requested from outside; pausing before the next task")
+            self.pause(next_key(), kind=PauseKind.PAUSE, timeout=self.default_timeout,
+                       model=None, requested_by="user")
+
+
+def _pause_message(key: str, model: type[pydantic.BaseModel] | None) -> str:
+    if model is None:
+        return f"Paused at {key}; resume with spec.state=Running"
+    fields = ", ".join(model.model_json_schema().get("properties", {}).keys())
+    return f"Paused at {key}; waiting for input ({fields})"

@@ -1,0 +1,23 @@
+from flowrun.contract.inputs import input_errors
+
+SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["name"],
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+}
+
+
+def test_valid_input_has_no_errors():
+    assert input_errors(SCHEMA, {"name": "Marvin"}) == []
+
+
+def test_errors_name_the_fields():
+    errors = input_errors(SCHEMA, {"name": 3, "age": "old"})
+    assert errors == ["age: 'old' is not of type 'integer'", "name: 3 is not of type 'string'"]
+
+
+def test_missing_input_is_an_error_when_required():
+    assert input_errors(SCHEMA, None) == ["(input): 'name' is a required property"]
+
+
+def test_no_schema_accepts_anything():
+    assert input_errors(None, {"x": 1}) == []

@@ -1,0 +1,87 @@
+from datetime import datetime, timezone
+
+import pytest
+
+from flowrun.contract.phases import (
+    PHASE_TRANSITIONS,
+    InvalidTransition,
+    Phase,
+    check_phase_transition,
+    check_state_change,
+    conditions_for,
+)
+from flowrun.contract.status import history_patch, phase_patch
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def test_terminal_phases_go_nowhere():
+    for phase in (Phase.COMPLETED, Phase.FAILED):
+        assert PHASE_TRANSITIONS[phase] == frozenset()
+        for target in Phase:
+            if target is not phase:
+                with pytest.raises(InvalidTransition):
+                    check_phase_transition(phase.value, target.value)
+
+
+@pytest.mark.parametrize("frm,to", [
+    (None, "Pending"), (None, "Suspended"), ("Pending", "Running"), ("Running", "Paused"),
+    ("Paused", "Running"), ("Running", "Suspended"), ("Suspended", "Pending"),
+    ("Running", "Completed"), ("Paused", "Failed"), ("Running", "Running"),
+])
+def test_allowed_transitions(frm, to):
+    check_phase_transition(frm, to)
+
+
+@pytest.mark.parametrize("frm,to", [
+    (None, "Running"), ("Pending", "Completed"), ("Suspended", "Running"), ("Paused", "Completed"),
+])
+def test_forbidden_transitions(frm, to):
+    with pytest.raises(InvalidTransition):
+        check_phase_transition(frm, to)
+
+
+def test_state_changes():
+    check_state_change("Paused", "Running", "Paused")
+    check_state_change("Running", "Suspended", "Running")
+    check_state_change("Running", "Paused", "Running")
+    with pytest.raises(InvalidTransition, match="no longer be resumed"):
+        check_state_change("Paused", "Running", "Completed")
+    with pytest.raises(InvalidTransition, match="suspended FlowRun has no running process"):
+        check_state_change("Suspended", "Paused", "Suspended")
+
+
+def test_conditions_follow_phase_and_keep_transition_times():
+    first = conditions_for("Running", now=NOW)
+    by_type = {c["type"]: c for c in first}
+    assert by_type["Ready"]["status"] == "True"
+    assert by_type["Succeeded"]["status"] == "Unknown"
+    later = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    second = {c["type"]: c for c in conditions_for("Completed", previous=first, now=later)}
+    assert second["Succeeded"]["status"] == "True"
+    assert second["Succeeded"]["lastTransitionTime"] == "2026-01-02T00:00:00Z"
+    # Failed stayed False: its transition time is kept.
+    assert second["Failed"]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+
+
+def test_awaiting_input_only_while_stopped():
+    paused = {c["type"]: c for c in conditions_for("Paused", awaiting_input=True, now=NOW)}
+    assert paused["AwaitingInput"]["status"] == "True"
+    running = {c["type"]: c for c in conditions_for("Running", awaiting_input=True, now=NOW)}
+    assert running["AwaitingInput"]["status"] == "False"
+
+
+def test_phase_patch_checks_the_table():
+    with pytest.raises(InvalidTransition):
+        phase_patch({"phase": "Completed"}, "Running", "again")
+    patch = phase_patch({"phase": "Running"}, "Paused", "waiting", pause={"key": "pause-1"})
+    assert patch["phase"] == "Paused" and patch["pause"] == {"key": "pause-1"}
+
+
+def test_history_is_sequenced_and_capped():
+    status = {"history": []}
+    for i in range(105):
+        status["history"] = history_patch(status, "paused", key=f"pause-{i}")
+    assert len(status["history"]) == 100
+    assert status["history"][-1]["seq"] == 105
+    assert status["history"][0]["key"] == "pause-5"
