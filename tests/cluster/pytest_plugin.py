@@ -1,0 +1,68 @@
+"""pytest fixtures for tests that need a real cluster (marked ``e2e``).
+
+- ``kubeconfig`` (session): path of an admin kubeconfig; starts the local cluster if no
+  KUBECONFIG answers (progress shown live: output capture is suspended meanwhile).
+- ``namespace`` (function): a fresh namespace named after the test, ready once its
+  default ServiceAccount exists; deleted afterwards without waiting.
+- ``base_image`` (session): the locally built Python base image, loaded into the cluster.
+
+Any test that uses one of these fixtures gets the ``e2e`` marker added at collection, so
+``-m "not e2e"`` never starts a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+
+import pytest
+
+import cluster
+
+CLUSTER_FIXTURES = {"kubeconfig", "namespace", "base_image"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.e2e)
+
+
+@contextlib.contextmanager
+def _live_output(request):
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+    if capman is None:
+        yield
+        return
+    with capman.global_and_fixture_disabled():
+        yield
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(request) -> str:
+    with _live_output(request):
+        return cluster.ensure_cluster()
+
+
+@pytest.fixture(scope="session")
+def base_image(request, kubeconfig) -> str:
+    with _live_output(request):
+        return cluster.ensure_base_image()
+
+
+def _namespace_name(nodeid_name: str) -> str:
+    base = re.sub(r"[^a-z0-9-]+", "-", nodeid_name.lower()).strip("-")
+    base = re.sub(r"^test-?", "", base)[:40].strip("-") or "t"
+    return f"t-{base}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def namespace(request, kubeconfig) -> str:
+    name = _namespace_name(request.node.name)
+    cluster.kubectl("create", "namespace", name)
+    cluster.wait_for(
+        lambda: cluster.kubectl("get", "serviceaccount", "default", namespace=name, check=False).returncode == 0,
+        timeout=60, what=f"default ServiceAccount in namespace {name}")
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
