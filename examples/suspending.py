@@ -43,13 +43,15 @@ def suspend_after_one_task(seconds: float = 0.0) -> dict:
 
 @task
 def step(i: int, seconds: float) -> int:
-    _count(f"step-{i}")
+    """Returns how many times this step's body has run (1 unless it ran again)."""
+    runs = _count(f"step-{i}")
     time.sleep(seconds)
-    return i
+    return runs
 
 
 @flow
 def many_steps(steps: int = 20, seconds: float = 1.0) -> dict:
-    """Runs `steps` slow tasks: something to suspend (or pause) from outside."""
-    done = [step(i, seconds) for i in range(steps)]
-    return {"steps": len(done), "attempt": flow_run.attempt}
+    """Runs `steps` slow tasks: something to suspend (or pause) from outside. The
+    result lists, per step, how many times its body ran before it was cached."""
+    runs = [step(i, seconds) for i in range(steps)]
+    return {"steps": len(runs), "body_runs": runs, "attempt": flow_run.attempt}

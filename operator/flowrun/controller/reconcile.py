@@ -85,7 +85,9 @@ class Reconciler:
             return self.delete_jobs(obj)
         # 5. Paused and asked to resume: the live runner resumes itself; we only refuse
         #    input that does not validate (the webhook should have, if it was reachable).
-        if phase == Phase.PAUSED.value and state == State.RUNNING.value:
+        #    A resume is a spec change made after the pause was recorded: a newer
+        #    generation (in between the runner's two writes, it is not one).
+        if phase == Phase.PAUSED.value and state == State.RUNNING.value and is_resume(obj):
             if self.reject_invalid_resume(obj):
                 return
         # 6. A live attempt: its Job must exist and its pod must be able to run.
@@ -379,6 +381,13 @@ _EVENT_REASONS = {
 
 def _changed_by(obj: dict[str, Any]) -> str:
     return (obj["metadata"].get("annotations") or {}).get(ANNOTATION_CHANGED_BY, "")
+
+
+def is_resume(obj: dict[str, Any]) -> bool:
+    """spec.state=Running on a paused run is a resume only if the spec changed after the
+    pause was recorded (the runner records the pause, then sets spec.state=Paused)."""
+    pause = (obj.get("status") or {}).get("pause") or {}
+    return obj["metadata"].get("generation", 0) > int(pause.get("generation") or 0)
 
 
 def pause_deadline(status: dict[str, Any]) -> datetime | None:

@@ -1,0 +1,1 @@
+"""Flows the benchmarks under bench/ run."""

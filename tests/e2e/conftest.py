@@ -1,0 +1,54 @@
+"""Fixtures of the end-to-end tests: the CRD, the images in the cluster, and the
+operator running on this machine as a real process (so tests can SIGKILL it)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cluster import kubectl, wait_for
+from cluster.harness import REPO, OperatorProcess, build_flow_image, install_crd
+
+TEST_IMAGE_TAG = "flowrun-runner-tests"
+
+
+@pytest.fixture(scope="session")
+def crd(kubeconfig) -> None:
+    install_crd()
+
+
+@pytest.fixture(scope="session")
+def runner_image(kubeconfig) -> str:
+    """The runner image plus the test flows, in the cluster's image store."""
+    from cluster.harness import VERSION
+    return build_flow_image(Path(__file__).parent / "flows", f"{TEST_IMAGE_TAG}:{VERSION}")
+
+
+@pytest.fixture(scope="session")
+def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess:
+    op = OperatorProcess(tmp_path_factory.mktemp("operator") / "operator.log", runner_image)
+    op.start()
+    yield op
+    op.stop()
+
+
+@pytest.fixture(autouse=True)
+def _operator_log_on_failure(request):
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed and "operator" in request.fixturenames:
+        op = request.getfixturevalue("operator")
+        print("\n---- operator log (tail) ----\n" + op.tail(), file=sys.stderr)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)

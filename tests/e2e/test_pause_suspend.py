@@ -1,0 +1,180 @@
+"""Pause, suspend and resume on the real cluster: the seed scenarios that need no
+subflows, each through kubectl as a user would, with runner pods in the cluster."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cluster import kubectl, wait_for
+
+from cluster.flowruns import apply, get_fr, names, patch_fr, wait_phase
+from cluster.harness import REPO
+
+pytestmark = pytest.mark.e2e
+MANIFESTS = REPO / "examples" / "manifests"
+
+
+def example(namespace: str, name: str) -> None:
+    apply(namespace, (MANIFESTS / f"{name}.yaml").read_text())
+
+
+def running_pods(namespace: str, run: str) -> list[str]:
+    return kubectl("get", "pods", "-l", f"flowrun.io/run={run}", "--field-selector=status.phase=Running",
+                   "-o", "jsonpath={.items[*].metadata.name}", namespace=namespace).stdout.split()
+
+
+def no_pods_or_jobs(namespace: str, run: str):
+    return not names("jobs", namespace, f"flowrun.io/run={run}") and \
+        not names("pods", namespace, f"flowrun.io/run={run}")
+
+
+def test_1_pause_after_first_task_then_resume_delivers_the_punchline(operator, namespace):
+    example(namespace, "joke")
+    fr = wait_phase(namespace, "joke", "Paused")
+    assert fr["spec"]["state"] == "Paused"
+    assert fr["status"]["pause"]["key"] == "pause-1"
+    assert fr["status"]["pause"]["kind"] == "Pause"
+    assert fr["status"]["pause"]["timeoutSeconds"] == 600
+    assert running_pods(namespace, "joke"), "a paused run keeps its pod"
+    patch_fr(namespace, "joke", {"spec": {"state": "Running"}})
+    fr = wait_phase(namespace, "joke", "Completed", "Failed")
+    assert fr["status"]["result"] == {"setup": "Why did the ducks cross the road?",
+                                      "punchline": "To get to the other side!"}
+    assert fr["status"]["attempt"] == 1, "a pause must not restart the pod"
+    assert fr["status"]["resumed"] == ["pause-1"]
+    actions = [(h["action"], h.get("key", "")) for h in fr["status"]["history"]]
+    assert ("paused", "pause-1") in actions and ("resumed", "pause-1") in actions
+
+
+@pytest.mark.parametrize("amount,pauses", [(250, True), (50, False)])
+def test_2_conditional_pause(operator, namespace, amount, pauses):
+    apply(namespace, {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": "pay"},
+                      "spec": {"flow": "examples.approvals:approve_payment", "parameters": {"amount": amount}}})
+    fr = wait_phase(namespace, "pay", "Paused", "Completed", "Failed")
+    if pauses:
+        assert fr["status"]["phase"] == "Paused"
+        patch_fr(namespace, "pay", {"spec": {"state": "Running"}})
+        fr = wait_phase(namespace, "pay", "Completed", "Failed")
+    assert fr["status"]["phase"] == "Completed"
+    assert fr["status"]["result"] == {"amount": amount, "reviewed": pauses, "receipt": f"paid {amount}"}
+    assert ("pause" in [h["action"][:5] for h in fr["status"]["history"]]) == pauses
+
+
+def test_3_pause_timeout_fails_the_run_and_removes_the_pod(operator, namespace):
+    example(namespace, "pause-timeout")
+    fr = wait_phase(namespace, "pause-timeout", "Paused")
+    deadline = fr["status"]["pause"]["deadline"]
+    assert deadline
+    fr = wait_phase(namespace, "pause-timeout", "Failed", "Completed", timeout=60)
+    assert fr["status"]["phase"] == "Failed"
+    assert "Flow run was paused and never resumed" in fr["status"]["message"]
+    assert "5s" in fr["status"]["message"]
+    wait_for(lambda: no_pods_or_jobs(namespace, "pause-timeout"), timeout=60,
+             what="the timed-out run's Job and pod to go")
+    out = patch_fr(namespace, "pause-timeout", {"spec": {"state": "Running"}}, check=False)
+    time.sleep(1)
+    assert get_fr(namespace, "pause-timeout")["status"]["phase"] == "Failed"
+
+
+def test_4_suspend_tears_down_and_resume_reuses_the_finished_task(operator, namespace):
+    example(namespace, "suspend")
+    fr = wait_phase(namespace, "suspend", "Suspended", "Failed", "Completed")
+    assert fr["status"]["phase"] == "Suspended", fr["status"]
+    assert fr["spec"]["state"] == "Suspended"
+    assert fr["status"]["jobName"] == ""
+    assert fr["status"]["pause"]["kind"] == "Suspend" and fr["status"]["pause"]["key"] == "pause-1"
+    wait_for(lambda: no_pods_or_jobs(namespace, "suspend"), timeout=60,
+             what="the suspended run's Job and pod to be deleted")
+    patch_fr(namespace, "suspend", {"spec": {"state": "Running"}})
+    fr = wait_phase(namespace, "suspend", "Completed", "Failed")
+    assert fr["status"]["phase"] == "Completed", fr["status"]
+    assert fr["status"]["attempt"] == 2 and fr["status"]["jobName"] == "suspend-2"
+    result = fr["status"]["result"]
+    # The first task's body ran once, in attempt 1; attempt 2 got its stored result.
+    assert result["first"] == {"value": 42, "body_runs": 1}
+    assert result["second"] == {"value": 43, "body_runs": 1}
+    assert names("jobs", namespace, "flowrun.io/run=suspend") == ["suspend-2"]
+
+
+def test_5_suspend_from_outside_then_resume(operator, namespace):
+    example(namespace, "many-steps")
+    wait_phase(namespace, "many-steps", "Running")
+    time.sleep(4)  # let a few steps finish (each takes 1 s)
+    patch_fr(namespace, "many-steps", {"spec": {"state": "Suspended"}})
+    fr = wait_phase(namespace, "many-steps", "Suspended", "Failed", "Completed")
+    assert fr["status"]["phase"] == "Suspended", fr["status"]
+    assert fr["status"]["pause"]["key"] == "external-suspend-1"
+    assert fr["status"]["pause"]["requestedBy"] == "user"
+    wait_for(lambda: no_pods_or_jobs(namespace, "many-steps"), timeout=60,
+             what="the Job and pod to be deleted")
+    patch_fr(namespace, "many-steps", {"spec": {"state": "Running"}})
+    fr = wait_phase(namespace, "many-steps", "Completed", "Failed", timeout=180)
+    assert fr["status"]["phase"] == "Completed", fr["status"]
+    result = fr["status"]["result"]
+    assert result["steps"] == 20 and result["attempt"] == 2
+    runs = result["body_runs"]
+    # Steps finished before the suspension were not run again; at most the one that was
+    # interrupted by the suspension ran twice.
+    assert runs.count(1) >= 19 and set(runs) <= {1, 2}, runs
+    assert runs[0] == 1 and runs[1] == 1
+
+
+def test_pause_from_outside_blocks_at_the_next_task(operator, namespace):
+    apply(namespace, {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": "steps"},
+                      "spec": {"flow": "examples.suspending:many_steps",
+                               "parameters": {"steps": 6, "seconds": 0.5}}})
+    wait_phase(namespace, "steps", "Running")
+    patch_fr(namespace, "steps", {"spec": {"state": "Paused"}})
+    fr = wait_phase(namespace, "steps", "Paused", "Completed", "Failed")
+    assert fr["status"]["phase"] == "Paused"
+    assert fr["status"]["pause"]["key"] == "external-pause-1"
+    assert fr["status"]["pause"]["requestedBy"] == "user"
+    assert running_pods(namespace, "steps")
+    patch_fr(namespace, "steps", {"spec": {"state": "Running"}})
+    fr = wait_phase(namespace, "steps", "Completed", "Failed")
+    assert fr["status"]["result"]["body_runs"] == [1] * 6
+    assert fr["status"]["attempt"] == 1
+
+
+def test_6_suspend_timeout_fails_the_run(operator, namespace):
+    example(namespace, "suspend-timeout")
+    wait_phase(namespace, "suspend-timeout", "Suspended")
+    fr = wait_phase(namespace, "suspend-timeout", "Failed", "Completed", timeout=60)
+    assert "Flow run was suspended and never resumed" in fr["status"]["message"]
+
+
+def test_6_suspend_without_timeout_stays_suspended(operator, namespace):
+    apply(namespace, {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": "forever"},
+                      "spec": {"flow": "examples.timeouts:suspend_and_wait", "parameters": {"timeout": None}}})
+    fr = wait_phase(namespace, "forever", "Suspended")
+    assert fr["status"]["pause"]["deadline"] is None
+    assert fr["status"]["pause"]["timeoutSeconds"] is None
+    time.sleep(8)  # longer than the 5 s timeout of the test above
+    assert get_fr(namespace, "forever")["status"]["phase"] == "Suspended"
+    patch_fr(namespace, "forever", {"spec": {"state": "Running"}})
+    fr = wait_phase(namespace, "forever", "Completed", "Failed")
+    assert fr["status"]["result"] == "resumed in time"
+
+
+def test_8_wait_for_input_returns_the_model_and_invalid_input_never_resumes(operator, namespace):
+    example(namespace, "greet")
+    fr = wait_phase(namespace, "greet", "Paused")
+    schema = fr["status"]["pause"]["inputSchema"]
+    assert schema["required"] == ["name"] and schema["additionalProperties"] is False
+    conditions = {c["type"]: c["status"] for c in fr["status"]["conditions"]}
+    assert conditions["AwaitingInput"] == "True"
+    # Invalid input: the run stays paused and says why.
+    patch_fr(namespace, "greet", {"spec": {"state": "Running", "input": {"name": 42}}}, check=False)
+
+    def rejected():
+        cur = get_fr(namespace, "greet")
+        return cur if "input is invalid" in cur["status"].get("message", "") and cur["spec"]["state"] == "Paused" else None
+    fr = wait_for(rejected, timeout=30, what="the invalid resume to be rejected")
+    assert "name: 42 is not of type 'string'" in fr["status"]["message"]
+    assert fr["status"]["phase"] == "Paused" and fr["status"].get("resumed", []) == []
+    # Valid input: the flow gets the model.
+    patch_fr(namespace, "greet", {"spec": {"state": "Running", "input": {"name": "Marvin"}}})
+    fr = wait_phase(namespace, "greet", "Completed", "Failed")
+    assert fr["status"]["result"] == "Hello, Marvin!"
+    assert fr["status"]["inputs"] == {"pause-1": {"name": "Marvin"}}
