@@ -266,10 +266,14 @@ class Kube:
                 if exc.status in (401, 403, 404):
                     raise _error(exc) from None
                 failures += 1
-            except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            except (Gone, KubeError):
+                raise
+            except Exception as exc:  # noqa: BLE001
+                # A dropped or closed connection surfaces as many types (urllib3 errors,
+                # OSError, even AttributeError on a closed response): reconnect.
                 if stop and stop.is_set():
                     return
-                log.debug("watch of %s/%s interrupted: %s", namespace, name, exc)
+                log.debug("watch of %s/%s interrupted: %r", namespace, name, exc)
                 failures += 1
             finally:
                 if resp is not None:
