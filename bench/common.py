@@ -54,10 +54,11 @@ class Setup:
         install_crd()
         self.image = build_flow_image(HERE / "flows", f"flowrun-runner-bench:{VERSION}")
         self.tmp = tempfile.mkdtemp(prefix="flowrun-bench-")
-        self.operator = OperatorProcess(Path(self.tmp) / "operator.log", self.image)
-        self.operator.start()
         self.namespace = f"bench-{os.getpid()}"
+        self.operator = OperatorProcess(Path(self.tmp) / "operator.log", self.image,
+                                        namespaces=self.namespace)
         kubectl("create", "namespace", self.namespace)
+        self.operator.start()
         return self
 
     def __exit__(self, *exc) -> None:

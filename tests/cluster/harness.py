@@ -41,8 +41,10 @@ def build_flow_image(context: Path, tag: str) -> str:
 class OperatorProcess:
     """`python -m flowrun.controller` on this machine, against the current cluster."""
 
-    def __init__(self, log_path: Path, runner_image: str, **env: str):
+    def __init__(self, log_path: Path, runner_image: str, *, namespaces: str, **env: str):
+        """`namespaces`: a kopf namespace glob (e.g. the test session's prefix + '*')."""
         self.log_path = log_path
+        self.namespaces = namespaces
         self.env = {**os.environ, "FLOWRUN_RUNNER_IMAGE": runner_image,
                     "FLOWRUN_IMAGE_PULL_POLICY": "Never" if is_local_cluster() else "IfNotPresent",
                     "PYTHONUNBUFFERED": "1", **env}
@@ -51,7 +53,7 @@ class OperatorProcess:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "flowrun.controller", "--all-namespaces"],
+                [sys.executable, "-m", "flowrun.controller", "--namespace", self.namespaces],
                 cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     @property

@@ -51,10 +51,17 @@ def base_image(request, kubeconfig) -> str:
         return cluster.ensure_base_image()
 
 
+# Every namespace of this test session starts with this prefix, and the operators the
+# session starts watch only `SESSION_NAMESPACES`: several sessions (CI, developers,
+# benchmarks) can share one cluster without reconciling each other's FlowRuns.
+SESSION_PREFIX = f"t{secrets.token_hex(2)}-"
+SESSION_NAMESPACES = f"{SESSION_PREFIX}*"
+
+
 def _namespace_name(nodeid_name: str) -> str:
     base = re.sub(r"[^a-z0-9-]+", "-", nodeid_name.lower()).strip("-")
     base = re.sub(r"^test-?", "", base)[:40].strip("-") or "t"
-    return f"t-{base}-{secrets.token_hex(3)}"
+    return f"{SESSION_PREFIX}{base}-{secrets.token_hex(3)}"
 
 
 @pytest.fixture

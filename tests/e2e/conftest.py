@@ -32,7 +32,9 @@ def runner_image(kubeconfig) -> str:
 
 @pytest.fixture(scope="session")
 def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess:
-    op = OperatorProcess(tmp_path_factory.mktemp("operator") / "operator.log", runner_image)
+    from cluster.pytest_plugin import SESSION_NAMESPACES
+    op = OperatorProcess(tmp_path_factory.mktemp("operator") / "operator.log", runner_image,
+                         namespaces=SESSION_NAMESPACES)
     op.start()
     yield op
     op.stop()
