@@ -38,6 +38,26 @@ def build_flow_image(context: Path, tag: str) -> str:
     return tag
 
 
+def apiserver_host() -> str:
+    """The host the API server is reached at (for the local cluster, an address of this
+    machine, where the API server can also reach an operator's webhook)."""
+    import urllib.parse
+
+    import yaml
+    path = os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
+    config = yaml.safe_load(Path(path).read_text())
+    context = next(c["context"] for c in config["contexts"] if c["name"] == config["current-context"])
+    server = next(c["cluster"]["server"] for c in config["clusters"] if c["name"] == context["cluster"])
+    return urllib.parse.urlparse(server).hostname or "127.0.0.1"
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
 class OperatorProcess:
     """`python -m flowrun.controller` on this machine, against the current cluster."""
 

@@ -32,9 +32,18 @@ def runner_image(kubeconfig) -> str:
 
 @pytest.fixture(scope="session")
 def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess:
-    from cluster.pytest_plugin import SESSION_NAMESPACES
+    from cluster import is_local_cluster
+    from cluster.harness import apiserver_host, free_port
+    from cluster.pytest_plugin import SESSION_NAMESPACES, SESSION_PREFIX
+    webhook = {}
+    if is_local_cluster():
+        # The API server runs on this machine: it calls the operator's webhook at the
+        # address it listens on itself, with the operator's self-signed certificate.
+        host = apiserver_host()
+        webhook = {"FLOWRUN_WEBHOOK_PORT": str(free_port()), "FLOWRUN_WEBHOOK_ADDR": host,
+                   "FLOWRUN_WEBHOOK_HOST": host, "FLOWRUN_WEBHOOK_MANAGE": f"{SESSION_PREFIX}flowrun.io"}
     op = OperatorProcess(tmp_path_factory.mktemp("operator") / "operator.log", runner_image,
-                         namespaces=SESSION_NAMESPACES)
+                         namespaces=SESSION_NAMESPACES, **webhook)
     op.start()
     yield op
     op.stop()

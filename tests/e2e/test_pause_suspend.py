@@ -158,24 +158,59 @@ def test_6_suspend_without_timeout_stays_suspended(operator, namespace):
     assert fr["status"]["result"] == "resumed in time"
 
 
-def test_8_wait_for_input_returns_the_model_and_invalid_input_never_resumes(operator, namespace):
+def test_8_wait_for_input_returns_the_model_and_invalid_input_is_rejected(operator, namespace):
     example(namespace, "greet")
     fr = wait_phase(namespace, "greet", "Paused")
     schema = fr["status"]["pause"]["inputSchema"]
     assert schema["required"] == ["name"] and schema["additionalProperties"] is False
     conditions = {c["type"]: c["status"] for c in fr["status"]["conditions"]}
     assert conditions["AwaitingInput"] == "True"
-    # Invalid input: the run stays paused and says why.
-    patch_fr(namespace, "greet", {"spec": {"state": "Running", "input": {"name": 42}}}, check=False)
-
-    def rejected():
-        cur = get_fr(namespace, "greet")
-        return cur if "input is invalid" in cur["status"].get("message", "") and cur["spec"]["state"] == "Paused" else None
-    fr = wait_for(rejected, timeout=30, what="the invalid resume to be rejected")
-    assert "name: 42 is not of type 'string'" in fr["status"]["message"]
-    assert fr["status"]["phase"] == "Paused" and fr["status"].get("resumed", []) == []
+    # Invalid input: the API server refuses the patch with the field error.
+    for bad, error in (({"name": 42}, "spec.input.name: 42 is not of type 'string'"),
+                       ({"nmae": "typo"}, "'name' is a required property"),
+                       (None, "'name' is a required property")):
+        patch = {"spec": {"state": "Running", **({"input": bad} if bad is not None else {})}}
+        out = patch_fr(namespace, "greet", patch, check=False)
+        assert out.returncode != 0, f"the API server accepted {bad!r}"
+        assert "denied the request" in out.stderr and error in out.stderr, out.stderr
+        fr = get_fr(namespace, "greet")
+        assert fr["spec"]["state"] == "Paused" and fr["status"]["phase"] == "Paused"
+        assert fr["status"].get("resumed", []) == []
     # Valid input: the flow gets the model.
     patch_fr(namespace, "greet", {"spec": {"state": "Running", "input": {"name": "Marvin"}}})
     fr = wait_phase(namespace, "greet", "Completed", "Failed")
     assert fr["status"]["result"] == "Hello, Marvin!"
     assert fr["status"]["inputs"] == {"pause-1": {"name": "Marvin"}}
+    # Who resumed it, and with what: in the history.
+    resumed = [h for h in fr["status"]["history"] if h["action"] == "resumed"]
+    assert resumed and resumed[0]["by"] == "kubernetes-admin" and resumed[0]["key"] == "pause-1"
+    # A finished run cannot be resumed again.
+    out = patch_fr(namespace, "greet", {"spec": {"state": "Paused"}}, check=False)
+    assert out.returncode != 0 and "FlowRun is Completed" in out.stderr
+
+
+def test_without_the_webhook_the_operator_still_refuses_invalid_input(operator, namespace):
+    """The webhook is a courtesy (failurePolicy Ignore): with it gone, invalid input
+    reaches the API, and the operator puts the run back to Paused and says why."""
+    from cluster.pytest_plugin import SESSION_PREFIX
+    example(namespace, "greet")
+    wait_phase(namespace, "greet", "Paused")
+    kubectl("delete", "validatingwebhookconfiguration", f"{SESSION_PREFIX}flowrun.io", "--ignore-not-found")
+    try:
+        patch_fr(namespace, "greet", {"spec": {"state": "Running", "input": {"name": 42}}})
+
+        def rejected():
+            cur = get_fr(namespace, "greet")
+            return cur if "input is invalid" in cur["status"].get("message", "") and cur["spec"]["state"] == "Paused" else None
+        fr = wait_for(rejected, timeout=30, what="the operator to refuse the invalid resume")
+        assert "name: 42 is not of type 'string'" in fr["status"]["message"]
+        assert fr["status"]["phase"] == "Paused" and fr["status"].get("resumed", []) == []
+        wait_for(lambda: "ResumeRejected" in kubectl(
+            "get", "events", "--field-selector", "involvedObject.name=greet", "-o",
+            "jsonpath={.items[*].reason}", namespace=namespace).stdout,
+            timeout=30, what="a ResumeRejected Event")
+    finally:
+        operator.stop()  # a restart re-creates the managed webhook configuration
+        operator.start()
+    patch_fr(namespace, "greet", {"spec": {"state": "Running", "input": {"name": "Marvin"}}})
+    assert wait_phase(namespace, "greet", "Completed", "Failed")["status"]["result"] == "Hello, Marvin!"

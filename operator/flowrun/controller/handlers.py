@@ -7,11 +7,15 @@ that hand over to `Reconciler` (decisions and I/O live there, not here).
   `status.pause.deadline` and fails the run then. Daemons are re-spawned for every
   matching FlowRun when the operator starts, so deadlines survive restarts.
 - A slow timer re-reconciles live runs as a safety net for missed events.
+- The admission webhook (validate + mutate) applies controller/admission.py's rules
+  before the API server stores a change, and records who made it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -20,7 +24,8 @@ from ..contract.constants import GROUP, LABEL_RUN, PLURAL, VERSION
 from ..contract.phases import Phase
 from ..contract.status import now
 from ..kube import Kube
-from .reconcile import Reconciler, pause_deadline
+from . import admission
+from .reconcile import ANNOTATION_CHANGED_BY, Reconciler, pause_deadline
 from .settings import Settings
 
 log = logging.getLogger("flowrun.controller")
@@ -48,6 +53,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.peering.standalone = True
     settings.execution.max_workers = 8
+    if SETTINGS.webhook_port:
+        settings.admission.server = webhook_server()
+        if SETTINGS.webhook_manage:
+            settings.admission.managed = SETTINGS.webhook_manage
     reconciler()
     log.info("flowrun operator settings: %s", SETTINGS)
 
@@ -105,3 +114,48 @@ async def enforce_deadline(stopped: kopf.DaemonStopped, body: kopf.Body, memo: k
 @kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.resync_seconds, when=_run_is_live, idle=5)
 async def resync(name: str, namespace: str, **_: Any) -> None:
     await asyncio.to_thread(reconciler().reconcile, namespace, name)
+
+
+# ---- admission --------------------------------------------------------------------
+
+def webhook_server() -> kopf.WebhookServer:
+    host = SETTINGS.webhook_host or SETTINGS.webhook_addr
+    if SETTINGS.webhook_cert_dir:
+        certs = Path(SETTINGS.webhook_cert_dir)
+    else:
+        from .certs import write_self_signed
+        certs = write_self_signed(Path(tempfile.mkdtemp(prefix="flowrun-webhook-")), [host])
+    return kopf.WebhookServer(addr=SETTINGS.webhook_addr, port=SETTINGS.webhook_port, host=host,
+                              certfile=str(certs / "tls.crt"), pkeyfile=str(certs / "tls.key"),
+                              cafile=str(certs / "ca.crt"))
+
+
+def _user(userinfo: dict[str, Any] | None) -> str:
+    return (userinfo or {}).get("username", "")
+
+
+@kopf.on.validate(GROUP, VERSION, PLURAL, id="flowrun-validate", operations=["CREATE", "UPDATE"],
+                  ignore_failures=True, side_effects=False)
+def validate(body: kopf.Body, old: dict[str, Any] | None, operation: str | None,
+             userinfo: dict[str, Any], **_: Any) -> None:
+    new = dict(body)
+    if operation == "CREATE" or not old:
+        errors = admission.review_create(new)
+    else:
+        errors = admission.review_update(dict(old), new, user=_user(userinfo))
+    if errors:
+        raise kopf.AdmissionError("; ".join(errors), code=422)
+
+
+@kopf.on.mutate(GROUP, VERSION, PLURAL, id="flowrun-mutate", operations=["CREATE", "UPDATE"],
+                ignore_failures=True, side_effects=False)
+def record_who(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
+               userinfo: dict[str, Any], **_: Any) -> None:
+    """Annotate who created the run or last changed what it should do (spec.state or
+    spec.input); the operator and runner copy it into status.history."""
+    new_spec, old_spec = dict(body.get("spec") or {}), dict((old or {}).get("spec") or {})
+    if old and new_spec.get("state") == old_spec.get("state") and new_spec.get("input") == old_spec.get("input"):
+        return
+    user = _user(userinfo)
+    if user:
+        patch.metadata.annotations[ANNOTATION_CHANGED_BY] = user

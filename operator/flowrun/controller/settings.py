@@ -28,6 +28,16 @@ class Settings:
     termination_grace_seconds: int = 10
     # Safety-net resync of live runs in case a watch event was missed (seconds).
     resync_seconds: float = 60.0
+    # Admission webhook: served when a port is set. `webhook_host` is the name or IP the
+    # API server uses to reach it (in the certificate); `webhook_cert_dir` holds
+    # tls.crt, tls.key and ca.crt (else a self-signed set is made at start-up);
+    # `webhook_manage` names webhook configurations the operator creates and keeps up
+    # to date itself (empty: someone else, e.g. the Helm chart, manages them).
+    webhook_port: int = 0
+    webhook_addr: str = "0.0.0.0"
+    webhook_host: str = ""
+    webhook_cert_dir: str = ""
+    webhook_manage: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -41,4 +51,9 @@ class Settings:
             namespaces=namespaces,
             termination_grace_seconds=int(_env("FLOWRUN_TERMINATION_GRACE_SECONDS", str(cls.termination_grace_seconds))),
             resync_seconds=float(_env("FLOWRUN_RESYNC_SECONDS", str(cls.resync_seconds))),
+            webhook_port=int(_env("FLOWRUN_WEBHOOK_PORT", "0") or 0),
+            webhook_addr=_env("FLOWRUN_WEBHOOK_ADDR", cls.webhook_addr),
+            webhook_host=_env("FLOWRUN_WEBHOOK_HOST", ""),
+            webhook_cert_dir=_env("FLOWRUN_WEBHOOK_CERT_DIR", ""),
+            webhook_manage=_env("FLOWRUN_WEBHOOK_MANAGE", ""),
         )
