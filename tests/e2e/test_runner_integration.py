@@ -133,7 +133,7 @@ def test_watch_survives_a_broken_connection(crd, namespace, kube, tmp_path):
     assert lives, "the runner's live FlowRun"
     for live in lives:
         if live._response is not None:
-            live._response.close()  # the connection drops
+            live._response.shutdown()  # the connection drops
     time.sleep(1)
     resume_flow_run("joke", namespace=namespace)
     outcome["thread"].join(30)

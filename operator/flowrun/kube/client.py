@@ -20,12 +20,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import urllib3
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.watch.watch import iter_resp_lines
 
-from ..contract.constants import GROUP, PLURAL, VERSION
+from ..contract.constants import GROUP, LABEL_RUN, PLURAL, VERSION
+from .rest import Endpoint, HTTPError, Transport, in_pod, lines
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +46,9 @@ class Gone(Exception):
     """The watched object was deleted."""
 
 
-def _error(exc: ApiException) -> KubeError:
-    reason, message, details = exc.reason or "", "", None
+def _error(exc: Any) -> KubeError:
+    """A KubeError from the client library's ApiException or our transport's HTTPError."""
+    reason, message, details = getattr(exc, "reason", "") or "", "", None
     try:
         body = json.loads(exc.body or "{}")
         reason = body.get("reason", reason)
@@ -66,19 +64,41 @@ def _json(resp: Any) -> dict[str, Any]:
     return json.loads(resp.data or b"{}")
 
 
-def load_api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
-    """In-cluster config inside a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
-    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST") and os.path.exists(
-        "/var/run/secrets/kubernetes.io/serviceaccount/token"
-    ):
+def load_api_client(kubeconfig: str | None = None) -> Any:
+    """A kubernetes.client.ApiClient: in-cluster config inside a pod, else the kubeconfig
+    (KUBECONFIG or ~/.kube/config). Imports the client library (heavy) on first use."""
+    from kubernetes import client as k8s
+    from kubernetes import config as k8s_config
+    if kubeconfig is None and in_pod():
         configuration = k8s.Configuration()
         k8s_config.load_incluster_config(client_configuration=configuration)
     else:
         configuration = k8s.Configuration()
-        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        # Read KUBECONFIG now: the library's default is frozen when it is first imported.
+        config_file = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+        k8s_config.load_kube_config(config_file=config_file, client_configuration=configuration)
     # Fail fast instead of urllib3's silent retries; callers decide what to retry.
     configuration.retries = False
     return k8s.ApiClient(configuration)
+
+
+def context_namespace(kubeconfig: str | None = None) -> str:
+    """The namespace of the kubeconfig's current context ("default" when it names none,
+    or when there is no kubeconfig). Inside a pod: the pod's own namespace."""
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        try:
+            with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+                return f.read().strip() or "default"
+        except OSError:
+            pass
+    from kubernetes import config as k8s_config
+    try:
+        from kubernetes import config as k8s_config
+        config_file = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+        _, active = k8s_config.list_kube_config_contexts(config_file=config_file)
+    except Exception:  # noqa: BLE001 - no or unreadable kubeconfig: the API call will say
+        return "default"
+    return (active or {}).get("context", {}).get("namespace") or "default"
 
 
 # kind -> (API group attribute, method suffix). Only kinds the project touches.
@@ -96,23 +116,64 @@ _KINDS: dict[str, tuple[str, str]] = {
 
 
 class Kube:
-    """Thin, synchronous wrapper over the Kubernetes client. Thread-safe for calls."""
+    """Thin, synchronous wrapper over the Kubernetes API. Thread-safe for calls.
 
-    def __init__(self, api_client: k8s.ApiClient | None = None, *, timeout: float = 30.0):
-        self.api_client = api_client or load_api_client()
-        self.core = k8s.CoreV1Api(self.api_client)
-        self.batch = k8s.BatchV1Api(self.api_client)
-        self.rbac = k8s.RbacAuthorizationV1Api(self.api_client)
-        self.custom = k8s.CustomObjectsApi(self.api_client)
+    FlowRun requests go through a small transport of our own (see rest.py); other kinds
+    through the `kubernetes` client library, which is imported only when first needed,
+    so a runner pod (which only touches its FlowRun) never loads it."""
+
+    def __init__(self, api_client: Any = None, *, timeout: float = 30.0):
         self.timeout = timeout
+        self._api_client = api_client
+        if api_client is None and in_pod():
+            endpoint = Endpoint.in_cluster()
+        else:
+            self._api_client = api_client or load_api_client()
+            endpoint = Endpoint.from_configuration(self._api_client.configuration)
+        self.rest = Transport(endpoint, timeout=timeout)
+        self._apis: dict[str, Any] = {}
+
+    @property
+    def api_client(self) -> Any:
+        if self._api_client is None:
+            self._api_client = load_api_client()
+        return self._api_client
+
+    def _api(self, group: str) -> Any:
+        if group not in self._apis:
+            from kubernetes import client as k8s
+            cls = {"core": k8s.CoreV1Api, "batch": k8s.BatchV1Api,
+                   "rbac": k8s.RbacAuthorizationV1Api}[group]
+            self._apis[group] = cls(self.api_client)
+        return self._apis[group]
+
+    @property
+    def core(self) -> Any:
+        return self._api("core")
+
+    @staticmethod
+    def _api_exception() -> type[Exception]:
+        from kubernetes.client.exceptions import ApiException
+        return ApiException
+
+    @staticmethod
+    def _path(namespace: str | None, name: str | None = None, status: bool = False) -> str:
+        path = f"/apis/{GROUP}/{VERSION}"
+        if namespace:
+            path += f"/namespaces/{namespace}"
+        path += f"/{PLURAL}"
+        if name:
+            path += f"/{name}"
+        if status:
+            path += "/status"
+        return path
 
     # ---- FlowRuns --------------------------------------------------------------------
 
     def get_flowrun(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=self.timeout)
-        except ApiException as exc:
+            return self.rest.request("GET", self._path(namespace, name))
+        except HTTPError as exc:
             if exc.status == 404:
                 return None
             raise _error(exc) from None
@@ -121,31 +182,22 @@ class Kube:
         self, namespace: str | None = None, selector: str | None = None
     ) -> list[dict[str, Any]]:
         try:
-            if namespace:
-                got = self.custom.list_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, label_selector=selector,
-                    _request_timeout=self.timeout)
-            else:
-                got = self.custom.list_cluster_custom_object(
-                    GROUP, VERSION, PLURAL, label_selector=selector,
-                    _request_timeout=self.timeout)
-        except ApiException as exc:
+            got = self.rest.request("GET", self._path(namespace), query={"labelSelector": selector})
+        except HTTPError as exc:
             raise _error(exc) from None
         return list(got.get("items", []))
 
     def create_flowrun(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            return self.custom.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, dict(body), _request_timeout=self.timeout)
-        except ApiException as exc:
+            return self.rest.request("POST", self._path(namespace), body=dict(body))
+        except HTTPError as exc:
             raise _error(exc) from None
 
     def delete_flowrun(self, namespace: str, name: str) -> bool:
         try:
-            self.custom.delete_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=self.timeout)
+            self.rest.request("DELETE", self._path(namespace, name))
             return True
-        except ApiException as exc:
+        except HTTPError as exc:
             if exc.status == 404:
                 return False
             raise _error(exc) from None
@@ -161,12 +213,10 @@ class Kube:
         if resource_version:
             body["metadata"] = {**dict(body.get("metadata") or {}),
                                 "resourceVersion": resource_version}
-        call = (self.custom.patch_namespaced_custom_object_status if status
-                else self.custom.patch_namespaced_custom_object)
         try:
-            return call(GROUP, VERSION, namespace, PLURAL, name, body,
-                        _request_timeout=self.timeout)
-        except ApiException as exc:
+            return self.rest.request("PATCH", self._path(namespace, name, status), body=body,
+                                     content_type="application/merge-patch+json")
+        except HTTPError as exc:
             raise _error(exc) from None
 
     def update_flowrun(
@@ -233,17 +283,13 @@ class Kube:
                 yield obj
             resp = None
             try:
-                resp = self.custom.list_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL,
-                    field_selector=f"metadata.name={name}", watch=True,
-                    resource_version=rv, allow_watch_bookmarks=True,
-                    timeout_seconds=server_timeout, _preload_content=False,
-                    _request_timeout=(10, server_timeout + 30))
+                resp = self.rest.stream(self._path(namespace), query={
+                    "fieldSelector": f"metadata.name={name}", "watch": "true",
+                    "resourceVersion": rv, "allowWatchBookmarks": "true",
+                    "timeoutSeconds": server_timeout}, read_timeout=server_timeout + 30)
                 if on_connect:
                     on_connect(resp)
-                for line in iter_resp_lines(resp):
-                    if not line:
-                        continue
+                for line in lines(resp):
                     event = json.loads(line)
                     kind, obj = event.get("type"), event.get("object") or {}
                     if kind == "ERROR":
@@ -259,7 +305,7 @@ class Kube:
                     if kind == "DELETED":
                         raise Gone(f"FlowRun {namespace}/{name} was deleted")
                     yield obj
-            except ApiException as exc:
+            except HTTPError as exc:
                 if exc.status == 410:
                     rv = None
                     continue
@@ -292,7 +338,7 @@ class Kube:
             group, suffix = _KINDS[kind]
         except KeyError:
             raise ValueError(f"kind {kind!r} is not handled by flowrun.kube") from None
-        return getattr(getattr(self, group), f"{verb}_{suffix}")
+        return getattr(self._api(group), f"{verb}_{suffix}")
 
     def create(self, obj: Mapping[str, Any], *, adopt_existing: bool = True) -> dict[str, Any]:
         """Create an object; if one of that name exists already, return it instead
@@ -303,7 +349,7 @@ class Kube:
                 meta["namespace"], dict(obj), _preload_content=False,
                 _request_timeout=self.timeout)
             return _json(resp)
-        except ApiException as exc:
+        except self._api_exception() as exc:
             if exc.status == 409 and adopt_existing:
                 existing = self.get(kind, meta["namespace"], meta["name"])
                 if existing is not None:
@@ -314,7 +360,7 @@ class Kube:
         try:
             return _json(self._method("read", kind)(
                 name, namespace, _preload_content=False, _request_timeout=self.timeout))
-        except ApiException as exc:
+        except self._api_exception() as exc:
             if exc.status == 404:
                 return None
             raise _error(exc) from None
@@ -324,7 +370,7 @@ class Kube:
             resp = self._method("list", kind)(
                 namespace, label_selector=selector, _preload_content=False,
                 _request_timeout=self.timeout)
-        except ApiException as exc:
+        except self._api_exception() as exc:
             raise _error(exc) from None
         return list(_json(resp).get("items", []))
 
@@ -339,10 +385,16 @@ class Kube:
                 grace_period_seconds=grace_period_seconds,
                 _preload_content=False, _request_timeout=self.timeout)
             return True
-        except ApiException as exc:
+        except self._api_exception() as exc:
             if exc.status == 404:
                 return False
             raise _error(exc) from None
+
+    def flowrun_pods(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The pods of a FlowRun's Jobs (label flowrun.io/run=<name>), oldest first."""
+        pods = self.list("Pod", namespace, selector=f"{LABEL_RUN}={name}")
+        return sorted(pods, key=lambda p: (p.get("metadata", {}).get("creationTimestamp") or "",
+                                           p.get("metadata", {}).get("name", "")))
 
     def pod_log(
         self, namespace: str, pod: str, *, follow: bool = False, tail_lines: int | None = None,
@@ -354,12 +406,12 @@ class Kube:
                 pod, namespace, follow=follow, tail_lines=tail_lines, container=container,
                 _preload_content=False,
                 _request_timeout=None if follow else self.timeout)
-        except ApiException as exc:
+        except self._api_exception() as exc:
             if exc.status == 404:
                 return iter(()) if follow else ""
             raise _error(exc) from None
         if follow:
-            return iter_resp_lines(resp)
+            return lines(resp)
         return resp.data.decode("utf-8", errors="replace")
 
     def emit_event(

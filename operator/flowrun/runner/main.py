@@ -31,7 +31,7 @@ from ..contract.constants import (
     MAX_RESULT_BYTES,
 )
 from ..contract.models import FlowRun
-from ..contract.phases import InvalidTransition, Phase, State
+from ..contract.phases import InvalidTransition, State
 from ..contract.status import timestamp
 from ..kube import Kube, KubeError
 from ..sdk.cache import NotSerializable, ResultCache, encode

@@ -79,8 +79,10 @@ class LiveFlowRun:
         resp = self._response
         if resp is not None:
             try:
-                resp.close()
-            except Exception:
+                # shutdown() unblocks the watch thread's read; close() from this thread
+                # would wait for it (TLS sockets are not closed across threads).
+                resp.shutdown()
+            except Exception:  # noqa: BLE001 - best effort, the thread is a daemon
                 pass
 
     def _on_connect(self, resp: Any) -> None:
