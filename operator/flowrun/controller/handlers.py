@@ -134,8 +134,6 @@ def _user(userinfo: dict[str, Any] | None) -> str:
     return (userinfo or {}).get("username", "")
 
 
-@kopf.on.validate(GROUP, VERSION, PLURAL, id="flowrun-validate", operations=["CREATE", "UPDATE"],
-                  ignore_failures=True, side_effects=False)
 def validate(body: kopf.Body, old: dict[str, Any] | None, operation: str | None,
              userinfo: dict[str, Any], **_: Any) -> None:
     new = dict(body)
@@ -147,8 +145,6 @@ def validate(body: kopf.Body, old: dict[str, Any] | None, operation: str | None,
         raise kopf.AdmissionError("; ".join(errors), code=422)
 
 
-@kopf.on.mutate(GROUP, VERSION, PLURAL, id="flowrun-mutate", operations=["CREATE", "UPDATE"],
-                ignore_failures=True, side_effects=False)
 def record_who(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
                userinfo: dict[str, Any], **_: Any) -> None:
     """Annotate who created the run or last changed what it should do (spec.state or
@@ -159,3 +155,11 @@ def record_who(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
     user = _user(userinfo)
     if user:
         patch.metadata.annotations[ANNOTATION_CHANGED_BY] = user
+
+
+# kopf refuses admission handlers without a server: register them only when enabled.
+if SETTINGS.webhook_port:
+    kopf.on.validate(GROUP, VERSION, PLURAL, id="flowrun-validate", operations=["CREATE", "UPDATE"],
+                     ignore_failures=True, side_effects=False)(validate)
+    kopf.on.mutate(GROUP, VERSION, PLURAL, id="flowrun-mutate", operations=["CREATE", "UPDATE"],
+                   ignore_failures=True, side_effects=False)(record_who)
