@@ -57,14 +57,16 @@ wheels: venv ## build the wheels the images install (.out/wheels)
 	@$(PIP) wheel --quiet --wheel-dir .out/wheels '.[operator]'
 
 .PHONY: images
-images: wheels ## build the runner image and load it into the test cluster's containerd
+images: wheels ## build the runner and operator images and load them into the test cluster's containerd
 	@$(CLUSTER)/docker-up.sh
 	@echo "==> base image"
 	@base=$$($(CLUSTER)/base-image.sh | tail -n 1) && \
 	  echo "==> $(RUNNER_IMAGE) from $$base" && \
-	  docker build --quiet --build-arg BASE_IMAGE=$$base -f runner-image/Dockerfile -t $(RUNNER_IMAGE) . >/dev/null
-	@echo "==> loading $(RUNNER_IMAGE) into the cluster"
-	@$(CLUSTER)/load-image.sh $(RUNNER_IMAGE)
+	  docker build --quiet --build-arg BASE_IMAGE=$$base -f runner-image/Dockerfile -t $(RUNNER_IMAGE) . >/dev/null && \
+	  echo "==> $(OPERATOR_IMAGE) from $$base" && \
+	  docker build --quiet --build-arg BASE_IMAGE=$$base -f operator/Dockerfile -t $(OPERATOR_IMAGE) . >/dev/null
+	@echo "==> loading $(RUNNER_IMAGE) and $(OPERATOR_IMAGE) into the cluster"
+	@$(CLUSTER)/load-image.sh $(RUNNER_IMAGE) $(OPERATOR_IMAGE)
 
 .PHONY: run-operator
 run-operator: venv ## run the operator on this machine against $$KUBECONFIG (all namespaces)
@@ -73,3 +75,27 @@ run-operator: venv ## run the operator on this machine against $$KUBECONFIG (all
 .PHONY: crds
 crds: ## install the FlowRun CRD into the current cluster
 	@kubectl apply -f crds/flowrun.io_flowruns.yaml
+
+CHART := charts/flowrun-operator
+HELM := $(shell bash -c '. $(CLUSTER)/versions.sh && echo $$HELM_BIN')/helm
+DEPLOY_NAMESPACE ?= flowrun-system
+
+.PHONY: chart-crds
+chart-crds: ## copy the CRD (crds/, the single source of truth) into the chart
+	@mkdir -p $(CHART)/files/crds
+	@cp crds/flowrun.io_flowruns.yaml $(CHART)/files/crds/flowrun.io_flowruns.yaml
+	@echo "==> $(CHART)/files/crds/flowrun.io_flowruns.yaml updated from crds/"
+
+.PHONY: chart-lint
+chart-lint: chart-crds ## helm lint --strict the chart with every ci/*-values.yaml scenario
+	@for f in $(CHART)/ci/*-values.yaml; do \
+	  echo "==> helm lint --strict -f $$f"; \
+	  $(HELM) lint --strict $(CHART) -f $$f || exit 1; \
+	done
+
+.PHONY: deploy
+deploy: images chart-crds ## install/upgrade the chart into the current cluster with the local images
+	$(HELM) upgrade --install flowrun-operator $(CHART) -n $(DEPLOY_NAMESPACE) --create-namespace \
+	  --set image.repository=flowrun-operator --set image.tag=$(VERSION) --set image.pullPolicy=IfNotPresent \
+	  --set runner.image.repository=flowrun-runner --set runner.image.tag=$(VERSION) \
+	  --set runner.image.pullPolicy=IfNotPresent --wait --timeout 3m

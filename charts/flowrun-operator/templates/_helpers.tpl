@@ -1,0 +1,115 @@
+{{/* The chart's name, overridable with nameOverride. */}}
+{{- define "flowrun-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name of every object: `<release>-<chart>` (or the release name when it already
+contains the chart name), at most 52 characters so suffixes such as `-webhook-tls` and
+`-cluster` still fit in 63. Cluster-scoped objects are named after it, so releases never collide.
+*/}}
+{{- define "flowrun-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Chart name and version, for the helm.sh/chart label. */}}
+{{- define "flowrun-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every object. */}}
+{{- define "flowrun-operator.labels" -}}
+helm.sh/chart: {{ include "flowrun-operator.chart" . }}
+{{ include "flowrun-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: flowrun-operator
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels that select the operator pod (immutable in the Deployment: never add to them). */}}
+{{- define "flowrun-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "flowrun-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The operator's ServiceAccount. */}}
+{{- define "flowrun-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "flowrun-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Operator and runner image references (tags default to the appVersion). */}}
+{{- define "flowrun-operator.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "flowrun-operator.runnerImage" -}}
+{{- printf "%s:%s" .Values.runner.image.repository (default .Chart.AppVersion .Values.runner.image.tag) }}
+{{- end }}
+
+{{/* The webhook's Service and TLS Secret. */}}
+{{- define "flowrun-operator.webhookServiceName" -}}
+{{- printf "%s-webhook" (include "flowrun-operator.fullname" .) }}
+{{- end }}
+
+{{- define "flowrun-operator.webhookSecretName" -}}
+{{- printf "%s-webhook-tls" (include "flowrun-operator.fullname" .) }}
+{{- end }}
+
+{{/*
+"true" when the operator's namespaced rights must be cluster-wide: it watches the whole
+cluster, or a namespace glob (a Role cannot be made for namespaces that do not exist yet).
+*/}}
+{{- define "flowrun-operator.clusterWide" -}}
+{{- $wide := not .Values.watchNamespaces }}
+{{- range .Values.watchNamespaces }}
+{{- if or (contains "*" .) (contains "?" .) (contains "[" .) (hasPrefix "!" .) }}
+{{- $wide = true }}
+{{- end }}
+{{- end }}
+{{- ternary "true" "" $wide }}
+{{- end }}
+
+{{/*
+The rules the operator needs in every namespace it watches (docs/security.md explains
+each). It creates each run's Role, so it must hold every verb that Role grants (RBAC
+escalation prevention): flowruns get/list/watch/patch and flowruns/status get/patch.
+*/}}
+{{- define "flowrun-operator.namespacedRules" -}}
+- apiGroups: [flowrun.io]
+  resources: [flowruns]
+  verbs: [get, list, watch, patch, update]
+- apiGroups: [flowrun.io]
+  resources: [flowruns/status]
+  verbs: [get, patch, update]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [create, get, list, watch, delete, patch]
+- apiGroups: [""]
+  resources: [pods, persistentvolumeclaims, serviceaccounts]
+  verbs: [create, get, list, watch, delete, patch]
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get, list, watch]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, get, list, watch, delete, patch]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [create, get, list, watch, delete]
+{{- end }}

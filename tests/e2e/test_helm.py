@@ -1,0 +1,441 @@
+"""The Helm chart (charts/flowrun-operator), from lint to a real install.
+
+- every ci/*-values.yaml scenario passes `helm lint --strict`, and its `helm template`
+  output passes `kubeconform -strict` against the JSON schemas of this very cluster's
+  API (its OpenAPI v3 document: no registry or internet is needed) plus the FlowRun
+  schema made from crds/ (the examples under examples/manifests are validated with it);
+- crds.install / crds.keep, RBAC modes and webhook selectors, read from `helm template`
+  (the CRD is cluster-scoped and shared with concurrent test sessions, so installs in
+  tests use crds.install=false and leave the suite's CRD alone);
+- a real install from the local images: a paused run resumed with input, a suspended run
+  resumed, an upgrade that rolls the operator, and an uninstall that leaves nothing.
+
+Release names and cluster-scoped names carry the session prefix and a random part, so
+concurrent sessions on one cluster never collide.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cluster import HELM, KUBECONFORM, K8S_VERSION, kubectl, wait_for
+from cluster.flowruns import get_fr, names, patch_fr, wait_phase
+from cluster.harness import REPO, VERSION, build_runner_image
+from cluster.pytest_plugin import SESSION_PREFIX
+
+pytestmark = pytest.mark.e2e
+
+CHART = REPO / "charts" / "flowrun-operator"
+CI_VALUES = sorted(CHART.glob("ci/*-values.yaml"))
+CRD_SOURCE = REPO / "crds" / "flowrun.io_flowruns.yaml"
+KUBE_VERSION = K8S_VERSION.lstrip("v")
+OPERATOR_IMAGE = f"flowrun-operator:{VERSION}"
+
+
+def helm(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(HELM), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def template(*args: str, release: str = "ci", namespace: str = "flowrun-system") -> list[dict]:
+    out = helm("template", release, str(CHART), "--namespace", namespace,
+               "--kube-version", KUBE_VERSION, *args).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def find(docs: list[dict], kind: str, name: str | None = None) -> list[dict]:
+    return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+# ---- lint and schema conformance ---------------------------------------------------
+
+def test_ci_scenarios_exist():
+    stems = {p.name for p in CI_VALUES}
+    assert {"default-values.yaml", "namespaced-values.yaml", "no-webhook-values.yaml"} <= stems, stems
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name.removesuffix("-values.yaml"))
+def test_lint_strict(values: Path):
+    out = helm("lint", "--strict", str(CHART), "-f", str(values))
+    assert "0 chart(s) failed" in out.stdout, out.stdout
+
+
+def test_lint_rejects_unknown_values():
+    """The schema refuses what the chart would silently ignore (a typo, a wrong type)."""
+    typo = helm("lint", "--strict", str(CHART), "--set", "webhook.failurPolicy=Fail", check=False)
+    assert typo.returncode != 0 and "failurPolicy" in typo.stdout + typo.stderr
+    wrong = helm("lint", "--strict", str(CHART), "--set", "webhook.failurePolicy=Sometimes", check=False)
+    assert wrong.returncode != 0
+
+
+def _strict(schema):
+    """JSON schema as kubeconform's -strict schemas are: unknown fields refused wherever
+    the API defines the fields; int-or-string and quantities accept both forms."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("format") == "int-or-string" or schema.get("x-kubernetes-int-or-string") is True:
+        return {"oneOf": [{"type": "string"}, {"type": "integer"}]}
+    out = {}
+    for key, value in schema.items():
+        if key in ("properties", "patternProperties", "definitions", "$defs", "schemas"):
+            out[key] = {name: _strict(sub) for name, sub in value.items()}  # maps of schemas
+        elif key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
+            out[key] = _strict(value)
+        else:
+            out[key] = value
+    if ("properties" in out and "additionalProperties" not in out
+            and out.get("x-kubernetes-preserve-unknown-fields") is not True):
+        out["additionalProperties"] = False
+    return out
+
+
+def _kind_suffix(api_version: str) -> str:
+    """kubeconform's {{ .KindSuffix }}: -<group's first label>-<version> (or -<version>)."""
+    group, _, version = api_version.rpartition("/")
+    return f"-{group.split('.')[0]}-{version}".lower() if group else f"-{version}".lower()
+
+
+@pytest.fixture(scope="module")
+def schema_dir(kubeconfig, tmp_path_factory) -> Path:
+    """Standalone strict JSON schemas, one per kind, named as kubeconform looks them up."""
+    out = tmp_path_factory.mktemp("schemas")
+    paths = json.loads(kubectl("get", "--raw", "/openapi/v3").stdout)["paths"]
+    wanted = {"api/v1", "apis/apps/v1", "apis/rbac.authorization.k8s.io/v1",
+              "apis/admissionregistration.k8s.io/v1", "apis/apiextensions.k8s.io/v1"}
+    for path in sorted(wanted):
+        assert path in paths, f"the API server publishes no OpenAPI v3 document for {path}"
+        doc = json.loads(kubectl("get", "--raw", "/openapi/v3/" + path, timeout=120).stdout)
+        components = _strict(doc["components"])
+        for name, schema in doc["components"]["schemas"].items():
+            for gvk in schema.get("x-kubernetes-group-version-kind", []):
+                api_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
+                if path.endswith(api_version):
+                    target = out / f"{gvk['kind'].lower()}{_kind_suffix(api_version)}.json"
+                    target.write_text(json.dumps({"$ref": f"#/components/schemas/{name}",
+                                                  "components": components}))
+    # FlowRun: the CRD's openAPIV3Schema (crds/ is the source of truth), plus the object's
+    # envelope the CRD schema leaves to the API server.
+    crd = yaml.safe_load(CRD_SOURCE.read_text())
+    for version in crd["spec"]["versions"]:
+        schema = _strict(version["schema"]["openAPIV3Schema"])
+        schema.setdefault("properties", {}).update({
+            "apiVersion": {"type": "string", "enum": [f"{crd['spec']['group']}/{version['name']}"]},
+            "kind": {"type": "string", "enum": [crd["spec"]["names"]["kind"]]},
+            "metadata": {"type": "object"}})
+        schema["additionalProperties"] = False
+        api_version = f"{crd['spec']['group']}/{version['name']}"
+        (out / f"{crd['spec']['names']['kind'].lower()}{_kind_suffix(api_version)}.json").write_text(json.dumps(schema))
+    return out
+
+
+def kubeconform(schema_dir: Path, *files: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    location = str(schema_dir) + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
+    args = [str(KUBECONFORM), "-strict", "-summary", "-output", "text",
+            "-kubernetes-version", KUBE_VERSION, "-schema-location", location]
+    return subprocess.run(args + ([str(f) for f in files] or ["-"]), input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name.removesuffix("-values.yaml"))
+def test_template_conforms_to_the_api(values: Path, schema_dir: Path):
+    rendered = helm("template", "ci", str(CHART), "-n", "flowrun-system", "--kube-version",
+                    KUBE_VERSION, "-f", str(values)).stdout
+    proc = kubeconform(schema_dir, stdin=rendered)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Invalid: 0, Errors: 0" in proc.stdout, proc.stdout
+    assert "Skipped: 0" in proc.stdout, proc.stdout
+
+
+def test_examples_conform_to_the_flowrun_schema(schema_dir: Path):
+    examples = sorted((REPO / "examples" / "manifests").glob("*.yaml"))
+    proc = kubeconform(schema_dir, *examples)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"Valid: {len(examples)}, Invalid: 0" in proc.stdout, proc.stdout
+
+
+def test_kubeconform_catches_what_the_api_refuses(schema_dir: Path):
+    """The schemas are strict for real: an unknown field fails, in a FlowRun and a Deployment."""
+    bad_run = "apiVersion: flowrun.io/v1alpha1\nkind: FlowRun\nmetadata: {name: x}\nspec: {flow: a:b, stat: Running}\n"
+    assert kubeconform(schema_dir, stdin=bad_run).returncode != 0
+    rendered = helm("template", "ci", str(CHART), "--kube-version", KUBE_VERSION,
+                    "--show-only", "templates/deployment.yaml").stdout
+    assert kubeconform(schema_dir, stdin=rendered.replace("replicas: 1", "replicas: 1\n  replica: 1")).returncode != 0
+
+
+# ---- what the templates say --------------------------------------------------------
+
+def test_crd_install_and_keep():
+    source = yaml.safe_load(CRD_SOURCE.read_text())
+    (crd,) = find(template(), "CustomResourceDefinition")
+    assert crd["spec"] == source["spec"], "the chart's CRD must be crds/ unchanged"
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    (crd,) = find(template("--set", "crds.keep=false"), "CustomResourceDefinition")
+    assert "helm.sh/resource-policy" not in (crd["metadata"].get("annotations") or {})
+    assert find(template("--set", "crds.install=false"), "CustomResourceDefinition") == []
+
+
+def _rules(role: dict) -> dict[tuple[str, str], set[str]]:
+    granted: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        for group in rule.get("apiGroups", []):
+            for resource in rule["resources"]:
+                granted.setdefault((group, resource), set()).update(rule["verbs"])
+    return granted
+
+
+def test_cluster_wide_rbac_covers_what_the_operator_does():
+    from flowrun.controller.resources import runner_account
+    docs = template()
+    (role,) = find(docs, "ClusterRole", "ci-flowrun-operator")
+    granted = _rules(role)
+    assert granted[("flowrun.io", "flowruns")] >= {"get", "list", "watch", "patch", "update"}
+    assert granted[("flowrun.io", "flowruns/status")] >= {"get", "patch"}
+    for group, resource in [("batch", "jobs"), ("", "pods"), ("", "persistentvolumeclaims"),
+                            ("", "serviceaccounts"), ("", "events")]:
+        assert granted[(group, resource)] >= {"create", "get", "list", "watch", "delete", "patch"}, resource
+    for resource in ("roles", "rolebindings"):
+        assert granted[("rbac.authorization.k8s.io", resource)] >= {"create", "get", "list", "watch", "delete"}
+    # RBAC escalation prevention: the operator can only create the run's Role when it holds
+    # every verb that Role grants.
+    run_role = next(o for o in runner_account({"metadata": {"name": "r", "namespace": "n", "uid": "u"}})
+                    if o["kind"] == "Role")
+    for key, verbs in _rules(run_role).items():
+        assert granted.get(key, set()) >= verbs, key
+    (reads,) = find(docs, "ClusterRole", "ci-flowrun-operator-cluster")
+    assert _rules(reads)[("", "namespaces")] >= {"list", "watch"}
+    assert _rules(reads)[("apiextensions.k8s.io", "customresourcedefinitions")] >= {"get", "list", "watch"}
+    (deployment,) = find(docs, "Deployment")
+    assert "--all-namespaces" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_namespaced_mode_uses_roles_and_limits_the_webhooks():
+    docs = template("-f", str(CHART / "ci" / "namespaced-values.yaml"))
+    assert find(docs, "ClusterRole", "ci-flowrun-operator") == []
+    assert sorted(r["metadata"]["namespace"] for r in find(docs, "Role")) == ["team-a", "team-b"]
+    assert sorted(r["metadata"]["namespace"] for r in find(docs, "RoleBinding")) == ["team-a", "team-b"]
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        (config,) = find(docs, kind)
+        (hook,) = config["webhooks"]
+        assert hook["namespaceSelector"] == {"matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}]}
+    (deployment,) = find(docs, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=team-a" in args and "--namespace=team-b" in args and "--all-namespaces" not in args
+
+
+def test_namespace_globs_make_rbac_cluster_wide_and_webhooks_unselective():
+    docs = template("-f", str(CHART / "ci" / "glob-values.yaml"))
+    assert find(docs, "Role") == [] and len(find(docs, "ClusterRole", "ci-flowrun-operator")) == 1
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        (config,) = find(docs, kind)
+        assert "namespaceSelector" not in config["webhooks"][0]
+
+
+def test_webhook_objects_and_contract():
+    docs = template()
+    (service,) = find(docs, "Service")
+    assert service["spec"]["ports"] == [{"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}]
+    (secret,) = find(docs, "Secret")
+    ca = secret["data"]["ca.crt"]
+    for kind, path in (("ValidatingWebhookConfiguration", "/flowrun-validate"),
+                       ("MutatingWebhookConfiguration", "/flowrun-mutate")):
+        (config,) = find(docs, kind)
+        (hook,) = config["webhooks"]
+        assert hook["clientConfig"]["service"]["path"] == path
+        assert hook["clientConfig"]["caBundle"] == ca
+        assert hook["failurePolicy"] == "Ignore" and hook["timeoutSeconds"] == 5 and hook["sideEffects"] == "None"
+        assert hook["rules"] == [{"apiGroups": ["flowrun.io"], "apiVersions": ["v1alpha1"], "resources": ["flowruns"],
+                                  "operations": ["CREATE", "UPDATE"], "scope": "Namespaced"}]
+    (deployment,) = find(docs, "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["FLOWRUN_WEBHOOK_PORT"] == "9443" and env["FLOWRUN_WEBHOOK_CERT_DIR"] == "/etc/flowrun/webhook"
+    off = template("-f", str(CHART / "ci" / "no-webhook-values.yaml"))
+    assert not {"Service", "Secret", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} & {d["kind"] for d in off}
+    (deployment,) = find(off, "Deployment")
+    assert not [e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+                if e["name"].startswith("FLOWRUN_WEBHOOK")]
+
+
+def test_deployment_is_locked_down():
+    (deployment,) = find(template(), "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert container["image"] == f"flowrun-operator:{VERSION}"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["port"] == "healthz"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["FLOWRUN_RUNNER_IMAGE"] == f"flowrun-runner:{VERSION}"
+    assert {"FLOWRUN_IMAGE_PULL_POLICY", "FLOWRUN_CACHE_SIZE", "FLOWRUN_CACHE_STORAGE_CLASS",
+            "FLOWRUN_DEFAULT_TIMEOUT"} <= set(env)
+
+
+# ---- a real install ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def images(kubeconfig) -> None:
+    """`make images`: the runner and operator images, loaded into the cluster."""
+    build_runner_image()
+
+
+def _delete_flowruns(namespace: str) -> None:
+    """Delete the namespace's FlowRuns while their operator still runs (it owns their
+    finalizer); whatever is left (operator gone) loses the finalizer, so the namespace
+    can never hang in Terminating on a shared cluster."""
+    kubectl("delete", "fr", "--all", "--wait=true", "--timeout=60s", namespace=namespace, check=False, timeout=90)
+    for name in names("fr", namespace):
+        kubectl("patch", "fr", name, "--type", "merge", "-p", '{"metadata":{"finalizers":null}}',
+                namespace=namespace, check=False)
+
+
+@pytest.fixture
+def runs_namespace(kubeconfig):
+    name = f"{SESSION_PREFIX}helm-runs-{secrets.token_hex(3)}"
+    kubectl("create", "namespace", name)
+    wait_for(lambda: kubectl("get", "serviceaccount", "default", namespace=name, check=False).returncode == 0,
+             timeout=60, what=f"default ServiceAccount in {name}")
+    yield name
+    _delete_flowruns(name)
+    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+def _exists(kind: str, name: str, namespace: str | None = None) -> bool:
+    return kubectl("get", kind, name, namespace=namespace, check=False).returncode == 0
+
+
+def _operator_env(namespace: str, deployment: str) -> dict[str, str]:
+    obj = json.loads(kubectl("get", "deployment", deployment, "-o", "json", namespace=namespace).stdout)
+    return {e["name"]: e.get("value", "") for e in obj["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def _operator_pods(namespace: str, release: str) -> list[dict]:
+    out = kubectl("get", "pods", "-l", f"app.kubernetes.io/instance={release}", "-o", "json", namespace=namespace)
+    return json.loads(out.stdout)["items"]
+
+
+def _diagnose(namespace: str, release: str) -> str:
+    parts = [kubectl("get", "all", "-o", "wide", namespace=namespace, check=False).stdout]
+    for pod in _operator_pods(namespace, release):
+        parts.append(kubectl("logs", pod["metadata"]["name"], "--tail=80", namespace=namespace, check=False).stdout)
+    return "\n".join(parts)
+
+
+def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
+    release = f"{SESSION_PREFIX}op-{secrets.token_hex(3)}"
+    fullname = f"{release}-flowrun-operator"
+    values = ["--set", "crds.install=false",
+              "--set", f"watchNamespaces={{{runs_namespace}}}",
+              "--set", "image.repository=flowrun-operator", "--set", f"image.tag={VERSION}",
+              "--set", "image.pullPolicy=Never",
+              "--set", "runner.image.repository=flowrun-runner", "--set", f"runner.image.tag={VERSION}",
+              "--set", "runner.image.pullPolicy=Never"]
+    installed = False
+    try:
+        # 1. install and wait for the operator to be ready
+        proc = helm("install", release, str(CHART), "-n", namespace, *values, "--wait", "--timeout", "180s",
+                    check=False)
+        installed = proc.returncode == 0 or _exists("secret", f"sh.helm.release.v1.{release}.v1", namespace)
+        assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}\n{_diagnose(namespace, release)}"
+        assert "kubectl get fr" in proc.stdout, "NOTES.txt tells the next steps"
+        kubectl("rollout", "status", f"deployment/{fullname}", "--timeout=60s", namespace=namespace)
+        for kind, name, ns in [("serviceaccount", fullname, namespace), ("service", f"{fullname}-webhook", namespace),
+                               ("secret", f"{fullname}-webhook-tls", namespace),
+                               ("role", fullname, runs_namespace), ("rolebinding", fullname, runs_namespace),
+                               ("clusterrole", f"{fullname}-cluster", None),
+                               ("clusterrolebinding", f"{fullname}-cluster", None),
+                               ("validatingwebhookconfiguration", fullname, None),
+                               ("mutatingwebhookconfiguration", fullname, None)]:
+            assert _exists(kind, name, ns), f"{kind} {name} missing after install"
+        assert not _exists("clusterrole", fullname), "a namespaced install makes no cluster-wide run rights"
+        ca = json.loads(kubectl("get", "secret", f"{fullname}-webhook-tls", "-o", "json",
+                                namespace=namespace).stdout)["data"]["ca.crt"]
+        hook = json.loads(kubectl("get", "validatingwebhookconfiguration", fullname, "-o", "json").stdout)["webhooks"][0]
+        assert hook["clientConfig"]["caBundle"] == ca
+        assert hook["namespaceSelector"]["matchExpressions"][0]["values"] == [runs_namespace]
+        assert base64.b64decode(ca).startswith(b"-----BEGIN CERTIFICATE-----")
+        first_pod = _operator_pods(namespace, release)[0]["metadata"]["uid"]
+
+        # 2. a paused run, resumed with its input
+        kubectl("apply", "-f", str(REPO / "examples" / "manifests" / "greet.yaml"), namespace=runs_namespace)
+        paused = wait_phase(runs_namespace, "greet", "Paused", "Failed", timeout=120)
+        assert paused["status"]["phase"] == "Paused", paused["status"]
+        patch_fr(runs_namespace, "greet", {"spec": {"state": "Running", "input": {"name": "Marvin"}}})
+        done = wait_phase(runs_namespace, "greet", "Completed", "Failed", timeout=120)
+        assert done["status"]["phase"] == "Completed", done["status"]
+        assert done["status"]["result"] == "Hello, Marvin!"
+        # the API server reached the operator's webhook through the Service with the
+        # chart's certificates (rejections themselves are the webhook tests' business)
+        log = kubectl("logs", f"deployment/{fullname}", namespace=namespace).stdout
+        assert "POST /flowrun-validate" in log and "POST /flowrun-mutate" in log, log[-3000:]
+
+        # 3. a run that suspends itself: no Job or pod left; resumed as attempt 2
+        kubectl("apply", "-f", str(REPO / "examples" / "manifests" / "suspend.yaml"), namespace=runs_namespace)
+        suspended = wait_phase(runs_namespace, "suspend", "Suspended", "Failed", "Completed", timeout=120)
+        assert suspended["status"]["phase"] == "Suspended", suspended["status"]
+        wait_for(lambda: not names("jobs", runs_namespace, "flowrun.io/run=suspend")
+                 and not names("pods", runs_namespace, "flowrun.io/run=suspend"),
+                 timeout=60, what="the suspended run's Job and pods to be gone")
+        patch_fr(runs_namespace, "suspend", {"spec": {"state": "Running"}})
+        done = wait_phase(runs_namespace, "suspend", "Completed", "Failed", timeout=120)
+        assert done["status"]["phase"] == "Completed", done["status"]
+        assert done["status"]["attempt"] == 2
+
+        # 4. an upgrade with a changed setting rolls the operator; the certificates stay
+        proc = helm("upgrade", release, str(CHART), "-n", namespace, *values,
+                    "--set", "settings.defaultTimeout=1234", "--wait", "--timeout", "180s", check=False)
+        assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}\n{_diagnose(namespace, release)}"
+        kubectl("rollout", "status", f"deployment/{fullname}", "--timeout=60s", namespace=namespace)
+        assert _operator_env(namespace, fullname)["FLOWRUN_DEFAULT_TIMEOUT"] == "1234"
+        pods = wait_for(lambda: [p for p in _operator_pods(namespace, release)
+                                 if p["metadata"].get("deletionTimestamp") is None] or None,
+                        timeout=60, what="the upgraded operator pod")
+        assert [p["metadata"]["uid"] for p in pods] != [first_pod], "the Deployment did not roll"
+        (pod,) = pods
+        live_env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+        assert live_env["FLOWRUN_DEFAULT_TIMEOUT"] == "1234"
+        assert json.loads(kubectl("get", "secret", f"{fullname}-webhook-tls", "-o", "json",
+                                  namespace=namespace).stdout)["data"]["ca.crt"] == ca, "certificates churned"
+        # the upgraded operator still runs flows
+        kubectl("apply", "-f", str(REPO / "examples" / "manifests" / "hello.yaml"), namespace=runs_namespace)
+        hello = get_fr(runs_namespace, "hello")["metadata"]["name"]
+        done = wait_phase(runs_namespace, hello, "Completed", "Failed", timeout=120)
+        assert done["status"]["phase"] == "Completed", done["status"]
+
+        # 5. uninstall leaves no operator object; the CRD stays. The runs go first, while
+        #    the operator that holds their finalizer is still there.
+        _delete_flowruns(runs_namespace)
+        assert names("fr", runs_namespace) == []
+        helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "120s")
+        installed = False
+        wait_for(lambda: not _operator_pods(namespace, release), timeout=60, what="operator pods to go")
+        leftovers = [(kind, name) for kind, name, ns in [
+            ("deployment", fullname, namespace), ("serviceaccount", fullname, namespace),
+            ("service", f"{fullname}-webhook", namespace), ("secret", f"{fullname}-webhook-tls", namespace),
+            ("role", fullname, runs_namespace), ("rolebinding", fullname, runs_namespace),
+            ("clusterrole", f"{fullname}-cluster", None), ("clusterrolebinding", f"{fullname}-cluster", None),
+            ("validatingwebhookconfiguration", fullname, None), ("mutatingwebhookconfiguration", fullname, None),
+        ] if _exists(kind, name, ns)]
+        assert leftovers == [], f"left behind by helm uninstall: {leftovers}"
+        assert _exists("crd", "flowruns.flowrun.io"), "the CRD must outlive the release"
+    finally:
+        if installed:
+            _delete_flowruns(runs_namespace)
+            helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "120s", check=False)
