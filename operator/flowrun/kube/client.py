@@ -93,7 +93,6 @@ def context_namespace(kubeconfig: str | None = None) -> str:
             pass
     from kubernetes import config as k8s_config
     try:
-        from kubernetes import config as k8s_config
         config_file = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
         _, active = k8s_config.list_kube_config_contexts(config_file=config_file)
     except Exception:  # noqa: BLE001 - no or unreadable kubeconfig: the API call will say
@@ -290,6 +289,8 @@ class Kube:
                 if on_connect:
                     on_connect(resp)
                 for line in lines(resp):
+                    if not line.strip():
+                        continue
                     event = json.loads(line)
                     kind, obj = event.get("type"), event.get("object") or {}
                     if kind == "ERROR":

@@ -110,11 +110,12 @@ class Transport:
 
 
 def lines(resp: Any) -> Iterator[str]:
-    """Newline-delimited chunks of a streaming response, as they arrive."""
+    """The lines of a streaming response as they arrive (blank ones too)."""
     buffer = b""
     for chunk in resp.stream(amt=None, decode_content=False):
         buffer += chunk
         while b"\n" in buffer:
             line, buffer = buffer.split(b"\n", 1)
-            if line:
-                yield line.decode("utf-8", errors="replace")
+            yield line.decode("utf-8", errors="replace")
+    if buffer:
+        yield buffer.decode("utf-8", errors="replace")

@@ -1,0 +1,192 @@
+"""Turning command-line words into JSON: `-p key=value` parameters, `--input key=value`
+resume input (coerced to the types the pause's stored schema asks for) and input files.
+
+    -p count=3          3 (JSON when the value parses as JSON, else the string)
+    -p cfg=@cfg.json    the parsed contents of cfg.json
+    --input age=42      42 when the schema says `age` is an integer, "42" for a string
+    --input tags:=[1,2] raw JSON, whatever the schema says
+    --input note=@msg.txt   a file's contents (parsed as JSON where the type is not string)
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from . import schema as schemas
+from .errors import INVALID_INPUT, CliError
+
+_TRUE = {"true", "yes", "y", "on", "1"}
+_FALSE = {"false", "no", "n", "off", "0"}
+
+
+class InputError(CliError):
+    def __init__(self, message: str):
+        super().__init__(message, INVALID_INPUT)
+
+
+def read_text(path: str) -> str:
+    """A file's text; `-` is standard input."""
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def split_assignment(text: str) -> tuple[str, str, str]:
+    """`key=value` -> (key, "=", value); `key:=json` -> (key, ":=", json);
+    `key=@file` -> (key, "@", file)."""
+    eq = text.find("=")
+    if eq <= 0:
+        raise InputError(f"expected key=value, got {text!r}")
+    key, value = text[:eq], text[eq + 1:]
+    if key.endswith(":"):
+        return key[:-1], ":=", value
+    if value.startswith("@") and len(value) > 1:
+        return key, "@", value[1:]
+    return key, "=", value
+
+
+def json_or_string(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def parse_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{what} is not valid JSON: {exc}") from None
+
+
+def parse_parameters(pairs: list[str], read: Callable[[str], str] = read_text) -> dict[str, Any]:
+    """`-p` values: JSON when they parse as JSON, else strings; `key=@file` reads a JSON
+    file (or text, when it is not JSON); `key:=json` must be JSON."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, mode, value = split_assignment(pair)
+        if mode == ":=":
+            out[key] = parse_json(value, f"parameter {key}")
+        elif mode == "@":
+            out[key] = json_or_string(read(value))
+        else:
+            out[key] = json_or_string(value)
+    return out
+
+
+def load_object(text: str, what: str) -> dict[str, Any]:
+    """A JSON (or YAML) object from a file's text."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InputError(f"{what} is neither JSON nor YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"{what} must hold an object (key: value pairs), "
+                         f"not {type(data).__name__}")
+    return data
+
+
+def coerce(name: str, raw: str, prop: dict[str, Any] | None, root: dict[str, Any]) -> Any:
+    """The value of `--input name=raw` in the type the schema gives `name`. Unknown
+    fields and untyped ones: JSON when it parses, else the string."""
+    types = schemas.json_types(prop, root) if prop is not None else []
+    if not types:
+        return json_or_string(raw)
+    for t in ("null", "boolean", "integer", "number", "array", "object"):
+        if t not in types:
+            continue
+        ok, value = _convert(t, raw, prop or {}, root)
+        if ok:
+            return value
+    if "string" in types:
+        return raw
+    wanted = " or ".join(types)
+    raise InputError(f"{name}: {raw!r} is not a valid {wanted}")
+
+
+def _convert(t: str, raw: str, prop: dict[str, Any], root: dict[str, Any]) -> tuple[bool, Any]:
+    text = raw.strip()
+    if t == "null":
+        return (text in ("null", "None", "~"), None)
+    if t == "boolean":
+        low = text.lower()
+        if low in _TRUE:
+            return True, True
+        if low in _FALSE:
+            return True, False
+        return False, None
+    if t == "integer":
+        try:
+            return True, int(text)
+        except ValueError:
+            try:
+                f = float(text)
+                return (f.is_integer(), int(f)) if f == f else (False, None)
+            except ValueError:
+                return False, None
+    if t == "number":
+        try:
+            return True, int(text)
+        except ValueError:
+            try:
+                return True, float(text)
+            except ValueError:
+                return False, None
+    if t in ("array", "object"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if t == "array" and isinstance(value, list):
+            return True, value
+        if t == "object" and isinstance(value, dict):
+            return True, value
+        if t == "array" and value is None:
+            # a,b,c -> a list, each item coerced to the items' type
+            items = schemas.resolve(prop.get("items") or {}, root) if isinstance(prop, dict) else {}
+            parts = [p.strip() for p in text.split(",")] if text else []
+            try:
+                return True, [coerce("item", p, items, root) for p in parts]
+            except InputError:
+                return False, None
+        return False, None
+    return False, None
+
+
+def build_input(
+    assignments: list[str],
+    file_data: dict[str, Any] | None,
+    schema: dict[str, Any] | None,
+    read: Callable[[str], str] = read_text,
+) -> dict[str, Any] | None:
+    """The resume input: the file's object, then each `--input` on top, coerced with
+    the schema. None when no input was given at all."""
+    if not assignments and file_data is None:
+        return None
+    data: dict[str, Any] = dict(file_data or {})
+    root = schema or {}
+    for pair in assignments:
+        key, mode, value = split_assignment(pair)
+        prop = schemas.property_schema(schema, key)
+        if mode == ":=":
+            data[key] = parse_json(value, f"input {key}")
+        elif mode == "@":
+            text = read(value)
+            types = schemas.json_types(prop, root) if prop is not None else []
+            data[key] = text if types == ["string"] else coerce(key, text.strip(), prop, root) \
+                if types else json_or_string(text)
+        else:
+            data[key] = coerce(key, value, prop, root)
+    return data

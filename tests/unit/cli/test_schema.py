@@ -1,0 +1,67 @@
+"""Reading a stored input schema as a field list (no cluster)."""
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from flowrun import RunInput
+from flowrun.cli import schema as schemas
+from flowrun.sdk.inputs import as_run_input
+
+
+class Address(BaseModel):
+    street: str
+
+
+class Approval(RunInput):
+    approver: str = Field(description="who approves")
+    amount: int = Field(ge=0, default=10)
+    level: str = Field(default="low", json_schema_extra={"enum": ["low", "high"]})
+    note: str | None = None
+    tags: list[str] = []
+    address: Address | None = None
+
+
+def test_fields_of_a_pydantic_schema_required_first():
+    fields = {f.name: f for f in schemas.fields(Approval.model_json_schema())}
+    assert list(fields)[0] == "approver"
+    a = fields["approver"]
+    assert (a.type, a.required, a.has_default, a.description) == ("string", True, False, "who approves")
+    assert fields["amount"].type == "integer" and fields["amount"].default == 10
+    assert fields["amount"].constraints == [">= 0"]
+    assert fields["level"].enum == ["low", "high"]
+    assert fields["note"].type == "string | null" and fields["note"].default is None
+    assert fields["note"].default_text() == "null"
+    assert fields["tags"].type == "array of string"
+    assert fields["address"].type == "object (Address) | null"
+
+
+def test_user_name_input_of_the_greeting_example():
+    from examples.greeting import UserNameInput
+    (field,) = schemas.fields(UserNameInput.model_json_schema())
+    assert (field.name, field.type, field.required) == ("name", "string", True)
+
+
+def test_plain_type_wrapped_in_value():
+    model, _ = as_run_input(int)
+    (field,) = schemas.fields(model.model_json_schema())
+    assert field.name == "value" and field.type == "integer" and field.required
+
+
+def test_enum_class_via_ref_and_closed():
+    schema = {"type": "object", "additionalProperties": False,
+              "properties": {"c": {"$ref": "#/$defs/C", "description": "colour"}},
+              "$defs": {"C": {"enum": ["r", "g"], "type": "string", "title": "C"}}}
+    (field,) = schemas.fields(schema)
+    assert field.type == "string" and field.enum == ["r", "g"] and field.description == "colour"
+    assert schemas.closed(schema) and not schemas.closed({"type": "object"})
+
+
+def test_empty_and_odd_schemas():
+    assert schemas.fields(None) == [] and schemas.fields({}) == []
+    assert schemas.type_name({}, {}) == "any"
+    assert schemas.type_name({"const": 3}, {}) == "integer (= 3)"
+    assert schemas.type_name({"type": ["string", "null"]}, {}) == "string | null"
+    assert schemas.json_types({"enum": [1, "a"]}, {}) == ["integer", "string"]
+    # a dangling $ref is left as it is instead of failing
+    assert schemas.resolve({"$ref": "#/$defs/Nope"}, {}) == {"$ref": "#/$defs/Nope"}
+    assert schemas.property_schema(None, "x") is None
