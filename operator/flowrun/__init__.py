@@ -10,7 +10,9 @@ from .sdk import (
     Task,
     flow,
     pause_flow_run,
+    SubflowFailed,
     resume_flow_run,
+    run_flow,
     suspend_flow_run,
     task,
     task_input_hash,
@@ -20,5 +22,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Flow", "ResumeError", "RunInput", "Task", "__version__", "flow", "pause_flow_run",
-    "resume_flow_run", "suspend_flow_run", "task", "task_input_hash",
+    "resume_flow_run", "run_flow", "SubflowFailed", "suspend_flow_run", "task", "task_input_hash",
 ]

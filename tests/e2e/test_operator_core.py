@@ -159,4 +159,5 @@ def test_runner_account_reaches_only_its_own_flowrun(operator, namespace):
     assert can("delete", "flowruns/mine") == "no"
     assert can("list", "flowruns") == "no"
     assert can("create", "pods") == "no"
+    assert can("create", "flowruns") == "yes"  # subflows, the one broader right
     assert can("get", "secrets") == "no"

@@ -88,12 +88,13 @@ cluster, or a namespace glob (a Role cannot be made for namespaces that do not e
 {{/*
 The rules the operator needs in every namespace it watches (docs/security.md explains
 each). It creates each run's Role, so it must hold every verb that Role grants (RBAC
-escalation prevention): flowruns get/list/watch/patch and flowruns/status get/patch.
+escalation prevention): flowruns get/list/watch/patch, create (subflows) and
+flowruns/status get/patch.
 */}}
 {{- define "flowrun-operator.namespacedRules" -}}
 - apiGroups: [flowrun.io]
   resources: [flowruns]
-  verbs: [get, list, watch, patch, update]
+  verbs: [get, list, watch, patch, update, create]
 - apiGroups: [flowrun.io]
   resources: [flowruns/status]
   verbs: [get, patch, update]

@@ -17,8 +17,10 @@ LABEL_RUN = "flowrun.io/run"
 LABEL_ATTEMPT = "flowrun.io/attempt"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "flowrun-operator"
-# Set on a child FlowRun created by run_flow(..., as_subflow=True).
+# Set on a child FlowRun created by run_flow(..., as_subflow=True) (a linked child,
+# also owned by the parent), or by run_flow(..., as_subflow=False) (independent).
 LABEL_PARENT = "flowrun.io/parent"
+LABEL_STARTED_BY = "flowrun.io/started-by"
 
 # Environment of the runner pod.
 ENV_NAME = "FLOWRUN_NAME"

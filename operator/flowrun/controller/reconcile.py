@@ -18,7 +18,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..contract.constants import API_VERSION, KIND, LABEL_RUN
+from ..contract.constants import API_VERSION, KIND, LABEL_PARENT, LABEL_RUN, LABEL_STARTED_BY
 from ..contract.inputs import input_errors
 from ..contract.phases import InvalidTransition, PauseKind, Phase, State
 from ..contract.status import (
@@ -30,6 +30,8 @@ from ..contract.status import (
 )
 from ..kube import Kube
 from . import resources
+from .failpoints import failpoint
+from .admission import ANNOTATION_SUSPENDED_WITH_PARENT
 from .settings import Settings
 
 log = logging.getLogger("flowrun.controller")
@@ -63,6 +65,7 @@ class Reconciler:
                 # the next event re-evaluates from the new state.
                 log.info("%s/%s: %s", namespace, name, exc)
             self.emit_events(namespace, name)
+        self.mirror_to_parent(namespace, name)
 
     def _reconcile(self, obj: dict[str, Any]) -> None:
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
@@ -122,8 +125,11 @@ class Reconciler:
             self.ensure_job(obj)
 
     def suspend(self, obj: dict[str, Any]) -> None:
-        """Delete the Job (the pods go with it), then record the suspension."""
+        """Delete the Job (the pods go with it), then record the suspension. Linked
+        children are suspended with their parent."""
         self.delete_jobs(obj)
+        self.cascade_to_children(obj, suspend=True)
+        failpoint("suspend-after-job-delete")
         default_timeout = self.settings.default_timeout_seconds
 
         def decide(cur):
@@ -186,6 +192,7 @@ class Reconciler:
         obj = self._update(obj, decide)
         if obj is not None and (obj.get("status") or {}).get("phase") == Phase.PENDING.value:
             self.ensure_job(obj)
+            self.cascade_to_children(obj, suspend=False)
 
     def reject_invalid_resume(self, obj: dict[str, Any]) -> bool:
         """If the resume's input does not validate against the pause's schema, put
@@ -303,6 +310,48 @@ class Reconciler:
                 self.delete_jobs(obj)
             self.emit_events(namespace, name)
             return expired
+
+    # ---- subflows --------------------------------------------------------------------
+
+    def cascade_to_children(self, obj: dict[str, Any], *, suspend: bool) -> None:
+        """Suspend the linked children of a suspended parent; resume those that were
+        suspended with it when it resumes (marked by an annotation naming the parent)."""
+        ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        for child in self.kube.list_flowruns(ns, f"{LABEL_PARENT}={name}"):
+            st, sp = child.get("status") or {}, child.get("spec") or {}
+            if st.get("phase") in (Phase.COMPLETED.value, Phase.FAILED.value):
+                continue
+            marked = (child["metadata"].get("annotations") or {}).get(ANNOTATION_SUSPENDED_WITH_PARENT)
+            if suspend and sp.get("state") != State.SUSPENDED.value:
+                patch = {"metadata": {"annotations": {ANNOTATION_SUSPENDED_WITH_PARENT: name}},
+                         "spec": {"state": State.SUSPENDED.value}}
+            elif not suspend and marked == name and sp.get("state") == State.SUSPENDED.value:
+                patch = {"metadata": {"annotations": {ANNOTATION_SUSPENDED_WITH_PARENT: None}},
+                         "spec": {"state": State.RUNNING.value}}
+            else:
+                continue
+            self.kube.patch_flowrun(ns, child["metadata"]["name"], patch)
+
+    def mirror_to_parent(self, namespace: str, name: str) -> None:
+        """Copy a child's phase, message and result into its parent's status.subflows,
+        which the parent's runner watches (it may not read other FlowRuns)."""
+        obj = self.kube.get_flowrun(namespace, name)
+        if obj is None:
+            return
+        labels = obj["metadata"].get("labels") or {}
+        parent = labels.get(LABEL_PARENT) or labels.get(LABEL_STARTED_BY)
+        if not parent:
+            return
+        status = obj.get("status") or {}
+        entry = {"phase": status.get("phase") or "Pending", "message": status.get("message", "")}
+        if "result" in status:
+            entry["result"] = status["result"]
+
+        def decide(cur):
+            if ((cur.get("status") or {}).get("subflows") or {}).get(name) == entry:
+                return None
+            return None, {"subflows": {name: entry}}
+        self.kube.update_flowrun(namespace, parent, decide)
 
     # ---- children --------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ def cache_claim(flowrun: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
 def runner_account(flowrun: dict[str, Any]) -> list[dict[str, Any]]:
     """ServiceAccount, Role and RoleBinding: the run's pod may read, watch and patch its
-    own FlowRun (by resourceNames) and nothing else."""
+    own FlowRun (by resourceNames), and create FlowRuns (subflows); nothing else."""
     name = flowrun["metadata"]["name"]
     account = runner_account_name(name)
     own = [name]
@@ -92,6 +92,10 @@ def runner_account(flowrun: dict[str, Any]) -> list[dict[str, Any]]:
               "verbs": ["get", "list", "watch", "patch"]},
              {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "resourceNames": own,
               "verbs": ["get", "patch"]},
+             # Subflows: the one broader right. Create cannot be limited by name; the
+             # parent never reads its children (the operator mirrors their status into
+             # the parent's status.subflows).
+             {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["create"]},
          ]},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
          "metadata": _meta(flowrun, account),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -110,8 +111,10 @@ class LiveFlowRun:
                 self.latest = obj
             self._cond.notify_all()
 
-    def wait_until(self, predicate: Callable[[dict[str, Any]], Any]) -> Any:
-        """Block (no CPU) until predicate(latest FlowRun) is truthy; return its value."""
+    def wait_until(self, predicate: Callable[[dict[str, Any]], Any], timeout: float | None = None) -> Any:
+        """Block (no CPU) until predicate(latest FlowRun) is truthy; return its value
+        (None if `timeout` seconds pass first)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
                 result = predicate(self.latest)
@@ -121,7 +124,13 @@ class LiveFlowRun:
                     raise RunTerminated(f"FlowRun {self.namespace}/{self.name} was deleted")
                 if self._watch_error is not None:
                     raise RuntimeError(f"lost the watch of the FlowRun: {self._watch_error}")
-                self._cond.wait()
+                if deadline is None:
+                    self._cond.wait()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self._cond.wait(remaining)
 
     def update(self, decide: Callable[[dict[str, Any]], tuple[dict | None, dict | None] | None]) -> dict[str, Any]:
         obj = self.kube.update_flowrun(self.namespace, self.name, decide)

@@ -1,0 +1,87 @@
+"""run_flow: start another flow as its own FlowRun from inside a flow, and wait for it.
+
+The child's name is deterministic (parent name + call key), so a parent re-executed
+after a suspension finds the child it already started instead of starting another.
+A linked child (`as_subflow=True`) is owned by the parent: deleting or suspending the
+parent does the same to it, and it cannot be suspended on its own. The parent's pod
+never reads the child: the operator copies the child's phase and result into the
+parent's `status.subflows`, which the parent already watches.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ..contract.constants import API_VERSION, KIND, LABEL_PARENT, LABEL_STARTED_BY
+from ..contract.phases import Phase, State
+from ..kube import Conflict
+from .context import require_flow_context
+from .flows import Flow
+from .live import FlowSuspended, RunTerminated
+
+MAX_NAME = 52
+
+
+class SubflowFailed(RuntimeError):
+    """The child FlowRun ended Failed."""
+
+
+def flow_reference(flow: Flow | str) -> str:
+    if isinstance(flow, str):
+        return flow
+    fn = getattr(flow, "fn", flow)
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def child_name(parent: str, key: str) -> str:
+    name = f"{parent}-{key}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"{parent[:MAX_NAME - len(key) - 8]}-{digest}-{key}"[:MAX_NAME].rstrip("-")
+
+
+def run_flow(flow: Flow | str, parameters: dict[str, Any] | None = None, *, as_subflow: bool = True,
+             timeout: float | None = None, key: str | None = None) -> Any:
+    """Run `flow` (a @flow or "module:function") as a child FlowRun and return its
+    result. Raises SubflowFailed if it fails. `timeout` (seconds) bounds the wait."""
+    ctx = require_flow_context("run_flow")
+    index = ctx.next_index("subflow")
+    if ctx.live is None:  # local run: just call it
+        target = flow if isinstance(flow, Flow) else None
+        if target is None:
+            raise RuntimeError("run_flow with a flow reference string needs a FlowRun")
+        return target(**(parameters or {}))
+    live = ctx.live
+    parent = live.latest
+    name = child_name(ctx.name, key or f"sub-{index}")
+    meta: dict[str, Any] = {"name": name, "labels": {(LABEL_PARENT if as_subflow else LABEL_STARTED_BY): ctx.name}}
+    if as_subflow:
+        meta["ownerReferences"] = [{"apiVersion": API_VERSION, "kind": KIND, "name": ctx.name,
+                                    "uid": parent["metadata"]["uid"], "controller": True,
+                                    "blockOwnerDeletion": False}]
+    spec: dict[str, Any] = {"flow": flow_reference(flow), "parameters": parameters or {}}
+    if (parent.get("spec") or {}).get("image"):
+        spec["image"] = parent["spec"]["image"]
+    try:
+        live.kube.create_flowrun(ctx.namespace, {"apiVersion": API_VERSION, "kind": KIND,
+                                                 "metadata": meta, "spec": spec})
+    except Conflict:
+        pass  # re-executed after a suspension: the child exists already
+
+    def finished(obj: dict[str, Any]):
+        status = obj.get("status") or {}
+        if (obj.get("spec") or {}).get("state") == State.SUSPENDED.value:
+            raise FlowSuspended("suspended while waiting for a subflow")
+        if status.get("phase") and Phase(status["phase"]).terminal:
+            raise RunTerminated(status.get("message") or status["phase"])
+        child = (status.get("subflows") or {}).get(name) or {}
+        phase = child.get("phase")
+        return child if phase in (Phase.COMPLETED.value, Phase.FAILED.value) else None
+
+    child = live.wait_until(finished, timeout=timeout)
+    if child is None:
+        raise TimeoutError(f"subflow {name} did not finish within {timeout} s")
+    if child["phase"] == Phase.FAILED.value:
+        raise SubflowFailed(f"subflow {name} failed: {child.get('message', '')}")
+    return child.get("result")
