@@ -26,6 +26,10 @@ $(VENV)/.stamp: pyproject.toml
 .PHONY: venv
 venv: $(VENV)/.stamp ## create the Python environment (.venv) with the package and test tools
 
+.PHONY: demo
+demo: ## the main job: cluster, images, Helm install, a flow paused/resumed with input, a suspend/resume
+	@examples/demo.sh
+
 .PHONY: test
 test: venv ## run the whole suite: lint, unit, integration and end-to-end on a real cluster
 	@echo "==> import-linter: the rooms' layering"
@@ -79,6 +83,8 @@ crds: ## install the FlowRun CRD into the current cluster
 CHART := charts/flowrun-operator
 HELM := $(shell bash -c '. $(CLUSTER)/versions.sh && echo $$HELM_BIN')/helm
 DEPLOY_NAMESPACE ?= flowrun-system
+# Extra helm arguments for `make deploy`, e.g. DEPLOY_ARGS='--set watchNamespaces={team-a}'.
+DEPLOY_ARGS ?=
 
 .PHONY: chart-crds
 chart-crds: ## copy the CRD (crds/, the single source of truth) into the chart
@@ -98,4 +104,4 @@ deploy: images chart-crds ## install/upgrade the chart into the current cluster 
 	$(HELM) upgrade --install flowrun-operator $(CHART) -n $(DEPLOY_NAMESPACE) --create-namespace \
 	  --set image.repository=flowrun-operator --set image.tag=$(VERSION) --set image.pullPolicy=IfNotPresent \
 	  --set runner.image.repository=flowrun-runner --set runner.image.tag=$(VERSION) \
-	  --set runner.image.pullPolicy=IfNotPresent --wait --timeout 3m
+	  --set runner.image.pullPolicy=IfNotPresent --wait --timeout 3m $(DEPLOY_ARGS)
