@@ -23,6 +23,19 @@ def kube(kubeconfig) -> Kube:
     return Kube()
 
 
+@pytest.fixture
+def namespace(kubeconfig, request):
+    """A namespace no operator of this session watches (no session prefix): here the
+    test process is the runner, and nothing else may act on the FlowRun."""
+    import secrets
+
+    from cluster import kubectl
+    name = f"runner-{secrets.token_hex(4)}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
 def start_runner(kube: Kube, namespace: str, name: str, cache_dir) -> dict:
     """Create the FlowRun as the operator would leave it (Pending), run the runner in a
     thread, and return a dict that gets its exit code."""
@@ -55,7 +68,28 @@ def test_resumed_pause_returns_the_input_model(crd, namespace, kube, tmp_path):
     assert fr["status"]["resumed"] == ["pause-1"]
 
 
-def test_invalid_input_never_resumes(crd, namespace, kube, tmp_path):
+@pytest.fixture
+def without_session_webhook(kubeconfig):
+    """This session's validating webhook configuration (if an operator made one) set
+    aside for the test, so invalid input reaches the API and the runner's own check is
+    what is tested; restored afterwards."""
+    import json
+
+    from cluster import kubectl
+    from cluster.pytest_plugin import SESSION_PREFIX
+    name = f"{SESSION_PREFIX}flowrun.io"
+    got = kubectl("get", "validatingwebhookconfiguration", name, "-o", "json", check=False)
+    saved = json.loads(got.stdout) if got.returncode == 0 else None
+    if saved:
+        kubectl("delete", "validatingwebhookconfiguration", name)
+    yield
+    if saved:
+        for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+            saved["metadata"].pop(key, None)
+        kubectl("create", "-f", "-", input=json.dumps(saved))
+
+
+def test_invalid_input_never_resumes(crd, namespace, kube, tmp_path, without_session_webhook):
     apply(namespace, flowrun_manifest("greet", "examples.greeting:greet_user"))
     outcome = start_runner(kube, namespace, "greet", tmp_path)
     wait_for(lambda: get_fr(namespace, "greet")["spec"]["state"] == "Paused", timeout=30,
