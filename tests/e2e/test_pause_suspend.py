@@ -214,3 +214,23 @@ def test_without_the_webhook_the_operator_still_refuses_invalid_input(operator, 
         operator.start()
     patch_fr(namespace, "greet", {"spec": {"state": "Running", "input": {"name": "Marvin"}}})
     assert wait_phase(namespace, "greet", "Completed", "Failed")["status"]["result"] == "Hello, Marvin!"
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.02])
+def test_suspend_then_resume_back_to_back_loses_nothing(operator, namespace, gap):
+    """A suspension withdrawn (or resumed) within milliseconds must never fail the run:
+    it either never took effect (attempt 1 carries on) or is resumed (attempt 2)."""
+    from flowrun.kube import Kube
+    apply(namespace, {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": "quick"},
+                      "spec": {"flow": "examples.suspending:many_steps", "parameters": {"steps": 6, "seconds": 0.5}}})
+    wait_phase(namespace, "quick", "Running")
+    time.sleep(1)
+    api = Kube()
+    api.patch_flowrun(namespace, "quick", {"spec": {"state": "Suspended"}})
+    time.sleep(gap)
+    api.patch_flowrun(namespace, "quick", {"spec": {"state": "Running"}})
+    fr = wait_phase(namespace, "quick", "Completed", "Failed", timeout=120)
+    assert fr["status"]["phase"] == "Completed", fr["status"]
+    assert fr["status"]["result"]["steps"] == 6
+    assert fr["status"]["attempt"] in (1, 2)
+    assert set(fr["status"]["result"]["body_runs"]) <= {1, 2}

@@ -125,11 +125,11 @@ class Reconciler:
             self.ensure_job(obj)
 
     def suspend(self, obj: dict[str, Any]) -> None:
-        """Delete the Job (the pods go with it), then record the suspension. Linked
-        children are suspended with their parent."""
-        self.delete_jobs(obj)
-        self.cascade_to_children(obj, suspend=True)
-        failpoint("suspend-after-job-delete")
+        """Record the suspension, then delete the Job (the pods go with it) and suspend
+        linked children. In this order a resume or a crash at any point is safe: once
+        the status says Suspended, step 4 removes any Job left, and a resume starts the
+        next attempt after removing them; a suspension withdrawn before it was recorded
+        deletes nothing."""
         default_timeout = self.settings.default_timeout_seconds
 
         def decide(cur):
@@ -158,13 +158,21 @@ class Reconciler:
             if history is not None:
                 patch["history"] = history
             return None, patch
-        self._update(obj, decide)
+        obj = self._update(obj, decide)
+        if obj is None or (obj.get("status") or {}).get("phase") != Phase.SUSPENDED.value:
+            return
+        failpoint("suspend-after-status")
+        self.delete_jobs(obj)
+        self.cascade_to_children(obj, suspend=True)
 
     def resume_suspended(self, obj: dict[str, Any]) -> None:
         """A suspended run set to Running: validate its input, record the resume and
         start the next attempt's Job on the same cache volume."""
         if self.reject_invalid_resume(obj):
             return
+        # A Job of the suspended attempt may be left (the operator stopped between
+        # recording the suspension and deleting it): it goes before the next one starts.
+        self.delete_jobs(obj)
 
         def decide(cur):
             st, sp = cur.get("status") or {}, cur.get("spec") or {}

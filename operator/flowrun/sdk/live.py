@@ -199,7 +199,7 @@ class LiveFlowRun:
             if phase and Phase(phase).terminal:
                 raise RunTerminated(f"FlowRun is already {phase}")
             if kind is PauseKind.PAUSE and spec.get("state") == State.SUSPENDED.value:
-                raise FlowSuspended("suspended from outside")
+                return None  # being suspended from outside: see below
             recorded = status.get("pause") or {}
             status_patch = None
             if recorded.get("key") != key:
@@ -225,6 +225,10 @@ class LiveFlowRun:
             return main_patch, status_patch
 
         obj = self.update(decide)
+        if kind is PauseKind.PAUSE and (obj.get("spec") or {}).get("state") == State.SUSPENDED.value \
+                and ((obj.get("status") or {}).get("pause") or {}).get("key") != key:
+            self.wait_while_suspended()
+            return self.pause(key, kind=kind, timeout=timeout, model=model, requested_by=requested_by)
         if kind is PauseKind.SUSPEND:
             log.info("suspended at %s: the Job will be torn down; resume restarts the flow", key)
             raise FlowSuspended(key)
@@ -244,8 +248,8 @@ class LiveFlowRun:
                 raise RunTerminated(status.get("message") or f"FlowRun is {phase}")
             spec = obj.get("spec") or {}
             gen = obj["metadata"].get("generation", 0)
-            if spec.get("state") == State.SUSPENDED.value:
-                raise FlowSuspended(key)
+            # Suspended from outside while paused: keep waiting; the operator deletes
+            # the Job (SIGTERM ends this process), or the suspension is withdrawn.
             if spec.get("state") == State.RUNNING.value and gen > generation and gen != rejected_generation:
                 return ("resume", obj)
             return None
@@ -286,6 +290,19 @@ class LiveFlowRun:
 
         self.update(decide)
 
+    def wait_while_suspended(self) -> None:
+        """A suspension was asked for from outside: run nothing more. The operator
+        records it and deletes the Job, whose SIGTERM ends this process; if the
+        suspension is withdrawn first, carry on."""
+        log.info("suspension requested from outside; waiting for the Job to be torn down")
+
+        def over(obj: dict[str, Any]) -> bool:
+            phase = (obj.get("status") or {}).get("phase")
+            if phase and Phase(phase).terminal:
+                raise RunTerminated((obj.get("status") or {}).get("message") or phase)
+            return (obj.get("spec") or {}).get("state") != State.SUSPENDED.value
+        self.wait_until(over)
+
     def checkpoint(self, next_key: Callable[[], str]) -> None:
         """At a task boundary: honour a pause or suspension requested from outside."""
         obj = self.latest
@@ -294,7 +311,8 @@ class LiveFlowRun:
         if phase and Phase(phase).terminal:
             raise RunTerminated((obj.get("status") or {}).get("message") or phase)
         if state == State.SUSPENDED.value:
-            raise FlowSuspended("suspended from outside")
+            self.wait_while_suspended()
+            return self.checkpoint(next_key)
         if state == State.PAUSED.value:
             log.info("pause requested from outside; pausing before the next task")
             self.pause(next_key(), kind=PauseKind.PAUSE, timeout=self.default_timeout,

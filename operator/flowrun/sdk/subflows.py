@@ -13,11 +13,11 @@ import hashlib
 from typing import Any
 
 from ..contract.constants import API_VERSION, KIND, LABEL_PARENT, LABEL_STARTED_BY
-from ..contract.phases import Phase, State
+from ..contract.phases import Phase
 from ..kube import Conflict
 from .context import require_flow_context
 from .flows import Flow
-from .live import FlowSuspended, RunTerminated
+from .live import RunTerminated
 
 MAX_NAME = 52
 
@@ -71,8 +71,6 @@ def run_flow(flow: Flow | str, parameters: dict[str, Any] | None = None, *, as_s
 
     def finished(obj: dict[str, Any]):
         status = obj.get("status") or {}
-        if (obj.get("spec") or {}).get("state") == State.SUSPENDED.value:
-            raise FlowSuspended("suspended while waiting for a subflow")
         if status.get("phase") and Phase(status["phase"]).terminal:
             raise RunTerminated(status.get("message") or status["phase"])
         child = (status.get("subflows") or {}).get(name) or {}
