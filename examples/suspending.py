@@ -12,7 +12,7 @@ from flowrun import flow, suspend_flow_run, task
 from flowrun.runtime import flow_run
 
 
-def _count(what: str) -> int:
+def count_body_run(what: str) -> int:
     """Add one to the counter `what` on the run's volume; return the new value."""
     path = Path(os.environ.get("FLOWRUN_CACHE_DIR", "/tmp")) / "counters" / f"{flow_run.name}-{what}"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,14 +23,14 @@ def _count(what: str) -> int:
 
 @task
 def expensive_step(seconds: float = 0.0) -> dict:
-    runs = _count("expensive_step")
+    runs = count_body_run("expensive_step")
     time.sleep(seconds)
     return {"value": 42, "body_runs": runs}
 
 
 @task
 def finish(first: dict) -> dict:
-    return {"value": first["value"] + 1, "body_runs": _count("finish")}
+    return {"value": first["value"] + 1, "body_runs": count_body_run("finish")}
 
 
 @flow
@@ -44,7 +44,7 @@ def suspend_after_one_task(seconds: float = 0.0) -> dict:
 @task
 def step(i: int, seconds: float) -> int:
     """Returns how many times this step's body has run (1 unless it ran again)."""
-    runs = _count(f"step-{i}")
+    runs = count_body_run(f"step-{i}")
     time.sleep(seconds)
     return runs
 
