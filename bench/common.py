@@ -62,5 +62,7 @@ class Setup:
         return self
 
     def __exit__(self, *exc) -> None:
+        # FlowRuns carry the operator's finalizer: delete them while it still runs.
+        kubectl("delete", "fr", "--all", "--timeout=120s", namespace=self.namespace, check=False, timeout=130)
         self.operator.stop()
         kubectl("delete", "namespace", self.namespace, "--wait=false", check=False)
