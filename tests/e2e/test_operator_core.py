@@ -38,6 +38,26 @@ def test_flow_returning_a_value_completes_with_its_result(operator, namespace):
     assert "Created" in events and "Started" in events
 
 
+def test_operator_metrics_count_transitions_and_runs_by_phase(operator, namespace):
+    import urllib.request
+    apply(namespace, flowrun_manifest("counted", "testflows.basic:returns_value"))
+    wait_phase(namespace, "counted", "Completed")
+
+    def scrape():
+        text = urllib.request.urlopen(operator.metrics_url, timeout=5).read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if line.startswith("flowrun_") and " " in line:
+                key, value = line.rsplit(" ", 1)
+                samples[key] = float(value)
+        return samples if samples.get('flowrun_transitions_total{action="completed"}', 0) >= 1 else None
+    samples = wait_for(scrape, timeout=30, what="metrics counting the completion")
+    assert samples['flowrun_transitions_total{action="created"}'] >= 1
+    assert samples['flowrun_transitions_total{action="started"}'] >= 1
+    assert samples['flowrun_runs{phase="Completed"}'] >= 1
+    assert "flowrun_reconcile_errors_total" in samples
+
+
 def test_flow_that_raises_fails_with_the_exception(operator, namespace):
     apply(namespace, flowrun_manifest("boom", "testflows.basic:raises", parameters={"message": "the answer is 41"}))
     fr = wait_phase(namespace, "boom", "Failed", "Completed")

@@ -53,6 +53,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.peering.standalone = True
     settings.execution.max_workers = 8
+    if SETTINGS.metrics_port:
+        from . import metrics
+        metrics.serve(SETTINGS.metrics_port)
     if SETTINGS.webhook_port:
         settings.admission.server = webhook_server()
         if SETTINGS.webhook_manage:

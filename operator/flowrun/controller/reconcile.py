@@ -29,7 +29,7 @@ from ..contract.status import (
     timestamp,
 )
 from ..kube import Kube
-from . import resources
+from . import metrics, resources
 from .failpoints import failpoint
 from .admission import ANNOTATION_SUSPENDED_WITH_PARENT
 from .settings import Settings
@@ -57,6 +57,7 @@ class Reconciler:
         with _locks[f"{namespace}/{name}"]:
             obj = self.kube.get_flowrun(namespace, name)
             if obj is None or obj["metadata"].get("deletionTimestamp"):
+                metrics.observe_phase(namespace, name, None)
                 return
             try:
                 self._reconcile(obj)
@@ -64,6 +65,9 @@ class Reconciler:
                 # Someone (the runner) moved the run on between our read and our write;
                 # the next event re-evaluates from the new state.
                 log.info("%s/%s: %s", namespace, name, exc)
+            except Exception:
+                metrics.RECONCILE_ERRORS.inc()
+                raise
             self.emit_events(namespace, name)
         self.mirror_to_parent(namespace, name)
 
@@ -396,6 +400,7 @@ class Reconciler:
         if obj is None:
             return
         status = obj.get("status") or {}
+        metrics.observe_phase(namespace, name, status.get("phase") or "Pending")
         done = int(status.get("eventedSeq") or 0)
         fresh = [e for e in status.get("history") or [] if int(e.get("seq") or 0) > done]
         if not fresh:
@@ -410,6 +415,7 @@ class Reconciler:
                 parts.append(f"by {entry['by']}")
             text = entry.get("message") or " ".join(parts)
             self.kube.emit_event(involved, reason, text, type_=type_)
+            metrics.TRANSITIONS.labels(entry.get("action", "")).inc()
         last = max(int(e.get("seq") or 0) for e in fresh)
         self.kube.update_flowrun(namespace, name, lambda cur: None
                                  if int((cur.get("status") or {}).get("eventedSeq") or 0) >= last

@@ -38,6 +38,8 @@ class Settings:
     webhook_host: str = ""
     webhook_cert_dir: str = ""
     webhook_manage: str = ""
+    # Prometheus metrics at http://<pod>:<port>/metrics when set (controller/metrics.py).
+    metrics_port: int = 0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -56,4 +58,5 @@ class Settings:
             webhook_host=_env("FLOWRUN_WEBHOOK_HOST", ""),
             webhook_cert_dir=_env("FLOWRUN_WEBHOOK_CERT_DIR", ""),
             webhook_manage=_env("FLOWRUN_WEBHOOK_MANAGE", ""),
+            metrics_port=int(_env("FLOWRUN_METRICS_PORT", "0") or 0),
         )
