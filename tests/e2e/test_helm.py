@@ -308,7 +308,9 @@ def _delete_flowruns(namespace: str) -> None:
 
 @pytest.fixture
 def runs_namespace(kubeconfig):
-    name = f"{SESSION_PREFIX}helm-runs-{secrets.token_hex(3)}"
+    # Not under the session prefix: only the Helm-installed operator may watch it (the
+    # session's own operator watches "<prefix>*").
+    name = f"helm-runs-{SESSION_PREFIX}{secrets.token_hex(3)}"
     kubectl("create", "namespace", name)
     wait_for(lambda: kubectl("get", "serviceaccount", "default", namespace=name, check=False).returncode == 0,
              timeout=60, what=f"default ServiceAccount in {name}")

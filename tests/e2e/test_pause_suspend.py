@@ -36,7 +36,8 @@ def test_1_pause_after_first_task_then_resume_delivers_the_punchline(operator, n
     assert fr["status"]["pause"]["key"] == "pause-1"
     assert fr["status"]["pause"]["kind"] == "Pause"
     assert fr["status"]["pause"]["timeoutSeconds"] == 600
-    assert running_pods(namespace, "joke"), "a paused run keeps its pod"
+    # The pod stays alive (the kubelet may report Running a moment after the pause).
+    wait_for(lambda: running_pods(namespace, "joke"), timeout=30, what="a paused run to keep its pod")
     patch_fr(namespace, "joke", {"spec": {"state": "Running"}})
     fr = wait_phase(namespace, "joke", "Completed", "Failed")
     assert fr["status"]["result"] == {"setup": "Why did the ducks cross the road?",
@@ -130,7 +131,7 @@ def test_pause_from_outside_blocks_at_the_next_task(operator, namespace):
     assert fr["status"]["phase"] == "Paused"
     assert fr["status"]["pause"]["key"] == "external-pause-1"
     assert fr["status"]["pause"]["requestedBy"] == "user"
-    assert running_pods(namespace, "steps")
+    wait_for(lambda: running_pods(namespace, "steps"), timeout=30, what="the paused run to keep its pod")
     patch_fr(namespace, "steps", {"spec": {"state": "Running"}})
     fr = wait_phase(namespace, "steps", "Completed", "Failed")
     assert fr["status"]["result"]["body_runs"] == [1] * 6

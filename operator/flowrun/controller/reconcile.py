@@ -18,7 +18,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..contract.constants import API_VERSION, KIND, LABEL_PARENT, LABEL_RUN, LABEL_STARTED_BY
+from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT, LABEL_PARENT, LABEL_RUN, LABEL_STARTED_BY
 from ..contract.inputs import input_errors
 from ..contract.phases import InvalidTransition, PauseKind, Phase, State
 from ..contract.status import (
@@ -319,7 +319,7 @@ class Reconciler:
                 return None, patch
             obj = self.kube.update_flowrun(namespace, name, decide)
             if obj is not None and expired:
-                self.delete_jobs(obj)
+                self.delete_jobs(obj, every_attempt=True)
             self.emit_events(namespace, name)
             return expired
 
@@ -384,11 +384,17 @@ class Reconciler:
                      or (cur.get("status") or {}).get("jobUID") == uid
                      else (None, {"jobUID": uid}))
 
-    def delete_jobs(self, obj: dict[str, Any]) -> None:
-        """Delete every Job of this run, with background propagation (pods go too)."""
+    def delete_jobs(self, obj: dict[str, Any], *, every_attempt: bool = False) -> None:
+        """Delete the run's Jobs, with background propagation (pods go too): those of
+        attempts up to the one `obj`'s status records, so that acting on a stale read
+        can never delete the Job of a newer attempt; all of them with `every_attempt`."""
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        through = int((obj.get("status") or {}).get("attempt") or 0)
         for job in self.kube.list("Job", ns, f"{LABEL_RUN}={name}"):
             if job["metadata"].get("deletionTimestamp"):
+                continue
+            attempt = (job["metadata"].get("labels") or {}).get(LABEL_ATTEMPT, "0")
+            if not every_attempt and attempt.isdigit() and int(attempt) > through:
                 continue
             self.kube.delete("Job", ns, job["metadata"]["name"], propagation="Background")
 

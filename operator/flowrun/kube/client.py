@@ -225,13 +225,15 @@ class Kube:
         decide: Callable[[dict[str, Any]], tuple[dict | None, dict | None] | None],
         *,
         attempts: int = 20,
+        main_first: bool = False,
     ) -> dict[str, Any] | None:
         """Compare-and-swap: read the FlowRun, ask `decide(obj)` for (spec_patch,
         status_patch) (either may be None; None overall means nothing to do), apply them
         guarded by the resourceVersion read, and start over on a conflict.
 
         The status patch goes first, then the object patch (guarded by the version the
-        status patch produced), so a decision is never applied against a stale read.
+        status patch produced), so a decision is never applied against a stale read;
+        `main_first` swaps the order.
         Returns the object as last written or read, or None when it does not exist.
         """
         for attempt in range(attempts):
@@ -244,11 +246,14 @@ class Kube:
             main_patch, status_patch = decision
             try:
                 rv = obj["metadata"]["resourceVersion"]
+                if main_first and main_patch:
+                    obj = self.patch_flowrun(namespace, name, main_patch, resource_version=rv)
+                    rv = obj["metadata"]["resourceVersion"]
                 if status_patch:
                     obj = self.patch_flowrun(namespace, name, {"status": status_patch},
                                              resource_version=rv, status=True)
                     rv = obj["metadata"]["resourceVersion"]
-                if main_patch:
+                if main_patch and not main_first:
                     obj = self.patch_flowrun(namespace, name, main_patch, resource_version=rv)
                 return obj
             except Conflict:

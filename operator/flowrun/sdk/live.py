@@ -132,8 +132,9 @@ class LiveFlowRun:
                         return None
                     self._cond.wait(remaining)
 
-    def update(self, decide: Callable[[dict[str, Any]], tuple[dict | None, dict | None] | None]) -> dict[str, Any]:
-        obj = self.kube.update_flowrun(self.namespace, self.name, decide)
+    def update(self, decide: Callable[[dict[str, Any]], tuple[dict | None, dict | None] | None],
+               *, main_first: bool = False) -> dict[str, Any]:
+        obj = self.kube.update_flowrun(self.namespace, self.name, decide, main_first=main_first)
         if obj is None:
             raise RunTerminated(f"FlowRun {self.namespace}/{self.name} was deleted")
         self._observe(obj)
@@ -189,6 +190,13 @@ class LiveFlowRun:
             "requestedBy": requested_by,
         }
 
+        # A pause sets spec.state first, then records the pause with the generation that
+        # write produced: the phase says Paused only once any later spec change (a
+        # resume) is recognisable as newer. A suspension records first (the operator
+        # acts on spec.state and must find the pause's key), then sets spec.state,
+        # only while nobody changed the spec since the recording.
+        main_first = kind is PauseKind.PAUSE
+
         def decide(obj: dict[str, Any]):
             status = obj.get("status") or {}
             spec = obj.get("spec") or {}
@@ -201,30 +209,24 @@ class LiveFlowRun:
             if kind is PauseKind.PAUSE and spec.get("state") == State.SUSPENDED.value:
                 return None  # being suspended from outside: see below
             recorded = status.get("pause") or {}
-            status_patch = None
-            if recorded.get("key") != key:
-                pause = {**info, "generation": generation}
-                status_patch = {"pause": pause}
-                if kind is PauseKind.PAUSE:
-                    status_patch = phase_patch(status, "Paused", _pause_message(key, model),
-                                               pause=pause)
-                status_patch["history"] = history_patch(
-                    status, "paused" if kind is PauseKind.PAUSE else "suspended",
-                    by=requested_by, key=key)
-                recorded = pause
-            # The spec write: only while nobody has changed the spec since the pause was
-            # recorded (a newer generation means someone already resumed).
-            main_patch = None
-            if spec.get("state") != target.value and recorded.get("generation") == generation:
-                main_patch = {"spec": {"state": target.value, "input": None}}
-            elif spec.get("state") == target.value and spec.get("input") is not None \
-                    and recorded.get("generation") == generation:
-                main_patch = {"spec": {"input": None}}
-            if status_patch is None and main_patch is None:
+            clear_spec = {"spec": {"state": target.value, "input": None}}
+            if recorded.get("key") == key:
+                # Recorded already (a retry): a suspension may still owe its spec write.
+                if not main_first and spec.get("state") != target.value \
+                        and recorded.get("generation") == generation:
+                    return clear_spec, None
                 return None
-            return main_patch, status_patch
+            write_spec = spec.get("state") != target.value or spec.get("input") is not None
+            pause = {**info, "generation": generation + (1 if write_spec and main_first else 0)}
+            if kind is PauseKind.PAUSE:
+                status_patch = phase_patch(status, "Paused", _pause_message(key, model), pause=pause)
+            else:
+                status_patch = {"pause": pause}
+            status_patch["history"] = history_patch(
+                status, "paused" if kind is PauseKind.PAUSE else "suspended", by=requested_by, key=key)
+            return (clear_spec if write_spec else None), status_patch
 
-        obj = self.update(decide)
+        obj = self.update(decide, main_first=main_first)
         if kind is PauseKind.PAUSE and (obj.get("spec") or {}).get("state") == State.SUSPENDED.value \
                 and ((obj.get("status") or {}).get("pause") or {}).get("key") != key:
             self.wait_while_suspended()
