@@ -57,8 +57,10 @@ kind-up: ## the same cluster shape on kind (needs Docker and internet; see docs/
 .PHONY: wheels
 wheels: venv ## build the wheels the images install (.out/wheels)
 	@echo "==> wheels for the images"
-	@rm -rf .out/wheels && mkdir -p .out/wheels
-	@$(PIP) wheel --quiet --wheel-dir .out/wheels '.[operator]'
+	@rm -rf .out/wheels build && mkdir -p .out/wheels
+	@# A fixed SOURCE_DATE_EPOCH makes our wheel byte-for-byte reproducible, so an
+	@# unchanged tree rebuilds the images from Docker's cache in seconds.
+	@SOURCE_DATE_EPOCH=315532800 $(PIP) wheel --quiet --wheel-dir .out/wheels '.[operator]'
 
 .PHONY: images
 images: wheels ## build the runner and operator images and load them into the test cluster's containerd
@@ -69,6 +71,7 @@ images: wheels ## build the runner and operator images and load them into the te
 	  docker build --quiet --build-arg BASE_IMAGE=$$base -f runner-image/Dockerfile -t $(RUNNER_IMAGE) . >/dev/null && \
 	  echo "==> $(OPERATOR_IMAGE) from $$base" && \
 	  docker build --quiet --build-arg BASE_IMAGE=$$base -f operator/Dockerfile -t $(OPERATOR_IMAGE) . >/dev/null
+	@docker image prune --force --filter label=io.flowrun.project=flowrun-operator >/dev/null
 	@echo "==> loading $(RUNNER_IMAGE) and $(OPERATOR_IMAGE) into the cluster"
 	@$(CLUSTER)/load-image.sh $(RUNNER_IMAGE) $(OPERATOR_IMAGE)
 

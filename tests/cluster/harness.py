@@ -34,6 +34,9 @@ def build_flow_image(context: Path, tag: str) -> str:
     build_runner_image()
     subprocess.run(["docker", "build", "--quiet", "--build-arg", f"RUNNER_IMAGE={RUNNER_IMAGE}",
                     "-t", tag, str(context)], check=True, stdout=subprocess.DEVNULL)
+    # A rebuild leaves the previous image untagged; our images carry this label (from FROM).
+    subprocess.run(["docker", "image", "prune", "--force", "--filter",
+                    "label=io.flowrun.project=flowrun-operator"], check=True, stdout=subprocess.DEVNULL)
     load_image(tag)
     return tag
 

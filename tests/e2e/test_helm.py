@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster import HELM, KUBECONFORM, K8S_VERSION, kubectl, wait_for
+from cluster import HELM, KUBECONFORM, K8S_VERSION, is_local_cluster, kubectl, wait_for
 from cluster.flowruns import get_fr, names, patch_fr, wait_phase
 from cluster.harness import REPO, VERSION, build_runner_image
 from cluster.pytest_plugin import SESSION_PREFIX
@@ -294,6 +294,27 @@ def test_deployment_is_locked_down():
 def images(kubeconfig) -> None:
     """`make images`: the runner and operator images, loaded into the cluster."""
     build_runner_image()
+
+
+def _image_id(tag: str) -> str:
+    return subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_image_rebuild_of_an_unchanged_tree_reuses_the_images(images):
+    """`make images` again with nothing changed gives the very same images (reproducible
+    wheels, Docker's cache), and no untagged flowrun images pile up in Docker."""
+    if not is_local_cluster():
+        pytest.skip("images are built by `make images` only for the local cluster")
+    before = {tag: _image_id(tag) for tag in (f"flowrun-runner:{VERSION}", OPERATOR_IMAGE)}
+    build_runner_image()
+    after = {tag: _image_id(tag) for tag in before}
+    assert after == before
+    dangling = subprocess.run(
+        ["docker", "images", "--quiet", "--filter", "dangling=true",
+         "--filter", "label=io.flowrun.project=flowrun-operator"],
+        check=True, capture_output=True, text=True).stdout.split()
+    assert dangling == [], f"untagged flowrun images left behind: {dangling}"
 
 
 def _delete_flowruns(namespace: str) -> None:
