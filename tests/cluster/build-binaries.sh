@@ -54,7 +54,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
-  log "kubernetes $K8S_VERSION: resolving modules (first time: a few minutes)"
+  log "kubernetes $K8S_VERSION: resolving modules (first time: downloads about 1.5 GB)"
   # No -e: a module the proxy will not serve must fail here, loudly, not later in go build.
   (cd "$mod" && go mod tidy >/dev/null 2>"$mod/tidy.log") || { grep -v '^go: downloading' "$mod/tidy.log" >&2; exit 1; }
   local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"

@@ -59,7 +59,7 @@ ensure_packages docker.io containerd runc conntrack iptables iproute2 \
   inotify-tools util-linux
 if ! { [ -x "$K8S_BIN/kubelet" ] && [ -x "$K8S_BIN/kubeadm" ] && [ -x "$ETCD_BIN/etcd" ] \
     && [ -x "$HELM_BIN/helm" ] && [ -x "$KUBECONFORM_BIN/kubeconform" ]; }; then
-  log "building binaries (cold: 20-40 minutes on 2 cores; log: $LOG_DIR/build-binaries.log)"
+  log "building binaries (cold: about 8 minutes on 2 cores; log: $LOG_DIR/build-binaries.log)"
   "$here/build-binaries.sh" all 2>&1 | tee -a "$LOG_DIR/build-binaries.log" | grep --line-buffered '^\[build-binaries' >&2 \
     || true
   [ -x "$K8S_BIN/kubelet" ] && [ -x "$ETCD_BIN/etcd" ] || die "build-binaries.sh failed; see $LOG_DIR/build-binaries.log"
