@@ -55,6 +55,8 @@ echo "Jobs and pods of the suspended run (none: the infrastructure is torn down)
 show kubectl -n "$NS" get jobs,pods -l flowrun.io/run=suspend
 show flowrun -n "$NS" resume suspend
 show flowrun -n "$NS" wait suspend --for Completed --timeout 180
+# The pod has exited; give the Job controller a moment to mark the Job Complete.
+kubectl -n "$NS" wait --for=condition=Complete job/suspend-2 --timeout=30s >/dev/null || true
 echo "The Job is back, as attempt 2:"
 show kubectl -n "$NS" get jobs -l flowrun.io/run=suspend
 printf 'result: '; kubectl -n "$NS" get fr suspend -o jsonpath='{.status.result}'; echo
