@@ -1,0 +1,17 @@
+"""Flows bench/start_latency.py runs: as little as a flow can do, so the numbers are the
+platform's (operator, Job, pod, runner start), not the flow's."""
+import time
+
+from flowrun import flow, task
+
+
+@task
+def one_task(x: int) -> int:
+    return x + 1
+
+
+@flow
+def quick(x: int = 1) -> dict:
+    """Returns the time its code started, on the benchmark's clock (same machine)."""
+    started = time.time()
+    return {"started": started, "value": one_task(x)}
