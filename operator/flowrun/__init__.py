@@ -8,6 +8,7 @@ from .sdk import (
     ResumeError,
     RunInput,
     Task,
+    exponential_backoff,
     flow,
     pause_flow_run,
     SubflowFailed,
@@ -21,6 +22,6 @@ from .sdk import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Flow", "ResumeError", "RunInput", "Task", "__version__", "flow", "pause_flow_run",
+    "Flow", "ResumeError", "RunInput", "Task", "__version__", "exponential_backoff", "flow", "pause_flow_run",
     "resume_flow_run", "run_flow", "SubflowFailed", "suspend_flow_run", "task", "task_input_hash",
 ]

@@ -11,6 +11,7 @@ import pytest
 from cluster import kubectl, wait_for
 
 from cluster.flowruns import JobRecorder, apply, flowrun_manifest, get_fr, names, wait_phase
+from cluster.harness import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -64,6 +65,32 @@ def test_flow_that_raises_fails_with_the_exception(operator, namespace):
     assert fr["status"]["phase"] == "Failed"
     assert fr["status"]["message"] == "Flow failed: ValueError: the answer is 41"
     kubectl("wait", "--for=condition=Failed", "fr/boom", "--timeout=30s", namespace=namespace)
+
+
+def test_retries_in_a_pod_rerun_only_what_failed_and_tell_the_story(operator, namespace):
+    """examples/retries.py: a task retried twice, then a flow retry in the same pod that
+    takes the finished tasks' results from the cache volume (bodies count their runs)."""
+    apply(namespace, (REPO / "examples" / "manifests" / "retries.yaml").read_text())
+    fr = wait_phase(namespace, "retries", "Completed", "Failed")
+    assert fr["status"]["phase"] == "Completed", fr["status"].get("message")
+    assert fr["status"]["result"] == {
+        "rows": 128, "fetch_runs": 1,            # ran once, reused by the flow retry
+        "uploaded_rows": 128, "upload_tries": 3,  # two task retries, then success
+        "publish_calls": 2, "flow_run_count": 2,  # failed once: one flow retry
+    }
+    assert fr["status"]["attempt"] == 1 and names("jobs", namespace) == ["retries-1"]
+    retrying = [e for e in fr["status"]["history"] if e["action"] == "retrying"]
+    assert len(retrying) == 1
+    assert retrying[0]["message"] == ("Flow failed (RuntimeError: search index not ready yet); "
+                                      "retry 1 of 1 in 1 s")
+    reasons = wait_for(lambda: (lambda out: out if "FlowRetrying" in out else None)(
+        kubectl("get", "events", "--field-selector", "involvedObject.name=retries", "-o",
+                "jsonpath={.items[*].reason}", namespace=namespace).stdout),
+        timeout=30, what="a FlowRetrying event")
+    assert "Completed" in reasons or "Started" in reasons
+    log = kubectl("logs", "job/retries-1", namespace=namespace).stdout
+    assert "task upload-1 failed (ConnectionError: upload attempt 1 failed: connection reset); retry 1 of 2 in 1 s" in log
+    assert "task upload-1 failed (ConnectionError: upload attempt 2 failed: connection reset); retry 2 of 2 in 2 s" in log
 
 
 def test_flow_that_does_not_import_fails_saying_so(operator, namespace):

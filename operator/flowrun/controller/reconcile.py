@@ -443,6 +443,7 @@ _EVENT_REASONS = {
     "resumed": ("Resumed", "Normal"),
     "completed": ("Completed", "Normal"),
     "failed": ("Failed", "Warning"),
+    "retrying": ("FlowRetrying", "Warning"),
     "timed-out": ("TimedOut", "Warning"),
     "resume-rejected": ("ResumeRejected", "Warning"),
 }

@@ -103,9 +103,13 @@ def run(kube: Kube, namespace: str, name: str, *, attempt: int, cache_dir: str) 
             name=name, namespace=namespace, attempt=attempt, parameters=dict(fr.spec.parameters),
             cache=ResultCache(cache_dir, f"{namespace}/{name}/{fr.uid}"), uid=fr.uid,
             flow_name=flow.name, live=live)
+        def retrying(retry: int, exc: BaseException, delay: float) -> None:
+            live.record("retrying", f"Flow failed ({_describe(exc)[:150]}); retry {retry} of "
+                                    f"{flow.retry_policy.retries} in {delay:g} s")
+
         token = enter_run(ctx)
         try:
-            outcome = flow.call_with_parameters(dict(fr.spec.parameters))
+            outcome = flow.call_with_parameters(dict(fr.spec.parameters), on_retry=retrying)
             if inspect.isawaitable(outcome):
                 outcome = asyncio.run(outcome)
         except FlowSuspended as exc:

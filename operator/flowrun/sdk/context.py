@@ -34,8 +34,17 @@ class RunContext:
     flow_name: str = ""
     # The FlowRun object in the API, when running under the operator; None locally.
     live: "LiveFlowRun | None" = None
+    # 1, then 2, 3... on each flow retry within this attempt.
+    run_count: int = 1
     _counters: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def restart(self) -> None:
+        """The flow executes again from the top (a flow retry): call counting restarts,
+        so the same calls find the same identities and keys."""
+        with self._lock:
+            self._counters.clear()
+            self.run_count += 1
 
     def next_index(self, counter: str) -> int:
         """1, 2, 3... per counter name, in call order (thread-safe)."""

@@ -156,6 +156,17 @@ class LiveFlowRun:
 
         return self.update(decide)
 
+    def record(self, action: str, message: str) -> dict[str, Any]:
+        """A history entry (the operator turns it into an Event) and the run's message,
+        without a phase change: e.g. a flow retry."""
+
+        def decide(obj: dict[str, Any]):
+            status = obj.get("status") or {}
+            return None, {"message": message,
+                          "history": history_patch(status, action, by="runner", message=message[:200])}
+
+        return self.update(decide)
+
     # ---- pause / suspend -------------------------------------------------------------
 
     def resumed_input(self, key: str) -> tuple[bool, Any]:

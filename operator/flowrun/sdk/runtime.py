@@ -24,6 +24,12 @@ class _FlowRunView:
         return ctx.attempt if ctx else None
 
     @property
+    def run_count(self) -> int | None:
+        """1 on the first execution of the flow in this attempt; +1 on each flow retry."""
+        ctx = current_run()
+        return ctx.run_count if ctx else None
+
+    @property
     def id(self) -> str | None:
         ctx = current_run()
         return ctx.uid if ctx else None

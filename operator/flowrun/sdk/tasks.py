@@ -4,6 +4,7 @@ A task's identity in a FlowRun is its name plus its call index (`fetch-1`, `fetc
 in execution order), so when a suspended run executes again from the top, the n-th call
 finds the result the n-th call stored and the body does not run. Failed calls store
 nothing. With `cache_key_fn`, results are also shared across runs on the same claim.
+With `retries`, a failed call runs again (same identity) before it counts as failed.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .cache import SERIALIZERS, NotSerializable, encode
 from .context import RunContext, current_run, enter_task, exit_task
+from .retries import RetryCondition, RetryDelay, RetryPolicy, acall_with_retries, call_with_retries
 
 log = logging.getLogger("flowrun.task")
 
@@ -59,6 +61,9 @@ class Task(Generic[P, R]):
         cache_expiration: timedelta | None = None,
         result_serializer: str = "json",
         cache_result_in_run: bool = True,
+        retries: int = 0,
+        retry_delay_seconds: RetryDelay = 0,
+        retry_condition_fn: RetryCondition | None = None,
     ):
         if result_serializer not in SERIALIZERS:
             raise ValueError(f"result_serializer must be one of {SERIALIZERS}")
@@ -68,6 +73,8 @@ class Task(Generic[P, R]):
         self.cache_expiration = cache_expiration
         self.result_serializer = result_serializer
         self.cache_result_in_run = cache_result_in_run
+        self.retry_policy = RetryPolicy.build(retries, retry_delay_seconds, retry_condition_fn,
+                                              owner=f"task {self.name}")
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
@@ -85,8 +92,12 @@ class Task(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         ctx = current_run()
-        if ctx is None:  # a task called outside any flow is just a function
-            return self.fn(*args, **kwargs)
+        if ctx is None:  # outside any flow: the function with its retries, nothing cached
+            if self.is_async:
+                return acall_with_retries(lambda: self.fn(*args, **kwargs), self.retry_policy,  # type: ignore[return-value]
+                                          self._retrying(self.name))
+            return call_with_retries(lambda: self.fn(*args, **kwargs), self.retry_policy,
+                                     self._retrying(self.name))
         if ctx.live is not None:
             # A pause or suspension requested from outside takes effect here.
             ctx.live.checkpoint(lambda: f"external-pause-{ctx.next_index('external-pause')}")
@@ -136,11 +147,15 @@ class Task(Generic[P, R]):
         hit, key = self._lookup(ctx, identity, args, kwargs)
         if hit is not None:
             return hit.value
-        token = enter_task(identity)
-        try:
-            value = self.fn(*args, **kwargs)
-        finally:
-            exit_task(token)
+
+        def attempt() -> R:
+            token = enter_task(identity)
+            try:
+                return self.fn(*args, **kwargs)
+            finally:
+                exit_task(token)
+
+        value = call_with_retries(attempt, self.retry_policy, self._retrying(identity))
         self._store(ctx, identity, value, key)
         return value
 
@@ -148,13 +163,23 @@ class Task(Generic[P, R]):
         hit, key = self._lookup(ctx, identity, args, kwargs)
         if hit is not None:
             return hit.value
-        token = enter_task(identity)
-        try:
-            value = await self.fn(*args, **kwargs)  # type: ignore[misc]
-        finally:
-            exit_task(token)
+
+        async def attempt() -> R:
+            token = enter_task(identity)
+            try:
+                return await self.fn(*args, **kwargs)  # type: ignore[misc]
+            finally:
+                exit_task(token)
+
+        value = await acall_with_retries(attempt, self.retry_policy, self._retrying(identity))
         self._store(ctx, identity, value, key)
         return value
+
+    def _retrying(self, identity: str):
+        def on_retry(retry: int, exc: BaseException, delay: float) -> None:
+            log.warning("task %s failed (%s: %s); retry %d of %d in %g s", identity,
+                        type(exc).__name__, exc, retry, self.retry_policy.retries, delay)
+        return on_retry
 
 
 @overload
@@ -168,13 +193,18 @@ def task(
     cache_key_fn: Callable[[TaskRunContext, dict[str, Any]], str | None] | None = None,
     cache_expiration: timedelta | None = None,
     result_serializer: str = "json",
+    cache_result_in_run: bool = True,
+    retries: int = 0,
+    retry_delay_seconds: RetryDelay = 0,
+    retry_condition_fn: RetryCondition | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
 def task(fn: Any = None, /, **options: Any) -> Any:
     """Decorate a function (sync or async) as a task: `@task` or `@task(name=...,
     cache_key_fn=task_input_hash, cache_expiration=timedelta(hours=1),
-    result_serializer="json"|"pickle")`."""
+    result_serializer="json"|"pickle", retries=3, retry_delay_seconds=[1, 10, 60],
+    retry_condition_fn=lambda exc: isinstance(exc, ConnectionError))`."""
     if fn is None:
         return lambda f: Task(f, **options)
     return Task(fn, **options)
