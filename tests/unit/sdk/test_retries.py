@@ -5,7 +5,7 @@ import asyncio
 import pydantic
 import pytest
 
-from flowrun import exponential_backoff, flow, suspend_flow_run, task
+from flowrun import exponential_backoff, flow, task
 from flowrun.runtime import flow_run
 from flowrun.sdk import retries as retries_module
 from flowrun.sdk.cache import ResultCache
@@ -201,16 +201,19 @@ def test_local_flow_call_retries(slept):
     assert f() == 2
 
 
-def test_suspend_inside_a_retried_flow_is_not_a_failure(tmp_path, slept):
+def test_a_suspending_flow_is_not_retried(tmp_path, slept):
+    """Under the runner, suspend_flow_run raises FlowSuspended out of the flow: the
+    runner must see it at once (it exits so the operator can delete the Job)."""
+    calls = []
+
     @flow(retries=2)
     def f() -> None:
-        suspend_flow_run()
+        calls.append(1)
+        raise FlowSuspended("suspend-1")
 
-    # Locally (no FlowRun) a suspension is an error explaining it needs one: retried as a
-    # failure. Under the runner it raises FlowSuspended, which test_suspension_is_never_retried covers.
-    with pytest.raises(Exception) as info:
+    with pytest.raises(FlowSuspended):
         run_in_context(f, ResultCache(tmp_path, "r"))
-    assert not isinstance(info.value, FlowSuspended)
+    assert calls == [1] and slept == []
 
 
 @pytest.mark.parametrize("kwargs, message", [
