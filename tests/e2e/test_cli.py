@@ -242,10 +242,8 @@ def test_pause_and_wait_timeout(operator, namespace):
     assert re.search(r"Key:\s+external-pause-1",
                      ok(flowrun("get", "steps", namespace=namespace)).stdout)
 
-    started = time.monotonic()
     proc = flowrun("wait", "steps", "--timeout", "2", namespace=namespace)
     fails(proc, 2, "timed out after 2s", "it is Paused")
-    assert time.monotonic() - started < 20
     assert "steps is Paused at external-pause-1" in proc.stderr  # the hint for the person
 
     ok(flowrun("resume", "steps", namespace=namespace))

@@ -286,6 +286,16 @@ def test_deployment_is_locked_down():
     assert env["FLOWRUN_RUNNER_IMAGE"] == f"flowrun-runner:{VERSION}"
     assert {"FLOWRUN_IMAGE_PULL_POLICY", "FLOWRUN_CACHE_SIZE", "FLOWRUN_CACHE_STORAGE_CLASS",
             "FLOWRUN_DEFAULT_TIMEOUT"} <= set(env)
+    assert "FLOWRUN_TTL_SECONDS_AFTER_FINISHED" not in env  # null: finished runs are kept
+
+
+def test_finished_run_ttl_setting_reaches_the_operator():
+    (deployment,) = find(template("--set", "settings.ttlSecondsAfterFinished=0"), "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["FLOWRUN_TTL_SECONDS_AFTER_FINISHED"] == "0"
+    refused = helm("template", "ci", str(CHART), "--kube-version", KUBE_VERSION,
+                   "--set", "settings.ttlSecondsAfterFinished=-5", check=False)
+    assert refused.returncode != 0 and "ttlSecondsAfterFinished" in refused.stderr
 
 
 # ---- a real install ----------------------------------------------------------------

@@ -122,6 +122,7 @@ BAD_MANIFESTS = {
     "bad claim name": ({"flow": "a:b", "cache": {"claimName": "Not_A_Name"}}, "spec.cache.claimName"),
     "state not a string": ({"flow": "a:b", "state": 3}, "spec.state"),
     "flow too long": ({"flow": "m:" + "f" * 260}, "spec.flow"),
+    "negative ttl": ({"flow": "a:b", "ttlSecondsAfterFinished": -1}, "spec.ttlSecondsAfterFinished"),
 }
 
 
@@ -185,6 +186,27 @@ def test_deleting_a_flowrun_leaves_nothing_behind(operator, namespace):
         left["flowruns"] = names("fr", namespace)
         return None if any(left.values()) else True
     wait_for(leftovers, timeout=120, interval=1, what="every object of the deleted FlowRun to go")
+
+
+def test_finished_runs_with_a_ttl_are_deleted_with_everything_they_own(operator, namespace):
+    apply(namespace, flowrun_manifest("brief", "testflows.basic:returns_value", ttlSecondsAfterFinished=5))
+    apply(namespace, flowrun_manifest("kept", "testflows.basic:returns_value"))
+    brief = wait_phase(namespace, "brief", "Completed", "Failed")
+    assert brief["status"]["phase"] == "Completed"
+    assert names("pvc", namespace, "flowrun.io/run=brief"), "the run's claim should exist until the TTL"
+
+    def leftovers():
+        left = {kind: names(kind, namespace, "flowrun.io/run=brief")
+                for kind in ("jobs", "pods", "pvc", "serviceaccounts", "roles", "rolebindings")}
+        left["flowruns"] = [n for n in names("fr", namespace) if n == "brief"]
+        return None if any(left.values()) else True
+    wait_for(leftovers, timeout=90, interval=1, what="the expired run and everything it owned to go")
+    reasons = kubectl("get", "events", "--field-selector", "involvedObject.name=brief", "-o",
+                      "jsonpath={.items[*].reason}", namespace=namespace).stdout.split()
+    assert "Expired" in reasons
+    # No TTL, no operator default: a finished run stays.
+    assert wait_phase(namespace, "kept", "Completed")["status"]["phase"] == "Completed"
+    assert "kept" in names("fr", namespace)
 
 
 def test_runner_account_reaches_only_its_own_flowrun(operator, namespace):

@@ -35,6 +35,7 @@ class FlowRunSpec(_Model):
     input: dict[str, Any] | None = None
     cache: CacheSpec = Field(default_factory=CacheSpec)
     template: dict[str, Any] = Field(default_factory=dict)
+    ttl_seconds_after_finished: int | None = None
 
     @property
     def module_name(self) -> str:

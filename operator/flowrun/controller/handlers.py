@@ -6,6 +6,8 @@ that hand over to `Reconciler` (decisions and I/O live there, not here).
 - A daemon per paused/suspended FlowRun sleeps until the exact deadline stored in
   `status.pause.deadline` and fails the run then. Daemons are re-spawned for every
   matching FlowRun when the operator starts, so deadlines survive restarts.
+- A daemon per finished FlowRun with a time to live deletes it when that runs out
+  (spec.ttlSecondsAfterFinished, else the operator's default); also re-spawned at start.
 - A slow timer re-reconciles live runs as a safety net for missed events.
 - The admission webhook (validate + mutate) applies controller/admission.py's rules
   before the API server stores a change, and records who made it.
@@ -25,7 +27,7 @@ from ..contract.phases import Phase
 from ..contract.status import now
 from ..kube import Kube
 from . import admission
-from .reconcile import ANNOTATION_CHANGED_BY, Reconciler, pause_deadline
+from .reconcile import ANNOTATION_CHANGED_BY, Reconciler, finished_expiry, pause_deadline
 from .settings import Settings
 
 log = logging.getLogger("flowrun.controller")
@@ -112,6 +114,27 @@ async def enforce_deadline(stopped: kopf.DaemonStopped, body: kopf.Body, memo: k
             await asyncio.wait_for(changed.wait(), timeout=remaining)
         except asyncio.TimeoutError:
             pass
+
+
+def _expires(body: kopf.Body, **_: Any) -> bool:
+    return finished_expiry(dict(body), SETTINGS.ttl_seconds_after_finished) is not None
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, when=_expires, cancellation_timeout=2.0)
+async def delete_when_expired(stopped: kopf.DaemonStopped, body: kopf.Body, name: str,
+                              namespace: str, **_: Any) -> None:
+    """Sleep until the finished run's time to live is over, then delete it. The body is
+    a live view: a changed ttlSecondsAfterFinished is seen within 30 s."""
+    while not stopped:
+        due = finished_expiry(dict(body), SETTINGS.ttl_seconds_after_finished)
+        if due is None:
+            return
+        remaining = (due - now()).total_seconds()
+        if remaining <= 0:
+            if await asyncio.to_thread(reconciler().collect, namespace, name):
+                return
+            remaining = 1.0
+        await asyncio.sleep(min(remaining, 30.0))
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.resync_seconds, when=_run_is_live, idle=5)

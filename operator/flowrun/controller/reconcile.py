@@ -323,6 +323,25 @@ class Reconciler:
             self.emit_events(namespace, name)
             return expired
 
+    def collect(self, namespace: str, name: str) -> bool:
+        """Delete a finished FlowRun whose time to live has run out (with it go its Job,
+        pods and per-run claim). True when there is nothing more to wait for."""
+        obj = self.kube.get_flowrun(namespace, name)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return True
+        due = finished_expiry(obj, self.settings.ttl_seconds_after_finished)
+        if due is None:
+            return True
+        if due > now():
+            return False
+        ttl = (due - finished_at(obj)).total_seconds()
+        involved = {"apiVersion": API_VERSION, "kind": KIND, "metadata": obj["metadata"]}
+        self.kube.emit_event(involved, "Expired", f"Deleting the finished FlowRun {ttl:g} s after it "
+                             f"ended (ttlSecondsAfterFinished)")
+        log.info("%s/%s: finished %g s ago; deleting it (ttlSecondsAfterFinished)", namespace, name, ttl)
+        self.kube.delete_flowrun(namespace, name)
+        return True
+
     # ---- subflows --------------------------------------------------------------------
 
     def cascade_to_children(self, obj: dict[str, Any], *, suspend: bool) -> None:
@@ -465,6 +484,31 @@ def pause_deadline(status: dict[str, Any]) -> datetime | None:
     if status.get("phase") not in (Phase.PAUSED.value, Phase.SUSPENDED.value):
         return None
     return parse_timestamp((status.get("pause") or {}).get("deadline"))
+
+
+def finished_at(obj: dict[str, Any]) -> datetime:
+    """When a finished run ended: status.completionTime, else its last history entry."""
+    status = obj.get("status") or {}
+    history = status.get("history") or []
+    return (parse_timestamp(status.get("completionTime"))
+            or (parse_timestamp(history[-1].get("time")) if history else None)
+            or now())
+
+
+def finished_expiry(obj: dict[str, Any], default_ttl: int | None) -> datetime | None:
+    """When a finished FlowRun is due for deletion, if ever: its end plus
+    spec.ttlSecondsAfterFinished (else the operator's default). A linked subflow has
+    none of its own: it goes with its parent, whose re-execution may still need it."""
+    phase = (obj.get("status") or {}).get("phase")
+    if not phase or not Phase(phase).terminal:
+        return None
+    if (obj["metadata"].get("labels") or {}).get(LABEL_PARENT):
+        return None
+    ttl = (obj.get("spec") or {}).get("ttlSecondsAfterFinished")
+    ttl = default_ttl if ttl is None else ttl
+    if ttl is None:
+        return None
+    return finished_at(obj) + timedelta(seconds=int(ttl))
 
 
 def _job_finished(job: dict[str, Any]) -> str | None:

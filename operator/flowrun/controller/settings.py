@@ -12,6 +12,10 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _optional_int(value: str) -> int | None:
+    return int(value) if value.strip() else None
+
+
 @dataclass(frozen=True)
 class Settings:
     # Image of runner pods when a FlowRun names none.
@@ -22,6 +26,9 @@ class Settings:
     cache_storage_class: str = ""
     # Timeout of a suspension or pause requested from outside (spec.state set by a user).
     default_timeout_seconds: int = DEFAULT_PAUSE_TIMEOUT
+    # Finished FlowRuns are deleted this long after they end, unless their
+    # spec.ttlSecondsAfterFinished says otherwise; None keeps them until deleted.
+    ttl_seconds_after_finished: int | None = None
     # Namespaces to watch; empty means the whole cluster.
     namespaces: tuple[str, ...] = field(default_factory=tuple)
     # Seconds a runner pod gets between SIGTERM and SIGKILL.
@@ -50,6 +57,7 @@ class Settings:
             cache_size=_env("FLOWRUN_CACHE_SIZE", cls.cache_size),
             cache_storage_class=_env("FLOWRUN_CACHE_STORAGE_CLASS", cls.cache_storage_class),
             default_timeout_seconds=int(_env("FLOWRUN_DEFAULT_TIMEOUT", str(cls.default_timeout_seconds))),
+            ttl_seconds_after_finished=_optional_int(_env("FLOWRUN_TTL_SECONDS_AFTER_FINISHED", "")),
             namespaces=namespaces,
             termination_grace_seconds=int(_env("FLOWRUN_TERMINATION_GRACE_SECONDS", str(cls.termination_grace_seconds))),
             resync_seconds=float(_env("FLOWRUN_RESYNC_SECONDS", str(cls.resync_seconds))),
