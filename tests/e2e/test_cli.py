@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import cluster
-from cluster.flowruns import apply, get_fr, wait_phase
+from cluster.flowruns import apply, get_fr, names, wait_phase
 from cluster.harness import REPO
 
 pytestmark = pytest.mark.e2e
@@ -64,6 +64,14 @@ def test_version_and_kubectl_plugin(kubeconfig):
     plugins = subprocess.run([str(cluster.KUBECTL), "plugin", "list"], capture_output=True,
                              text=True, env=env, timeout=60)
     assert "kubectl-flowrun" in plugins.stdout
+
+
+def test_run_with_a_ttl_is_deleted_after_it_ends(operator, namespace):
+    ok(flowrun("run", "examples.hello:hello", "--name", "brief", "--ttl", "2s", "--wait",
+               "--timeout", "150", namespace=namespace))
+    cluster.wait_for(lambda: "brief" not in names("fr", namespace), timeout=60, interval=0.5,
+             what="the finished run to be deleted after its TTL")
+    fails(flowrun("get", "brief", namespace=namespace), 3, "not found")
 
 
 def test_run_wait_shows_the_result_and_output_formats(operator, namespace):

@@ -238,6 +238,8 @@ def cmd_run(args: Any, s: Session) -> int:
         spec["image"] = args.image
     if args.suspended:
         spec["state"] = State.SUSPENDED.value
+    if args.ttl is not None:  # the parser refuses negative durations
+        spec["ttlSecondsAfterFinished"] = int(args.ttl)
     labels = parse_labels(args.label or [])
     if args.name and len(args.name) > MAX_NAME:
         raise CliError(f"--name: at most {MAX_NAME} characters", INVALID_INPUT)

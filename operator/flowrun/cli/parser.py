@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  flowrun run examples.approvals:approve_payment -p amount=250 -p limit=100\n"
             "  flowrun run mypkg.etl:load -p config=@config.json --label team=data\n"
             "  flowrun run examples.hello:hello --wait --timeout 2m -o json\n"
-            "  flowrun run examples.hello:hello --suspended     # queued: starts on resume",
+            "  flowrun run examples.hello:hello --suspended     # queued: starts on resume\n"
+            "  flowrun run examples.hello:hello --ttl 1h        # deleted an hour after it ends",
             description="Create a FlowRun for FLOW_REF (module:function, importable in the "
                         "runner image) and print its name. Parameters are JSON when they "
                         "parse as JSON (-p n=3 is a number, -p s=abc a string), "
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a label on the FlowRun (repeatable), for ls/resume/suspend -l")
     p.add_argument("--suspended", action="store_true",
                    help="create it suspended: no Job starts until it is resumed")
+    p.add_argument("--ttl", type=_seconds, metavar="S",
+                   help="delete the FlowRun (with its Job, pods and cache claim) S seconds "
+                        "after it Completes or Fails (spec.ttlSecondsAfterFinished; 30, 90s, 5m, 1h)")
     p.add_argument("--wait", action="store_true",
                    help="wait until the run Completes or Fails and print its result")
     _timeout(p, "wait forever (only with --wait)")

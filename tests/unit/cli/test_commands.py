@@ -191,6 +191,10 @@ def test_run_builds_the_flowrun():
     assert code == errors.FAILED and "already exists" in msg
     code, _, msg = run(kube, "run", "hello")
     assert code == errors.INVALID_INPUT
+    code, _, _ = run(kube, "run", "examples.hello:hello", "--name", "brief", "--ttl", "5m")
+    assert code == 0 and kube.objs["brief"]["spec"]["ttlSecondsAfterFinished"] == 300
+    with pytest.raises(SystemExit):  # argparse refuses it with a usage error
+        run(kube, "run", "examples.hello:hello", "--ttl", "-1")
 
 
 def test_wait_outcomes():
