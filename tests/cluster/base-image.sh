@@ -14,8 +14,11 @@ LOG_TAG=base-image
 # Bump BASE_IMAGE_REV when the recipe below changes: it is part of the cache key and tag.
 BASE_IMAGE_REV=1
 PY_TAG="3.11"   # python3 of Debian bookworm
-MIRROR="${DEBIAN_MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}"
-MIRROR="${MIRROR:-http://deb.debian.org/debian}"
+# The Debian mirror this machine's apt uses (deb822 or classic sources), unless
+# DEBIAN_MIRROR names one.
+MIRROR="${DEBIAN_MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 || true)}"
+MIRROR="${MIRROR:-$(sed -n 's/^deb  *\(http[^ ]*\/debian\) .*/\1/p' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -1 || true)}"
+[ -n "$MIRROR" ] || die "no Debian mirror found in apt's sources; set DEBIAN_MIRROR=<mirror URL>"
 REF="flowrun-python-base:$PY_TAG-$DEBIAN_SUITE-$BASE_IMAGE_REV"
 TARBALL="$IMAGE_CACHE/python-base-$DEBIAN_SUITE-$BASE_IMAGE_REV.tar"
 
