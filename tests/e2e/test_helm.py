@@ -159,7 +159,8 @@ def test_template_conforms_to_the_api(values: Path, schema_dir: Path):
 
 
 def test_examples_conform_to_the_flowrun_schema(schema_dir: Path):
-    examples = sorted((REPO / "examples" / "manifests").glob("*.yaml"))
+    examples = sorted((REPO / "examples" / "manifests").glob("*.yaml")) + [
+        REPO / "examples" / "custom-image" / "flowrun.yaml"]
     proc = kubeconform(schema_dir, *examples)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"Valid: {len(examples)}, Invalid: 0" in proc.stdout, proc.stdout

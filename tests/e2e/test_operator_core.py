@@ -4,14 +4,15 @@ leaves nothing, and a run's account reaches only its own FlowRun."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import pytest
 
-from cluster import kubectl, wait_for
+from cluster import kubectl, load_image, wait_for
 
 from cluster.flowruns import JobRecorder, apply, flowrun_manifest, get_fr, names, wait_phase
-from cluster.harness import REPO
+from cluster.harness import REPO, build_runner_image
 
 pytestmark = pytest.mark.e2e
 
@@ -91,6 +92,30 @@ def test_retries_in_a_pod_rerun_only_what_failed_and_tell_the_story(operator, na
     log = kubectl("logs", "job/retries-1", namespace=namespace).stdout
     assert "task upload-1 failed (ConnectionError: upload attempt 1 failed: connection reset); retry 1 of 2 in 1 s" in log
     assert "task upload-1 failed (ConnectionError: upload attempt 2 failed: connection reset); retry 2 of 2 in 2 s" in log
+
+
+def test_a_users_own_image_runs_its_flows(operator, namespace):
+    """examples/custom-image exactly as its Dockerfile says: FROM the runner image plus
+    COPY of the user's package; the FlowRun names the image and the flow in it."""
+    example = REPO / "examples" / "custom-image"
+    build_runner_image()
+    subprocess.run(["docker", "build", "--quiet", "-t", "my-flows:1.0", str(example)], check=True,
+                   stdout=subprocess.DEVNULL)
+    load_image("my-flows:1.0")
+    apply(namespace, (example / "flowrun.yaml").read_text())
+    fr = wait_phase(namespace, "nightly", "Paused", "Failed")
+    assert fr["status"]["phase"] == "Paused", fr["status"].get("message")
+    assert set(fr["status"]["pause"]["inputSchema"]["properties"]) == {"approve", "comment"}
+    kubectl("patch", "fr", "nightly", "--type", "merge", "-p",
+            '{"spec":{"state":"Running","input":{"approve":true,"comment":"looks right"}}}', namespace=namespace)
+    fr = wait_phase(namespace, "nightly", "Completed", "Failed")
+    assert fr["status"]["result"] == {"count": 5, "total": 100, "loaded": True}
+    assert get_job_image(namespace, "nightly-1") == "my-flows:1.0"
+
+
+def get_job_image(namespace: str, job: str) -> str:
+    return kubectl("get", "job", job, "-o", "jsonpath={.spec.template.spec.containers[0].image}",
+                   namespace=namespace).stdout
 
 
 def test_flow_that_does_not_import_fails_saying_so(operator, namespace):

@@ -1,0 +1,1 @@
+"""An example package of flows, shipped in its own image (see ../Dockerfile)."""
