@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +81,8 @@ def _has_deadline(status: dict[str, Any], **_: Any) -> bool:
 async def flowrun_changed(type: str | None, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     if type == "DELETED":
         return
-    changed = memo.get("deadline_changed")
-    if changed is not None:
-        changed.set()
+    for wakeup in memo.get("wakeups", {}).values():  # the daemons below re-read their due time
+        wakeup.set()
     await asyncio.to_thread(reconciler().reconcile, namespace, name)
 
 
@@ -95,25 +96,34 @@ async def pod_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
     await asyncio.to_thread(reconciler().reconcile, namespace, labels[LABEL_RUN])
 
 
+async def _act_when_due(stopped: kopf.DaemonStopped, memo: kopf.Memo, daemon: str,
+                        due: Callable[[], datetime | None], act: Callable[[], bool]) -> None:
+    """Sleep until `due()`, then run `act` (in a thread) until it says it is done. `due()`
+    is read again whenever the FlowRun changes (flowrun_changed wakes us); None: nothing
+    is due any more."""
+    wakeup: asyncio.Event = memo.setdefault("wakeups", {}).setdefault(daemon, asyncio.Event())
+    while not stopped:
+        when = due()
+        if when is None:
+            return
+        remaining = (when - now()).total_seconds()
+        if remaining <= 0:
+            if await asyncio.to_thread(act):
+                return
+            remaining = 0.5
+        wakeup.clear()
+        try:
+            await asyncio.wait_for(wakeup.wait(), timeout=remaining)
+        except asyncio.TimeoutError:
+            pass
+
+
 @kopf.daemon(GROUP, VERSION, PLURAL, when=_has_deadline, cancellation_timeout=2.0)
 async def enforce_deadline(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo,
                            name: str, namespace: str, **_: Any) -> None:
     """Sleep until the pause/suspend deadline, then fail the run if still not resumed."""
-    changed: asyncio.Event = memo.setdefault("deadline_changed", asyncio.Event())
-    while not stopped:
-        deadline = pause_deadline(dict(body.get("status") or {}))
-        if deadline is None:
-            return
-        remaining = (deadline - now()).total_seconds()
-        if remaining <= 0:
-            if await asyncio.to_thread(reconciler().expire, namespace, name):
-                return
-            remaining = 0.5
-        changed.clear()
-        try:
-            await asyncio.wait_for(changed.wait(), timeout=remaining)
-        except asyncio.TimeoutError:
-            pass
+    await _act_when_due(stopped, memo, "deadline", lambda: pause_deadline(dict(body.get("status") or {})),
+                        lambda: reconciler().expire(namespace, name))
 
 
 def _expires(body: kopf.Body, **_: Any) -> bool:
@@ -121,20 +131,12 @@ def _expires(body: kopf.Body, **_: Any) -> bool:
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, when=_expires, cancellation_timeout=2.0)
-async def delete_when_expired(stopped: kopf.DaemonStopped, body: kopf.Body, name: str,
-                              namespace: str, **_: Any) -> None:
-    """Sleep until the finished run's time to live is over, then delete it. The body is
-    a live view: a changed ttlSecondsAfterFinished is seen within 30 s."""
-    while not stopped:
-        due = finished_expiry(dict(body), SETTINGS.ttl_seconds_after_finished)
-        if due is None:
-            return
-        remaining = (due - now()).total_seconds()
-        if remaining <= 0:
-            if await asyncio.to_thread(reconciler().collect, namespace, name):
-                return
-            remaining = 1.0
-        await asyncio.sleep(min(remaining, 30.0))
+async def delete_when_expired(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo,
+                              name: str, namespace: str, **_: Any) -> None:
+    """Sleep until the finished run's time to live is over, then delete it."""
+    await _act_when_due(stopped, memo, "ttl",
+                        lambda: finished_expiry(dict(body), SETTINGS.ttl_seconds_after_finished),
+                        lambda: reconciler().collect(namespace, name))
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.resync_seconds, when=_run_is_live, idle=5)

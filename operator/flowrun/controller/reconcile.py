@@ -69,7 +69,8 @@ class Reconciler:
                 metrics.RECONCILE_ERRORS.inc()
                 raise
             self.emit_events(namespace, name)
-        self.mirror_to_parent(namespace, name)
+        if parent_of(obj):  # most runs have none: spare them the extra read
+            self.mirror_to_parent(namespace, name)
 
     def _reconcile(self, obj: dict[str, Any]) -> None:
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
@@ -369,8 +370,7 @@ class Reconciler:
         obj = self.kube.get_flowrun(namespace, name)
         if obj is None:
             return
-        labels = obj["metadata"].get("labels") or {}
-        parent = labels.get(LABEL_PARENT) or labels.get(LABEL_STARTED_BY)
+        parent = parent_of(obj)
         if not parent:
             return
         status = obj.get("status") or {}
@@ -484,6 +484,12 @@ def pause_deadline(status: dict[str, Any]) -> datetime | None:
     if status.get("phase") not in (Phase.PAUSED.value, Phase.SUSPENDED.value):
         return None
     return parse_timestamp((status.get("pause") or {}).get("deadline"))
+
+
+def parent_of(obj: dict[str, Any]) -> str:
+    """The run that started this one with run_flow (linked or not), or ""."""
+    labels = obj["metadata"].get("labels") or {}
+    return labels.get(LABEL_PARENT) or labels.get(LABEL_STARTED_BY) or ""
 
 
 def finished_at(obj: dict[str, Any]) -> datetime:

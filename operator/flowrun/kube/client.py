@@ -64,6 +64,12 @@ def _json(resp: Any) -> dict[str, Any]:
     return json.loads(resp.data or b"{}")
 
 
+def _kubeconfig_file(kubeconfig: str | None) -> str | None:
+    """The kubeconfig to read: the one given, else the first of KUBECONFIG, read now (the
+    client library's default is frozen when it is first imported); None: its default."""
+    return kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+
+
 def load_api_client(kubeconfig: str | None = None) -> Any:
     """A kubernetes.client.ApiClient: in-cluster config inside a pod, else the kubeconfig
     (KUBECONFIG or ~/.kube/config). Imports the client library (heavy) on first use."""
@@ -74,9 +80,7 @@ def load_api_client(kubeconfig: str | None = None) -> Any:
         k8s_config.load_incluster_config(client_configuration=configuration)
     else:
         configuration = k8s.Configuration()
-        # Read KUBECONFIG now: the library's default is frozen when it is first imported.
-        config_file = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
-        k8s_config.load_kube_config(config_file=config_file, client_configuration=configuration)
+        k8s_config.load_kube_config(config_file=_kubeconfig_file(kubeconfig), client_configuration=configuration)
     # Fail fast instead of urllib3's silent retries; callers decide what to retry.
     configuration.retries = False
     return k8s.ApiClient(configuration)
@@ -93,8 +97,7 @@ def context_namespace(kubeconfig: str | None = None) -> str:
             pass
     from kubernetes import config as k8s_config
     try:
-        config_file = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
-        _, active = k8s_config.list_kube_config_contexts(config_file=config_file)
+        _, active = k8s_config.list_kube_config_contexts(config_file=_kubeconfig_file(kubeconfig))
     except Exception:  # noqa: BLE001 - no or unreadable kubeconfig: the API call will say
         return "default"
     return (active or {}).get("context", {}).get("namespace") or "default"

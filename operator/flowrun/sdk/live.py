@@ -49,6 +49,14 @@ class RunTerminated(RunStopped):
     """The run ended from outside (timed out, deleted, or the pod is being stopped)."""
 
 
+def raise_if_finished(obj: dict[str, Any]) -> None:
+    """Nothing more may run once the FlowRun Completed or Failed (e.g. it timed out)."""
+    status = obj.get("status") or {}
+    phase = status.get("phase")
+    if phase and Phase(phase).terminal:
+        raise RunTerminated(status.get("message") or f"FlowRun is {phase}")
+
+
 def _rv(obj: dict[str, Any]) -> int:
     value = obj.get("metadata", {}).get("resourceVersion", "0")
     return int(value) if str(value).isdigit() else 0
@@ -214,9 +222,7 @@ class LiveFlowRun:
             generation = obj["metadata"].get("generation", 0)
             if key in (status.get("resumed") or []):
                 return None
-            phase = status.get("phase")
-            if phase and Phase(phase).terminal:
-                raise RunTerminated(f"FlowRun is already {phase}")
+            raise_if_finished(obj)
             if kind is PauseKind.PAUSE and spec.get("state") == State.SUSPENDED.value:
                 return None  # being suspended from outside: see below
             recorded = status.get("pause") or {}
@@ -256,9 +262,7 @@ class LiveFlowRun:
             status = obj.get("status") or {}
             if key in (status.get("resumed") or []):
                 return ("done", (status.get("inputs") or {}).get(key))
-            phase = status.get("phase")
-            if phase and Phase(phase).terminal:
-                raise RunTerminated(status.get("message") or f"FlowRun is {phase}")
+            raise_if_finished(obj)
             spec = obj.get("spec") or {}
             gen = obj["metadata"].get("generation", 0)
             # Suspended from outside while paused: keep waiting; the operator deletes
@@ -310,9 +314,7 @@ class LiveFlowRun:
         log.info("suspension requested from outside; waiting for the Job to be torn down")
 
         def over(obj: dict[str, Any]) -> bool:
-            phase = (obj.get("status") or {}).get("phase")
-            if phase and Phase(phase).terminal:
-                raise RunTerminated((obj.get("status") or {}).get("message") or phase)
+            raise_if_finished(obj)
             return (obj.get("spec") or {}).get("state") != State.SUSPENDED.value
         self.wait_until(over)
 
@@ -320,9 +322,7 @@ class LiveFlowRun:
         """At a task boundary: honour a pause or suspension requested from outside."""
         obj = self.latest
         state = (obj.get("spec") or {}).get("state")
-        phase = (obj.get("status") or {}).get("phase")
-        if phase and Phase(phase).terminal:
-            raise RunTerminated((obj.get("status") or {}).get("message") or phase)
+        raise_if_finished(obj)
         if state == State.SUSPENDED.value:
             self.wait_while_suspended()
             return self.checkpoint(next_key)

@@ -72,8 +72,9 @@ class RetryPolicy:
         return self.delays[min(retry, len(self.delays)) - 1]
 
     def wants_retry(self, retry: int, exc: BaseException) -> bool:
-        """Should the failure `exc` be followed by retry number `retry`?"""
-        if not isinstance(exc, Exception) or retry > self.retries:
+        """Should the failure `exc` be followed by retry number `retry`? (Only Exceptions
+        get here: the loops below let BaseExceptions through untouched.)"""
+        if retry > self.retries:
             return False
         if self.condition is None:
             return True

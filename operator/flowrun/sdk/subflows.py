@@ -17,7 +17,7 @@ from ..contract.phases import Phase
 from ..kube import Conflict
 from .context import require_flow_context
 from .flows import Flow
-from .live import RunTerminated
+from .live import raise_if_finished
 
 MAX_NAME = 52
 
@@ -70,10 +70,8 @@ def run_flow(flow: Flow | str, parameters: dict[str, Any] | None = None, *, as_s
         pass  # re-executed after a suspension: the child exists already
 
     def finished(obj: dict[str, Any]):
-        status = obj.get("status") or {}
-        if status.get("phase") and Phase(status["phase"]).terminal:
-            raise RunTerminated(status.get("message") or status["phase"])
-        child = (status.get("subflows") or {}).get(name) or {}
+        raise_if_finished(obj)
+        child = ((obj.get("status") or {}).get("subflows") or {}).get(name) or {}
         phase = child.get("phase")
         return child if phase in (Phase.COMPLETED.value, Phase.FAILED.value) else None
 
