@@ -4,11 +4,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# The images' tag: the version, unless FLOWRUN_IMAGE_TAG names another (so two work
+# trees can test on one cluster without replacing each other's images).
+IMAGE_TAG := $(or $(FLOWRUN_IMAGE_TAG),$(VERSION))
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-RUNNER_IMAGE := flowrun-runner:$(VERSION)
-OPERATOR_IMAGE := flowrun-operator:$(VERSION)
+RUNNER_IMAGE := flowrun-runner:$(IMAGE_TAG)
+OPERATOR_IMAGE := flowrun-operator:$(IMAGE_TAG)
 CLUSTER := tests/cluster
 PYTEST_ARGS ?=
 
@@ -105,6 +108,6 @@ chart-lint: chart-crds ## helm lint --strict the chart with every ci/*-values.ya
 .PHONY: deploy
 deploy: images chart-crds ## install/upgrade the chart into the current cluster with the local images
 	$(HELM) upgrade --install flowrun-operator $(CHART) -n $(DEPLOY_NAMESPACE) --create-namespace \
-	  --set image.repository=flowrun-operator --set image.tag=$(VERSION) --set image.pullPolicy=IfNotPresent \
-	  --set runner.image.repository=flowrun-runner --set runner.image.tag=$(VERSION) \
+	  --set image.repository=flowrun-operator --set image.tag=$(IMAGE_TAG) --set image.pullPolicy=IfNotPresent \
+	  --set runner.image.repository=flowrun-runner --set runner.image.tag=$(IMAGE_TAG) \
 	  --set runner.image.pullPolicy=IfNotPresent --wait --timeout 3m $(DEPLOY_ARGS)

@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from cluster import ensure_cluster, kubectl  # noqa: E402
-from cluster.harness import VERSION, OperatorProcess, build_flow_image, install_crd  # noqa: E402
+from cluster.harness import IMAGE_TAG, OperatorProcess, build_flow_image, install_crd  # noqa: E402
 
 
 def machine() -> str:
@@ -52,7 +52,7 @@ class Setup:
     def __enter__(self) -> "Setup":
         ensure_cluster()
         install_crd()
-        self.image = build_flow_image(HERE / "flows", f"flowrun-runner-bench:{VERSION}")
+        self.image = build_flow_image(HERE / "flows", f"flowrun-runner-bench:{IMAGE_TAG}")
         self.tmp = tempfile.mkdtemp(prefix="flowrun-bench-")
         self.namespace = f"bench-{os.getpid()}"
         self.operator = OperatorProcess(Path(self.tmp) / "operator.log", self.image,

@@ -14,7 +14,9 @@ from . import is_local_cluster, kubectl, load_image
 REPO = Path(__file__).resolve().parents[2]
 VERSION = next(line.split('"')[1] for line in (REPO / "pyproject.toml").read_text().splitlines()
                if line.startswith("version = "))
-RUNNER_IMAGE = f"flowrun-runner:{VERSION}"
+# The images' tag (see the Makefile): FLOWRUN_IMAGE_TAG, else the version.
+IMAGE_TAG = os.environ.get("FLOWRUN_IMAGE_TAG") or VERSION
+RUNNER_IMAGE = f"flowrun-runner:{IMAGE_TAG}"
 
 
 def install_crd() -> None:

@@ -26,8 +26,8 @@ def crd(kubeconfig) -> None:
 @pytest.fixture(scope="session")
 def runner_image(kubeconfig) -> str:
     """The runner image plus the test flows, in the cluster's image store."""
-    from cluster.harness import VERSION
-    return build_flow_image(Path(__file__).parent / "flows", f"{TEST_IMAGE_TAG}:{VERSION}")
+    from cluster.harness import IMAGE_TAG
+    return build_flow_image(Path(__file__).parent / "flows", f"{TEST_IMAGE_TAG}:{IMAGE_TAG}")
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ import yaml
 
 from cluster import HELM, KUBECONFORM, K8S_VERSION, is_local_cluster, kubectl, wait_for
 from cluster.flowruns import get_fr, names, patch_fr, wait_phase
-from cluster.harness import REPO, VERSION, build_runner_image
+from cluster.harness import IMAGE_TAG, REPO, VERSION, build_runner_image
 from cluster.pytest_plugin import SESSION_PREFIX
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +36,7 @@ CHART = REPO / "charts" / "flowrun-operator"
 CI_VALUES = sorted(CHART.glob("ci/*-values.yaml"))
 CRD_SOURCE = REPO / "crds" / "flowrun.io_flowruns.yaml"
 KUBE_VERSION = K8S_VERSION.lstrip("v")
-OPERATOR_IMAGE = f"flowrun-operator:{VERSION}"
+OPERATOR_IMAGE = f"flowrun-operator:{IMAGE_TAG}"
 
 
 def helm(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -317,7 +317,7 @@ def test_image_rebuild_of_an_unchanged_tree_reuses_the_images(images):
     wheels, Docker's cache), and no untagged flowrun images pile up in Docker."""
     if not is_local_cluster():
         pytest.skip("images are built by `make images` only for the local cluster")
-    before = {tag: _image_id(tag) for tag in (f"flowrun-runner:{VERSION}", OPERATOR_IMAGE)}
+    before = {tag: _image_id(tag) for tag in (f"flowrun-runner:{IMAGE_TAG}", OPERATOR_IMAGE)}
     build_runner_image()
     after = {tag: _image_id(tag) for tag in before}
     assert after == before
@@ -377,9 +377,9 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
     fullname = f"{release}-flowrun-operator"
     values = ["--set", "crds.install=false",
               "--set", f"watchNamespaces={{{runs_namespace}}}",
-              "--set", "image.repository=flowrun-operator", "--set", f"image.tag={VERSION}",
+              "--set", "image.repository=flowrun-operator", "--set", f"image.tag={IMAGE_TAG}",
               "--set", "image.pullPolicy=Never",
-              "--set", "runner.image.repository=flowrun-runner", "--set", f"runner.image.tag={VERSION}",
+              "--set", "runner.image.repository=flowrun-runner", "--set", f"runner.image.tag={IMAGE_TAG}",
               "--set", "runner.image.pullPolicy=Never"]
     installed = False
     try:
