@@ -29,7 +29,8 @@ from ..contract.phases import Phase
 from ..contract.status import now
 from ..kube import Kube
 from . import admission
-from .reconcile import ANNOTATION_CHANGED_BY, Reconciler, finished_expiry, pause_deadline
+from ..contract.audit import ANNOTATION_CHANGED_BY
+from .reconcile import Reconciler, finished_expiry, pause_deadline
 from .settings import Settings
 
 log = logging.getLogger("flowrun.controller")

@@ -18,6 +18,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..contract.audit import actor
 from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT, LABEL_PARENT, LABEL_RUN, LABEL_STARTED_BY
 from ..contract.inputs import input_errors
 from ..contract.phases import InvalidTransition, PauseKind, Phase, State
@@ -35,8 +36,6 @@ from .admission import ANNOTATION_SUSPENDED_WITH_PARENT
 from .settings import Settings
 
 log = logging.getLogger("flowrun.controller")
-
-ANNOTATION_CHANGED_BY = "flowrun.io/changed-by"
 
 # Waiting reasons of a container that will not fix themselves.
 _IMAGE_ERRORS = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
@@ -112,7 +111,7 @@ class Reconciler:
                     return None
                 patch = phase_patch(st, "Suspended", "Created suspended: set spec.state to Running to start it",
                                     attempt=0, jobName="")
-                patch["history"] = history_patch(st, "created-suspended", by=_changed_by(cur))
+                patch["history"] = history_patch(st, "created-suspended", by=actor(cur))
                 return None, patch
             self._update(obj, decide)
             return
@@ -123,7 +122,7 @@ class Reconciler:
                 return None
             patch = phase_patch(st, "Pending", "Starting attempt 1", attempt=1,
                                 jobName=resources.job_name(cur["metadata"]["name"], 1))
-            patch["history"] = history_patch(st, "created", by=_changed_by(cur))
+            patch["history"] = history_patch(st, "created", by=actor(cur))
             return None, patch
         obj = self._update(obj, decide)
         if obj is not None:
@@ -158,7 +157,7 @@ class Reconciler:
                     "generation": cur["metadata"].get("generation", 0),
                 }
                 message = "Suspended from outside; resume with spec.state=Running"
-                history = history_patch(st, "suspended", by=_changed_by(cur), key=key)
+                history = history_patch(st, "suspended", by=actor(cur), key=key)
             patch = phase_patch(st, "Suspended", message, **fields)
             if history is not None:
                 patch["history"] = history
@@ -195,9 +194,9 @@ class Reconciler:
                 fields["resumed"] = [*(st.get("resumed") or []), key]
                 if sp.get("input") is not None:
                     fields["inputs"] = {key: sp.get("input")}
-                history = history_patch(st, "resumed", by=_changed_by(cur), key=key)
+                history = history_patch(st, "resumed", by=actor(cur), key=key)
             elif attempt == 1:
-                history = history_patch(st, "started", by=_changed_by(cur))
+                history = history_patch(st, "started", by=actor(cur))
             message = f"Resumed{' from ' + key if key else ''}; starting attempt {attempt}"
             patch = phase_patch(st, "Pending", message, **fields)
             patch["history"] = history
@@ -224,7 +223,7 @@ class Reconciler:
                 return None  # the user changed it again; judge the new version
             st = cur.get("status") or {}
             patch = {"message": message,
-                     "history": history_patch(st, "resume-rejected", by=_changed_by(cur),
+                     "history": history_patch(st, "resume-rejected", by=actor(cur),
                                               key=pause.get("key", ""), message="; ".join(errors)[:200])}
             return {"spec": {"state": back}}, patch
         self._update(obj, decide)
@@ -468,8 +467,6 @@ _EVENT_REASONS = {
 }
 
 
-def _changed_by(obj: dict[str, Any]) -> str:
-    return (obj["metadata"].get("annotations") or {}).get(ANNOTATION_CHANGED_BY, "")
 
 
 def is_resume(obj: dict[str, Any]) -> bool:

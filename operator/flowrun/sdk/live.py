@@ -25,6 +25,7 @@ from typing import Any
 
 import pydantic
 
+from ..contract.audit import actor
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import PauseKind, Phase, State
 from ..contract.status import history_patch, now, phase_patch, timestamp
@@ -32,8 +33,6 @@ from ..kube import Gone, Kube
 from .inputs import validation_messages
 
 log = logging.getLogger("flowrun.live")
-
-ANNOTATION_CHANGED_BY = "flowrun.io/changed-by"
 
 
 class RunStopped(BaseException):
@@ -47,6 +46,11 @@ class FlowSuspended(RunStopped):
 
 class RunTerminated(RunStopped):
     """The run ended from outside (timed out, deleted, or the pod is being stopped)."""
+
+
+class RunCancelled(RunTerminated):
+    """The run was cancelled (spec.state: Cancelled): the flow's on_cancellation hooks
+    run, then the process ends."""
 
 
 def raise_if_finished(obj: dict[str, Any]) -> None:
@@ -291,7 +295,7 @@ class LiveFlowRun:
             return data
 
     def _record_resume(self, key: str, data: Any, seen: dict[str, Any]) -> None:
-        by = (seen.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_CHANGED_BY, "")
+        by = actor(seen)
 
         def decide(obj: dict[str, Any]):
             status = obj.get("status") or {}
