@@ -47,6 +47,10 @@ class Store:
         self.writes = 0
         # (kind, verb) -> callable(obj) raising KubeError, to inject refusals
         self.refuse: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {}
+        # The admission webhook of FlowRun updates: (old, new, user) -> error messages.
+        # Its mutating half stamps flowrun.io/changed-by when spec.state or spec.input change.
+        self.admission: Callable[[dict[str, Any], dict[str, Any], str], list[str]] | None = None
+        self.created: dict[tuple[str, str, str], int] = {}
 
     def bump(self, obj: dict[str, Any]) -> None:
         obj["metadata"]["resourceVersion"] = str(next(self.rv))
@@ -103,6 +107,14 @@ class FakeKube(Kube):
                     new["metadata"] = merge_patch(new["metadata"], meta)
                 if "spec" in body:
                     new["spec"] = merge_patch(obj.get("spec") or {}, body["spec"])
+                if self.store.admission is not None:
+                    errors = self.store.admission(copy.deepcopy(obj), copy.deepcopy(new), self.user)
+                    if errors:
+                        raise KubeError(422, "Invalid", "admission webhook denied the request: " + "; ".join(errors))
+                old_spec, new_spec = obj.get("spec") or {}, new.get("spec") or {}
+                if self.user and (old_spec.get("state") != new_spec.get("state")
+                                  or old_spec.get("input") != new_spec.get("input")):
+                    new["metadata"].setdefault("annotations", {})["flowrun.io/changed-by"] = self.user
                 if new.get("spec") != obj.get("spec"):
                     new["metadata"]["generation"] = int(obj["metadata"].get("generation") or 1) + 1
             if refuse is not None:
@@ -131,6 +143,7 @@ class FakeKube(Kube):
                 raise Conflict(409, "AlreadyExists", f"{obj['kind']} {meta['name']!r} already exists")
             meta["uid"] = str(uuid.uuid4())
             meta["generation"] = 1
+            self.store.created[key] = self.store.created.get(key, 0) + 1
             meta.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
             self.store.bump(obj)
             self.store.objects[key] = obj
@@ -168,6 +181,8 @@ class FakeKube(Kube):
 
     def delete(self, kind: str, namespace: str, name: str, *, propagation: str = "Background",
                grace_period_seconds: int | None = None) -> bool:
+        """Delete at once; a Job's pods are marked terminating (they keep running until
+        the test lets them end, as a pod in its grace period does)."""
         with self.store.lock:
             obj = self.store.objects.pop(self._key(kind, namespace, name), None)
             if obj is None:
@@ -177,7 +192,8 @@ class FakeKube(Kube):
                 for key, pod in list(self.store.objects.items()):
                     if key[0] == "Pod" and key[1] == namespace and \
                             (pod["metadata"].get("labels") or {}).get("job-name") == name:
-                        del self.store.objects[key]
+                        pod["metadata"].setdefault("deletionTimestamp", "2026-01-01T00:00:00Z")
+                        self.store.bump(pod)
             return True
 
     def put(self, obj: dict[str, Any]) -> None:

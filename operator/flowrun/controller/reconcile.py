@@ -114,7 +114,7 @@ class Reconciler:
             if obj is None:
                 return None
             world = self.observe(obj)
-        log.warning("%s/%s: still not converged after %d steps", obj["metadata"]["namespace"],
+        (log.warning if max_steps == MAX_STEPS else log.debug)("%s/%s: still not converged after %d steps", obj["metadata"]["namespace"],
                     obj["metadata"]["name"], max_steps)
         return now() + timedelta(seconds=1)
 
