@@ -422,7 +422,7 @@ def _while_suspended(obj, run: FlowRun, status, world: World, policy: Policy, no
         fields["resumed"] = keys_add(status.get("resumed"), key)
         if run.spec.input is not None:
             fields["inputs"] = {key: run.spec.input}
-        history = history_patch(status, "resumed", by=actor(obj), key=key, when=now)
+        history = history_patch(status, "resumed", by=actor(obj), key=key, when=now, given=run.spec.input)
         message = f"Resumed from {key}; starting attempt {attempt}"
     else:
         history = history_patch(status, "started" if attempt == 1 else "resumed", by=actor(obj), when=now)
@@ -807,7 +807,7 @@ def _judge_resume(obj, status, spec, request: PauseRequest, recorded, memo: Paus
         return Stash(key, data, generation)
     patch = phase_patch(status, Phase.RUNNING.value, f"Resumed from {key}", when=now, pause=None,
                         resumed=keys_add(status.get("resumed"), key))
-    patch["history"] = history_patch(status, "resumed", by=actor(obj), key=key, when=now)
+    patch["history"] = history_patch(status, "resumed", by=actor(obj), key=key, when=now, given=data)
     return Write(status=patch)
 
 
