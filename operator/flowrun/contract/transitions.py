@@ -798,7 +798,7 @@ def _judge_resume(obj, status, spec, request: PauseRequest, recorded, memo: Paus
     key = request.key
     if error:
         back = State.PAUSED if request.kind is PauseKind.PAUSE else State.SUSPENDED
-        patch = {"message": clip(f"Resume of {key} rejected: {error}", 1024),
+        patch = {"message": clip(f"Resume of {key} rejected, input is invalid: {error}", 1024),
                  "pause": {"rejectedGeneration": generation},
                  "history": history_patch(status, "resume-rejected", by=actor(obj), key=key,
                                           message=error, when=now)}
@@ -820,7 +820,7 @@ def _unresume(obj, status, request: PauseRequest, error: str, now, generation: i
     pause = request.record(now, generation, earlier)
     pause["rejectedGeneration"] = generation
     patch = {"resumed": keys_remove(status.get("resumed"), key), "inputs": {key: None},
-             "pause": pause, "message": clip(f"Resume of {key} rejected: {error}", 1024),
+             "pause": pause, "message": clip(f"Resume of {key} rejected, input is invalid: {error}", 1024),
              "history": history_patch(status, "resume-rejected", by=actor(obj), key=key,
                                       message=error, when=now)}
     return Write(status=patch)
