@@ -228,7 +228,7 @@ def test_pause_deadline_passing_while_operator_is_down(operator, namespace):
         operator.kill()
         from flowrun.contract.status import now, parse_timestamp
         deadline = parse_timestamp(fr["status"]["pause"]["deadline"])
-        time.sleep(max(0.0, (deadline - now()).total_seconds()) + 3)
+        time.sleep(max(0.0, (deadline - now()).total_seconds()) + 3)  # a negative check: the deadline passes
         fr = get_fr(namespace, run)
         assert fr["status"]["phase"] == "Paused", "nobody enforces the deadline while the operator is down"
         operator.start()
@@ -252,7 +252,7 @@ def test_finished_run_ttl_running_out_while_operator_is_down(operator, namespace
     wait_phase(namespace, run, "Completed")
     operator.kill()
     try:
-        time.sleep(6)
+        time.sleep(6)  # a negative check: its time to live runs out with no operator
         assert run in names("fr", namespace), "nobody deletes it while the operator is down"
         operator.start()
 
