@@ -399,6 +399,29 @@ class Kube:
                 return False
             raise _error(exc) from None
 
+    def can_create_pods(self, namespace: str, userinfo: Mapping[str, Any]) -> tuple[bool, str]:
+        """Ask the API server (a SubjectAccessReview) whether the user described by an
+        admission request's `userinfo` may create pods in `namespace`. Returns (allowed,
+        the API server's reason). Any failure to ask counts as "no"."""
+        review = {
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {
+                "user": userinfo.get("username", ""),
+                "uid": userinfo.get("uid", ""),
+                "groups": list(userinfo.get("groups") or []),
+                "extra": {k: list(v) for k, v in (userinfo.get("extra") or {}).items()},
+                "resourceAttributes": {"namespace": namespace, "verb": "create",
+                                       "resource": "pods", "group": "", "version": "v1"},
+            },
+        }
+        try:
+            got = self.rest.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                                    body=review)
+        except (HTTPError, urllib3.exceptions.HTTPError, OSError) as exc:
+            return False, f"could not ask the API server: {exc}"
+        status = got.get("status") or {}
+        return bool(status.get("allowed")), status.get("reason", "") or status.get("evaluationError", "")
+
     def flowrun_pods(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """The pods of a FlowRun's Jobs (label flowrun.io/run=<name>), oldest first."""
         pods = self.list("Pod", namespace, selector=f"{LABEL_RUN}={name}")
