@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..contract.audit import actor
+from ..contract.children import is_child_of
 from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT, LABEL_PARENT, LABEL_RUN, LABEL_STARTED_BY
 from ..contract.inputs import input_errors
 from ..contract.phases import InvalidTransition, PauseKind, Phase, State
@@ -30,7 +31,7 @@ from ..contract.status import (
     timestamp,
 )
 from ..kube import Kube
-from . import metrics, resources
+from . import metrics, resources, template_gate
 from .failpoints import failpoint
 from .admission import ANNOTATION_SUSPENDED_WITH_PARENT
 from .settings import Settings
@@ -378,6 +379,8 @@ class Reconciler:
             entry["result"] = status["result"]
 
         def decide(cur):
+            if not is_child_of(obj, cur):  # a poser, or a child of an older run of that name
+                return None
             if ((cur.get("status") or {}).get("subflows") or {}).get(name) == entry:
                 return None
             return None, {"subflows": {name: entry}}
@@ -387,6 +390,9 @@ class Reconciler:
 
     def ensure_job(self, obj: dict[str, Any]) -> None:
         """Create (or adopt) everything the current attempt needs, Job last."""
+        refused = template_gate.refusal(obj, self.settings)  # the webhook may have been bypassed
+        if refused:
+            return self.fail(obj, refused)
         status = obj.get("status") or {}
         attempt = int(status.get("attempt") or 1)
         for child in resources.runner_account(obj):
