@@ -34,7 +34,7 @@ from ..contract.models import FlowRun
 from ..contract.phases import InvalidTransition, State
 from ..contract.status import timestamp
 from ..kube import Kube, KubeError
-from ..sdk.cache import NotSerializable, ResultCache, encode
+from ..sdk.cache import NotSerializable, ResultCache, encode, pickle_allowed
 from ..sdk.context import RunContext, enter_run, exit_run
 from ..sdk.flows import as_flow
 from ..sdk.live import FlowSuspended, LiveFlowRun, RunTerminated
@@ -101,7 +101,8 @@ def run(kube: Kube, namespace: str, name: str, *, attempt: int, cache_dir: str) 
                     startTime=(obj.get("status") or {}).get("startTime") or timestamp())
         ctx = RunContext(
             name=name, namespace=namespace, attempt=attempt, parameters=dict(fr.spec.parameters),
-            cache=ResultCache(cache_dir, f"{namespace}/{name}/{fr.uid}"), uid=fr.uid,
+            cache=ResultCache(cache_dir, f"{namespace}/{name}/{fr.uid}",
+                              allow_pickle=pickle_allowed(obj.get("spec") or {})), uid=fr.uid,
             flow_name=flow.name, live=live)
         def retrying(retry: int, exc: BaseException, delay: float) -> None:
             live.record("retrying", f"Flow failed ({_describe(exc)[:150]}); retry {retry} of "
