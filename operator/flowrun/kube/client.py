@@ -124,14 +124,20 @@ class Kube:
     through the `kubernetes` client library, which is imported only when first needed,
     so a runner pod (which only touches its FlowRun) never loads it."""
 
-    def __init__(self, api_client: Any = None, *, timeout: float = 30.0):
+    def __init__(self, api_client: Any = None, *, timeout: float = 30.0, kubeconfig: str | None = None):
+        """`kubeconfig`: a kubeconfig file to use (else in-cluster config inside a pod,
+        else KUBECONFIG or ~/.kube/config)."""
         self.timeout = timeout
         self._api_client = api_client
-        if api_client is None and in_pod():
+        if api_client is None and kubeconfig is None and in_pod():
             endpoint = Endpoint.in_cluster()
         else:
-            self._api_client = api_client or load_api_client()
-            endpoint = Endpoint.from_configuration(self._api_client.configuration)
+            self._api_client = api_client or load_api_client(kubeconfig)
+            # A token that expires (exec plugin, OIDC) is refreshed: asked for on every
+            # request, and reloaded from the kubeconfig after a 401.
+            endpoint = Endpoint.from_configuration(
+                self._api_client.configuration,
+                reload=None if api_client is not None else lambda: load_api_client(kubeconfig).configuration)
         self.rest = Transport(endpoint, timeout=timeout)
         self._apis: dict[str, Any] = {}
 
