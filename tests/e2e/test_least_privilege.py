@@ -13,12 +13,15 @@ import pytest
 import yaml
 
 from cluster import kubectl, wait_for
-from cluster.flowruns import apply, flowrun_manifest, get_fr, wait_phase
+from cluster.flowruns import apply, flowrun_manifest, get_fr, names, wait_phase
 from flowrun.contract.children import child_name
 
 pytestmark = pytest.mark.e2e
 
 FLOW = "testflows.basic:returns_value"
+# A pod created just before its cache claim binds may wait for the scheduler's periodic
+# retry of unschedulable pods (up to 5 minutes on the local cluster).
+CLAIM_WAIT = 360
 
 
 def create_as(namespace: str, who: str, manifest: dict):
@@ -43,9 +46,11 @@ HOST_PATH = {"spec": {"volumes": [{"name": "root", "hostPath": {"path": "/"}}]}}
 
 def test_a_runs_account_starts_only_its_own_children_no_wider_than_itself(operator, namespace):
     apply(namespace, flowrun_manifest("parent", "testflows.basic:sleeps", parameters={"seconds": 120}))
-    apply(namespace, flowrun_manifest("victim", "testflows.basic:sleeps", parameters={"seconds": 120}))
-    wait_phase(namespace, "parent", "Running")
-    victim = wait_phase(namespace, "victim", "Running")
+    apply(namespace, flowrun_manifest("victim", FLOW, state="Suspended"))
+    victim = get_fr(namespace, "victim")
+    # The run's account is bound once the operator starts the run (its pod need not run).
+    wait_for(lambda: "parent-runner" in names("rolebindings", namespace), timeout=60,
+             what="the parent run's RoleBinding")
     parent = get_fr(namespace, "parent")
     flow_code = f"system:serviceaccount:{namespace}:parent-runner"
 
@@ -73,7 +78,7 @@ def test_a_runs_account_starts_only_its_own_children_no_wider_than_itself(operat
     mine = linked_child(parent, "mine", template={"spec": {"nodeSelector": {"kubernetes.io/os": "linux"}}})
     out = create_as(namespace, flow_code, mine)
     assert out.returncode == 0, out.stderr
-    done = wait_phase(namespace, mine["metadata"]["name"], "Completed", "Failed", timeout=180)
+    done = wait_phase(namespace, mine["metadata"]["name"], "Completed", "Failed", timeout=CLAIM_WAIT)
     assert done["status"]["phase"] == "Completed", done["status"]
     history = done["status"]["history"]
     assert history[0]["action"] == "created" and history[0]["by"] == flow_code, history
@@ -95,7 +100,7 @@ def test_only_someone_who_may_create_pods_asks_for_more_than_the_allow_list(oper
         "spec": {"containers": [{"name": "flow", "env": [{"name": "A", "value": "1"}],
                                  "resources": {"requests": {"cpu": "10m"}}}]}}))
     assert out.returncode == 0, out.stderr
-    assert wait_phase(namespace, "eve-ok", "Completed", "Failed", timeout=180)["status"]["phase"] == "Completed"
+    assert wait_phase(namespace, "eve-ok", "Completed", "Failed", timeout=CLAIM_WAIT)["status"]["phase"] == "Completed"
 
     # The admin may: the Job's pod then runs as the named account.
     apply(namespace, flowrun_manifest("admin-sa", "testflows.basic:sleeps", parameters={"seconds": 60},
@@ -157,7 +162,7 @@ def test_a_clients_own_changed_by_is_not_credited(operator, namespace):
         "metadata": {"annotations": {"flowrun.io/changed-by": "mallory",
                                      "flowrun.io/changed-by-generation": str(fr["metadata"]["generation"] + 1)}},
         "spec": {"state": "Running"}}), namespace=namespace)
-    fr = wait_phase(namespace, "audited", "Completed", "Failed", timeout=180)
+    fr = wait_phase(namespace, "audited", "Completed", "Failed", timeout=CLAIM_WAIT)
     started = [e for e in fr["status"]["history"] if e["action"] in ("started", "resumed")]
     assert started and all(e["by"] == me for e in started), fr["status"]["history"]
     assert "mallory" not in json.dumps(fr["status"]["history"])
