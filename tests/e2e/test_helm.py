@@ -430,6 +430,21 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         assert done["status"]["phase"] == "Completed", done["status"]
         assert done["status"]["attempt"] == 2
 
+        # 3b. a finished run with a TTL is deleted by the chart-deployed operator (its
+        #     rights include delete on flowruns), with an Expired Event
+        kubectl("apply", "-f", "-", namespace=runs_namespace, input=yaml.safe_dump({
+            "apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": "brief"},
+            "spec": {"flow": "examples.hello:hello", "parameters": {"name": "ttl"}, "ttlSecondsAfterFinished": 3}}))
+        done = wait_phase(runs_namespace, "brief", "Completed", "Failed", timeout=360)
+        assert done["status"]["phase"] == "Completed", done["status"]
+        wait_for(lambda: "brief" not in names("fr", runs_namespace), timeout=60,
+                 what="the chart-deployed operator to delete the expired run")
+        reasons = kubectl("get", "events", "--field-selector", "involvedObject.name=brief", "-o",
+                          "jsonpath={.items[*].reason}", namespace=runs_namespace).stdout.split()
+        assert "Expired" in reasons
+        log = kubectl("logs", f"deployment/{fullname}", namespace=namespace).stdout
+        assert "403" not in log and "Forbidden" not in log, log[-3000:]
+
         # 4. an upgrade with a changed setting rolls the operator; the certificates stay
         proc = helm("upgrade", release, str(CHART), "-n", namespace, *values,
                     "--set", "settings.defaultTimeout=1234", "--wait", "--timeout", "180s", check=False)
