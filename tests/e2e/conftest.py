@@ -57,8 +57,10 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
                                                     (certs / "ca.crt").read_bytes(), SESSION_LABEL)
             kubectl("apply", "-f", "-", input=yaml.safe_dump_all(configurations))
         metrics_port = free_port()
+        # A short grace for images that cannot be pulled, so the test of it fails fast.
         op = OperatorProcess(workdir / "operator.log", runner_image, namespaces=SESSION_NAMESPACES,
-                             KUBECONFIG=str(operator_kubeconfig), FLOWRUN_METRICS_PORT=str(metrics_port), **webhook)
+                             KUBECONFIG=str(operator_kubeconfig), FLOWRUN_METRICS_PORT=str(metrics_port),
+                             FLOWRUN_IMAGE_PULL_GRACE_SECONDS="5", **webhook)
         op.username = rights.username
         op.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         op.start()

@@ -15,15 +15,15 @@ from typing import Any, Callable, TextIO
 
 from .. import __version__
 from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT
-from ..contract.inputs import input_errors
-from ..contract.phases import InvalidTransition, Phase, State, check_state_change
+from ..contract import transitions
+from ..contract.phases import InvalidTransition, Phase, State
 from ..kube.client import Conflict, Gone, Kube, KubeError, context_namespace
 from . import output
 from . import schema as schemas
 from .errors import FAILED, INVALID_INPUT, NOT_FOUND, OK, TIMEOUT, CliError, api_message
 from .inputs import InputError, build_input, load_object, parse_parameters, read_text, split_assignment
 
-TERMINAL = {Phase.COMPLETED.value, Phase.FAILED.value}
+TERMINAL = {p.value for p in Phase if p.terminal}
 STOPPED = {Phase.PAUSED.value, Phase.SUSPENDED.value}
 PHASES = [p.value for p in Phase]
 MAX_NAME = 52
@@ -360,16 +360,6 @@ def _each(s: Session, names: list[str], bulk: bool, act: Callable[[str], str | N
     return worst
 
 
-def _check_change(state: str, target: str, ph: str) -> None:
-    """The contract's rule for changing spec.state, plus: a finished run changes never
-    (the contract lets an unchanged state through, which says nothing to a person)."""
-    if ph in TERMINAL:
-        verb = {State.RUNNING.value: "resumed", State.PAUSED.value: "paused",
-                State.SUSPENDED.value: "suspended"}[target]
-        raise InvalidTransition(f"FlowRun is {ph}; it can no longer be {verb}")
-    check_state_change(state, target, ph)
-
-
 class _Skip(Exception):
     """Bulk only: this run is not in a state the command applies to."""
 
@@ -387,33 +377,34 @@ def cmd_resume(args: Any, s: Session) -> int:
 
         def decide(obj: dict[str, Any]) -> tuple[dict | None, dict | None]:
             ph, state = phase_of(obj), state_of(obj)
-            try:
-                _check_change(state, State.RUNNING.value, ph)
-            except InvalidTransition as exc:
+            if ph in TERMINAL or state == State.CANCELLED.value:
                 if bulk:
-                    raise _Skip(f"it is {ph}") from None
-                raise CliError(f"FlowRun {name!r}: {exc}", FAILED) from None
+                    raise _Skip(f"it is {ph}")
+                verb = "cancelled" if state == State.CANCELLED.value and ph not in TERMINAL else ph
+                raise CliError(f"FlowRun {name!r}: FlowRun is {verb}; it can no longer be resumed", FAILED)
             if ph not in STOPPED and state == State.RUNNING.value:
                 if bulk:
                     raise _Skip(f"it is {ph}, not paused or suspended")
                 raise CliError(f"FlowRun {name!r} is not paused or suspended (phase {ph}); "
                                "nothing to resume", FAILED)
-            pause = (obj.get("status") or {}).get("pause") or {}
-            schema = pause.get("inputSchema") if ph in STOPPED else None
+            schema = (transitions.pending_pause(obj) or {}).get("inputSchema")
             data = build_input(assignments, file_data, schema)
             if data is not None and not schema:
                 raise InputError(f"FlowRun {name!r} does not wait for input "
                                  f"({'phase ' + ph if ph not in STOPPED else 'no input schema'}); "
                                  "resume it without --input/--input-file")
-            errors = input_errors(schema, data)
-            if errors:
+            try:
+                patch = transitions.user_change(obj, State.RUNNING, data=data)
+            except InvalidTransition as exc:
+                if bulk:
+                    raise _Skip(str(exc)) from None
+                raise CliError(f"FlowRun {name!r}: {exc}", FAILED) from None
+            except transitions.InputRefused as exc:
                 fields = ", ".join(f"{f.name} ({f.type}{', required' if f.required else ''})"
                                    for f in schemas.fields(schema))
-                raise InputError(f"invalid input for FlowRun {name!r}: " + "; ".join(errors)
-                                 + (f" [expected: {fields}]" if fields else ""))
-            patch: dict[str, Any] = {"spec": {"state": State.RUNNING.value}}
+                raise InputError(f"invalid input for FlowRun {name!r}: {exc}"
+                                 + (f" [expected: {fields}]" if fields else "")) from None
             if data is not None:
-                patch["spec"]["input"] = data
                 sent["input"] = data
             sent["phase"] = ph
             return patch, None
@@ -446,12 +437,11 @@ def _set_state(args: Any, s: Session, target: State, verb: str, done: str) -> in
                             f"{name}: {verb} already requested (phase {ph})")
                 return None
             try:
-                _check_change(state, target.value, ph)
+                return transitions.user_change(obj, target), None
             except InvalidTransition as exc:
                 if bulk:
                     raise _Skip(str(exc)) from None
                 raise CliError(f"FlowRun {name!r}: {exc}", FAILED) from None
-            return {"spec": {"state": target.value}}, None
 
         try:
             result = s.kube.update_flowrun(s.namespace, name, decide)

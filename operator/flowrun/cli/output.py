@@ -20,6 +20,7 @@ PHASE_COLOURS = {
     "Suspended": "35",     # magenta
     "Completed": "32",     # green
     "Failed": "31;1",      # bold red
+    "Cancelled": "31",     # red
 }
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 OUTPUT_FORMATS = ("json", "yaml", "name")

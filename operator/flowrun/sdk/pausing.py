@@ -13,8 +13,8 @@ from typing import Any, TypeVar, overload
 import pydantic
 
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
-from ..contract.inputs import input_errors
-from ..contract.phases import PauseKind, Phase, State
+from ..contract import transitions
+from ..contract.phases import InvalidTransition, PauseKind, Phase, State
 from ..kube import Kube
 from .context import RunContext, require_flow_context
 from .inputs import as_run_input
@@ -37,7 +37,8 @@ def _finish(model_info: tuple[type[pydantic.BaseModel], bool] | None, data: Any)
     return instance.value if unwrap else instance  # type: ignore[attr-defined]
 
 
-def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None, key: str | None) -> Any:
+def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None, key: str | None,
+           suspend_after: int | None = None) -> Any:
     ctx = require_flow_context(what)
     pause_key = _key(ctx, key)
     model_info = as_run_input(wait_for_input) if wait_for_input is not None else None
@@ -46,30 +47,32 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
             f"{what}() needs a FlowRun: this flow runs locally. Start it on the cluster "
             "with `kubectl apply` or `flowrun run` to pause and resume it.")
     data = ctx.live.pause(pause_key, kind=kind, timeout=timeout,
-                          model=model_info[0] if model_info else None)
+                          model=model_info[0] if model_info else None, suspend_after=suspend_after)
     return _finish(model_info, data)
 
 
 @overload
 def pause_flow_run(wait_for_input: None = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
-                   key: str | None = None) -> None: ...
+                   key: str | None = None, suspend_after: int | None = None) -> None: ...
 
 
 @overload
 def pause_flow_run(wait_for_input: type[T], timeout: int = DEFAULT_PAUSE_TIMEOUT,
-                   key: str | None = None) -> T: ...
+                   key: str | None = None, suspend_after: int | None = None) -> T: ...
 
 
 def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
-                   key: str | None = None) -> Any:
+                   key: str | None = None, suspend_after: int | None = None) -> Any:
     """Pause the flow here; the pod stays alive and this call returns when the run is
     resumed (`spec.state: Running`). With `wait_for_input=Model` it returns the Model
     built from the resume's input. After `timeout` seconds without a resume, the run
-    fails ("paused and never resumed")."""
+    fails ("paused and never resumed"). With `suspend_after=SECONDS`, a pause that waited
+    that long becomes a suspension of the same pause (its pod is freed; resuming works
+    exactly the same, the flow then runs again from the top to this call)."""
     if timeout is None:
         raise ValueError("pause_flow_run needs a timeout (a paused pod holds resources); "
                          "use suspend_flow_run(timeout=None) to wait without limit")
-    return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, timeout, key)
+    return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, timeout, key, suspend_after)
 
 
 @overload
@@ -124,23 +127,20 @@ def resume_flow_run(flow_run_id: str, run_input: Any = None, namespace: str | No
     `wait_for_input`. The input is checked against the stored schema first."""
     kube = Kube()
     ns = _namespace(namespace)
-    obj = kube.get_flowrun(ns, flow_run_id)
-    if obj is None:
-        raise ResumeError(f"FlowRun {ns}/{flow_run_id} not found")
-    status = obj.get("status") or {}
-    state = (obj.get("spec") or {}).get("state")
-    phase = status.get("phase")
-    if phase in (Phase.COMPLETED.value, Phase.FAILED.value):
-        raise ResumeError(f"FlowRun {flow_run_id} is {phase}; it cannot be resumed")
-    if state == State.RUNNING.value and phase not in (Phase.PAUSED.value, Phase.SUSPENDED.value):
-        raise ResumeError(f"FlowRun {flow_run_id} is not paused or suspended (phase {phase})")
     if isinstance(run_input, pydantic.BaseModel):
         run_input = run_input.model_dump(mode="json")
-    schema = (status.get("pause") or {}).get("inputSchema")
-    errors = input_errors(schema, run_input)
-    if errors:
-        raise ResumeError(f"input for FlowRun {flow_run_id} is invalid: " + "; ".join(errors))
-    patch: dict[str, Any] = {"spec": {"state": State.RUNNING.value}}
-    if run_input is not None:
-        patch["spec"]["input"] = run_input
-    kube.patch_flowrun(ns, flow_run_id, patch)
+
+    def decide(obj: dict[str, Any]):
+        phase = (obj.get("status") or {}).get("phase")
+        state = (obj.get("spec") or {}).get("state")
+        if state == State.RUNNING.value and phase not in (Phase.PAUSED.value, Phase.SUSPENDED.value):
+            raise ResumeError(f"FlowRun {flow_run_id} is not paused or suspended (phase {phase})")
+        try:
+            return transitions.user_change(obj, State.RUNNING, data=run_input), None
+        except transitions.InputRefused as exc:
+            raise ResumeError(f"input for FlowRun {flow_run_id} is invalid: {exc}") from None
+        except InvalidTransition as exc:
+            raise ResumeError(f"FlowRun {flow_run_id}: {exc}") from None
+
+    if kube.update_flowrun(ns, flow_run_id, decide) is None:
+        raise ResumeError(f"FlowRun {ns}/{flow_run_id} not found")
