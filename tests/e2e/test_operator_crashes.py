@@ -174,7 +174,8 @@ def test_killed_between_suspended_status_and_job_deletion(operator, namespace, t
     run = "torn"
     jobs = JobRecorder(namespace)
     crashing = OperatorProcess(tmp_path / "operator-failpoint.log", operator.env["FLOWRUN_RUNNER_IMAGE"],
-                               namespaces=SESSION_NAMESPACES, FLOWRUN_FAILPOINTS=FAILPOINT)
+                               namespaces=SESSION_NAMESPACES, FLOWRUN_FAILPOINTS=FAILPOINT,
+                               KUBECONFIG=operator.env["KUBECONFIG"])  # the chart's rights
     # No webhook for the crashing operator: the session operator's configuration stays
     # registered but unanswered meanwhile (failurePolicy Ignore).
     for key in [k for k in crashing.env if k.startswith("FLOWRUN_WEBHOOK_")]:

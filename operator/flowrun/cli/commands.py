@@ -17,7 +17,7 @@ from .. import __version__
 from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT
 from ..contract import transitions
 from ..contract.phases import InvalidTransition, Phase, State
-from ..kube.client import Conflict, Gone, Kube, KubeError, context_namespace, load_api_client
+from ..kube.client import Conflict, Gone, Kube, KubeError, context_namespace
 from . import output
 from . import schema as schemas
 from .errors import FAILED, INVALID_INPUT, NOT_FOUND, OK, TIMEOUT, CliError, api_message
@@ -45,7 +45,7 @@ class Session:
     @property
     def kube(self) -> Kube:
         if self._kube is None:
-            self._kube = Kube(load_api_client(self.kubeconfig))
+            self._kube = Kube(kubeconfig=self.kubeconfig)
         return self._kube
 
     @property

@@ -30,8 +30,9 @@ from ..contract.constants import GROUP, LABEL_RUN, PLURAL, VERSION
 from ..contract.phases import Phase
 from ..contract.status import now
 from ..kube import Kube
-from . import admission
-from ..contract.audit import ANNOTATION_CHANGED_BY
+from . import admission, template_gate
+from ..contract import audit
+from ..contract import template_policy as policy
 from .reconcile import Reconciler, finished_expiry
 from .settings import Settings
 
@@ -181,6 +182,7 @@ def webhook_server() -> kopf.WebhookServer:
     else:
         from .certs import write_self_signed
         certs = write_self_signed(Path(tempfile.mkdtemp(prefix="flowrun-webhook-")), [host])
+        template_gate.use_key_file(certs / "tls.key")
     return kopf.WebhookServer(addr=SETTINGS.webhook_addr, port=SETTINGS.webhook_port, host=host,
                               certfile=str(certs / "tls.crt"), pkeyfile=str(certs / "tls.key"),
                               cafile=str(certs / "ca.crt"))
@@ -203,14 +205,36 @@ def validate(body: kopf.Body, old: dict[str, Any] | None, operation: str | None,
 
 def record_who(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
                userinfo: dict[str, Any], **_: Any) -> None:
-    """Annotate who created the run or last changed what it should do (spec.state or
-    spec.input); the operator and runner copy it into status.history."""
-    new_spec, old_spec = dict(body.get("spec") or {}), dict((old or {}).get("spec") or {})
-    if old and new_spec.get("state") == old_spec.get("state") and new_spec.get("input") == old_spec.get("input"):
-        return
-    user = _user(userinfo)
-    if user:
-        patch.metadata.annotations[ANNOTATION_CHANGED_BY] = user
+    """Stamp who made the change and the generation it produces (contract/audit.py);
+    a client's own stamp is always removed. The operator and runner copy the stamp into
+    status.history only for that generation."""
+    for key, value in audit.stamp(dict(body), dict(old) if old else None, _user(userinfo)).items():
+        patch.metadata.annotations[key] = value
+
+
+def guard_template(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
+                   userinfo: dict[str, Any], **_: Any) -> None:
+    """spec.template beyond the allow-list only for someone who could create such a pod
+    (SubjectAccessReview); a run's ServiceAccount creates only its own children, no wider
+    than itself (controller/admission.py review_template)."""
+    new = dict(body)
+    meta = new.get("metadata") or {}
+    namespace, user = meta.get("namespace", ""), _user(userinfo)
+    run = policy.is_run_account(user, namespace)
+    own_run = reconciler().kube.get_flowrun(namespace, run) if run else None
+    errors, signature = admission.review_template(
+        new, dict(old) if old else None, user=user, own_run=own_run,
+        can_create_pods=lambda: reconciler().kube.can_create_pods(namespace, userinfo or {}),
+        key=template_gate.key(SETTINGS))
+    if errors:
+        raise kopf.AdmissionError("; ".join(errors), code=403)
+    patch.metadata.annotations[policy.ANNOTATION_TEMPLATE_APPROVAL] = signature
+
+
+def mutate(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
+           userinfo: dict[str, Any], **kwargs: Any) -> None:
+    guard_template(body=body, old=old, patch=patch, userinfo=userinfo, **kwargs)
+    record_who(body=body, old=old, patch=patch, userinfo=userinfo, **kwargs)
 
 
 # kopf refuses admission handlers without a server: register them only when enabled.
@@ -218,4 +242,4 @@ if SETTINGS.webhook_port:
     kopf.on.validate(GROUP, VERSION, PLURAL, id="flowrun-validate", operations=["CREATE", "UPDATE"],
                      ignore_failures=True, side_effects=False)(validate)
     kopf.on.mutate(GROUP, VERSION, PLURAL, id="flowrun-mutate", operations=["CREATE", "UPDATE"],
-                   ignore_failures=True, side_effects=False)(record_who)
+                   ignore_failures=True, side_effects=False)(mutate)

@@ -19,11 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..contract import transitions as t
+from ..contract.children import is_child_of
 from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT, LABEL_PARENT, LABEL_RUN, LABEL_STARTED_BY
 from ..contract.phases import Phase
 from ..contract.status import now, parse_timestamp
 from ..kube import Kube, KubeError
-from . import metrics, resources
+from . import metrics, resources, template_gate
 from .failpoints import failpoint
 from .settings import Settings
 
@@ -171,6 +172,10 @@ class Reconciler:
     def ensure_job(self, obj: dict[str, Any], attempt: int) -> datetime | None:
         """Create (or adopt) everything the attempt needs, Job last. A refusal by the API
         server becomes the run's message (and, when it cannot succeed, its end)."""
+        refused = template_gate.refusal(obj, self.settings)  # the webhook may have been bypassed
+        if refused:  # never valid without the webhook's signature: the run fails, as on a 422
+            self.write(obj, lambda cur: t.job_refused(cur, 422, refused, now()))
+            return None
         try:
             for child in resources.runner_account(obj):
                 self.kube.create(child)
@@ -229,8 +234,11 @@ class Reconciler:
         parent = parent_of(child)
         if not parent:
             return
+        # Only into the run the child really belongs to (not a poser, not an older run of
+        # the parent's name: contract/children.py).
         self.kube.update_flowrun(namespace, parent, lambda cur: (
-            None if (d := t.subflow_mirror(cur, child)) is None else d.patches()))
+            None if not is_child_of(child, cur) or (d := t.subflow_mirror(cur, child)) is None
+            else d.patches()))
 
     def mirror_pending_children(self, obj: dict[str, Any]) -> None:
         """Results that waited for room in this run's status: try again now."""

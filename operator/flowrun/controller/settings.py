@@ -54,6 +54,9 @@ class Settings:
     webhook_host: str = ""
     webhook_cert_dir: str = ""
     webhook_manage: str = ""
+    # The secret the webhook signs approved spec.template's with and the operator checks
+    # (contract/template_policy.py); default: the webhook's tls.key in webhook_cert_dir.
+    approval_key_file: str = ""
     # Prometheus metrics at http://<pod>:<port>/metrics when set (controller/metrics.py).
     metrics_port: int = 0
 
@@ -79,5 +82,6 @@ class Settings:
             webhook_host=_env("FLOWRUN_WEBHOOK_HOST", ""),
             webhook_cert_dir=_env("FLOWRUN_WEBHOOK_CERT_DIR", ""),
             webhook_manage=_env("FLOWRUN_WEBHOOK_MANAGE", ""),
+            approval_key_file=_env("FLOWRUN_APPROVAL_KEY_FILE", ""),
             metrics_port=int(_env("FLOWRUN_METRICS_PORT", "0") or 0),
         )
