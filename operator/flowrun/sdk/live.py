@@ -195,6 +195,7 @@ class LiveFlowRun:
         timeout: int | None,
         model: type[pydantic.BaseModel] | None,
         requested_by: str = "flow",
+        description: str | None = None,
     ) -> Any:
         """Record the pause (or suspension) and, for a pause, block until resumed.
         Returns the validated input dict (or None). A suspension raises FlowSuspended."""
@@ -211,6 +212,7 @@ class LiveFlowRun:
             "deadline": timestamp(since + timedelta(seconds=timeout)) if timeout else None,
             "inputSchema": model.model_json_schema() if model is not None else None,
             "requestedBy": requested_by,
+            "description": description,
         }
 
         # A pause sets spec.state first, then records the pause with the generation that
@@ -251,7 +253,8 @@ class LiveFlowRun:
         if kind is PauseKind.PAUSE and (obj.get("spec") or {}).get("state") == State.SUSPENDED.value \
                 and ((obj.get("status") or {}).get("pause") or {}).get("key") != key:
             self.wait_while_suspended()
-            return self.pause(key, kind=kind, timeout=timeout, model=model, requested_by=requested_by)
+            return self.pause(key, kind=kind, timeout=timeout, model=model, requested_by=requested_by,
+                              description=description)
         if kind is PauseKind.SUSPEND:
             log.info("suspended at %s: the Job will be torn down; resume restarts the flow", key)
             raise FlowSuspended(key)
