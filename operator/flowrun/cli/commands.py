@@ -18,6 +18,7 @@ from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT
 from ..contract.inputs import input_errors
 from ..contract.phases import InvalidTransition, Phase, State, check_state_change
 from ..kube.client import Conflict, Gone, Kube, KubeError, context_namespace, load_api_client
+from ..sdk.pausing import RESUME_WATCH_SECONDS, watch_resume
 from . import output
 from . import schema as schemas
 from .errors import FAILED, INVALID_INPUT, NOT_FOUND, OK, TIMEOUT, CliError, api_message
@@ -416,6 +417,7 @@ def cmd_resume(args: Any, s: Session) -> int:
                 patch["spec"]["input"] = data
                 sent["input"] = data
             sent["phase"] = ph
+            sent["key"] = pause.get("key") if ph in STOPPED else None
             return patch, None
 
         try:
@@ -424,6 +426,13 @@ def cmd_resume(args: Any, s: Session) -> int:
             raise _refusal(name, exc, "resume", bool(sent.get("input"))) from None
         if result is None:
             raise CliError(f"FlowRun {name!r} not found in namespace {s.namespace!r}", NOT_FOUND)
+        if sent.get("key") and sent.get("phase") == Phase.PAUSED.value:
+            # The flow's own validators may still refuse the input: the run then goes
+            # back to Paused with their message. Watch briefly so the person hears it.
+            refusal = watch_resume(s.kube, s.namespace, name, sent["key"], result, RESUME_WATCH_SECONDS)
+            if refusal:
+                raise CliError(f"FlowRun {name!r} did not accept the input and is still paused: "
+                               f"{refusal}", INVALID_INPUT)
         if sent.get("phase") == Phase.SUSPENDED.value:
             return f"{name} resumed (it was suspended: a new Job starts)"
         if sent.get("phase") not in STOPPED:
