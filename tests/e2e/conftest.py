@@ -43,8 +43,10 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
         webhook = {"FLOWRUN_WEBHOOK_PORT": str(free_port()), "FLOWRUN_WEBHOOK_ADDR": host,
                    "FLOWRUN_WEBHOOK_HOST": host, "FLOWRUN_WEBHOOK_MANAGE": f"{SESSION_PREFIX}flowrun.io"}
     metrics_port = free_port()
+    # A short grace for images that cannot be pulled, so the test of it fails fast.
     op = OperatorProcess(tmp_path_factory.mktemp("operator") / "operator.log", runner_image,
-                         namespaces=SESSION_NAMESPACES, FLOWRUN_METRICS_PORT=str(metrics_port), **webhook)
+                         namespaces=SESSION_NAMESPACES, FLOWRUN_METRICS_PORT=str(metrics_port),
+                         FLOWRUN_IMAGE_PULL_GRACE_SECONDS="5", **webhook)
     op.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     op.start()
     yield op

@@ -15,8 +15,8 @@ from typing import Any, Callable, TextIO
 
 from .. import __version__
 from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT
-from ..contract.inputs import input_errors
-from ..contract.phases import InvalidTransition, Phase, State, check_state_change
+from ..contract import transitions
+from ..contract.phases import InvalidTransition, Phase, State
 from ..kube.client import Conflict, Gone, Kube, KubeError, context_namespace, load_api_client
 from ..sdk.pausing import RESUME_WATCH_SECONDS, watch_resume
 from . import output
@@ -24,7 +24,7 @@ from . import schema as schemas
 from .errors import FAILED, INVALID_INPUT, NOT_FOUND, OK, TIMEOUT, CliError, api_message
 from .inputs import InputError, build_input, load_object, parse_parameters, read_text, split_assignment
 
-TERMINAL = {Phase.COMPLETED.value, Phase.FAILED.value}
+TERMINAL = {p.value for p in Phase if p.terminal}
 STOPPED = {Phase.PAUSED.value, Phase.SUSPENDED.value}
 PHASES = [p.value for p in Phase]
 MAX_NAME = 52
@@ -361,16 +361,6 @@ def _each(s: Session, names: list[str], bulk: bool, act: Callable[[str], str | N
     return worst
 
 
-def _check_change(state: str, target: str, ph: str) -> None:
-    """The contract's rule for changing spec.state, plus: a finished run changes never
-    (the contract lets an unchanged state through, which says nothing to a person)."""
-    if ph in TERMINAL:
-        verb = {State.RUNNING.value: "resumed", State.PAUSED.value: "paused",
-                State.SUSPENDED.value: "suspended"}[target]
-        raise InvalidTransition(f"FlowRun is {ph}; it can no longer be {verb}")
-    check_state_change(state, target, ph)
-
-
 class _Skip(Exception):
     """Bulk only: this run is not in a state the command applies to."""
 
@@ -388,36 +378,37 @@ def cmd_resume(args: Any, s: Session) -> int:
 
         def decide(obj: dict[str, Any]) -> tuple[dict | None, dict | None]:
             ph, state = phase_of(obj), state_of(obj)
-            try:
-                _check_change(state, State.RUNNING.value, ph)
-            except InvalidTransition as exc:
+            if ph in TERMINAL or state == State.CANCELLED.value:
                 if bulk:
-                    raise _Skip(f"it is {ph}") from None
-                raise CliError(f"FlowRun {name!r}: {exc}", FAILED) from None
+                    raise _Skip(f"it is {ph}")
+                verb = "cancelled" if state == State.CANCELLED.value and ph not in TERMINAL else ph
+                raise CliError(f"FlowRun {name!r}: FlowRun is {verb}; it can no longer be resumed", FAILED)
             if ph not in STOPPED and state == State.RUNNING.value:
                 if bulk:
                     raise _Skip(f"it is {ph}, not paused or suspended")
                 raise CliError(f"FlowRun {name!r} is not paused or suspended (phase {ph}); "
                                "nothing to resume", FAILED)
-            pause = (obj.get("status") or {}).get("pause") or {}
-            schema = pause.get("inputSchema") if ph in STOPPED else None
+            schema = (transitions.pending_pause(obj) or {}).get("inputSchema")
             data = build_input(assignments, file_data, schema)
             if data is not None and not schema:
                 raise InputError(f"FlowRun {name!r} does not wait for input "
                                  f"({'phase ' + ph if ph not in STOPPED else 'no input schema'}); "
                                  "resume it without --input/--input-file")
-            errors = input_errors(schema, data)
-            if errors:
+            try:
+                patch = transitions.user_change(obj, State.RUNNING, data=data)
+            except InvalidTransition as exc:
+                if bulk:
+                    raise _Skip(str(exc)) from None
+                raise CliError(f"FlowRun {name!r}: {exc}", FAILED) from None
+            except transitions.InputRefused as exc:
                 fields = ", ".join(f"{f.name} ({f.type}{', required' if f.required else ''})"
                                    for f in schemas.fields(schema))
-                raise InputError(f"invalid input for FlowRun {name!r}: " + "; ".join(errors)
-                                 + (f" [expected: {fields}]" if fields else ""))
-            patch: dict[str, Any] = {"spec": {"state": State.RUNNING.value}}
+                raise InputError(f"invalid input for FlowRun {name!r}: {exc}"
+                                 + (f" [expected: {fields}]" if fields else "")) from None
             if data is not None:
-                patch["spec"]["input"] = data
                 sent["input"] = data
             sent["phase"] = ph
-            sent["key"] = pause.get("key") if ph in STOPPED else None
+            sent["key"] = (transitions.pending_pause(obj) or {}).get("key") if ph in STOPPED else None
             return patch, None
 
         try:
@@ -442,25 +433,28 @@ def cmd_resume(args: Any, s: Session) -> int:
     return _each(s, names, bulk, resume)
 
 
-def _set_state(args: Any, s: Session, target: State, verb: str, done: str) -> int:
-    names, bulk = _targets(args, s, verb)
+def _set_state(args: Any, s: Session, target: State, verb: str, done: str, *,
+               reason: str | None = None, only_waiting: bool = False) -> int:
+    names, bulk = _targets(args, s, verb) if not only_waiting else ([strip_kind(n) for n in args.names], False)
 
     def act(name: str) -> str:
         said: list[str] = []
 
         def decide(obj: dict[str, Any]) -> tuple[dict | None, dict | None] | None:
             ph, state = phase_of(obj), state_of(obj)
+            if only_waiting and (ph not in STOPPED or transitions.pending_pause(obj) is None):
+                raise CliError(f"FlowRun {name!r} does not wait at a pause (phase {ph}); "
+                               "use `flowrun cancel` to end it", FAILED)
             if ph not in TERMINAL and (ph == target.value or state == target.value):
                 said.append(f"{name} is already {done}" if ph == target.value else
                             f"{name}: {verb} already requested (phase {ph})")
                 return None
             try:
-                _check_change(state, target.value, ph)
+                return transitions.user_change(obj, target, reason=reason), None
             except InvalidTransition as exc:
                 if bulk:
                     raise _Skip(str(exc)) from None
                 raise CliError(f"FlowRun {name!r}: {exc}", FAILED) from None
-            return {"spec": {"state": target.value}}, None
 
         try:
             result = s.kube.update_flowrun(s.namespace, name, decide)
@@ -472,6 +466,9 @@ def _set_state(args: Any, s: Session, target: State, verb: str, done: str) -> in
             return said[0]
         if target is State.PAUSED:
             return f"{name} pause requested: the flow pauses at its next task boundary"
+        if target is State.CANCELLED:
+            return f"{name} {'rejected' if only_waiting else 'cancel requested'}: its Job is deleted, " \
+                   "the run ends Cancelled"
         return f"{name} suspend requested: its Job is deleted, resume starts a new one"
 
     return _each(s, names, bulk, act)
@@ -479,6 +476,14 @@ def _set_state(args: Any, s: Session, target: State, verb: str, done: str) -> in
 
 def cmd_suspend(args: Any, s: Session) -> int:
     return _set_state(args, s, State.SUSPENDED, "suspend", "suspended")
+
+
+def cmd_cancel(args: Any, s: Session) -> int:
+    return _set_state(args, s, State.CANCELLED, "cancel", "cancelled", reason=args.reason or None)
+
+
+def cmd_reject(args: Any, s: Session) -> int:
+    return _set_state(args, s, State.CANCELLED, "reject", "cancelled", reason=args.reason, only_waiting=True)
 
 
 def cmd_pause(args: Any, s: Session) -> int:
@@ -554,6 +559,8 @@ COMMANDS: dict[str, Callable[[Any, Session], int]] = {
     "resume": cmd_resume,
     "suspend": cmd_suspend,
     "pause": cmd_pause,
+    "cancel": cmd_cancel,
+    "reject": cmd_reject,
     "logs": cmd_logs,
     "wait": cmd_wait,
 }

@@ -20,6 +20,7 @@ PHASE_COLOURS = {
     "Suspended": "35",     # magenta
     "Completed": "32",     # green
     "Failed": "31;1",      # bold red
+    "Cancelled": "31",     # red
 }
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 OUTPUT_FORMATS = ("json", "yaml", "name")
@@ -279,11 +280,14 @@ def describe(obj: dict[str, Any], now: datetime, *, colour: bool = False,
             else json.dumps(result, ensure_ascii=False)
         out.append(_indent(text))
 
-    if status.get("inputs"):
+    received = {h.get("key", ""): h["input"] for h in status.get("history") or []
+                if h.get("action") == "resumed" and h.get("input")}
+    received.update({key: compact_json(value) for key, value in (status.get("inputs") or {}).items()})
+    if received:
         out.append("")
         out.append(bold("Inputs received:", colour))
-        for key, value in status["inputs"].items():
-            out.append(f"  {key}: {compact_json(value)}")
+        for key, value in received.items():
+            out.append(f"  {key}: {value}")
 
     history = status.get("history") or []
     if history:

@@ -36,7 +36,17 @@ MAX_RESULT_BYTES = 64 * 1024
 # spec.parameters / spec.input: at most this many top-level keys (enforced by the CRD
 # schema) and this many bytes serialised (enforced by the admission webhook).
 MAX_OBJECT_KEYS = 128
-MAX_OBJECT_BYTES = 256 * 1024
-MAX_HISTORY = 100
+MAX_OBJECT_BYTES = 128 * 1024  # spec.parameters
+MAX_INPUT_BYTES = 64 * 1024  # spec.input, and each pause's input
+MAX_SCHEMA_BYTES = 32 * 1024  # status.pause.inputSchema
+MAX_DESCRIPTION_BYTES = 8 * 1024  # status.pause.description
+MAX_KEY_LENGTH = 63  # pause keys
+MAX_HISTORY = 50
+MAX_MESSAGE_BYTES = 1024  # status.message and history messages
+# Mirrored subflow results waiting in a parent's status for its runner to take them.
+MAX_PENDING_SUBFLOW_BYTES = 128 * 1024
+# Whatever a flow does, a FlowRun object stays under this (etcd's limit is 1.5 MiB).
+MAX_FLOWRUN_BYTES = 512 * 1024
+DEFAULT_MAX_POD_LOSSES = 3
 
 DEFAULT_PAUSE_TIMEOUT = 3600

@@ -32,10 +32,13 @@ class FlowRunSpec(_Model):
     parameters: dict[str, Any] = Field(default_factory=dict)
     image: str = ""
     state: State = State.RUNNING
+    reason: str = ""
     input: dict[str, Any] | None = None
     cache: CacheSpec = Field(default_factory=CacheSpec)
     template: dict[str, Any] = Field(default_factory=dict)
     ttl_seconds_after_finished: int | None = None
+    max_pod_losses: int | None = None
+    suspend_after_seconds: int | None = None
 
     @property
     def module_name(self) -> str:
@@ -52,9 +55,18 @@ class PauseInfo(_Model):
     deadline: datetime | None = None
     timeout_seconds: int | None = None
     input_schema: dict[str, Any] | None = None
+    description: str | None = None
     since: datetime | None = None
     # "flow" when the flow's code asked, "user" when someone set spec.state.
     requested_by: str = "flow"
+    # The metadata.generation from which a spec.state of Running is a resume of this
+    # pause (the generation of the write that armed it).
+    generation: int = 0
+    # A generation whose resume was refused (input invalid): not judged again.
+    rejected_generation: int | None = None
+    # A pause that has waited this long becomes a suspension of the same pause.
+    suspend_after_seconds: int | None = None
+    approval: dict[str, Any] | None = None
 
 
 class HistoryEntry(_Model):
@@ -63,6 +75,7 @@ class HistoryEntry(_Model):
     by: str = ""
     key: str = ""
     message: str = ""
+    seq: int = 0
 
 
 class FlowRunStatus(_Model):
@@ -78,6 +91,15 @@ class FlowRunStatus(_Model):
     history: list[HistoryEntry] = Field(default_factory=list)
     start_time: datetime | None = None
     completion_time: datetime | None = None
+    job_uid: str = ""
+    # Why a run ended Failed or Cancelled: one of contract.transitions.END_REASONS.
+    reason: str = ""
+    # Runner pods lost (deleted, evicted, drained, node gone) and survived so far.
+    pod_losses: int = 0
+    # Results of subflows mirrored by the operator, until the parent's runner has them.
+    subflows: dict[str, Any] = Field(default_factory=dict)
+    subflows_received: list[str] = Field(default_factory=list)
+    evented_seq: int = 0
 
 
 class FlowRun(_Model):
@@ -111,3 +133,15 @@ class FlowRun(_Model):
     @property
     def phase(self) -> Phase | None:
         return self.status.phase
+
+    @property
+    def generation(self) -> int:
+        return int(self.metadata.get("generation") or 0)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.metadata.get("labels") or {})
+
+    @property
+    def deleting(self) -> bool:
+        return bool(self.metadata.get("deletionTimestamp"))

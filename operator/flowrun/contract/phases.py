@@ -22,10 +22,16 @@ class Phase(str, enum.Enum):
     SUSPENDED = "Suspended"
     COMPLETED = "Completed"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"
 
     @property
     def terminal(self) -> bool:
-        return self in (Phase.COMPLETED, Phase.FAILED)
+        return self in (Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED)
+
+    @property
+    def stopped(self) -> bool:
+        """Waiting for a person: paused or suspended."""
+        return self in (Phase.PAUSED, Phase.SUSPENDED)
 
 
 class State(str, enum.Enum):
@@ -34,6 +40,7 @@ class State(str, enum.Enum):
     RUNNING = "Running"
     PAUSED = "Paused"
     SUSPENDED = "Suspended"
+    CANCELLED = "Cancelled"
 
 
 class PauseKind(str, enum.Enum):
@@ -43,15 +50,19 @@ class PauseKind(str, enum.Enum):
 
 # phase -> the phases it may move to. Staying in the same phase is always allowed.
 PHASE_TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
-    Phase.PENDING: frozenset({Phase.RUNNING, Phase.SUSPENDED, Phase.FAILED}),
-    Phase.RUNNING: frozenset({Phase.PAUSED, Phase.SUSPENDED, Phase.COMPLETED, Phase.FAILED}),
-    Phase.PAUSED: frozenset({Phase.RUNNING, Phase.SUSPENDED, Phase.FAILED}),
+    # Pending -> Paused: the next attempt after a lost pod re-establishes its pause.
+    Phase.PENDING: frozenset({Phase.RUNNING, Phase.PAUSED, Phase.SUSPENDED, Phase.FAILED, Phase.CANCELLED}),
+    # Running -> Pending: the pod was lost; the next attempt starts.
+    Phase.RUNNING: frozenset({Phase.PENDING, Phase.PAUSED, Phase.SUSPENDED, Phase.COMPLETED,
+                              Phase.FAILED, Phase.CANCELLED}),
+    Phase.PAUSED: frozenset({Phase.PENDING, Phase.RUNNING, Phase.SUSPENDED, Phase.FAILED, Phase.CANCELLED}),
     # A resumed suspension starts a new Job: Pending again.
-    Phase.SUSPENDED: frozenset({Phase.PENDING, Phase.FAILED}),
+    Phase.SUSPENDED: frozenset({Phase.PENDING, Phase.FAILED, Phase.CANCELLED}),
     Phase.COMPLETED: frozenset(),
     Phase.FAILED: frozenset(),
+    Phase.CANCELLED: frozenset(),
 }
-INITIAL_PHASES = frozenset({Phase.PENDING, Phase.SUSPENDED})
+INITIAL_PHASES = frozenset({Phase.PENDING, Phase.SUSPENDED, Phase.CANCELLED})
 
 
 class InvalidTransition(ValueError):
@@ -85,6 +96,10 @@ def check_state_change(old_state: str, new_state: str, phase: str | None) -> Non
         raise InvalidTransition(
             f"FlowRun is {ph.value}; it can no longer be {_verb(new)}"
         )
+    if old is State.CANCELLED:
+        raise InvalidTransition(f"FlowRun is being cancelled; it can no longer be {_verb(new)}")
+    if new is State.CANCELLED:
+        return
     if new is State.RUNNING:
         # Resume. Also withdraws a pause/suspend request the run has not reached yet.
         return
@@ -99,12 +114,14 @@ def check_state_change(old_state: str, new_state: str, phase: str | None) -> Non
 
 
 def _verb(state: State) -> str:
-    return {State.RUNNING: "resumed", State.PAUSED: "paused", State.SUSPENDED: "suspended"}[state]
+    return {State.RUNNING: "resumed", State.PAUSED: "paused", State.SUSPENDED: "suspended",
+            State.CANCELLED: "cancelled"}[state]
 
 
 # ---- conditions -------------------------------------------------------------------
 
-CONDITION_TYPES = ("Ready", "Paused", "Suspended", "AwaitingInput", "Succeeded", "Failed")
+CONDITION_TYPES = ("Ready", "Paused", "Suspended", "AwaitingInput", "Succeeded", "Failed",
+                   "Cancelled", "Progressing")
 
 
 def conditions_for(
@@ -112,11 +129,15 @@ def conditions_for(
     *,
     message: str = "",
     awaiting_input: bool = False,
+    blocked: str = "",
     previous: Sequence[Mapping[str, Any]] | None = None,
     now: datetime,
 ) -> list[dict[str, Any]]:
     """The full conditions list for a phase, keeping lastTransitionTime of conditions
-    whose status did not change (as Kubernetes' meta.SetStatusCondition does)."""
+    whose status did not change (as Kubernetes' meta.SetStatusCondition does).
+
+    `blocked`: the reason the run cannot make progress now (e.g. QuotaExceeded,
+    Unschedulable, ImagePullBackOff): Progressing=False with that reason."""
     ph = Phase(phase)
     wanted: dict[str, tuple[str, str]] = {
         "Ready": ("True", "Running") if ph is Phase.RUNNING else ("False", ph.value),
@@ -130,9 +151,16 @@ def conditions_for(
         "Succeeded": (
             ("True", "Completed") if ph is Phase.COMPLETED
             else ("False", "Failed") if ph is Phase.FAILED
+            else ("False", "Cancelled") if ph is Phase.CANCELLED
             else ("Unknown", ph.value)
         ),
         "Failed": ("True", "Failed") if ph is Phase.FAILED else ("False", ph.value),
+        "Cancelled": ("True", "Cancelled") if ph is Phase.CANCELLED else ("False", ph.value),
+        "Progressing": (
+            ("False", ph.value) if ph.terminal
+            else ("False", blocked) if blocked
+            else ("True", ph.value)
+        ),
     }
     before = {c.get("type"): c for c in (previous or [])}
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -145,7 +173,7 @@ def conditions_for(
             "type": ctype,
             "status": status,
             "reason": reason,
-            "message": message if status == "True" else "",
+            "message": message if status == "True" or (ctype == "Progressing" and blocked) else "",
             "lastTransitionTime": stamp if changed else prev.get("lastTransitionTime", stamp),
         })
     return out

@@ -3,9 +3,11 @@ that hand over to `Reconciler` (decisions and I/O live there, not here).
 
 - FlowRun, Job and pod watch events all lead to one level-triggered reconcile of the
   FlowRun concerned (event-driven: a resume or suspend is acted on at once).
-- A daemon per paused/suspended FlowRun sleeps until the exact deadline stored in
-  `status.pause.deadline` and fails the run then. Daemons are re-spawned for every
-  matching FlowRun when the operator starts, so deadlines survive restarts.
+- A reconcile says when the run next needs the operator by itself (a pause's deadline,
+  an idle pause's suspension, a retry after a refused Job); a per-run timer reconciles it
+  at that exact moment. A reconcile that raises is retried with backoff (kopf would drop
+  the error of an event handler). Every FlowRun is listed when the operator starts, so
+  these timers survive restarts.
 - A daemon per finished FlowRun with a time to live deletes it when that runs out
   (spec.ttlSecondsAfterFinished, else the operator's default); also re-spawned at start.
 - A slow timer re-reconciles live runs as a safety net for missed events.
@@ -30,7 +32,7 @@ from ..contract.status import now
 from ..kube import Kube
 from . import admission
 from ..contract.audit import ANNOTATION_CHANGED_BY
-from .reconcile import Reconciler, finished_expiry, pause_deadline
+from .reconcile import Reconciler, finished_expiry
 from .settings import Settings
 
 log = logging.getLogger("flowrun.controller")
@@ -74,27 +76,60 @@ def _run_is_live(status: dict[str, Any], **_: Any) -> bool:
     return not phase or not Phase(phase).terminal
 
 
-def _has_deadline(status: dict[str, Any], **_: Any) -> bool:
-    return pause_deadline(dict(status or {})) is not None
-
-
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def flowrun_changed(type: str | None, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     if type == "DELETED":
         return
     for wakeup in memo.get("wakeups", {}).values():  # the daemons below re-read their due time
         wakeup.set()
-    await asyncio.to_thread(reconciler().reconcile, namespace, name)
+    await reconcile(namespace, name)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT})
 async def job_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
-    await asyncio.to_thread(reconciler().reconcile, namespace, labels[LABEL_RUN])
+    await reconcile(namespace, labels[LABEL_RUN])
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
 async def pod_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
-    await asyncio.to_thread(reconciler().reconcile, namespace, labels[LABEL_RUN])
+    await reconcile(namespace, labels[LABEL_RUN])
+
+
+# Per run: the timer that reconciles it again by itself, and its failures in a row.
+_timers: dict[str, asyncio.TimerHandle] = {}
+_failures: dict[str, int] = {}
+
+
+async def reconcile(namespace: str, name: str) -> None:
+    """Reconcile in a worker thread; then arm the run's timer for when it wants the
+    operator again, or, when the reconcile raised, for a retry with backoff (1 s, 2 s,
+    4 s... up to a minute)."""
+    key = f"{namespace}/{name}"
+    try:
+        wake = await asyncio.to_thread(reconciler().reconcile, namespace, name)
+    except Exception as exc:  # noqa: BLE001 - retried below, and said in the log
+        failures = _failures[key] = _failures.get(key, 0) + 1
+        delay = min(2.0 ** (failures - 1), 60.0)
+        log.error("%s: reconcile failed (%s: %s); retrying in %g s", key, type(exc).__name__, exc, delay)
+        _arm(key, namespace, name, delay)
+        return
+    _failures.pop(key, None)
+    if wake is not None:
+        _arm(key, namespace, name, max((wake - now()).total_seconds(), 0.01))
+
+
+def _arm(key: str, namespace: str, name: str, delay: float) -> None:
+    loop = asyncio.get_running_loop()
+    armed = _timers.get(key)
+    if armed is not None and not armed.cancelled() and armed.when() <= loop.time() + delay:
+        return
+    if armed is not None:
+        armed.cancel()
+
+    def fire() -> None:
+        _timers.pop(key, None)
+        loop.create_task(reconcile(namespace, name))
+    _timers[key] = loop.call_later(delay, fire)
 
 
 async def _act_when_due(stopped: kopf.DaemonStopped, memo: kopf.Memo, daemon: str,
@@ -119,14 +154,6 @@ async def _act_when_due(stopped: kopf.DaemonStopped, memo: kopf.Memo, daemon: st
             pass
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, when=_has_deadline, cancellation_timeout=2.0)
-async def enforce_deadline(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo,
-                           name: str, namespace: str, **_: Any) -> None:
-    """Sleep until the pause/suspend deadline, then fail the run if still not resumed."""
-    await _act_when_due(stopped, memo, "deadline", lambda: pause_deadline(dict(body.get("status") or {})),
-                        lambda: reconciler().expire(namespace, name))
-
-
 def _expires(body: kopf.Body, **_: Any) -> bool:
     return finished_expiry(dict(body), SETTINGS.ttl_seconds_after_finished) is not None
 
@@ -142,7 +169,7 @@ async def delete_when_expired(stopped: kopf.DaemonStopped, body: kopf.Body, memo
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.resync_seconds, when=_run_is_live, idle=5)
 async def resync(name: str, namespace: str, **_: Any) -> None:
-    await asyncio.to_thread(reconciler().reconcile, namespace, name)
+    await reconcile(namespace, name)
 
 
 # ---- admission --------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
+from ..contract.constants import DEFAULT_MAX_POD_LOSSES, DEFAULT_PAUSE_TIMEOUT
 
 
 def _env(name: str, default: str) -> str:
@@ -31,6 +31,15 @@ class Settings:
     ttl_seconds_after_finished: int | None = None
     # Namespaces to watch; empty means the whole cluster.
     namespaces: tuple[str, ...] = field(default_factory=tuple)
+    # Lost runner pods a run survives (FlowRun spec.maxPodLosses overrides).
+    max_pod_losses: int = DEFAULT_MAX_POD_LOSSES
+    # A pause idle this long becomes a suspension of the same pause (None: never, unless
+    # the FlowRun or the pause says so).
+    suspend_after_seconds: int | None = None
+    # How long a runner pod may fail to pull its image (or start) before the run fails.
+    image_pull_grace_seconds: int = 60
+    # Retry interval after the API server refused a run's Job (a quota, missing rights).
+    job_retry_seconds: float = 10.0
     # Seconds a runner pod gets between SIGTERM and SIGKILL.
     termination_grace_seconds: int = 10
     # Safety-net resync of live runs in case a watch event was missed (seconds).
@@ -59,6 +68,10 @@ class Settings:
             default_timeout_seconds=int(_env("FLOWRUN_DEFAULT_TIMEOUT", str(cls.default_timeout_seconds))),
             ttl_seconds_after_finished=_optional_int(_env("FLOWRUN_TTL_SECONDS_AFTER_FINISHED", "")),
             namespaces=namespaces,
+            max_pod_losses=int(_env("FLOWRUN_MAX_POD_LOSSES", str(cls.max_pod_losses))),
+            suspend_after_seconds=_optional_int(_env("FLOWRUN_SUSPEND_AFTER_SECONDS", "")) or None,
+            image_pull_grace_seconds=int(_env("FLOWRUN_IMAGE_PULL_GRACE_SECONDS", str(cls.image_pull_grace_seconds))),
+            job_retry_seconds=float(_env("FLOWRUN_JOB_RETRY_SECONDS", str(cls.job_retry_seconds))),
             termination_grace_seconds=int(_env("FLOWRUN_TERMINATION_GRACE_SECONDS", str(cls.termination_grace_seconds))),
             resync_seconds=float(_env("FLOWRUN_RESYNC_SECONDS", str(cls.resync_seconds))),
             webhook_port=int(_env("FLOWRUN_WEBHOOK_PORT", "0") or 0),

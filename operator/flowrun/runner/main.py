@@ -32,12 +32,11 @@ from ..contract.constants import (
 )
 from ..contract.models import FlowRun
 from ..contract.phases import InvalidTransition, State
-from ..contract.status import timestamp
 from ..kube import Kube, KubeError
 from ..sdk.cache import NotSerializable, ResultCache, encode
 from ..sdk.context import RunContext, enter_run, exit_run
 from ..sdk.flows import as_flow
-from ..sdk.live import FlowSuspended, LiveFlowRun, RunTerminated
+from ..sdk.live import FlowSuspended, LiveFlowRun, RunCancelled, RunFenced, RunTerminated
 
 log = logging.getLogger("flowrun.runner")
 
@@ -72,7 +71,12 @@ def result_fields(value: Any) -> tuple[dict[str, Any], str]:
     return {"result": payload}, "Flow completed"
 
 
+_live: LiveFlowRun | None = None
+
+
 def _terminate(signum: int, _frame: Any) -> None:
+    if _live is not None:
+        raise _live.stop_reason(signum)
     raise RunTerminated(f"the pod is being stopped (signal {signum})")
 
 
@@ -88,21 +92,22 @@ def run(kube: Kube, namespace: str, name: str, *, attempt: int, cache_dir: str) 
     if fr.spec.state is State.SUSPENDED:
         log.info("FlowRun is being suspended; not starting")
         return 0
-    live = LiveFlowRun(kube, namespace, name, obj).start()
+    cache = ResultCache(cache_dir, f"{namespace}/{name}/{fr.uid}")
+    live = LiveFlowRun(kube, namespace, name, obj, attempt=attempt, cache=cache).start()
+    global _live
+    _live = live
     try:
         try:
             flow = load_flow(fr.spec.flow)
         except Exception as exc:
             log.error("cannot import flow %s:\n%s", fr.spec.flow, traceback.format_exc())
-            live.report("Failed", f"Cannot import flow {fr.spec.flow!r}: {_describe(exc)}",
-                        completionTime=timestamp())
+            live.finished(failed=True, message=f"Cannot import flow {fr.spec.flow!r}: {_describe(exc)}")
             return 1
-        live.report("Running", f"Running {fr.spec.flow} (attempt {attempt})",
-                    startTime=(obj.get("status") or {}).get("startTime") or timestamp())
+        live.started(f"Running {fr.spec.flow} (attempt {attempt})")
         ctx = RunContext(
             name=name, namespace=namespace, attempt=attempt, parameters=dict(fr.spec.parameters),
-            cache=ResultCache(cache_dir, f"{namespace}/{name}/{fr.uid}"), uid=fr.uid,
-            flow_name=flow.name, live=live)
+            cache=cache, uid=fr.uid, flow_name=flow.name, live=live)
+
         def retrying(retry: int, exc: BaseException, delay: float) -> None:
             live.record("retrying", f"Flow failed ({_describe(exc)[:150]}); retry {retry} of "
                                     f"{flow.retry_policy.retries} in {delay:g} s")
@@ -119,7 +124,7 @@ def run(kube: Kube, namespace: str, name: str, *, attempt: int, cache_dir: str) 
             raise
         except Exception as exc:
             log.error("flow failed:\n%s", traceback.format_exc())
-            live.report("Failed", f"Flow failed: {_describe(exc)}", completionTime=timestamp())
+            live.finished(failed=True, message=f"Flow failed: {_describe(exc)}")
             return 1
         finally:
             exit_run(token)
@@ -129,17 +134,23 @@ def run(kube: Kube, namespace: str, name: str, *, attempt: int, cache_dir: str) 
                 ctx.cache.write(ctx.cache.flow_result_path, outcome, serializer="pickle")
             except Exception as exc:  # noqa: BLE001 - best effort, the run did complete
                 log.warning("could not store the flow result in the cache: %s", exc)
-        live.report("Completed", message, completionTime=timestamp(), **fields)
+        live.finished(failed=False, message=message, result=fields.get("result"),
+                      has_result="result" in fields)
         log.info("flow completed")
         return 0
-    except RunTerminated as exc:
-        log.info("stopping: %s", exc)
+    except RunFenced as exc:
+        # A later attempt took over, or the run is suspended or finished: not ours to report.
+        log.info("stopping quietly: %s", exc)
+        return 0
+    except RunTerminated as exc:  # RunCancelled too: its hooks have run
+        log.info("%s: %s", "cancelled" if isinstance(exc, RunCancelled) else "stopping", exc)
         return 143
     except InvalidTransition as exc:
         # Someone else already moved the run on (e.g. it timed out, or was suspended).
         log.info("not reporting: %s", exc)
         return 0
     finally:
+        _live = None
         live.close()
 
 

@@ -123,6 +123,14 @@ class ResultCache:
     def flow_result_path(self) -> Path:
         return self.run_dir / "result.json"
 
+    def input_path(self, pause_key: str) -> Path:
+        """The input a pause was resumed with (it leaves the FlowRun's status once here)."""
+        return self.run_dir / "inputs" / f"{_safe_name(pause_key)}.json"
+
+    def subflow_path(self, child: str) -> Path:
+        """A subflow's result, once the parent's runner received it."""
+        return self.run_dir / "subflows" / f"{_safe_name(child)}.json"
+
     # ---- reading and writing ---------------------------------------------------------
 
     def read(self, path: Path, *, return_type: Any = None, now: datetime | None = None,

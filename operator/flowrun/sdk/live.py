@@ -1,17 +1,16 @@
 """The FlowRun as the running flow sees it: a live copy kept by a watch, and the
-runner's side of pausing, suspending and resuming.
+runner's side of starting, pausing, suspending, resuming and ending, as a thin shell
+around contract/transitions.py's `runner_*` decisions.
 
-How a pause works, from this side:
-1. If the key is in `status.resumed`, the pause already happened and was resumed in an
-   earlier execution: return its stored input at once.
-2. Record `status.pause` (key, kind, deadline, input schema, and the object's
-   `metadata.generation` at that moment), move the phase to Paused, then set
-   `spec.state=Paused` and clear `spec.input`. Every write is compare-and-swap.
-3. Block on a condition variable fed by the watch thread (no polling, no CPU) until
-   `spec.state` is Running again in a generation newer than the pause's, validate
-   `spec.input` with the model, record the resume, and return the model instance.
+Every step is the same loop (`_drive`): ask the contract what to do with the latest
+FlowRun; write what it says (compare-and-swap, decided again on every fresh read);
+block on a condition variable fed by the watch thread when it says Hold (no polling,
+no CPU); return on anything else. Every decision is fenced by this pod's attempt: once
+the run has moved on (a later attempt, suspended, cancelled, finished), this runner
+writes nothing and stops quietly with RunFenced or RunCancelled.
 
-What it must never do: resume with input that does not validate, or sleep-poll.
+What it must never do: decide here, resume with input that does not validate, or
+sleep-poll.
 """
 from __future__ import annotations
 
@@ -25,12 +24,15 @@ from typing import Any
 
 import pydantic
 
-from ..contract.audit import actor
+from ..contract import transitions as t
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
-from ..contract.phases import PauseKind, Phase, State
-from ..contract.status import history_patch, now, phase_patch, timestamp
+from ..contract.phases import PauseKind
+from ..contract.status import now
 from ..kube import Gone, Kube
 from .inputs import validation_messages
+
+if False:  # typing only: the cache module imports nothing of ours at run time
+    from .cache import ResultCache
 
 log = logging.getLogger("flowrun.live")
 
@@ -53,12 +55,22 @@ class RunCancelled(RunTerminated):
     run, then the process ends."""
 
 
-def raise_if_finished(obj: dict[str, Any]) -> None:
-    """Nothing more may run once the FlowRun Completed or Failed (e.g. it timed out)."""
+class RunFenced(RunTerminated):
+    """This attempt may no longer change the run (a later attempt took over, or the run
+    is suspended or finished): stop quietly, report nothing."""
+
+
+def stopped(step: t.Stop) -> RunTerminated:
+    return RunCancelled(step.reason) if step.cancelled else RunFenced(step.reason)
+
+
+def raise_if_finished(obj: dict[str, Any], attempt: int | None = None) -> None:
+    """Nothing more may run once the run moved on: finished, cancelled, suspended, or
+    (with `attempt`) taken over by a later attempt."""
     status = obj.get("status") or {}
-    phase = status.get("phase")
-    if phase and Phase(phase).terminal:
-        raise RunTerminated(status.get("message") or f"FlowRun is {phase}")
+    step = t.runner_fence(obj, int(status.get("attempt") or 0) if attempt is None else attempt)
+    if step is not None:
+        raise stopped(step)
 
 
 def _rv(obj: dict[str, Any]) -> int:
@@ -67,11 +79,14 @@ def _rv(obj: dict[str, Any]) -> int:
 
 
 class LiveFlowRun:
-    def __init__(self, kube: Kube, namespace: str, name: str, initial: dict[str, Any]):
+    def __init__(self, kube: Kube, namespace: str, name: str, initial: dict[str, Any], *,
+                 attempt: int | None = None, cache: "ResultCache | None" = None):
         self.kube = kube
         self.namespace = namespace
         self.name = name
         self.latest = initial
+        self.attempt = int((initial.get("status") or {}).get("attempt") or 1) if attempt is None else attempt
+        self.cache = cache
         self.default_timeout = int(os.environ.get("FLOWRUN_DEFAULT_TIMEOUT", DEFAULT_PAUSE_TIMEOUT))
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -79,7 +94,7 @@ class LiveFlowRun:
         self._watch_error: BaseException | None = None
         self._response: Any = None
         self._thread = threading.Thread(target=self._watch, name="flowrun-watch", daemon=True)
-        self._external_pauses = 0
+        self._inputs: dict[str, Any] = {}  # inputs, when there is no volume (tests)
 
     # ---- the watch -------------------------------------------------------------------
 
@@ -144,48 +159,62 @@ class LiveFlowRun:
                         return None
                     self._cond.wait(remaining)
 
-    def update(self, decide: Callable[[dict[str, Any]], tuple[dict | None, dict | None] | None],
-               *, main_first: bool = False) -> dict[str, Any]:
-        obj = self.kube.update_flowrun(self.namespace, self.name, decide, main_first=main_first)
-        if obj is None:
-            raise RunTerminated(f"FlowRun {self.namespace}/{self.name} was deleted")
-        self._observe(obj)
-        return obj
+    # ---- the loop every step goes through ---------------------------------------------
 
-    # ---- status reports from the runner ---------------------------------------------
+    def _drive(self, step_for: Callable[[dict[str, Any]], t.RunnerStep],
+               on_write: Callable[[t.Write, dict[str, Any]], None] | None = None) -> t.RunnerStep:
+        """Ask, write, wait, until the contract says something else than Write or Hold."""
+        while True:
+            seen = self.latest
+            step = step_for(seen)
+            if isinstance(step, t.Write):
+                chosen: list[t.Write] = []
 
-    def report(self, phase: str, message: str, **fields: Any) -> dict[str, Any]:
-        """Move the run to `phase` (if the state machine allows it from where it is)."""
-        action = {"Running": "started", "Completed": "completed", "Failed": "failed"}.get(phase, phase.lower())
+                def decide(cur: dict[str, Any]):
+                    again = step_for(cur)
+                    if not isinstance(again, t.Write):
+                        return None
+                    chosen.append(again)
+                    return again.patches()
 
-        def decide(obj: dict[str, Any]):
-            status = obj.get("status") or {}
-            if status.get("phase") == phase and not fields:
-                return None
-            patch = phase_patch(status, phase, message, **fields)
-            patch["history"] = history_patch(status, action, by="runner", message=message[:200])
-            return None, patch
+                obj = self.kube.update_flowrun(self.namespace, self.name, decide,
+                                               main_first=step.spec_first)
+                if obj is None:
+                    raise RunFenced(f"FlowRun {self.namespace}/{self.name} was deleted")
+                self._observe(obj)
+                if chosen and on_write is not None:
+                    on_write(chosen[-1], obj)
+                continue
+            if isinstance(step, t.Hold):
+                self.wait_until(lambda obj: _rv(obj) != _rv(seen) or None)
+                continue
+            if isinstance(step, t.Stop):
+                raise stopped(step)
+            return step
 
-        return self.update(decide)
+    # ---- status reports from the runner -----------------------------------------------
 
-    def record(self, action: str, message: str) -> dict[str, Any]:
+    def started(self, message: str) -> None:
+        self._drive(lambda obj: t.runner_started(obj, self.attempt, message, now()))
+
+    def finished(self, *, failed: bool, message: str, result: Any = None, has_result: bool = False) -> None:
+        self._write_once(lambda obj: t.runner_finished(obj, self.attempt, failed=failed, message=message,
+                                                       now=now(), result=result, has_result=has_result))
+
+    def record(self, action: str, message: str) -> None:
         """A history entry (the operator turns it into an Event) and the run's message,
         without a phase change: e.g. a flow retry."""
+        self._write_once(lambda obj: t.runner_note(obj, self.attempt, action, message, now()))
 
-        def decide(obj: dict[str, Any]):
-            status = obj.get("status") or {}
-            return None, {"message": message,
-                          "history": history_patch(status, action, by="runner", message=message[:200])}
+    def _write_once(self, step_for: Callable[[dict[str, Any]], t.RunnerStep]) -> None:
+        done: list[bool] = []
+        self._drive(lambda obj: None if done else step_for(obj), on_write=lambda _w, _o: done.append(True))
 
-        return self.update(decide)
+    def received_subflow(self, child: str) -> None:
+        """A subflow's result is on the volume: it may leave the status."""
+        self._drive(lambda obj: t.subflow_received(obj, self.attempt, child))
 
     # ---- pause / suspend -------------------------------------------------------------
-
-    def resumed_input(self, key: str) -> tuple[bool, Any]:
-        status = self.latest.get("status") or {}
-        if key in (status.get("resumed") or []):
-            return True, (status.get("inputs") or {}).get(key)
-        return False, None
 
     def pause(
         self,
@@ -196,151 +225,90 @@ class LiveFlowRun:
         model: type[pydantic.BaseModel] | None,
         requested_by: str = "flow",
         description: str | None = None,
+        suspend_after: int | None = None,
+        approval: dict[str, Any] | None = None,
     ) -> Any:
         """Record the pause (or suspension) and, for a pause, block until resumed.
-        Returns the validated input dict (or None). A suspension raises FlowSuspended."""
-        done, value = self.resumed_input(key)
-        if done:
-            return value
-        target = State.PAUSED if kind is PauseKind.PAUSE else State.SUSPENDED
-        since = now()
-        info: dict[str, Any] = {
-            "key": key,
-            "kind": kind.value,
-            "since": timestamp(since),
-            "timeoutSeconds": timeout,
-            "deadline": timestamp(since + timedelta(seconds=timeout)) if timeout else None,
-            "inputSchema": model.model_json_schema() if model is not None else None,
-            "requestedBy": requested_by,
-            "description": description,
-        }
+        Returns the validated input (a dict, or None). A suspension raises FlowSuspended."""
+        request = t.PauseRequest(
+            key=key, kind=kind, timeout_seconds=timeout,
+            input_schema=model.model_json_schema() if model is not None else None,
+            description=description, requested_by=requested_by,
+            suspend_after_seconds=suspend_after, approval=approval)
+        t.check_pause_request(request)
+        memo = t.PauseMemo()
 
-        # A pause sets spec.state first, then records the pause with the generation that
-        # write produced: the phase says Paused only once any later spec change (a
-        # resume) is recognisable as newer. A suspension records first (the operator
-        # acts on spec.state and must find the pause's key), then sets spec.state,
-        # only while nobody changed the spec since the recording.
-        main_first = kind is PauseKind.PAUSE
-
-        def decide(obj: dict[str, Any]):
-            status = obj.get("status") or {}
-            spec = obj.get("spec") or {}
-            generation = obj["metadata"].get("generation", 0)
-            if key in (status.get("resumed") or []):
+        def check(data: Any) -> str | None:
+            if model is None:
                 return None
-            raise_if_finished(obj)
-            if kind is PauseKind.PAUSE and spec.get("state") == State.SUSPENDED.value:
-                return None  # being suspended from outside: see below
-            recorded = status.get("pause") or {}
-            clear_spec = {"spec": {"state": target.value, "input": None}}
-            if recorded.get("key") == key:
-                # Recorded already (a retry): a suspension may still owe its spec write.
-                if not main_first and spec.get("state") != target.value \
-                        and recorded.get("generation") == generation:
-                    return clear_spec, None
-                return None
-            write_spec = spec.get("state") != target.value or spec.get("input") is not None
-            pause = {**info, "generation": generation + (1 if write_spec and main_first else 0)}
-            if kind is PauseKind.PAUSE:
-                status_patch = phase_patch(status, "Paused", _pause_message(key, model), pause=pause)
-            else:
-                status_patch = {"pause": pause}
-            status_patch["history"] = history_patch(
-                status, "paused" if kind is PauseKind.PAUSE else "suspended", by=requested_by, key=key)
-            return (clear_spec if write_spec else None), status_patch
-
-        obj = self.update(decide, main_first=main_first)
-        if kind is PauseKind.PAUSE and (obj.get("spec") or {}).get("state") == State.SUSPENDED.value \
-                and ((obj.get("status") or {}).get("pause") or {}).get("key") != key:
-            self.wait_while_suspended()
-            return self.pause(key, kind=kind, timeout=timeout, model=model, requested_by=requested_by,
-                              description=description)
-        if kind is PauseKind.SUSPEND:
-            log.info("suspended at %s: the Job will be torn down; resume restarts the flow", key)
-            raise FlowSuspended(key)
-        pause_generation = ((obj.get("status") or {}).get("pause") or {}).get("generation", 0)
-        log.info("paused at %s; waiting for resume", key)
-        return self._wait_for_resume(key, pause_generation, model)
-
-    def _wait_for_resume(self, key: str, generation: int, model: type[pydantic.BaseModel] | None) -> Any:
-        rejected_generation = -1
-
-        def resumed(obj: dict[str, Any]):
-            status = obj.get("status") or {}
-            if key in (status.get("resumed") or []):
-                return ("done", (status.get("inputs") or {}).get(key))
-            raise_if_finished(obj)
-            spec = obj.get("spec") or {}
-            gen = obj["metadata"].get("generation", 0)
-            # Suspended from outside while paused: keep waiting; the operator deletes
-            # the Job (SIGTERM ends this process), or the suspension is withdrawn.
-            if spec.get("state") == State.RUNNING.value and gen > generation and gen != rejected_generation:
-                return ("resume", obj)
+            try:
+                model.model_validate(data or {})
+            except pydantic.ValidationError as exc:
+                return "; ".join(validation_messages(exc))
             return None
 
+        def on_write(write: t.Write, obj: dict[str, Any]) -> None:
+            if write.spec is not None and write.spec_first:
+                memo.armed = int(obj["metadata"].get("generation") or 0)
+
         while True:
-            what, value = self.wait_until(resumed)
-            if what == "done":
-                return value
-            obj = value
-            data = (obj.get("spec") or {}).get("input")
-            if model is not None:
-                try:
+            step = self._drive(lambda obj: t.runner_pause(obj, self.attempt, request, memo, now(),
+                                                          check=check, stored=self._stored_input),
+                               on_write=on_write)
+            if isinstance(step, t.Stash):
+                self._store_input(step.key, step.value)
+                memo.stashed[step.key] = step.generation
+                continue
+            if isinstance(step, t.Exit):
+                log.info("suspended at %s: the Job will be torn down; resume restarts the flow", key)
+                raise FlowSuspended(key)
+            if isinstance(step, t.Proceed):
+                data = step.value
+                if model is not None:
                     data = model.model_validate(data or {}).model_dump(mode="json")
-                except pydantic.ValidationError as exc:
-                    # The operator reports this (condition, Event, spec.state back to
-                    # Paused); the flow keeps waiting for valid input.
-                    log.warning("resume of %s ignored, input is invalid: %s", key,
-                                "; ".join(validation_messages(exc)))
-                    rejected_generation = obj["metadata"].get("generation", 0)
-                    continue
-            self._record_resume(key, data, obj)
-            return data
+                return data
+            raise RuntimeError(f"unexpected step {step!r}")
 
-    def _record_resume(self, key: str, data: Any, seen: dict[str, Any]) -> None:
-        by = actor(seen)
+    def _store_input(self, key: str, value: Any) -> None:
+        if self.cache is None:
+            self._inputs[key] = value
+            return
+        self.cache.write(self.cache.input_path(key), value)
 
-        def decide(obj: dict[str, Any]):
-            status = obj.get("status") or {}
-            if key in (status.get("resumed") or []):
-                return None
-            patch = phase_patch(status, "Running", f"Resumed from {key}", pause=None,
-                                resumed=[*(status.get("resumed") or []), key],
-                                inputs={key: data} if data is not None else None)
-            if patch.get("inputs") is None:
-                patch.pop("inputs")
-            patch["history"] = history_patch(status, "resumed", by=by, key=key)
-            return None, patch
-
-        self.update(decide)
-
-    def wait_while_suspended(self) -> None:
-        """A suspension was asked for from outside: run nothing more. The operator
-        records it and deletes the Job, whose SIGTERM ends this process; if the
-        suspension is withdrawn first, carry on."""
-        log.info("suspension requested from outside; waiting for the Job to be torn down")
-
-        def over(obj: dict[str, Any]) -> bool:
-            raise_if_finished(obj)
-            return (obj.get("spec") or {}).get("state") != State.SUSPENDED.value
-        self.wait_until(over)
+    def _stored_input(self, key: str) -> tuple[bool, Any]:
+        if self.cache is None:
+            return (key in self._inputs), self._inputs.get(key)
+        hit = self.cache.read(self.cache.input_path(key))
+        return (hit is not None), (hit.value if hit is not None else None)
 
     def checkpoint(self, next_key: Callable[[], str]) -> None:
         """At a task boundary: honour a pause or suspension requested from outside."""
-        obj = self.latest
-        state = (obj.get("spec") or {}).get("state")
-        raise_if_finished(obj)
-        if state == State.SUSPENDED.value:
-            self.wait_while_suspended()
-            return self.checkpoint(next_key)
-        if state == State.PAUSED.value:
-            log.info("pause requested from outside; pausing before the next task")
-            self.pause(next_key(), kind=PauseKind.PAUSE, timeout=self.default_timeout,
-                       model=None, requested_by="user")
+        while True:
+            step = t.runner_checkpoint(self.latest, self.attempt)
+            if isinstance(step, t.Stop):
+                raise stopped(step)
+            if isinstance(step, t.Hold):
+                log.info("suspension requested from outside; waiting for the Job to be torn down")
+                seen = self.latest
+                self.wait_until(lambda obj: _rv(obj) != _rv(seen) or None)
+                continue
+            if step == "pause":
+                log.info("pause requested from outside; pausing before the next task")
+                self.pause(next_key(), kind=PauseKind.PAUSE, timeout=self.default_timeout,
+                           model=None, requested_by="user")
+            return
 
-
-def _pause_message(key: str, model: type[pydantic.BaseModel] | None) -> str:
-    if model is None:
-        return f"Paused at {key}; resume with spec.state=Running"
-    fields = ", ".join(model.model_json_schema().get("properties", {}).keys())
-    return f"Paused at {key}; waiting for input ({fields})"
+    def stop_reason(self, signum: int) -> RunTerminated:
+        """The exception a SIGTERM raises in the flow: RunCancelled when the run was
+        cancelled (its on_cancellation hooks run), else RunTerminated."""
+        step = t.runner_fence(self.latest, self.attempt)
+        if step is None or not step.cancelled:
+            # The watch may not have brought the cancel yet: the operator records it
+            # before it deletes the Job, so one read settles it.
+            try:
+                step = t.runner_fence(self.kube.get_flowrun(self.namespace, self.name), self.attempt)
+            except Exception:  # noqa: BLE001 - stopping anyway; only the reason is unsure
+                step = None
+        if step is not None and step.cancelled:
+            return RunCancelled(step.reason)
+        return RunTerminated(f"the pod is being stopped (signal {signum})")

@@ -22,9 +22,10 @@ from typing import Any, TypeVar, overload
 
 import pydantic
 
+from ..contract import transitions
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
-from ..contract.inputs import input_errors
-from ..contract.phases import PauseKind, Phase, State
+from ..contract.phases import InvalidTransition, PauseKind, Phase, State
+from ..contract.status import keys_contain
 from ..kube import Kube, KubeError
 from .context import RunContext, require_flow_context
 from .inputs import as_run_input, description_of
@@ -67,7 +68,8 @@ def _finish(model_info: tuple[type[pydantic.BaseModel], bool] | None, data: Any)
     return instance.value if unwrap else instance  # type: ignore[attr-defined]
 
 
-def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None, key: str | None) -> Any:
+def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None, key: str | None,
+           suspend_after: int | None = None) -> Any:
     # The context and the pause key are taken now, in the caller's thread and order;
     # only the waiting may happen in a worker thread.
     ctx = require_flow_context(what)
@@ -80,6 +82,8 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
     live = ctx.live
     model = model_info[0] if model_info else None
     extra: dict[str, Any] = {}
+    if suspend_after is not None:
+        extra["suspend_after"] = suspend_after
     if description_of(model):
         extra["description"] = description_of(model)
 
@@ -96,25 +100,31 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
 
 @overload
 def pause_flow_run(wait_for_input: None = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
-                   poll_interval: int = 10, key: str | None = None) -> None: ...
+                   poll_interval: int = 10, key: str | None = None,
+                   suspend_after: int | None = None) -> None: ...
 
 
 @overload
 def pause_flow_run(wait_for_input: type[T], timeout: int = DEFAULT_PAUSE_TIMEOUT,
-                   poll_interval: int = 10, key: str | None = None) -> T: ...
+                   poll_interval: int = 10, key: str | None = None,
+                   suspend_after: int | None = None) -> T: ...
 
 
 def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
-                   poll_interval: int = 10, key: str | None = None) -> Any:
+                   poll_interval: int = 10, key: str | None = None,
+                   suspend_after: int | None = None) -> Any:
     """Pause the flow here; the pod stays alive and this call returns when the run is
     resumed (`spec.state: Running`). With `wait_for_input=Model` it returns the Model
     built from the resume's input. After `timeout` seconds without a resume, the run
     fails ("paused and never resumed"). `poll_interval` is accepted for Prefect's sake:
-    the run is watched, not polled. Awaitable in async flows."""
+    the run is watched, not polled. With `suspend_after=SECONDS`, a pause that waited
+    that long becomes a suspension of the same pause (its pod is freed; resuming works
+    exactly the same, the flow then runs again from the top to this call). Awaitable in
+    async flows."""
     if timeout is None:
         raise ValueError("pause_flow_run needs a timeout (a paused pod holds resources); "
                          "use suspend_flow_run(timeout=None) to wait without limit")
-    return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, timeout, key)
+    return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, timeout, key, suspend_after)
 
 
 @overload
@@ -208,34 +218,60 @@ def resume_flow_run(flow_run_id: Any, run_input: Any = None, namespace: str | No
 def _resume(flow_run_id: str, run_input: Any, namespace: str | None) -> None:
     kube = Kube()
     ns, name, obj = _find(kube, flow_run_id, namespace)
-    status = obj.get("status") or {}
-    state = (obj.get("spec") or {}).get("state")
-    phase = status.get("phase")
-    if phase and Phase(phase).terminal:
-        raise ResumeError(f"FlowRun {name} is {phase}; it cannot be resumed")
-    if state == State.RUNNING.value and phase not in (Phase.PAUSED.value, Phase.SUSPENDED.value):
-        raise ResumeError(f"FlowRun {name} is not paused or suspended (phase {phase})")
     if isinstance(run_input, pydantic.BaseModel):
         run_input = run_input.model_dump(mode="json")
-    pause = status.get("pause") or {}
-    errors = input_errors(pause.get("inputSchema"), run_input)
-    if errors:
-        raise ResumeError(f"input for FlowRun {name} is invalid: " + "; ".join(errors))
-    patch: dict[str, Any] = {"spec": {"state": State.RUNNING.value}}
-    if run_input is not None:
-        patch["spec"]["input"] = run_input
-    patched = kube.patch_flowrun(ns, name, patch)
-    if pause.get("key"):
-        refusal = watch_resume(kube, ns, name, pause["key"], patched, RESUME_WATCH_SECONDS)
+    seen: dict[str, Any] = {}
+
+    def decide(obj: dict[str, Any]):
+        phase = (obj.get("status") or {}).get("phase")
+        state = (obj.get("spec") or {}).get("state")
+        if state == State.RUNNING.value and phase not in (Phase.PAUSED.value, Phase.SUSPENDED.value):
+            raise ResumeError(f"FlowRun {name} is not paused or suspended (phase {phase})")
+        try:
+            patch = transitions.user_change(obj, State.RUNNING, data=run_input)
+        except transitions.InputRefused as exc:
+            raise ResumeError(f"input for FlowRun {name} is invalid: {exc}") from None
+        except InvalidTransition as exc:
+            raise ResumeError(f"FlowRun {name}: {exc}") from None
+        seen["key"] = (transitions.pending_pause(obj) or {}).get("key")
+        return patch, None
+
+    patched = kube.update_flowrun(ns, name, decide)
+    if patched is None:
+        raise ResumeError(f"FlowRun {ns}/{name} not found")
+    if seen.get("key"):
+        refusal = watch_resume(kube, ns, name, seen["key"], patched, RESUME_WATCH_SECONDS)
         if refusal:
             raise ResumeError(f"FlowRun {name} did not accept the input: {refusal}")
 
 
+def cancel_flow_run(flow_run_id: Any, reason: str | None = None, namespace: str | None = None) -> Any:
+    """Cancel a FlowRun (by name or uid) from any live phase (paused and suspended
+    included): its Job is deleted (a live runner runs the flow's on_cancellation hooks
+    first), its linked subflows are cancelled, and it ends Cancelled with `reason` in
+    its message. Awaitable in async code."""
+    def cancel() -> None:
+        kube = Kube()
+        ns, name, _ = _find(kube, str(flow_run_id), namespace)
+
+        def decide(obj: dict[str, Any]):
+            if (obj.get("spec") or {}).get("state") == State.CANCELLED.value:
+                return None
+            try:
+                return transitions.user_change(obj, State.CANCELLED, reason=reason), None
+            except InvalidTransition as exc:
+                raise ResumeError(f"FlowRun {name}: {exc}") from None
+
+        if kube.update_flowrun(ns, name, decide) is None:
+            raise ResumeError(f"FlowRun {ns}/{name} not found")
+    return _dual(cancel)
+
+
 def watch_resume(kube: Kube, namespace: str, name: str, key: str, patched: dict[str, Any],
                  seconds: float) -> str | None:
-    """After a resume's patch: the refusal message if the run went back to Paused or
-    Suspended at the same pause (its validators refused the input); None once the
-    pause is resumed, the run moved on, or `seconds` passed."""
+    """After a resume's patch: the refusal message if the run's validators refused the
+    input (the pause records the refused generation, and the run waits again at the
+    same key); None once the pause is resumed, the run moved on, or `seconds` passed."""
     generation = (patched.get("metadata") or {}).get("generation", 0)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -243,14 +279,13 @@ def watch_resume(kube: Kube, namespace: str, name: str, key: str, patched: dict[
         if obj is None:
             return None
         status = obj.get("status") or {}
-        if key in (status.get("resumed") or []) or (status.get("pause") or {}).get("key") not in (None, key):
+        pause = status.get("pause") or {}
+        if keys_contain(status.get("resumed"), key) or pause.get("key") not in (None, key):
             return None
         phase = status.get("phase")
         if phase and Phase(phase).terminal:
             return None
-        state = (obj.get("spec") or {}).get("state")
-        if state in (State.PAUSED.value, State.SUSPENDED.value) \
-                and obj["metadata"].get("generation", 0) > generation:
-            return status.get("message") or "the run went back to waiting for input"
+        if pause.get("key") == key and (pause.get("rejectedGeneration") or -1) >= generation:
+            return status.get("message") or "the input was refused; the run waits again"
         time.sleep(0.25)
     return None

@@ -2,10 +2,12 @@
 
 The child's name is deterministic (parent name + call key), so a parent re-executed
 after a suspension finds the child it already started instead of starting another.
-A linked child (`as_subflow=True`) is owned by the parent: deleting or suspending the
-parent does the same to it, and it cannot be suspended on its own. The parent's pod
-never reads the child: the operator copies the child's phase and result into the
-parent's `status.subflows`, which the parent already watches.
+A linked child (`as_subflow=True`) is owned by the parent: deleting, suspending or
+cancelling the parent does the same to it, and it cannot be suspended on its own. The
+parent's pod never reads the child: the operator copies the child's phase and result
+into the parent's `status.subflows`, which the parent already watches. Once the
+parent's runner has the result on its volume, it drops it from the status (and lists
+the child in `status.subflowsReceived`), so a parent of many subflows stays small.
 """
 from __future__ import annotations
 
@@ -55,6 +57,9 @@ def run_flow(flow: Flow | str, parameters: dict[str, Any] | None = None, *, as_s
     live = ctx.live
     parent = live.latest
     name = child_name(ctx.name, key or f"sub-{index}")
+    stored = ctx.cache.read(ctx.cache.subflow_path(name))
+    if stored is not None:  # received before this re-execution
+        return stored.value
     meta: dict[str, Any] = {"name": name, "labels": {(LABEL_PARENT if as_subflow else LABEL_STARTED_BY): ctx.name}}
     if as_subflow:
         meta["ownerReferences"] = [{"apiVersion": API_VERSION, "kind": KIND, "name": ctx.name,
@@ -70,14 +75,21 @@ def run_flow(flow: Flow | str, parameters: dict[str, Any] | None = None, *, as_s
         pass  # re-executed after a suspension: the child exists already
 
     def finished(obj: dict[str, Any]):
-        raise_if_finished(obj)
+        raise_if_finished(obj, live.attempt)
         child = ((obj.get("status") or {}).get("subflows") or {}).get(name) or {}
         phase = child.get("phase")
-        return child if phase in (Phase.COMPLETED.value, Phase.FAILED.value) else None
+        if phase == Phase.COMPLETED.value and child.get("resultPending"):
+            return None  # the operator copies it once the parent's status has room
+        return child if phase and Phase(phase).terminal else None
 
     child = live.wait_until(finished, timeout=timeout)
     if child is None:
         raise TimeoutError(f"subflow {name} did not finish within {timeout} s")
     if child["phase"] == Phase.FAILED.value:
         raise SubflowFailed(f"subflow {name} failed: {child.get('message', '')}")
-    return child.get("result")
+    if child["phase"] == Phase.CANCELLED.value:
+        raise SubflowFailed(f"subflow {name} was cancelled: {child.get('message', '')}")
+    result = child.get("result")
+    ctx.cache.write(ctx.cache.subflow_path(name), result)
+    live.received_subflow(name)
+    return result

@@ -2,6 +2,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from flowrun.contract.constants import MAX_HISTORY
 from flowrun.contract.phases import (
     PHASE_TRANSITIONS,
     InvalidTransition,
@@ -82,6 +83,6 @@ def test_history_is_sequenced_and_capped():
     status = {"history": []}
     for i in range(105):
         status["history"] = history_patch(status, "paused", key=f"pause-{i}")
-    assert len(status["history"]) == 100
+    assert len(status["history"]) == MAX_HISTORY
     assert status["history"][-1]["seq"] == 105
-    assert status["history"][0]["key"] == "pause-5"
+    assert status["history"][0]["key"] == f"pause-{105 - MAX_HISTORY}"

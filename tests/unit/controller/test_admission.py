@@ -30,7 +30,7 @@ def test_resume_without_required_input_is_rejected():
 
 def test_finished_runs_cannot_be_resumed():
     errors = review_update(run(state="Paused", phase="Completed"), run(state="Running", phase="Completed"))
-    assert errors == ["FlowRun is Completed; it can no longer be resumed, paused or suspended"]
+    assert errors == ["FlowRun is Completed; it can no longer be resumed, paused, suspended or cancelled"]
 
 
 def test_input_for_a_run_that_is_not_paused_is_refused():

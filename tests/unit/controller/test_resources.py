@@ -65,5 +65,5 @@ def test_template_overrides_merge_without_losing_our_labels():
 def test_image_errors_are_diagnosed():
     pod = {"metadata": {"name": "p"}, "status": {"containerStatuses": [{
         "image": "nope:1", "state": {"waiting": {"reason": "ErrImageNeverPull", "message": "not present"}}}]}}
-    assert "Image 'nope:1' cannot be pulled (ErrImageNeverPull)" in pod_problem(pod)
-    assert pod_problem({"metadata": {"name": "p"}, "status": {"phase": "Running"}}) is None
+    assert "Image 'nope:1' cannot be pulled (ErrImageNeverPull)" in pod_problem(pod)[0]
+    assert pod_problem({"metadata": {"name": "p"}, "status": {"phase": "Running"}}) == ("", "")

@@ -379,6 +379,13 @@ class FakeKube:
             raise KubeError(403, "Forbidden", "cannot list flowruns")
         return [self.obj]
 
+    def update_flowrun(self, namespace, name, decide):
+        obj = self.get_flowrun(namespace, name)
+        if obj is None:
+            return None
+        decision = decide(obj)
+        return obj if decision is None else self.patch_flowrun(namespace, name, decision[0])
+
     def patch_flowrun(self, namespace, name, patch):
         self.patches.append((namespace, name, patch))
         self.obj = {**self.obj, "metadata": {**self.obj["metadata"], "generation": 2}}
@@ -424,7 +431,8 @@ def test_suspend_another_run_by_uid(monkeypatch):
 def test_resume_reports_a_refusal_by_the_flows_validators(monkeypatch):
     def refused(obj):
         return {**obj, "metadata": {**obj["metadata"], "generation": 3}, "spec": {"state": "Paused"},
-                "status": {**obj["status"], "message": "Input refused: Green is only in-stock for medium"}}
+                "status": {**obj["status"], "message": "Input refused: Green is only in-stock for medium",
+                           "pause": {**obj["status"]["pause"], "rejectedGeneration": 2}}}
     kube = FakeKube(paused_run(), after_patch=None)
     monkeypatch.setattr(pausing, "Kube", lambda: kube)
     original = kube.get_flowrun

@@ -1,0 +1,448 @@
+"""Every transition of contract/transitions.py, for every actor, as tables: the operator's
+next step, the runner's fenced steps, and what people may change (refusals included)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from flowrun.contract import transitions as t
+from flowrun.contract.phases import InvalidTransition, PauseKind, State
+from flowrun.contract.status import keys_add, keys_contain, keys_remove
+
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+POLICY = t.Policy(default_timeout_seconds=600, max_pod_losses=2, image_pull_grace_seconds=30)
+SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+
+def ts(delta: float = 0) -> str:
+    return (NOW + timedelta(seconds=delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run(phase=None, state="Running", *, attempt=1, generation=1, pause=None, resumed=None,
+        inputs=None, job_uid="", spec_input=None, spec_reason="", labels=None, owners=None, **status):
+    spec = {"flow": "m:f", "state": state}
+    if spec_input is not None:
+        spec["input"] = spec_input
+    if spec_reason:
+        spec["reason"] = spec_reason
+    st = {"attempt": attempt, "jobName": f"r-{attempt}", "jobUID": job_uid, **status}
+    if phase:
+        st["phase"] = phase
+    if pause:
+        st["pause"] = pause
+    if resumed:
+        st["resumed"] = resumed
+    if inputs:
+        st["inputs"] = inputs
+    meta = {"name": "r", "namespace": "ns", "uid": "u1", "generation": generation, "resourceVersion": "7",
+            "labels": labels or {}, "ownerReferences": owners or [],
+            "annotations": {"flowrun.io/changed-by": "alice"}}
+    return {"metadata": meta, "spec": spec, "status": st}
+
+
+def pause(key="pause-1", kind="Pause", generation=2, schema=None, deadline=600, since=-10, **extra):
+    return {"key": key, "kind": kind, "generation": generation, "inputSchema": schema,
+            "since": ts(since), "deadline": ts(deadline) if deadline is not None else None,
+            "timeoutSeconds": 600, "requestedBy": "flow", **extra}
+
+
+JOB1 = t.JobView(name="r-1", attempt=1, uid="j1")
+POD1 = t.PodView(name="r-1-x", attempt=1)
+
+
+# ---- the operator ------------------------------------------------------------------------
+
+OPERATOR_TABLE = [
+    # (case, run, world, expected step type, check)
+    ("new run starts attempt 1", run(None), t.World(), t.Write,
+     lambda s: s.status["phase"] == "Pending" and s.status["attempt"] == 1),
+    ("new run created suspended starts nothing", run(None, "Suspended"), t.World(), t.Write,
+     lambda s: s.status["phase"] == "Suspended" and s.status["attempt"] == 0),
+    ("new run created cancelled ends", run(None, "Cancelled"), t.World(), t.Write,
+     lambda s: s.status["phase"] == "Cancelled" and s.status["reason"] == "Cancelled"),
+    ("pending without its Job creates it", run("Pending"), t.World(), t.CreateJob,
+     lambda s: s.attempt == 1),
+    ("a Job not recorded yet is recorded", run("Pending"), t.World(jobs=(JOB1,)), t.Write,
+     lambda s: s.status == {"jobUID": "j1"}),
+    ("a running run with its Job is converged", run("Running", job_uid="j1"), t.World(jobs=(JOB1,), pods=(POD1,)),
+     type(None), None),
+    ("the recorded Job deleted: pod lost, next attempt", run("Running", job_uid="j1"), t.World(), t.Write,
+     lambda s: s.status["phase"] == "Pending" and s.status["attempt"] == 2 and s.status["podLosses"] == 1),
+    ("the Job failed without a report: next attempt",
+     run("Running", job_uid="j1"), t.World(jobs=(t.JobView("r-1", 1, "j1", finished="Failed"),)), t.Write,
+     lambda s: s.status["attempt"] == 2 and s.status["history"][-1]["action"] == "pod-lost"),
+    ("a paused run's pod lost keeps its pause",
+     run("Paused", "Paused", job_uid="j1", pause=pause()), t.World(), t.Write,
+     lambda s: s.status["attempt"] == 2 and "pause" not in s.status),
+    ("losses beyond maxPodLosses fail the run",
+     run("Running", job_uid="j1", podLosses=2), t.World(), t.Write,
+     lambda s: s.status["phase"] == "Failed" and s.status["reason"] == t.POD_LOSSES_EXHAUSTED),
+    ("spec.maxPodLosses 0 fails at the first loss",
+     {**run("Running", job_uid="j1"), "spec": {"flow": "m:f", "state": "Running", "maxPodLosses": 0}},
+     t.World(), t.Write, lambda s: s.status["reason"] == t.POD_LOSSES_EXHAUSTED),
+    ("old attempt's Job goes before the new one", run("Pending", attempt=2),
+     t.World(jobs=(t.JobView("r-1", 1, "j1", finished="Failed"),)), t.DeleteJobs, lambda s: s.names == ("r-1",)),
+    ("new Job waits for the old pod to stop", run("Pending", attempt=2),
+     t.World(pods=(t.PodView("r-1-x", 1, alive=True),)), t.Wait, None),
+    ("suspension asked while running is recorded", run("Running", "Suspended", job_uid="j1", generation=3),
+     t.World(jobs=(JOB1,)), t.Write,
+     lambda s: s.status["phase"] == "Suspended" and s.status["pause"]["key"] == "external-suspend-1"
+     and s.status["jobName"] == ""),
+    ("suspending a paused run keeps its pause",
+     run("Paused", "Suspended", job_uid="j1", pause=pause(schema=SCHEMA, approval={"approvers": ["bob"]})),
+     t.World(jobs=(JOB1,)), t.Write,
+     lambda s: s.status["pause"]["key"] == "pause-1" and s.status["pause"]["kind"] == "Suspend"
+     and s.status["pause"]["inputSchema"] == SCHEMA and s.status["pause"]["deadline"] == ts(600)
+     and s.status["pause"]["approval"] == {"approvers": ["bob"]}),
+    ("a flow's own suspension is recorded as the flow's",
+     run("Running", "Suspended", pause=pause(kind="Suspend")), t.World(), t.Write,
+     lambda s: "by the flow" in s.status["message"] and "history" not in s.status),
+    ("suspended: its Job is deleted", run("Suspended", "Suspended", pause=pause(kind="Suspend")),
+     t.World(jobs=(JOB1,)), t.DeleteJobs, lambda s: s.names == ("r-1",)),
+    ("suspended: linked children suspended with it", run("Suspended", "Suspended", pause=pause(kind="Suspend")),
+     t.World(children=(t.ChildView("c", linked=True, phase="Running"),)), t.PatchChildren,
+     lambda s: s.patches[0][1]["spec"]["state"] == "Suspended"),
+    ("suspended: independent children are left alone", run("Suspended", "Suspended", pause=pause(kind="Suspend")),
+     t.World(children=(t.ChildView("c", linked=False, phase="Running"),)), type(None), None),
+    ("resumed suspension starts the next attempt with the input",
+     run("Suspended", "Running", generation=5, pause=pause(kind="Suspend", schema=SCHEMA),
+         spec_input={"name": "Marvin"}), t.World(), t.Write,
+     lambda s: s.status["attempt"] == 2 and s.status["phase"] == "Pending"
+     and keys_contain(s.status["resumed"], "pause-1") and s.status["inputs"] == {"pause-1": {"name": "Marvin"}}),
+    ("resumed suspension with invalid input goes back", run("Suspended", "Running", generation=5,
+                                                            pause=pause(kind="Suspend", schema=SCHEMA)),
+     t.World(), t.Write,
+     lambda s: s.spec == {"spec": {"state": "Suspended"}} and s.status["pause"]["rejectedGeneration"] == 5),
+    ("a rejection already recorded only puts spec.state back",
+     run("Suspended", "Running", generation=5, pause=pause(kind="Suspend", schema=SCHEMA, rejectedGeneration=5)),
+     t.World(), t.Write, lambda s: s.status is None and s.spec == {"spec": {"state": "Suspended"}}),
+    ("resumed suspension waits for the old pod", run("Suspended", "Running", pause=pause(kind="Suspend")),
+     t.World(pods=(t.PodView("r-1-x", 1, alive=True),)), t.Wait, None),
+    ("created suspended and set running: attempt 1", run("Suspended", "Running", attempt=0), t.World(), t.Write,
+     lambda s: s.status["attempt"] == 1 and s.status["history"][-1]["action"] == "started"),
+    ("a paused run past its deadline fails", run("Paused", "Paused", pause=pause(deadline=-1)), t.World(),
+     t.Write, lambda s: s.status["phase"] == "Failed" and s.status["reason"] == t.DEADLINE_EXCEEDED
+     and "paused and never resumed" in s.status["message"]),
+    ("a suspended run past its deadline fails", run("Suspended", "Suspended", pause=pause(kind="Suspend", deadline=-1)),
+     t.World(), t.Write, lambda s: "suspended and never resumed" in s.status["message"]),
+    ("no deadline while a new attempt re-executes", run("Pending", "Paused", pause=pause(deadline=-1)),
+     t.World(), t.CreateJob, None),
+    ("cancel ends the run", run("Paused", "Cancelled", spec_reason="wrong numbers", pause=pause()), t.World(),
+     t.Write, lambda s: s.status["phase"] == "Cancelled" and "wrong numbers" in s.status["message"]
+     and s.status["history"][-1]["by"] == "alice"),
+    ("cancelled: its Job goes", run("Cancelled", "Cancelled"), t.World(jobs=(JOB1,)), t.DeleteJobs, None),
+    ("cancelled: linked children are cancelled", run("Cancelled", "Cancelled"),
+     t.World(children=(t.ChildView("c", linked=True, phase="Paused", state="Paused"),)), t.PatchChildren,
+     lambda s: s.patches[0][1]["spec"]["state"] == "Cancelled"),
+    ("failed by the flow keeps its Job for the logs", run("Failed", reason=t.FLOW_FAILED), t.World(jobs=(JOB1,)),
+     type(None), None),
+    ("failed by a deadline loses its Job", run("Failed", reason=t.DEADLINE_EXCEEDED), t.World(jobs=(JOB1,)),
+     t.DeleteJobs, None),
+    ("an image that cannot be pulled: wait for the grace period", run("Pending", job_uid="j1"),
+     t.World(jobs=(JOB1,), pods=(t.PodView("p", 1, problem="Image 'x' cannot be pulled", problem_reason="ErrImagePull",
+                                            problem_since=NOW - timedelta(seconds=5)),)), t.Wait,
+     lambda s: s.status["conditions"][-1] == {**s.status["conditions"][-1], "type": "Progressing", "status": "False",
+                                             "reason": "ErrImagePull"} and s.until == NOW + timedelta(seconds=25)),
+    ("an image that cannot be pulled after the grace: Failed", run("Pending", job_uid="j1"),
+     t.World(jobs=(JOB1,), pods=(t.PodView("p", 1, problem="Image 'x' cannot be pulled", problem_reason="ErrImagePull",
+                                            problem_since=NOW - timedelta(seconds=31)),)), t.Write,
+     lambda s: s.status["reason"] == t.INFRASTRUCTURE_REFUSED),
+    ("an unschedulable pod says why", run("Pending", job_uid="j1"),
+     t.World(jobs=(JOB1,), pods=(t.PodView("p", 1, unschedulable="0/1 nodes are available"),)), t.Wait,
+     lambda s: "cannot be scheduled: 0/1 nodes" in s.status["message"]),
+    ("an unschedulable pod already said: nothing new to write",
+     run("Pending", job_uid="j1", message="The runner pod cannot be scheduled: 0/1 nodes are available"),
+     t.World(jobs=(JOB1,), pods=(t.PodView("p", 1, unschedulable="0/1 nodes are available"),)), t.Wait,
+     lambda s: s.status is None),
+    ("an idle pause becomes a suspension of the same pause",
+     {**run("Paused", "Paused", job_uid="j1", pause=pause(since=-120)),
+      "spec": {"flow": "m:f", "state": "Paused", "suspendAfterSeconds": 60}},
+     t.World(jobs=(JOB1,)), t.Write,
+     lambda s: s.status["phase"] == "Suspended" and s.status["pause"]["key"] == "pause-1"
+     and s.status["pause"]["deadline"] == ts(600)),
+    ("a linked child's own idle timer does not apply",
+     {**run("Paused", "Paused", job_uid="j1", pause=pause(since=-120, suspendAfterSeconds=60),
+            labels={"flowrun.io/parent": "p"}, owners=[{"controller": True, "uid": "pu"}])},
+     t.World(jobs=(JOB1,)), type(None), None),
+    ("children suspended with the parent come back with it", run("Pending", attempt=2, job_uid="j2"),
+     t.World(jobs=(t.JobView("r-2", 2, "j2"),),
+             children=(t.ChildView("c", linked=True, phase="Suspended", state="Suspended",
+                                   suspended_with_parent=True),)), t.PatchChildren,
+     lambda s: s.patches[0][1]["spec"]["state"] == "Running"),
+]
+
+
+@pytest.mark.parametrize("case,obj,world,kind,check", OPERATOR_TABLE, ids=[c[0] for c in OPERATOR_TABLE])
+def test_operator_step(case, obj, world, kind, check):
+    step = t.operator_step(obj, world, POLICY, NOW)
+    assert isinstance(step, kind), step
+    if check is not None:
+        assert check(step), step
+
+
+def test_a_deleted_run_is_left_to_the_garbage_collector():
+    obj = run("Running")
+    obj["metadata"]["deletionTimestamp"] = ts()
+    assert t.operator_step(obj, t.World(), POLICY, NOW) is None
+
+
+@pytest.mark.parametrize("code,kind,reason", [(422, t.Write, t.INFRASTRUCTURE_REFUSED), (400, t.Write, t.INFRASTRUCTURE_REFUSED),
+                                              (403, t.Wait, "QuotaExceeded")])
+def test_a_refused_job(code, kind, reason):
+    message = "exceeded quota: q, requested: pods=1" if code == 403 else "spec.template: invalid"
+    step = t.job_refused(run("Pending"), code, message, NOW)
+    assert isinstance(step, kind)
+    if kind is t.Write:
+        assert step.status["reason"] == reason and step.status["phase"] == "Failed"
+    else:
+        progressing = next(c for c in step.status["conditions"] if c["type"] == "Progressing")
+        assert progressing["status"] == "False" and progressing["reason"] == reason
+        assert step.status["history"][-1]["action"] == "blocked"
+
+
+def test_next_due_is_the_earlier_of_deadline_and_idle_suspension():
+    obj = run("Paused", "Paused", pause=pause(since=-10, deadline=600, suspendAfterSeconds=60))
+    assert t.next_due(obj, POLICY) == NOW + timedelta(seconds=50)
+    assert t.next_due(run("Running"), POLICY) is None
+
+
+# ---- the runner --------------------------------------------------------------------------
+
+FENCE_TABLE = [
+    ("current attempt, running", run("Running"), 1, None),
+    ("a later attempt took over", run("Pending", attempt=2), 1, "attempt 2 has taken over"),
+    ("suspended", run("Suspended", "Suspended"), 1, "suspended"),
+    ("cancel requested", run("Running", "Cancelled"), 1, "cancelled"),
+    ("cancelled", run("Cancelled", "Cancelled"), 1, "cancelled"),
+    ("finished", run("Completed", message="Flow completed"), 1, "Flow completed"),
+    ("deleted", None, 1, "deleted"),
+]
+
+
+@pytest.mark.parametrize("case,obj,attempt,stop", FENCE_TABLE, ids=[c[0] for c in FENCE_TABLE])
+def test_runner_fence(case, obj, attempt, stop):
+    step = t.runner_fence(obj, attempt)
+    if stop is None:
+        assert step is None
+    else:
+        assert isinstance(step, t.Stop) and stop in step.reason
+        assert step.cancelled == (stop == "cancelled")
+
+
+def test_every_runner_step_is_fenced():
+    stale = run("Pending", attempt=2)
+    req = t.PauseRequest("pause-1", PauseKind.PAUSE, 600)
+    for step in (t.runner_started(stale, 1, "go", NOW),
+                 t.runner_finished(stale, 1, failed=False, message="done", now=NOW),
+                 t.runner_finished(stale, 1, failed=True, message="boom", now=NOW),
+                 t.runner_note(stale, 1, "retrying", "again", NOW),
+                 t.runner_checkpoint(stale, 1),
+                 t.subflow_received(stale, 1, "c"),
+                 t.runner_pause(stale, 1, req, t.PauseMemo(), NOW, check=lambda d: None,
+                                stored=lambda k: (False, None))):
+        assert isinstance(step, t.Stop), step
+
+
+def pause_step(obj, memo=None, kind=PauseKind.PAUSE, schema=None, check=None, stored=None, key="pause-1"):
+    req = t.PauseRequest(key, kind, 600, input_schema=schema)
+    return t.runner_pause(obj, 1, req, memo or t.PauseMemo(), NOW, check=check or (lambda d: None),
+                          stored=stored or (lambda k: (False, None)))
+
+
+PAUSE_TABLE = [
+    ("arm: spec.state first", run("Running"), t.PauseMemo(), PauseKind.PAUSE, None, t.Write,
+     lambda s: s.spec_first and s.spec == {"spec": {"state": "Paused", "input": None}} and s.status is None),
+    ("armed: record the pause at this generation", run("Running", "Paused", generation=2), t.PauseMemo(armed=2),
+     PauseKind.PAUSE, None, t.Write,
+     lambda s: s.status["phase"] == "Paused" and s.status["pause"]["generation"] == 2),
+    ("a withdrawal between the two writes is judged as the resume",
+     run("Running", "Running", generation=3), t.PauseMemo(armed=2), PauseKind.PAUSE, None, t.Write,
+     lambda s: s.status["pause"]["generation"] == 2),
+    ("established: hold", run("Paused", "Paused", generation=2, pause=pause(generation=2)), t.PauseMemo(),
+     PauseKind.PAUSE, None, t.Hold, None),
+    ("resumed without input", run("Paused", "Running", generation=3, pause=pause(generation=2)), t.PauseMemo(),
+     PauseKind.PAUSE, None, t.Write,
+     lambda s: s.status["phase"] == "Running" and keys_contain(s.status["resumed"], "pause-1")
+     and s.status["pause"] is None and s.status["history"][-1]["by"] == "alice"),
+    ("resumed with input: on the volume first",
+     run("Paused", "Running", generation=3, pause=pause(generation=2, schema=SCHEMA), spec_input={"name": "M"}),
+     t.PauseMemo(), PauseKind.PAUSE, SCHEMA, t.Stash, lambda s: s.value == {"name": "M"} and s.generation == 3),
+    ("resumed with input on the volume: record",
+     run("Paused", "Running", generation=3, pause=pause(generation=2, schema=SCHEMA), spec_input={"name": "M"}),
+     t.PauseMemo(stashed={"pause-1": 3}), PauseKind.PAUSE, SCHEMA, t.Write,
+     lambda s: "inputs" not in s.status and keys_contain(s.status["resumed"], "pause-1")),
+    ("input the schema refuses: back to Paused with the reason",
+     run("Paused", "Running", generation=3, pause=pause(generation=2, schema=SCHEMA), spec_input={"x": 1}),
+     t.PauseMemo(), PauseKind.PAUSE, SCHEMA, t.Write,
+     lambda s: s.spec == {"spec": {"state": "Paused"}} and "required" in s.status["message"]
+     and s.status["pause"] == {"rejectedGeneration": 3}),
+    ("a refused generation is not judged again",
+     run("Paused", "Running", generation=3, pause=pause(generation=2, schema=SCHEMA, rejectedGeneration=3),
+         spec_input={"x": 1}), t.PauseMemo(), PauseKind.PAUSE, SCHEMA, t.Write,
+     lambda s: s.spec_first and s.spec == {"spec": {"state": "Paused", "input": None}}),
+    ("a suspension requested: hold", run("Paused", "Suspended", generation=3, pause=pause(generation=2)),
+     t.PauseMemo(), PauseKind.PAUSE, None, t.Hold, None),
+    ("re-established by a new attempt: same deadline",
+     run("Pending", "Paused", generation=2, pause=pause(generation=2, deadline=100)), t.PauseMemo(),
+     PauseKind.PAUSE, None, t.Write,
+     lambda s: s.status["phase"] == "Paused" and s.status["pause"]["deadline"] == ts(100)
+     and "re-established" in s.status["message"]),
+    ("input given while the pod was lost is the resume",
+     run("Pending", "Running", generation=4, pause=pause(generation=2, schema=SCHEMA), spec_input={"name": "M"}),
+     t.PauseMemo(), PauseKind.PAUSE, SCHEMA, t.Stash, None),
+    ("resumed in an earlier attempt: its input from the status, to the volume",
+     run("Running", resumed=["pause-1"], inputs={"pause-1": {"name": "M"}}), t.PauseMemo(), PauseKind.PAUSE,
+     SCHEMA, t.Stash, lambda s: s.value == {"name": "M"}),
+    ("stashed: the input leaves the status",
+     run("Running", resumed=["pause-1"], inputs={"pause-1": {"name": "M"}}), t.PauseMemo(stashed={"pause-1": 1}),
+     PauseKind.PAUSE, SCHEMA, t.Write, lambda s: s.status == {"inputs": {"pause-1": None}}),
+    ("resumed earlier, input on the volume: proceed", run("Running", resumed=["pause-1..3"]), t.PauseMemo(),
+     PauseKind.PAUSE, SCHEMA, t.Proceed, lambda s: s.value == {"name": "from-volume"}),
+    ("a flow suspends: record first", run("Running"), t.PauseMemo(), PauseKind.SUSPEND, None, t.Write,
+     lambda s: s.spec is None and s.status["pause"]["kind"] == "Suspend" and "phase" not in s.status),
+    ("a flow suspends: then spec.state", run("Running", generation=1, pause=pause(kind="Suspend", generation=1)),
+     t.PauseMemo(), PauseKind.SUSPEND, None, t.Write,
+     lambda s: s.spec == {"spec": {"state": "Suspended", "input": None}}),
+    ("a flow suspends: then exits", run("Running", "Suspended", generation=2, pause=pause(kind="Suspend", generation=1)),
+     t.PauseMemo(), PauseKind.SUSPEND, None, t.Exit, None),
+]
+
+
+@pytest.mark.parametrize("case,obj,memo,kind,schema,expected,check", PAUSE_TABLE, ids=[c[0] for c in PAUSE_TABLE])
+def test_runner_pause(case, obj, memo, kind, schema, expected, check):
+    step = pause_step(obj, memo, kind, schema, stored=lambda k: (True, {"name": "from-volume"}))
+    assert isinstance(step, expected), step
+    if check is not None:
+        assert check(step), step
+
+
+def test_input_the_model_refuses_on_reexecution_takes_the_resume_back():
+    obj = run("Running", resumed=["pause-1"], inputs={"pause-1": {"name": "x"}},
+              pause=pause(kind="Suspend", schema=SCHEMA, deadline=300))
+    step = pause_step(obj, schema=SCHEMA, check=lambda d: "name: must be longer")
+    assert isinstance(step, t.Write)
+    assert not keys_contain(step.status["resumed"], "pause-1")
+    assert step.status["inputs"] == {"pause-1": None}
+    assert step.status["pause"]["deadline"] == ts(300) and "must be longer" in step.status["message"]
+
+
+def test_checkpoint():
+    assert t.runner_checkpoint(run("Running", "Paused"), 1) == "pause"
+    assert isinstance(t.runner_checkpoint(run("Running", "Suspended"), 1), t.Hold)
+    assert t.runner_checkpoint(run("Running"), 1) is None
+    # A pause of an earlier attempt waits to be re-established where the flow reaches it.
+    assert t.runner_checkpoint(run("Running", "Paused", pause=pause()), 1) is None
+
+
+def test_runner_finished_failed_is_a_flow_failure():
+    step = t.runner_finished(run("Running"), 1, failed=True, message="ValueError: x", now=NOW)
+    assert step.status["phase"] == "Failed" and step.status["reason"] == t.FLOW_FAILED
+
+
+# ---- subflows --------------------------------------------------------------------------
+
+def child(name="r-sub-1", phase="Completed", result=None):
+    obj = {"metadata": {"name": name}, "status": {"phase": phase, "message": "ok"}}
+    if result is not None:
+        obj["status"]["result"] = result
+    return obj
+
+
+def test_subflow_results_are_mirrored_until_received():
+    parent = run("Running")
+    step = t.subflow_mirror(parent, child(result=1))
+    assert step.status == {"subflows": {"r-sub-1": {"phase": "Completed", "message": "ok", "result": 1}}}
+    parent["status"]["subflowsReceived"] = ["r-sub-1"]
+    assert t.subflow_mirror(parent, child(result=1)) is None
+    received = t.subflow_received(run("Running"), 1, "r-sub-1")
+    assert received.status == {"subflows": {"r-sub-1": None}, "subflowsReceived": ["r-sub-1"]}
+
+
+def test_pending_subflow_results_are_bounded():
+    big = "x" * 60_000
+    parent = run("Running", subflows={"a": {"phase": "Completed", "result": big},
+                                      "b": {"phase": "Completed", "result": big}})
+    step = t.subflow_mirror(parent, child("c", result=big))
+    assert step.status["subflows"]["c"] == {"phase": "Completed", "message": "ok", "resultPending": True}
+
+
+# ---- people ---------------------------------------------------------------------------
+
+USER_TABLE = [
+    ("resume a pause", run("Paused", "Paused", pause=pause()), State.RUNNING, None, {"spec": {"state": "Running"}}),
+    ("resume with input", run("Paused", "Paused", pause=pause(schema=SCHEMA)), State.RUNNING, {"name": "M"},
+     {"spec": {"state": "Running", "input": {"name": "M"}}}),
+    ("resume without required input", run("Paused", "Paused", pause=pause(schema=SCHEMA)), State.RUNNING, None,
+     t.InputRefused),
+    ("resume of a suspended pause needs the same input",
+     run("Suspended", "Suspended", pause=pause(kind="Suspend", schema=SCHEMA)), State.RUNNING, None, t.InputRefused),
+    ("input for a pause without a schema", run("Paused", "Paused", pause=pause()), State.RUNNING, {"a": 1},
+     t.InputRefused),
+    ("suspend a running run", run("Running"), State.SUSPENDED, None, {"spec": {"state": "Suspended"}}),
+    ("pause a suspended run", run("Suspended", "Suspended"), State.PAUSED, None, InvalidTransition),
+    ("cancel a suspended run", run("Suspended", "Suspended"), State.CANCELLED, None, {"spec": {"state": "Cancelled"}}),
+    ("resume a cancelled run", run("Running", "Cancelled"), State.RUNNING, None, InvalidTransition),
+    ("resume a finished run", run("Completed"), State.RUNNING, None, InvalidTransition),
+    ("cancel a finished run", run("Failed"), State.CANCELLED, None, InvalidTransition),
+]
+
+
+@pytest.mark.parametrize("case,obj,target,data,expected", USER_TABLE, ids=[c[0] for c in USER_TABLE])
+def test_user_change(case, obj, target, data, expected):
+    if isinstance(expected, type) and issubclass(expected, Exception):
+        with pytest.raises(expected):
+            t.user_change(obj, target, data=data)
+    else:
+        assert t.user_change(obj, target, data=data) == expected
+
+
+def with_spec(obj, **spec):
+    return {**obj, "spec": {**obj["spec"], **spec}}
+
+
+REVIEW_TABLE = [
+    ("resume with valid input", run("Paused", "Paused", pause=pause(schema=SCHEMA)),
+     {"state": "Running", "input": {"name": "M"}}, False, []),
+    ("resume without input", run("Paused", "Paused", pause=pause(schema=SCHEMA)), {"state": "Running"}, False,
+     ["'name' is a required property"]),
+    ("a suspended pause needs the same input before the operator recorded it",
+     run("Paused", "Suspended", pause=pause(schema=SCHEMA)), {"state": "Running"}, False, ["required"]),
+    ("and after", run("Suspended", "Suspended", pause=pause(kind="Suspend", schema=SCHEMA)), {"state": "Running"},
+     False, ["required"]),
+    ("the runner's own pause write", run("Running"), {"state": "Paused", "input": None}, True, []),
+    ("a linked child suspended alone",
+     run("Running", labels={"flowrun.io/parent": "p"}, owners=[{"controller": True, "uid": "x"}]),
+     {"state": "Suspended"}, False, [t.SUBFLOW_SUSPEND_MESSAGE]),
+    ("a linked child suspending itself (its runner)",
+     run("Running", labels={"flowrun.io/parent": "p"}, owners=[{"controller": True, "uid": "x"}]),
+     {"state": "Suspended"}, True, []),
+    ("a cancelled run cannot be resumed", run("Paused", "Cancelled"), {"state": "Running"}, False,
+     ["being cancelled"]),
+    ("a finished run cannot be cancelled", run("Completed", "Running"), {"state": "Cancelled"}, False,
+     ["Completed"]),
+    ("input to a run that is not paused", run("Running"), {"input": {"a": 1}}, False, ["nothing to resume"]),
+    ("input too large", run("Paused", "Paused", pause=pause()), {"state": "Running", "input": {"a": "x" * 70_000}},
+     False, ["more than the 65536 allowed"]),
+]
+
+
+@pytest.mark.parametrize("case,old,spec,runner,errors", REVIEW_TABLE, ids=[c[0] for c in REVIEW_TABLE])
+def test_review_update(case, old, spec, runner, errors):
+    got = t.review_update(old, with_spec(old, **spec), runner_of_run=runner)
+    assert len(got) == len(errors), got
+    for want, have in zip(errors, got):
+        assert want in have
+
+
+# ---- compact key lists -----------------------------------------------------------------
+
+def test_compact_keys_hold_many_pauses_in_little_room():
+    keys: list[str] = []
+    for i in range(1, 201):
+        keys = keys_add(keys, f"pause-{i}")
+    keys = keys_add(keys, "approve")
+    assert keys == ["pause-1..200", "approve"]
+    assert all(keys_contain(keys, f"pause-{i}") for i in range(1, 201))
+    assert not keys_contain(keys, "pause-201") and not keys_contain(keys, "pause-01")
+    assert keys_remove(keys, "pause-100") == ["pause-1..99", "pause-101..200", "approve"]

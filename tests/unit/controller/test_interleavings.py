@@ -1,0 +1,389 @@
+"""Property-based interleavings of everyone who writes a FlowRun, on the in-memory API.
+
+Hypothesis drives a person (resume with valid, invalid or no input, with the webhook up
+or bypassed; suspend; pause; cancel), the operator (the real Reconciler, one step at a
+time, sometimes crashing between the two writes of a decision), the kubelet (starting
+pods, letting terminating pods end, losing pods), and the runner of every attempt (the
+contract's runner steps applied through the real compare-and-swap loop, one write at a
+time, stale attempts included). The flow: task A, a pause for input (K1), task B, a
+suspension by the flow itself (K2), task C, done.
+
+Invariants, after every step:
+- a Failed run failed for a reason of the documented list (never "the flow raised": it
+  does not), and a finished run never changes again;
+- at most one runner process runs flow code at any moment;
+- at most one Job was ever created per attempt;
+- the FlowRun stays under its size bound.
+And when the run is left alone to settle: a resume that the API server accepted with
+valid input for K1 is not lost (the flow received exactly that input), unless a later
+suspension, cancellation or pod-loss limit explains otherwise.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from fakeapi import FakeKube, Store, merge_patch
+from flowrun.contract import transitions as t
+from flowrun.contract.constants import MAX_FLOWRUN_BYTES
+from flowrun.contract.phases import PauseKind, Phase
+from flowrun.contract.status import keys_contain, now
+from flowrun.controller.admission import review_update
+from flowrun.controller.reconcile import Reconciler
+from flowrun.controller.settings import Settings
+
+NS, NAME = "ns", "r"
+RUNNER_USER = f"system:serviceaccount:{NS}:{NAME}-runner"
+SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
+          "additionalProperties": False}
+K1 = t.PauseRequest("pause-1", PauseKind.PAUSE, 3600, input_schema=SCHEMA)
+K2 = t.PauseRequest("pause-2", PauseKind.SUSPEND, 3600)
+
+
+class Crash(Exception):
+    """The process stopped between two writes."""
+
+
+class CrashingKube(FakeKube):
+    crash_after: int | None = None
+
+    def patch_flowrun(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if self.crash_after is not None:
+            if self.crash_after == 0:
+                self.crash_after = None
+                raise Crash()
+            self.crash_after -= 1
+        return super().patch_flowrun(*args, **kwargs)
+
+
+def model_check(data: Any) -> str | None:
+    """The flow's own model validation: names must not be 'nobody' (the schema allows it)."""
+    if (data or {}).get("name") == "nobody":
+        return "name: 'nobody' is not a person"
+    return None
+
+
+class Runner:
+    """One pod's runner process: the flow's program counter and what it remembers."""
+
+    def __init__(self, attempt: int, pod: str):
+        self.attempt = attempt
+        self.pod = pod
+        self.pc = "boot"  # boot -> A -> K1 -> B -> K2 -> C -> finish -> exited | stopped
+        self.memo = t.PauseMemo()
+        self.got_k1: Any = "unset"
+
+    @property
+    def running_code(self) -> bool:
+        return self.pc in ("A", "K1", "B", "K2", "C", "finish")
+
+
+class FlowRunInterleavings(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = Store()
+        self.store.admission = lambda old, new, user: review_update(old, new, user=user)
+        self.user = FakeKube(self.store, user="alice")
+        self.operator_kube = CrashingKube(self.store, user="system:serviceaccount:flowrun-system:flowrun-operator")
+        self.runner_kube = CrashingKube(self.store, user=RUNNER_USER)
+        self.reconciler = Reconciler(self.operator_kube, Settings(runner_image="img", max_pod_losses=3))
+        self.volume: dict[str, Any] = {}
+        self.runners: dict[str, Runner] = {}
+        self.accepted: list[tuple[str, Any]] = []  # ("resume", input) / ("suspend"|"cancel"|"pause", None)
+        self.finished_as: dict[str, Any] | None = None
+        self.user.create_flowrun(NS, {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun",
+                                      "metadata": {"name": NAME, "namespace": NS},
+                                      "spec": {"flow": "m:f", "state": "Running"}})
+
+    # ---- helpers -------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        obj = self.user.get_flowrun(NS, NAME)
+        assert obj is not None
+        return obj
+
+    def person(self, spec: dict[str, Any], *, bypass_webhook: bool = False) -> bool:
+        """A person's patch of spec, as `kubectl patch` sends it: accepted or refused."""
+        old = self.run()
+        admission = self.store.admission
+        if bypass_webhook:
+            self.store.admission = None
+        try:
+            self.user.patch_flowrun(NS, NAME, {"spec": spec})
+        except Exception:  # noqa: BLE001 - refused by the webhook, as kubectl would print
+            return False
+        finally:
+            self.store.admission = admission
+        new = self.run()
+        if new["metadata"]["generation"] == old["metadata"]["generation"]:
+            return False
+        return True
+
+    # ---- a person ------------------------------------------------------------------
+
+    @rule(name=st.sampled_from(["Marvin", "Ford", "nobody"]))
+    def resume_with_input(self, name: str) -> None:
+        old = self.run()
+        waiting = t.pending_pause(old)
+        if self.person({"state": "Running", "input": {"name": name}}):
+            if waiting and waiting["key"] == "pause-1" and model_check({"name": name}) is None:
+                self.accepted.append(("resume", {"name": name}))
+            else:
+                self.accepted.append(("other-resume", None))
+
+    @rule(bypass=st.booleans())
+    def resume_without_input(self, bypass: bool) -> None:
+        if self.person({"state": "Running"}, bypass_webhook=bypass):
+            self.accepted.append(("other-resume", None))
+
+    @rule()
+    def resume_with_invalid_input_bypassing_the_webhook(self) -> None:
+        if self.person({"state": "Running", "input": {"nom": 1}}, bypass_webhook=True):
+            self.accepted.append(("other-resume", None))
+
+    @rule(state=st.sampled_from(["Suspended", "Paused", "Cancelled"]))
+    def change_state(self, state: str) -> None:
+        if self.person({"state": state}):
+            self.accepted.append((state.lower(), None))
+
+    # ---- the operator --------------------------------------------------------------
+
+    @rule()
+    def operator_step(self) -> None:
+        obj = self.operator_kube.get_flowrun(NS, NAME)
+        self.reconciler.converge(obj, max_steps=1)
+
+    @rule(after=st.integers(min_value=0, max_value=1))
+    def operator_crashes_mid_step(self, after: int) -> None:
+        obj = self.operator_kube.get_flowrun(NS, NAME)
+        self.operator_kube.crash_after = after
+        try:
+            self.reconciler.converge(obj, max_steps=1)
+        except Crash:
+            pass
+        finally:
+            self.operator_kube.crash_after = None
+
+    # ---- the kubelet ---------------------------------------------------------------
+
+    @rule()
+    def kubelet_starts_pods(self) -> None:
+        for job in self.user.list("Job", NS):
+            name = f"{job['metadata']['name']}-pod"
+            if self.user.get("Pod", NS, name) is None and name not in self.runners:
+                attempt = int(job["metadata"]["labels"]["flowrun.io/attempt"])
+                self.user.put({"kind": "Pod", "metadata": {
+                    "name": name, "namespace": NS, "labels": {**job["metadata"]["labels"],
+                                                              "job-name": job["metadata"]["name"]}},
+                    "status": {"phase": "Running"}})
+                self.runners[name] = Runner(attempt, name)
+
+    @rule()
+    def terminating_pods_end(self) -> None:
+        for pod in self.user.list("Pod", NS):
+            if pod["metadata"].get("deletionTimestamp"):
+                self._pod_gone(pod["metadata"]["name"])
+
+    @rule(data=st.data())
+    def a_pod_is_lost(self, data) -> None:
+        alive = sorted(n for n, r in self.runners.items() if r.pc not in ("exited", "stopped", "dead"))
+        if not alive:
+            return
+        name = data.draw(st.sampled_from(alive))
+        self._pod_ends(name, "Failed", reason="Evicted")
+
+    def _pod_ends(self, name: str, phase: str, reason: str = "") -> None:
+        self.runners[name].pc = "dead" if phase == "Failed" else self.runners[name].pc
+        pod = self.user.get("Pod", NS, name)
+        if pod is None:
+            return
+        pod["status"] = {"phase": phase, **({"reason": reason} if reason else {})}
+        self.user.put(pod)
+        job = self.user.get("Job", NS, pod["metadata"]["labels"]["job-name"])
+        if job is not None:
+            job["status"] = {"conditions": [{"type": "Complete" if phase == "Succeeded" else "Failed",
+                                             "status": "True"}]}
+            self.user.put(job)
+
+    def _pod_gone(self, name: str) -> None:
+        runner = self.runners.get(name)
+        if runner is not None and runner.pc not in ("exited", "stopped"):
+            runner.pc = "dead"
+        self.store.objects.pop(("Pod", NS, name), None)
+
+    # ---- the runners ---------------------------------------------------------------
+
+    @rule(data=st.data(), crash=st.booleans())
+    def runner_step(self, data, crash: bool) -> None:
+        live = sorted(n for n, r in self.runners.items() if r.pc not in ("exited", "stopped", "dead"))
+        if not live:
+            return
+        runner = self.runners[data.draw(st.sampled_from(live))]
+        if crash:
+            self.runner_kube.crash_after = 1
+        try:
+            self._runner_step(runner)
+        except Crash:
+            self._pod_ends(runner.pod, "Failed")  # the process died between two writes
+        finally:
+            self.runner_kube.crash_after = None
+
+    def _write(self, runner: Runner, step_for, on_write=None) -> Any:
+        """One step: returns the non-write step, or None after a write."""
+        obj = self.runner_kube.get_flowrun(NS, NAME)
+        step = step_for(obj)
+        if isinstance(step, t.Write):
+            chosen: list[t.Write] = []
+
+            def decide(cur):
+                again = step_for(cur)
+                if not isinstance(again, t.Write):
+                    return None
+                chosen.append(again)
+                return again.patches()
+            written = self.runner_kube.update_flowrun(NS, NAME, decide, main_first=step.spec_first)
+            if chosen and on_write:
+                on_write(chosen[-1], written)
+            return None
+        return step
+
+    def _runner_step(self, r: Runner) -> None:
+        def stop_if(step) -> bool:
+            if isinstance(step, t.Stop):
+                r.pc = "stopped"
+                self._pod_ends(r.pod, "Succeeded")
+                return True
+            return False
+
+        if r.pc == "boot":
+            step = self._write(r, lambda o: t.runner_started(o, r.attempt, "go", now()))
+            if not stop_if(step):
+                obj = self.runner_kube.get_flowrun(NS, NAME)
+                if (obj.get("status") or {}).get("phase") in ("Running", "Paused"):
+                    r.pc = "A"
+        elif r.pc in ("A", "B", "C"):
+            check = t.runner_checkpoint(self.runner_kube.get_flowrun(NS, NAME), r.attempt)
+            if stop_if(check) or isinstance(check, t.Hold):
+                return
+            if check == "pause":  # an outside pause: not modelled as a key; carry on
+                pass
+            r.pc = {"A": "K1", "B": "K2", "C": "finish"}[r.pc]
+            r.memo = t.PauseMemo()
+        elif r.pc in ("K1", "K2"):
+            request = K1 if r.pc == "K1" else K2
+
+            def on_write(write: t.Write, obj) -> None:
+                if write.spec is not None and write.spec_first:
+                    r.memo.armed = int(obj["metadata"]["generation"])
+            step = self._write(r, lambda o: t.runner_pause(
+                o, r.attempt, request, r.memo, now(), check=model_check,
+                stored=lambda k: ((k in self.volume), self.volume.get(k))), on_write)
+            if stop_if(step):
+                return
+            if isinstance(step, t.Stash):
+                self.volume[step.key] = step.value
+                r.memo.stashed[step.key] = step.generation
+            elif isinstance(step, t.Proceed):
+                if r.pc == "K1":
+                    assert model_check(step.value) is None and step.value is not None, step.value
+                    r.got_k1 = step.value
+                r.pc = "B" if r.pc == "K1" else "C"
+            elif isinstance(step, t.Exit):
+                r.pc = "exited"
+                self._pod_ends(r.pod, "Succeeded")
+        elif r.pc == "finish":
+            done = self._write(r, lambda o: t.runner_finished(o, r.attempt, failed=False, message="done",
+                                                               now=now(), result=1, has_result=True))
+            if not stop_if(done):
+                r.pc = "exited"
+                self._pod_ends(r.pod, "Succeeded")
+
+    # ---- invariants ----------------------------------------------------------------
+
+    @invariant()
+    def failed_only_for_a_documented_reason(self) -> None:
+        status = self.run().get("status") or {}
+        if status.get("phase") == Phase.FAILED.value:
+            assert status.get("reason") in (t.POD_LOSSES_EXHAUSTED, t.DEADLINE_EXCEEDED,
+                                            t.INFRASTRUCTURE_REFUSED), status
+        if status.get("phase") == Phase.CANCELLED.value:
+            assert status.get("reason") == t.CANCELLED
+
+    @invariant()
+    def a_finished_run_never_changes(self) -> None:
+        status = self.run().get("status") or {}
+        if status.get("phase") and Phase(status["phase"]).terminal:
+            snapshot = {k: status.get(k) for k in ("phase", "result", "reason", "attempt")}
+            if self.finished_as is None:
+                self.finished_as = snapshot
+            assert snapshot == self.finished_as
+
+    @invariant()
+    def at_most_one_runner_runs_flow_code(self) -> None:
+        running = [r for r in self.runners.values() if r.running_code]
+        assert len(running) <= 1, [(r.pod, r.pc) for r in running]
+
+    @invariant()
+    def one_job_per_attempt(self) -> None:
+        assert all(count == 1 for (kind, _, _), count in self.store.created.items() if kind == "Job"), \
+            self.store.created
+
+    @invariant()
+    def the_object_stays_small(self) -> None:
+        assert len(json.dumps(self.run()).encode()) < MAX_FLOWRUN_BYTES
+
+    def _settled_state(self) -> str:
+        return json.dumps([self.run(), {n: (r.pc, r.memo.armed, r.memo.stashed) for n, r in self.runners.items()},
+                           self.volume, sorted(map(str, self.store.objects))], sort_keys=True, default=str)
+
+    def teardown(self) -> None:
+        """Leave the run alone until it settles; a resume accepted last is not lost."""
+        for _ in range(200):
+            before = self._settled_state()
+            self.operator_step()
+            self.kubelet_starts_pods()
+            self.terminating_pods_end()
+            for name in sorted(self.runners):
+                r = self.runners[name]
+                if r.pc not in ("exited", "stopped", "dead"):
+                    self._runner_step(r)
+            if self._settled_state() == before:
+                break
+        obj = self.run()
+        status = obj.get("status") or {}
+        if not self.accepted or self.accepted[-1][0] != "resume":
+            return
+        if status.get("phase") in (Phase.FAILED.value, Phase.CANCELLED.value):
+            return  # explained: pod losses ran out (the invariant above checks the reason)
+        # The last thing a person did was a valid resume of K1: it continued the run.
+        assert keys_contain(status.get("resumed"), "pause-1"), (status, self.accepted)
+        got = [r.got_k1 for r in self.runners.values() if r.got_k1 != "unset"]
+        assert got and got[-1] == self.accepted[-1][1], (got, self.accepted)
+
+
+FlowRunInterleavings.TestCase.settings = settings(
+    max_examples=int(os.environ.get("FLOWRUN_INTERLEAVINGS", "2000")), stateful_step_count=40, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+test_interleavings = FlowRunInterleavings.TestCase
+
+
+def test_merge_patch_is_rfc7386():
+    assert merge_patch({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"b": None}, "l": [2]}) == {"a": {"c": 2}, "l": [2]}
+
+
+@pytest.mark.parametrize("unused", [None])
+def test_the_fake_api_bumps_generation_on_spec_changes_only(unused):
+    kube = FakeKube()
+    kube.create_flowrun("ns", {"metadata": {"name": "x"}, "spec": {"flow": "m:f"}})
+    gen = lambda: kube.get_flowrun("ns", "x")["metadata"]["generation"]  # noqa: E731
+    kube.patch_flowrun("ns", "x", {"status": {"phase": "Running"}}, status=True)
+    kube.patch_flowrun("ns", "x", {"metadata": {"annotations": {"a": "b"}}})
+    assert gen() == 1
+    kube.patch_flowrun("ns", "x", {"spec": {"state": "Paused"}})
+    assert gen() == 2
