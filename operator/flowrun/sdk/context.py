@@ -96,12 +96,29 @@ def current_task() -> str | None:
     return _task.get()
 
 
+# Runs entered in this process (in any thread): a task called with no run in its
+# context while one is active was called from a thread the flow did not hand its context.
+_active = [0]
+_active_lock = threading.Lock()
+
+
 def enter_run(ctx: RunContext) -> contextvars.Token:
+    with _active_lock:
+        _active[0] += 1
     return _run.set(ctx)
 
 
 def exit_run(token: contextvars.Token) -> None:
+    ctx = token.var.get()
     _run.reset(token)
+    if ctx is not None:
+        with _active_lock:
+            _active[0] -= 1
+
+
+def run_active_elsewhere() -> bool:
+    """True when a run is active in this process but not in the caller's context."""
+    return _run.get() is None and _active[0] > 0
 
 
 def current_task_display() -> str | None:

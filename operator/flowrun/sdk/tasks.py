@@ -29,7 +29,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from . import states
 from .cache import SERIALIZERS, NotSerializable, encode
 from .cache_policies import DEFAULT, CachePolicy
-from .context import RunContext, current_run, enter_task, exit_task
+from .context import RunContext, current_run, enter_task, exit_task, run_active_elsewhere
 from .futures import (TaskFuture, TaskFutureList, ThreadPoolTaskRunner, resolve, unmapped,
                       wait_for_upstream)
 from .logs import reset_log_prints, set_log_prints
@@ -241,6 +241,10 @@ class Task(Generic[P, R]):
         """This call's identity in the run (None outside a run); a pause or suspension
         requested from outside takes effect here, before the call is made."""
         if ctx is None:
+            if run_active_elsewhere():
+                log.warning("task %s called in a thread without the run's context: it runs "
+                            "uncached and cannot pause; use %s.submit() (or copy the context "
+                            "with contextvars.copy_context())", self.name, self.name)
             return None
         if ctx.live is not None:
             ctx.pause_began()

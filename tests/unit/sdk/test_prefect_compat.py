@@ -642,3 +642,19 @@ def test_submitted_tasks_outside_a_flow_still_run():
 
     assert inc.submit(1).result() == 2
     assert inc.map([1, 2]).result() == [2, 3]
+
+
+def test_a_task_called_in_a_bare_thread_warns_that_it_runs_uncached(caplog):
+    @task
+    def lonely():
+        return 1
+
+    @flow
+    def f():
+        worker = threading.Thread(target=lonely)
+        worker.start()
+        worker.join()
+
+    with caplog.at_level(logging.WARNING):
+        run_in_context(f)
+    assert "task lonely called in a thread without the run's context" in caplog.text
