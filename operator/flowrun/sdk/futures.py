@@ -33,6 +33,7 @@ class ThreadPoolTaskRunner:
             raise ValueError(f"max_workers must be a whole number >= 1, not {max_workers!r}")
         self.max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._submitted: list[concurrent.futures.Future] = []
 
     def duplicate(self) -> "ThreadPoolTaskRunner":
         return type(self)(self.max_workers)
@@ -42,7 +43,14 @@ class ThreadPoolTaskRunner:
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 self.max_workers, thread_name_prefix="flowrun-task")
         context = contextvars.copy_context()
-        return self._executor.submit(context.run, fn, *args)
+        future = self._executor.submit(context.run, fn, *args)
+        self._submitted = [f for f in self._submitted if not f.done()] + [future]
+        return future
+
+    def wait_idle(self) -> None:
+        """Wait for every call submitted so far (before a suspension: their results are
+        stored, so the re-execution finds them)."""
+        concurrent.futures.wait(self._submitted)
 
     def shutdown(self, wait: bool = True) -> None:
         if self._executor is not None:

@@ -88,6 +88,8 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
         extra["description"] = description_of(model)
 
     def wait() -> Any:
+        if kind is PauseKind.SUSPEND and ctx.task_runner is not None:
+            ctx.task_runner.wait_idle()  # the Job is torn down next: let submitted tasks finish
         ctx.pause_began()
         try:
             data = live.pause(pause_key, kind=kind, timeout=timeout, model=model, **extra)

@@ -658,3 +658,28 @@ def test_a_task_called_in_a_bare_thread_warns_that_it_runs_uncached(caplog):
     with caplog.at_level(logging.WARNING):
         run_in_context(f)
     assert "task lonely called in a thread without the run's context" in caplog.text
+
+
+def test_suspend_waits_for_submitted_tasks_before_the_job_is_torn_down():
+    from flowrun.sdk.live import FlowSuspended
+    finished = []
+
+    class Suspender(FakeLive):
+        def pause(self, key, *, kind, **_):
+            self.calls.append(list(finished))
+            raise FlowSuspended(key)
+
+    @task
+    def slow(i):
+        time.sleep(0.2)
+        finished.append(i)
+
+    @flow
+    def f():
+        [slow.submit(i) for i in range(3)]
+        suspend_flow_run()
+
+    live = Suspender()
+    with pytest.raises(FlowSuspended):
+        run_in_context(f, live=live)
+    assert sorted(live.calls[0]) == [0, 1, 2], "suspended while submitted tasks were running"
