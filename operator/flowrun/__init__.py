@@ -19,11 +19,13 @@ from .sdk import (
     task,
     task_input_hash,
 )
+from .sdk.futures import unmapped
+from .sdk.logs import get_run_logger
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Flow", "ResumeError", "RunInput", "Task", "__version__", "exponential_backoff", "flow", "pause_flow_run",
     "resume_flow_run", "run_flow", "SubflowFailed", "suspend_flow_run", "task", "task_input_hash",
-    "cancel_flow_run",
+    "cancel_flow_run", "get_run_logger", "unmapped",
 ]

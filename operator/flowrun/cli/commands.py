@@ -17,7 +17,8 @@ from .. import __version__
 from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT
 from ..contract import transitions
 from ..contract.phases import InvalidTransition, Phase, State
-from ..kube.client import Conflict, Gone, Kube, KubeError, context_namespace
+from ..kube.client import Conflict, Gone, Kube, KubeError, context_namespace, load_api_client
+from ..sdk.pausing import RESUME_WATCH_SECONDS, watch_resume
 from . import output
 from . import schema as schemas
 from .errors import FAILED, INVALID_INPUT, NOT_FOUND, OK, TIMEOUT, CliError, api_message
@@ -407,6 +408,7 @@ def cmd_resume(args: Any, s: Session) -> int:
             if data is not None:
                 sent["input"] = data
             sent["phase"] = ph
+            sent["key"] = (transitions.pending_pause(obj) or {}).get("key") if ph in STOPPED else None
             return patch, None
 
         try:
@@ -415,6 +417,13 @@ def cmd_resume(args: Any, s: Session) -> int:
             raise _refusal(name, exc, "resume", bool(sent.get("input"))) from None
         if result is None:
             raise CliError(f"FlowRun {name!r} not found in namespace {s.namespace!r}", NOT_FOUND)
+        if sent.get("key") and sent.get("phase") == Phase.PAUSED.value:
+            # The flow's own validators may still refuse the input: the run then goes
+            # back to Paused with their message. Watch briefly so the person hears it.
+            refusal = watch_resume(s.kube, s.namespace, name, sent["key"], result, RESUME_WATCH_SECONDS)
+            if refusal:
+                raise CliError(f"FlowRun {name!r} did not accept the input and is still paused: "
+                               f"{refusal}", INVALID_INPUT)
         if sent.get("phase") == Phase.SUSPENDED.value:
             return f"{name} resumed (it was suspended: a new Job starts)"
         if sent.get("phase") not in STOPPED:

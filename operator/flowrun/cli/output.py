@@ -263,6 +263,11 @@ def describe(obj: dict[str, Any], now: datetime, *, colour: bool = False,
         out.extend(f"  {k + ':':<{pw}}{v}" for k, v in pause_lines)
         schema = pause.get("inputSchema")
         out.append("")
+        if pause.get("description"):
+            # The flow's prompt (Markdown, shown as written), above what it expects.
+            out.append(bold("Description:", colour))
+            out.append(_indent(str(pause["description"]).strip("\n")))
+            out.append("")
         if schema:
             title = schema.get("title")
             out.append(bold("Expected input" + (f" ({title})" if title else "") + ":", colour))

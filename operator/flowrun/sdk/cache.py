@@ -154,8 +154,10 @@ class ResultCache:
 
     # ---- reading and writing ---------------------------------------------------------
 
-    def read(self, path: Path, *, return_type: Any = None, now: datetime | None = None) -> Hit | None:
-        """The stored value, or None on a miss. Unreadable or expired entries are misses."""
+    def read(self, path: Path, *, return_type: Any = None, now: datetime | None = None,
+             fingerprint: str | None = None) -> Hit | None:
+        """The stored value, or None on a miss. Unreadable or expired entries are misses,
+        and so is an entry stored with another `fingerprint` (a different call)."""
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -175,6 +177,8 @@ class ResultCache:
                 when = now or datetime.now(timezone.utc)
                 if datetime.fromisoformat(expires) <= when:
                     return None
+            if _other_call(path, entry.get("fingerprint"), fingerprint):
+                return None
             return Hit(decode(entry["value"], entry.get("serializer", "json"), return_type))
         except Exception as exc:  # a corrupt entry must never crash the flow
             log.warning("result cache entry %s is corrupt (%s: %s); treating it as a miss",
@@ -184,12 +188,14 @@ class ResultCache:
     def write(
         self, path: Path, value: Any, *, serializer: str = "json", task: str = "",
         expiration: timedelta | None = None, now: datetime | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         if serializer == "pickle" and not self.allow_pickle:
             raise NotSerializable(PICKLE_REFUSED)
         created = now or datetime.now(timezone.utc)
         entry = {
             "format": FORMAT,
+            "fingerprint": fingerprint,
             "serializer": serializer,
             "task": task,
             "created": created.isoformat(),
@@ -199,24 +205,37 @@ class ResultCache:
         atomic_write(path, json.dumps(entry, separators=(",", ":")).encode())
 
 
+def _other_call(path: Path, stored: str | None, wanted: str | None) -> bool:
+    """Was the entry stored by a call with other inputs or code than this one?"""
+    if stored and wanted and stored != wanted:
+        log.info("result cache entry %s was stored by a call with other inputs or code; "
+                 "running the task again", path.name)
+        return True
+    return False
+
+
 class MemoryCache(ResultCache):
     """Used when a flow runs outside a FlowRun (plain `python my_flow.py`): tasks still
     go through the cache logic, nothing is written to disk."""
 
     def __init__(self) -> None:
         super().__init__("/nonexistent-flowrun-cache", "local")
-        self._entries: dict[Path, tuple[Any, str, datetime | None]] = {}
+        self._entries: dict[Path, tuple[Any, str, datetime | None, str | None]] = {}
 
-    def read(self, path: Path, *, return_type: Any = None, now: datetime | None = None) -> Hit | None:
+    def read(self, path: Path, *, return_type: Any = None, now: datetime | None = None,
+             fingerprint: str | None = None) -> Hit | None:
         if path not in self._entries:
             return None
-        payload, serializer, expires = self._entries[path]
+        payload, serializer, expires, stored = self._entries[path]
         if expires and expires <= (now or datetime.now(timezone.utc)):
+            return None
+        if _other_call(path, stored, fingerprint):
             return None
         return Hit(decode(payload, serializer, return_type))
 
     def write(self, path: Path, value: Any, *, serializer: str = "json", task: str = "",
-              expiration: timedelta | None = None, now: datetime | None = None) -> None:
+              expiration: timedelta | None = None, now: datetime | None = None,
+              fingerprint: str | None = None) -> None:
         created = now or datetime.now(timezone.utc)
         self._entries[path] = (encode(value, serializer), serializer,
-                               created + expiration if expiration else None)
+                               created + expiration if expiration else None, fingerprint)

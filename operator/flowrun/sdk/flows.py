@@ -9,42 +9,124 @@ With `retries`, a failed flow runs again from the top in the same process, with 
 call counters: like a resume after a suspension, tasks that finished return their stored
 results and pauses already resumed return at once, so a retry repeats only what failed.
 Parameters that do not validate are not retried.
+
+Around every execution: `timeout_seconds` (time paused does not count), `log_prints`,
+the task runner of `.submit()` / `.map()` (the flow waits for its submitted tasks at
+its end), and the hooks: `on_completion` and `on_failure` once the outcome is final
+(after the retries), `on_cancellation` when RunCancelled (spec.state: Cancelled, raised
+by the runner in the flow) propagates out of it. Hooks are called as
+`hook(flow, flow_run, state)` and their failures are logged, never raised.
 """
 from __future__ import annotations
 
 import functools
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import pydantic
 
+from . import states
 from .cache import MemoryCache
 from .context import RunContext, current_run, enter_run, exit_run
+from .futures import ThreadPoolTaskRunner
+from .live import FlowSuspended, RunCancelled, RunStopped
+from .logs import reset_log_prints, set_log_prints
+from .options import check_keywords, format_run_name
 from .retries import OnRetry, RetryDelay, RetryPolicy, acall_with_retries, call_with_retries
+from .timeouts import acall_with_timeout, call_with_timeout
 
 log = logging.getLogger("flowrun.flow")
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+FLOW_KEYWORDS = (
+    "name", "description", "version", "tags", "validate_parameters", "retries",
+    "retry_delay_seconds", "timeout_seconds", "log_prints", "persist_result",
+    "cache_result_in_memory", "result_serializer", "flow_run_name", "task_runner",
+    "on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running",
+)
+
+
+@dataclass(frozen=True)
+class FlowRunInfo:
+    """Prefect's `flow_run`, as hooks and get_run_context() see it: `id` is the
+    FlowRun's uid (resume_flow_run accepts it, or the name)."""
+
+    id: str
+    name: str
+    namespace: str
+    flow_name: str
+    run_count: int = 1
+    parameters: dict[str, Any] = field(default_factory=dict)
+    display_name: str | None = None
+
+    @classmethod
+    def of(cls, ctx: RunContext, display_name: str | None = None) -> "FlowRunInfo":
+        return cls(ctx.uid or ctx.name, ctx.name, ctx.namespace, ctx.flow_name, ctx.run_count,
+                   dict(ctx.parameters), display_name)
+
 
 class Flow(Generic[P, R]):
     def __init__(self, fn: Callable[P, R], *, name: str | None = None,
                  validate_parameters: bool = True, description: str | None = None,
-                 retries: int = 0, retry_delay_seconds: RetryDelay = 0):
+                 retries: int | None = 0, retry_delay_seconds: RetryDelay | None = 0,
+                 version: str | None = None, tags: Iterable[str] | None = None,
+                 timeout_seconds: float | None = None, log_prints: bool | None = None,
+                 persist_result: bool | None = None, cache_result_in_memory: bool = True,
+                 result_serializer: Any = None, flow_run_name: str | Callable[[], str] | None = None,
+                 task_runner: ThreadPoolTaskRunner | None = None,
+                 on_completion: list[Callable[..., Any]] | None = None,
+                 on_failure: list[Callable[..., Any]] | None = None,
+                 on_cancellation: list[Callable[..., Any]] | None = None,
+                 on_crashed: list[Callable[..., Any]] | None = None,
+                 on_running: list[Callable[..., Any]] | None = None):
+        if timeout_seconds is not None and not timeout_seconds > 0:
+            raise ValueError(f"timeout_seconds must be > 0, not {timeout_seconds!r}")
+        if task_runner is not None and not isinstance(task_runner, ThreadPoolTaskRunner):
+            raise TypeError("task_runner must be a ThreadPoolTaskRunner (the only task runner here)")
         self.fn = fn
         self.name = name or fn.__name__
         self.retry_policy = RetryPolicy.build(retries, retry_delay_seconds, self._retryable,
                                               owner=f"flow {self.name}")
         self.description = description or inspect.getdoc(fn) or ""
         self.validate_parameters = validate_parameters
+        self.version = version
+        self.tags = set(tags or ())
+        self.timeout_seconds = timeout_seconds
+        self.log_prints = log_prints
+        self.persist_result = persist_result
+        self.cache_result_in_memory = cache_result_in_memory
+        self.result_serializer = result_serializer
+        self.flow_run_name = flow_run_name
+        self.task_runner = task_runner or ThreadPoolTaskRunner()
+        self.on_completion_hooks = list(on_completion or [])
+        self.on_failure_hooks = list(on_failure or [])
+        self.on_cancellation_hooks = list(on_cancellation or [])
+        # A crash (the pod dies) leaves no process to run a hook in; Crashed is reported
+        # by the operator. Accepted so Prefect code imports; see "Coming from Prefect".
+        self.on_crashed_hooks = list(on_crashed or [])
+        self.on_running_hooks = list(on_running or [])
         self.is_async = inspect.iscoroutinefunction(fn)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return f"<Flow {self.name}>"
+
+    def with_options(self, **options: Any) -> "Flow[P, R]":
+        check_keywords("flow", options, FLOW_KEYWORDS)
+        current = dict(name=self.name, description=self.description, version=self.version,
+                       tags=self.tags, validate_parameters=self.validate_parameters,
+                       retries=self.retry_policy.retries,
+                       retry_delay_seconds=list(self.retry_policy.delays),
+                       timeout_seconds=self.timeout_seconds, log_prints=self.log_prints,
+                       persist_result=self.persist_result, flow_run_name=self.flow_run_name,
+                       task_runner=self.task_runner, on_completion=self.on_completion_hooks,
+                       on_failure=self.on_failure_hooks, on_cancellation=self.on_cancellation_hooks)
+        return Flow(self.fn, **{**current, **options})
 
     @functools.cached_property
     def _validated(self) -> Callable[..., Any]:
@@ -72,9 +154,85 @@ class Flow(Generic[P, R]):
             if on_retry is not None:
                 on_retry(retry, exc, delay)
 
+        what = f"Flow run {self._display(ctx)}"
         if self.is_async:
-            return acall_with_retries(call, self.retry_policy, retrying)
-        return call_with_retries(call, self.retry_policy, retrying)
+            return self._run_async(ctx, lambda: acall_with_retries(
+                lambda: acall_with_timeout(call, self.timeout_seconds, what), self.retry_policy, retrying))
+        return self._run_sync(ctx, lambda: call_with_retries(
+            lambda: call_with_timeout(call, self.timeout_seconds, what), self.retry_policy, retrying))
+
+    # ---- around one execution: task runner, log_prints, hooks ------------------------
+
+    def _display(self, ctx: RunContext | None) -> str:
+        if ctx is None:
+            return self.name
+        try:
+            return format_run_name(self.flow_run_name, ctx.parameters) or ctx.name
+        except ValueError as exc:
+            log.warning("flow %s: %s", self.name, exc)
+            return ctx.name
+
+    def _enter(self, ctx: RunContext | None):
+        runner = None
+        if ctx is not None:
+            runner, ctx.task_runner = ctx.task_runner, self.task_runner.duplicate()
+            if self.flow_run_name is not None:
+                log.info("flow run %s (flow_run_name: %s)", ctx.name, self._display(ctx))
+            self._hooks(self.on_running_hooks, ctx, states.State(states.RUNNING))
+        return runner, set_log_prints(self.log_prints)
+
+    def _exit(self, ctx: RunContext | None, saved: Any, stopping: bool) -> None:
+        runner, prints = saved
+        reset_log_prints(prints)
+        if ctx is not None and ctx.task_runner is not None:
+            # The flow waits for the tasks it submitted (Prefect does too), unless it stops.
+            ctx.task_runner.shutdown(wait=not stopping)
+            ctx.task_runner = runner
+
+    def _outcome(self, ctx: RunContext | None, exc: BaseException | None, value: Any = None) -> None:
+        if exc is None:
+            self._hooks(self.on_completion_hooks, ctx, states.completed(value))
+        elif isinstance(exc, RunCancelled):
+            self._hooks(self.on_cancellation_hooks, ctx, states.cancelled(exc))
+        elif isinstance(exc, Exception):
+            self._hooks(self.on_failure_hooks, ctx, states.failed(exc))
+
+    def _hooks(self, hooks: list[Callable[..., Any]], ctx: RunContext | None, state: states.State) -> None:
+        if not hooks:
+            return
+        info = FlowRunInfo.of(ctx, self._display(ctx)) if ctx is not None else None
+        for hook in hooks:
+            try:
+                hook(self, info, state)
+            except Exception:  # noqa: BLE001 - a hook never changes the outcome
+                log.exception("flow %s: hook %s failed", self.name, getattr(hook, "__name__", hook))
+
+    def _run_sync(self, ctx: RunContext | None, body: Callable[[], Any]) -> Any:
+        saved = self._enter(ctx)
+        stopping = False
+        try:
+            value = body()
+        except BaseException as exc:
+            stopping = isinstance(exc, RunStopped) and not isinstance(exc, FlowSuspended)
+            self._exit(ctx, saved, stopping)
+            self._outcome(ctx, exc)
+            raise
+        self._exit(ctx, saved, False)
+        self._outcome(ctx, None, value)
+        return value
+
+    async def _run_async(self, ctx: RunContext | None, body: Callable[[], Any]) -> Any:
+        saved = self._enter(ctx)
+        try:
+            value = await body()
+        except BaseException as exc:
+            stopping = isinstance(exc, RunStopped) and not isinstance(exc, FlowSuspended)
+            self._exit(ctx, saved, stopping)
+            self._outcome(ctx, exc)
+            raise
+        self._exit(ctx, saved, False)
+        self._outcome(ctx, None, value)
+        return value
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if current_run() is not None:  # a flow called from a flow: plain call
@@ -113,14 +271,14 @@ def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
 
 
 @overload
-def flow(*, name: str | None = None, validate_parameters: bool = True,
-         description: str | None = None, retries: int = 0,
-         retry_delay_seconds: RetryDelay = 0) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
 def flow(fn: Any = None, /, **options: Any) -> Any:
     """Decorate a function (sync or async) as a flow: `@flow` or `@flow(name=...,
-    retries=2, retry_delay_seconds=30)`."""
+    retries=2, retry_delay_seconds=30, timeout_seconds=600, log_prints=True,
+    task_runner=ThreadPoolTaskRunner(max_workers=4), on_failure=[notify])`."""
+    check_keywords("flow", options, FLOW_KEYWORDS)
     if fn is None:
         return lambda f: Flow(f, **options)
     return Flow(fn, **options)

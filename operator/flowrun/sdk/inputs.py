@@ -3,13 +3,22 @@
 `pause_flow_run(wait_for_input=M)` stores `M`'s JSON schema in the FlowRun, so the API
 server (admission webhook), the operator and the CLI can all check a resume's input
 before the flow sees it; the flow gets an `M` instance back.
+
+As in Prefect: a plain type (`int`, `str`, `list[str]`...) is wrapped in a model with
+one field, `value`, and the flow gets the value back; a `pydantic.BaseModel` that is
+not a RunInput is upgraded to one (a subclass that forbids unknown fields), and the
+flow gets an instance of it (so also of the user's model).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, create_model
+from pydantic.fields import FieldInfo
+
+# status.pause.description is for a prompt, not a document: longer ones are cut.
+MAX_DESCRIPTION_CHARS = 4096
 
 
 class RunInput(BaseModel):
@@ -17,6 +26,33 @@ class RunInput(BaseModel):
     rejected (`extra="forbid"`), so a typo in a resume never passes silently."""
 
     model_config = ConfigDict(extra="forbid")
+
+    # The Markdown prompt shown above the expected fields (with_initial_data); a dunder
+    # name so that a model may still have a field called `description`.
+    __description__: ClassVar[str | None] = None
+
+    @classmethod
+    def with_initial_data(cls, description: str | None = None, **defaults: Any) -> type["RunInput"]:
+        """This model with `defaults` as the fields' defaults (so they may be left out
+        of a resume) and a Markdown `description` for the person resuming the run."""
+        unknown = sorted(set(defaults) - set(cls.model_fields))
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no field(s) {', '.join(unknown)}; "
+                             f"its fields: {', '.join(cls.model_fields)}")
+        fields: dict[str, Any] = {}
+        for name, value in defaults.items():
+            info = cls.model_fields[name]
+            merged = FieldInfo.merge_field_infos(info, default=value)
+            fields[name] = (info.annotation, merged)
+        model = create_model(cls.__name__, __base__=cls, __module__=cls.__module__, **fields)
+        model.__description__ = cut_description(description) if description is not None else cls.__description__
+        return model
+
+
+def cut_description(text: str) -> str:
+    if len(text) <= MAX_DESCRIPTION_CHARS:
+        return text
+    return text[:MAX_DESCRIPTION_CHARS - 1] + "…"
 
 
 class _WrappedInput(RunInput):
@@ -26,21 +62,35 @@ class _WrappedInput(RunInput):
 
 
 _wrapped: dict[Any, type[RunInput]] = {}
+_upgraded: dict[type[BaseModel], type[RunInput]] = {}
+
+
+def upgrade(model: type[BaseModel]) -> type[RunInput]:
+    """A BaseModel that is not a RunInput, as one: same fields and validators, unknown
+    fields forbidden (Prefect does the same upgrade)."""
+    if issubclass(model, RunInput):
+        return model
+    if model not in _upgraded:
+        config = ConfigDict(**{**model.model_config, "extra": "forbid"})  # type: ignore[typeddict-item]
+        _upgraded[model] = type(model.__name__, (model, RunInput),
+                                {"model_config": config, "__module__": model.__module__,
+                                 "__qualname__": model.__qualname__, "__doc__": model.__doc__})
+    return _upgraded[model]
 
 
 def as_run_input(wait_for_input: Any) -> tuple[type[RunInput], bool]:
-    """(the model to validate against, whether the caller wants `.value` back).
-
-    A RunInput (or any pydantic model) is used as it is; a plain type such as `int` or
-    `str` or `list[str]` is wrapped in a model with one field, `value`, as Prefect does.
-    """
+    """(the model to validate against, whether the caller wants `.value` back)."""
     if isinstance(wait_for_input, type) and issubclass(wait_for_input, BaseModel):
-        return wait_for_input, False
+        return upgrade(wait_for_input), False
     if wait_for_input not in _wrapped:
         name = getattr(wait_for_input, "__name__", None) or str(wait_for_input)
         _wrapped[wait_for_input] = create_model(
             f"{name.capitalize()}Input", __base__=_WrappedInput, value=(wait_for_input, ...))
     return _wrapped[wait_for_input], True
+
+
+def description_of(model: type[BaseModel] | None) -> str | None:
+    return getattr(model, "__description__", None) if model is not None else None
 
 
 def input_schema(model: type[BaseModel]) -> dict[str, Any]:

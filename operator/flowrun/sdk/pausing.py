@@ -1,26 +1,57 @@
 """pause_flow_run, suspend_flow_run, resume_flow_run: Prefect's names and defaults.
 
-Inside a flow, pause blocks the process until resumed; suspend stops the flow so the
-operator can tear the Job down (a resume runs it again from the top, and this call then
-returns at once). From any Python process with a kube config, resume_flow_run and
-suspend_flow_run(flow_run_id=...) change a FlowRun the way `kubectl patch` would.
+Inside a flow, pause blocks until resumed; suspend stops the flow so the operator can
+tear the Job down (a resume runs it again from the top, and this call then returns at
+once). From any Python process with a kube config, resume_flow_run and
+suspend_flow_run(flow_run_id=...) change a FlowRun the way `kubectl patch` would; the
+run is named by its name, or by its uid where the caller may list FlowRuns.
+
+Like Prefect's, these functions are awaitable where an event loop runs: in an async
+flow `await pause_flow_run(...)` waits in a worker thread (asyncio.to_thread, which
+carries the run's context), so other coroutines keep running while the run is paused;
+in a sync flow the plain call blocks.
 """
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import time
+from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 import pydantic
 
-from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract import transitions
+from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import InvalidTransition, PauseKind, Phase, State
-from ..kube import Kube
+from ..contract.status import keys_contain
+from ..kube import Kube, KubeError
 from .context import RunContext, require_flow_context
-from .inputs import as_run_input
+from .inputs import as_run_input, description_of
 
 T = TypeVar("T")
 
+_UID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+# How long resume_flow_run watches the run after its patch, for a refusal of the input
+# by the flow's own validators (the run goes back to Paused with a message).
+RESUME_WATCH_SECONDS = 5.0
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _dual(blocking: Callable[[], T]) -> Any:
+    """Prefect's sync_compatible: in a thread with a running event loop, an awaitable
+    that runs `blocking` in a worker thread; elsewhere, its result."""
+    if _in_event_loop():
+        return asyncio.to_thread(blocking)
+    return blocking()
 
 
 def _key(ctx: RunContext, key: str | None) -> str:
@@ -39,6 +70,8 @@ def _finish(model_info: tuple[type[pydantic.BaseModel], bool] | None, data: Any)
 
 def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None, key: str | None,
            suspend_after: int | None = None) -> Any:
+    # The context and the pause key are taken now, in the caller's thread and order;
+    # only the waiting may happen in a worker thread.
     ctx = require_flow_context(what)
     pause_key = _key(ctx, key)
     model_info = as_run_input(wait_for_input) if wait_for_input is not None else None
@@ -46,29 +79,50 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
         raise RuntimeError(
             f"{what}() needs a FlowRun: this flow runs locally. Start it on the cluster "
             "with `kubectl apply` or `flowrun run` to pause and resume it.")
-    data = ctx.live.pause(pause_key, kind=kind, timeout=timeout,
-                          model=model_info[0] if model_info else None, suspend_after=suspend_after)
-    return _finish(model_info, data)
+    live = ctx.live
+    model = model_info[0] if model_info else None
+    extra: dict[str, Any] = {}
+    if suspend_after is not None:
+        extra["suspend_after"] = suspend_after
+    if description_of(model):
+        extra["description"] = description_of(model)
+
+    def wait() -> Any:
+        if kind is PauseKind.SUSPEND and ctx.task_runner is not None:
+            ctx.task_runner.wait_idle()  # the Job is torn down next: let submitted tasks finish
+        ctx.pause_began()
+        try:
+            data = live.pause(pause_key, kind=kind, timeout=timeout, model=model, **extra)
+        finally:
+            ctx.pause_ended()
+        return _finish(model_info, data)
+
+    return _dual(wait)
 
 
 @overload
 def pause_flow_run(wait_for_input: None = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
-                   key: str | None = None, suspend_after: int | None = None) -> None: ...
+                   poll_interval: int = 10, key: str | None = None,
+                   suspend_after: int | None = None) -> None: ...
 
 
 @overload
 def pause_flow_run(wait_for_input: type[T], timeout: int = DEFAULT_PAUSE_TIMEOUT,
-                   key: str | None = None, suspend_after: int | None = None) -> T: ...
+                   poll_interval: int = 10, key: str | None = None,
+                   suspend_after: int | None = None) -> T: ...
 
 
 def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
-                   key: str | None = None, suspend_after: int | None = None) -> Any:
+                   poll_interval: int = 10, key: str | None = None,
+                   suspend_after: int | None = None) -> Any:
     """Pause the flow here; the pod stays alive and this call returns when the run is
     resumed (`spec.state: Running`). With `wait_for_input=Model` it returns the Model
     built from the resume's input. After `timeout` seconds without a resume, the run
-    fails ("paused and never resumed"). With `suspend_after=SECONDS`, a pause that waited
+    fails ("paused and never resumed"). `poll_interval` is accepted for Prefect's sake:
+    the run is watched, not polled. With `suspend_after=SECONDS`, a pause that waited
     that long becomes a suspension of the same pause (its pod is freed; resuming works
-    exactly the same, the flow then runs again from the top to this call)."""
+    exactly the same, the flow then runs again from the top to this call). Awaitable in
+    async flows."""
     if timeout is None:
         raise ValueError("pause_flow_run needs a timeout (a paused pod holds resources); "
                          "use suspend_flow_run(timeout=None) to wait without limit")
@@ -87,21 +141,26 @@ def suspend_flow_run(wait_for_input: type[T], flow_run_id: str | None = None,
                      namespace: str | None = None) -> T: ...
 
 
-def suspend_flow_run(wait_for_input: Any = None, flow_run_id: str | None = None,
+def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None) -> Any:
     """Suspend: stop the flow and let the operator delete its Job. Resuming starts a
     new Job that runs the flow from the top; finished tasks return cached results and
     this call returns at once (with the resume's input when `wait_for_input` is given).
-    `timeout=None` waits forever. With `flow_run_id=`, suspend another FlowRun."""
+    `timeout=None` waits forever. With `flow_run_id=` (a name or uid), suspend another
+    FlowRun. Awaitable in async code."""
     if flow_run_id is not None:
-        _client_patch(flow_run_id, namespace, {"spec": {"state": State.SUSPENDED.value}})
-        return None
+        def patch() -> None:
+            kube = Kube()
+            ns, name, _ = _find(kube, str(flow_run_id), namespace)
+            kube.patch_flowrun(ns, name, {"spec": {"state": State.SUSPENDED.value}})
+        return _dual(patch)
     return _pause(PauseKind.SUSPEND, "suspend_flow_run", wait_for_input, timeout, key)
 
 
 class ResumeError(ValueError):
-    """A resume that cannot be done as asked (not paused, invalid input...)."""
+    """A resume that cannot be done as asked (not paused, invalid input, refused by
+    the flow's validators...)."""
 
 
 def _namespace(namespace: str | None) -> str:
@@ -117,49 +176,118 @@ def _namespace(namespace: str | None) -> str:
         return "default"
 
 
-def _client_patch(name: str, namespace: str | None, patch: dict[str, Any]) -> dict[str, Any]:
-    kube = Kube()
-    return kube.patch_flowrun(_namespace(namespace), name, patch)
-
-
-def resume_flow_run(flow_run_id: str, run_input: Any = None, namespace: str | None = None) -> None:
-    """Resume a paused or suspended FlowRun, optionally with input for its
-    `wait_for_input`. The input is checked against the stored schema first."""
-    kube = Kube()
+def _find(kube: Kube, flow_run_id: str, namespace: str | None) -> tuple[str, str, dict[str, Any]]:
+    """(namespace, name, object) of the FlowRun called `flow_run_id`, or whose uid it
+    is (found by listing the namespace, or every namespace when none was given)."""
     ns = _namespace(namespace)
+    obj = kube.get_flowrun(ns, flow_run_id) if len(flow_run_id) <= 253 else None
+    if obj is not None:
+        return ns, flow_run_id, obj
+    if _UID.match(flow_run_id):
+        try:
+            items = kube.list_flowruns(namespace) if namespace else kube.list_flowruns(None)
+        except KubeError as exc:
+            if exc.status == 403 and not namespace:
+                try:
+                    items = kube.list_flowruns(ns)
+                except KubeError as inner:
+                    raise _list_refused(flow_run_id, inner) from None
+            elif exc.status == 403:
+                raise _list_refused(flow_run_id, exc) from None
+            else:
+                raise
+        for item in items:
+            if item["metadata"].get("uid") == flow_run_id:
+                return item["metadata"]["namespace"], item["metadata"]["name"], item
+    raise ResumeError(f"FlowRun {flow_run_id} not found in namespace {ns}"
+                      + (" (nor by uid)" if _UID.match(flow_run_id) else ""))
+
+
+def _list_refused(uid: str, exc: KubeError) -> ResumeError:
+    return ResumeError(f"{uid} looks like a FlowRun uid, and finding a run by uid needs "
+                       f"permission to list FlowRuns ({exc}); pass the FlowRun's name instead")
+
+
+def resume_flow_run(flow_run_id: Any, run_input: Any = None, namespace: str | None = None) -> Any:
+    """Resume a paused or suspended FlowRun (by name or uid), optionally with input for
+    its `wait_for_input`. The input is checked against the stored schema first; then,
+    for a few seconds, the run is watched: if the flow's own validators refuse the
+    input (the run goes back to Paused with a message), this raises ResumeError with
+    that message. Awaitable in async code."""
+    return _dual(lambda: _resume(str(flow_run_id), run_input, namespace))
+
+
+def _resume(flow_run_id: str, run_input: Any, namespace: str | None) -> None:
+    kube = Kube()
+    ns, name, obj = _find(kube, flow_run_id, namespace)
     if isinstance(run_input, pydantic.BaseModel):
         run_input = run_input.model_dump(mode="json")
+    seen: dict[str, Any] = {}
 
     def decide(obj: dict[str, Any]):
         phase = (obj.get("status") or {}).get("phase")
         state = (obj.get("spec") or {}).get("state")
         if state == State.RUNNING.value and phase not in (Phase.PAUSED.value, Phase.SUSPENDED.value):
-            raise ResumeError(f"FlowRun {flow_run_id} is not paused or suspended (phase {phase})")
+            raise ResumeError(f"FlowRun {name} is not paused or suspended (phase {phase})")
         try:
-            return transitions.user_change(obj, State.RUNNING, data=run_input), None
+            patch = transitions.user_change(obj, State.RUNNING, data=run_input)
         except transitions.InputRefused as exc:
-            raise ResumeError(f"input for FlowRun {flow_run_id} is invalid: {exc}") from None
+            raise ResumeError(f"input for FlowRun {name} is invalid: {exc}") from None
         except InvalidTransition as exc:
-            raise ResumeError(f"FlowRun {flow_run_id}: {exc}") from None
+            raise ResumeError(f"FlowRun {name}: {exc}") from None
+        seen["key"] = (transitions.pending_pause(obj) or {}).get("key")
+        return patch, None
 
-    if kube.update_flowrun(ns, flow_run_id, decide) is None:
-        raise ResumeError(f"FlowRun {ns}/{flow_run_id} not found")
+    patched = kube.update_flowrun(ns, name, decide)
+    if patched is None:
+        raise ResumeError(f"FlowRun {ns}/{name} not found")
+    if seen.get("key"):
+        refusal = watch_resume(kube, ns, name, seen["key"], patched, RESUME_WATCH_SECONDS)
+        if refusal:
+            raise ResumeError(f"FlowRun {name} did not accept the input: {refusal}")
 
 
-def cancel_flow_run(flow_run_id: str, reason: str | None = None, namespace: str | None = None) -> None:
-    """Cancel a FlowRun from any live phase (paused and suspended included): its Job is
-    deleted (a live runner runs the flow's on_cancellation hooks first), its linked
-    subflows are cancelled, and it ends Cancelled with `reason` in its message."""
-    kube = Kube()
-    ns = _namespace(namespace)
+def cancel_flow_run(flow_run_id: Any, reason: str | None = None, namespace: str | None = None) -> Any:
+    """Cancel a FlowRun (by name or uid) from any live phase (paused and suspended
+    included): its Job is deleted (a live runner runs the flow's on_cancellation hooks
+    first), its linked subflows are cancelled, and it ends Cancelled with `reason` in
+    its message. Awaitable in async code."""
+    def cancel() -> None:
+        kube = Kube()
+        ns, name, _ = _find(kube, str(flow_run_id), namespace)
 
-    def decide(obj: dict[str, Any]):
-        if (obj.get("spec") or {}).get("state") == State.CANCELLED.value:
+        def decide(obj: dict[str, Any]):
+            if (obj.get("spec") or {}).get("state") == State.CANCELLED.value:
+                return None
+            try:
+                return transitions.user_change(obj, State.CANCELLED, reason=reason), None
+            except InvalidTransition as exc:
+                raise ResumeError(f"FlowRun {name}: {exc}") from None
+
+        if kube.update_flowrun(ns, name, decide) is None:
+            raise ResumeError(f"FlowRun {ns}/{name} not found")
+    return _dual(cancel)
+
+
+def watch_resume(kube: Kube, namespace: str, name: str, key: str, patched: dict[str, Any],
+                 seconds: float) -> str | None:
+    """After a resume's patch: the refusal message if the run's validators refused the
+    input (the pause records the refused generation, and the run waits again at the
+    same key); None once the pause is resumed, the run moved on, or `seconds` passed."""
+    generation = (patched.get("metadata") or {}).get("generation", 0)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        obj = kube.get_flowrun(namespace, name)
+        if obj is None:
             return None
-        try:
-            return transitions.user_change(obj, State.CANCELLED, reason=reason), None
-        except InvalidTransition as exc:
-            raise ResumeError(f"FlowRun {flow_run_id}: {exc}") from None
-
-    if kube.update_flowrun(ns, flow_run_id, decide) is None:
-        raise ResumeError(f"FlowRun {ns}/{flow_run_id} not found")
+        status = obj.get("status") or {}
+        pause = status.get("pause") or {}
+        if keys_contain(status.get("resumed"), key) or pause.get("key") not in (None, key):
+            return None
+        phase = status.get("phase")
+        if phase and Phase(phase).terminal:
+            return None
+        if pause.get("key") == key and (pause.get("rejectedGeneration") or -1) >= generation:
+            return status.get("message") or "the input was refused; the run waits again"
+        time.sleep(0.25)
+    return None

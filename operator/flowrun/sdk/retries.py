@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -42,10 +43,13 @@ class RetryPolicy:
     retries: int = 0
     delays: tuple[float, ...] = (0.0,)
     condition: RetryCondition | None = None
+    # Prefect's retry_jitter_factor: each delay is drawn from [d, d * (1 + factor)].
+    jitter: float | None = None
 
     @classmethod
     def build(cls, retries: int | None, retry_delay_seconds: RetryDelay | None,
-              retry_condition_fn: RetryCondition | None, *, owner: str) -> "RetryPolicy":
+              retry_condition_fn: RetryCondition | None, *, owner: str,
+              retry_jitter_factor: float | None = None) -> "RetryPolicy":
         """Checked at decoration time, so a typo fails when the module is imported, not
         on the first failure."""
         retries = 0 if retries is None else retries
@@ -65,11 +69,17 @@ class RetryPolicy:
             raise ValueError(f"{owner}: retry delays must be finite and >= 0, not {list(delays)}")
         if retry_condition_fn is not None and not callable(retry_condition_fn):
             raise ValueError(f"{owner}: retry_condition_fn must be callable")
-        return cls(retries, delays, retry_condition_fn)
+        if retry_jitter_factor is not None and (isinstance(retry_jitter_factor, bool) or not isinstance(
+                retry_jitter_factor, (int, float)) or not 0 <= retry_jitter_factor < math.inf):
+            raise ValueError(f"{owner}: retry_jitter_factor must be a number >= 0, not {retry_jitter_factor!r}")
+        return cls(retries, delays, retry_condition_fn, retry_jitter_factor)
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number `retry` (1, 2, ...)."""
-        return self.delays[min(retry, len(self.delays)) - 1]
+        base = self.delays[min(retry, len(self.delays)) - 1]
+        if self.jitter:
+            return random.uniform(base, base * (1 + self.jitter))
+        return base
 
     def wants_retry(self, retry: int, exc: BaseException) -> bool:
         """Should the failure `exc` be followed by retry number `retry`? (Only Exceptions
