@@ -183,6 +183,7 @@ class ChildView:
     phase: str = ""
     state: str = State.RUNNING.value
     suspended_with_parent: bool = False
+    waiting: bool = False  # at a pause nobody has answered yet
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,15 @@ def pause_deadline(obj: Mapping[str, Any]) -> datetime | None:
     if status.get("phase") not in (Phase.PAUSED.value, Phase.SUSPENDED.value):
         return None
     return parse_timestamp((status.get("pause") or {}).get("deadline"))
+
+
+def is_resume_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Is this update a person's resume: spec.state set to Running, or new input with it?"""
+    old_spec, new_spec = _spec(old), _spec(new)
+    if new_spec.get("state", State.RUNNING.value) != State.RUNNING.value:
+        return False
+    return old_spec.get("state", State.RUNNING.value) != State.RUNNING.value or (
+        new_spec.get("input") is not None and new_spec.get("input") != old_spec.get("input"))
 
 
 def is_linked_child(obj: Mapping[str, Any]) -> bool:
@@ -479,9 +489,11 @@ def _follow_attempt(obj, run: FlowRun, status, world: World, policy: Policy, now
     attempt = int(status.get("attempt") or 0)
     # a. Children suspended along with this run come back with it.
     if run.spec.state is State.RUNNING:
+        # A child that waited at a pause of its own keeps waiting there, suspended at it:
+        # resuming it past that pause is for the people it waits for.
         patches = tuple(
             (c.name, {"metadata": {"annotations": {ANNOTATION_SUSPENDED_WITH_PARENT: None}},
-                      "spec": {"state": State.RUNNING.value}})
+                      **({} if c.waiting else {"spec": {"state": State.RUNNING.value}})})
             for c in world.children
             if c.linked and c.suspended_with_parent and c.state == State.SUSPENDED.value
             and not _terminal(c.phase))

@@ -28,11 +28,11 @@ import kopf
 
 from ..contract.constants import GROUP, LABEL_RUN, PLURAL, VERSION
 from ..contract.phases import Phase
+from ..contract import approvals, audit, transitions
+from ..contract import template_policy as policy
 from ..contract.status import now
 from ..kube import Kube
 from . import admission, template_gate
-from ..contract import audit
-from ..contract import template_policy as policy
 from .reconcile import Reconciler, finished_expiry
 from .settings import Settings
 
@@ -231,9 +231,49 @@ def guard_template(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patc
     patch.metadata.annotations[policy.ANNOTATION_TEMPLATE_APPROVAL] = signature
 
 
+def guard_approvals(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
+                    userinfo: dict[str, Any], **_: Any) -> None:
+    """The creator of a run, and approvals of pauses that name approvers, are recorded
+    here only (contract/approvals.py): a client's own values are put back; a resume by
+    someone who may not approve is refused; one short of the quorum is recorded and
+    leaves the run paused."""
+    new = dict(body)
+    written = (new.get("metadata") or {}).get("annotations") or {}
+    if not old:
+        patch.metadata.annotations[approvals.ANNOTATION_CREATED_BY] = _user(userinfo) or None
+        if written.get(approvals.ANNOTATION_APPROVALS) is not None:
+            patch.metadata.annotations[approvals.ANNOTATION_APPROVALS] = None
+        return
+    old = dict(old)
+    kept = (old.get("metadata") or {}).get("annotations") or {}
+    for name in (approvals.ANNOTATION_CREATED_BY, approvals.ANNOTATION_APPROVALS):
+        if written.get(name) != kept.get(name):
+            patch.metadata.annotations[name] = kept.get(name)
+    meta = new.get("metadata") or {}
+    if policy.is_run_account(_user(userinfo), meta.get("namespace", "")) == meta.get("name"):
+        return  # the run's own runner arms and re-arms its pauses
+    pause = transitions.pending_pause(old)
+    if approvals.approval_of(pause) is None or not transitions.is_resume_change(old, new):
+        return
+    secret = template_gate.key(SETTINGS)
+    if not secret:
+        raise kopf.AdmissionError("this pause names approvers, but the operator has no key to record "
+                                  "approvals with (see docs/security.md)", code=403)
+    why, change = approvals.webhook_approve(old, new, pause, user=_user(userinfo),
+                                            groups=list((userinfo or {}).get("groups") or []),
+                                            time=now().strftime("%Y-%m-%dT%H:%M:%SZ"), secret=secret)
+    if why:
+        raise kopf.AdmissionError(why, code=403)
+    for name, value in change["metadata"]["annotations"].items():
+        patch.metadata.annotations[name] = value
+    for field, value in (change.get("spec") or {}).items():
+        patch.spec[field] = value
+
+
 def mutate(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
            userinfo: dict[str, Any], **kwargs: Any) -> None:
     guard_template(body=body, old=old, patch=patch, userinfo=userinfo, **kwargs)
+    guard_approvals(body=body, old=old, patch=patch, userinfo=userinfo, **kwargs)
     record_who(body=body, old=old, patch=patch, userinfo=userinfo, **kwargs)
 
 

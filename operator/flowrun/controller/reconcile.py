@@ -66,6 +66,7 @@ class Reconciler:
             suspend_after_seconds=settings.suspend_after_seconds,
             image_pull_grace_seconds=settings.image_pull_grace_seconds,
             job_name=resources.job_name,
+            approval_secret=template_gate.key(settings),
         )
         self.locks = RunLocks()
 
@@ -278,6 +279,7 @@ _EVENT_REASONS = {
     "resumed": ("Resumed", "Normal"),
     "completed": ("Completed", "Normal"),
     "cancelled": ("Cancelled", "Normal"),
+    "approved": ("Approved", "Normal"),
     "failed": ("Failed", "Warning"),
     "retrying": ("FlowRetrying", "Warning"),
     "timed-out": ("TimedOut", "Warning"),
@@ -327,7 +329,8 @@ def child_view(child: dict[str, Any], parent: dict[str, Any]) -> t.ChildView:
         name=child["metadata"]["name"], linked=owned and t.is_linked_child(child),
         phase=(child.get("status") or {}).get("phase") or "",
         state=(child.get("spec") or {}).get("state", "Running"),
-        suspended_with_parent=annotations.get(t.ANNOTATION_SUSPENDED_WITH_PARENT) == parent["metadata"]["name"])
+        suspended_with_parent=annotations.get(t.ANNOTATION_SUSPENDED_WITH_PARENT) == parent["metadata"]["name"],
+        waiting=t.pending_pause(child) is not None)
 
 
 def pod_problem(pod: dict[str, Any]) -> tuple[str, str]:
