@@ -242,6 +242,22 @@ def is_resume_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         new_spec.get("input") is not None and new_spec.get("input") != old_spec.get("input"))
 
 
+ACTION_VERBS = {State.RUNNING.value: "resume", State.SUSPENDED.value: "suspend",
+                State.PAUSED.value: "pause", State.CANCELLED.value: "cancel"}
+
+
+def action_verb(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """The custom RBAC verb a person needs for this update (with authorization.actionVerbs
+    on): the verb of the new spec.state, `resume` for new input; None for anything else."""
+    old_state = _spec(old).get("state", State.RUNNING.value)
+    new_state = _spec(new).get("state", State.RUNNING.value)
+    if old_state != new_state:
+        return ACTION_VERBS[new_state]
+    if is_resume_change(old, new):
+        return "resume"
+    return None
+
+
 def is_linked_child(obj: Mapping[str, Any]) -> bool:
     meta = obj.get("metadata") or {}
     return bool((meta.get("labels") or {}).get(LABEL_PARENT)) and any(

@@ -201,6 +201,25 @@ def validate(body: kopf.Body, old: dict[str, Any] | None, operation: str | None,
         errors = admission.review_update(dict(old), new, user=_user(userinfo))
     if errors:
         raise kopf.AdmissionError("; ".join(errors), code=422)
+    if old and SETTINGS.action_verbs:
+        require_action_verb(dict(old), new, userinfo)
+
+
+def require_action_verb(old: dict[str, Any], new: dict[str, Any], userinfo: dict[str, Any]) -> None:
+    """With authorization.actionVerbs: a change of spec.state needs, besides `patch`, the
+    custom verb of the change on flowruns (resourceNames allowed). The operator's and the
+    run's own runner's writes are exempt."""
+    verb = transitions.action_verb(old, new)
+    user, meta = _user(userinfo), new.get("metadata") or {}
+    if verb is None or user == SETTINGS.operator_user or \
+            policy.is_run_account(user, meta.get("namespace", "")) == meta.get("name"):
+        return
+    allowed, _reason = reconciler().kube.may(userinfo or {}, meta.get("namespace", ""), verb, "flowruns",
+                                              "flowrun.io", meta.get("name", ""))
+    if not allowed:
+        raise kopf.AdmissionError(
+            f"{user} may not {verb} FlowRun {meta.get('name')}: that needs the `{verb}` verb on "
+            f"flowruns.flowrun.io (authorization.actionVerbs is on), besides patch", code=403)
 
 
 def record_who(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,

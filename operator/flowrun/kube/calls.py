@@ -65,6 +65,7 @@ METHOD_CALLS: dict[str, list[tuple[str | None, str | None, str]]] = {
     "pod_log": [("", "pods/log", "get")],
     "emit_event": [("", "events", "create")],
     "can_create_pods": [("authorization.k8s.io", "subjectaccessreviews", "create")],
+    "may": [("authorization.k8s.io", "subjectaccessreviews", "create")],
 }
 
 
@@ -103,7 +104,8 @@ OPERATOR_RIGHTS: tuple[Row, ...] = (
         "kopf finds the FlowRun resource"),
     Row("authorization.k8s.io", "subjectaccessreviews", ("create",), True,
         "the webhook asks whether the creator of a run could create its pod themselves "
-        "(spec.template beyond the allow-list)"),
+        "(spec.template beyond the allow-list), and, with authorization.actionVerbs, whether "
+        "a person holds the verb (resume, suspend, pause, cancel) of the change they make"),
 )
 
 # What kopf itself does, beside the calls of our code (handlers.py registers them).

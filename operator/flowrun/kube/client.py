@@ -406,9 +406,19 @@ class Kube:
             raise _error(exc) from None
 
     def can_create_pods(self, namespace: str, userinfo: Mapping[str, Any]) -> tuple[bool, str]:
+        """Whether the user described by an admission request's `userinfo` may create pods
+        in `namespace` (see `may`)."""
+        return self.may(userinfo, namespace, "create", "pods")
+
+    def may(self, userinfo: Mapping[str, Any], namespace: str, verb: str, resource: str,
+            group: str = "", name: str = "") -> tuple[bool, str]:
         """Ask the API server (a SubjectAccessReview) whether the user described by an
-        admission request's `userinfo` may create pods in `namespace`. Returns (allowed,
-        the API server's reason). Any failure to ask counts as "no"."""
+        admission request's `userinfo` may `verb` the `resource` (custom verbs too, such
+        as `resume` on flowruns). Returns (allowed, the API server's reason). Any
+        failure to ask counts as "no"."""
+        attributes = {"namespace": namespace, "verb": verb, "resource": resource, "group": group}
+        if name:
+            attributes["name"] = name
         review = {
             "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
             "spec": {
@@ -416,8 +426,7 @@ class Kube:
                 "uid": userinfo.get("uid", ""),
                 "groups": list(userinfo.get("groups") or []),
                 "extra": {k: list(v) for k, v in (userinfo.get("extra") or {}).items()},
-                "resourceAttributes": {"namespace": namespace, "verb": "create",
-                                       "resource": "pods", "group": "", "version": "v1"},
+                "resourceAttributes": attributes,
             },
         }
         try:
