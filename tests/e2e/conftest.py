@@ -57,10 +57,13 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
                                                     (certs / "ca.crt").read_bytes(), SESSION_LABEL)
             kubectl("apply", "-f", "-", input=yaml.safe_dump_all(configurations))
         metrics_port = free_port()
-        # A short grace for images that cannot be pulled, so the test of it fails fast.
+        # A short grace for images that cannot be pulled, so the test of it fails fast; a
+        # short retry after a refused Job; rights by verb on (the admin holds every verb,
+        # the tests' people only those their Roles grant).
         op = OperatorProcess(workdir / "operator.log", runner_image, namespaces=SESSION_NAMESPACES,
                              KUBECONFIG=str(operator_kubeconfig), FLOWRUN_METRICS_PORT=str(metrics_port),
-                             FLOWRUN_IMAGE_PULL_GRACE_SECONDS="5", **webhook)
+                             FLOWRUN_IMAGE_PULL_GRACE_SECONDS="5", FLOWRUN_JOB_RETRY_SECONDS="2",
+                             FLOWRUN_ACTION_VERBS="true", FLOWRUN_OPERATOR_USER=rights.username, **webhook)
         op.username = rights.username
         op.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         op.start()

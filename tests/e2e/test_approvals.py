@@ -28,8 +28,9 @@ def resume(namespace: str, who: str, name: str, ok: bool = True):
 
 @pytest.fixture
 def people(namespace):
-    """RBAC for the people of the test: they may read, create and patch FlowRuns here."""
-    kubectl("create", "role", "flowrun-people", "--verb=get,list,watch,create,patch,update",
+    """RBAC for the people of the test: they may read, create, patch and resume FlowRuns
+    here (the session's operator has rights by verb on)."""
+    kubectl("create", "role", "flowrun-people", "--verb=get,list,watch,create,patch,update,resume",
             "--resource=flowruns.flowrun.io", namespace=namespace)
     kubectl("create", "rolebinding", "flowrun-people", "--role=flowrun-people", "--group=finance",
             "--group=sales", namespace=namespace)
@@ -91,3 +92,37 @@ def test_approvals_sent_at_the_same_moment_both_count(operator, people):
     fr = wait_phase(ns, "together", "Completed", "Failed")
     assert fr["status"]["result"] is False
     assert sorted(h["by"] for h in fr["status"]["history"] if h["action"] == "approved") == ["alice", "bob"]
+
+
+def test_rights_by_verb(operator, namespace):
+    """With authorization.actionVerbs on, patching spec.state needs the verb too: `mo`
+    may patch but not resume; `lu` may resume (only this run) but not cancel."""
+    ns = namespace
+    kubectl("apply", "-f", "-", namespace=ns, input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "patchers"},
+         "rules": [{"apiGroups": ["flowrun.io"], "resources": ["flowruns"], "verbs": ["get", "list", "patch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "resumers"},
+         "rules": [{"apiGroups": ["flowrun.io"], "resources": ["flowruns"], "verbs": ["resume"],
+                    "resourceNames": ["verbs"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "patchers"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "patchers"},
+         "subjects": [{"kind": "User", "name": "mo"}, {"kind": "User", "name": "lu"}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "resumers"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "resumers"},
+         "subjects": [{"kind": "User", "name": "lu"}]}]}))
+    kubectl("apply", "-f", "-", namespace=ns, input=json.dumps(
+        {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": "verbs"},
+         "spec": {"flow": "examples.jokes:tell_joke"}}))
+    wait_phase(ns, "verbs", "Paused")
+    wait_for(lambda: kubectl("--as=lu", "auth", "can-i", "resume", "flowruns.flowrun.io/verbs",
+                             namespace=ns, check=False).returncode == 0, timeout=30, what="lu's rights")
+    running = json.dumps({"spec": {"state": "Running"}})
+    out = kubectl("--as=mo", "patch", "fr", "verbs", "--type", "merge", "-p", running, namespace=ns, check=False)
+    assert out.returncode != 0 and "mo may not resume FlowRun verbs" in out.stderr, out.stderr
+    cancel = json.dumps({"spec": {"state": "Cancelled"}})
+    out = kubectl("--as=lu", "patch", "fr", "verbs", "--type", "merge", "-p", cancel, namespace=ns, check=False)
+    assert out.returncode != 0 and "`cancel` verb" in out.stderr, out.stderr
+    out = kubectl("--as=lu", "patch", "fr", "verbs", "--type", "merge", "-p", running, namespace=ns, check=False)
+    assert out.returncode == 0, out.stderr
+    fr = wait_phase(ns, "verbs", "Completed", "Failed")
+    assert [h["by"] for h in fr["status"]["history"] if h["action"] == "resumed"] == ["lu"]
