@@ -142,3 +142,19 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
         old_spec = old.get("spec") or {}
         patch["spec"] = {"state": old_spec.get("state"), "input": old_spec.get("input")}
     return "", patch
+
+
+def may_answer_now(obj: Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
+    """Whether `user` could answer the pause this run waits at, as far as its approval
+    rule goes (RBAC is asked apart): listed, not the excluded creator, not counted yet."""
+    from .transitions import pending_pause  # the rules above are the bottom layer
+    pause = pending_pause(obj)
+    if pause is None or ((obj.get("status") or {}).get("phase") not in ("Paused", "Suspended")):
+        return False
+    rule = approval_of(pause)
+    if rule is None:
+        return True
+    creator = (((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_CREATED_BY)) or ""
+    if refusal(rule, pause["key"], user, groups, creator):
+        return False
+    return user not in {a.get("by") for a in rule.get("approvals") or []}

@@ -66,6 +66,9 @@ METHOD_CALLS: dict[str, list[tuple[str | None, str | None, str]]] = {
     "emit_event": [("", "events", "create")],
     "can_create_pods": [("authorization.k8s.io", "subjectaccessreviews", "create")],
     "may": [("authorization.k8s.io", "subjectaccessreviews", "create")],
+    # the CLI's and the UI's questions about the person using them (not the operator's)
+    "whoami": [("authentication.k8s.io", "selfsubjectreviews", "create")],
+    "i_may": [("authorization.k8s.io", "selfsubjectaccessreviews", "create")],
 }
 
 

@@ -437,6 +437,27 @@ class Kube:
         status = got.get("status") or {}
         return bool(status.get("allowed")), status.get("reason", "") or status.get("evaluationError", "")
 
+    def whoami(self) -> dict[str, Any]:
+        """The caller's own user name and groups, as the API server sees them
+        (a SelfSubjectReview: `kubectl auth whoami`)."""
+        got = self.rest.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body={
+            "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+        return dict((got.get("status") or {}).get("userInfo") or {})
+
+    def i_may(self, namespace: str, verb: str, resource: str, group: str = "", name: str = "") -> bool:
+        """Whether the caller may `verb` the resource (a SelfSubjectAccessReview: `kubectl
+        auth can-i`). Any failure to ask counts as "no"."""
+        attributes = {"namespace": namespace, "verb": verb, "resource": resource, "group": group}
+        if name:
+            attributes["name"] = name
+        try:
+            got = self.rest.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body={
+                "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attributes}})
+        except (HTTPError, urllib3.exceptions.HTTPError, OSError):
+            return False
+        return bool((got.get("status") or {}).get("allowed"))
+
     def flowrun_pods(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """The pods of a FlowRun's Jobs (label flowrun.io/run=<name>), oldest first."""
         pods = self.list("Pod", namespace, selector=f"{LABEL_RUN}={name}")

@@ -106,3 +106,39 @@ def test_the_runner_waits_for_the_quorum_to_be_counted():
     obj["status"]["pause"]["approval"]["approvals"].append({"by": "bob"})
     step = t.runner_pause(obj, 1, req, t.PauseMemo(), NOW, check=lambda d: None, stored=lambda k: (False, None))
     assert isinstance(step, t.Write) and step.status["phase"] == "Running"
+
+
+class People:
+    """What `flowrun ls --waiting-for-me` asks the API server, answered for one person."""
+
+    def __init__(self, user, groups, may_patch=("pay", "open"), verbs_on=False, may_resume=("pay",)):
+        self.me = {"username": user, "groups": groups}
+        self.may_patch, self.verbs_on, self.may_resume = may_patch, verbs_on, may_resume
+
+    def whoami(self):
+        return self.me
+
+    def i_may(self, namespace, verb, resource, group="", name=""):
+        return name in (self.may_patch if verb == "patch" else self.may_resume)
+
+    def get(self, kind, namespace, name):
+        return {"data": {"actionVerbs": "true" if self.verbs_on else "false"}}
+
+
+def test_what_waits_for_me():
+    from flowrun.cli.commands import waiting_for
+    pay = paused(FINANCE2, status_approvals=[{"by": "bob"}])
+    pay["metadata"]["name"] = "pay"
+    open_pause = paused(a.request(None) or {}, creator="carol")
+    open_pause["metadata"]["name"] = "open"
+    open_pause["status"]["pause"].pop("approval")
+    running = {"metadata": {"name": "busy", "namespace": "ns"}, "spec": {"state": "Running"},
+               "status": {"phase": "Running"}}
+    runs = [pay, open_pause, running]
+    names = lambda people: [r["metadata"]["name"] for r in waiting_for(people, runs)]  # noqa: E731
+    assert names(People("alice", ["finance"])) == ["pay", "open"]
+    assert names(People("bob", ["finance"])) == ["open"], "bob approved already"
+    assert names(People("carol", ["finance"])) == ["open"], "carol created pay"
+    assert names(People("eve", ["sales"])) == ["open"]
+    assert names(People("alice", ["finance"], verbs_on=True)) == ["pay"], "no resume verb on open"
+    assert names(People("alice", ["finance"], may_patch=())) == []
