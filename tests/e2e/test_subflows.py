@@ -67,3 +67,25 @@ def test_7_independent_subflow_can_be_suspended_alone(operator, namespace):
     assert fr["status"]["result"]["child"]["steps"] == 8
     # Received: the result left the parent's status once it was on the parent's volume.
     assert fr["status"]["subflowsReceived"] == [sub] and not fr["status"].get("subflows")
+
+
+def test_cancelling_a_parent_cancels_its_linked_child(operator, namespace):
+    apply(namespace, parent("doomed", True, steps=60))
+    sub = first_child(namespace, "doomed")
+    wait_phase(namespace, sub, "Running", timeout=120)
+    patch_fr(namespace, "doomed", {"spec": {"state": "Cancelled", "reason": "not needed"}})
+    assert "not needed" in wait_phase(namespace, "doomed", "Cancelled")["status"]["message"]
+    child = wait_phase(namespace, sub, "Cancelled", timeout=60)
+    assert "its parent doomed was cancelled" in child["status"]["message"]
+    wait_for(lambda: no_pods(namespace, "doomed") and no_pods(namespace, sub), timeout=60,
+             what="the pods of the parent and its child to go")
+
+
+def test_a_linked_child_cancelled_alone_ends_its_parents_run_flow(operator, namespace):
+    apply(namespace, parent("left", True, steps=60))
+    sub = first_child(namespace, "left")
+    wait_phase(namespace, sub, "Running", timeout=120)
+    patch_fr(namespace, sub, {"spec": {"state": "Cancelled", "reason": "wrong input"}})
+    fr = wait_phase(namespace, "left", "Failed", "Completed", timeout=120)
+    assert fr["status"]["phase"] == "Failed" and fr["status"]["reason"] == "FlowFailed"
+    assert f"subflow {sub} was cancelled" in fr["status"]["message"] and "wrong input" in fr["status"]["message"]
