@@ -67,6 +67,16 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
         op.username = rights.username
         op.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         op.start()
+        if webhook:
+            # Nothing may be created before the webhook answers (failurePolicy Ignore would
+            # let it through unstamped: no creator, no audit).
+            import socket
+
+            def answers() -> bool:
+                with socket.socket() as sock:
+                    sock.settimeout(1)
+                    return sock.connect_ex((host, port)) == 0
+            wait_for(answers, timeout=60, interval=0.2, what="the operator's webhook to listen")
         yield op
         op.stop()
     finally:
