@@ -71,11 +71,13 @@ def test_two_of_finance_but_not_the_creator(operator, people):
     assert resume(ns, "bob", "pay", ok=True).returncode == 0
     fr = wait_phase(ns, "pay", "Completed", "Failed")
     assert fr["status"]["result"] is True
-    approved = [h["by"] for h in fr["status"]["history"] if h["action"] == "approved"]
-    assert approved == ["alice", "bob"]
+    approved = [(h["by"], h.get("groups")) for h in fr["status"]["history"] if h["action"] == "approved"]
+    assert approved == [("alice", ["finance"]), ("bob", ["finance"])]
     events = json.loads(kubectl("get", "events", "-o", "json", "--field-selector", "involvedObject.name=pay",
                                 namespace=ns).stdout)["items"]
     assert sum(1 for e in events if e["reason"] == "Approved") == 2
+    refused = [e["message"] for e in events if e["reason"] == "ApprovalRefused"]
+    assert any("eve" in m and "groups: sales" in m for m in refused), refused
 
 
 def test_approvals_sent_at_the_same_moment_both_count(operator, people):

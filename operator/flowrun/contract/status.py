@@ -65,6 +65,7 @@ def phase_patch(
 def history_patch(
     status: Mapping[str, Any] | None, action: str, *, by: str = "", key: str = "",
     message: str = "", when: datetime | None = None, given: Any = None,
+    groups: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The whole new history list (merge patches replace lists) with one entry added.
     `given`: the input a resume delivered, kept as a short JSON text for the audit (the
@@ -76,6 +77,8 @@ def history_patch(
         entry["message"] = clip(message, 200)
     if given is not None:
         entry["input"] = clip(json.dumps(given, ensure_ascii=False, default=str), 200)
+    if groups:
+        entry["groups"] = list(groups)[:20]
     entries.append(entry)
     return entries[-MAX_HISTORY:]
 

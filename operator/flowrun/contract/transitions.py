@@ -429,7 +429,8 @@ def _approvals(obj, run: FlowRun, status, policy: Policy, now) -> Write | None:
         history = {"history": status.get("history")}
         for entry in fresh:
             history["history"] = history_patch(history, "approved", by=entry["by"], key=key, when=now,
-                                               message=f"approval {len(have) + 1} of {rule.get('required', 1)}")
+                                               message=f"approval {len(have) + 1} of {rule.get('required', 1)}",
+                                               groups=entry.get("groups"))
             have.add(entry["by"])
         rule["approvals"] = [*(rule.get("approvals") or []), *fresh]
         return Write(status={"pause": {**pause, "approval": rule}, "history": history["history"],

@@ -217,6 +217,7 @@ def require_action_verb(old: dict[str, Any], new: dict[str, Any], userinfo: dict
     allowed, _reason = reconciler().kube.may(userinfo or {}, meta.get("namespace", ""), verb, "flowruns",
                                               "flowrun.io", meta.get("name", ""))
     if not allowed:
+        _refused_event(old, "ActionRefused", f"{user} lacks the `{verb}` verb", userinfo)
         raise kopf.AdmissionError(
             f"{user} may not {verb} FlowRun {meta.get('name')}: that needs the `{verb}` verb on "
             f"flowruns.flowrun.io (authorization.actionVerbs is on), besides patch", code=403)
@@ -248,6 +249,14 @@ def guard_template(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patc
     if errors:
         raise kopf.AdmissionError("; ".join(errors), code=403)
     patch.metadata.annotations[policy.ANNOTATION_TEMPLATE_APPROVAL] = signature
+
+
+def _refused_event(obj: dict[str, Any], reason: str, message: str, userinfo: dict[str, Any]) -> None:
+    """A refused request changes nothing, so it cannot be in the run's history: it is a
+    Warning Event, naming the user and their groups (best effort, never blocking)."""
+    groups = ", ".join((userinfo or {}).get("groups") or []) or "none"
+    involved = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "FlowRun", "metadata": obj.get("metadata") or {}}
+    reconciler().kube.emit_event(involved, reason, f"{message} (groups: {groups})", type_="Warning")
 
 
 def guard_approvals(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
@@ -282,6 +291,7 @@ def guard_approvals(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Pat
                                             groups=list((userinfo or {}).get("groups") or []),
                                             time=now().strftime("%Y-%m-%dT%H:%M:%SZ"), secret=secret)
     if why:
+        _refused_event(old, "ApprovalRefused", why, userinfo)
         raise kopf.AdmissionError(why, code=403)
     for name, value in change["metadata"]["annotations"].items():
         patch.metadata.annotations[name] = value

@@ -151,3 +151,15 @@ def test_describe_marks_a_pending_request():
 def test_resume_hint_placeholders():
     assert output.resume_hint("x", None, SCHEMA) == "flowrun resume x --input name=<string>"
     assert output.resume_hint("x", "n", None) == "flowrun resume x -n n"
+
+
+def test_get_shows_approvers_and_approvals_so_far():
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    obj = {"metadata": {"name": "pay", "namespace": "ns"}, "spec": {"flow": "m:f", "state": "Paused"},
+           "status": {"phase": "Paused", "attempt": 1, "pause": {
+               "key": "pause-1", "kind": "Pause", "since": "2026-11-25T11:50:00Z", "deadline": "2026-11-25T13:00:00Z",
+               "approval": {"approvers": ["group:finance", "dave"], "required": 2, "allowCreator": False,
+                            "approvals": [{"by": "alice", "groups": ["finance"], "time": "2026-11-25T11:55:00Z"}]}}}}
+    shown = output.describe(obj, now, colour=False)
+    assert "Approvers: group:finance, dave" in shown
+    assert "Approvals: 1 of 2 (alice); the run's creator may not approve" in shown
