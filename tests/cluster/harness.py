@@ -104,3 +104,96 @@ class OperatorProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+
+# ---- the operator with exactly the chart's rights ------------------------------------
+
+CHART = REPO / "charts" / "flowrun-operator"
+
+
+class ChartRights:
+    """A ServiceAccount bound to the RBAC the chart renders (`helm template` of
+    templates/rbac.yaml and serviceaccount.yaml), and a kubeconfig with a token of it.
+
+    The operator of the tests runs on this machine (so tests can SIGKILL it and use
+    failpoints) but authenticates as this account: it has exactly the rights a
+    `helm install` gives it, no more. Only test set-up uses the admin kubeconfig.
+    `watch` is the namespace glob the operator watches (a glob makes the chart's RBAC
+    cluster-wide, as for a user who sets such a `watchNamespaces`)."""
+
+    def __init__(self, prefix: str, watch: str, directory: Path):
+        self.release = f"{prefix}op"
+        self.namespace = f"{prefix}operator"
+        self.watch = watch
+        self.kubeconfig = directory / "operator-kubeconfig.yaml"
+        self.account = ""
+
+    def render(self) -> list[dict]:
+        import yaml
+
+        from . import HELM, K8S_VERSION
+        proc = subprocess.run(
+            [str(HELM), "template", self.release, str(CHART), "-n", self.namespace,
+             "--kube-version", K8S_VERSION.lstrip("v"), "--set", f"watchNamespaces={{{self.watch}}}",
+             "--show-only", "templates/rbac.yaml", "--show-only", "templates/serviceaccount.yaml"],
+            capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"helm template failed: {proc.stderr}")
+        return [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+    def create(self, token_seconds: int = 24 * 3600) -> Path:
+        import yaml
+        docs = self.render()
+        (account,) = [d for d in docs if d["kind"] == "ServiceAccount"]
+        self.account = account["metadata"]["name"]
+        kubectl("create", "namespace", self.namespace)
+        kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+        token = kubectl("create", "token", self.account, "-n", self.namespace,
+                        f"--duration={token_seconds}s").stdout.strip()
+        admin = yaml.safe_load(kubectl("config", "view", "--raw", "--minify", "--flatten").stdout)
+        cluster = admin["clusters"][0]
+        self.kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [cluster],
+            "users": [{"name": self.account, "user": {"token": token}}],
+            "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": self.account}}],
+            "current-context": "operator",
+        }))
+        self.kubeconfig.chmod(0o600)
+        return self.kubeconfig
+
+    @property
+    def username(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.account}"
+
+    def delete(self) -> None:
+        selector = f"app.kubernetes.io/instance={self.release}"
+        kubectl("delete", "clusterrolebinding,clusterrole", "-l", selector, "--ignore-not-found", check=False)
+        kubectl("delete", "namespace", self.namespace, "--wait=false", "--ignore-not-found", check=False)
+
+
+def webhook_configurations(name: str, url: str, ca_pem: bytes, session_label: tuple[str, str]) -> list[dict]:
+    """The validating and mutating webhook configurations the chart makes, pointing at an
+    operator on this machine (`url` without the handler path) and limited to namespaces
+    carrying `session_label`, so other sessions' runs on the same cluster never reach it.
+    Made by the tests as admin: the operator holds no admissionregistration rights."""
+    import base64
+    key, value = session_label
+    out = []
+    for kind, hook in (("Validating", "validate"), ("Mutating", "mutate")):
+        out.append({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": f"{kind}WebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [{
+                "name": f"{hook}.flowruns.flowrun.io",
+                "admissionReviewVersions": ["v1"],
+                "clientConfig": {"url": f"{url.rstrip('/')}/flowrun-{hook}",
+                                 "caBundle": base64.b64encode(ca_pem).decode()},
+                "rules": [{"apiGroups": ["flowrun.io"], "apiVersions": ["v1alpha1"], "resources": ["flowruns"],
+                           "operations": ["CREATE", "UPDATE"], "scope": "Namespaced"}],
+                "failurePolicy": "Ignore", "matchPolicy": "Equivalent", "sideEffects": "None",
+                "timeoutSeconds": 10,
+                "namespaceSelector": {"matchLabels": {key: value}},
+            }],
+        })
+    return out

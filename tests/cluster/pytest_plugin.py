@@ -56,6 +56,15 @@ def base_image(request, kubeconfig) -> str:
 # benchmarks) can share one cluster without reconciling each other's FlowRuns.
 SESSION_PREFIX = f"t{secrets.token_hex(2)}-"
 SESSION_NAMESPACES = f"{SESSION_PREFIX}*"
+# ...and carries this label, which the session operator's webhook configurations select
+# (a namespaceSelector cannot match a name prefix).
+SESSION_LABEL = ("flowrun.io/test-session", SESSION_PREFIX.rstrip("-"))
+
+
+def create_namespace(name: str) -> None:
+    """Create a namespace of this session (labelled for its webhook)."""
+    cluster.kubectl("create", "namespace", name)
+    cluster.kubectl("label", "namespace", name, f"{SESSION_LABEL[0]}={SESSION_LABEL[1]}")
 
 
 def _namespace_name(nodeid_name: str) -> str:
@@ -67,7 +76,7 @@ def _namespace_name(nodeid_name: str) -> str:
 @pytest.fixture
 def namespace(request, kubeconfig) -> str:
     name = _namespace_name(request.node.name)
-    cluster.kubectl("create", "namespace", name)
+    create_namespace(name)
     cluster.wait_for(
         lambda: cluster.kubectl("get", "serviceaccount", "default", namespace=name, check=False).returncode == 0,
         timeout=60, what=f"default ServiceAccount in namespace {name}")

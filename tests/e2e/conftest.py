@@ -32,25 +32,47 @@ def runner_image(kubeconfig) -> str:
 
 @pytest.fixture(scope="session")
 def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess:
+    """The operator as a process on this machine with exactly the chart's rights: it
+    authenticates with a token of a ServiceAccount bound to the RBAC `helm template`
+    renders (harness.ChartRights). Only the set-up here (RBAC, webhook configurations)
+    uses the admin kubeconfig."""
     from cluster import is_local_cluster
-    from cluster.harness import apiserver_host, free_port
-    from cluster.pytest_plugin import SESSION_NAMESPACES, SESSION_PREFIX
-    webhook = {}
-    if is_local_cluster():
-        # The API server runs on this machine: it calls the operator's webhook at the
-        # address it listens on itself, with the operator's self-signed certificate.
-        host = apiserver_host()
-        webhook = {"FLOWRUN_WEBHOOK_PORT": str(free_port()), "FLOWRUN_WEBHOOK_ADDR": host,
-                   "FLOWRUN_WEBHOOK_HOST": host, "FLOWRUN_WEBHOOK_MANAGE": f"{SESSION_PREFIX}flowrun.io"}
-    metrics_port = free_port()
-    # A short grace for images that cannot be pulled, so the test of it fails fast.
-    op = OperatorProcess(tmp_path_factory.mktemp("operator") / "operator.log", runner_image,
-                         namespaces=SESSION_NAMESPACES, FLOWRUN_METRICS_PORT=str(metrics_port),
-                         FLOWRUN_IMAGE_PULL_GRACE_SECONDS="5", **webhook)
-    op.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-    op.start()
-    yield op
-    op.stop()
+    from cluster.harness import ChartRights, apiserver_host, free_port, webhook_configurations
+    from cluster.pytest_plugin import SESSION_LABEL, SESSION_NAMESPACES, SESSION_PREFIX
+    from flowrun.controller.certs import write_self_signed
+    workdir = tmp_path_factory.mktemp("operator")
+    rights = ChartRights(SESSION_PREFIX, SESSION_NAMESPACES, workdir)
+    webhook, configurations = {}, []
+    try:
+        operator_kubeconfig = rights.create()
+        if is_local_cluster():
+            # The API server runs on this machine: it calls the operator's webhook at the
+            # address it listens on itself, with a self-signed certificate whose CA the
+            # configurations made here (as admin, like Helm does) carry.
+            host, port = apiserver_host(), free_port()
+            certs = write_self_signed(workdir / "webhook-certs", [host])
+            webhook = {"FLOWRUN_WEBHOOK_PORT": str(port), "FLOWRUN_WEBHOOK_ADDR": host,
+                       "FLOWRUN_WEBHOOK_HOST": host, "FLOWRUN_WEBHOOK_CERT_DIR": str(certs)}
+            configurations = webhook_configurations(f"{SESSION_PREFIX}flowrun.io", f"https://{host}:{port}",
+                                                    (certs / "ca.crt").read_bytes(), SESSION_LABEL)
+            kubectl("apply", "-f", "-", input=yaml.safe_dump_all(configurations))
+        metrics_port = free_port()
+        # A short grace for images that cannot be pulled, so the test of it fails fast; a
+        # short retry after a refused Job; rights by verb on (the admin holds every verb,
+        # the tests' people only those their Roles grant).
+        op = OperatorProcess(workdir / "operator.log", runner_image, namespaces=SESSION_NAMESPACES,
+                             KUBECONFIG=str(operator_kubeconfig), FLOWRUN_METRICS_PORT=str(metrics_port),
+                             FLOWRUN_IMAGE_PULL_GRACE_SECONDS="5", FLOWRUN_JOB_RETRY_SECONDS="2",
+                             FLOWRUN_ACTION_VERBS="true", FLOWRUN_OPERATOR_USER=rights.username, **webhook)
+        op.username = rights.username
+        op.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        op.start()
+        yield op
+        op.stop()
+    finally:
+        for config in configurations:
+            kubectl("delete", config["kind"].lower(), config["metadata"]["name"], "--ignore-not-found", check=False)
+        rights.delete()
 
 
 @pytest.fixture(autouse=True)

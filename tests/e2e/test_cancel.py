@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
-from cluster import kubectl, wait_for
+from cluster import _kubectl_binary, kubectl, wait_for
 from cluster.cli import fails, flowrun, ok
 from cluster.flowruns import apply, flowrun_manifest, get_fr, names, wait_phase
 
@@ -15,8 +16,8 @@ PHASES = {
     # phase to cancel in -> (manifest spec, phase to wait for first)
     "Pending": ({"flow": "testflows.basic:returns_value",
                  "template": {"spec": {"nodeSelector": {"flowrun.io/no-such-node": "x"}}}}, "Pending"),
-    "Running": ({"flow": "testflows.basic:sleeps", "parameters": {"seconds": 600}}, "Running"),
-    "Paused": ({"flow": "examples.greeting:greet_user"}, "Paused"),
+    "Running": ({"flow": "testflows.basic:sleeps_until_cancelled"}, "Running"),
+    "Paused": ({"flow": "testflows.basic:pauses_until_cancelled"}, "Paused"),
     "Suspended": ({"flow": "testflows.basic:returns_value", "state": "Suspended"}, "Suspended"),
 }
 
@@ -27,6 +28,14 @@ def test_cancel_in_every_live_phase(operator, namespace, phase):
     apply(namespace, {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": "c"},
                       "spec": spec})
     wait_phase(namespace, "c", wait_for_phase)
+    follower = None
+    if phase in ("Running", "Paused"):
+        # Follow the pod's log from before the cancel: the pod goes with its Job.
+        pod = wait_for(lambda: names("pods", namespace, "flowrun.io/run=c"), timeout=60, what="the pod")[0]
+        wait_for(lambda: "task echo-1: result stored" in kubectl("logs", pod, namespace=namespace, check=False).stdout,
+                 timeout=60, what="the flow to be under way")
+        follower = subprocess.Popen([_kubectl_binary(), "logs", "-f", pod, "-n", namespace],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = ok(flowrun("cancel", "c", "--reason", "not this month", namespace=namespace)).stdout
     assert "c cancel requested" in out
     fr = wait_phase(namespace, "c", "Cancelled", "Failed", "Completed")
@@ -39,6 +48,9 @@ def test_cancel_in_every_live_phase(operator, namespace, phase):
     wait_for(lambda: not names("jobs", namespace, "flowrun.io/run=c") and not names("pods", namespace, "flowrun.io/run=c"),
              timeout=60, what="the cancelled run's Job and pod to go")
     kubectl("wait", "--for=condition=Cancelled", "fr/c", "--timeout=10s", namespace=namespace)
+    if follower is not None:
+        log, _ = follower.communicate(timeout=60)
+        assert "on_cancellation ran for c: the run was cancelled: not this month" in log, log
     events = json.loads(kubectl("get", "events", "-o", "json", "--field-selector", "involvedObject.name=c",
                                 namespace=namespace).stdout)["items"]
     assert any(e["reason"] == "Cancelled" and "not this month" in e["message"] for e in events)

@@ -197,26 +197,24 @@ def _rules(role: dict) -> dict[tuple[str, str], set[str]]:
 
 
 def test_cluster_wide_rbac_covers_what_the_operator_does():
+    """Exactly the declared rights (tests/unit/chart/test_operator_rights.py checks them
+    against the code in detail); here the names and the escalation rule."""
     from flowrun.controller.resources import runner_account
+    from flowrun.kube import calls
     docs = template()
     (role,) = find(docs, "ClusterRole", "ci-flowrun-operator")
+    (reads,) = find(docs, "ClusterRole", "ci-flowrun-operator-cluster")
     granted = _rules(role)
-    assert granted[("flowrun.io", "flowruns")] >= {"get", "list", "watch", "patch", "update"}
-    assert granted[("flowrun.io", "flowruns/status")] >= {"get", "patch"}
-    for group, resource in [("batch", "jobs"), ("", "pods"), ("", "persistentvolumeclaims"),
-                            ("", "serviceaccounts"), ("", "events")]:
-        assert granted[(group, resource)] >= {"create", "get", "list", "watch", "delete", "patch"}, resource
-    for resource in ("roles", "rolebindings"):
-        assert granted[("rbac.authorization.k8s.io", resource)] >= {"create", "get", "list", "watch", "delete"}
+    for key, verbs in _rules(reads).items():
+        granted.setdefault(key, set()).update(verbs)
+    assert {(g, r, v) for (g, r), vs in granted.items() for v in vs} == calls.granted()
+    assert granted[("flowrun.io", "flowruns")] >= {"delete"}  # TTL
     # RBAC escalation prevention: the operator can only create the run's Role when it holds
     # every verb that Role grants.
     run_role = next(o for o in runner_account({"metadata": {"name": "r", "namespace": "n", "uid": "u"}})
                     if o["kind"] == "Role")
     for key, verbs in _rules(run_role).items():
         assert granted.get(key, set()) >= verbs, key
-    (reads,) = find(docs, "ClusterRole", "ci-flowrun-operator-cluster")
-    assert _rules(reads)[("", "namespaces")] >= {"list", "watch"}
-    assert _rules(reads)[("apiextensions.k8s.io", "customresourcedefinitions")] >= {"get", "list", "watch"}
     (deployment,) = find(docs, "Deployment")
     assert "--all-namespaces" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
@@ -431,6 +429,21 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         done = wait_phase(runs_namespace, "suspend", "Completed", "Failed", timeout=120)
         assert done["status"]["phase"] == "Completed", done["status"]
         assert done["status"]["attempt"] == 2
+
+        # 3b. a finished run with a TTL is deleted by the chart-deployed operator (its
+        #     rights include delete on flowruns), with an Expired Event
+        kubectl("apply", "-f", "-", namespace=runs_namespace, input=yaml.safe_dump({
+            "apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": "brief"},
+            "spec": {"flow": "examples.hello:hello", "parameters": {"name": "ttl"}, "ttlSecondsAfterFinished": 3}}))
+        done = wait_phase(runs_namespace, "brief", "Completed", "Failed", timeout=360)
+        assert done["status"]["phase"] == "Completed", done["status"]
+        wait_for(lambda: "brief" not in names("fr", runs_namespace), timeout=60,
+                 what="the chart-deployed operator to delete the expired run")
+        reasons = kubectl("get", "events", "--field-selector", "involvedObject.name=brief", "-o",
+                          "jsonpath={.items[*].reason}", namespace=runs_namespace).stdout.split()
+        assert "Expired" in reasons
+        log = kubectl("logs", f"deployment/{fullname}", namespace=namespace).stdout
+        assert "403" not in log and "Forbidden" not in log, log[-3000:]
 
         # 4. an upgrade with a changed setting rolls the operator; the certificates stay
         proc = helm("upgrade", release, str(CHART), "-n", namespace, *values,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import pytest
 
@@ -210,6 +209,21 @@ def test_deleting_a_flowrun_leaves_nothing_behind(operator, namespace):
         left["flowruns"] = names("fr", namespace)
         return None if any(left.values()) else True
     wait_for(leftovers, timeout=120, interval=1, what="every object of the deleted FlowRun to go")
+
+
+def test_the_operator_runs_with_exactly_the_charts_rights(operator, namespace):
+    """The session operator is not admin: it is the chart's ServiceAccount (its token), so
+    every other e2e test exercises the chart's RBAC."""
+    as_operator = {"kubeconfig": operator.env["KUBECONFIG"], "namespace": namespace, "check": False}
+    who = kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}", **as_operator).stdout
+    assert who == operator.username
+    assert kubectl("auth", "can-i", "delete", "flowruns.flowrun.io", **as_operator).stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "create", "subjectaccessreviews.authorization.k8s.io",
+                   **as_operator).stdout.strip() == "yes"
+    for verb, resource in [("get", "secrets"), ("create", "pods"), ("delete", "pods"),
+                           ("create", "validatingwebhookconfigurations"), ("update", "flowruns.flowrun.io"),
+                           ("impersonate", "serviceaccounts")]:
+        assert kubectl("auth", "can-i", verb, resource, **as_operator).stdout.strip() == "no", (verb, resource)
 
 
 def test_finished_runs_with_a_ttl_are_deleted_with_everything_they_own(operator, namespace):

@@ -174,7 +174,8 @@ def test_killed_between_suspended_status_and_job_deletion(operator, namespace, t
     run = "torn"
     jobs = JobRecorder(namespace)
     crashing = OperatorProcess(tmp_path / "operator-failpoint.log", operator.env["FLOWRUN_RUNNER_IMAGE"],
-                               namespaces=SESSION_NAMESPACES, FLOWRUN_FAILPOINTS=FAILPOINT)
+                               namespaces=SESSION_NAMESPACES, FLOWRUN_FAILPOINTS=FAILPOINT,
+                               KUBECONFIG=operator.env["KUBECONFIG"])  # the chart's rights
     # No webhook for the crashing operator: the session operator's configuration stays
     # registered but unanswered meanwhile (failurePolicy Ignore).
     for key in [k for k in crashing.env if k.startswith("FLOWRUN_WEBHOOK_")]:
@@ -228,7 +229,7 @@ def test_pause_deadline_passing_while_operator_is_down(operator, namespace):
         operator.kill()
         from flowrun.contract.status import now, parse_timestamp
         deadline = parse_timestamp(fr["status"]["pause"]["deadline"])
-        time.sleep(max(0.0, (deadline - now()).total_seconds()) + 3)
+        time.sleep(max(0.0, (deadline - now()).total_seconds()) + 3)  # a negative check: the deadline passes
         fr = get_fr(namespace, run)
         assert fr["status"]["phase"] == "Paused", "nobody enforces the deadline while the operator is down"
         operator.start()
@@ -252,7 +253,7 @@ def test_finished_run_ttl_running_out_while_operator_is_down(operator, namespace
     wait_phase(namespace, run, "Completed")
     operator.kill()
     try:
-        time.sleep(6)
+        time.sleep(6)  # a negative check: its time to live runs out with no operator
         assert run in names("fr", namespace), "nobody deletes it while the operator is down"
         operator.start()
 

@@ -75,7 +75,7 @@ def test_3_pause_timeout_fails_the_run_and_removes_the_pod(operator, namespace):
     wait_for(lambda: no_pods_or_jobs(namespace, "pause-timeout"), timeout=60,
              what="the timed-out run's Job and pod to go")
     out = patch_fr(namespace, "pause-timeout", {"spec": {"state": "Running"}}, check=False)
-    time.sleep(1)
+    assert out.returncode != 0 and "FlowRun is Failed" in out.stderr
     assert get_fr(namespace, "pause-timeout")["status"]["phase"] == "Failed"
 
 
@@ -102,7 +102,9 @@ def test_4_suspend_tears_down_and_resume_reuses_the_finished_task(operator, name
 def test_5_suspend_from_outside_then_resume(operator, namespace):
     example(namespace, "many-steps")
     wait_phase(namespace, "many-steps", "Running")
-    time.sleep(4)  # let a few steps finish (each takes 1 s)
+    wait_for(lambda: "task step-3: result stored" in kubectl(  # let a few steps finish
+        "logs", "-l", "flowrun.io/run=many-steps", "--tail=-1", namespace=namespace, check=False).stdout,
+        timeout=60, what="three steps to finish")
     patch_fr(namespace, "many-steps", {"spec": {"state": "Suspended"}})
     fr = wait_phase(namespace, "many-steps", "Suspended", "Failed", "Completed")
     assert fr["status"]["phase"] == "Suspended", fr["status"]
@@ -153,7 +155,7 @@ def test_6_suspend_without_timeout_stays_suspended(operator, namespace):
     # No timeout: no deadline recorded (a merge patch drops null keys), no daemon.
     assert fr["status"]["pause"].get("deadline") is None
     assert fr["status"]["pause"].get("timeoutSeconds") is None
-    time.sleep(8)  # longer than the 5 s timeout of the test above
+    time.sleep(8)  # a negative check: longer than the 5 s timeout of the test above, nothing fires
     assert get_fr(namespace, "forever")["status"]["phase"] == "Suspended"
     patch_fr(namespace, "forever", {"spec": {"state": "Running"}})
     fr = wait_phase(namespace, "forever", "Completed", "Failed")

@@ -5,6 +5,7 @@ import pytest
 
 from cluster import wait_for
 from cluster.flowruns import apply, get_fr, names, patch_fr, wait_phase
+from flowrun.contract.children import child_name
 
 pytestmark = pytest.mark.e2e
 
@@ -15,25 +16,31 @@ def parent(name: str, linked: bool, steps: int = 12) -> dict:
                      "parameters": {"linked": linked, "steps": steps, "seconds": 1}}}
 
 
+def first_child(namespace: str, run: str) -> str:
+    """The name run_flow gives the parent's first child: from the parent's name and uid."""
+    return child_name(run, get_fr(namespace, run)["metadata"]["uid"], "sub-1")
+
+
 def no_pods(namespace: str, run: str) -> bool:
     return not names("pods", namespace, f"flowrun.io/run={run}")
 
 
 def test_7_linked_subflow_cannot_be_suspended_alone_and_follows_its_parent(operator, namespace):
     apply(namespace, parent("linked", True))
-    child = wait_phase(namespace, "linked-sub-1", "Running", timeout=120)
+    sub = first_child(namespace, "linked")
+    child = wait_phase(namespace, sub, "Running", timeout=120)
     assert child["metadata"]["labels"]["flowrun.io/parent"] == "linked"
     assert child["metadata"]["ownerReferences"][0]["name"] == "linked"
-    out = patch_fr(namespace, "linked-sub-1", {"spec": {"state": "Suspended"}}, check=False)
+    out = patch_fr(namespace, sub, {"spec": {"state": "Suspended"}}, check=False)
     assert out.returncode != 0
     assert ("cannot suspend a subflow independently of its parent; start it with as_subflow=False"
             in out.stderr), out.stderr
-    assert get_fr(namespace, "linked-sub-1")["spec"]["state"] == "Running"
+    assert get_fr(namespace, sub)["spec"]["state"] == "Running"
     # Suspending the parent suspends the child too; resuming the parent resumes both.
     patch_fr(namespace, "linked", {"spec": {"state": "Suspended"}})
     wait_phase(namespace, "linked", "Suspended")
-    wait_phase(namespace, "linked-sub-1", "Suspended")
-    wait_for(lambda: no_pods(namespace, "linked") and no_pods(namespace, "linked-sub-1"), timeout=60,
+    wait_phase(namespace, sub, "Suspended")
+    wait_for(lambda: no_pods(namespace, "linked") and no_pods(namespace, sub), timeout=60,
              what="both runs' pods to go")
     patch_fr(namespace, "linked", {"spec": {"state": "Running"}})
     fr = wait_phase(namespace, "linked", "Completed", "Failed", timeout=180)
@@ -41,20 +48,22 @@ def test_7_linked_subflow_cannot_be_suspended_alone_and_follows_its_parent(opera
     result = fr["status"]["result"]
     assert result["linked"] is True and result["child"]["steps"] == 12
     assert result["child"]["attempt"] == 2
-    assert names("fr", namespace) == ["linked", "linked-sub-1"], "re-execution started a second child"
+    assert names("fr", namespace) == sorted(["linked", sub]), "re-execution started a second child"
 
 
 def test_7_independent_subflow_can_be_suspended_alone(operator, namespace):
     apply(namespace, parent("free", False, steps=8))
-    child = wait_phase(namespace, "free-sub-1", "Running", timeout=120)
+    sub = first_child(namespace, "free")
+    child = wait_phase(namespace, sub, "Running", timeout=120)
     assert "ownerReferences" not in child["metadata"]
     assert child["metadata"]["labels"]["flowrun.io/started-by"] == "free"
-    patch_fr(namespace, "free-sub-1", {"spec": {"state": "Suspended"}})
-    wait_phase(namespace, "free-sub-1", "Suspended")
+    assert child["metadata"]["labels"]["flowrun.io/started-by-uid"] == get_fr(namespace, "free")["metadata"]["uid"]
+    patch_fr(namespace, sub, {"spec": {"state": "Suspended"}})
+    wait_phase(namespace, sub, "Suspended")
     assert get_fr(namespace, "free")["status"]["phase"] == "Running", "the parent keeps waiting"
-    patch_fr(namespace, "free-sub-1", {"spec": {"state": "Running"}})
+    patch_fr(namespace, sub, {"spec": {"state": "Running"}})
     fr = wait_phase(namespace, "free", "Completed", "Failed", timeout=180)
     assert fr["status"]["phase"] == "Completed", fr["status"]
     assert fr["status"]["result"]["child"]["steps"] == 8
     # Received: the result left the parent's status once it was on the parent's volume.
-    assert fr["status"]["subflowsReceived"] == ["free-sub-1"] and not fr["status"].get("subflows")
+    assert fr["status"]["subflowsReceived"] == [sub] and not fr["status"].get("subflows")

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flowrun.contract.audit import stamp
 from flowrun.kube import Conflict, Kube, KubeError
 
 
@@ -49,7 +50,7 @@ class Store:
         # (kind, verb) -> callable(obj) raising KubeError, to inject refusals
         self.refuse: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {}
         # The admission webhook of FlowRun updates: (old, new, user) -> error messages.
-        # Its mutating half stamps flowrun.io/changed-by when spec.state or spec.input change.
+        # Its mutating half stamps who changed the spec, as contract/audit.py says.
         self.admission: Callable[[dict[str, Any], dict[str, Any], str], list[str]] | None = None
         self.created: dict[tuple[str, str, str], int] = {}
 
@@ -113,10 +114,14 @@ class FakeKube(Kube):
                     errors = self.store.admission(copy.deepcopy(obj), copy.deepcopy(new), self.user)
                     if errors:
                         raise KubeError(422, "Invalid", "admission webhook denied the request: " + "; ".join(errors))
-                old_spec, new_spec = obj.get("spec") or {}, new.get("spec") or {}
-                if self.user and (old_spec.get("state") != new_spec.get("state")
-                                  or old_spec.get("input") != new_spec.get("input")):
-                    new["metadata"].setdefault("annotations", {})["flowrun.io/changed-by"] = self.user
+                # As the real mutating webhook does (contract/audit.py): a client's own
+                # stamp is undone; a spec change is stamped with its user and generation.
+                annotations = new["metadata"].setdefault("annotations", {})
+                for key_, value in stamp(new, obj, self.user).items():
+                    if value is None:
+                        annotations.pop(key_, None)
+                    else:
+                        annotations[key_] = value
                 if new.get("spec") != obj.get("spec"):
                     new["metadata"]["generation"] = int(obj["metadata"].get("generation") or 1) + 1
             if refuse is not None:

@@ -11,3 +11,10 @@ def pause_many(count: int = 30) -> int:
         pause_flow_run(timeout=600)
         print(f"RESUMED pause-{i} {time.time():.6f}", flush=True)
     return count
+
+
+@flow
+def pause_once(timeout: int = 3600) -> str:
+    """Pauses once, for as long as the caller likes (bench/token_rotation.py)."""
+    pause_flow_run(timeout=timeout)
+    return "resumed"

@@ -86,31 +86,32 @@ cluster, or a namespace glob (a Role cannot be made for namespaces that do not e
 {{- end }}
 
 {{/*
-The rules the operator needs in every namespace it watches (docs/security.md explains
-each). It creates each run's Role, so it must hold every verb that Role grants (RBAC
-escalation prevention): flowruns get/list/watch/patch, create (subflows) and
-flowruns/status get/patch.
+The rules the operator needs in every namespace it watches: exactly
+`flowrun.kube.calls.OPERATOR_RIGHTS` (tests/unit/chart/test_operator_rights.py checks
+both ways; docs/security.md says why each is needed). It creates each run's Role, so it
+must hold every verb that Role grants (RBAC escalation prevention): flowruns
+get/list/watch/patch/create and flowruns/status get/patch.
 */}}
 {{- define "flowrun-operator.namespacedRules" -}}
 - apiGroups: [flowrun.io]
   resources: [flowruns]
-  verbs: [get, list, watch, patch, update, create]
+  verbs: [get, list, watch, patch, create, delete]
 - apiGroups: [flowrun.io]
   resources: [flowruns/status]
-  verbs: [get, patch, update]
+  verbs: [get, patch]
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [create, get, list, watch, delete, patch]
+  verbs: [create, get, list, watch, delete]
 - apiGroups: [""]
-  resources: [pods, persistentvolumeclaims, serviceaccounts]
-  verbs: [create, get, list, watch, delete, patch]
+  resources: [pods]
+  verbs: [list, watch]
 - apiGroups: [""]
-  resources: [pods/log]
-  verbs: [get, list, watch]
-- apiGroups: ["", events.k8s.io]
-  resources: [events]
-  verbs: [create, get, list, watch, delete, patch]
+  resources: [persistentvolumeclaims, serviceaccounts]
+  verbs: [create, get]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
-  verbs: [create, get, list, watch, delete]
+  verbs: [create, get]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
 {{- end }}

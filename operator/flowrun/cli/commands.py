@@ -15,7 +15,7 @@ from typing import Any, Callable, TextIO
 
 from .. import __version__
 from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT
-from ..contract import transitions
+from ..contract import approvals, transitions
 from ..contract.phases import InvalidTransition, Phase, State
 from ..kube.client import Conflict, Gone, Kube, KubeError, context_namespace, load_api_client
 from ..sdk.pausing import RESUME_WATCH_SECONDS, watch_resume
@@ -46,7 +46,7 @@ class Session:
     @property
     def kube(self) -> Kube:
         if self._kube is None:
-            self._kube = Kube(load_api_client(self.kubeconfig))
+            self._kube = Kube(kubeconfig=self.kubeconfig)
         return self._kube
 
     @property
@@ -283,9 +283,35 @@ def cmd_run(args: Any, s: Session) -> int:
     return report_wait(s, name, want, outcome, obj, args.timeout)
 
 
+def action_verbs_on(kube: Kube) -> bool:
+    """Whether rights by verb are on: the chart publishes it in kube-public (readable by
+    every authenticated user); unknown counts as off."""
+    try:
+        found = kube.get("ConfigMap", "kube-public", "flowrun-operator")
+    except KubeError:
+        return False
+    return ((found or {}).get("data") or {}).get("actionVerbs", "").lower() == "true"
+
+
+def waiting_for(kube: Kube, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs among `items` the caller may answer now (approvers and RBAC considered)."""
+    me = kube.whoami()
+    user, groups = me.get("username", ""), list(me.get("groups") or [])
+    verbs = ["patch", "resume"] if action_verbs_on(kube) else ["patch"]
+    out = []
+    for obj in items:
+        meta = obj["metadata"]
+        if approvals.may_answer_now(obj, user, groups) and all(
+                kube.i_may(meta["namespace"], verb, "flowruns", "flowrun.io", meta["name"]) for verb in verbs):
+            out.append(obj)
+    return out
+
+
 def cmd_ls(args: Any, s: Session) -> int:
     namespace = None if args.all_namespaces else s.namespace
     items = sorted(s.kube.list_flowruns(namespace, args.selector), key=output.sort_key)
+    if getattr(args, "waiting_for_me", False):
+        items = waiting_for(s.kube, items)
     if args.output:
         if items or args.output != "name":
             show(s, items, args.output)

@@ -252,6 +252,13 @@ def describe(obj: dict[str, Any], now: datetime, *, colour: bool = False,
             pause_lines.append(("Deadline", f"{pause['deadline']} ({when})"))
         else:
             pause_lines.append(("Deadline", "none (waits until resumed)"))
+        approval = pause.get("approval") or {}
+        if approval.get("approvers") or int(approval.get("required") or 1) > 1:
+            given = approval.get("approvals") or []
+            pause_lines.append(("Approvers", ", ".join(approval.get("approvers") or []) or "anyone allowed to resume"))
+            pause_lines.append(("Approvals", f"{len(given)} of {approval.get('required', 1)}"
+                                + (f" ({', '.join(a.get('by', '?') for a in given)})" if given else "")
+                                + ("" if approval.get("allowCreator") else "; the run's creator may not approve")))
         pw = max(len(k) for k, _ in pause_lines) + 2
         out.extend(f"  {k + ':':<{pw}}{v}" for k, v in pause_lines)
         schema = pause.get("inputSchema")

@@ -117,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(NAMESPACE first with -A). The phase is coloured on a terminal.",
             aliases=["list"])
     p.add_argument("-A", "--all-namespaces", action="store_true", help="all namespaces")
+    p.add_argument("--waiting-for-me", action="store_true",
+                   help="only runs paused or suspended at a pause that you may answer now: you are "
+                        "among its approvers (and not its excluded creator, nor counted already), "
+                        "and RBAC lets you patch it (and `resume` it, when rights by verb are on: "
+                        "read from the ConfigMap flowrun-operator in kube-public)")
     _selector(p, "list")
     _output(p)
 

@@ -50,3 +50,8 @@ MAX_FLOWRUN_BYTES = 512 * 1024
 DEFAULT_MAX_POD_LOSSES = 3
 
 DEFAULT_PAUSE_TIMEOUT = 3600
+
+# An independent child (run_flow(..., as_subflow=False)) is not owned by the run that
+# started it (so it outlives it), but carries that run's uid here: with the name (derived
+# from the starting run's name and uid) it proves whose child it is.
+LABEL_STARTED_BY_UID = "flowrun.io/started-by-uid"

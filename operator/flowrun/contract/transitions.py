@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import approvals
 from .audit import actor
 from .constants import (
     DEFAULT_MAX_POD_LOSSES,
@@ -182,6 +183,7 @@ class ChildView:
     phase: str = ""
     state: str = State.RUNNING.value
     suspended_with_parent: bool = False
+    waiting: bool = False  # at a pause nobody has answered yet
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,8 @@ class Policy:
     suspend_after_seconds: int | None = None
     image_pull_grace_seconds: int = 60
     job_name: Callable[[str, int], str] = field(default=lambda run, attempt: f"{run}-{attempt}")
+    # The key the admission webhook signs approvals with (None: no approval is counted).
+    approval_secret: bytes | None = None
 
 
 # ---- small readers ---------------------------------------------------------------------
@@ -227,6 +231,31 @@ def pause_deadline(obj: Mapping[str, Any]) -> datetime | None:
     if status.get("phase") not in (Phase.PAUSED.value, Phase.SUSPENDED.value):
         return None
     return parse_timestamp((status.get("pause") or {}).get("deadline"))
+
+
+def is_resume_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Is this update a person's resume: spec.state set to Running, or new input with it?"""
+    old_spec, new_spec = _spec(old), _spec(new)
+    if new_spec.get("state", State.RUNNING.value) != State.RUNNING.value:
+        return False
+    return old_spec.get("state", State.RUNNING.value) != State.RUNNING.value or (
+        new_spec.get("input") is not None and new_spec.get("input") != old_spec.get("input"))
+
+
+ACTION_VERBS = {State.RUNNING.value: "resume", State.SUSPENDED.value: "suspend",
+                State.PAUSED.value: "pause", State.CANCELLED.value: "cancel"}
+
+
+def action_verb(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """The custom RBAC verb a person needs for this update (with authorization.actionVerbs
+    on): the verb of the new spec.state, `resume` for new input; None for anything else."""
+    old_state = _spec(old).get("state", State.RUNNING.value)
+    new_state = _spec(new).get("state", State.RUNNING.value)
+    if old_state != new_state:
+        return ACTION_VERBS[new_state]
+    if is_resume_change(old, new):
+        return "resume"
+    return None
 
 
 def is_linked_child(obj: Mapping[str, Any]) -> bool:
@@ -295,6 +324,11 @@ def operator_step(obj: Mapping[str, Any], world: World, policy: Policy, now: dat
                    f"{pause.get('timeoutSeconds')}s of {verb} at {pause.get('key')}")
         return Write(status=_end(status, Phase.FAILED, DEADLINE_EXCEEDED, message, action="timed-out",
                                  by="operator", key=pause.get("key", ""), now=now))
+    # 4a. Approvals of the pause the run waits at: count those the webhook signed; a
+    #     resume short of the quorum is put back, saying what is missing.
+    counted = _approvals(obj, run, status, policy, now)
+    if counted is not None:
+        return counted
     # 5. A suspension asked for (by the flow or a person) while something runs.
     if run.spec.state is State.SUSPENDED and run.phase is not Phase.SUSPENDED:
         return Write(status=_suspension(obj, run, status, policy, now, idle=False))
@@ -383,8 +417,41 @@ def _suspension(obj, run: FlowRun, status, policy: Policy, now, *, idle: bool) -
     return patch
 
 
+def _approvals(obj, run: FlowRun, status, policy: Policy, now) -> Write | None:
+    pause = pending_pause(obj)
+    rule = approvals.approval_of(pause)
+    if pause is None or rule is None or run.phase not in (Phase.PAUSED, Phase.SUSPENDED):
+        return None
+    key = pause["key"]
+    have = {a.get("by") for a in rule.get("approvals") or []}
+    fresh = [e for e in approvals.verified(obj, key, policy.approval_secret) if e["by"] not in have]
+    if fresh:
+        history = {"history": status.get("history")}
+        for entry in fresh:
+            history["history"] = history_patch(history, "approved", by=entry["by"], key=key, when=now,
+                                               message=f"approval {len(have) + 1} of {rule.get('required', 1)}")
+            have.add(entry["by"])
+        rule["approvals"] = [*(rule.get("approvals") or []), *fresh]
+        return Write(status={"pause": {**pause, "approval": rule}, "history": history["history"],
+                             "message": clip(f"Waiting at {key}: {approvals.count(rule)} of "
+                                             f"{rule.get('required', 1)} approvals", 1024)})
+    resumed = run.spec.state is State.RUNNING and run.generation > int(pause.get("generation") or 0) \
+        and run.generation != pause.get("rejectedGeneration")
+    if resumed and not approvals.complete(rule):
+        back = State.PAUSED if run.phase is Phase.PAUSED else State.SUSPENDED
+        message = (f"Resume of {key} not counted: it needs {rule.get('required', 1)} approvals by "
+                   f"{approvals.who_may(rule)}, {approvals.count(rule)} given (a change made without the "
+                   "admission webhook cannot be attributed)")
+        return Write(status={"message": clip(message, 1024), "pause": {**pause, "rejectedGeneration": run.generation},
+                             "history": history_patch(status, "resume-rejected", by=actor(obj), key=key,
+                                                      message="approvals missing", when=now)},
+                     spec={"spec": {"state": back.value}})
+    return None
+
+
 def _while_suspended(obj, run: FlowRun, status, world: World, policy: Policy, now) -> Step:
     # a. No Job may be left (the operator may have stopped right after recording).
+    #    (Approvals were counted in step 4a, before any of this.)
     live = tuple(j.name for j in world.jobs if not j.deleting)
     if live:
         return DeleteJobs(live)
@@ -438,9 +505,11 @@ def _follow_attempt(obj, run: FlowRun, status, world: World, policy: Policy, now
     attempt = int(status.get("attempt") or 0)
     # a. Children suspended along with this run come back with it.
     if run.spec.state is State.RUNNING:
+        # A child that waited at a pause of its own keeps waiting there, suspended at it:
+        # resuming it past that pause is for the people it waits for.
         patches = tuple(
             (c.name, {"metadata": {"annotations": {ANNOTATION_SUSPENDED_WITH_PARENT: None}},
-                      "spec": {"state": State.RUNNING.value}})
+                      **({} if c.waiting else {"spec": {"state": State.RUNNING.value}})})
             for c in world.children
             if c.linked and c.suspended_with_parent and c.state == State.SUSPENDED.value
             and not _terminal(c.phase))
@@ -790,6 +859,8 @@ def _paused(status, request: PauseRequest, now, generation: int, earlier) -> dic
 
 def _judge_resume(obj, status, spec, request: PauseRequest, recorded, memo: PauseMemo, now,
                   generation: int, check: Callable[[Any], str | None]) -> RunnerStep:
+    if not approvals.complete(approvals.approval_of(recorded)):
+        return Hold("the operator counts the pause's approvals")
     data = spec.get("input")
     errors = input_errors(recorded.get("inputSchema"), data)
     error = "; ".join(errors) if errors else (check(data) if recorded.get("inputSchema") else None)

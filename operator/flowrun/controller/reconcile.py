@@ -19,11 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..contract import transitions as t
+from ..contract.children import is_child_of
 from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT, LABEL_PARENT, LABEL_RUN, LABEL_STARTED_BY
 from ..contract.phases import Phase
 from ..contract.status import now, parse_timestamp
 from ..kube import Kube, KubeError
-from . import metrics, resources
+from . import metrics, resources, template_gate
 from .failpoints import failpoint
 from .settings import Settings
 
@@ -65,6 +66,7 @@ class Reconciler:
             suspend_after_seconds=settings.suspend_after_seconds,
             image_pull_grace_seconds=settings.image_pull_grace_seconds,
             job_name=resources.job_name,
+            approval_secret=template_gate.key(settings),
         )
         self.locks = RunLocks()
 
@@ -171,6 +173,10 @@ class Reconciler:
     def ensure_job(self, obj: dict[str, Any], attempt: int) -> datetime | None:
         """Create (or adopt) everything the attempt needs, Job last. A refusal by the API
         server becomes the run's message (and, when it cannot succeed, its end)."""
+        refused = template_gate.refusal(obj, self.settings)  # the webhook may have been bypassed
+        if refused:  # never valid without the webhook's signature: the run fails, as on a 422
+            self.write(obj, lambda cur: t.job_refused(cur, 422, refused, now()))
+            return None
         try:
             for child in resources.runner_account(obj):
                 self.kube.create(child)
@@ -183,8 +189,9 @@ class Reconciler:
                 raise
             log.warning("%s/%s: the API server refused attempt %d's objects: %s",
                         obj["metadata"]["namespace"], obj["metadata"]["name"], attempt, exc.message)
-            decision = t.job_refused(obj, exc.status, exc.message, now())
-            self.write(obj, lambda cur: t.job_refused(cur, exc.status, exc.message, now()))
+            code, message = exc.status, exc.message
+            decision = t.job_refused(obj, code, message, now())
+            self.write(obj, lambda cur: t.job_refused(cur, code, message, now()))
             if isinstance(decision, t.Write):
                 return None
             return now() + timedelta(seconds=self.settings.job_retry_seconds)
@@ -228,8 +235,11 @@ class Reconciler:
         parent = parent_of(child)
         if not parent:
             return
+        # Only into the run the child really belongs to (not a poser, not an older run of
+        # the parent's name: contract/children.py).
         self.kube.update_flowrun(namespace, parent, lambda cur: (
-            None if (d := t.subflow_mirror(cur, child)) is None else d.patches()))
+            None if not is_child_of(child, cur) or (d := t.subflow_mirror(cur, child)) is None
+            else d.patches()))
 
     def mirror_pending_children(self, obj: dict[str, Any]) -> None:
         """Results that waited for room in this run's status: try again now."""
@@ -269,6 +279,7 @@ _EVENT_REASONS = {
     "resumed": ("Resumed", "Normal"),
     "completed": ("Completed", "Normal"),
     "cancelled": ("Cancelled", "Normal"),
+    "approved": ("Approved", "Normal"),
     "failed": ("Failed", "Warning"),
     "retrying": ("FlowRetrying", "Warning"),
     "timed-out": ("TimedOut", "Warning"),
@@ -318,7 +329,8 @@ def child_view(child: dict[str, Any], parent: dict[str, Any]) -> t.ChildView:
         name=child["metadata"]["name"], linked=owned and t.is_linked_child(child),
         phase=(child.get("status") or {}).get("phase") or "",
         state=(child.get("spec") or {}).get("state", "Running"),
-        suspended_with_parent=annotations.get(t.ANNOTATION_SUSPENDED_WITH_PARENT) == parent["metadata"]["name"])
+        suspended_with_parent=annotations.get(t.ANNOTATION_SUSPENDED_WITH_PARENT) == parent["metadata"]["name"],
+        waiting=t.pending_pause(child) is not None)
 
 
 def pod_problem(pod: dict[str, Any]) -> tuple[str, str]:

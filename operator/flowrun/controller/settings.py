@@ -54,6 +54,14 @@ class Settings:
     webhook_host: str = ""
     webhook_cert_dir: str = ""
     webhook_manage: str = ""
+    # The secret the webhook signs approved spec.template's with and the operator checks
+    # (contract/template_policy.py); default: the webhook's tls.key in webhook_cert_dir.
+    approval_key_file: str = ""
+    # A change of spec.state also needs the matching custom verb on flowruns (resume,
+    # suspend, pause, cancel), asked with a SubjectAccessReview by the webhook.
+    action_verbs: bool = False
+    # This operator's own user name (its ServiceAccount): its writes need no verbs.
+    operator_user: str = ""
     # Prometheus metrics at http://<pod>:<port>/metrics when set (controller/metrics.py).
     metrics_port: int = 0
 
@@ -79,5 +87,8 @@ class Settings:
             webhook_host=_env("FLOWRUN_WEBHOOK_HOST", ""),
             webhook_cert_dir=_env("FLOWRUN_WEBHOOK_CERT_DIR", ""),
             webhook_manage=_env("FLOWRUN_WEBHOOK_MANAGE", ""),
+            approval_key_file=_env("FLOWRUN_APPROVAL_KEY_FILE", ""),
+            action_verbs=_env("FLOWRUN_ACTION_VERBS", "").strip().lower() in ("1", "true", "yes", "on"),
+            operator_user=_env("FLOWRUN_OPERATOR_USER", ""),
             metrics_port=int(_env("FLOWRUN_METRICS_PORT", "0") or 0),
         )

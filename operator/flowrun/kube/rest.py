@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import ssl
-from collections.abc import Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +21,9 @@ from urllib.parse import urlencode
 import urllib3
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# A projected token file is re-read at least this often (client-go: one minute), and at
+# once after a 401: the kubelet rotates it long before the old token expires.
+TOKEN_FILE_MAX_AGE = 60.0
 
 
 class HTTPError(Exception):
@@ -37,6 +42,10 @@ class Endpoint:
     cert_file: str | None = None
     key_file: str | None = None
     verify: bool = True
+    # Credentials that refresh (kubeconfig exec plugins, OIDC auth providers):
+    # token_source(force) gives the current token; force=True after a 401 re-runs the
+    # plugin or refresh.
+    token_source: Callable[[bool], str | None] | None = None
 
     @classmethod
     def in_cluster(cls) -> "Endpoint":
@@ -46,14 +55,30 @@ class Endpoint:
         return cls(host=f"https://{host}:{port}", token_file=f"{SA_DIR}/token", ca_file=f"{SA_DIR}/ca.crt")
 
     @classmethod
-    def from_configuration(cls, configuration: Any) -> "Endpoint":
-        """From a kubernetes.client.Configuration (kubeconfig already loaded)."""
-        token = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get("BearerToken")
-        if token and token.lower().startswith("bearer "):
-            token = token[7:]
-        return cls(host=configuration.host, token=token, ca_file=configuration.ssl_ca_cert,
+    def from_configuration(cls, configuration: Any,
+                           reload: Callable[[], Any] | None = None) -> "Endpoint":
+        """From a kubernetes.client.Configuration (kubeconfig already loaded). Its token
+        is asked for on every request, so the library's refresh of exec-plugin and
+        auth-provider tokens applies; `reload()` (a freshly loaded Configuration) is
+        used once after a 401."""
+        current = [configuration]
+
+        def token_source(force: bool = False) -> str | None:
+            if force and reload is not None:
+                current[0] = reload()
+            return _bearer(current[0])
+        return cls(host=configuration.host, ca_file=configuration.ssl_ca_cert,
                    cert_file=configuration.cert_file, key_file=configuration.key_file,
-                   verify=configuration.verify_ssl)
+                   verify=configuration.verify_ssl,
+                   token_source=token_source if _bearer(configuration) else None)
+
+
+def _bearer(configuration: Any) -> str | None:
+    token = configuration.get_api_key_with_prefix("BearerToken") or \
+        configuration.get_api_key_with_prefix("authorization")
+    if token and token.lower().startswith("bearer "):
+        token = token[7:]
+    return token or None
 
 
 def in_pod() -> bool:
@@ -68,18 +93,43 @@ class Transport:
         if endpoint.cert_file:
             context.load_cert_chain(endpoint.cert_file, endpoint.key_file)
         self.pool = urllib3.PoolManager(num_pools=2, maxsize=4, ssl_context=context, retries=False)
+        self._lock = threading.Lock()
+        self._file_token: str | None = None
+        self._file_read_at = 0.0
 
-    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+    def _token(self, force: bool = False) -> str | None:
+        ep = self.endpoint
+        if ep.token_source is not None:
+            return ep.token_source(force)
+        if ep.token_file:  # projected tokens rotate: re-read every minute and after a 401
+            with self._lock:
+                if force or self._file_token is None or time.monotonic() - self._file_read_at > TOKEN_FILE_MAX_AGE:
+                    with open(ep.token_file) as fh:
+                        self._file_token = fh.read().strip()
+                    self._file_read_at = time.monotonic()
+                return self._file_token
+        return ep.token
+
+    def _headers(self, token: str | None, content_type: str | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json"}
-        token = self.endpoint.token
-        if self.endpoint.token_file:  # projected tokens rotate: read it each time
-            with open(self.endpoint.token_file) as fh:
-                token = fh.read().strip()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if content_type:
             headers["Content-Type"] = content_type
         return headers
+
+    def _send(self, send: Callable[[dict[str, str]], Any], content_type: str | None = None) -> Any:
+        """Send with the current token; after a 401, once more with a fresh one (as
+        client-go does) if refreshing gave a different token."""
+        token = self._token()
+        resp = send(self._headers(token, content_type))
+        if resp.status == 401 and (self.endpoint.token_file or self.endpoint.token_source):
+            fresh = self._token(force=True)
+            if fresh != token:
+                resp.drain_conn()
+                resp.release_conn()
+                resp = send(self._headers(fresh, content_type))
+        return resp
 
     def _url(self, path: str, query: Mapping[str, Any] | None) -> str:
         url = self.endpoint.host.rstrip("/") + path
@@ -90,18 +140,19 @@ class Transport:
     def request(self, method: str, path: str, *, body: Any = None, query: Mapping[str, Any] | None = None,
                 content_type: str = "application/json") -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
-        resp = self.pool.request(method, self._url(path, query), body=data,
-                                 headers=self._headers(content_type if data is not None else None),
-                                 timeout=urllib3.Timeout(connect=10, read=self.timeout))
+        resp = self._send(lambda headers: self.pool.request(
+            method, self._url(path, query), body=data, headers=headers,
+            timeout=urllib3.Timeout(connect=10, read=self.timeout)),
+            content_type if data is not None else None)
         if resp.status >= 400:
             raise HTTPError(resp.status, resp.data)
         return json.loads(resp.data or b"{}")
 
     def stream(self, path: str, *, query: Mapping[str, Any], read_timeout: float) -> Any:
         """An open streaming response (for watches); iterate with `lines()`."""
-        resp = self.pool.request("GET", self._url(path, query), headers=self._headers(),
-                                 preload_content=False,
-                                 timeout=urllib3.Timeout(connect=10, read=read_timeout))
+        resp = self._send(lambda headers: self.pool.request(
+            "GET", self._url(path, query), headers=headers, preload_content=False,
+            timeout=urllib3.Timeout(connect=10, read=read_timeout)))
         if resp.status >= 400:
             data = resp.read()
             resp.release_conn()

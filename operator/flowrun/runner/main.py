@@ -33,7 +33,7 @@ from ..contract.constants import (
 from ..contract.models import FlowRun
 from ..contract.phases import InvalidTransition, State
 from ..kube import Kube, KubeError
-from ..sdk.cache import NotSerializable, ResultCache, encode
+from ..sdk.cache import NotSerializable, ResultCache, encode, pickle_allowed
 from ..sdk.context import RunContext, enter_run, exit_run
 from ..sdk.flows import as_flow
 from ..sdk.live import FlowSuspended, LiveFlowRun, RunCancelled, RunFenced, RunTerminated
@@ -92,7 +92,8 @@ def run(kube: Kube, namespace: str, name: str, *, attempt: int, cache_dir: str) 
     if fr.spec.state is State.SUSPENDED:
         log.info("FlowRun is being suspended; not starting")
         return 0
-    cache = ResultCache(cache_dir, f"{namespace}/{name}/{fr.uid}")
+    cache = ResultCache(cache_dir, f"{namespace}/{name}/{fr.uid}",
+                        allow_pickle=pickle_allowed(obj.get("spec") or {}))
     live = LiveFlowRun(kube, namespace, name, obj, attempt=attempt, cache=cache).start()
     global _live
     _live = live

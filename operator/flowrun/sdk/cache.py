@@ -9,6 +9,12 @@ Two kinds of entries live side by side:
 - cross-run entries, keyed by a task's `cache_key_fn`, under `keys/`: found by any run
   that mounts the same claim, until `cache_expiration`.
 
+Pickle never crosses runs unasked: loading a pickle runs code, and every run that mounts
+a shared claim (`spec.cache.claimName`) can write any file on it. So on a shared claim
+pickle entries are neither read nor written unless the FlowRun sets
+`spec.cache.allowPickle: true`, which means "every run sharing this claim can run code
+in the others".
+
 What it must never do: leave a half-written entry (writes are temp file + fsync +
 rename) or crash the flow on an unreadable one (that is a miss, with a warning).
 """
@@ -103,10 +109,25 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
-class ResultCache:
-    """Results of one FlowRun (and the cross-run keys) under `root`."""
+def pickle_allowed(spec: dict[str, Any]) -> bool:
+    """May this FlowRun (its `spec`) use pickle entries? Always on its own claim; on a
+    shared claim only with `spec.cache.allowPickle: true`."""
+    cache = spec.get("cache") or {}
+    return not cache.get("claimName") or cache.get("allowPickle") is True
 
-    def __init__(self, root: str | os.PathLike[str], run_scope: str):
+
+PICKLE_REFUSED = ("pickle entries are refused on a shared cache claim (spec.cache.claimName): "
+                  "every run sharing it could run code in this one; set spec.cache.allowPickle: true "
+                  "to opt in, or use result_serializer='json'")
+
+
+class ResultCache:
+    """Results of one FlowRun (and the cross-run keys) under `root`. With
+    `allow_pickle=False` (a shared claim without the opt-in) pickle entries are misses
+    and pickle writes raise NotSerializable."""
+
+    def __init__(self, root: str | os.PathLike[str], run_scope: str, *, allow_pickle: bool = True):
+        self.allow_pickle = allow_pickle
         self.root = Path(root)
         self.run_dir = self.root / "runs" / run_scope
         self.keys_dir = self.root / "keys"
@@ -148,6 +169,9 @@ class ResultCache:
             entry = json.loads(raw)
             if not isinstance(entry, dict) or entry.get("format") != FORMAT:
                 raise ValueError("not a flowrun cache entry")
+            if entry.get("serializer") == "pickle" and not self.allow_pickle:
+                log.warning("result cache entry %s not loaded: %s", path, PICKLE_REFUSED)
+                return None
             expires = entry.get("expires")
             if expires:
                 when = now or datetime.now(timezone.utc)
@@ -166,6 +190,8 @@ class ResultCache:
         expiration: timedelta | None = None, now: datetime | None = None,
         fingerprint: str | None = None,
     ) -> None:
+        if serializer == "pickle" and not self.allow_pickle:
+            raise NotSerializable(PICKLE_REFUSED)
         created = now or datetime.now(timezone.utc)
         entry = {
             "format": FORMAT,

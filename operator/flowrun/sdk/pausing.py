@@ -18,6 +18,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any, TypeVar, overload
 
 import pydantic
@@ -29,6 +30,7 @@ from ..contract.status import keys_contain
 from ..kube import Kube, KubeError
 from .context import RunContext, require_flow_context
 from .inputs import as_run_input, description_of
+from ..contract import approvals as approval_rules
 
 T = TypeVar("T")
 
@@ -69,7 +71,7 @@ def _finish(model_info: tuple[type[pydantic.BaseModel], bool] | None, data: Any)
 
 
 def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None, key: str | None,
-           suspend_after: int | None = None) -> Any:
+           suspend_after: int | None = None, approval: dict[str, Any] | None = None) -> Any:
     # The context and the pause key are taken now, in the caller's thread and order;
     # only the waiting may happen in a worker thread.
     ctx = require_flow_context(what)
@@ -84,6 +86,8 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
     extra: dict[str, Any] = {}
     if suspend_after is not None:
         extra["suspend_after"] = suspend_after
+    if approval is not None:
+        extra["approval"] = approval
     if description_of(model):
         extra["description"] = description_of(model)
 
@@ -103,18 +107,21 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
 @overload
 def pause_flow_run(wait_for_input: None = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
                    poll_interval: int = 10, key: str | None = None,
-                   suspend_after: int | None = None) -> None: ...
+                   suspend_after: int | None = None, approvers: Sequence[str] | None = None,
+                   approvals: int = 1, allow_creator: bool = False) -> None: ...
 
 
 @overload
 def pause_flow_run(wait_for_input: type[T], timeout: int = DEFAULT_PAUSE_TIMEOUT,
                    poll_interval: int = 10, key: str | None = None,
-                   suspend_after: int | None = None) -> T: ...
+                   suspend_after: int | None = None, approvers: Sequence[str] | None = None,
+                   approvals: int = 1, allow_creator: bool = False) -> T: ...
 
 
 def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
                    poll_interval: int = 10, key: str | None = None,
-                   suspend_after: int | None = None) -> Any:
+                   suspend_after: int | None = None, approvers: Sequence[str] | None = None,
+                   approvals: int = 1, allow_creator: bool = False) -> Any:
     """Pause the flow here; the pod stays alive and this call returns when the run is
     resumed (`spec.state: Running`). With `wait_for_input=Model` it returns the Model
     built from the resume's input. After `timeout` seconds without a resume, the run
@@ -122,28 +129,36 @@ def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIME
     the run is watched, not polled. With `suspend_after=SECONDS`, a pause that waited
     that long becomes a suspension of the same pause (its pod is freed; resuming works
     exactly the same, the flow then runs again from the top to this call). Awaitable in
-    async flows."""
+    async flows.
+
+    `approvers=["alice", "group:finance"]`: only those users (or members of those
+    groups) may resume this pause; `approvals=N`: N distinct people must, the last one
+    with the input; `allow_creator=True` lets the run's creator be one of them."""
     if timeout is None:
         raise ValueError("pause_flow_run needs a timeout (a paused pod holds resources); "
                          "use suspend_flow_run(timeout=None) to wait without limit")
-    return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, timeout, key, suspend_after)
+    return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, timeout, key, suspend_after,
+                  approval_rules.request(approvers, approvals, allow_creator))
 
 
 @overload
 def suspend_flow_run(wait_for_input: None = None, flow_run_id: str | None = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
-                     namespace: str | None = None) -> None: ...
+                     namespace: str | None = None, approvers: Sequence[str] | None = None,
+                     approvals: int = 1, allow_creator: bool = False) -> None: ...
 
 
 @overload
 def suspend_flow_run(wait_for_input: type[T], flow_run_id: str | None = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
-                     namespace: str | None = None) -> T: ...
+                     namespace: str | None = None, approvers: Sequence[str] | None = None,
+                     approvals: int = 1, allow_creator: bool = False) -> T: ...
 
 
 def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
-                     namespace: str | None = None) -> Any:
+                     namespace: str | None = None, approvers: Sequence[str] | None = None,
+                     approvals: int = 1, allow_creator: bool = False) -> Any:
     """Suspend: stop the flow and let the operator delete its Job. Resuming starts a
     new Job that runs the flow from the top; finished tasks return cached results and
     this call returns at once (with the resume's input when `wait_for_input` is given).
@@ -155,7 +170,8 @@ def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
             ns, name, _ = _find(kube, str(flow_run_id), namespace)
             kube.patch_flowrun(ns, name, {"spec": {"state": State.SUSPENDED.value}})
         return _dual(patch)
-    return _pause(PauseKind.SUSPEND, "suspend_flow_run", wait_for_input, timeout, key)
+    return _pause(PauseKind.SUSPEND, "suspend_flow_run", wait_for_input, timeout, key,
+                  approval=approval_rules.request(approvers, approvals, allow_creator))
 
 
 class ResumeError(ValueError):

@@ -1,7 +1,9 @@
 """run_flow: start another flow as its own FlowRun from inside a flow, and wait for it.
 
-The child's name is deterministic (parent name + call key), so a parent re-executed
-after a suspension finds the child it already started instead of starting another.
+The child's name is deterministic (parent name and uid + call key, contract/children.py),
+so a parent re-executed after a suspension finds the child it already started instead of
+starting another, while a parent re-applied under the same name (a new uid) never adopts
+its predecessor's child.
 A linked child (`as_subflow=True`) is owned by the parent: deleting, suspending or
 cancelling the parent does the same to it, and it cannot be suspended on its own. The
 parent's pod never reads the child: the operator copies the child's phase and result
@@ -11,18 +13,15 @@ the child in `status.subflowsReceived`), so a parent of many subflows stays smal
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from ..contract.constants import API_VERSION, KIND, LABEL_PARENT, LABEL_STARTED_BY
+from ..contract.children import child_name
+from ..contract.constants import API_VERSION, KIND, LABEL_PARENT, LABEL_STARTED_BY, LABEL_STARTED_BY_UID
 from ..contract.phases import Phase
 from ..kube import Conflict
 from .context import require_flow_context
 from .flows import Flow
 from .live import raise_if_finished
-
-MAX_NAME = 52
-
 
 class SubflowFailed(RuntimeError):
     """The child FlowRun ended Failed."""
@@ -33,14 +32,6 @@ def flow_reference(flow: Flow | str) -> str:
         return flow
     fn = getattr(flow, "fn", flow)
     return f"{fn.__module__}:{fn.__qualname__}"
-
-
-def child_name(parent: str, key: str) -> str:
-    name = f"{parent}-{key}"
-    if len(name) <= MAX_NAME:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
-    return f"{parent[:MAX_NAME - len(key) - 8]}-{digest}-{key}"[:MAX_NAME].rstrip("-")
 
 
 def run_flow(flow: Flow | str, parameters: dict[str, Any] | None = None, *, as_subflow: bool = True,
@@ -56,12 +47,15 @@ def run_flow(flow: Flow | str, parameters: dict[str, Any] | None = None, *, as_s
         return target(**(parameters or {}))
     live = ctx.live
     parent = live.latest
-    name = child_name(ctx.name, key or f"sub-{index}")
+    uid = parent["metadata"]["uid"]
+    name = child_name(ctx.name, uid, key or f"sub-{index}")
     stored = ctx.cache.read(ctx.cache.subflow_path(name))
     if stored is not None:  # received before this re-execution
         return stored.value
     meta: dict[str, Any] = {"name": name, "labels": {(LABEL_PARENT if as_subflow else LABEL_STARTED_BY): ctx.name}}
-    if as_subflow:
+    if not as_subflow:
+        meta["labels"][LABEL_STARTED_BY_UID] = uid
+    else:
         meta["ownerReferences"] = [{"apiVersion": API_VERSION, "kind": KIND, "name": ctx.name,
                                     "uid": parent["metadata"]["uid"], "controller": True,
                                     "blockOwnerDeletion": False}]
@@ -72,7 +66,7 @@ def run_flow(flow: Flow | str, parameters: dict[str, Any] | None = None, *, as_s
         live.kube.create_flowrun(ctx.namespace, {"apiVersion": API_VERSION, "kind": KIND,
                                                  "metadata": meta, "spec": spec})
     except Conflict:
-        pass  # re-executed after a suspension: the child exists already
+        pass  # re-executed after a suspension: the child exists already (the name has our uid)
 
     def finished(obj: dict[str, Any]):
         raise_if_finished(obj, live.attempt)

@@ -37,7 +37,7 @@ def run(phase=None, state="Running", *, attempt=1, generation=1, pause=None, res
         st["inputs"] = inputs
     meta = {"name": "r", "namespace": "ns", "uid": "u1", "generation": generation, "resourceVersion": "7",
             "labels": labels or {}, "ownerReferences": owners or [],
-            "annotations": {"flowrun.io/changed-by": "alice"}}
+            "annotations": {"flowrun.io/changed-by": "alice", "flowrun.io/changed-by-generation": str(generation)}}
     return {"metadata": meta, "spec": spec, "status": st}
 
 

@@ -1,6 +1,6 @@
 import time
 
-from flowrun import flow, task
+from flowrun import flow, pause_flow_run, task
 from flowrun.runtime import flow_run
 
 
@@ -25,3 +25,20 @@ def sleeps(seconds: float = 5.0) -> str:
     echo("before")
     time.sleep(seconds)
     return echo("slept")
+
+
+def say_cancelled(flow, flow_run, state):
+    print(f"on_cancellation ran for {flow_run.name}: {state.message}", flush=True)
+
+
+@flow(on_cancellation=[say_cancelled])
+def sleeps_until_cancelled(seconds: float = 600.0) -> str:
+    echo("before")
+    time.sleep(seconds)
+    return "slept"
+
+
+@flow(on_cancellation=[say_cancelled])
+def pauses_until_cancelled() -> None:
+    echo("before")
+    pause_flow_run(timeout=600)

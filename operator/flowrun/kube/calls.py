@@ -1,0 +1,140 @@
+"""Every API call the operator makes, declared as data next to the code that makes them.
+
+Why: the operator runs with exactly the rights the Helm chart gives it, and a missing
+right shows up only as a 403 at the worst moment (the TTL deletion did). So the calls
+are written down here, and a fast test (tests/unit/chart/test_operator_rights.py)
+checks three things against each other:
+
+- the code: every `kube.<method>(...)` call in `flowrun/controller/` maps, through
+  `METHOD_CALLS`, to rights listed in `OPERATOR_RIGHTS`; every public method of `Kube`
+  is declared in `METHOD_CALLS` with the HTTP verbs it really sends;
+- the chart: the rules `helm template` renders grant exactly `OPERATOR_RIGHTS`, no more
+  and no less, in cluster-wide and in namespaced mode;
+- docs/security.md: its operator table lists the same rights.
+
+A new API call therefore means: declare it here, grant it in the chart's
+`_helpers.tpl`/`rbac.yaml`, and say why in docs/security.md.
+
+What this module must never do: make a call. It is a table.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Right(NamedTuple):
+    group: str  # "" for the core group
+    resource: str  # plural, with "/subresource" when there is one
+    verb: str
+
+
+# kind (as `Kube.create/get/list/delete` take it) -> (API group, plural)
+KIND_RESOURCES: dict[str, tuple[str, str]] = {
+    "FlowRun": ("flowrun.io", "flowruns"),
+    "Job": ("batch", "jobs"),
+    "Pod": ("", "pods"),
+    "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
+    "ServiceAccount": ("", "serviceaccounts"),
+    "ConfigMap": ("", "configmaps"),
+    "Secret": ("", "secrets"),
+    "Event": ("", "events"),
+    "Role": ("rbac.authorization.k8s.io", "roles"),
+    "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
+}
+
+_FR = ("flowrun.io", "flowruns")
+_FR_STATUS = ("flowrun.io", "flowruns/status")
+
+# Kube method -> the (group, resource, verb) it needs. `None` as the resource means "the
+# kind passed as the first argument" (or, for `create`, the object's kind). Keep the
+# HTTP verbs in step with the code: the test reads client.py.
+METHOD_CALLS: dict[str, list[tuple[str | None, str | None, str]]] = {
+    "get_flowrun": [(*_FR, "get")],
+    "list_flowruns": [(*_FR, "list")],
+    "create_flowrun": [(*_FR, "create")],
+    "delete_flowrun": [(*_FR, "delete")],
+    "patch_flowrun": [(*_FR, "patch"), (*_FR_STATUS, "patch")],
+    "update_flowrun": [(*_FR, "get"), (*_FR, "patch"), (*_FR_STATUS, "patch")],
+    "watch_flowrun": [(*_FR, "get"), (*_FR, "list"), (*_FR, "watch")],
+    # create adopts an existing object of the same name: it reads it on a 409
+    "create": [(None, None, "create"), (None, None, "get")],
+    "get": [(None, None, "get")],
+    "list": [(None, None, "list")],
+    "delete": [(None, None, "delete")],
+    "flowrun_pods": [("", "pods", "list")],
+    "pod_log": [("", "pods/log", "get")],
+    "emit_event": [("", "events", "create")],
+    "can_create_pods": [("authorization.k8s.io", "subjectaccessreviews", "create")],
+    "may": [("authorization.k8s.io", "subjectaccessreviews", "create")],
+    # the CLI's and the UI's questions about the person using them (not the operator's)
+    "whoami": [("authentication.k8s.io", "selfsubjectreviews", "create")],
+    "i_may": [("authorization.k8s.io", "selfsubjectaccessreviews", "create")],
+}
+
+
+class Row(NamedTuple):
+    group: str
+    resource: str
+    verbs: tuple[str, ...]
+    cluster: bool  # cluster-scoped right (the chart's `-cluster` ClusterRole)
+    why: str
+
+
+# Exactly what the chart grants the operator's ServiceAccount (and docs/security.md lists).
+OPERATOR_RIGHTS: tuple[Row, ...] = (
+    Row("flowrun.io", "flowruns", ("get", "list", "watch", "patch", "create", "delete"), False,
+        "watch runs (kopf); record spec.state, annotations, kopf's finalizer and progress; "
+        "delete a finished run when its TTL runs out; `create` only because each run's Role "
+        "grants it (RBAC escalation prevention), the operator never creates runs"),
+    Row("flowrun.io", "flowruns/status", ("get", "patch"), False,
+        "write phase, attempt, history, conditions, subflow mirrors; `get` because each "
+        "run's Role grants it"),
+    Row("batch", "jobs", ("create", "get", "list", "watch", "delete"), False,
+        "one Job per attempt (read back when it exists already); deleted on suspend, "
+        "timeout and cancel"),
+    Row("", "pods", ("list", "watch"), False,
+        "follow the runner pod to see why it cannot start or was lost"),
+    Row("", "persistentvolumeclaims", ("create", "get"), False,
+        "the per-run result-cache claim (owned by the run: deleted by garbage collection)"),
+    Row("", "serviceaccounts", ("create", "get"), False, "each run's own account"),
+    Row("rbac.authorization.k8s.io", "roles", ("create", "get"), False, "each run's Role"),
+    Row("rbac.authorization.k8s.io", "rolebindings", ("create", "get"), False,
+        "binds each run's Role to its account"),
+    Row("", "events", ("create",), False, "one Event per transition (kopf posts some too)"),
+    Row("", "namespaces", ("list", "watch"), True,
+        "kopf follows namespaces for globs and cluster-wide mode"),
+    Row("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch"), True,
+        "kopf finds the FlowRun resource"),
+    Row("authorization.k8s.io", "subjectaccessreviews", ("create",), True,
+        "the webhook asks whether the creator of a run could create its pod themselves "
+        "(spec.template beyond the allow-list), and, with authorization.actionVerbs, whether "
+        "a person holds the verb (resume, suspend, pause, cancel) of the change they make"),
+)
+
+# What kopf itself does, beside the calls of our code (handlers.py registers them).
+KOPF_CALLS: tuple[Right, ...] = (
+    Right("flowrun.io", "flowruns", "list"), Right("flowrun.io", "flowruns", "watch"),
+    Right("flowrun.io", "flowruns", "patch"),  # finalizer, progress and diff-base annotations
+    Right("batch", "jobs", "list"), Right("batch", "jobs", "watch"),
+    Right("", "pods", "list"), Right("", "pods", "watch"),
+    Right("", "events", "create"),
+    Right("", "namespaces", "list"), Right("", "namespaces", "watch"),
+    Right("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+    Right("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+)
+
+
+def granted() -> set[Right]:
+    return {Right(r.group, r.resource, verb) for r in OPERATOR_RIGHTS for verb in r.verbs}
+
+
+def rights_of(method: str, kind: str | None = None) -> set[Right]:
+    """The rights a call of `Kube.<method>` needs (`kind` for the kind-generic methods)."""
+    out = set()
+    for group, resource, verb in METHOD_CALLS[method]:
+        if resource is None:
+            if kind is None:
+                raise ValueError(f"Kube.{method} needs a kind to know its rights")
+            group, resource = KIND_RESOURCES[kind]
+        out.add(Right(group or "", resource, verb))
+    return out

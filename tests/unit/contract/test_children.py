@@ -1,0 +1,44 @@
+"""A child's name carries its parent's name and uid; only a proper child passes."""
+from __future__ import annotations
+
+import pytest
+
+from flowrun.contract.children import MAX_NAME, child_errors, child_name, child_prefix, is_child_of
+
+PARENT = {"metadata": {"name": "parent", "namespace": "ns", "uid": "0f1e2d3c-aaaa-bbbb-cccc-000000000001"}}
+UID = PARENT["metadata"]["uid"]
+
+
+def child(name=None, *, linked=True, owner_uid=UID, label_uid=UID, parent="parent"):
+    meta = {"name": name or child_name("parent", UID, "sub-1"), "labels": {}}
+    if linked:
+        meta["labels"]["flowrun.io/parent"] = parent
+        meta["ownerReferences"] = [{"kind": "FlowRun", "name": parent, "uid": owner_uid, "controller": True}]
+    else:
+        meta["labels"].update({"flowrun.io/started-by": parent, "flowrun.io/started-by-uid": label_uid})
+    return {"metadata": meta}
+
+
+def test_names_carry_the_parents_uid_and_fit():
+    assert child_name("parent", UID, "sub-1") == "parent-0f1e2d3c-sub-1"
+    other_uid = child_name("parent", "99999999-0000", "sub-1")
+    assert other_uid != child_name("parent", UID, "sub-1")  # a re-applied parent has a new uid
+    long = child_name("p" * 52, UID, "k" * 40)
+    assert len(long) <= MAX_NAME and long.startswith(child_prefix("p" * 52, UID))
+    assert child_name("p" * 52, UID, "a" * 40) != child_name("p" * 52, UID, "b" * 40)
+
+
+@pytest.mark.parametrize("obj,ok", [
+    (child(), True),
+    (child(linked=False), True),
+    (child(owner_uid="an-older-parent"), False),
+    (child(linked=False, label_uid="an-older-parent"), False),
+    (child(name="victim-sub-1"), False),
+    (child(name=child_name("parent", "99999999", "sub-1")), False),
+    (child(parent="victim"), False),
+    ({"metadata": {"name": child_name("parent", UID, "sub-1"), "labels": {}}}, False),
+], ids=["linked", "independent", "owned-by-older", "labelled-older", "old-style-name", "other-uid-name",
+        "labelled-for-another", "unlabelled"])
+def test_only_a_proper_child_is_a_child(obj, ok):
+    assert is_child_of(obj, PARENT) is ok
+    assert (child_errors(obj, PARENT) == []) is ok
