@@ -197,10 +197,19 @@ class Task(Generic[P, R]):
         wait_for = kwargs.pop("wait_for", None)
         return_state = bool(kwargs.pop("return_state", False))
         ctx = current_run()
-        identity = self._claim(ctx)
         if self.is_async:
-            return self._call_async(ctx, identity, args, kwargs, wait_for, return_state)  # type: ignore[return-value]
+            # The identity now, in call order; an outside pause is waited for in a worker
+            # thread when the coroutine runs, so the event loop is not blocked.
+            identity = self._claim(ctx, checkpoint=False)
+            return self._checked_async(ctx, identity, args, kwargs, wait_for, return_state)  # type: ignore[return-value]
+        identity = self._claim(ctx)
         return self._call_sync(ctx, identity, args, kwargs, wait_for, return_state)
+
+    async def _checked_async(self, ctx: RunContext | None, identity: str | None, args: tuple,
+                             kwargs: dict, wait_for: Any, return_state: bool) -> Any:
+        if ctx is not None and ctx.live is not None:
+            await asyncio.to_thread(self._checkpoint, ctx)
+        return await self._call_async(ctx, identity, args, kwargs, wait_for, return_state)
 
     def submit(self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any) -> TaskFuture[R]:
         """Run this call on the flow's task runner; returns a future at once."""
@@ -237,7 +246,7 @@ class Task(Generic[P, R]):
             self.submit(**static, **{k: v[i] for k, v in lists.items()}, wait_for=wait_for)
             for i in range(count))
 
-    def _claim(self, ctx: RunContext | None) -> str | None:
+    def _claim(self, ctx: RunContext | None, checkpoint: bool = True) -> str | None:
         """This call's identity in the run (None outside a run); a pause or suspension
         requested from outside takes effect here, before the call is made."""
         if ctx is None:
@@ -246,13 +255,17 @@ class Task(Generic[P, R]):
                             "uncached and cannot pause; use %s.submit() (or copy the context "
                             "with contextvars.copy_context())", self.name, self.name)
             return None
-        if ctx.live is not None:
-            ctx.pause_began()
-            try:
-                ctx.live.checkpoint(lambda: f"external-pause-{ctx.next_index('external-pause')}")
-            finally:
-                ctx.pause_ended()
+        if checkpoint and ctx.live is not None:
+            self._checkpoint(ctx)
         return f"{self.name}-{ctx.next_index('task:' + self.name)}"
+
+    @staticmethod
+    def _checkpoint(ctx: RunContext) -> None:
+        ctx.pause_began()
+        try:
+            ctx.live.checkpoint(lambda: f"external-pause-{ctx.next_index('external-pause')}")  # type: ignore[union-attr]
+        finally:
+            ctx.pause_ended()
 
     # ---- one call --------------------------------------------------------------------
 

@@ -683,3 +683,63 @@ def test_suspend_waits_for_submitted_tasks_before_the_job_is_torn_down():
     with pytest.raises(FlowSuspended):
         run_in_context(f, live=live)
     assert sorted(live.calls[0]) == [0, 1, 2], "suspended while submitted tasks were running"
+
+
+class OutsidePause(FakeLive):
+    """An outside pause pending at the first task boundary: checkpoint blocks until resumed."""
+
+    def __init__(self):
+        super().__init__()
+        self.checkpoints = []
+
+    def checkpoint(self, next_key):
+        self.checkpoints.append(threading.current_thread().name)
+        if len(self.checkpoints) == 1:
+            self.paused.set()
+            assert self.resumed.wait(5), "never resumed"
+
+
+def test_an_outside_pause_is_honoured_when_a_task_is_submitted():
+    live = OutsidePause()
+    ran = []
+
+    @task
+    def step(i):
+        ran.append((i, live.resumed.is_set()))
+        return i
+
+    @flow
+    def f():
+        return [step.submit(i) for i in range(3)]
+
+    threading.Timer(0.2, live.resume).start()
+    futures = run_in_context(f, live=live)
+    assert [fut.result() for fut in futures] == [0, 1, 2]
+    assert all(resumed for _, resumed in ran), "a task ran while the run was paused"
+    assert live.checkpoints == [threading.current_thread().name] * 3, "checked in the submitting thread"
+
+
+def test_an_outside_pause_in_an_async_flow_does_not_block_the_event_loop():
+    live = OutsidePause()
+    ticks = []
+
+    @task
+    async def step():
+        return "ran"
+
+    async def ticker():
+        while not live.resumed.is_set():
+            ticks.append(1)
+            if len(ticks) == 3:
+                live.resume()
+            await asyncio.sleep(0.01)
+
+    @flow
+    async def f():
+        t = asyncio.create_task(ticker())
+        out = await step()
+        await t
+        return out
+
+    assert run_in_context(f, live=live) == "ran"
+    assert len(ticks) >= 3 and live.checkpoints[0] != "MainThread"
