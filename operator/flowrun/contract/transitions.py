@@ -225,6 +225,13 @@ def pending_pause(obj: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def waits_for_a_person(obj: Mapping[str, Any]) -> bool:
+    """Does the run wait at a pause its own flow asked for (not merely a suspension from
+    outside, which its parent's resume lifts)?"""
+    pause = pending_pause(obj)
+    return pause is not None and pause.get("requestedBy", "flow") == "flow"
+
+
 def pause_deadline(obj: Mapping[str, Any]) -> datetime | None:
     """The deadline the operator enforces now: a paused or suspended run's pause."""
     status = _status(obj)

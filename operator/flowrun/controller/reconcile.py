@@ -330,7 +330,7 @@ def child_view(child: dict[str, Any], parent: dict[str, Any]) -> t.ChildView:
         phase=(child.get("status") or {}).get("phase") or "",
         state=(child.get("spec") or {}).get("state", "Running"),
         suspended_with_parent=annotations.get(t.ANNOTATION_SUSPENDED_WITH_PARENT) == parent["metadata"]["name"],
-        waiting=t.pending_pause(child) is not None)
+        waiting=t.waits_for_a_person(child))
 
 
 def pod_problem(pod: dict[str, Any]) -> tuple[str, str]:

@@ -73,3 +73,18 @@ def test_locks_of_deleted_runs_are_dropped():
     kube.delete_flowrun("ns", "r")
     rec.reconcile("ns", "r")
     assert len(rec.locks) == 0
+
+
+def test_children_suspended_with_their_parent_come_back_unless_they_wait_for_a_person():
+    from flowrun.controller.reconcile import child_view
+    parent = {"metadata": {"name": "p", "uid": "pu"}}
+
+    def child(pause):
+        return {"metadata": {"name": "c", "uid": "cu", "labels": {"flowrun.io/parent": "p"},
+                             "ownerReferences": [{"controller": True, "uid": "pu"}],
+                             "annotations": {"flowrun.io/suspended-with-parent": "p"}},
+                "spec": {"state": "Suspended"}, "status": {"phase": "Suspended", "pause": pause}}
+    outside = {"key": "external-suspend-1", "kind": "Suspend", "requestedBy": "user"}
+    asked = {"key": "pause-1", "kind": "Suspend", "requestedBy": "flow"}
+    assert child_view(child(outside), parent).waiting is False
+    assert child_view(child(asked), parent).waiting is True
