@@ -72,7 +72,8 @@ def test_two_of_finance_but_not_the_creator(operator, people):
     fr = wait_phase(ns, "pay", "Completed", "Failed")
     assert fr["status"]["result"] is True
     approved = [(h["by"], h.get("groups")) for h in fr["status"]["history"] if h["action"] == "approved"]
-    assert approved == [("alice", ["finance"]), ("bob", ["finance"])]
+    # The API server adds system:authenticated to every authenticated user's groups.
+    assert approved == [("alice", ["finance", "system:authenticated"]), ("bob", ["finance", "system:authenticated"])]
     events = json.loads(kubectl("get", "events", "-o", "json", "--field-selector", "involvedObject.name=pay",
                                 namespace=ns).stdout)["items"]
     assert sum(1 for e in events if e["reason"] == "Approved") == 2
