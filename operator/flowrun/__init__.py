@@ -7,6 +7,7 @@ from .sdk import (
     Flow,
     ResumeError,
     RunInput,
+    cancel_flow_run,
     Task,
     exponential_backoff,
     flow,
@@ -24,4 +25,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Flow", "ResumeError", "RunInput", "Task", "__version__", "exponential_backoff", "flow", "pause_flow_run",
     "resume_flow_run", "run_flow", "SubflowFailed", "suspend_flow_run", "task", "task_input_hash",
+    "cancel_flow_run",
 ]

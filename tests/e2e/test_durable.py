@@ -184,3 +184,18 @@ def test_the_flowrun_stays_small_whatever_the_flow_does(operator, namespace, api
     assert size < 512 * 1024, size
     assert not fr["status"].get("subflows") and not fr["status"].get("inputs")
     assert fr["status"]["resumed"][0].startswith("pause-1..")
+
+
+def test_an_idle_pause_frees_its_pod_and_resumes_the_same_way(operator, namespace):
+    apply(namespace, flowrun_manifest("idle", GREET, suspendAfterSeconds=3))
+    paused = wait_phase(namespace, "idle", "Paused")["status"]["pause"]
+    fr = wait_phase(namespace, "idle", "Suspended", "Failed", timeout=60)
+    pause = fr["status"]["pause"]
+    assert (pause["key"], pause["deadline"], pause["inputSchema"]) == \
+        (paused["key"], paused["deadline"], paused["inputSchema"])
+    wait_for(lambda: not names("pods", namespace, "flowrun.io/run=idle"), timeout=60, what="the pod to be freed")
+    refused = patch_fr(namespace, "idle", {"spec": {"state": "Running"}}, check=False)
+    assert refused.returncode != 0 and "'name' is a required property" in refused.stderr
+    patch_fr(namespace, "idle", {"spec": {"state": "Running", "input": {"name": "Zaphod"}}})
+    fr = wait_phase(namespace, "idle", "Completed", "Failed")
+    assert fr["status"]["result"] == "Hello, Zaphod!" and fr["status"]["attempt"] == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import pytest
 
@@ -186,7 +185,6 @@ def test_operator_sigkilled_mid_run_loses_nothing(operator, namespace, kill_in):
     try:
         apply(namespace, flowrun_manifest("crash", "testflows.basic:sleeps", parameters={"seconds": 4}))
         _kill_when(operator, namespace, "crash", kill_in)
-        time.sleep(1)
         operator.start()
         fr = wait_phase(namespace, "crash", "Completed", "Failed", timeout=180)
         assert fr["status"]["phase"] == "Completed", fr["status"]
@@ -245,7 +243,7 @@ def test_finished_runs_with_a_ttl_are_deleted_with_everything_they_own(operator,
                       "jsonpath={.items[*].reason}", namespace=namespace).stdout.split()
     assert "Expired" in reasons
     # No TTL, no operator default: a finished run stays.
-    assert wait_phase(namespace, "kept", "Completed")["status"]["phase"] == "Completed"
+    wait_phase(namespace, "kept", "Completed")
     assert "kept" in names("fr", namespace)
 
 

@@ -42,6 +42,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 class Store:
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
         self.rv = itertools.count(1)
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
@@ -56,6 +57,7 @@ class Store:
     def bump(self, obj: dict[str, Any]) -> None:
         obj["metadata"]["resourceVersion"] = str(next(self.rv))
         self.writes += 1
+        self.changed.notify_all()
 
 
 class FakeKube(Kube):
@@ -130,8 +132,21 @@ class FakeKube(Kube):
             self.store.objects[key] = new
             return copy.deepcopy(new)
 
-    def watch_flowrun(self, namespace: str, name: str, **_: Any):  # pragma: no cover - not modelled
-        raise NotImplementedError("the fake API has no watch; drive steps explicitly")
+    def watch_flowrun(self, namespace: str, name: str, *, stop: threading.Event | None = None, **_: Any):
+        """The object now, then again after every change; Gone when it is deleted."""
+        from flowrun.kube import Gone
+        seen = None
+        while not (stop and stop.is_set()):
+            with self.store.lock:
+                obj = self.store.objects.get(self._key("FlowRun", namespace, name))
+                if obj is None:
+                    raise Gone(f"FlowRun {namespace}/{name} was deleted")
+                if obj["metadata"]["resourceVersion"] == seen:
+                    self.store.changed.wait(0.05)
+                    continue
+                seen = obj["metadata"]["resourceVersion"]
+                current = copy.deepcopy(obj)
+            yield current
 
     # ---- other kinds -------------------------------------------------------------------
 
@@ -193,6 +208,7 @@ class FakeKube(Kube):
             if obj is None:
                 return False
             self.store.writes += 1
+            self.store.changed.notify_all()
             if kind == "Job":
                 for key, pod in list(self.store.objects.items()):
                     if key[0] == "Pod" and key[1] == namespace and \

@@ -424,20 +424,24 @@ def cmd_resume(args: Any, s: Session) -> int:
     return _each(s, names, bulk, resume)
 
 
-def _set_state(args: Any, s: Session, target: State, verb: str, done: str) -> int:
-    names, bulk = _targets(args, s, verb)
+def _set_state(args: Any, s: Session, target: State, verb: str, done: str, *,
+               reason: str | None = None, only_waiting: bool = False) -> int:
+    names, bulk = _targets(args, s, verb) if not only_waiting else ([strip_kind(n) for n in args.names], False)
 
     def act(name: str) -> str:
         said: list[str] = []
 
         def decide(obj: dict[str, Any]) -> tuple[dict | None, dict | None] | None:
             ph, state = phase_of(obj), state_of(obj)
+            if only_waiting and (ph not in STOPPED or transitions.pending_pause(obj) is None):
+                raise CliError(f"FlowRun {name!r} does not wait at a pause (phase {ph}); "
+                               "use `flowrun cancel` to end it", FAILED)
             if ph not in TERMINAL and (ph == target.value or state == target.value):
                 said.append(f"{name} is already {done}" if ph == target.value else
                             f"{name}: {verb} already requested (phase {ph})")
                 return None
             try:
-                return transitions.user_change(obj, target), None
+                return transitions.user_change(obj, target, reason=reason), None
             except InvalidTransition as exc:
                 if bulk:
                     raise _Skip(str(exc)) from None
@@ -453,6 +457,9 @@ def _set_state(args: Any, s: Session, target: State, verb: str, done: str) -> in
             return said[0]
         if target is State.PAUSED:
             return f"{name} pause requested: the flow pauses at its next task boundary"
+        if target is State.CANCELLED:
+            return f"{name} {'rejected' if only_waiting else 'cancel requested'}: its Job is deleted, " \
+                   "the run ends Cancelled"
         return f"{name} suspend requested: its Job is deleted, resume starts a new one"
 
     return _each(s, names, bulk, act)
@@ -460,6 +467,14 @@ def _set_state(args: Any, s: Session, target: State, verb: str, done: str) -> in
 
 def cmd_suspend(args: Any, s: Session) -> int:
     return _set_state(args, s, State.SUSPENDED, "suspend", "suspended")
+
+
+def cmd_cancel(args: Any, s: Session) -> int:
+    return _set_state(args, s, State.CANCELLED, "cancel", "cancelled", reason=args.reason or None)
+
+
+def cmd_reject(args: Any, s: Session) -> int:
+    return _set_state(args, s, State.CANCELLED, "reject", "cancelled", reason=args.reason, only_waiting=True)
 
 
 def cmd_pause(args: Any, s: Session) -> int:
@@ -535,6 +550,8 @@ COMMANDS: dict[str, Callable[[Any, Session], int]] = {
     "resume": cmd_resume,
     "suspend": cmd_suspend,
     "pause": cmd_pause,
+    "cancel": cmd_cancel,
+    "reject": cmd_reject,
     "logs": cmd_logs,
     "wait": cmd_wait,
 }

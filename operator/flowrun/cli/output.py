@@ -252,6 +252,13 @@ def describe(obj: dict[str, Any], now: datetime, *, colour: bool = False,
             pause_lines.append(("Deadline", f"{pause['deadline']} ({when})"))
         else:
             pause_lines.append(("Deadline", "none (waits until resumed)"))
+        approval = pause.get("approval") or {}
+        if approval.get("approvers") or int(approval.get("required") or 1) > 1:
+            given = approval.get("approvals") or []
+            pause_lines.append(("Approvers", ", ".join(approval.get("approvers") or []) or "anyone allowed to resume"))
+            pause_lines.append(("Approvals", f"{len(given)} of {approval.get('required', 1)}"
+                                + (f" ({', '.join(a.get('by', '?') for a in given)})" if given else "")
+                                + ("" if approval.get("allowCreator") else "; the run's creator may not approve")))
         pw = max(len(k) for k, _ in pause_lines) + 2
         out.extend(f"  {k + ':':<{pw}}{v}" for k, v in pause_lines)
         schema = pause.get("inputSchema")
@@ -275,11 +282,14 @@ def describe(obj: dict[str, Any], now: datetime, *, colour: bool = False,
             else json.dumps(result, ensure_ascii=False)
         out.append(_indent(text))
 
-    if status.get("inputs"):
+    received = {h.get("key", ""): h["input"] for h in status.get("history") or []
+                if h.get("action") == "resumed" and h.get("input")}
+    received.update({key: compact_json(value) for key, value in (status.get("inputs") or {}).items()})
+    if received:
         out.append("")
         out.append(bold("Inputs received:", colour))
-        for key, value in status["inputs"].items():
-            out.append(f"  {key}: {compact_json(value)}")
+        for key, value in received.items():
+            out.append(f"  {key}: {value}")
 
     history = status.get("history") or []
     if history:

@@ -171,6 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", metavar="NAME", nargs="*")
     _selector(p, "pause")
 
+    # cancel / reject ----------------------------------------------------------------
+    p = add("cancel", "cancel FlowRuns: end them for good, from any live phase",
+            "  flowrun cancel nightly --reason 'wrong month'\n  flowrun cancel -l batch=nightly",
+            description="Cancel (spec.state Cancelled, spec.reason REASON): the operator "
+                        "deletes the run's Job (a live runner gets its grace period to run "
+                        "the flow's on_cancellation hooks), cancels its linked subflows, and "
+                        "the run ends Cancelled, with the reason in its message, history "
+                        "and an Event. Works on Pending, Running, Paused and Suspended runs.")
+    p.add_argument("names", metavar="NAME", nargs="*")
+    _selector(p, "cancel")
+    p.add_argument("--reason", "-r", default="", metavar="TEXT", help="why (recorded with the cancel)")
+
+    p = add("reject", "say no to a run that waits at a pause: cancel it with a reason",
+            "  flowrun reject payment-42 --reason 'amount too high'",
+            description="Reject a paused or suspended run's pause: the run is cancelled "
+                        "with REASON. Refused (exit 1) for a run that waits for nothing.")
+    p.add_argument("names", metavar="NAME", nargs="+")
+    p.add_argument("--reason", "-r", required=True, metavar="TEXT", help="why (required)")
+
     # logs ---------------------------------------------------------------------------
     p = add("logs", "print the log of a FlowRun's pod",
             "  flowrun logs joke\n  flowrun logs -f joke\n  flowrun logs joke --attempt 1",

@@ -64,14 +64,18 @@ def phase_patch(
 
 def history_patch(
     status: Mapping[str, Any] | None, action: str, *, by: str = "", key: str = "",
-    message: str = "", when: datetime | None = None,
+    message: str = "", when: datetime | None = None, given: Any = None,
 ) -> list[dict[str, Any]]:
-    """The whole new history list (merge patches replace lists) with one entry added."""
+    """The whole new history list (merge patches replace lists) with one entry added.
+    `given`: the input a resume delivered, kept as a short JSON text for the audit (the
+    input itself lives on the run's volume)."""
     entries = list((status or {}).get("history") or [])
     seq = max((e.get("seq", 0) for e in entries), default=0) + 1
     entry = {"time": timestamp(when), "action": action, "by": by, "key": key, "seq": seq}
     if message:
         entry["message"] = clip(message, 200)
+    if given is not None:
+        entry["input"] = clip(json.dumps(given, ensure_ascii=False, default=str), 200)
     entries.append(entry)
     return entries[-MAX_HISTORY:]
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import approvals
 from .audit import actor
 from .constants import (
     DEFAULT_MAX_POD_LOSSES,
@@ -199,6 +200,8 @@ class Policy:
     suspend_after_seconds: int | None = None
     image_pull_grace_seconds: int = 60
     job_name: Callable[[str, int], str] = field(default=lambda run, attempt: f"{run}-{attempt}")
+    # The key the admission webhook signs approvals with (None: no approval is counted).
+    approval_secret: bytes | None = None
 
 
 # ---- small readers ---------------------------------------------------------------------
@@ -295,6 +298,11 @@ def operator_step(obj: Mapping[str, Any], world: World, policy: Policy, now: dat
                    f"{pause.get('timeoutSeconds')}s of {verb} at {pause.get('key')}")
         return Write(status=_end(status, Phase.FAILED, DEADLINE_EXCEEDED, message, action="timed-out",
                                  by="operator", key=pause.get("key", ""), now=now))
+    # 4a. Approvals of the pause the run waits at: count those the webhook signed; a
+    #     resume short of the quorum is put back, saying what is missing.
+    counted = _approvals(obj, run, status, policy, now)
+    if counted is not None:
+        return counted
     # 5. A suspension asked for (by the flow or a person) while something runs.
     if run.spec.state is State.SUSPENDED and run.phase is not Phase.SUSPENDED:
         return Write(status=_suspension(obj, run, status, policy, now, idle=False))
@@ -383,8 +391,41 @@ def _suspension(obj, run: FlowRun, status, policy: Policy, now, *, idle: bool) -
     return patch
 
 
+def _approvals(obj, run: FlowRun, status, policy: Policy, now) -> Write | None:
+    pause = pending_pause(obj)
+    rule = approvals.approval_of(pause)
+    if pause is None or rule is None or run.phase not in (Phase.PAUSED, Phase.SUSPENDED):
+        return None
+    key = pause["key"]
+    have = {a.get("by") for a in rule.get("approvals") or []}
+    fresh = [e for e in approvals.verified(obj, key, policy.approval_secret) if e["by"] not in have]
+    if fresh:
+        history = {"history": status.get("history")}
+        for entry in fresh:
+            history["history"] = history_patch(history, "approved", by=entry["by"], key=key, when=now,
+                                               message=f"approval {len(have) + 1} of {rule.get('required', 1)}")
+            have.add(entry["by"])
+        rule["approvals"] = [*(rule.get("approvals") or []), *fresh]
+        return Write(status={"pause": {**pause, "approval": rule}, "history": history["history"],
+                             "message": clip(f"Waiting at {key}: {approvals.count(rule)} of "
+                                             f"{rule.get('required', 1)} approvals", 1024)})
+    resumed = run.spec.state is State.RUNNING and run.generation > int(pause.get("generation") or 0) \
+        and run.generation != pause.get("rejectedGeneration")
+    if resumed and not approvals.complete(rule):
+        back = State.PAUSED if run.phase is Phase.PAUSED else State.SUSPENDED
+        message = (f"Resume of {key} not counted: it needs {rule.get('required', 1)} approvals by "
+                   f"{approvals.who_may(rule)}, {approvals.count(rule)} given (a change made without the "
+                   "admission webhook cannot be attributed)")
+        return Write(status={"message": clip(message, 1024), "pause": {**pause, "rejectedGeneration": run.generation},
+                             "history": history_patch(status, "resume-rejected", by=actor(obj), key=key,
+                                                      message="approvals missing", when=now)},
+                     spec={"spec": {"state": back.value}})
+    return None
+
+
 def _while_suspended(obj, run: FlowRun, status, world: World, policy: Policy, now) -> Step:
     # a. No Job may be left (the operator may have stopped right after recording).
+    #    (Approvals were counted in step 4a, before any of this.)
     live = tuple(j.name for j in world.jobs if not j.deleting)
     if live:
         return DeleteJobs(live)
@@ -422,7 +463,7 @@ def _while_suspended(obj, run: FlowRun, status, world: World, policy: Policy, no
         fields["resumed"] = keys_add(status.get("resumed"), key)
         if run.spec.input is not None:
             fields["inputs"] = {key: run.spec.input}
-        history = history_patch(status, "resumed", by=actor(obj), key=key, when=now)
+        history = history_patch(status, "resumed", by=actor(obj), key=key, when=now, given=run.spec.input)
         message = f"Resumed from {key}; starting attempt {attempt}"
     else:
         history = history_patch(status, "started" if attempt == 1 else "resumed", by=actor(obj), when=now)
@@ -790,6 +831,8 @@ def _paused(status, request: PauseRequest, now, generation: int, earlier) -> dic
 
 def _judge_resume(obj, status, spec, request: PauseRequest, recorded, memo: PauseMemo, now,
                   generation: int, check: Callable[[Any], str | None]) -> RunnerStep:
+    if not approvals.complete(approvals.approval_of(recorded)):
+        return Hold("the operator counts the pause's approvals")
     data = spec.get("input")
     errors = input_errors(recorded.get("inputSchema"), data)
     error = "; ".join(errors) if errors else (check(data) if recorded.get("inputSchema") else None)
@@ -798,7 +841,7 @@ def _judge_resume(obj, status, spec, request: PauseRequest, recorded, memo: Paus
     key = request.key
     if error:
         back = State.PAUSED if request.kind is PauseKind.PAUSE else State.SUSPENDED
-        patch = {"message": clip(f"Resume of {key} rejected: {error}", 1024),
+        patch = {"message": clip(f"Resume of {key} rejected, input is invalid: {error}", 1024),
                  "pause": {"rejectedGeneration": generation},
                  "history": history_patch(status, "resume-rejected", by=actor(obj), key=key,
                                           message=error, when=now)}
@@ -807,7 +850,7 @@ def _judge_resume(obj, status, spec, request: PauseRequest, recorded, memo: Paus
         return Stash(key, data, generation)
     patch = phase_patch(status, Phase.RUNNING.value, f"Resumed from {key}", when=now, pause=None,
                         resumed=keys_add(status.get("resumed"), key))
-    patch["history"] = history_patch(status, "resumed", by=actor(obj), key=key, when=now)
+    patch["history"] = history_patch(status, "resumed", by=actor(obj), key=key, when=now, given=data)
     return Write(status=patch)
 
 
@@ -820,7 +863,7 @@ def _unresume(obj, status, request: PauseRequest, error: str, now, generation: i
     pause = request.record(now, generation, earlier)
     pause["rejectedGeneration"] = generation
     patch = {"resumed": keys_remove(status.get("resumed"), key), "inputs": {key: None},
-             "pause": pause, "message": clip(f"Resume of {key} rejected: {error}", 1024),
+             "pause": pause, "message": clip(f"Resume of {key} rejected, input is invalid: {error}", 1024),
              "history": history_patch(status, "resume-rejected", by=actor(obj), key=key,
                                       message=error, when=now)}
     return Write(status=patch)

@@ -39,7 +39,7 @@ class _RunsByPhase:
             counts = Counter(_phases.values())
         family = GaugeMetricFamily("flowrun_runs", "FlowRuns seen by this operator, by phase",
                                    labels=["phase"])
-        for phase in ("Pending", "Running", "Paused", "Suspended", "Completed", "Failed"):
+        for phase in ("Pending", "Running", "Paused", "Suspended", "Completed", "Failed", "Cancelled"):
             family.add_metric([phase], counts.get(phase, 0))
         yield family
 

@@ -188,8 +188,9 @@ class Reconciler:
                 raise
             log.warning("%s/%s: the API server refused attempt %d's objects: %s",
                         obj["metadata"]["namespace"], obj["metadata"]["name"], attempt, exc.message)
-            decision = t.job_refused(obj, exc.status, exc.message, now())
-            self.write(obj, lambda cur: t.job_refused(cur, exc.status, exc.message, now()))
+            code, message = exc.status, exc.message
+            decision = t.job_refused(obj, code, message, now())
+            self.write(obj, lambda cur: t.job_refused(cur, code, message, now()))
             if isinstance(decision, t.Write):
                 return None
             return now() + timedelta(seconds=self.settings.job_retry_seconds)

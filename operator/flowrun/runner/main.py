@@ -143,11 +143,8 @@ def run(kube: Kube, namespace: str, name: str, *, attempt: int, cache_dir: str) 
         # A later attempt took over, or the run is suspended or finished: not ours to report.
         log.info("stopping quietly: %s", exc)
         return 0
-    except RunCancelled as exc:
-        log.info("cancelled: %s", exc)
-        return 143
-    except RunTerminated as exc:
-        log.info("stopping: %s", exc)
+    except RunTerminated as exc:  # RunCancelled too: its hooks have run
+        log.info("%s: %s", "cancelled" if isinstance(exc, RunCancelled) else "stopping", exc)
         return 143
     except InvalidTransition as exc:
         # Someone else already moved the run on (e.g. it timed out, or was suspended).

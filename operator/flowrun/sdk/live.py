@@ -19,7 +19,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import pydantic
@@ -302,6 +301,13 @@ class LiveFlowRun:
         """The exception a SIGTERM raises in the flow: RunCancelled when the run was
         cancelled (its on_cancellation hooks run), else RunTerminated."""
         step = t.runner_fence(self.latest, self.attempt)
+        if step is None or not step.cancelled:
+            # The watch may not have brought the cancel yet: the operator records it
+            # before it deletes the Job, so one read settles it.
+            try:
+                step = t.runner_fence(self.kube.get_flowrun(self.namespace, self.name), self.attempt)
+            except Exception:  # noqa: BLE001 - stopping anyway; only the reason is unsure
+                step = None
         if step is not None and step.cancelled:
             return RunCancelled(step.reason)
         return RunTerminated(f"the pod is being stopped (signal {signum})")

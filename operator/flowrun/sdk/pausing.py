@@ -144,3 +144,22 @@ def resume_flow_run(flow_run_id: str, run_input: Any = None, namespace: str | No
 
     if kube.update_flowrun(ns, flow_run_id, decide) is None:
         raise ResumeError(f"FlowRun {ns}/{flow_run_id} not found")
+
+
+def cancel_flow_run(flow_run_id: str, reason: str | None = None, namespace: str | None = None) -> None:
+    """Cancel a FlowRun from any live phase (paused and suspended included): its Job is
+    deleted (a live runner runs the flow's on_cancellation hooks first), its linked
+    subflows are cancelled, and it ends Cancelled with `reason` in its message."""
+    kube = Kube()
+    ns = _namespace(namespace)
+
+    def decide(obj: dict[str, Any]):
+        if (obj.get("spec") or {}).get("state") == State.CANCELLED.value:
+            return None
+        try:
+            return transitions.user_change(obj, State.CANCELLED, reason=reason), None
+        except InvalidTransition as exc:
+            raise ResumeError(f"FlowRun {flow_run_id}: {exc}") from None
+
+    if kube.update_flowrun(ns, flow_run_id, decide) is None:
+        raise ResumeError(f"FlowRun {ns}/{flow_run_id} not found")

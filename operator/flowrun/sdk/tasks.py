@@ -140,6 +140,7 @@ class Task(Generic[P, R]):
             if key:
                 ctx.cache.write(ctx.cache.key_path(key), value, serializer=self.result_serializer,
                                 task=self.name, expiration=self.cache_expiration)
+            log.info("task %s: result stored", identity)
         except NotSerializable as exc:
             log.warning("task %s: result not cached: %s", identity, exc)
 

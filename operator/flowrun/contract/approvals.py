@@ -1,0 +1,144 @@
+"""Who may answer a pause, and when enough people have: pure rules, shared by the
+admission webhook (which knows who asks), the operator (which counts only approvals it
+can attribute) and the runner (which waits for the quorum).
+
+A pause may name approvers (`pause_flow_run(..., approvers=["alice", "group:finance"],
+approvals=2, allow_creator=False)`), stored in `status.pause.approval`:
+`{approvers, required, allowCreator, approvals: [{by, groups, time}]}`.
+
+- Only a listed user, or a member of a listed group, may resume it; the run's creator
+  may not, unless allowed. Anyone else is refused by the webhook with a message naming
+  who may.
+- Each distinct approver's resume is accepted by the API server; until the N-th, the
+  mutating webhook records the approval (an entry in the `flowrun.io/approvals`
+  annotation, signed with the operator's key) and leaves `spec.state` as it was, so the
+  run stays paused; the approval that completes the quorum goes through as a resume and
+  must carry the input. A second resume by the same person does not count twice.
+- The operator copies the entries it can verify into `status.pause.approval.approvals`
+  (with a history entry and an Event each); one it cannot verify (written while the
+  webhook was bypassed) is not counted, and a resume short of the quorum is put back
+  with a message saying why.
+
+Nothing here does I/O.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+ANNOTATION_APPROVALS = "flowrun.io/approvals"
+ANNOTATION_CREATED_BY = "flowrun.io/created-by"
+
+
+def approval_of(pause: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The pause's approval rule, when it has one."""
+    approval = (pause or {}).get("approval") or None
+    if not approval or not (approval.get("approvers") or int(approval.get("required") or 1) > 1):
+        return None
+    return dict(approval)
+
+
+def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: bool = False) -> dict | None:
+    """The `approval` of a PauseRequest, or None when anyone who may patch may resume."""
+    approvers = [str(a).strip() for a in approvers or [] if str(a).strip()]
+    if approvals < 1:
+        raise ValueError("approvals must be at least 1")
+    if not approvers and approvals == 1:
+        return None
+    return {"approvers": approvers, "required": int(approvals), "allowCreator": bool(allow_creator),
+            "approvals": []}
+
+
+def may_approve(approval: Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
+    approvers = approval.get("approvers") or []
+    if not approvers:
+        return True
+    return any(a == user or (a.startswith("group:") and a[len("group:"):] in groups) for a in approvers)
+
+
+def who_may(approval: Mapping[str, Any]) -> str:
+    approvers = approval.get("approvers") or []
+    return ", ".join(approvers) if approvers else "anyone allowed to resume it"
+
+
+def refusal(approval: Mapping[str, Any], key: str, user: str, groups: Sequence[str], creator: str) -> str:
+    """Why `user` may not approve this pause ("" when they may)."""
+    if not may_approve(approval, user, groups):
+        return f"only {who_may(approval)} may resume {key}; {user or 'an unknown user'} may not"
+    if creator and user == creator and not approval.get("allowCreator"):
+        return f"{user} started this run and may not approve its own pause {key} (allow_creator is off)"
+    return ""
+
+
+# ---- the webhook's signed record -------------------------------------------------------
+
+def sign(secret: bytes, namespace: str, name: str, key: str, entry: Mapping[str, Any]) -> str:
+    text = json.dumps([namespace, name, key, entry.get("by"), sorted(entry.get("groups") or []),
+                       entry.get("time")], separators=(",", ":"))
+    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
+
+
+def recorded(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The webhook's record of approvals given: {"key": pause key, "entries": [...]}."""
+    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_APPROVALS) or ""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def verified(obj: Mapping[str, Any], key: str, secret: bytes | None) -> list[dict[str, Any]]:
+    """The approvals of pause `key` that carry the webhook's valid signature, one per person."""
+    if not secret:
+        return []
+    meta = obj.get("metadata") or {}
+    record = recorded(obj)
+    if record.get("key") != key:
+        return []
+    out: dict[str, dict[str, Any]] = {}
+    for entry in record.get("entries") or []:
+        if not isinstance(entry, dict) or not entry.get("by"):
+            continue
+        want = sign(secret, meta.get("namespace", ""), meta.get("name", ""), key, entry)
+        if hmac.compare_digest(str(entry.get("sig", "")), want) and entry["by"] not in out:
+            out[entry["by"]] = {k: entry[k] for k in ("by", "groups", "time") if k in entry}
+    return list(out.values())
+
+
+def count(approval: Mapping[str, Any] | None) -> int:
+    return len({a.get("by") for a in (approval or {}).get("approvals") or []})
+
+
+def complete(approval: Mapping[str, Any] | None) -> bool:
+    return approval is None or count(approval) >= int(approval.get("required") or 1)
+
+
+def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mapping[str, Any], *,
+                    user: str, groups: Sequence[str], time: str, secret: bytes) -> tuple[str, dict[str, Any]]:
+    """The mutating webhook's answer to a resume of a pause that has an approval rule:
+    (refusal, patch). The patch records the approval (signed) and, while the quorum is
+    not complete, keeps `spec.state` and `spec.input` as they were."""
+    approval = approval_of(pause) or {}
+    meta = old.get("metadata") or {}
+    creator = ((meta.get("annotations") or {}).get(ANNOTATION_CREATED_BY)) or ""
+    why = refusal(approval, pause["key"], user, groups, creator)
+    if why:
+        return why, {}
+    record = recorded(old)
+    entries = list(record.get("entries") or []) if record.get("key") == pause["key"] else []
+    given = {e.get("by") for e in entries} | {a.get("by") for a in approval.get("approvals") or []}
+    if user not in given:
+        entry = {"by": user, "groups": sorted(groups), "time": time}
+        entry["sig"] = sign(secret, meta.get("namespace", ""), meta.get("name", ""), pause["key"], entry)
+        entries.append(entry)
+        given.add(user)
+    patch: dict[str, Any] = {"metadata": {"annotations": {
+        ANNOTATION_APPROVALS: json.dumps({"key": pause["key"], "entries": entries}, separators=(",", ":"))}}}
+    if len(given) < int(approval.get("required") or 1):
+        old_spec = old.get("spec") or {}
+        patch["spec"] = {"state": old_spec.get("state"), "input": old_spec.get("input")}
+    return "", patch

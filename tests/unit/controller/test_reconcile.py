@@ -1,0 +1,75 @@
+"""The reconciler as a shell, on the in-memory API: one converge creates what a run needs,
+a refused Job becomes the run's message (or its end), and nothing is done twice."""
+from __future__ import annotations
+
+from fakeapi import FakeKube, Store
+from flowrun.controller.reconcile import Reconciler
+from flowrun.controller.settings import Settings
+from flowrun.kube import KubeError
+
+
+def setup(**spec):
+    store = Store()
+    kube = FakeKube(store, user="operator")
+    kube.create_flowrun("ns", {"metadata": {"name": "r", "namespace": "ns"}, "spec": {"flow": "m:f", **spec}})
+    return store, kube, Reconciler(kube, Settings(runner_image="img", job_retry_seconds=7))
+
+
+def test_a_new_run_gets_its_account_claim_and_one_job():
+    store, kube, rec = setup()
+    assert rec.reconcile("ns", "r") is None
+    kinds = sorted(k for (k, _, _) in store.objects)
+    assert kinds.count("Job") == 1 and "PersistentVolumeClaim" in kinds and "ServiceAccount" in kinds
+    fr = kube.get_flowrun("ns", "r")
+    job = kube.get("Job", "ns", "r-1")
+    assert fr["status"]["phase"] == "Pending" and fr["status"]["jobUID"] == job["metadata"]["uid"]
+    writes = store.writes
+    rec.reconcile("ns", "r")  # converged: a second reconcile writes nothing
+    assert store.writes == writes
+    assert [e["reason"] for e in store.events] == ["Created"]
+
+
+def test_a_quota_refusal_is_shown_and_retried():
+    store, kube, rec = setup()
+
+    def quota(obj):
+        raise KubeError(403, "Forbidden", 'jobs.batch "r-1" is forbidden: exceeded quota: q, requested: count/jobs.batch=1')
+    store.refuse[("Job", "create")] = quota
+    wake = rec.reconcile("ns", "r")
+    fr = kube.get_flowrun("ns", "r")
+    assert wake is not None, "retried by itself"
+    assert "exceeded quota" in fr["status"]["message"] and fr["status"]["phase"] == "Pending"
+    assert [e["reason"] for e in store.events][-1] == "Blocked"
+    del store.refuse[("Job", "create")]
+    rec.reconcile("ns", "r")
+    assert kube.get("Job", "ns", "r-1") is not None
+
+
+def test_an_invalid_job_fails_the_run():
+    store, kube, rec = setup()
+
+    def invalid(obj):
+        raise KubeError(422, "Invalid", 'Job.batch "r-1" is invalid: spec.template.spec.containers[0].resources')
+    store.refuse[("Job", "create")] = invalid
+    assert rec.reconcile("ns", "r") is None
+    fr = kube.get_flowrun("ns", "r")
+    assert fr["status"]["phase"] == "Failed" and fr["status"]["reason"] == "InfrastructureRefused"
+
+
+def test_a_paused_deadline_is_when_the_operator_wakes():
+    store, kube, rec = setup()
+    rec.reconcile("ns", "r")
+    kube.patch_flowrun("ns", "r", {"status": {"phase": "Paused", "pause": {
+        "key": "pause-1", "kind": "Pause", "deadline": "2099-01-01T00:00:00Z", "since": "2026-01-01T00:00:00Z"}}},
+        status=True)
+    wake = rec.reconcile("ns", "r")
+    assert wake is not None and wake.year == 2099
+
+
+def test_locks_of_deleted_runs_are_dropped():
+    store, kube, rec = setup()
+    rec.reconcile("ns", "r")
+    assert len(rec.locks) == 1
+    kube.delete_flowrun("ns", "r")
+    rec.reconcile("ns", "r")
+    assert len(rec.locks) == 0

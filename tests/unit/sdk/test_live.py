@@ -1,0 +1,120 @@
+"""The runner's side as a shell: LiveFlowRun (its watch, its compare-and-swap writes and
+its fencing) against the in-memory API, with a real thread blocked in a pause."""
+from __future__ import annotations
+
+import threading
+
+import pydantic
+import pytest
+
+from fakeapi import FakeKube, Store
+from flowrun.contract.phases import PauseKind
+from flowrun.sdk.cache import ResultCache
+from flowrun.sdk.live import FlowSuspended, LiveFlowRun, RunCancelled, RunFenced
+
+
+class Name(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    name: str
+
+    @pydantic.field_validator("name")
+    @classmethod
+    def a_person(cls, value: str) -> str:
+        if value == "nobody":
+            raise ValueError("'nobody' is not a person")
+        return value
+
+
+@pytest.fixture
+def api():
+    store = Store()
+    person = FakeKube(store, user="alice")
+    person.create_flowrun("ns", {"metadata": {"name": "r"}, "spec": {"flow": "m:f"}})
+    person.patch_flowrun("ns", "r", {"status": {"phase": "Running", "attempt": 1}}, status=True)
+    return store, person
+
+
+def live_run(store, tmp_path, attempt=1):
+    kube = FakeKube(store, user="system:serviceaccount:ns:r-runner")
+    live = LiveFlowRun(kube, "ns", "r", kube.get_flowrun("ns", "r"), attempt=attempt,
+                       cache=ResultCache(tmp_path, "ns/r/uid"))
+    return live.start()
+
+
+def in_thread(fn):
+    out: dict = {}
+
+    def target():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+    th = threading.Thread(target=target, daemon=True)
+    th.start()
+    return th, out
+
+
+def wait_phase(person, phase):
+    from cluster import wait_for
+    return wait_for(lambda: (person.get_flowrun("ns", "r").get("status") or {}).get("phase") == phase,
+                    timeout=10, interval=0.01, what=f"phase {phase}")
+
+
+def test_a_pause_blocks_until_resumed_with_valid_input(api, tmp_path):
+    store, person = api
+    live = live_run(store, tmp_path)
+    th, out = in_thread(lambda: live.pause("pause-1", kind=PauseKind.PAUSE, timeout=60, model=Name))
+    wait_phase(person, "Paused")
+    assert person.get_flowrun("ns", "r")["spec"]["state"] == "Paused"
+    # Valid for the schema, refused by the model's own validator: stays paused, says why.
+    person.patch_flowrun("ns", "r", {"spec": {"state": "Running", "input": {"name": "nobody"}}})
+    from cluster import wait_for
+    wait_for(lambda: person.get_flowrun("ns", "r")["spec"]["state"] == "Paused", timeout=10,
+             what="the refused resume to be put back")
+    fr = person.get_flowrun("ns", "r")
+    assert "'nobody' is not a person" in fr["status"]["message"] and th.is_alive()
+    person.patch_flowrun("ns", "r", {"spec": {"state": "Running", "input": {"name": "Marvin"}}})
+    th.join(10)
+    assert out == {"value": {"name": "Marvin"}}
+    fr = person.get_flowrun("ns", "r")
+    assert fr["status"]["phase"] == "Running" and fr["status"]["resumed"] == ["pause-1"]
+    assert fr["status"]["history"][-1]["by"] == "alice"
+    assert "inputs" not in fr["status"], "a live pause's input goes to the volume, not the status"
+    # Re-executed (a new attempt after a suspension): returns at once, from the volume.
+    assert live.pause("pause-1", kind=PauseKind.PAUSE, timeout=60, model=Name) == {"name": "Marvin"}
+    live.close()
+
+
+def test_a_stale_attempt_changes_nothing(api, tmp_path):
+    store, person = api
+    live = live_run(store, tmp_path, attempt=1)
+    person.patch_flowrun("ns", "r", {"status": {"attempt": 2, "phase": "Pending"}}, status=True)
+    before = person.get_flowrun("ns", "r")["metadata"]["resourceVersion"]
+    for call in (lambda: live.pause("pause-1", kind=PauseKind.PAUSE, timeout=60, model=None),
+                 lambda: live.finished(failed=False, message="done", result=1, has_result=True),
+                 lambda: live.started("go")):
+        with pytest.raises(RunFenced, match="attempt 2 has taken over"):
+            call()
+    assert person.get_flowrun("ns", "r")["metadata"]["resourceVersion"] == before
+    live.close()
+
+
+def test_a_paused_runner_learns_it_was_cancelled(api, tmp_path):
+    store, person = api
+    live = live_run(store, tmp_path)
+    th, out = in_thread(lambda: live.pause("pause-1", kind=PauseKind.PAUSE, timeout=60, model=None))
+    wait_phase(person, "Paused")
+    person.patch_flowrun("ns", "r", {"spec": {"state": "Cancelled", "reason": "not needed"}})
+    th.join(10)
+    assert isinstance(out.get("error"), RunCancelled) and "not needed" in str(out["error"])
+    live.close()
+
+
+def test_a_flow_suspending_itself_records_then_exits(api, tmp_path):
+    store, person = api
+    live = live_run(store, tmp_path)
+    with pytest.raises(FlowSuspended):
+        live.pause("pause-1", kind=PauseKind.SUSPEND, timeout=None, model=None)
+    fr = person.get_flowrun("ns", "r")
+    assert fr["spec"]["state"] == "Suspended" and fr["status"]["pause"]["kind"] == "Suspend"
+    live.close()
