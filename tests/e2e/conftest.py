@@ -62,6 +62,9 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
                              KUBECONFIG=str(operator_kubeconfig), FLOWRUN_METRICS_PORT=str(metrics_port),
                              FLOWRUN_IMAGE_PULL_GRACE_SECONDS="5", **webhook)
         op.username = rights.username
+        # For tests that take the webhook away: put its configurations back as Helm would.
+        op.restore_webhooks = lambda: configurations and kubectl(
+            "apply", "-f", "-", input=yaml.safe_dump_all(configurations))
         op.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         op.start()
         yield op
