@@ -65,6 +65,9 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
                              FLOWRUN_IMAGE_PULL_GRACE_SECONDS="5", FLOWRUN_JOB_RETRY_SECONDS="2",
                              FLOWRUN_ACTION_VERBS="true", FLOWRUN_OPERATOR_USER=rights.username, **webhook)
         op.username = rights.username
+        # For tests that take the webhook away: put its configurations back as Helm would.
+        op.restore_webhooks = lambda: configurations and kubectl(
+            "apply", "-f", "-", input=yaml.safe_dump_all(configurations))
         op.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         op.start()
         if webhook:

@@ -443,7 +443,7 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
                           "jsonpath={.items[*].reason}", namespace=runs_namespace).stdout.split()
         assert "Expired" in reasons
         log = kubectl("logs", f"deployment/{fullname}", namespace=namespace).stdout
-        assert "403" not in log and "Forbidden" not in log, log[-3000:]
+        assert "forbidden" not in log.lower(), log[-3000:]  # no API call refused for want of a right
 
         # 4. an upgrade with a changed setting rolls the operator; the certificates stay
         proc = helm("upgrade", release, str(CHART), "-n", namespace, *values,

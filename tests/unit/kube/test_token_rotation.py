@@ -43,7 +43,7 @@ class Stub:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
+            protocol_version = "HTTP/1.1"
 
             def log_message(self, *args):
                 pass
@@ -60,20 +60,30 @@ class Stub:
                     self.wfile.write(body)
                     return
                 stub.seen.append((kind, token, 200))
+                if kind == "get":
+                    body = json.dumps(flowrun("Paused", "1")).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                # A watch streams chunks, as the API server does.
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                if kind == "get":
-                    self.wfile.write(json.dumps(flowrun("Paused", "1")).encode())
-                    return
+
+                def chunk(data: bytes) -> None:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    self.wfile.flush()
                 stub.watches += 1
                 if stub.watches == 1:
                     stub.rotated.wait(10)
-                    return  # the server ends the watch
-                event = {"type": "MODIFIED", "object": flowrun("Running", "2")}
-                self.wfile.write(json.dumps(event).encode() + b"\n")
-                self.wfile.flush()
-                stub.done.wait(10)
+                else:
+                    chunk(json.dumps({"type": "MODIFIED", "object": flowrun("Running", "2")}).encode() + b"\n")
+                    stub.done.wait(10)
+                chunk(b"")  # the server ends the watch
 
         certs = write_self_signed(directory, ["127.0.0.1"])
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
