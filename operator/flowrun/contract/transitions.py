@@ -173,6 +173,7 @@ class PodView:
     problem_reason: str = ""
     problem_since: datetime | None = None
     unschedulable: str = ""
+    unschedulable_since: datetime | None = None
     detail: str = ""  # how it ended
 
 
@@ -200,6 +201,8 @@ class Policy:
     max_pod_losses: int = DEFAULT_MAX_POD_LOSSES
     suspend_after_seconds: int | None = None
     image_pull_grace_seconds: int = 60
+    # A pod unschedulable for less than this is normal (its claim is being bound): quiet.
+    unschedulable_grace_seconds: int = 10
     job_name: Callable[[str, int], str] = field(default=lambda run, attempt: f"{run}-{attempt}")
     # The key the admission webhook signs approvals with (None: no approval is counted).
     approval_secret: bytes | None = None
@@ -558,6 +561,10 @@ def _follow_attempt(obj, run: FlowRun, status, world: World, policy: Policy, now
                                          action="failed", by="operator", now=now))
             return _blocked(status, run, pod.problem_reason, pod.problem, now, until=give_up)
         if pod.unschedulable:
+            since = pod.unschedulable_since or now
+            speak_at = since + timedelta(seconds=policy.unschedulable_grace_seconds)
+            if speak_at > now:
+                return Wait("the scheduler may place the pod once its claim is bound", until=speak_at)
             return _blocked(status, run, "Unschedulable", f"The runner pod cannot be scheduled: {pod.unschedulable}", now)
     return None
 

@@ -309,16 +309,18 @@ def job_view(job: dict[str, Any]) -> t.JobView:
 def pod_view(pod: dict[str, Any]) -> t.PodView:
     status = pod.get("status") or {}
     problem, reason = pod_problem(pod)
-    unschedulable = ""
+    unschedulable, unschedulable_since = "", None
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False" \
                 and cond.get("reason") == "Unschedulable":
             unschedulable = cond.get("message", "Unschedulable")
+            unschedulable_since = parse_timestamp(cond.get("lastTransitionTime"))
     return t.PodView(name=pod["metadata"]["name"], attempt=_attempt_label(pod),
                      alive=status.get("phase") not in ("Succeeded", "Failed"),
                      problem=problem, problem_reason=reason,
                      problem_since=parse_timestamp(pod["metadata"].get("creationTimestamp")),
-                     unschedulable=unschedulable, detail=pod_exit_detail(pod))
+                     unschedulable=unschedulable, unschedulable_since=unschedulable_since,
+                     detail=pod_exit_detail(pod))
 
 
 def child_view(child: dict[str, Any], parent: dict[str, Any]) -> t.ChildView:
