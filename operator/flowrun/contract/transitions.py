@@ -28,10 +28,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import approvals
-from .audit import actor
+from .audit import UNKNOWN, actor
 from .constants import (
     DEFAULT_MAX_POD_LOSSES,
     LABEL_PARENT,
+    LABEL_STARTED_BY,
     MAX_DESCRIPTION_BYTES,
     MAX_INPUT_BYTES,
     MAX_KEY_LENGTH,
@@ -353,8 +354,18 @@ def operator_step(obj: Mapping[str, Any], world: World, policy: Policy, now: dat
     return _follow_attempt(obj, run, status, world, policy, now)
 
 
-def _created(obj, run: FlowRun, status, policy: Policy, now) -> Write:
+UNATTRIBUTED_CHILD = ("created without the admission webhook, so who created this subflow is unknown: "
+                      "it is not started (a child's rights depend on the run that creates it); "
+                      "delete it and let its parent create it again while the webhook runs")
+
+
+def _created(obj, run: FlowRun, status, policy: Policy, now) -> Write | Wait:
     by = actor(obj)
+    labels = run.labels
+    if (labels.get(LABEL_PARENT) or labels.get(LABEL_STARTED_BY)) and by == UNKNOWN:
+        if status.get("message") == UNATTRIBUTED_CHILD:
+            return Wait(UNATTRIBUTED_CHILD)
+        return Write(status={"message": UNATTRIBUTED_CHILD})
     if run.spec.state is State.CANCELLED:
         return Write(status=_end(status, Phase.CANCELLED, CANCELLED, "Cancelled before it started",
                                  action="cancelled", by=by, now=now))

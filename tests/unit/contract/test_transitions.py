@@ -451,3 +451,15 @@ def test_compact_keys_hold_many_pauses_in_little_room():
     assert all(keys_contain(keys, f"pause-{i}") for i in range(1, 201))
     assert not keys_contain(keys, "pause-201") and not keys_contain(keys, "pause-01")
     assert keys_remove(keys, "pause-100") == ["pause-1..99", "pause-101..200", "approve"]
+
+
+def test_a_child_created_without_the_webhook_is_not_started():
+    child = run(None, labels={"flowrun.io/parent": "p"})
+    child["metadata"]["annotations"] = {}  # no stamp: the webhook did not see its creation
+    step = t.operator_step(child, t.World(), POLICY, NOW)
+    assert isinstance(step, t.Write) and "phase" not in step.status
+    assert "who created this subflow is unknown" in step.status["message"]
+    child["status"]["message"] = step.status["message"]
+    assert isinstance(t.operator_step(child, t.World(), POLICY, NOW), t.Wait)
+    stamped = run(None, labels={"flowrun.io/parent": "p"})
+    assert t.operator_step(stamped, t.World(), POLICY, NOW).status["phase"] == "Pending"
