@@ -243,12 +243,15 @@ def test_logs_and_follow(operator, namespace):
                                 text=True, cwd=REPO)
     try:
         # Attached: the lines so far arrive (the setup among them) while the pod still runs.
+        seen = []
         for line in follower.stdout:
+            seen.append(line)
             if "Why did the ducks cross the road?" in line:
                 break
         assert follower.poll() is None, "follows while the pod runs"
         ok(flowrun("resume", "joke", namespace=namespace))
-        out, err = follower.communicate(timeout=120)
+        rest, err = follower.communicate(timeout=120)
+        out = "".join(seen) + rest
     finally:
         if follower.poll() is None:
             follower.kill()
