@@ -219,11 +219,17 @@ def test_cluster_wide_rbac_covers_what_the_operator_does():
     assert "--all-namespaces" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
+def operators(docs: list[dict], kind: str) -> list[dict]:
+    """The operator's own Roles or RoleBindings (not the kube-public reader of the
+    published settings, which every install has)."""
+    return [d for d in find(docs, kind) if d["metadata"].get("namespace") != "kube-public"]
+
+
 def test_namespaced_mode_uses_roles_and_limits_the_webhooks():
     docs = template("-f", str(CHART / "ci" / "namespaced-values.yaml"))
     assert find(docs, "ClusterRole", "ci-flowrun-operator") == []
-    assert sorted(r["metadata"]["namespace"] for r in find(docs, "Role")) == ["team-a", "team-b"]
-    assert sorted(r["metadata"]["namespace"] for r in find(docs, "RoleBinding")) == ["team-a", "team-b"]
+    assert sorted(r["metadata"]["namespace"] for r in operators(docs, "Role")) == ["team-a", "team-b"]
+    assert sorted(r["metadata"]["namespace"] for r in operators(docs, "RoleBinding")) == ["team-a", "team-b"]
     for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
         (config,) = find(docs, kind)
         (hook,) = config["webhooks"]
@@ -236,10 +242,27 @@ def test_namespaced_mode_uses_roles_and_limits_the_webhooks():
 
 def test_namespace_globs_make_rbac_cluster_wide_and_webhooks_unselective():
     docs = template("-f", str(CHART / "ci" / "glob-values.yaml"))
-    assert find(docs, "Role") == [] and len(find(docs, "ClusterRole", "ci-flowrun-operator")) == 1
+    assert operators(docs, "Role") == [] and len(find(docs, "ClusterRole", "ci-flowrun-operator")) == 1
     for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
         (config,) = find(docs, kind)
         assert "namespaceSelector" not in config["webhooks"][0]
+
+
+def test_personas_and_the_published_setting():
+    docs = template("--set", "authorization.actionVerbs=true")
+    names = {d["metadata"]["name"] for d in find(docs, "ClusterRole")}
+    assert {"ci-flowrun-operator-viewer", "ci-flowrun-operator-approver", "ci-flowrun-operator-editor"} <= names
+    (approver,) = find(docs, "ClusterRole", "ci-flowrun-operator-approver")
+    verbs = {v for rule in approver["rules"] if "flowruns" in rule["resources"] for v in rule["verbs"]}
+    assert {"resume", "patch"} <= verbs and not {"cancel", "suspend", "delete"} & verbs
+    (published,) = [d for d in find(docs, "ConfigMap") if d["metadata"].get("namespace") == "kube-public"]
+    assert published["data"] == {"actionVerbs": "true"}
+    (reader,) = [d for d in find(docs, "RoleBinding") if d["metadata"].get("namespace") == "kube-public"]
+    assert reader["subjects"][0]["name"] == "system:authenticated"
+    (deployment,) = find(docs, "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["FLOWRUN_ACTION_VERBS"] == "true"
+    assert env["FLOWRUN_OPERATOR_USER"].startswith("system:serviceaccount:")
 
 
 def test_webhook_objects_and_contract():
