@@ -22,40 +22,45 @@ PHASES = {
 }
 
 
-@pytest.mark.parametrize("phase", PHASES)
-def test_cancel_in_every_live_phase(operator, namespace, phase):
-    spec, wait_for_phase = PHASES[phase]
-    apply(namespace, {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": "c"},
-                      "spec": spec})
-    wait_phase(namespace, "c", wait_for_phase)
-    follower = None
-    if phase in ("Running", "Paused"):
-        # Follow the pod's log from before the cancel: the pod goes with its Job.
-        pod = wait_for(lambda: names("pods", namespace, "flowrun.io/run=c"), timeout=60, what="the pod")[0]
-        wait_for(lambda: "task echo-1: result stored" in kubectl("logs", pod, namespace=namespace, check=False).stdout,
-                 timeout=60, what="the flow to be under way")
-        follower = subprocess.Popen([_kubectl_binary(), "logs", "-f", pod, "-n", namespace],
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = ok(flowrun("cancel", "c", "--reason", "not this month", namespace=namespace)).stdout
-    assert "c cancel requested" in out
-    fr = wait_phase(namespace, "c", "Cancelled", "Failed", "Completed")
-    assert fr["status"]["phase"] == "Cancelled" and fr["status"]["reason"] == "Cancelled"
-    assert "not this month" in fr["status"]["message"]
-    succeeded = next(c for c in fr["status"]["conditions"] if c["type"] == "Succeeded")
-    assert (succeeded["status"], succeeded["reason"]) == ("False", "Cancelled")
-    entry = fr["status"]["history"][-1]
-    assert entry["action"] == "cancelled" and entry["by"], entry
-    wait_for(lambda: not names("jobs", namespace, "flowrun.io/run=c") and not names("pods", namespace, "flowrun.io/run=c"),
-             timeout=60, what="the cancelled run's Job and pod to go")
-    kubectl("wait", "--for=condition=Cancelled", "fr/c", "--timeout=10s", namespace=namespace)
-    if follower is not None:
-        log, _ = follower.communicate(timeout=60)
-        assert "on_cancellation ran for c: the run was cancelled: not this month" in log, log
-    events = json.loads(kubectl("get", "events", "-o", "json", "--field-selector", "involvedObject.name=c",
-                                namespace=namespace).stdout)["items"]
-    assert any(e["reason"] == "Cancelled" and "not this month" in e["message"] for e in events)
-    fails(flowrun("resume", "c", namespace=namespace), 1, "Cancelled")
-    fails(flowrun("cancel", "c", namespace=namespace), 1, "Cancelled")
+def test_cancel_in_every_live_phase(operator, namespace):
+    """One run in each live phase, cancelled together with one command."""
+    runs = {phase: f"c-{phase.lower()}" for phase in PHASES}
+    for phase, name in runs.items():
+        apply(namespace, {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": name},
+                          "spec": PHASES[phase][0]})
+    followers = {}
+    for phase, name in runs.items():
+        wait_phase(namespace, name, PHASES[phase][1])
+        if phase in ("Running", "Paused"):
+            # Follow the pod's log from before the cancel: the pod goes with its Job.
+            pod = wait_for(lambda: names("pods", namespace, f"flowrun.io/run={name}"), timeout=60, what="the pod")[0]
+            wait_for(lambda: "task echo-1: result stored" in kubectl("logs", pod, namespace=namespace,
+                                                                     check=False).stdout,
+                     timeout=60, what=f"{name}'s flow to be under way")
+            followers[name] = subprocess.Popen([_kubectl_binary(), "logs", "-f", pod, "-n", namespace],
+                                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = ok(flowrun("cancel", *runs.values(), "--reason", "not this month", namespace=namespace)).stdout
+    assert all(f"{name} cancel requested" in out for name in runs.values()), out
+    for phase, name in runs.items():
+        fr = wait_phase(namespace, name, "Cancelled", "Failed", "Completed")
+        assert fr["status"]["phase"] == "Cancelled" and fr["status"]["reason"] == "Cancelled", phase
+        assert "not this month" in fr["status"]["message"]
+        succeeded = next(c for c in fr["status"]["conditions"] if c["type"] == "Succeeded")
+        assert (succeeded["status"], succeeded["reason"]) == ("False", "Cancelled")
+        entry = fr["status"]["history"][-1]
+        assert entry["action"] == "cancelled" and entry["by"], entry
+        wait_for(lambda: not names("jobs", namespace, f"flowrun.io/run={name}")
+                 and not names("pods", namespace, f"flowrun.io/run={name}"),
+                 timeout=60, what=f"the cancelled run {name}'s Job and pod to go")
+        kubectl("wait", "--for=condition=Cancelled", f"fr/{name}", "--timeout=10s", namespace=namespace)
+        if name in followers:
+            log, _ = followers[name].communicate(timeout=60)
+            assert f"on_cancellation ran for {name}: the run was cancelled: not this month" in log, log
+        events = json.loads(kubectl("get", "events", "-o", "json", "--field-selector",
+                                    f"involvedObject.name={name}", namespace=namespace).stdout)["items"]
+        assert any(e["reason"] == "Cancelled" and "not this month" in e["message"] for e in events), phase
+    fails(flowrun("resume", "c-paused", namespace=namespace), 1, "Cancelled")
+    fails(flowrun("cancel", "c-paused", namespace=namespace), 1, "Cancelled")
 
 
 def test_reject_says_no_to_a_pause_only(operator, namespace):

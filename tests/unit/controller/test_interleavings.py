@@ -368,7 +368,7 @@ class FlowRunInterleavings(RuleBasedStateMachine):
 
 
 FlowRunInterleavings.TestCase.settings = settings(
-    max_examples=int(os.environ.get("FLOWRUN_INTERLEAVINGS", "2000")), stateful_step_count=40, deadline=None,
+    max_examples=int(os.environ.get("FLOWRUN_INTERLEAVINGS", "2000")), stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_interleavings = FlowRunInterleavings.TestCase
 
