@@ -69,23 +69,24 @@ def test_7_independent_subflow_can_be_suspended_alone(operator, namespace):
     assert fr["status"]["subflowsReceived"] == [sub] and not fr["status"].get("subflows")
 
 
-def test_cancelling_a_parent_cancels_its_linked_child(operator, namespace):
+def test_cancel_and_linked_subflows(operator, namespace):
+    """A parent's cancel takes its linked child along; a linked child cancelled alone
+    ends its parent's run_flow (two families side by side)."""
     apply(namespace, parent("doomed", True, steps=60))
-    sub = first_child(namespace, "doomed")
-    wait_phase(namespace, sub, "Running", timeout=120)
+    apply(namespace, parent("left", True, steps=60))
+    doomed_child, left_child = first_child(namespace, "doomed"), first_child(namespace, "left")
+    wait_phase(namespace, doomed_child, "Running", timeout=120)
+    wait_phase(namespace, left_child, "Running", timeout=120)
     patch_fr(namespace, "doomed", {"spec": {"state": "Cancelled", "reason": "not needed"}})
+    patch_fr(namespace, left_child, {"spec": {"state": "Cancelled", "reason": "wrong input"}})
+
     assert "not needed" in wait_phase(namespace, "doomed", "Cancelled")["status"]["message"]
-    child = wait_phase(namespace, sub, "Cancelled", timeout=60)
+    child = wait_phase(namespace, doomed_child, "Cancelled", timeout=60)
     assert "its parent doomed was cancelled" in child["status"]["message"]
-    wait_for(lambda: no_pods(namespace, "doomed") and no_pods(namespace, sub), timeout=60,
+    wait_for(lambda: no_pods(namespace, "doomed") and no_pods(namespace, doomed_child), timeout=60,
              what="the pods of the parent and its child to go")
 
-
-def test_a_linked_child_cancelled_alone_ends_its_parents_run_flow(operator, namespace):
-    apply(namespace, parent("left", True, steps=60))
-    sub = first_child(namespace, "left")
-    wait_phase(namespace, sub, "Running", timeout=120)
-    patch_fr(namespace, sub, {"spec": {"state": "Cancelled", "reason": "wrong input"}})
     fr = wait_phase(namespace, "left", "Failed", "Completed", timeout=120)
     assert fr["status"]["phase"] == "Failed" and fr["status"]["reason"] == "FlowFailed"
-    assert f"subflow {sub} was cancelled" in fr["status"]["message"] and "wrong input" in fr["status"]["message"]
+    assert f"subflow {left_child} was cancelled" in fr["status"]["message"]
+    assert "wrong input" in fr["status"]["message"]
