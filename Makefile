@@ -33,12 +33,18 @@ venv: $(VENV)/.stamp ## create the Python environment (.venv) with the package a
 demo: ## the main job: cluster, images, Helm install, a flow paused/resumed with input, a suspend/resume
 	@examples/demo.sh
 
+# Test files run side by side on this many workers (pytest-xdist, a file stays on one
+# worker); each worker has its own namespaces and operator, so they never share runs.
+TEST_WORKERS ?= 3
+
 .PHONY: test
 test: venv ## run the whole suite: lint, unit, integration and end-to-end on a real cluster
 	@echo "==> import-linter: the rooms' layering"
 	@$(VENV)/bin/lint-imports --no-cache
-	@echo "==> pytest (brings up the test cluster when KUBECONFIG is not set)"
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@echo "==> the test cluster and the images (starts the local cluster when KUBECONFIG does not answer)"
+	@kc=$$($(PY) tests/cluster/prepare.py) || exit 1; \
+	  echo "==> pytest with $(TEST_WORKERS) workers, one operator each (KUBECONFIG=$$kc)"; \
+	  KUBECONFIG=$$kc $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 .PHONY: test-unit

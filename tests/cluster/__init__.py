@@ -8,6 +8,8 @@ built from Go modules; see docs/cluster.md). Versions and paths are read from
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
@@ -26,6 +28,7 @@ __all__ = [
     "is_local_cluster",
     "kubectl",
     "load_image",
+    "machine_lock",
     "wait_for",
 ]
 
@@ -52,6 +55,19 @@ KUBECONFORM = Path(_V["KUBECONFORM_BIN"]) / "kubeconform"
 
 _kubeconfig: Optional[str] = None
 _local: Optional[bool] = None
+
+
+@contextlib.contextmanager
+def machine_lock(name: str):
+    """Hold a lock of this machine (a file under CACHE_ROOT) while building or starting
+    something several pytest workers or trees need: the second waits, then finds it done."""
+    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_ROOT / f"{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _log(msg: str) -> None:
@@ -156,7 +172,8 @@ def ensure_cluster() -> str:
     else:
         if env:
             _log(f"KUBECONFIG={env} does not answer; starting the local cluster")
-        last = _run_streaming(["bash", str(CLUSTER_DIR / "cluster-up.sh")])
+        with machine_lock("cluster-up"):
+            last = _run_streaming(["bash", str(CLUSTER_DIR / "cluster-up.sh")])
         prefix = "export KUBECONFIG="
         if not last.startswith(prefix):
             raise RuntimeError(f"cluster-up.sh did not end with '{prefix}...': {last!r}")

@@ -4,12 +4,15 @@ operator running on this machine as a real process, and runner images with extra
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from . import is_local_cluster, kubectl, load_image
+from . import is_local_cluster, kubectl, load_image, machine_lock
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = next(line.split('"')[1] for line in (REPO / "pyproject.toml").read_text().splitlines()
@@ -27,20 +30,50 @@ def install_crd() -> None:
 def build_runner_image() -> str:
     """`make images` on the local cluster (a foreign cluster must have the image)."""
     if is_local_cluster():
-        subprocess.run(["make", "--no-print-directory", "images"], cwd=REPO, check=True, stdout=sys.stderr)
+        with machine_lock(f"images-{IMAGE_TAG}"):
+            subprocess.run(["make", "--no-print-directory", "images"], cwd=REPO, check=True, stdout=sys.stderr)
     return RUNNER_IMAGE
 
 
 def build_flow_image(context: Path, tag: str) -> str:
     """The runner image plus the flows in `context` (its Dockerfile does the COPY)."""
     build_runner_image()
-    subprocess.run(["docker", "build", "--quiet", "--build-arg", f"RUNNER_IMAGE={RUNNER_IMAGE}",
-                    "-t", tag, str(context)], check=True, stdout=subprocess.DEVNULL)
-    # A rebuild leaves the previous image untagged; our images carry this label (from FROM).
-    subprocess.run(["docker", "image", "prune", "--force", "--filter",
-                    "label=io.flowrun.project=flowrun-operator"], check=True, stdout=subprocess.DEVNULL)
-    load_image(tag)
+    with machine_lock(f"flow-image-{IMAGE_TAG}"):
+        subprocess.run(["docker", "build", "--quiet", "--build-arg", f"RUNNER_IMAGE={RUNNER_IMAGE}",
+                        "-t", tag, str(context)], check=True, stdout=subprocess.DEVNULL)
+        # A rebuild leaves the previous image untagged; our images carry this label (from FROM).
+        subprocess.run(["docker", "image", "prune", "--force", "--filter",
+                        "label=io.flowrun.project=flowrun-operator"], check=True, stdout=subprocess.DEVNULL)
+        load_image(tag)
     return tag
+
+
+E2E = REPO / "tests" / "e2e"
+TEST_FLOWS_IMAGE = f"flowrun-runner-tests:{IMAGE_TAG}"
+
+
+def swap_imports(source: str) -> str:
+    """What a Prefect user does: `prefect` becomes `flowrun` in the import lines, and
+    nothing else changes."""
+    return re.sub(r"^(\s*(?:from|import)\s+)prefect\b", r"\1flowrun", source, flags=re.M)
+
+
+def build_test_flows_image() -> str:
+    """The one image of the e2e tests: the runner image plus tests/e2e/flows (package
+    `testflows`) and Prefect's documented examples (tests/e2e/prefect_docs, package
+    `prefect_docs`) with only their imports swapped, as a user would."""
+    with tempfile.TemporaryDirectory(prefix="flowrun-test-flows-") as tmp:
+        context = Path(tmp)
+        shutil.copytree(E2E / "flows", context, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        package = context / "prefect_docs"
+        package.mkdir()
+        (package / "__init__.py").write_text("")
+        for example in sorted((E2E / "prefect_docs").glob("*.py")):
+            swapped = swap_imports(example.read_text())
+            assert "import prefect" not in swapped and "from prefect" not in swapped, example
+            (package / example.name).write_text(swapped)
+        return build_flow_image(context, TEST_FLOWS_IMAGE)
 
 
 def apiserver_host() -> str:

@@ -7,15 +7,12 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from cluster import kubectl, wait_for
-from cluster.harness import REPO, OperatorProcess, build_flow_image, install_crd
-
-TEST_IMAGE_TAG = "flowrun-runner-tests"
+from cluster.harness import REPO, OperatorProcess, build_test_flows_image, install_crd
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +22,9 @@ def crd(kubeconfig) -> None:
 
 @pytest.fixture(scope="session")
 def runner_image(kubeconfig) -> str:
-    """The runner image plus the test flows, in the cluster's image store."""
-    from cluster.harness import IMAGE_TAG
-    return build_flow_image(Path(__file__).parent / "flows", f"{TEST_IMAGE_TAG}:{IMAGE_TAG}")
+    """The runner image plus the test flows and Prefect's documented examples, in the
+    cluster's image store."""
+    return build_test_flows_image()
 
 
 @pytest.fixture(scope="session")

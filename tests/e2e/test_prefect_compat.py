@@ -3,47 +3,24 @@
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 
 import pytest
 
 from cluster import kubectl, wait_for
 from cluster.cli import fails, flowrun, ok
 from cluster.flowruns import apply, flowrun_manifest, get_fr, patch_fr, wait_phase
+from cluster.harness import swap_imports
 from flowrun.flow_runs import resume_flow_run, suspend_flow_run
 from flowrun.sdk.pausing import ResumeError
 
 pytestmark = pytest.mark.e2e
-DOCS = Path(__file__).parent / "prefect_docs"
 INVALID_INPUT = 4  # flowrun.cli.errors.INVALID_INPUT
-
-
-def swap_imports(source: str) -> str:
-    """What a Prefect user does: `prefect` becomes `flowrun` in the import lines, and
-    nothing else changes."""
-    return re.sub(r"^(\s*(?:from|import)\s+)prefect\b", r"\1flowrun", source, flags=re.M)
 
 
 def test_swap_imports_touches_import_lines_only():
     assert swap_imports("from prefect import flow\nfrom prefect.input import RunInput\n"
                         "x = 'prefect'\n") == \
         "from flowrun import flow\nfrom flowrun.input import RunInput\nx = 'prefect'\n"
-
-
-@pytest.fixture(scope="session")
-def docs_image(runner_image, tmp_path_factory) -> str:
-    from cluster.harness import IMAGE_TAG, build_flow_image
-    context = tmp_path_factory.mktemp("prefect-docs")
-    package = context / "prefect_docs"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    for example in DOCS.glob("*.py"):
-        swapped = swap_imports(example.read_text())
-        assert "import prefect" not in swapped and "from prefect" not in swapped
-        (package / example.name).write_text(swapped)
-    (context / "Dockerfile").write_text("ARG RUNNER_IMAGE\nFROM ${RUNNER_IMAGE}\nCOPY prefect_docs/ /app/prefect_docs/\n")
-    return build_flow_image(context, f"flowrun-prefect-docs:{IMAGE_TAG}")
 
 
 def logs(namespace: str, name: str) -> str:
@@ -104,8 +81,8 @@ def docs_run(namespace: str, image: str, name: str, flow: str) -> None:
     apply(namespace, flowrun_manifest(name, f"prefect_docs.{flow}", image=image))
 
 
-def test_prefect_docs_model_validator_refusal_keeps_the_run_paused(operator, namespace, docs_image):
-    docs_run(namespace, docs_image, "shirt", "shirt_order:get_shirt_order")
+def test_prefect_docs_model_validator_refusal_keeps_the_run_paused(operator, namespace, runner_image):
+    docs_run(namespace, runner_image, "shirt", "shirt_order:get_shirt_order")
     wait_phase(namespace, "shirt", "Paused")
     refused = fails(flowrun("resume", "shirt", "--input", "size=small", "--input", "color=green",
                             namespace=namespace), INVALID_INPUT, "still paused")
@@ -122,12 +99,12 @@ def test_prefect_docs_model_validator_refusal_keeps_the_run_paused(operator, nam
     completed(namespace, "shirt")
 
 
-def test_prefect_docs_examples_run_unchanged(operator, namespace, docs_image):
+def test_prefect_docs_examples_run_unchanged(operator, namespace, runner_image):
     runs = {"joke": "joke:inspiring_joke", "noblock": "noblock:noblock_pausing",
             "greet-str": "greet_str:greet_user", "greet-model": "greet_basemodel:greet_user",
             "greet-prompt": "greet_description:greet_user", "shirt-loop": "shirt_order_loop:get_shirt_order"}
     for name, flow in runs.items():
-        docs_run(namespace, docs_image, name, flow)
+        docs_run(namespace, runner_image, name, flow)
 
     # "Pause a workflow": the async joke pauses; suspend it from outside by its id, and
     # resume it by its id, as the page's snippets do.
