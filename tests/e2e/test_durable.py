@@ -150,11 +150,18 @@ def test_an_unschedulable_pod_says_why(operator, namespace):
     wait_for(lambda: not names("jobs", namespace, "flowrun.io/run=nowhere"), timeout=60, what="the Job to go")
 
 
+SUBFLOWS = 12
+assert SUBFLOWS * 64000 > 512 * 1024  # together the results could not fit in the object
+
+
 def test_the_flowrun_stays_small_whatever_the_flow_does(operator, namespace, api):
-    """200 pauses with 10 KiB inputs and 50 subflows with 64 KiB results, then a
-    suspension and a resume: every pause returns its input at once on re-execution,
-    every subflow result arrives, and the object stays far under etcd's limit."""
-    apply(namespace, flowrun_manifest("big", "testflows.durable:many_pauses_and_subflows"))
+    """200 pauses with 10 KiB inputs (2 MB of input) and 12 subflows with 64 KiB results
+    (768 KB of results, more than the size bound asserted below), then a suspension and
+    a resume: every pause returns its input at once on re-execution, every subflow
+    result arrives, and the object stays far under etcd's limit. (12 subflows, a pod
+    each, prove what 50 did: the results outgrow the bound, so they must leave.)"""
+    apply(namespace, flowrun_manifest("big", "testflows.durable:many_pauses_and_subflows",
+                                      parameters={"subflows": SUBFLOWS}))
     largest = 0
     answered = 0
     deadline = time.monotonic() + 900
@@ -179,7 +186,7 @@ def test_the_flowrun_stays_small_whatever_the_flow_does(operator, namespace, api
     patch_fr(namespace, "big", {"spec": {"state": "Running"}})
     fr = wait_phase(namespace, "big", "Completed", "Failed", timeout=300)
     assert fr["status"]["result"] == {"attempt": 2, "inputs": 200, "inputs_ok": True,
-                                      "subflows": 50, "subflows_ok": True}, fr["status"]["message"]
+                                      "subflows": SUBFLOWS, "subflows_ok": True}, fr["status"]["message"]
     size = len(json.dumps(fr))
     assert size < 512 * 1024, size
     assert not fr["status"].get("subflows") and not fr["status"].get("inputs")
