@@ -101,8 +101,8 @@ DEPLOY_ARGS ?=
 .PHONY: chart-crds
 chart-crds: ## copy the CRD (crds/, the single source of truth) into the chart
 	@mkdir -p $(CHART)/files/crds
-	@cp crds/flowrun.io_flowruns.yaml $(CHART)/files/crds/flowrun.io_flowruns.yaml
-	@echo "==> $(CHART)/files/crds/flowrun.io_flowruns.yaml updated from crds/"
+	@cp crds/*.yaml $(CHART)/files/crds/
+	@echo "==> $(CHART)/files/crds/ updated from crds/"
 
 .PHONY: chart-lint
 chart-lint: chart-crds ## helm lint --strict the chart with every ci/*-values.yaml scenario

@@ -23,8 +23,11 @@ RUNNER_IMAGE = f"flowrun-runner:{IMAGE_TAG}"
 
 
 def install_crd() -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds" / "flowrun.io_flowruns.yaml"))
-    kubectl("wait", "--for=condition=Established", "crd/flowruns.flowrun.io", "--timeout=60s")
+    """Every CRD of crds/ (FlowRun, FlowRunNotifier)."""
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
+    kubectl("wait", "--for=condition=Established", "crd/flowruns.flowrun.io",
+            "crd/flowrunnotifiers.flowrun.io", "--timeout=60s")
 
 
 def build_runner_image() -> str:
@@ -167,7 +170,7 @@ class ChartRights:
         from . import HELM, K8S_VERSION
         proc = subprocess.run(
             [str(HELM), "template", self.release, str(CHART), "-n", self.namespace,
-             "--kube-version", K8S_VERSION.lstrip("v"), "--set", f"watchNamespaces={{{self.watch}}}",
+             "--kube-version", K8S_VERSION.lstrip("v"), "--set", f"watchNamespaces={{{self.watch}}}", "--set", "notifications.enabled=true",
              "--show-only", "templates/rbac.yaml", "--show-only", "templates/serviceaccount.yaml"],
             capture_output=True, text=True)
         if proc.returncode != 0:
@@ -212,21 +215,23 @@ def webhook_configurations(name: str, url: str, ca_pem: bytes, session_label: tu
     Made by the tests as admin: the operator holds no admissionregistration rights."""
     import base64
     key, value = session_label
+
+    def hook(name_: str, path: str, resource: str) -> dict:
+        return {
+            "name": name_,
+            "admissionReviewVersions": ["v1"],
+            "clientConfig": {"url": f"{url.rstrip('/')}/{path}", "caBundle": base64.b64encode(ca_pem).decode()},
+            "rules": [{"apiGroups": ["flowrun.io"], "apiVersions": ["v1alpha1"], "resources": [resource],
+                       "operations": ["CREATE", "UPDATE"], "scope": "Namespaced"}],
+            "failurePolicy": "Ignore", "matchPolicy": "Equivalent", "sideEffects": "None",
+            "timeoutSeconds": 10,
+            "namespaceSelector": {"matchLabels": {key: value}},
+        }
     out = []
-    for kind, hook in (("Validating", "validate"), ("Mutating", "mutate")):
-        out.append({
-            "apiVersion": "admissionregistration.k8s.io/v1", "kind": f"{kind}WebhookConfiguration",
-            "metadata": {"name": name},
-            "webhooks": [{
-                "name": f"{hook}.flowruns.flowrun.io",
-                "admissionReviewVersions": ["v1"],
-                "clientConfig": {"url": f"{url.rstrip('/')}/flowrun-{hook}",
-                                 "caBundle": base64.b64encode(ca_pem).decode()},
-                "rules": [{"apiGroups": ["flowrun.io"], "apiVersions": ["v1alpha1"], "resources": ["flowruns"],
-                           "operations": ["CREATE", "UPDATE"], "scope": "Namespaced"}],
-                "failurePolicy": "Ignore", "matchPolicy": "Equivalent", "sideEffects": "None",
-                "timeoutSeconds": 10,
-                "namespaceSelector": {"matchLabels": {key: value}},
-            }],
-        })
+    for kind, verb in (("Validating", "validate"), ("Mutating", "mutate")):
+        hooks = [hook(f"{verb}.flowruns.flowrun.io", f"flowrun-{verb}", "flowruns")]
+        if verb == "mutate":  # a notifier is checked and stamped (controller/handlers.py)
+            hooks.append(hook("mutate.flowrunnotifiers.flowrun.io", "flowrunnotifier-mutate", "flowrunnotifiers"))
+        out.append({"apiVersion": "admissionregistration.k8s.io/v1", "kind": f"{kind}WebhookConfiguration",
+                    "metadata": {"name": name}, "webhooks": hooks})
     return out

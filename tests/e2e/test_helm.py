@@ -178,12 +178,16 @@ def test_kubeconform_catches_what_the_api_refuses(schema_dir: Path):
 # ---- what the templates say --------------------------------------------------------
 
 def test_crd_install_and_keep():
-    source = yaml.safe_load(CRD_SOURCE.read_text())
-    (crd,) = find(template(), "CustomResourceDefinition")
-    assert crd["spec"] == source["spec"], "the chart's CRD must be crds/ unchanged"
-    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    (crd,) = find(template("--set", "crds.keep=false"), "CustomResourceDefinition")
-    assert "helm.sh/resource-policy" not in (crd["metadata"].get("annotations") or {})
+    sources = {d["metadata"]["name"]: d for d in (yaml.safe_load(p.read_text())
+                                                  for p in sorted(CRD_SOURCE.parent.glob("*.yaml")))}
+    assert set(sources) == {"flowruns.flowrun.io", "flowrunnotifiers.flowrun.io"}
+    crds = find(template(), "CustomResourceDefinition")
+    assert {c["metadata"]["name"] for c in crds} == set(sources)
+    for crd in crds:
+        assert crd["spec"] == sources[crd["metadata"]["name"]]["spec"], "the chart's CRDs must be crds/ unchanged"
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    for crd in find(template("--set", "crds.keep=false"), "CustomResourceDefinition"):
+        assert "helm.sh/resource-policy" not in (crd["metadata"].get("annotations") or {})
     assert find(template("--set", "crds.install=false"), "CustomResourceDefinition") == []
 
 

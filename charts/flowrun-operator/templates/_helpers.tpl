@@ -114,4 +114,15 @@ get/list/watch/patch/create and flowruns/status get/patch.
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- if .Values.notifications.enabled }}
+- apiGroups: [flowrun.io]
+  resources: [flowrunnotifiers]
+  verbs: [get, list, watch]
+- apiGroups: [flowrun.io]
+  resources: [flowrunnotifiers/status]
+  verbs: [patch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{- end }}
 {{- end }}

@@ -11,6 +11,8 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "FlowRun"
 PLURAL = "flowruns"
 SHORT_NAME = "fr"
+NOTIFIER_KIND = "FlowRunNotifier"
+NOTIFIER_PLURAL = "flowrunnotifiers"
 
 # Labels put on every object the operator creates for a run.
 LABEL_RUN = "flowrun.io/run"
@@ -40,6 +42,7 @@ MAX_OBJECT_BYTES = 128 * 1024  # spec.parameters
 MAX_INPUT_BYTES = 64 * 1024  # spec.input, and each pause's input
 MAX_SCHEMA_BYTES = 32 * 1024  # status.pause.inputSchema
 MAX_DESCRIPTION_BYTES = 8 * 1024  # status.pause.description
+MAX_NOTIFY_MESSAGE_BYTES = 1024  # status.pause.notifyMessage (pause_flow_run(notify_message=))
 MAX_KEY_LENGTH = 63  # pause keys
 MAX_HISTORY = 50
 MAX_MESSAGE_BYTES = 1024  # status.message and history messages

@@ -34,6 +34,7 @@ from .constants import (
     LABEL_PARENT,
     LABEL_STARTED_BY,
     MAX_DESCRIPTION_BYTES,
+    MAX_NOTIFY_MESSAGE_BYTES,
     MAX_INPUT_BYTES,
     MAX_KEY_LENGTH,
     MAX_OBJECT_BYTES,
@@ -750,6 +751,7 @@ class PauseRequest:
     requested_by: str = "flow"
     suspend_after_seconds: int | None = None
     approval: dict[str, Any] | None = None
+    notify_message: str | None = None
 
     def record(self, now: datetime, generation: int, earlier: Mapping[str, Any] | None) -> dict[str, Any]:
         """status.pause for this request. A pause recorded by an earlier attempt at the
@@ -767,6 +769,8 @@ class PauseRequest:
             info["description"] = clip(self.description, MAX_DESCRIPTION_BYTES)
         if self.suspend_after_seconds:
             info["suspendAfterSeconds"] = self.suspend_after_seconds
+        if self.notify_message:
+            info["notifyMessage"] = clip(self.notify_message, MAX_NOTIFY_MESSAGE_BYTES)
         if self.approval:
             info["approval"] = self.approval
         return info

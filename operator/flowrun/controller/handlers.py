@@ -13,6 +13,10 @@ that hand over to `Reconciler` (decisions and I/O live there, not here).
 - A slow timer re-reconciles live runs as a safety net for missed events.
 - The admission webhook (validate + mutate) applies controller/admission.py's rules
   before the API server stores a change, and records who made it.
+- With notifications on: FlowRunNotifier watch events keep controller/notify.py's view
+  of the notifiers; after each reconcile of a run its due notifications are queued
+  (sent in the background); a mutating webhook admits a notifier only when its creator
+  may read the Secrets it references.
 """
 from __future__ import annotations
 
@@ -26,19 +30,22 @@ from typing import Any
 
 import kopf
 
-from ..contract.constants import GROUP, LABEL_RUN, PLURAL, VERSION
+from ..contract.constants import GROUP, LABEL_RUN, NOTIFIER_PLURAL, PLURAL, VERSION
 from ..contract.phases import Phase
 from ..contract import approvals, audit, transitions
+from ..contract import notifications as notification_rules
 from ..contract import template_policy as policy
 from ..contract.status import now
 from ..kube import Kube
 from . import admission, template_gate
+from .notify import Notifications
 from .reconcile import Reconciler, finished_expiry
 from .settings import Settings
 
 log = logging.getLogger("flowrun.controller")
 SETTINGS = Settings.from_env()
 _reconciler: Reconciler | None = None
+_notifications: Notifications | None = None
 
 
 def reconciler() -> Reconciler:
@@ -46,6 +53,13 @@ def reconciler() -> Reconciler:
     if _reconciler is None:
         _reconciler = Reconciler(Kube(), SETTINGS)
     return _reconciler
+
+
+def notifications() -> Notifications:
+    global _notifications
+    if _notifications is None:
+        _notifications = Notifications(reconciler().kube, SETTINGS)
+    return _notifications
 
 
 @kopf.on.startup()
@@ -108,6 +122,9 @@ async def reconcile(namespace: str, name: str) -> None:
     key = f"{namespace}/{name}"
     try:
         wake = await asyncio.to_thread(reconciler().reconcile, namespace, name)
+        if SETTINGS.notifications:  # queued here, sent in the background (controller/notify.py)
+            near = await asyncio.to_thread(notifications().look_at, namespace, name)
+            wake = min(filter(None, (wake, near)), default=None)
     except Exception as exc:  # noqa: BLE001 - retried below, and said in the log
         failures = _failures[key] = _failures.get(key, 0) + 1
         delay = min(2.0 ** (failures - 1), 60.0)
@@ -171,6 +188,38 @@ async def delete_when_expired(stopped: kopf.DaemonStopped, body: kopf.Body, memo
 @kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.resync_seconds, when=_run_is_live, idle=5)
 async def resync(name: str, namespace: str, **_: Any) -> None:
     await reconcile(namespace, name)
+
+
+# ---- notifications ----------------------------------------------------------------
+
+async def notifier_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A FlowRunNotifier appeared, changed or went: its readiness, and every run of its
+    namespace looked at again (a pause already waiting is news to a new notifier)."""
+    await asyncio.to_thread(notifications().notifier_changed, dict(body), type == "DELETED")
+
+
+def admit_notifier(body: kopf.Body, patch: kopf.Patch, userinfo: dict[str, Any], **_: Any) -> None:
+    """A notifier may reference only Secrets its creator (or changer) may `get` (asked
+    with a SubjectAccessReview as that user), so nobody sends a Secret they cannot read
+    to a host of their choosing. What was checked is stamped (signed with the operator's
+    key); the operator reads no Secret for a notifier without a valid stamp."""
+    new = dict(body)
+    namespace = (new.get("metadata") or {}).get("namespace", "")
+    for secret in notification_rules.secret_names(new):
+        allowed, _why = reconciler().kube.may(userinfo or {}, namespace, "get", "secrets", "", secret)
+        if not allowed:
+            raise kopf.AdmissionError(
+                f"{_user(userinfo)} may not get Secret {secret!r} in {namespace}: a FlowRunNotifier may "
+                "reference only Secrets its creator may read", code=403)
+    key = template_gate.key(SETTINGS)
+    if not key:
+        raise kopf.AdmissionError("the operator has no key to admit notifiers with (see docs/security.md)", code=403)
+    patch.metadata.annotations[notification_rules.ANNOTATION_NOTIFIER_APPROVAL] = \
+        notification_rules.approval(key, new)
+
+
+if SETTINGS.notifications:
+    kopf.on.event(GROUP, VERSION, NOTIFIER_PLURAL)(notifier_changed)
 
 
 # ---- admission --------------------------------------------------------------------
@@ -312,3 +361,6 @@ if SETTINGS.webhook_port:
                      ignore_failures=True, side_effects=False)(validate)
     kopf.on.mutate(GROUP, VERSION, PLURAL, id="flowrun-mutate", operations=["CREATE", "UPDATE"],
                    ignore_failures=True, side_effects=False)(mutate)
+    if SETTINGS.notifications:
+        kopf.on.mutate(GROUP, VERSION, NOTIFIER_PLURAL, id="flowrunnotifier-mutate",
+                       operations=["CREATE", "UPDATE"], ignore_failures=True, side_effects=False)(admit_notifier)

@@ -64,6 +64,11 @@ class Settings:
     operator_user: str = ""
     # Prometheus metrics at http://<pod>:<port>/metrics when set (controller/metrics.py).
     metrics_port: int = 0
+    # FlowRunNotifiers are watched and delivered (needs the chart's notifications.enabled
+    # rights: reading the Secrets notifiers reference).
+    notifications: bool = False
+    # The web UI's address: notifications link to <ui_base_url>/runs/<namespace>/<name>.
+    ui_base_url: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -91,4 +96,6 @@ class Settings:
             action_verbs=_env("FLOWRUN_ACTION_VERBS", "").strip().lower() in ("1", "true", "yes", "on"),
             operator_user=_env("FLOWRUN_OPERATOR_USER", ""),
             metrics_port=int(_env("FLOWRUN_METRICS_PORT", "0") or 0),
+            notifications=_env("FLOWRUN_NOTIFICATIONS", "").strip().lower() in ("1", "true", "yes", "on"),
+            ui_base_url=_env("FLOWRUN_UI_BASE_URL", "").strip(),
         )

@@ -31,6 +31,7 @@ class Right(NamedTuple):
 # kind (as `Kube.create/get/list/delete` take it) -> (API group, plural)
 KIND_RESOURCES: dict[str, tuple[str, str]] = {
     "FlowRun": ("flowrun.io", "flowruns"),
+    "FlowRunNotifier": ("flowrun.io", "flowrunnotifiers"),
     "Job": ("batch", "jobs"),
     "Pod": ("", "pods"),
     "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
@@ -56,6 +57,8 @@ METHOD_CALLS: dict[str, list[tuple[str | None, str | None, str]]] = {
     "patch_flowrun": [(*_FR, "patch"), (*_FR_STATUS, "patch")],
     "update_flowrun": [(*_FR, "get"), (*_FR, "patch"), (*_FR_STATUS, "patch")],
     "watch_flowrun": [(*_FR, "get"), (*_FR, "list"), (*_FR, "watch")],
+    "get_notifier": [("flowrun.io", "flowrunnotifiers", "get")],
+    "patch_notifier_status": [("flowrun.io", "flowrunnotifiers/status", "patch")],
     # create adopts an existing object of the same name: it reads it on a 409
     "create": [(None, None, "create"), (None, None, "get")],
     "get": [(None, None, "get")],
@@ -78,6 +81,8 @@ class Row(NamedTuple):
     verbs: tuple[str, ...]
     cluster: bool  # cluster-scoped right (the chart's `-cluster` ClusterRole)
     why: str
+    # granted only when this chart value is true (else never)
+    only_with: str = ""
 
 
 # Exactly what the chart grants the operator's ServiceAccount (and docs/security.md lists).
@@ -101,6 +106,13 @@ OPERATOR_RIGHTS: tuple[Row, ...] = (
     Row("rbac.authorization.k8s.io", "rolebindings", ("create", "get"), False,
         "binds each run's Role to its account"),
     Row("", "events", ("create",), False, "one Event per transition (kopf posts some too)"),
+    Row("flowrun.io", "flowrunnotifiers", ("get", "list", "watch"), False,
+        "watch notifiers (kopf); read one again just before a delivery", "notifications.enabled"),
+    Row("flowrun.io", "flowrunnotifiers/status", ("patch",), False,
+        "a notifier's Ready condition, last delivery and last error", "notifications.enabled"),
+    Row("", "secrets", ("get",), False,
+        "the receiver URL and signing key a notifier references (the webhook admits only "
+        "notifiers whose creator may read those Secrets)", "notifications.enabled"),
     Row("", "namespaces", ("list", "watch"), True,
         "kopf follows namespaces for globs and cluster-wide mode"),
     Row("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch"), True,
@@ -121,11 +133,15 @@ KOPF_CALLS: tuple[Right, ...] = (
     Right("", "namespaces", "list"), Right("", "namespaces", "watch"),
     Right("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     Right("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+    Right("flowrun.io", "flowrunnotifiers", "list"), Right("flowrun.io", "flowrunnotifiers", "watch"),
 )
 
 
-def granted() -> set[Right]:
-    return {Right(r.group, r.resource, verb) for r in OPERATOR_RIGHTS for verb in r.verbs}
+def granted(notifications: bool = True) -> set[Right]:
+    """What the chart grants; `notifications`: with `notifications.enabled` (the rows
+    `only_with` it are granted only then)."""
+    return {Right(r.group, r.resource, verb) for r in OPERATOR_RIGHTS for verb in r.verbs
+            if notifications or not r.only_with}
 
 
 def rights_of(method: str, kind: str | None = None) -> set[Right]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import urllib3
 
-from ..contract.constants import GROUP, LABEL_RUN, PLURAL, VERSION
+from ..contract.constants import GROUP, LABEL_RUN, NOTIFIER_PLURAL, PLURAL, VERSION
 from .rest import Endpoint, HTTPError, Transport, in_pod, lines
 
 log = logging.getLogger(__name__)
@@ -175,6 +175,25 @@ class Kube:
         if status:
             path += "/status"
         return path
+
+    # ---- FlowRunNotifiers ------------------------------------------------------------
+
+    def get_notifier(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self.rest.request("GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{NOTIFIER_PLURAL}/{name}")
+        except HTTPError as exc:
+            if exc.status == 404:
+                return None
+            raise _error(exc) from None
+
+    def patch_notifier_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        """JSON merge patch of a notifier's status subresource."""
+        try:
+            return self.rest.request(
+                "PATCH", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{NOTIFIER_PLURAL}/{name}/status",
+                body={"status": dict(status)}, content_type="application/merge-patch+json")
+        except HTTPError as exc:
+            raise _error(exc) from None
 
     # ---- FlowRuns --------------------------------------------------------------------
 

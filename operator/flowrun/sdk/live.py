@@ -226,6 +226,7 @@ class LiveFlowRun:
         description: str | None = None,
         suspend_after: int | None = None,
         approval: dict[str, Any] | None = None,
+        notify_message: str | None = None,
     ) -> Any:
         """Record the pause (or suspension) and, for a pause, block until resumed.
         Returns the validated input (a dict, or None). A suspension raises FlowSuspended."""
@@ -233,7 +234,7 @@ class LiveFlowRun:
             key=key, kind=kind, timeout_seconds=timeout,
             input_schema=model.model_json_schema() if model is not None else None,
             description=description, requested_by=requested_by,
-            suspend_after_seconds=suspend_after, approval=approval)
+            suspend_after_seconds=suspend_after, approval=approval, notify_message=notify_message)
         t.check_pause_request(request)
         memo = t.PauseMemo()
 

@@ -71,7 +71,8 @@ def _finish(model_info: tuple[type[pydantic.BaseModel], bool] | None, data: Any)
 
 
 def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None, key: str | None,
-           suspend_after: int | None = None, approval: dict[str, Any] | None = None) -> Any:
+           suspend_after: int | None = None, approval: dict[str, Any] | None = None,
+           notify_message: str | None = None) -> Any:
     # The context and the pause key are taken now, in the caller's thread and order;
     # only the waiting may happen in a worker thread.
     ctx = require_flow_context(what)
@@ -90,6 +91,8 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
         extra["approval"] = approval
     if description_of(model):
         extra["description"] = description_of(model)
+    if notify_message:
+        extra["notify_message"] = str(notify_message)
 
     def wait() -> Any:
         if kind is PauseKind.SUSPEND and ctx.task_runner is not None:
@@ -108,20 +111,23 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
 def pause_flow_run(wait_for_input: None = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
                    poll_interval: int = 10, key: str | None = None,
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
-                   approvals: int = 1, allow_creator: bool = False) -> None: ...
+                   approvals: int = 1, allow_creator: bool = False,
+                   notify_message: str | None = None) -> None: ...
 
 
 @overload
 def pause_flow_run(wait_for_input: type[T], timeout: int = DEFAULT_PAUSE_TIMEOUT,
                    poll_interval: int = 10, key: str | None = None,
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
-                   approvals: int = 1, allow_creator: bool = False) -> T: ...
+                   approvals: int = 1, allow_creator: bool = False,
+                   notify_message: str | None = None) -> T: ...
 
 
 def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
                    poll_interval: int = 10, key: str | None = None,
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
-                   approvals: int = 1, allow_creator: bool = False) -> Any:
+                   approvals: int = 1, allow_creator: bool = False,
+                   notify_message: str | None = None) -> Any:
     """Pause the flow here; the pod stays alive and this call returns when the run is
     resumed (`spec.state: Running`). With `wait_for_input=Model` it returns the Model
     built from the resume's input. After `timeout` seconds without a resume, the run
@@ -133,32 +139,37 @@ def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIME
 
     `approvers=["alice", "group:finance"]`: only those users (or members of those
     groups) may resume this pause; `approvals=N`: N distinct people must, the last one
-    with the input; `allow_creator=True` lets the run's creator be one of them."""
+    with the input; `allow_creator=True` lets the run's creator be one of them.
+    `notify_message`: a line of text added to the notifications of this pause
+    (FlowRunNotifier)."""
     if timeout is None:
         raise ValueError("pause_flow_run needs a timeout (a paused pod holds resources); "
                          "use suspend_flow_run(timeout=None) to wait without limit")
     return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, timeout, key, suspend_after,
-                  approval_rules.request(approvers, approvals, allow_creator))
+                  approval_rules.request(approvers, approvals, allow_creator), notify_message)
 
 
 @overload
 def suspend_flow_run(wait_for_input: None = None, flow_run_id: str | None = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
-                     approvals: int = 1, allow_creator: bool = False) -> None: ...
+                     approvals: int = 1, allow_creator: bool = False,
+                   notify_message: str | None = None) -> None: ...
 
 
 @overload
 def suspend_flow_run(wait_for_input: type[T], flow_run_id: str | None = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
-                     approvals: int = 1, allow_creator: bool = False) -> T: ...
+                     approvals: int = 1, allow_creator: bool = False,
+                   notify_message: str | None = None) -> T: ...
 
 
 def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
-                     approvals: int = 1, allow_creator: bool = False) -> Any:
+                     approvals: int = 1, allow_creator: bool = False,
+                   notify_message: str | None = None) -> Any:
     """Suspend: stop the flow and let the operator delete its Job. Resuming starts a
     new Job that runs the flow from the top; finished tasks return cached results and
     this call returns at once (with the resume's input when `wait_for_input` is given).
@@ -171,7 +182,8 @@ def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
             kube.patch_flowrun(ns, name, {"spec": {"state": State.SUSPENDED.value}})
         return _dual(patch)
     return _pause(PauseKind.SUSPEND, "suspend_flow_run", wait_for_input, timeout, key,
-                  approval=approval_rules.request(approvers, approvals, allow_creator))
+                  approval=approval_rules.request(approvers, approvals, allow_creator),
+                  notify_message=notify_message)
 
 
 class ResumeError(ValueError):

@@ -139,19 +139,24 @@ def test_the_runs_role_is_within_the_operators_rights():
                             assert calls.Right(g, r, v) in calls.granted(), (g, r, v)
 
 
-def test_cluster_wide_chart_grants_exactly_the_declared_rights():
-    cluster_rights, namespaced = rendered_rights()
+@pytest.mark.parametrize("notifications", [False, True])
+def test_cluster_wide_chart_grants_exactly_the_declared_rights(notifications):
+    """Secrets (and notifiers) only with notifications.enabled (off by default)."""
+    cluster_rights, namespaced = rendered_rights(*(["--set", "notifications.enabled=true"] if notifications else []))
+    wanted = calls.granted(notifications)
     assert namespaced == {}
-    assert cluster_rights == calls.granted(), (
-        f"chart grants more: {sorted(cluster_rights - calls.granted())}; "
-        f"chart lacks: {sorted(calls.granted() - cluster_rights)}")
+    assert cluster_rights == wanted, (
+        f"chart grants more: {sorted(cluster_rights - wanted)}; chart lacks: {sorted(wanted - cluster_rights)}")
+    assert (calls.Right("", "secrets", "get") in cluster_rights) is notifications
 
 
-def test_namespaced_chart_grants_exactly_the_declared_rights_in_each_namespace():
-    cluster_rights, namespaced = rendered_rights("-f", str(CHART / "ci" / "namespaced-values.yaml"))
+@pytest.mark.parametrize("notifications", [False, True])
+def test_namespaced_chart_grants_exactly_the_declared_rights_in_each_namespace(notifications):
+    cluster_rights, namespaced = rendered_rights("-f", str(CHART / "ci" / "namespaced-values.yaml"),
+                                                 "--set", f"notifications.enabled={str(notifications).lower()}")
     wanted_cluster = {calls.Right(r.group, r.resource, v) for r in calls.OPERATOR_RIGHTS if r.cluster
                       for v in r.verbs}
-    wanted_ns = calls.granted() - wanted_cluster
+    wanted_ns = calls.granted(notifications) - wanted_cluster
     assert cluster_rights == wanted_cluster
     assert set(namespaced) == {"team-a", "team-b"}
     for ns, rights in namespaced.items():

@@ -1,0 +1,317 @@
+"""Delivering notifications: the operator's shell around `contract.notifications`.
+
+- `Notifications.notifier_changed` keeps the notifiers of each namespace (fed by kopf's
+  watch, handlers.py), checks a notifier's sink (the webhook's stamp, its Secrets, the
+  URL) into its Ready condition, and looks at every run of the namespace again.
+- `Notifications.look_at` (after each reconcile of a run) queues what the contract says
+  is due, and says when a DeadlineNear will be.
+- Two background threads send, so a slow receiver never holds up a reconcile. Before
+  every send the run and the notifier are read again (the delivery must still be due);
+  after a 2xx the delivery is recorded in the run's status (compare-and-swap), so a
+  restart does not send it again and a crash before the send does not lose it.
+  Transient failures are retried with backoff for up to an hour (the notifier's
+  Ready=False and lastError from the first failure on); permanent ones, and retries
+  that ran out, become a `NotificationFailed` Warning Event on the run at once.
+- Secret values (URLs, signing keys) never reach a log line, an Event or a status:
+  errors are described in our own words.
+
+What this module must never do: decide what is due, what an answer means, or what a
+payload says (contract/notifications.py does).
+"""
+from __future__ import annotations
+
+import base64
+import errno
+import heapq
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import urllib3
+
+from ..contract import notifications as n
+from ..contract.constants import API_VERSION, GROUP, KIND, VERSION
+from ..contract.status import now, timestamp
+from ..kube import Kube, KubeError
+from . import template_gate
+from .failpoints import failpoint
+from .settings import Settings
+
+log = logging.getLogger("flowrun.controller.notify")
+SEND_TIMEOUT_SECONDS = 10.0
+WORKERS = 2
+
+
+class SinkError(Exception):
+    """A delivery that cannot be sent as configured (said without the secret values)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class Pending:
+    namespace: str
+    run: str
+    delivery: n.Delivery
+    failures: int = 0
+    first_failure: datetime | None = None
+    queued: bool = field(default=True)
+
+
+class Notifications:
+    def __init__(self, kube: Kube, settings: Settings):
+        self.kube = kube
+        self.settings = settings
+        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(SEND_TIMEOUT_SECONDS))
+        self._lock = threading.Condition()
+        self._notifiers: dict[str, dict[str, dict[str, Any]]] = {}
+        self._pending: dict[tuple[str, str, str, str], Pending] = {}
+        self._heap: list[tuple[float, int, tuple[str, str, str, str]]] = []
+        self._seq = 0
+        self._threads: list[threading.Thread] = []
+
+    # ---- notifiers --------------------------------------------------------------------
+
+    def notifiers(self, namespace: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._notifiers.get(namespace, {}).values())
+
+    def notifier_changed(self, body: dict[str, Any], deleted: bool = False) -> None:
+        meta = body.get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        with self._lock:
+            if deleted:
+                self._notifiers.get(namespace, {}).pop(name, None)
+                return
+            known = self._notifiers.setdefault(namespace, {}).get(name)
+            self._notifiers[namespace][name] = body
+        if known is not None and _same_spec(known, body):
+            return  # only its status changed (our own write, most often)
+        self.check_notifier(body)
+        for run in self.kube.list_flowruns(namespace):
+            self.queue_due(run)
+
+    def check_notifier(self, notifier: dict[str, Any]) -> None:
+        """Ready=True when the sink can be used (stamped by the webhook, its Secrets and
+        keys there, a usable URL); otherwise Ready=False saying why."""
+        try:
+            self.sink(notifier)
+        except SinkError as exc:
+            self.set_notifier_status(notifier, ready=False, reason=exc.reason, message=str(exc))
+            return
+        except KubeError as exc:
+            log.warning("notifier %s: could not read its Secrets (%s)", _name(notifier), exc.reason)
+            return
+        ready = next((c for c in (notifier.get("status") or {}).get("conditions") or []
+                      if c.get("type") == "Ready"), {})
+        if ready.get("reason") in (None, "NotApproved", "SecretMissing", "InvalidURL", "InvalidSigningSecret"):
+            self.set_notifier_status(notifier, ready=True, reason="Valid", message="the sink is configured")
+
+    def sink(self, notifier: dict[str, Any]) -> tuple[str, str, str | None]:
+        """(type, url, signing secret) of a notifier, read from its Secrets."""
+        meta = notifier.get("metadata") or {}
+        if not n.approved(template_gate.key(self.settings), notifier):
+            raise SinkError("not admitted by the operator's webhook (who may read its Secrets is unknown): "
+                            "it sends nothing; re-apply it while the webhook runs", "NotApproved")
+        spec = notifier.get("spec") or {}
+        sink = spec.get("sink") or {}
+        url = self.secret_value(meta.get("namespace", ""), sink.get("urlSecretRef") or {})
+        problem = n.check_url(url)
+        if problem:
+            raise SinkError(problem, "InvalidURL")
+        signing = None
+        if sink.get("signingSecretRef"):
+            signing = self.secret_value(meta.get("namespace", ""), sink["signingSecretRef"])
+        return sink.get("type", "webhook"), url.strip(), signing
+
+    def secret_value(self, namespace: str, ref: dict[str, Any]) -> str:
+        secret = self.kube.get("Secret", namespace, ref.get("name", ""))
+        if secret is None:
+            raise SinkError(f"Secret {ref.get('name')!r} not found", "SecretMissing")
+        data = (secret.get("data") or {}).get(ref.get("key", ""))
+        if data is None:
+            raise SinkError(f"Secret {ref.get('name')!r} has no key {ref.get('key')!r}", "SecretMissing")
+        try:
+            return base64.b64decode(data).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise SinkError(f"key {ref.get('key')!r} of Secret {ref.get('name')!r} is not text",
+                            "SecretMissing") from None
+
+    def set_notifier_status(self, notifier: dict[str, Any], **kwargs: Any) -> None:
+        meta = notifier.get("metadata") or {}
+        current = self.kube.get_notifier(meta.get("namespace", ""), meta.get("name", "")) or notifier
+        patch = n.notifier_status(current.get("status"), now=now(),
+                                  generation=(current.get("metadata") or {}).get("generation"), **kwargs)
+        if patch is None:
+            return
+        try:
+            self.kube.patch_notifier_status(meta.get("namespace", ""), meta.get("name", ""), patch)
+        except KubeError as exc:
+            if exc.status != 404:
+                log.warning("notifier %s: could not write its status: %s", _name(notifier), exc.message)
+
+    # ---- runs -------------------------------------------------------------------------
+
+    def look_at(self, namespace: str, name: str) -> datetime | None:
+        """After a reconcile: queue what is due for this run; when a DeadlineNear will be."""
+        if not self.notifiers(namespace):
+            return None
+        obj = self.kube.get_flowrun(namespace, name)
+        return self.queue_due(obj) if obj is not None else None
+
+    def queue_due(self, obj: dict[str, Any]) -> datetime | None:
+        meta = obj.get("metadata") or {}
+        namespace, run = meta.get("namespace", ""), meta.get("name", "")
+        notifiers = self.notifiers(namespace)
+        at = now()
+        for notifier in notifiers:
+            for delivery in n.due(obj, notifier, at):
+                self._queue(namespace, run, delivery)
+        return n.next_due(obj, notifiers, at)
+
+    def _queue(self, namespace: str, run: str, delivery: n.Delivery) -> None:
+        key = (namespace, run, delivery.notifier, delivery.id)
+        with self._lock:
+            if key in self._pending:
+                return
+            self._pending[key] = Pending(namespace, run, delivery)
+            self._push(key, 0.0)
+            self._start()
+
+    def _push(self, key: tuple[str, str, str, str], when: float) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, key))
+        self._lock.notify()
+
+    def _start(self) -> None:
+        if self._threads:
+            return
+        for i in range(WORKERS):
+            thread = threading.Thread(target=self._work, name=f"notify-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _work(self) -> None:
+        import time
+        while True:
+            with self._lock:
+                while not self._heap or self._heap[0][0] > time.time():
+                    self._lock.wait(timeout=None if not self._heap else max(self._heap[0][0] - time.time(), 0.01))
+                _, _, key = heapq.heappop(self._heap)
+                pending = self._pending.get(key)
+            if pending is None:
+                continue
+            try:
+                retry = self.attempt(pending)
+            except Exception as exc:  # noqa: BLE001 - an API hiccup: try again shortly
+                log.warning("notifier %s/%s, run %s: %s; trying again in 5 s", pending.namespace,
+                            pending.delivery.notifier, pending.run, type(exc).__name__)
+                retry = time.time() + 5
+            with self._lock:
+                if retry is None:
+                    self._pending.pop(key, None)
+                else:
+                    self._push(key, retry)
+
+    # ---- one delivery ------------------------------------------------------------------
+
+    def attempt(self, pending: Pending) -> float | None:
+        """Send one delivery if it is still due. Returns when to try again, if ever."""
+        ns, run, delivery = pending.namespace, pending.run, pending.delivery
+        notifier = self.kube.get_notifier(ns, delivery.notifier)
+        obj = self.kube.get_flowrun(ns, run)
+        at = now()
+        if not n.still_due(obj, notifier, delivery, at):
+            return None
+        try:
+            sink_type, url, signing = self.sink(notifier)
+            data = n.payload(obj, delivery, ui_base_url=self.settings.ui_base_url)
+            try:
+                headers, body = n.request(sink_type, data, msg_id=delivery.id, when=at, signing_secret=signing)
+            except ValueError as exc:
+                raise SinkError(str(exc), "InvalidSigningSecret") from None
+        except SinkError as exc:
+            self.set_notifier_status(notifier, ready=False, reason=exc.reason, message=str(exc))
+            return self.give_up(pending, obj, notifier, str(exc))
+        failpoint("notify-before-send")
+        status, error, said = self.post(url, headers, body)
+        outcome = n.classify(status, error)
+        where = f"notifier {ns}/{delivery.notifier}, run {run}, {delivery.event} ({delivery.id})"
+        if outcome == "delivered":
+            self.kube.update_flowrun(ns, run, lambda cur: (
+                None if (p := n.record_patch(cur, delivery, "Delivered", now())) is None else (None, p)))
+            log.info("%s: delivered (HTTP %s)", where, status)
+            self.set_notifier_status(notifier, ready=True, reason="Delivered", message=f"delivered {delivery.event} "
+                                     f"of {run}", delivered={"time": timestamp(at), "run": run,
+                                                             "event": delivery.event, "id": delivery.id})
+            return None
+        error_info = {"time": timestamp(at), "run": run, "event": delivery.event, "id": delivery.id,
+                      "message": said, "permanent": outcome == "permanent"}
+        if outcome == "transient":
+            pending.failures += 1
+            pending.first_failure = pending.first_failure or at
+            again = n.retry_at(pending.first_failure, pending.failures, at)
+            if again is not None:
+                log.warning("%s: %s; retry %d at %s", where, said, pending.failures, timestamp(again))
+                self.set_notifier_status(notifier, ready=False, reason="DeliveryFailing",
+                                         message=f"{said}; retrying", error=error_info)
+                return again.timestamp()
+            said = f"{said}; gave up after retrying for {n.RETRY_FOR_SECONDS // 60} min"
+            error_info.update(message=said, permanent=True)
+        self.set_notifier_status(notifier, ready=False, reason="DeliveryFailed", message=said, error=error_info)
+        return self.give_up(pending, obj, notifier, said)
+
+    def give_up(self, pending: Pending, obj: dict[str, Any], notifier: dict[str, Any], why: str) -> None:
+        """A Warning Event on the run, and the failure recorded so it is not retried."""
+        delivery = pending.delivery
+        log.warning("notifier %s/%s, run %s: could not deliver %s (%s): %s", pending.namespace,
+                    delivery.notifier, pending.run, delivery.event, delivery.id, why)
+        involved = {"apiVersion": API_VERSION, "kind": KIND, "metadata": obj["metadata"]}
+        self.kube.emit_event(involved, "NotificationFailed",
+                             f"FlowRunNotifier {delivery.notifier} could not deliver {delivery.event}: {why}",
+                             type_="Warning")
+        self.kube.update_flowrun(pending.namespace, pending.run, lambda cur: (
+            None if (p := n.record_patch(cur, delivery, "Failed", now())) is None else (None, p)))
+        return None
+
+    def post(self, url: str, headers: dict[str, str], body: bytes) -> tuple[int | None, str | None, str]:
+        """(HTTP status, error kind, what happened in words without the URL)."""
+        try:
+            resp = self.http.request("POST", url, body=body, headers=headers, redirect=False,
+                                     preload_content=True)
+        except urllib3.exceptions.LocationParseError:
+            return None, "invalid-url", "the URL in the Secret is not valid"
+        except urllib3.exceptions.NameResolutionError:
+            return None, "dns", "the receiver's host name does not resolve"
+        except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError):
+            return None, "timeout", f"the receiver did not answer within {SEND_TIMEOUT_SECONDS:g} s"
+        except urllib3.exceptions.NewConnectionError as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED or "refused" in str(exc).lower():
+                return None, "refused", "the receiver refused the connection"
+            return None, "unreachable", "the receiver could not be reached"
+        except urllib3.exceptions.SSLError:
+            return None, "tls", "the receiver's TLS certificate was not accepted"
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.HTTPError, OSError):
+            return None, "reset", "the connection to the receiver broke"
+        return resp.status, None, f"the receiver answered HTTP {resp.status}"
+
+
+def _same_spec(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    def view(o: dict[str, Any]) -> tuple:
+        meta = o.get("metadata") or {}
+        return (meta.get("uid"), meta.get("generation"),
+                (meta.get("annotations") or {}).get(n.ANNOTATION_NOTIFIER_APPROVAL))
+    return view(a) == view(b)
+
+
+def _name(notifier: dict[str, Any]) -> str:
+    meta = notifier.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"
+
+
+__all__ = ["Notifications", "GROUP", "VERSION"]
