@@ -60,7 +60,8 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
         op = OperatorProcess(workdir / "operator.log", runner_image, namespaces=SESSION_NAMESPACES,
                              KUBECONFIG=str(operator_kubeconfig), FLOWRUN_METRICS_PORT=str(metrics_port),
                              FLOWRUN_IMAGE_PULL_GRACE_SECONDS="5", FLOWRUN_JOB_RETRY_SECONDS="2",
-                             FLOWRUN_ACTION_VERBS="true", FLOWRUN_OPERATOR_USER=rights.username, **webhook)
+                             FLOWRUN_ACTION_VERBS="true", FLOWRUN_OPERATOR_USER=rights.username,
+                             FLOWRUN_NOTIFICATIONS="true", **webhook)
         op.username = rights.username
         # For tests that take the webhook away: put its configurations back as Helm would.
         op.restore_webhooks = lambda: configurations and kubectl(

@@ -225,6 +225,18 @@ class FakeKube(Kube):
             self.store.bump(obj)
             self.store.objects[self._key(obj["kind"], meta["namespace"], meta["name"])] = copy.deepcopy(obj)
 
+    def get_notifier(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get("FlowRunNotifier", namespace, name)
+
+    def patch_notifier_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        with self.store.lock:
+            obj = self.store.objects.get(self._key("FlowRunNotifier", namespace, name))
+            if obj is None:
+                raise KubeError(404, "NotFound", f"FlowRunNotifier {name!r} not found")
+            obj["status"] = merge_patch(obj.get("status") or {}, dict(status))
+            self.store.bump(obj)
+            return copy.deepcopy(obj)
+
     def emit_event(self, involved: Mapping[str, Any], reason: str, message: str, *,
                    type_: str = "Normal", component: str = "flowrun-operator") -> None:
         self.store.events.append({"name": involved.get("metadata", {}).get("name"), "reason": reason,

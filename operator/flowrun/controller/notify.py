@@ -23,13 +23,16 @@ from __future__ import annotations
 import base64
 import errno
 import heapq
+import http.client
 import logging
+import socket
+import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-import urllib3
+from urllib.parse import urlsplit
 
 from ..contract import notifications as n
 from ..contract.constants import API_VERSION, GROUP, KIND, VERSION
@@ -66,7 +69,6 @@ class Notifications:
     def __init__(self, kube: Kube, settings: Settings):
         self.kube = kube
         self.settings = settings
-        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(SEND_TIMEOUT_SECONDS))
         self._lock = threading.Condition()
         self._notifiers: dict[str, dict[str, dict[str, Any]]] = {}
         self._pending: dict[tuple[str, str, str, str], Pending] = {}
@@ -196,7 +198,6 @@ class Notifications:
             self._threads.append(thread)
 
     def _work(self) -> None:
-        import time
         while True:
             with self._lock:
                 while not self._heap or self._heap[0][0] > time.time():
@@ -279,26 +280,39 @@ class Notifications:
         return None
 
     def post(self, url: str, headers: dict[str, str], body: bytes) -> tuple[int | None, str | None, str]:
-        """(HTTP status, error kind, what happened in words without the URL)."""
+        """(HTTP status, error kind, what happened in words without the URL). The
+        standard library's http.client, which logs nothing (urllib3's debug log would
+        print the URL's path, and a Slack URL's path is its token)."""
+        parts = urlsplit(url)
         try:
-            resp = self.http.request("POST", url, body=body, headers=headers, redirect=False,
-                                     preload_content=True)
-        except urllib3.exceptions.LocationParseError:
+            port = parts.port
+        except ValueError:
             return None, "invalid-url", "the URL in the Secret is not valid"
-        except urllib3.exceptions.NameResolutionError:
+        if parts.scheme == "https":
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.hostname or "", port, timeout=SEND_TIMEOUT_SECONDS, context=ssl.create_default_context())
+        else:
+            conn = http.client.HTTPConnection(parts.hostname or "", port, timeout=SEND_TIMEOUT_SECONDS)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            conn.request("POST", target, body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read(64 * 1024)
+            return resp.status, None, f"the receiver answered HTTP {resp.status}"
+        except socket.gaierror:
             return None, "dns", "the receiver's host name does not resolve"
-        except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError):
+        except TimeoutError:
             return None, "timeout", f"the receiver did not answer within {SEND_TIMEOUT_SECONDS:g} s"
-        except urllib3.exceptions.NewConnectionError as exc:
-            cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED or "refused" in str(exc).lower():
-                return None, "refused", "the receiver refused the connection"
-            return None, "unreachable", "the receiver could not be reached"
-        except urllib3.exceptions.SSLError:
+        except ConnectionRefusedError:
+            return None, "refused", "the receiver refused the connection"
+        except ssl.SSLError:
             return None, "tls", "the receiver's TLS certificate was not accepted"
-        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.HTTPError, OSError):
+        except (OSError, http.client.HTTPException) as exc:
+            if getattr(exc, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+                return None, "unreachable", "the receiver could not be reached"
             return None, "reset", "the connection to the receiver broke"
-        return resp.status, None, f"the receiver answered HTTP {resp.status}"
+        finally:
+            conn.close()
 
 
 def _same_spec(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -1,0 +1,261 @@
+"""FlowRunNotifier end to end: a real HTTP receiver on this machine (the session's
+operator runs here too, so 127.0.0.1 reaches it), real runs in the test image.
+
+One namespace and one set of runs for the module (they run side by side):
+- `three` pauses three times: exactly one signed message per pause (verified with the
+  standardwebhooks library), carrying the flow's notify_message;
+- `deadline` pauses with a 20 s timeout: DeadlineNear arrives before the deadline, then
+  Failed after it;
+- `flaky`'s receiver answers 500 twice, then 200: delivered once (three requests, one id);
+- `wrong`'s URL does not resolve: a NotificationFailed Warning Event, Ready=False;
+and, for the whole module, no Secret value in any operator log line or Event. Then: the
+webhook refuses a notifier whose creator may not read its Secret, and the operator
+SIGKILLed between a pause and its delivery delivers it once after its restart.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+
+from cluster import kubectl, wait_for
+from cluster.flowruns import apply, flowrun_manifest, get_fr, patch_fr, wait_phase
+from cluster.harness import OperatorProcess
+
+pytestmark = pytest.mark.e2e
+
+SIGNING_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+TOKEN = secrets.token_hex(8)  # in every receiver URL: must never show up in a log or Event
+
+
+class Receiver:
+    """Records every POST; `script[path]` lists the statuses to answer in turn (then 200)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.script: dict[str, list[int]] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with receiver.lock:
+                    answers = receiver.script.get(self.path) or []
+                    status = answers.pop(0) if answers else 200
+                    receiver.requests.append({"path": self.path, "headers": dict(self.headers.items()),
+                                              "body": body, "status": status, "time": time.time()})
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}-{TOKEN}"
+
+    def got(self, name: str, run: str | None = None, ok_only: bool = True) -> list[dict]:
+        with self.lock:
+            out = []
+            for r in self.requests:
+                if r["path"] != f"/{name}-{TOKEN}" or (ok_only and r["status"] != 200):
+                    continue
+                data = json.loads(r["body"])["data"]
+                if run is None or data["run"] == run:
+                    out.append({**r, "data": data})
+            return out
+
+
+def secret(name: str, **data: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data}
+
+
+def notifier(name: str, events: list[str], secret_name: str, *, signed: bool = False, near: int | None = None) -> dict:
+    sink = {"type": "webhook", "urlSecretRef": {"name": secret_name, "key": "url"}}
+    if signed:
+        sink["signingSecretRef"] = {"name": secret_name, "key": "signing"}
+    spec = {"selector": {"matchLabels": {"notify-test": name}}, "events": events, "sink": sink}
+    if near:
+        spec["deadlineNearSeconds"] = near
+    return {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRunNotifier", "metadata": {"name": name}, "spec": spec}
+
+
+def labelled(manifest: dict, who: str) -> dict:
+    manifest["metadata"]["labels"] = {"notify-test": who}
+    return manifest
+
+
+def ready(namespace: str, name: str) -> dict:
+    obj = json.loads(kubectl("get", "frn", name, "-o", "json", namespace=namespace).stdout)
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def runs(kubeconfig, operator, receiver):
+    """The module's namespace, notifiers and runs, all started at once."""
+    from cluster.pytest_plugin import SESSION_PREFIX, create_namespace
+    ns = f"{SESSION_PREFIX}notify-{secrets.token_hex(3)}"
+    create_namespace(ns)
+    wait_for(lambda: kubectl("get", "serviceaccount", "default", namespace=ns, check=False).returncode == 0,
+             timeout=60, what="the namespace's default ServiceAccount")
+    receiver.script[f"/flaky-{TOKEN}"] = [500, 500]
+    docs = [secret("signed", url=receiver.url("signed"), signing=SIGNING_SECRET),
+            secret("flaky", url=receiver.url("flaky")),
+            secret("wrong", url=f"http://flowrun-receiver-{TOKEN}.invalid/hook"),
+            notifier("signed", ["Paused", "AwaitingInput", "DeadlineNear", "Failed"], "signed", signed=True,
+                     near=15),
+            notifier("flaky", ["Paused"], "flaky"),
+            notifier("wrong", ["Paused"], "wrong")]
+    kubectl("apply", "-f", "-", namespace=ns, input=yaml.safe_dump_all(docs))
+    for manifest in (labelled(flowrun_manifest("three", "testflows.notify:pauses_three_times"), "signed"),
+                     labelled(flowrun_manifest("deadline", "testflows.notify:waits_for_approval",
+                                               parameters={"timeout": 20}), "signed"),
+                     labelled(flowrun_manifest("flaky", "testflows.notify:waits_for_approval"), "flaky"),
+                     labelled(flowrun_manifest("wrong", "testflows.notify:waits_for_approval"), "wrong")):
+        apply(ns, manifest)
+    yield ns
+    kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found", check=False)
+
+
+def test_one_signed_message_per_pause(runs, receiver):
+    from standardwebhooks.webhooks import Webhook
+    for i in range(1, 4):
+        got = wait_for(lambda: [m for m in receiver.got("signed", "three") if m["data"]["pause"]["key"] == f"pause-{i}"],
+                       timeout=90, what=f"the message of pause-{i}")
+        assert got[0]["data"]["pause"]["notifyMessage"] == f"step {i} of 3 needs a look"
+        patch_fr(runs, "three", {"spec": {"state": "Running"}})
+    fr = wait_phase(runs, "three", "Completed", "Failed", timeout=90)
+    assert fr["status"]["phase"] == "Completed", fr["status"]
+    messages = receiver.got("signed", "three")
+    assert [m["data"]["pause"]["key"] for m in messages] == ["pause-1", "pause-2", "pause-3"], messages
+    assert len({m["headers"]["webhook-id"] for m in messages}) == 3
+    for m in messages:
+        # any Standard Webhooks library verifies it (the timestamp is within its 5 minutes)
+        body = Webhook(SIGNING_SECRET).verify(m["body"], m["headers"])
+        assert body["type"] == "io.flowrun.run.paused" and body["data"]["event"] == "Paused"
+        assert m["data"]["resumeCommand"] == f"flowrun resume three -n {runs}"
+    recorded = [r for r in fr["status"]["notifications"] if r["notifier"] == "signed"]
+    assert [r["outcome"] for r in recorded] == ["Delivered"] * 3
+
+
+def test_deadline_near_before_a_short_timeout(runs, receiver):
+    near = wait_for(lambda: [m for m in receiver.got("signed", "deadline") if m["data"]["event"] == "DeadlineNear"],
+                    timeout=90, what="DeadlineNear of the run with a 20 s timeout")
+    pause = near[0]["data"]["pause"]
+    assert pause["key"] == "pause-1" and pause["inputFields"][0]["name"] == "ok"
+    fr = wait_phase(runs, "deadline", "Failed", timeout=60)
+    from flowrun.contract.status import parse_timestamp
+    assert near[0]["time"] < parse_timestamp(pause["deadline"]).timestamp()
+    events = wait_for(lambda: [m["data"]["event"] for m in receiver.got("signed", "deadline")
+                               if m["data"]["event"] == "Failed"] and receiver.got("signed", "deadline"),
+                      timeout=30, what="Failed after the deadline")
+    assert [m["data"]["event"] for m in events] == ["AwaitingInput", "DeadlineNear", "Failed"], events
+    assert "never resumed" in fr["status"]["message"]
+
+
+def test_500_twice_then_200_is_delivered_once(runs, receiver):
+    wait_for(lambda: receiver.got("flaky", "flaky"), timeout=90, what="the flaky receiver to accept")
+    attempts = [r for r in receiver.requests if r["path"] == f"/flaky-{TOKEN}"]
+    assert [r["status"] for r in attempts] == [500, 500, 200], attempts
+    assert len({r["headers"]["webhook-id"] for r in attempts}) == 1
+    assert "webhook-signature" not in attempts[0]["headers"]  # no signingSecretRef: unsigned
+    status = json.loads(kubectl("get", "frn", "flaky", "-o", "json", namespace=runs).stdout)["status"]
+    assert status["lastDelivery"]["run"] == "flaky" and ready(runs, "flaky")["status"] == "True", status
+    assert status["lastError"]["message"] == "the receiver answered HTTP 500", status
+    fr = get_fr(runs, "flaky")
+    assert [r["outcome"] for r in fr["status"]["notifications"]] == ["Delivered"]
+    time.sleep(3)  # negative check: nothing more comes
+    assert len([r for r in receiver.requests if r["path"] == f"/flaky-{TOKEN}"]) == 3
+
+
+def test_a_wrong_url_is_a_warning_event_and_not_ready(runs):
+    def warned():
+        out = kubectl("get", "events", "--field-selector", "involvedObject.name=wrong,reason=NotificationFailed",
+                      "-o", "json", namespace=runs).stdout
+        return json.loads(out)["items"]
+    (event,) = wait_for(warned, timeout=90, what="the NotificationFailed Event")
+    assert event["type"] == "Warning" and "does not resolve" in event["message"], event
+    condition = wait_for(lambda: (c := ready(runs, "wrong")).get("status") == "False" and c,
+                         timeout=30, what="Ready=False")
+    assert condition["reason"] == "DeliveryFailed"
+    fr = get_fr(runs, "wrong")
+    assert [r["outcome"] for r in fr["status"]["notifications"]] == ["Failed"]
+    for name in ("flaky", "wrong"):
+        kubectl("patch", "fr", name, "--type", "merge", "-p", '{"spec":{"state":"Cancelled"}}', namespace=runs)
+
+
+def test_no_secret_in_logs_or_events(runs, operator, receiver):
+    assert receiver.got("signed"), "no delivery happened: nothing was checked"
+    log = operator.log_path.read_text(errors="replace")
+    events = kubectl("get", "events", "-o", "json", namespace=runs).stdout
+    statuses = kubectl("get", "fr,frn", "-o", "json", namespace=runs).stdout
+    for text in (log, events, statuses):
+        assert TOKEN not in text and SIGNING_SECRET not in text and SIGNING_SECRET[6:] not in text
+
+
+def test_the_webhook_refuses_a_notifier_whose_creator_may_not_read_its_secret(runs):
+    kubectl("create", "role", "notifier-maker", "--verb=get,list,create,patch",
+            "--resource=flowrunnotifiers.flowrun.io", namespace=runs)
+    kubectl("create", "rolebinding", "notifier-maker", "--role=notifier-maker", "--user=eve", namespace=runs)
+    manifest = yaml.safe_dump(notifier("eves", ["Failed"], "signed", signed=True))
+    proc = wait_for(lambda: (p := kubectl("--as=eve", "create", "-f", "-", namespace=runs, input=manifest,
+                                          check=False)).returncode != 0 and "may not get Secret" in p.stderr and p,
+                    timeout=30, what="eve's notifier to be refused")
+    assert "eve may not get Secret 'signed'" in proc.stderr, proc.stderr
+    # with the right to read it, the same notifier is admitted and stamped
+    kubectl("create", "role", "reads-signed", "--verb=get", "--resource=secrets", "--resource-name=signed",
+            namespace=runs)
+    kubectl("create", "rolebinding", "reads-signed", "--role=reads-signed", "--user=eve", namespace=runs)
+    wait_for(lambda: kubectl("--as=eve", "create", "-f", "-", namespace=runs, input=manifest,
+                             check=False).returncode == 0, timeout=30, what="eve's notifier to be admitted")
+    obj = json.loads(kubectl("get", "frn", "eves", "-o", "json", namespace=runs).stdout)
+    assert obj["metadata"]["annotations"]["flowrun.io/notifier-approval"]
+
+
+def test_killed_between_a_pause_and_its_delivery(operator, namespace, receiver, tmp_path):
+    """The operator dies right before sending (failpoint notify-before-send); the
+    restarted one delivers the pause once."""
+    from cluster.pytest_plugin import SESSION_NAMESPACES
+    docs = [secret("crash", url=receiver.url("crash")), notifier("crash", ["Paused"], "crash")]
+    kubectl("apply", "-f", "-", namespace=namespace, input=yaml.safe_dump_all(docs))  # admitted by the webhook
+    crashing = OperatorProcess(tmp_path / "operator-failpoint.log", operator.env["FLOWRUN_RUNNER_IMAGE"],
+                               namespaces=SESSION_NAMESPACES, FLOWRUN_FAILPOINTS="notify-before-send",
+                               FLOWRUN_NOTIFICATIONS="true", KUBECONFIG=operator.env["KUBECONFIG"],
+                               FLOWRUN_APPROVAL_KEY_FILE=f"{operator.env['FLOWRUN_WEBHOOK_CERT_DIR']}/tls.key")
+    for key in [k for k in crashing.env if k.startswith("FLOWRUN_WEBHOOK_")]:
+        del crashing.env[key]
+    try:
+        operator.stop()
+        crashing.start()
+        apply(namespace, labelled(flowrun_manifest("crash", "testflows.notify:waits_for_approval"), "crash"))
+        wait_for(lambda: not crashing.running, timeout=120, what="the operator to hit its failpoint")
+        assert crashing.proc.returncode == 137 and "failpoint 'notify-before-send' hit" in crashing.tail()
+        assert get_fr(namespace, "crash")["status"]["phase"] == "Paused"
+        assert not receiver.got("crash", ok_only=False)
+    finally:
+        crashing.kill()
+        operator.start()
+    got = wait_for(lambda: receiver.got("crash", "crash"), timeout=90, what="the delivery after the restart")
+    wait_for(lambda: get_fr(namespace, "crash")["status"].get("notifications"), timeout=30,
+             what="the delivery recorded in the run's status")
+    time.sleep(3)  # negative check: not sent twice
+    assert len(receiver.got("crash", ok_only=False)) == 1, got
+    patch_fr(namespace, "crash", {"spec": {"state": "Cancelled"}})

@@ -1,0 +1,289 @@
+"""contract/notifications.py: what is due, the stable ids, the bookkeeping in the run's
+status, retries, and the payloads of the three sinks (verified with the libraries that
+receivers use: standardwebhooks' verifier, cloudevents' parser)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from flowrun.contract import notifications as n
+
+T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def ts(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run(phase="Paused", *, key="pause-1", schema=None, labels=None, deadline=T0 + timedelta(hours=1), **status):
+    pause = {"key": key, "kind": "Suspend" if phase == "Suspended" else "Pause", "deadline": ts(deadline),
+             "since": ts(T0), "inputSchema": schema, "description": "Approve the **payment**",
+             "notifyMessage": "Invoice 42 needs you", "approval": {"approvers": ["alice", "group:finance"],
+                                                                    "required": 2}}
+    return {"metadata": {"name": "pay", "namespace": "fin", "uid": "uid-1", "labels": labels or {"team": "finance"}},
+            "spec": {"flow": "examples.approvals:pay", "state": phase},
+            "status": {"phase": phase, "message": "waiting", "pause": pause if phase in ("Paused", "Suspended") else None,
+                       **status}}
+
+
+def notifier(events=("Paused", "AwaitingInput", "Suspended"), name="hook", selector=None, created=T0 - timedelta(days=1),
+             near=None):
+    spec = {"events": list(events), "sink": {"type": "webhook", "urlSecretRef": {"name": "s", "key": "url"}}}
+    if selector is not None:
+        spec["selector"] = selector
+    if near is not None:
+        spec["deadlineNearSeconds"] = near
+    return {"metadata": {"name": name, "namespace": "fin", "creationTimestamp": ts(created)}, "spec": spec}
+
+
+SCHEMA = {"type": "object", "properties": {"amount": {"type": "integer", "description": "in cents"},
+                                           "note": {"type": "string", "default": ""}},
+          "required": ["amount"]}
+
+
+# ---- what is due -------------------------------------------------------------------
+
+def test_a_pause_for_input_is_one_delivery_naming_its_most_specific_event():
+    (d,) = n.due(run(schema=SCHEMA), notifier(), T0)
+    assert d.event == "AwaitingInput" and d.events == ("AwaitingInput", "Paused") and d.key == "pause-1"
+    assert d.id == n.delivery_id("uid-1", "pause-1", "pause")
+
+
+def test_the_same_pause_suspended_or_re_established_is_the_same_delivery():
+    paused = n.due(run("Paused"), notifier(), T0)
+    suspended = n.due(run("Suspended"), notifier(), T0)
+    after_pod_loss = n.due(run("Paused", attempt=2, podLosses=1), notifier(), T0)
+    assert {d.id for d in paused} == {d.id for d in suspended} == {d.id for d in after_pod_loss}
+    assert len(paused) == 1
+    # recorded once: due no more, whether it is paused or suspended now
+    recorded = run("Suspended", notifications=n.record_patch(run(), paused[0], "Delivered", T0)["notifications"])
+    assert n.due(recorded, notifier(), T0) == []
+
+
+def test_another_pause_is_another_delivery():
+    assert n.due(run(key="pause-2"), notifier(), T0)[0].id != n.due(run(key="pause-1"), notifier(), T0)[0].id
+    # and another run (uid) too
+    other = run()
+    other["metadata"]["uid"] = "uid-2"
+    assert n.due(other, notifier(), T0)[0].id != n.due(run(), notifier(), T0)[0].id
+
+
+def test_events_the_notifier_does_not_list_are_not_due():
+    assert n.due(run(), notifier(events=["Failed"]), T0) == []
+    assert n.due(run("Suspended"), notifier(events=["Paused"]), T0) == []
+    (d,) = n.due(run("Suspended"), notifier(events=["Suspended"]), T0)
+    assert d.event == "Suspended"
+    assert n.due(run(schema=None), notifier(events=["AwaitingInput"]), T0) == []
+
+
+def test_selector_namespace_and_opt_out():
+    assert n.due(run(), notifier(selector={"matchLabels": {"team": "ops"}}), T0) == []
+    assert n.due(run(), notifier(selector={"matchLabels": {"team": "finance"}}), T0)
+    assert n.due(run(), notifier(selector={"matchExpressions": [{"key": "team", "operator": "In",
+                                                                  "values": ["finance", "hr"]}]}), T0)
+    assert not n.due(run(), notifier(selector={"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]}), T0)
+    assert n.due(run(), notifier(selector={"matchExpressions": [{"key": "x", "operator": "NotIn", "values": ["a"]}]}), T0)
+    assert n.due(run(labels={"team": "finance", n.LABEL_NOTIFY: "false"}), notifier(), T0) == []
+    elsewhere = notifier()
+    elsewhere["metadata"]["namespace"] = "other"
+    assert n.due(run(), elsewhere, T0) == []
+
+
+def test_ends_are_due_once_and_only_if_they_came_after_the_notifier():
+    ends = ("Failed", "Cancelled", "Completed")
+    for phase in ends:
+        done = run(phase, completionTime=ts(T0))
+        (d,) = n.due(done, notifier(events=ends), T0)
+        assert d.event == phase and d.key == "" and d.id == n.delivery_id("uid-1", "", phase)
+        assert n.due(done, notifier(events=ends, created=T0 + timedelta(seconds=1)), T0) == []
+    assert n.due(run("Completed", completionTime=ts(T0)), notifier(events=["Failed"]), T0) == []
+
+
+def test_deadline_near_is_due_inside_its_window_only_and_next_due_says_when():
+    deadline = T0 + timedelta(seconds=100)
+    obj = run(deadline=deadline)
+    hook = notifier(events=["DeadlineNear"], near=30)
+    assert n.due(obj, hook, T0) == []
+    assert n.next_due(obj, [hook], T0) == deadline - timedelta(seconds=30)
+    (d,) = n.due(obj, hook, deadline - timedelta(seconds=30))
+    assert d.event == "DeadlineNear" and d.id == n.delivery_id("uid-1", "pause-1", "DeadlineNear")
+    assert n.due(obj, hook, deadline) == []  # past: the run fails, which is another event
+    assert n.next_due(obj, [notifier(events=["Paused"])], T0) is None
+    # a pause and its DeadlineNear are two deliveries when both are listed
+    both = n.due(obj, notifier(events=["Paused", "DeadlineNear"], near=200), T0)
+    assert sorted(d.kind for d in both) == ["DeadlineNear", "pause"]
+
+
+def test_still_due_before_a_send():
+    (d,) = n.due(run(), notifier(), T0)
+    assert n.still_due(run(), notifier(), d, T0)
+    assert not n.still_due(run("Running"), notifier(), d, T0)  # answered meanwhile
+    assert not n.still_due(None, notifier(), d, T0)
+    assert not n.still_due(run(), None, d, T0)
+
+
+# ---- bookkeeping -----------------------------------------------------------------
+
+def test_records_are_bounded_and_never_duplicated():
+    obj = run()
+    for i in range(n.MAX_RECORDS + 10):
+        d = n.Delivery("hook", f"msg_{i}", "Paused", ("Paused",), "pause", f"pause-{i}")
+        obj["status"]["notifications"] = n.record_patch(obj, d, "Delivered", T0)["notifications"]
+    records = obj["status"]["notifications"]
+    assert len(records) == n.MAX_RECORDS and records[-1]["id"] == f"msg_{n.MAX_RECORDS + 9}"
+    assert records[-1] == {"notifier": "hook", "id": f"msg_{n.MAX_RECORDS + 9}", "event": "Paused",
+                           "time": ts(T0), "outcome": "Delivered"}
+    assert n.record_patch(obj, d, "Delivered", T0) is None
+    # the current pause's record is the newest: bounding never makes it due again
+    assert (d.notifier, d.id) in n.recorded(obj)
+
+
+# ---- failures ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("status,error,outcome", [
+    (200, None, "delivered"), (204, None, "delivered"), (500, None, "transient"), (503, None, "transient"),
+    (429, None, "transient"), (408, None, "transient"), (404, None, "permanent"), (400, None, "permanent"),
+    (301, None, "permanent"), (None, "timeout", "transient"), (None, "refused", "transient"),
+    (None, "reset", "transient"), (None, "dns", "permanent"), (None, "invalid-url", "permanent"),
+    (None, "tls", "permanent")])
+def test_classification(status, error, outcome):
+    assert n.classify(status, error) == outcome
+
+
+def test_backoff_doubles_caps_and_gives_up_after_an_hour():
+    delays, at, failures = [], T0, 0
+    while True:
+        failures += 1
+        nxt = n.retry_at(T0, failures, at)
+        if nxt is None:
+            break
+        delays.append((nxt - at).total_seconds())
+        at = nxt
+    assert delays[:5] == [1, 2, 4, 8, 16] and max(delays) == n.MAX_RETRY_DELAY_SECONDS
+    assert (at - T0).total_seconds() <= n.RETRY_FOR_SECONDS < (at - T0).total_seconds() + n.MAX_RETRY_DELAY_SECONDS
+
+
+def test_check_url_never_repeats_the_url():
+    assert n.check_url("https://hooks.example/abc") == ""
+    for bad in ("ftp://x/secret-token", "not a url secret-token", "http:///secret-token"):
+        problem = n.check_url(bad)
+        assert problem and "secret-token" not in problem
+
+
+def test_notifier_status_moves_transition_time_only_on_change():
+    first = n.notifier_status(None, ready=True, reason="Valid", message="ok", now=T0, generation=1)
+    assert first["conditions"][0]["lastTransitionTime"] == ts(T0) and first["observedGeneration"] == 1
+    same = n.notifier_status(first, ready=True, reason="Valid", message="ok", now=T0 + timedelta(1), generation=1)
+    assert same is None
+    delivered = n.notifier_status(first, ready=True, reason="Delivered", message="x", now=T0 + timedelta(1),
+                                  delivered={"id": "m"})
+    assert delivered["conditions"][0]["lastTransitionTime"] == ts(T0) and delivered["lastDelivery"] == {"id": "m"}
+    failing = n.notifier_status(first, ready=False, reason="DeliveryFailing", message="HTTP 500",
+                                now=T0 + timedelta(1), error={"message": "HTTP 500", "time": "t"})
+    assert failing["conditions"][0]["status"] == "False" and failing["lastError"]["message"] == "HTTP 500"
+
+
+def test_the_webhooks_stamp_covers_the_secret_references():
+    key = b"k" * 32
+    hook = notifier()
+    hook["metadata"]["annotations"] = {n.ANNOTATION_NOTIFIER_APPROVAL: n.approval(key, hook)}
+    assert n.approved(key, hook)
+    assert not n.approved(b"other", hook) and not n.approved(None, hook)
+    hook["spec"]["sink"]["signingSecretRef"] = {"name": "payroll", "key": "k"}
+    assert not n.approved(key, hook)  # changed to other Secrets since the webhook saw it
+    assert n.secret_names(hook) == ["payroll", "s"]
+    assert not n.approved(key, notifier())  # no stamp at all
+
+
+# ---- payloads ----------------------------------------------------------------------
+
+def test_payload_says_everything_a_person_needs():
+    obj = run(schema=SCHEMA)
+    (d,) = n.due(obj, notifier(), T0)
+    data = n.payload(obj, d, ui_base_url="https://flowrun.example/")
+    assert data["run"] == "pay" and data["namespace"] == "fin" and data["flow"] == "examples.approvals:pay"
+    assert data["phase"] == "Paused" and data["message"] == "waiting" and data["event"] == "AwaitingInput"
+    pause = data["pause"]
+    assert pause["key"] == "pause-1" and pause["notifyMessage"] == "Invoice 42 needs you"
+    assert pause["description"] == "Approve the **payment**" and pause["deadline"] == ts(T0 + timedelta(hours=1))
+    assert pause["approvers"] == ["alice", "group:finance"] and pause["approvalsRequired"] == 2
+    assert pause["inputFields"] == [
+        {"name": "amount", "type": "integer", "required": True, "description": "in cents"},
+        {"name": "note", "type": "string", "required": False, "default": ""}]
+    assert data["resumeCommand"] == "flowrun resume pay -n fin --input amount=<amount>"
+    assert data["url"] == "https://flowrun.example/runs/fin/pay"
+    assert "url" not in n.payload(obj, d)  # no UI address: no link
+    (end,) = n.due(run("Failed", completionTime=ts(T0)), notifier(events=["Failed"]), T0)
+    failed = n.payload(run("Failed"), end)
+    assert "pause" not in failed and "resumeCommand" not in failed
+
+
+def test_webhook_delivery_verifies_with_the_standardwebhooks_library():
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+    obj = run(schema=SCHEMA)
+    (d,) = n.due(obj, notifier(), T0)
+    when = datetime.now(timezone.utc)
+    headers, body = n.webhook_request(n.payload(obj, d), msg_id=d.id, when=when, signing_secret=SECRET)
+    assert headers["webhook-id"] == d.id and headers["webhook-timestamp"] == str(int(when.timestamp()))
+    got = Webhook(SECRET).verify(body, headers)
+    assert got["type"] == "io.flowrun.run.awaiting-input" and got["data"]["run"] == "pay"
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "A" * 32).verify(body, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(body.replace(b"pay", b"pax"), headers)
+    unsigned, _ = n.webhook_request(n.payload(obj, d), msg_id=d.id, when=when, signing_secret=None)
+    assert "webhook-signature" not in unsigned
+    with pytest.raises(ValueError, match="whsec_"):
+        n.webhook_request(n.payload(obj, d), msg_id=d.id, when=when, signing_secret="whsec_")
+
+
+def test_slack_message_is_valid_block_kit():
+    obj = run(schema=SCHEMA)
+    (d,) = n.due(obj, notifier(), T0)
+    headers, body = n.request("slack", n.payload(obj, d, ui_base_url="https://ui"), msg_id=d.id, when=T0)
+    message = json.loads(body)
+    assert headers["content-type"] == "application/json" and message["text"]
+    blocks = message["blocks"]
+    assert 1 <= len(blocks) <= 50
+    known = {"header", "section", "context", "actions", "divider"}
+    for block in blocks:
+        assert block["type"] in known
+        if block["type"] == "header":
+            assert block["text"]["type"] == "plain_text" and 0 < len(block["text"]["text"]) <= 150
+        if block["type"] == "section":
+            assert block["text"]["type"] == "mrkdwn" and 0 < len(block["text"]["text"]) <= 3000
+            assert len(block.get("fields", [])) <= 10
+            assert all(f["type"] == "mrkdwn" and len(f["text"]) <= 2000 for f in block.get("fields", []))
+        if block["type"] == "actions":
+            for element in block["elements"]:
+                assert element["type"] == "button" and len(element["text"]["text"]) <= 75
+                assert element["url"] == "https://ui/runs/fin/pay" and len(element["action_id"]) <= 255
+    text = json.dumps(blocks)
+    assert "Invoice 42 needs you" in text and "`amount`" in text and "flowrun resume pay" in text
+    no_ui = json.loads(n.request("slack", n.payload(obj, d), msg_id=d.id, when=T0)[1])
+    assert not [b for b in no_ui["blocks"] if b["type"] == "actions"]
+
+
+def test_cloudevent_is_structured_mode_with_our_attributes():
+    from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+    obj = run("Suspended")
+    (d,) = n.due(obj, notifier(), T0)
+    headers, body = n.request("cloudevents", n.payload(obj, d), msg_id=d.id, when=T0)
+    assert headers["content-type"].startswith("application/cloudevents+json")
+    raw = json.loads(body)
+    assert raw["specversion"] == "1.0" and raw["id"] == d.id and raw["type"] == "io.flowrun.run.suspended"
+    event = from_http_event(HTTPMessage(headers=headers, body=body))
+    assert event.get_id() == d.id and event.get_type() == "io.flowrun.run.suspended"
+    assert event.get_source() == "/apis/flowrun.io/v1alpha1/namespaces/fin/flowruns/pay"
+    assert event.get_subject() == "pay" and event.get_data()["pause"]["key"] == "pause-1"
+
+
+def test_every_event_has_a_type_and_a_headline():
+    for event in n.EVENTS:
+        assert n.event_type(event).startswith("io.flowrun.run.")
+        assert n._headline({"namespace": "a", "run": "b", "event": event, "pause": {"key": "k"}})
+    with pytest.raises(ValueError):
+        n.request("pager", {}, msg_id="x", when=T0)

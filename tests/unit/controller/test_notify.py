@@ -1,0 +1,133 @@
+"""The delivery shell (controller/notify.py) against the in-memory API and a real HTTP
+receiver on 127.0.0.1: retries, the record in the run's status, the notifier's status,
+the Warning Event, and no URL in what it says."""
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from fakeapi import FakeKube
+from flowrun.contract import notifications as n
+from flowrun.controller import notify
+from flowrun.controller.settings import Settings
+
+KEY = b"operator-key"
+
+
+class Receiver:
+    def __init__(self, answers: list[int]):
+        self.answers, self.got = list(answers), []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                receiver.got.append((self.path, dict(self.headers.items()),
+                                     self.rfile.read(int(self.headers["content-length"]))))
+                self.send_response(receiver.answers.pop(0) if receiver.answers else 200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook-token-123"
+
+
+@pytest.fixture
+def kube(monkeypatch):
+    monkeypatch.setattr(notify.template_gate, "key", lambda settings: KEY)
+    return FakeKube()
+
+
+def setup(kube: FakeKube, url: str, *, stamped: bool = True) -> notify.Notifications:
+    kube.put({"kind": "Secret", "metadata": {"name": "hook", "namespace": "ns"},
+              "data": {"url": base64.b64encode(url.encode()).decode()}})
+    notifier = {"kind": "FlowRunNotifier", "metadata": {"name": "tell", "namespace": "ns", "generation": 1,
+                                                        "creationTimestamp": "2026-01-01T00:00:00Z"},
+                "spec": {"events": ["Paused"], "sink": {"type": "webhook", "urlSecretRef": {"name": "hook", "key": "url"}}}}
+    if stamped:
+        notifier["metadata"]["annotations"] = {n.ANNOTATION_NOTIFIER_APPROVAL: n.approval(KEY, notifier)}
+    kube.put(notifier)
+    kube.put({"kind": "FlowRun", "metadata": {"name": "run", "namespace": "ns", "uid": "u1"},
+              "spec": {"flow": "a:b", "state": "Paused"},
+              "status": {"phase": "Paused", "pause": {"key": "pause-1", "kind": "Pause"}}})
+    return notify.Notifications(kube, Settings())
+
+
+def pending(kube: FakeKube, notes: notify.Notifications) -> notify.Pending:
+    run = kube.get_flowrun("ns", "run")
+    (delivery,) = n.due(run, kube.get_notifier("ns", "tell"), n.parse_timestamp("2026-06-01T00:00:00Z"))
+    return notify.Pending("ns", "run", delivery)
+
+
+def test_500_twice_then_200_is_recorded_once(kube):
+    receiver = Receiver([500, 500])
+    notes = setup(kube, receiver.url)
+    p = pending(kube, notes)
+    assert notes.attempt(p) is not None and p.failures == 1
+    status = kube.get_notifier("ns", "tell")["status"]
+    assert status["conditions"][0]["reason"] == "DeliveryFailing"
+    assert status["lastError"]["message"] == "the receiver answered HTTP 500"
+    assert notes.attempt(p) is not None and p.failures == 2
+    assert notes.attempt(p) is None
+    assert len(receiver.got) == 3 and len({h["webhook-id"] for _, h, _ in receiver.got}) == 1
+    records = kube.get_flowrun("ns", "run")["status"]["notifications"]
+    assert [(r["notifier"], r["outcome"]) for r in records] == [("tell", "Delivered")]
+    status = kube.get_notifier("ns", "tell")["status"]
+    assert status["conditions"][0]["status"] == "True" and status["lastDelivery"]["run"] == "run"
+    # recorded: no longer due, so a second attempt sends nothing
+    assert notes.attempt(p) is None and len(receiver.got) == 3
+
+
+def test_a_refused_connection_is_retried_and_a_404_is_given_up_with_an_event(kube):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    notes = setup(kube, f"http://127.0.0.1:{port}/hook-token-123")
+    p = pending(kube, notes)
+    assert notes.attempt(p) is not None
+    assert kube.get_notifier("ns", "tell")["status"]["lastError"]["message"] == "the receiver refused the connection"
+    receiver = Receiver([404])
+    kube.put({"kind": "Secret", "metadata": {"name": "hook", "namespace": "ns"},
+              "data": {"url": base64.b64encode(receiver.url.encode()).decode()}})
+    assert notes.attempt(p) is None
+    (event,) = kube.store.events
+    assert event["reason"] == "NotificationFailed" and event["type"] == "Warning"
+    assert "HTTP 404" in event["message"] and "token-123" not in event["message"]
+    assert kube.get_flowrun("ns", "run")["status"]["notifications"][0]["outcome"] == "Failed"
+    status = kube.get_notifier("ns", "tell")["status"]
+    assert status["conditions"][0]["reason"] == "DeliveryFailed" and status["lastError"]["permanent"]
+    assert "token-123" not in str(status)
+
+
+def test_an_unstamped_notifier_reads_no_secret_and_sends_nothing(kube):
+    receiver = Receiver([])
+    notes = setup(kube, receiver.url, stamped=False)
+    p = pending(kube, notes)
+    assert notes.attempt(p) is None
+    assert receiver.got == []
+    assert kube.get_notifier("ns", "tell")["status"]["conditions"][0]["reason"] == "NotApproved"
+
+
+def test_a_pause_answered_before_the_send_is_not_sent(kube):
+    receiver = Receiver([])
+    notes = setup(kube, receiver.url)
+    p = pending(kube, notes)
+    kube.patch_flowrun("ns", "run", {"status": {"phase": "Running", "pause": None}}, status=True)
+    assert notes.attempt(p) is None and receiver.got == []
+
+
+def test_the_queue_sends_in_the_background(kube):
+    receiver = Receiver([])
+    notes = setup(kube, receiver.url)
+    notes.notifier_changed(kube.get_notifier("ns", "tell"))
+    from cluster import wait_for
+    wait_for(lambda: (kube.get_flowrun("ns", "run")["status"].get("notifications")), timeout=10,
+             what="the background delivery")
+    assert len(receiver.got) == 1
+    assert kube.get_notifier("ns", "tell")["status"]["conditions"][0]["status"] == "True"
