@@ -125,10 +125,10 @@ def schema_dir(kubeconfig, tmp_path_factory) -> Path:
                     target = out / f"{gvk['kind'].lower()}{_kind_suffix(api_version)}.json"
                     target.write_text(json.dumps({"$ref": f"#/components/schemas/{name}",
                                                   "components": components}))
-    # FlowRun: the CRD's openAPIV3Schema (crds/ is the source of truth), plus the object's
-    # envelope the CRD schema leaves to the API server.
-    crd = yaml.safe_load(CRD_SOURCE.read_text())
-    for version in crd["spec"]["versions"]:
+    # FlowRun and FlowRunNotifier: the CRDs' openAPIV3Schema (crds/ is the source of
+    # truth), plus the object's envelope the CRD schema leaves to the API server.
+    for crd, version in [(c, v) for c in (yaml.safe_load(p.read_text()) for p in sorted(CRD_SOURCE.parent.glob("*.yaml")))
+                         for v in c["spec"]["versions"]]:
         schema = _strict(version["schema"]["openAPIV3Schema"])
         schema.setdefault("properties", {}).update({
             "apiVersion": {"type": "string", "enum": [f"{crd['spec']['group']}/{version['name']}"]},
@@ -158,7 +158,7 @@ def test_template_conforms_to_the_api(values: Path, schema_dir: Path):
     assert "Skipped: 0" in proc.stdout, proc.stdout
 
 
-def test_examples_conform_to_the_flowrun_schema(schema_dir: Path):
+def test_examples_conform_to_the_crd_schemas(schema_dir: Path):
     examples = sorted((REPO / "examples" / "manifests").glob("*.yaml")) + [
         REPO / "examples" / "custom-image" / "flowrun.yaml"]
     proc = kubeconform(schema_dir, *examples)
@@ -211,7 +211,8 @@ def test_cluster_wide_rbac_covers_what_the_operator_does():
     granted = _rules(role)
     for key, verbs in _rules(reads).items():
         granted.setdefault(key, set()).update(verbs)
-    assert {(g, r, v) for (g, r), vs in granted.items() for v in vs} == calls.granted()
+    assert {(g, r, v) for (g, r), vs in granted.items() for v in vs} == calls.granted(notifications=False)
+    assert ("", "secrets") not in granted  # only with notifications.enabled
     assert granted[("flowrun.io", "flowruns")] >= {"delete"}  # TTL
     # RBAC escalation prevention: the operator can only create the run's Role when it holds
     # every verb that Role grants.
@@ -287,6 +288,12 @@ def test_webhook_objects_and_contract():
     (deployment,) = find(docs, "Deployment")
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["FLOWRUN_WEBHOOK_PORT"] == "9443" and env["FLOWRUN_WEBHOOK_CERT_DIR"] == "/etc/flowrun/webhook"
+    # notifications.enabled adds the notifier's webhook (refuses a notifier whose creator
+    # may not read its Secrets) to the mutating configuration
+    (config,) = find(template("--set", "notifications.enabled=true"), "MutatingWebhookConfiguration")
+    assert [h["clientConfig"]["service"]["path"] for h in config["webhooks"]] == [
+        "/flowrun-mutate", "/flowrunnotifier-mutate"]
+    assert config["webhooks"][1]["rules"][0]["resources"] == ["flowrunnotifiers"]
     off = template("-f", str(CHART / "ci" / "no-webhook-values.yaml"))
     assert not {"Service", "Secret", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} & {d["kind"] for d in off}
     (deployment,) = find(off, "Deployment")
