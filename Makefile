@@ -89,8 +89,8 @@ run-operator: venv ## run the operator on this machine against $$KUBECONFIG (all
 	@$(PY) -m flowrun.controller --all-namespaces
 
 .PHONY: crds
-crds: ## install the FlowRun CRD into the current cluster
-	@kubectl apply -f crds/flowrun.io_flowruns.yaml
+crds: ## install the CRDs (FlowRun, FlowRunNotifier) into the current cluster
+	@kubectl apply -f crds/
 
 CHART := charts/flowrun-operator
 HELM := $(shell bash -c '. $(CLUSTER)/versions.sh && echo $$HELM_BIN')/helm

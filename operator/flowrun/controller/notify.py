@@ -110,7 +110,8 @@ class Notifications:
             return
         ready = next((c for c in (notifier.get("status") or {}).get("conditions") or []
                       if c.get("type") == "Ready"), {})
-        if ready.get("reason") in (None, "NotApproved", "SecretMissing", "InvalidURL", "InvalidSigningSecret"):
+        if ready.get("reason") in (None, "NotApproved", "SecretMissing", "SecretForbidden", "InvalidURL",
+                                   "InvalidSigningSecret"):
             self.set_notifier_status(notifier, ready=True, reason="Valid", message="the sink is configured")
 
     def sink(self, notifier: dict[str, Any]) -> tuple[str, str, str | None]:
@@ -131,7 +132,13 @@ class Notifications:
         return sink.get("type", "webhook"), url.strip(), signing
 
     def secret_value(self, namespace: str, ref: dict[str, Any]) -> str:
-        secret = self.kube.get("Secret", namespace, ref.get("name", ""))
+        try:
+            secret = self.kube.get("Secret", namespace, ref.get("name", ""))
+        except KubeError as exc:
+            if exc.status != 403:
+                raise
+            raise SinkError(f"the operator may not read Secret {ref.get('name')!r} (is the chart's "
+                            "notifications.enabled on?)", "SecretForbidden") from None
         if secret is None:
             raise SinkError(f"Secret {ref.get('name')!r} not found", "SecretMissing")
         data = (secret.get("data") or {}).get(ref.get("key", ""))

@@ -287,3 +287,31 @@ def test_every_event_has_a_type_and_a_headline():
         assert n._headline({"namespace": "a", "run": "b", "event": event, "pause": {"key": "k"}})
     with pytest.raises(ValueError):
         n.request("pager", {}, msg_id="x", when=T0)
+
+
+def test_the_flows_note_is_recorded_with_the_pause_and_bounded():
+    from flowrun.contract.constants import MAX_NOTIFY_MESSAGE_BYTES
+    from flowrun.contract.phases import PauseKind
+    from flowrun.contract.transitions import PauseRequest
+    info = PauseRequest(key="pause-1", kind=PauseKind.PAUSE, timeout_seconds=60,
+                        notify_message="Invoice 42 needs you").record(T0, 1, None)
+    assert info["notifyMessage"] == "Invoice 42 needs you"
+    long = PauseRequest(key="p", kind=PauseKind.PAUSE, timeout_seconds=60, notify_message="x" * 5000).record(T0, 1, None)
+    assert len(long["notifyMessage"].encode()) <= MAX_NOTIFY_MESSAGE_BYTES
+    assert "notifyMessage" not in PauseRequest(key="p", kind=PauseKind.PAUSE, timeout_seconds=60).record(T0, 1, None)
+
+
+def test_pause_flow_run_hands_the_note_to_the_run(monkeypatch):
+    import inspect
+
+    from flowrun.sdk import pausing
+    for fn in (pausing.pause_flow_run, pausing.suspend_flow_run):
+        assert "notify_message" in inspect.signature(fn).parameters
+    seen = {}
+
+    def fake_pause(kind, what, wait_for_input, timeout, key, suspend_after=None, approval=None, notify_message=None):
+        seen[what] = notify_message
+    monkeypatch.setattr(pausing, "_pause", fake_pause)
+    pausing.pause_flow_run(timeout=5, notify_message="look")
+    pausing.suspend_flow_run(notify_message="later")
+    assert seen == {"pause_flow_run": "look", "suspend_flow_run": "later"}
