@@ -29,7 +29,7 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,7 +62,6 @@ class Pending:
     delivery: n.Delivery
     failures: int = 0
     first_failure: datetime | None = None
-    queued: bool = field(default=True)
 
 
 class Notifications:
@@ -75,6 +74,7 @@ class Notifications:
         self._heap: list[tuple[float, int, tuple[str, str, str, str]]] = []
         self._seq = 0
         self._threads: list[threading.Thread] = []
+        self._unseen: set[tuple[str, str]] = set()  # notifiers whose runs are yet to be looked at
 
     # ---- notifiers --------------------------------------------------------------------
 
@@ -91,11 +91,14 @@ class Notifications:
                 return
             known = self._notifiers.setdefault(namespace, {}).get(name)
             self._notifiers[namespace][name] = body
-        if known is not None and _same_spec(known, body):
-            return  # only its status changed (our own write, most often)
+            if known is not None and _same_spec(known, body) and (namespace, name) not in self._unseen:
+                return  # only its status changed (our own write, most often)
+            self._unseen.add((namespace, name))
         self.check_notifier(body)
         for run in self.kube.list_flowruns(namespace):
             self.queue_due(run)
+        with self._lock:  # (an error above: the next event of this notifier looks again)
+            self._unseen.discard((namespace, name))
 
     def check_notifier(self, notifier: dict[str, Any]) -> None:
         """Ready=True when the sink can be used (stamped by the webhook, its Secrets and
