@@ -139,10 +139,10 @@ def test_one_signed_message_per_pause(runs, receiver):
     from standardwebhooks.webhooks import Webhook
     for i in range(1, 4):
         got = wait_for(lambda: [m for m in receiver.got("signed", "three") if m["data"]["pause"]["key"] == f"pause-{i}"],
-                       timeout=90, what=f"the message of pause-{i}")
+                       timeout=240, what=f"the message of pause-{i}")
         assert got[0]["data"]["pause"]["notifyMessage"] == f"step {i} of 3 needs a look"
         patch_fr(runs, "three", {"spec": {"state": "Running"}})
-    fr = wait_phase(runs, "three", "Completed", "Failed", timeout=90)
+    fr = wait_phase(runs, "three", "Completed", "Failed", timeout=180)
     assert fr["status"]["phase"] == "Completed", fr["status"]
     messages = receiver.got("signed", "three")
     assert [m["data"]["pause"]["key"] for m in messages] == ["pause-1", "pause-2", "pause-3"], messages
@@ -158,7 +158,7 @@ def test_one_signed_message_per_pause(runs, receiver):
 
 def test_deadline_near_before_a_short_timeout(runs, receiver):
     near = wait_for(lambda: [m for m in receiver.got("signed", "deadline") if m["data"]["event"] == "DeadlineNear"],
-                    timeout=90, what="DeadlineNear of the run with a 20 s timeout")
+                    timeout=240, what="DeadlineNear of the run with a 20 s timeout")
     pause = near[0]["data"]["pause"]
     assert pause["key"] == "pause-1" and pause["inputFields"][0]["name"] == "ok"
     fr = wait_phase(runs, "deadline", "Failed", timeout=60)
@@ -172,7 +172,7 @@ def test_deadline_near_before_a_short_timeout(runs, receiver):
 
 
 def test_500_twice_then_200_is_delivered_once(runs, receiver):
-    wait_for(lambda: receiver.got("flaky", "flaky"), timeout=90, what="the flaky receiver to accept")
+    wait_for(lambda: receiver.got("flaky", "flaky"), timeout=240, what="the flaky receiver to accept")
     attempts = [r for r in receiver.requests if r["path"] == f"/flaky-{TOKEN}"]
     assert [r["status"] for r in attempts] == [500, 500, 200], attempts
     assert len({r["headers"]["webhook-id"] for r in attempts}) == 1
@@ -191,7 +191,7 @@ def test_a_wrong_url_is_a_warning_event_and_not_ready(runs):
         out = kubectl("get", "events", "--field-selector", "involvedObject.name=wrong,reason=NotificationFailed",
                       "-o", "json", namespace=runs).stdout
         return json.loads(out)["items"]
-    (event,) = wait_for(warned, timeout=90, what="the NotificationFailed Event")
+    (event,) = wait_for(warned, timeout=240, what="the NotificationFailed Event")
     assert event["type"] == "Warning" and "does not resolve" in event["message"], event
     condition = wait_for(lambda: (c := ready(runs, "wrong")).get("status") == "False" and c,
                          timeout=30, what="Ready=False")
@@ -246,14 +246,14 @@ def test_killed_between_a_pause_and_its_delivery(operator, namespace, receiver, 
         operator.stop()
         crashing.start()
         apply(namespace, labelled(flowrun_manifest("crash", "testflows.notify:waits_for_approval"), "crash"))
-        wait_for(lambda: not crashing.running, timeout=120, what="the operator to hit its failpoint")
+        wait_for(lambda: not crashing.running, timeout=240, what="the operator to hit its failpoint")
         assert crashing.proc.returncode == 137 and "failpoint 'notify-before-send' hit" in crashing.tail()
         assert get_fr(namespace, "crash")["status"]["phase"] == "Paused"
         assert not receiver.got("crash", ok_only=False)
     finally:
         crashing.kill()
         operator.start()
-    got = wait_for(lambda: receiver.got("crash", "crash"), timeout=90, what="the delivery after the restart")
+    got = wait_for(lambda: receiver.got("crash", "crash"), timeout=180, what="the delivery after the restart")
     wait_for(lambda: get_fr(namespace, "crash")["status"].get("notifications"), timeout=30,
              what="the delivery recorded in the run's status")
     time.sleep(3)  # negative check: not sent twice
