@@ -15,8 +15,9 @@ from typing import Any, Callable, TextIO
 
 from .. import __version__
 from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT
-from ..contract import approvals, transitions
-from ..contract.phases import InvalidTransition, Phase, State
+from ..contract import approvals
+from ..contract.phases import Phase, State
+from ..kube import actions
 from ..kube.client import Conflict, Gone, Kube, KubeError, context_namespace, load_api_client
 from ..sdk.pausing import RESUME_WATCH_SECONDS, watch_resume
 from . import output
@@ -352,16 +353,15 @@ def _targets(args: Any, s: Session, verb: str) -> tuple[list[str], bool]:
     return [strip_kind(n) for n in args.names], False
 
 
-def _refusal(name: str, exc: KubeError, verb: str, sent_input: bool) -> CliError:
+def _refusal(name: str, exc: ApiRefused, verb: str, sent_input: bool) -> CliError:
     """An API error for a state change, in words: admission webhook denials, invalid
     values and conflicts are refusals, not crashes."""
-    message = api_message(exc)
     if exc.status == 404:
         return CliError(f"FlowRun {name!r} not found", NOT_FOUND)
     code = FAILED
-    if exc.status in (400, 422) or (sent_input and "input" in message.lower()):
+    if exc.status in (400, 422) or (sent_input and "input" in exc.message.lower()):
         code = INVALID_INPUT
-    return CliError(f"the API server refused to {verb} FlowRun {name!r}: {message}", code)
+    return CliError(f"the API server refused to {verb} FlowRun {name!r}: {exc.message}", code)
 
 
 def _each(s: Session, names: list[str], bulk: bool, act: Callable[[str], str | None]) -> int:
@@ -400,63 +400,53 @@ def cmd_resume(args: Any, s: Session) -> int:
         split_assignment(pair)  # a malformed --input fails before anything else
 
     def resume(name: str) -> str:
-        sent: dict[str, Any] = {}
-
-        def decide(obj: dict[str, Any]) -> tuple[dict | None, dict | None]:
-            ph, state = phase_of(obj), state_of(obj)
-            if ph in TERMINAL or state == State.CANCELLED.value:
-                if bulk:
-                    raise _Skip(f"it is {ph}")
-                verb = "cancelled" if state == State.CANCELLED.value and ph not in TERMINAL else ph
-                raise CliError(f"FlowRun {name!r}: FlowRun is {verb}; it can no longer be resumed", FAILED)
-            if ph not in STOPPED and state == State.RUNNING.value:
-                if bulk:
-                    raise _Skip(f"it is {ph}, not paused or suspended")
-                raise CliError(f"FlowRun {name!r} is not paused or suspended (phase {ph}); "
-                               "nothing to resume", FAILED)
-            schema = (transitions.pending_pause(obj) or {}).get("inputSchema")
-            data = build_input(assignments, file_data, schema)
-            if data is not None and not schema:
-                raise InputError(f"FlowRun {name!r} does not wait for input "
-                                 f"({'phase ' + ph if ph not in STOPPED else 'no input schema'}); "
-                                 "resume it without --input/--input-file")
-            try:
-                patch = transitions.user_change(obj, State.RUNNING, data=data)
-            except InvalidTransition as exc:
-                if bulk:
-                    raise _Skip(str(exc)) from None
-                raise CliError(f"FlowRun {name!r}: {exc}", FAILED) from None
-            except transitions.InputRefused as exc:
-                fields = ", ".join(f"{f.name} ({f.type}{', required' if f.required else ''})"
-                                   for f in schemas.fields(schema))
-                raise InputError(f"invalid input for FlowRun {name!r}: {exc}"
-                                 + (f" [expected: {fields}]" if fields else "")) from None
-            if data is not None:
-                sent["input"] = data
-            sent["phase"] = ph
-            sent["key"] = (transitions.pending_pause(obj) or {}).get("key") if ph in STOPPED else None
-            return patch, None
+        def make_input(schema: dict | None) -> Any:
+            _expected[name] = schema
+            return build_input(assignments, file_data, schema)  # InputError passes through
 
         try:
-            result = s.kube.update_flowrun(s.namespace, name, decide)
-        except KubeError as exc:
-            raise _refusal(name, exc, "resume", bool(sent.get("input"))) from None
-        if result is None:
+            result, done = actions.change(s.kube, s.namespace, name, State.RUNNING,
+                                          make_input=make_input)
+        except actions.Refused as exc:
+            raise _refused(name, exc, bulk, expected=_expected) from None
+        except actions.ApiRefused as exc:
+            raise _refusal(name, exc, "resume", True) from None
+        if result is None or done is None:
             raise CliError(f"FlowRun {name!r} not found in namespace {s.namespace!r}", NOT_FOUND)
-        if sent.get("key") and sent.get("phase") == Phase.PAUSED.value:
+        if done.key and done.phase == Phase.PAUSED.value:
             # The flow's own validators may still refuse the input: the run then goes
             # back to Paused with their message. Watch briefly so the person hears it.
-            refusal = watch_resume(s.kube, s.namespace, name, sent["key"], result, RESUME_WATCH_SECONDS)
+            refusal = watch_resume(s.kube, s.namespace, name, done.key, result, RESUME_WATCH_SECONDS)
             if refusal:
                 raise CliError(f"FlowRun {name!r} did not accept the input and is still paused: "
                                f"{refusal}", INVALID_INPUT)
-        if sent.get("phase") == Phase.SUSPENDED.value:
+        if done.phase == Phase.SUSPENDED.value:
             return f"{name} resumed (it was suspended: a new Job starts)"
-        if sent.get("phase") not in STOPPED:
+        if done.phase not in STOPPED:
             return f"{name} resumed (its pause or suspension request is withdrawn)"
         return f"{name} resumed"
 
+    _expected: dict[str, dict | None] = {}
     return _each(s, names, bulk, resume)
+
+
+def _refused(name: str, exc: actions.Refused, bulk: bool,
+             expected: dict[str, dict | None] | None = None) -> Exception:
+    """A refusal by the run's state or its input, as the CLI says it."""
+    if not exc.applies and bulk:
+        return _Skip(exc.message)
+    if exc.invalid_input:
+        if exc.message.startswith("does not wait for input"):
+            return InputError(f"FlowRun {name!r} {exc.message.replace('without input', 'without --input/--input-file')}")
+        fields = ", ".join(f"{f.name} ({f.type}{', required' if f.required else ''})"
+                           for f in schemas.fields((expected or {}).get(name)))
+        return InputError(f"invalid input for FlowRun {name!r}: {exc.message}"
+                          + (f" [expected: {fields}]" if fields else ""))
+    if exc.message.startswith(("not paused", "does not wait")):
+        return CliError(f"FlowRun {name!r} is {exc.message}" if exc.message.startswith("not")
+                        else f"FlowRun {name!r} {exc.message.replace('use cancel', 'use `flowrun cancel`')}",
+                        FAILED)
+    return CliError(f"FlowRun {name!r}: {exc.message}", FAILED)
 
 
 def _set_state(args: Any, s: Session, target: State, verb: str, done: str, *,
@@ -464,32 +454,18 @@ def _set_state(args: Any, s: Session, target: State, verb: str, done: str, *,
     names, bulk = _targets(args, s, verb) if not only_waiting else ([strip_kind(n) for n in args.names], False)
 
     def act(name: str) -> str:
-        said: list[str] = []
-
-        def decide(obj: dict[str, Any]) -> tuple[dict | None, dict | None] | None:
-            ph, state = phase_of(obj), state_of(obj)
-            if only_waiting and (ph not in STOPPED or transitions.pending_pause(obj) is None):
-                raise CliError(f"FlowRun {name!r} does not wait at a pause (phase {ph}); "
-                               "use `flowrun cancel` to end it", FAILED)
-            if ph not in TERMINAL and (ph == target.value or state == target.value):
-                said.append(f"{name} is already {done}" if ph == target.value else
-                            f"{name}: {verb} already requested (phase {ph})")
-                return None
-            try:
-                return transitions.user_change(obj, target, reason=reason), None
-            except InvalidTransition as exc:
-                if bulk:
-                    raise _Skip(str(exc)) from None
-                raise CliError(f"FlowRun {name!r}: {exc}", FAILED) from None
-
         try:
-            result = s.kube.update_flowrun(s.namespace, name, decide)
-        except KubeError as exc:
+            result, got = actions.change(s.kube, s.namespace, name, target, reason=reason,
+                                         only_waiting=only_waiting)
+        except actions.Refused as exc:
+            raise _refused(name, exc, bulk) from None
+        except actions.ApiRefused as exc:
             raise _refusal(name, exc, verb, False) from None
-        if result is None:
+        if result is None or got is None:
             raise CliError(f"FlowRun {name!r} not found in namespace {s.namespace!r}", NOT_FOUND)
-        if said:
-            return said[0]
+        if got.already:
+            return (f"{name} is already {done}" if got.already != "requested" else
+                    f"{name}: {verb} already requested (phase {got.phase})")
         if target is State.PAUSED:
             return f"{name} pause requested: the flow pauses at its next task boundary"
         if target is State.CANCELLED:

@@ -6,6 +6,7 @@ flowrun.kube error through, which main() maps with `exit_code_for`).
 """
 from __future__ import annotations
 
+from ..kube.actions import api_message  # noqa: F401 - the CLI's name for it
 from ..kube.client import Conflict, KubeError
 
 OK = 0
@@ -51,13 +52,3 @@ def exit_code_for(error: KubeError) -> int:
     if error.status in (400, 422):
         return INVALID_INPUT
     return API_ERROR
-
-
-def api_message(error: KubeError) -> str:
-    """The API server's own words, without the noise around them."""
-    message = (error.message or error.reason or f"HTTP {error.status}").strip()
-    causes = (error.details or {}).get("causes") if isinstance(error.details, dict) else None
-    if causes and error.status == 422 and "Invalid value" not in message:
-        parts = [f"{c.get('field', '')}: {c.get('message', '')}".strip(": ") for c in causes]
-        message += " (" + "; ".join(parts) + ")"
-    return " ".join(message.split())
