@@ -21,7 +21,7 @@ from ..kube import actions
 from ..kube.client import Conflict, Gone, Kube, KubeError, context_namespace, load_api_client
 from ..sdk.pausing import RESUME_WATCH_SECONDS, watch_resume
 from . import output
-from . import schema as schemas
+from ..contract import input_schema as schemas
 from .errors import FAILED, INVALID_INPUT, NOT_FOUND, OK, TIMEOUT, CliError, api_message
 from .inputs import InputError, build_input, load_object, parse_parameters, read_text, split_assignment
 

@@ -16,11 +16,9 @@ from typing import Any, Callable
 
 import yaml
 
-from . import schema as schemas
+from ..contract import input_schema as schemas
+from ..contract.input_schema import json_or_string
 from .errors import INVALID_INPUT, CliError
-
-_TRUE = {"true", "yes", "y", "on", "1"}
-_FALSE = {"false", "no", "n", "off", "0"}
 
 
 class InputError(CliError):
@@ -50,13 +48,6 @@ def split_assignment(text: str) -> tuple[str, str, str]:
     if value.startswith("@") and len(value) > 1:
         return key, "@", value[1:]
     return key, "=", value
-
-
-def json_or_string(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
 
 
 def parse_json(text: str, what: str) -> Any:
@@ -99,70 +90,12 @@ def load_object(text: str, what: str) -> dict[str, Any]:
 
 
 def coerce(name: str, raw: str, prop: dict[str, Any] | None, root: dict[str, Any]) -> Any:
-    """The value of `--input name=raw` in the type the schema gives `name`. Unknown
-    fields and untyped ones: JSON when it parses, else the string."""
-    types = schemas.json_types(prop, root) if prop is not None else []
-    if not types:
-        return json_or_string(raw)
-    for t in ("null", "boolean", "integer", "number", "array", "object"):
-        if t not in types:
-            continue
-        ok, value = _convert(t, raw, prop or {}, root)
-        if ok:
-            return value
-    if "string" in types:
-        return raw
-    wanted = " or ".join(types)
-    raise InputError(f"{name}: {raw!r} is not a valid {wanted}")
-
-
-def _convert(t: str, raw: str, prop: dict[str, Any], root: dict[str, Any]) -> tuple[bool, Any]:
-    text = raw.strip()
-    if t == "null":
-        return (text in ("null", "None", "~"), None)
-    if t == "boolean":
-        low = text.lower()
-        if low in _TRUE:
-            return True, True
-        if low in _FALSE:
-            return True, False
-        return False, None
-    if t == "integer":
-        try:
-            return True, int(text)
-        except ValueError:
-            try:
-                f = float(text)
-                return (f.is_integer(), int(f)) if f == f else (False, None)
-            except ValueError:
-                return False, None
-    if t == "number":
-        try:
-            return True, int(text)
-        except ValueError:
-            try:
-                return True, float(text)
-            except ValueError:
-                return False, None
-    if t in ("array", "object"):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = None
-        if t == "array" and isinstance(value, list):
-            return True, value
-        if t == "object" and isinstance(value, dict):
-            return True, value
-        if t == "array" and value is None:
-            # a,b,c -> a list, each item coerced to the items' type
-            items = schemas.resolve(prop.get("items") or {}, root) if isinstance(prop, dict) else {}
-            parts = [p.strip() for p in text.split(",")] if text else []
-            try:
-                return True, [coerce("item", p, items, root) for p in parts]
-            except InputError:
-                return False, None
-        return False, None
-    return False, None
+    """The value of `--input name=raw` in the type the schema gives `name`
+    (contract.input_schema.coerce, shared with the web UI's form)."""
+    try:
+        return schemas.coerce(name, raw, prop, root)
+    except schemas.CoercionError as exc:
+        raise InputError(str(exc)) from None
 
 
 def build_input(

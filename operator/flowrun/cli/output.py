@@ -11,7 +11,7 @@ from typing import Any, Iterable, Sequence, TextIO
 
 import yaml
 
-from . import schema as schemas
+from ..contract import input_schema as schemas
 
 PHASE_COLOURS = {
     "Pending": "2",        # dim

@@ -83,7 +83,7 @@ def test_parameters_are_json_when_they_parse_else_strings():
     ("unknown", "[1]", [1]),
 ])
 def test_coerce_by_schema_type(name, raw, expected):
-    from flowrun.cli.schema import property_schema
+    from flowrun.contract.input_schema import property_schema
     assert coerce(name, raw, property_schema(SCHEMA, name) if name != "unknown" else None,
                   SCHEMA) == expected
 
@@ -91,7 +91,7 @@ def test_coerce_by_schema_type(name, raw, expected):
 @pytest.mark.parametrize("name,raw", [("qty", "4x"), ("qty", "2.5"), ("rush", "maybe"),
                                       ("meta", "[1]"), ("sizes", "1,x"), ("limit", "many")])
 def test_coerce_refuses_values_of_the_wrong_type(name, raw):
-    from flowrun.cli.schema import property_schema
+    from flowrun.contract.input_schema import property_schema
     with pytest.raises(InputError, match=name):
         coerce(name, raw, property_schema(SCHEMA, name), SCHEMA)
 

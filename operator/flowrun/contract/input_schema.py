@@ -1,12 +1,27 @@
 """Reading the JSON schema a pause stored (status.pause.inputSchema, as pydantic's
 `model_json_schema()` writes it) for people: which fields, of which types, required or
-not, with which defaults and allowed values. Pure functions, no I/O."""
+not, with which defaults and allowed values, and turning a person's text into a value
+of the type a field asks for (the CLI's `--input`, the web UI's form). Pure functions."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 _MISSING = object()
+_TRUE = {"true", "yes", "y", "on", "1"}
+_FALSE = {"false", "no", "n", "off", "0"}
+
+
+class CoercionError(ValueError):
+    """A text that is not a value of the type the schema asks for."""
+
+
+def json_or_string(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def resolve(node: Any, root: dict[str, Any], _depth: int = 0) -> dict[str, Any]:
@@ -99,7 +114,6 @@ def type_name(node: Any, root: dict[str, Any]) -> str:
 
 
 def _show(value: Any) -> str:
-    import json
     return value if isinstance(value, str) else json.dumps(value)
 
 
@@ -181,3 +195,70 @@ def property_schema(schema: dict[str, Any] | None, name: str) -> dict[str, Any] 
 def closed(schema: dict[str, Any] | None) -> bool:
     """True when the schema allows no properties beyond those it names."""
     return bool(schema) and resolve(schema, schema).get("additionalProperties") is False
+
+
+def coerce(name: str, raw: str, prop: dict[str, Any] | None, root: dict[str, Any]) -> Any:
+    """The value of `--input name=raw` in the type the schema gives `name`. Unknown
+    fields and untyped ones: JSON when it parses, else the string."""
+    types = json_types(prop, root) if prop is not None else []
+    if not types:
+        return json_or_string(raw)
+    for t in ("null", "boolean", "integer", "number", "array", "object"):
+        if t not in types:
+            continue
+        ok, value = _convert(t, raw, prop or {}, root)
+        if ok:
+            return value
+    if "string" in types:
+        return raw
+    wanted = " or ".join(types)
+    raise CoercionError(f"{name}: {raw!r} is not a valid {wanted}")
+
+
+def _convert(t: str, raw: str, prop: dict[str, Any], root: dict[str, Any]) -> tuple[bool, Any]:
+    text = raw.strip()
+    if t == "null":
+        return (text in ("null", "None", "~"), None)
+    if t == "boolean":
+        low = text.lower()
+        if low in _TRUE:
+            return True, True
+        if low in _FALSE:
+            return True, False
+        return False, None
+    if t == "integer":
+        try:
+            return True, int(text)
+        except ValueError:
+            try:
+                f = float(text)
+                return (f.is_integer(), int(f)) if f == f else (False, None)
+            except ValueError:
+                return False, None
+    if t == "number":
+        try:
+            return True, int(text)
+        except ValueError:
+            try:
+                return True, float(text)
+            except ValueError:
+                return False, None
+    if t in ("array", "object"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if t == "array" and isinstance(value, list):
+            return True, value
+        if t == "object" and isinstance(value, dict):
+            return True, value
+        if t == "array" and value is None:
+            # a,b,c -> a list, each item coerced to the items' type
+            items = resolve(prop.get("items") or {}, root) if isinstance(prop, dict) else {}
+            parts = [p.strip() for p in text.split(",")] if text else []
+            try:
+                return True, [coerce("item", p, items, root) for p in parts]
+            except CoercionError:
+                return False, None
+        return False, None
+    return False, None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from flowrun import RunInput
-from flowrun.cli import schema as schemas
+from flowrun.contract import input_schema as schemas
 from flowrun.sdk.inputs import as_run_input
 
 
