@@ -14,10 +14,12 @@ from datetime import datetime, timezone
 from typing import Any, Callable, TextIO
 
 from .. import __version__
-from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT
+from ..contract.constants import API_VERSION, KIND
 from ..contract import approvals
+from ..contract.status import current_pod
 from ..contract.phases import Phase, State
 from ..kube import actions
+from ..kube.actions import action_verbs_on
 from ..kube.client import Conflict, Gone, Kube, KubeError, context_namespace, load_api_client
 from ..sdk.pausing import RESUME_WATCH_SECONDS, watch_resume
 from . import output
@@ -284,16 +286,6 @@ def cmd_run(args: Any, s: Session) -> int:
     return report_wait(s, name, want, outcome, obj, args.timeout)
 
 
-def action_verbs_on(kube: Kube) -> bool:
-    """Whether rights by verb are on: the chart publishes it in kube-public (readable by
-    every authenticated user); unknown counts as off."""
-    try:
-        found = kube.get("ConfigMap", "kube-public", "flowrun-operator")
-    except KubeError:
-        return False
-    return ((found or {}).get("data") or {}).get("actionVerbs", "").lower() == "true"
-
-
 def waiting_for(kube: Kube, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The runs among `items` the caller may answer now (approvers and RBAC considered)."""
     me = kube.whoami()
@@ -492,19 +484,10 @@ def cmd_pause(args: Any, s: Session) -> int:
     return _set_state(args, s, State.PAUSED, "pause", "paused")
 
 
-def _pick_pod(obj: dict[str, Any], pods: list[dict[str, Any]], attempt: int | None) -> dict | None:
-    if attempt is not None:
-        pods = [p for p in pods if p["metadata"].get("labels", {}).get(LABEL_ATTEMPT) == str(attempt)]
-    job = (obj.get("status") or {}).get("jobName")
-    current = [p for p in pods if job and p["metadata"].get("labels", {}).get("job-name") == job]
-    chosen = current or pods
-    return chosen[-1] if chosen else None
-
-
 def cmd_logs(args: Any, s: Session) -> int:
     name = strip_kind(args.name)
     obj = get_or_fail(s, name)
-    pod = _pick_pod(obj, s.kube.flowrun_pods(s.namespace, name), args.attempt)
+    pod = current_pod(obj, s.kube.flowrun_pods(s.namespace, name), args.attempt)
     if pod is None:
         ph = phase_of(obj)
         why = {Phase.SUSPENDED.value: "its Job is deleted while it is suspended",

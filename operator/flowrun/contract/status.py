@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .constants import MAX_HISTORY, MAX_MESSAGE_BYTES
+from .constants import LABEL_ATTEMPT, MAX_HISTORY, MAX_MESSAGE_BYTES
 from .phases import check_phase_transition, conditions_for
 
 
@@ -180,3 +180,15 @@ def clip(text: str, limit: int) -> str:
 
 def json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+
+
+def current_pod(obj: Mapping[str, Any], pods: list[dict[str, Any]],
+                attempt: int | None = None) -> dict[str, Any] | None:
+    """The pod to show the log of: of `attempt` if given, else of the run's current Job,
+    else the newest (pods oldest first, as Kube.flowrun_pods returns them)."""
+    if attempt is not None:
+        pods = [p for p in pods if p["metadata"].get("labels", {}).get(LABEL_ATTEMPT) == str(attempt)]
+    job = (obj.get("status") or {}).get("jobName")
+    current = [p for p in pods if job and p["metadata"].get("labels", {}).get("job-name") == job]
+    chosen = current or pods
+    return chosen[-1] if chosen else None

@@ -23,6 +23,16 @@ def api_message(error: KubeError) -> str:
     return " ".join(message.split())
 
 
+def action_verbs_on(kube: Kube) -> bool:
+    """Whether rights by verb are on: the chart publishes it in kube-public (readable by
+    every authenticated user); unknown counts as off."""
+    try:
+        found = kube.get_config_map("kube-public", "flowrun-operator")
+    except KubeError:
+        return False
+    return ((found or {}).get("data") or {}).get("actionVerbs", "").lower() == "true"
+
+
 class ApiRefused(Exception):
     """The API server refused the change (admission webhook, RBAC, validation)."""
 
@@ -62,4 +72,4 @@ def change(kube: Kube, namespace: str, name: str, target: State, *,
     return obj, (chosen[0] if chosen else None)
 
 
-__all__ = ["ApiRefused", "Refused", "api_message", "change"]
+__all__ = ["ApiRefused", "Refused", "action_verbs_on", "api_message", "change"]

@@ -65,6 +65,11 @@ METHOD_CALLS: dict[str, list[tuple[str | None, str | None, str]]] = {
     "list": [(None, None, "list")],
     "delete": [(None, None, "delete")],
     "flowrun_pods": [("", "pods", "list")],
+    "flowrun_events": [("", "events", "list")],
+    # the web UI's: every change of the runs a person may list; acting as that person
+    "watch_flowruns": [(*_FR, "list"), (*_FR, "watch")],
+    "as_person": [],
+    "get_config_map": [("", "configmaps", "get")],
     "pod_log": [("", "pods/log", "get")],
     "emit_event": [("", "events", "create")],
     "can_create_pods": [("authorization.k8s.io", "subjectaccessreviews", "create")],

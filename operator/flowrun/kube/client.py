@@ -124,12 +124,15 @@ class Kube:
     through the `kubernetes` client library, which is imported only when first needed,
     so a runner pod (which only touches its FlowRun) never loads it."""
 
-    def __init__(self, api_client: Any = None, *, timeout: float = 30.0, kubeconfig: str | None = None):
+    def __init__(self, api_client: Any = None, *, timeout: float = 30.0, kubeconfig: str | None = None,
+                 endpoint: Endpoint | None = None):
         """`kubeconfig`: a kubeconfig file to use (else in-cluster config inside a pod,
-        else KUBECONFIG or ~/.kube/config)."""
+        else KUBECONFIG or ~/.kube/config); `endpoint`: exactly this one (see as_person)."""
         self.timeout = timeout
         self._api_client = api_client
-        if api_client is None and kubeconfig is None and in_pod():
+        if endpoint is not None:
+            pass
+        elif api_client is None and kubeconfig is None and in_pod():
             endpoint = Endpoint.in_cluster()
         else:
             self._api_client = api_client or load_api_client(kubeconfig)
@@ -140,6 +143,14 @@ class Kube:
                 reload=None if api_client is not None else lambda: load_api_client(kubeconfig).configuration)
         self.rest = Transport(endpoint, timeout=timeout)
         self._apis: dict[str, Any] = {}
+
+    def as_person(self, *, token: str | None = None, user: str | None = None,
+                  groups: tuple[str, ...] = ()) -> "Kube":
+        """This API server as a person (the web UI in the cluster): their own bearer
+        token, or our credentials impersonating `user` and `groups`. FlowRun, pod, log
+        and Event calls only (no client library behind it)."""
+        return Kube(endpoint=self.rest.endpoint.as_person(token=token, user=user, groups=groups),
+                    timeout=self.timeout)
 
     @property
     def api_client(self) -> Any:
@@ -304,19 +315,54 @@ class Kube:
         resourceVersion) by re-reading and re-watching. Raises Gone when it is deleted.
         `on_connect(response)` lets another thread close the stream to stop it.
         """
+        def restart() -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+            obj = self.get_flowrun(namespace, name)
+            if obj is None:
+                raise Gone(f"FlowRun {namespace}/{name} no longer exists")
+            return obj["metadata"]["resourceVersion"], [("MODIFIED", obj)]
+
+        for kind, obj in self._watch(namespace, {"fieldSelector": f"metadata.name={name}"}, restart,
+                                     stop=stop, server_timeout=server_timeout, on_connect=on_connect):
+            if kind == "DELETED":
+                raise Gone(f"FlowRun {namespace}/{name} was deleted")
+            yield obj
+
+    def watch_flowruns(
+        self, namespace: str | None = None, selector: str | None = None, *,
+        stop: threading.Event | None = None, server_timeout: int = 300,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(type, object) for every change of the FlowRuns of a namespace (None: all),
+        from now on; ("RESYNC", {}) first and whenever changes may have been missed (an
+        expired resourceVersion), so the caller reads the list again."""
+        def restart() -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+            try:
+                got = self.rest.request("GET", self._path(namespace),
+                                        query={"labelSelector": selector, "limit": 1})
+            except HTTPError as exc:
+                raise _error(exc) from None
+            return got["metadata"]["resourceVersion"], [("RESYNC", {})]
+
+        yield from self._watch(namespace, {"labelSelector": selector}, restart, stop=stop,
+                               server_timeout=server_timeout)
+
+    def _watch(
+        self, namespace: str | None, query: Mapping[str, Any],
+        restart: Callable[[], tuple[str, list[tuple[str, dict[str, Any]]]]], *,
+        stop: threading.Event | None, server_timeout: int,
+        on_connect: Callable[[Any], None] | None = None,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The watch loop under both: `restart()` gives a resourceVersion to watch from
+        and the events to report first; called again after a 410 Gone."""
         rv: str | None = None
         failures = 0
         while not (stop and stop.is_set()):
             if rv is None:
-                obj = self.get_flowrun(namespace, name)
-                if obj is None:
-                    raise Gone(f"FlowRun {namespace}/{name} no longer exists")
-                rv = obj["metadata"]["resourceVersion"]
-                yield obj
+                rv, first = restart()
+                yield from first
             resp = None
             try:
                 resp = self.rest.stream(self._path(namespace), query={
-                    "fieldSelector": f"metadata.name={name}", "watch": "true",
+                    **query, "watch": "true",
                     "resourceVersion": rv, "allowWatchBookmarks": "true",
                     "timeoutSeconds": server_timeout}, read_timeout=server_timeout + 30)
                 if on_connect:
@@ -336,9 +382,7 @@ class Kube:
                     failures = 0
                     if kind == "BOOKMARK":
                         continue
-                    if kind == "DELETED":
-                        raise Gone(f"FlowRun {namespace}/{name} was deleted")
-                    yield obj
+                    yield kind, obj
             except HTTPError as exc:
                 if exc.status == 410:
                     rv = None
@@ -353,7 +397,7 @@ class Kube:
                 # OSError, even AttributeError on a closed response): reconnect.
                 if stop and stop.is_set():
                     return
-                log.debug("watch of %s/%s interrupted: %r", namespace, name, exc)
+                log.debug("watch of %s interrupted: %r", namespace, exc)
                 failures += 1
             finally:
                 if resp is not None:
@@ -479,27 +523,49 @@ class Kube:
 
     def flowrun_pods(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """The pods of a FlowRun's Jobs (label flowrun.io/run=<name>), oldest first."""
-        pods = self.list("Pod", namespace, selector=f"{LABEL_RUN}={name}")
+        try:
+            got = self.rest.request("GET", f"/api/v1/namespaces/{namespace}/pods",
+                                    query={"labelSelector": f"{LABEL_RUN}={name}"})
+        except HTTPError as exc:
+            raise _error(exc) from None
+        pods = list(got.get("items", []))
         return sorted(pods, key=lambda p: (p.get("metadata", {}).get("creationTimestamp") or "",
                                            p.get("metadata", {}).get("name", "")))
+
+    def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A ConfigMap (None when absent), through our transport (a person's Kube too)."""
+        try:
+            return self.rest.request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        except HTTPError as exc:
+            if exc.status == 404:
+                return None
+            raise _error(exc) from None
+
+    def flowrun_events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The Events about a FlowRun (`kubectl describe fr NAME`), oldest first."""
+        try:
+            got = self.rest.request("GET", f"/api/v1/namespaces/{namespace}/events", query={
+                "fieldSelector": f"involvedObject.name={name},involvedObject.kind=FlowRun"})
+        except HTTPError as exc:
+            raise _error(exc) from None
+        return sorted(got.get("items", []), key=lambda e: (
+            e.get("lastTimestamp") or e.get("eventTime") or e.get("metadata", {}).get("creationTimestamp") or ""))
 
     def pod_log(
         self, namespace: str, pod: str, *, follow: bool = False, tail_lines: int | None = None,
         container: str | None = None,
     ) -> Any:
         """The pod's log: a str, or (follow=True) an iterator of lines."""
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        query = {"follow": "true" if follow else None, "tailLines": tail_lines, "container": container}
         try:
-            resp = self.core.read_namespaced_pod_log(
-                pod, namespace, follow=follow, tail_lines=tail_lines, container=container,
-                _preload_content=False,
-                _request_timeout=None if follow else self.timeout)
-        except self._api_exception() as exc:
+            if not follow:
+                return self.rest.text(path, query=query)
+            return lines(self.rest.stream(path, query=query, read_timeout=None))
+        except HTTPError as exc:
             if exc.status == 404:
                 return iter(()) if follow else ""
             raise _error(exc) from None
-        if follow:
-            return lines(resp)
-        return resp.data.decode("utf-8", errors="replace")
 
     def emit_event(
         self,

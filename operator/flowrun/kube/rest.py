@@ -14,7 +14,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -46,6 +46,18 @@ class Endpoint:
     # token_source(force) gives the current token; force=True after a 401 re-runs the
     # plugin or refresh.
     token_source: Callable[[bool], str | None] | None = None
+    # Kubernetes impersonation (the in-cluster web UI acting as the person an
+    # authenticating proxy names): Impersonate-User / Impersonate-Group headers.
+    impersonate_user: str | None = None
+    impersonate_groups: tuple[str, ...] = ()
+
+    def as_person(self, *, token: str | None = None, user: str | None = None,
+                  groups: tuple[str, ...] = ()) -> "Endpoint":
+        """The same API server reached as someone else: with their own bearer token
+        (nothing of ours is sent), or with our credentials impersonating `user`."""
+        if token is not None:
+            return Endpoint(host=self.host, token=token, ca_file=self.ca_file, verify=self.verify)
+        return replace(self, impersonate_user=user, impersonate_groups=tuple(groups))
 
     @classmethod
     def in_cluster(cls) -> "Endpoint":
@@ -110,12 +122,16 @@ class Transport:
                 return self._file_token
         return ep.token
 
-    def _headers(self, token: str | None, content_type: str | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
+    def _headers(self, token: str | None, content_type: str | None = None) -> Any:
+        headers = urllib3.HTTPHeaderDict({"Accept": "application/json"})
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if content_type:
             headers["Content-Type"] = content_type
+        if self.endpoint.impersonate_user:
+            headers["Impersonate-User"] = self.endpoint.impersonate_user
+            for group in self.endpoint.impersonate_groups:
+                headers.add("Impersonate-Group", group)
         return headers
 
     def _send(self, send: Callable[[dict[str, str]], Any], content_type: str | None = None) -> Any:
@@ -148,7 +164,16 @@ class Transport:
             raise HTTPError(resp.status, resp.data)
         return json.loads(resp.data or b"{}")
 
-    def stream(self, path: str, *, query: Mapping[str, Any], read_timeout: float) -> Any:
+    def text(self, path: str, *, query: Mapping[str, Any] | None = None) -> str:
+        """A GET whose answer is text (a pod's log)."""
+        resp = self._send(lambda headers: self.pool.request(
+            "GET", self._url(path, query), headers=headers,
+            timeout=urllib3.Timeout(connect=10, read=self.timeout)))
+        if resp.status >= 400:
+            raise HTTPError(resp.status, resp.data)
+        return resp.data.decode("utf-8", errors="replace")
+
+    def stream(self, path: str, *, query: Mapping[str, Any], read_timeout: float | None) -> Any:
         """An open streaming response (for watches); iterate with `lines()`."""
         resp = self._send(lambda headers: self.pool.request(
             "GET", self._url(path, query), headers=headers, preload_content=False,
