@@ -33,12 +33,16 @@ venv: $(VENV)/.stamp ## create the Python environment (.venv) with the package a
 demo: ## the main job: cluster, images, Helm install, a flow paused/resumed with input, a suspend/resume
 	@examples/demo.sh
 
+.PHONY: browser
+browser: ## install Debian's chromium for the web UI's browser tests (when /usr/bin/chromium is missing)
+	@$(CLUSTER)/browser-up.sh
+
 # Test files run side by side on this many workers (pytest-xdist, a file stays on one
 # worker); each worker has its own namespaces and operator, so they never share runs.
 TEST_WORKERS ?= 3
 
 .PHONY: test
-test: venv ## run the whole suite: lint, unit, integration and end-to-end on a real cluster
+test: venv browser ## run the whole suite: lint, unit, integration and end-to-end on a real cluster
 	@echo "==> import-linter: the rooms' layering"
 	@$(VENV)/bin/lint-imports --no-cache
 	@echo "==> the test cluster and the images (starts the local cluster when KUBECONFIG does not answer)"
@@ -69,7 +73,7 @@ wheels: venv ## build the wheels the images install (.out/wheels)
 	@rm -rf .out/wheels build && mkdir -p .out/wheels
 	@# A fixed SOURCE_DATE_EPOCH makes our wheel byte-for-byte reproducible, so an
 	@# unchanged tree rebuilds the images from Docker's cache in seconds.
-	@SOURCE_DATE_EPOCH=315532800 $(PIP) wheel --quiet --wheel-dir .out/wheels '.[operator]'
+	@SOURCE_DATE_EPOCH=315532800 $(PIP) wheel --quiet --wheel-dir .out/wheels '.[operator,ui]'
 
 .PHONY: images
 images: wheels ## build the runner and operator images and load them into the test cluster's containerd

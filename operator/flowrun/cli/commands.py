@@ -536,6 +536,25 @@ def cmd_wait(args: Any, s: Session) -> int:
     return code
 
 
+def cmd_ui(args: Any, s: Session) -> int:
+    try:
+        from ..ui.app import Settings, serve  # the one import of the UI: its command
+    except ImportError as exc:
+        raise CliError(f"the web UI needs the ui extra (pip install 'flowrun-operator[ui]'): {exc}",
+                       FAILED) from None
+    namespaces = None if args.all_namespaces else [s.namespace]
+    host = f"[{args.address}]" if ":" in args.address else args.address
+
+    def ready(port: int) -> None:
+        where = "all namespaces" if namespaces is None else f"namespace {namespaces[0]}"
+        s.print(f"flowrun UI for {where}: http://{host}:{port}/")
+        s.note("Ctrl-C stops it.")
+
+    serve(Settings(auth="kubeconfig", namespaces=namespaces, kubeconfig=s.kubeconfig),
+          args.address, args.port, base=s.kube, on_ready=ready)
+    return OK
+
+
 COMMANDS: dict[str, Callable[[Any, Session], int]] = {
     "version": cmd_version,
     "run": cmd_run,
@@ -548,4 +567,5 @@ COMMANDS: dict[str, Callable[[Any, Session], int]] = {
     "reject": cmd_reject,
     "logs": cmd_logs,
     "wait": cmd_wait,
+    "ui": cmd_ui,
 }

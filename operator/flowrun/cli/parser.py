@@ -219,5 +219,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default Completed)")
     _timeout(p, "wait forever")
 
+    # ui -----------------------------------------------------------------------------
+    p = add("ui", "serve the web UI on this machine, as you (your kubeconfig)",
+            "  flowrun ui\n  flowrun ui -A --port 9000\n  kubectl flowrun ui -n payments",
+            description="Serve the web UI (runs waiting for a person first, each run's page, "
+                        "a form to answer a pause) on --address:--port with your kubeconfig's "
+                        "identity, and print the URL to open. It talks only to the Kubernetes "
+                        "API, as you: your RBAC decides what you see and change. Needs the "
+                        "`ui` extra (pip install 'flowrun-operator[ui]'). Ctrl-C stops it.")
+    p.add_argument("-A", "--all-namespaces", action="store_true",
+                   help="serve every namespace you may list (default: -n, else the context's)")
+    p.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free one)")
+
     add("version", "print the version", "  flowrun version\n  kubectl flowrun version")
     return parser

@@ -316,10 +316,18 @@ class Kube:
         `on_connect(response)` lets another thread close the stream to stop it.
         """
         def restart() -> tuple[str, list[tuple[str, dict[str, Any]]]]:
-            obj = self.get_flowrun(namespace, name)
-            if obj is None:
+            # A list by name, not a get: the watch starts at the list's resourceVersion
+            # (now). The object's own may be older than the API server keeps (410 Gone),
+            # and watching from it again would loop.
+            try:
+                got = self.rest.request("GET", self._path(namespace),
+                                        query={"fieldSelector": f"metadata.name={name}"})
+            except HTTPError as exc:
+                raise _error(exc) from None
+            items = got.get("items") or []
+            if not items:
                 raise Gone(f"FlowRun {namespace}/{name} no longer exists")
-            return obj["metadata"]["resourceVersion"], [("MODIFIED", obj)]
+            return got["metadata"]["resourceVersion"], [("MODIFIED", items[0])]
 
         for kind, obj in self._watch(namespace, {"fieldSelector": f"metadata.name={name}"}, restart,
                                      stop=stop, server_timeout=server_timeout, on_connect=on_connect):

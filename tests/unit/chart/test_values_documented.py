@@ -82,7 +82,7 @@ def test_schema_is_strict_and_covers_every_value():
     def value_keys(node, prefix=""):
         for k, v in node.items():
             yield prefix + k
-            if isinstance(v, dict) and v and prefix + k not in {"resources", "podSecurityContext", "securityContext"}:
+            if isinstance(v, dict) and v and prefix + k not in {"resources", "podSecurityContext", "securityContext", "ui.resources"}:
                 yield from value_keys(v, f"{prefix}{k}.")
 
     missing = [k for k in value_keys(values) if k not in schema_keys]

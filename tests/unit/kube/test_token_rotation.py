@@ -61,7 +61,10 @@ class Stub:
                     return
                 stub.seen.append((kind, token, 200))
                 if kind == "get":
-                    body = json.dumps(flowrun("Paused", "1")).encode()
+                    obj = flowrun("Paused", "1")
+                    if "fieldSelector=" in self.path:  # a list by name: where a watch starts
+                        obj = {"kind": "FlowRunList", "metadata": {"resourceVersion": "1"}, "items": [obj]}
+                    body = json.dumps(obj).encode()
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))

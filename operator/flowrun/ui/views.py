@@ -1,0 +1,237 @@
+"""What the pages show, computed from FlowRuns, Events and pods: pure functions (no I/O),
+so the list's filters, the waiting section, the timeline and the controls are tested
+without a server."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import markdown_it
+import nh3
+
+from ..contract import approvals
+from ..contract import input_schema as schemas
+from ..contract.actions import STOPPED, WORDS, allowed, phase_of, state_of
+from ..contract.phases import State
+from ..contract.status import parse_timestamp
+from ..contract.transitions import pending_pause, waits_for_a_person
+
+PAGE_SIZE = 50
+_MD = markdown_it.MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+def markdown(text: str) -> str:
+    """A pause's Markdown description as safe HTML: raw HTML is not rendered (it shows
+    as text), and the result is sanitised (no scripts, event handlers, javascript: URLs)."""
+    return nh3.clean(_MD.render(text or ""), link_rel="noopener noreferrer nofollow")
+
+
+def ago(when: datetime | None, now: datetime) -> str:
+    """`3m 12s`, `2h 5m`, `4d 1h`."""
+    if when is None:
+        return ""
+    seconds = int(max(0.0, (now - when).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+
+
+def until(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "none"
+    left = (when - now).total_seconds()
+    return f"in {ago(now, when)}" if left > 0 else "passed"
+
+
+def created(obj: Mapping[str, Any]) -> str:
+    return (obj.get("metadata") or {}).get("creationTimestamp") or ""
+
+
+def waits_for(obj: Mapping[str, Any]) -> str:
+    """What a waiting run waits for, in words."""
+    pause = pending_pause(obj) or {}
+    parts = []
+    schema = pause.get("inputSchema")
+    if schema:
+        names = [f.name + ("*" if f.required else "") for f in schemas.fields(schema)]
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        parts.append(f"input ({shown})" if names else "input")
+    rule = pause.get("approval") or {}
+    if rule.get("approvers"):
+        got = len(rule.get("approvals") or [])
+        parts.append(f"approval by {', '.join(rule['approvers'])} ({got} of {rule.get('required', 1)})")
+    return "; ".join(parts) or "a resume"
+
+
+def is_waiting(obj: Mapping[str, Any]) -> bool:
+    """Waiting for a person: Paused or Suspended at a pause its flow asked for."""
+    return phase_of(obj) in STOPPED and waits_for_a_person(obj)
+
+
+@dataclass
+class Filters:
+    namespace: str = ""
+    phase: str = ""
+    selector: str = ""
+    flow: str = ""
+    text: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, q: Mapping[str, str]) -> "Filters":
+        try:
+            page = max(1, int(q.get("page") or 1))
+        except ValueError:
+            page = 1
+        return cls(namespace=(q.get("namespace") or "").strip(), phase=(q.get("phase") or "").strip(),
+                   selector=(q.get("selector") or "").strip(), flow=(q.get("flow") or "").strip(),
+                   text=(q.get("q") or "").strip(), page=page)
+
+    def query(self, **override: Any) -> str:
+        from urllib.parse import urlencode
+        values = {"namespace": self.namespace, "phase": self.phase, "selector": self.selector,
+                  "flow": self.flow, "q": self.text, "page": self.page, **override}
+        return urlencode({k: v for k, v in values.items() if v not in ("", None, 1)})
+
+    def keep(self, obj: Mapping[str, Any]) -> bool:
+        meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+        if self.namespace and meta.get("namespace") != self.namespace:
+            return False
+        if self.phase and phase_of(obj).lower() != self.phase.lower():
+            return False
+        if self.flow and self.flow.lower() not in (spec.get("flow") or "").lower():
+            return False
+        if self.text:
+            hay = " ".join([meta.get("name", ""), spec.get("flow") or "", status.get("message") or "",
+                            json.dumps(meta.get("labels") or {})]).lower()
+            if self.text.lower() not in hay:
+                return False
+        return True
+
+
+@dataclass
+class Listing:
+    waiting: list[dict[str, Any]]
+    runs: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+
+
+def listing(items: list[dict[str, Any]], filters: Filters, now: datetime) -> Listing:
+    """Newest first; those waiting for a person in their own section (all of them, the
+    longest waiting first); the rest paged."""
+    kept = sorted((o for o in items if filters.keep(o)), key=created, reverse=True)
+    waiting = [o for o in kept if is_waiting(o)]
+    waiting.sort(key=lambda o: (pending_pause(o) or {}).get("since") or "")
+    rest = kept
+    pages = max(1, -(-len(rest) // PAGE_SIZE))
+    page = min(filters.page, pages)
+    return Listing([row(o, now) for o in waiting],
+                   [row(o, now) for o in rest[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]],
+                   len(kept), page, pages)
+
+
+def row(obj: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    pause = pending_pause(obj) or {}
+    return {
+        "namespace": meta.get("namespace", ""), "name": meta.get("name", ""),
+        "phase": phase_of(obj), "flow": spec.get("flow", ""), "attempt": status.get("attempt", ""),
+        "age": ago(parse_timestamp(meta.get("creationTimestamp")), now),
+        "message": (status.get("message") or "")[:200],
+        "waited": ago(parse_timestamp(pause.get("since")), now),
+        "deadline": until(parse_timestamp(pause.get("deadline")), now) if pause else "",
+        "deadline_at": pause.get("deadline") or "",
+        "waits_for": waits_for(obj) if pause else "",
+        "key": pause.get("key", ""),
+    }
+
+
+def timeline(obj: Mapping[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """status.history merged with the run's Events, by time. An Event that repeats a
+    history entry (the operator posts one per entry) is folded into it."""
+    out = []
+    for h in (obj.get("status") or {}).get("history") or []:
+        out.append({"time": h.get("time") or "", "what": h.get("action", ""), "by": h.get("by", ""),
+                    "groups": ", ".join(h.get("groups") or []), "key": h.get("key", ""),
+                    "message": h.get("message", ""), "source": "history", "warning": False})
+    seen = {(e["time"][:19], e["message"]) for e in out}
+    for e in events:
+        when = e.get("lastTimestamp") or e.get("eventTime") or (e.get("metadata") or {}).get("creationTimestamp") or ""
+        message = e.get("message", "")
+        if (when[:19], message) in seen or any(message and message == x["message"] for x in out):
+            continue
+        out.append({"time": when, "what": e.get("reason", ""), "by": (e.get("source") or {}).get("component", "")
+                    or e.get("reportingComponent", ""), "groups": "", "key": "", "message": message,
+                    "source": "Event", "warning": e.get("type") == "Warning"})
+    out.sort(key=lambda x: x["time"])
+    return out
+
+
+@dataclass
+class Control:
+    target: str  # Running | Suspended | Paused | Cancelled
+    label: str  # the button's text: Resume, Suspend, Pause, Cancel
+    shown: bool
+    enabled: bool
+    why: str = ""
+
+
+LABELS = {State.RUNNING: "Resume", State.SUSPENDED: "Suspend", State.PAUSED: "Pause",
+          State.CANCELLED: "Cancel"}
+
+
+def controls(obj: Mapping[str, Any], rights: Mapping[str, tuple[bool, str]],
+             me: Mapping[str, Any] | None) -> list[Control]:
+    """The buttons the run's state allows, each enabled only when the person's rights
+    (and a pause's approvers) allow it, else disabled with the reason."""
+    can = allowed(obj)
+    out = []
+    for target, label in LABELS.items():
+        ok, why = rights.get(WORDS[target][0], (True, ""))
+        if ok and target is State.RUNNING and me is not None and (pending_pause(obj) or {}).get("approval"):
+            user, groups = me.get("username", ""), list(me.get("groups") or [])
+            if not approvals.may_answer_now(obj, user, groups):
+                ok, why = False, f"{user or 'you'} may not answer this pause ({waits_for(obj)})"
+        out.append(Control(target.value, label, can[target], ok, "" if ok else why))
+    return out
+
+
+def controls_signature(obj: Mapping[str, Any]) -> str:
+    """What the pause panel and the buttons depend on: when it changes, they are
+    redrawn (and not on every change, so a form being filled in is left alone)."""
+    status = obj.get("status") or {}
+    pause = status.get("pause") or {}
+    parts = [phase_of(obj), state_of(obj), pause.get("key"), pause.get("kind"),
+             len((pause.get("approval") or {}).get("approvals") or []),
+             pause.get("rejectedGeneration"), bool(pending_pause(obj))]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def subflows(obj: Mapping[str, Any], children: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Child runs (linked or started by this one), with their phase."""
+    out = {c["metadata"]["name"]: {"name": c["metadata"]["name"], "phase": phase_of(c)} for c in children}
+    for child, mirror in ((obj.get("status") or {}).get("subflows") or {}).items():
+        if child not in out and isinstance(mirror, dict):
+            out[child] = {"name": child, "phase": mirror.get("phase", "")}
+    return sorted(out.values(), key=lambda c: c["name"])
+
+
+def pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+__all__ = ["Control", "Filters", "Listing", "controls", "controls_signature", "listing",
+           "markdown", "pretty", "row", "subflows", "timeline", "utcnow"]

@@ -1,0 +1,157 @@
+"""The web UI in a real browser: Debian's chromium driven by Playwright (no browser
+download), against the real cluster. Two runs of the test-flows image serve every test.
+With FLOWRUN_UI_SCREENSHOTS=docs/img the tests write the screenshots docs/ui.md shows."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cluster import kubectl, wait_for
+from cluster.flowruns import apply, flowrun_manifest, get_fr, patch_fr, wait_phase
+from cluster.harness import REPO
+from cluster.pytest_plugin import _namespace_name, create_namespace
+from cluster.ui_server import UIServer, grant_people
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+LIVE = 30_000  # ms: a change reaches the page within a second; the run itself takes longer
+
+
+def shot(page, name: str) -> None:
+    where = os.environ.get("FLOWRUN_UI_SCREENSHOTS")
+    if where:
+        directory = Path(where) if Path(where).is_absolute() else REPO / where
+        directory.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(directory / f"ui-{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def ns(operator):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
+    name = _namespace_name("ui-browser")
+    create_namespace(name)
+    wait_for(lambda: kubectl("get", "serviceaccount", "default", namespace=name, check=False).returncode == 0,
+             timeout=60, what="the default ServiceAccount")
+    grant_people(name)
+    apply(name, flowrun_manifest("approve", "testflows.ui:approve_payment"))
+    apply(name, flowrun_manifest("twice", "testflows.ui:pauses_twice"))
+    wait_phase(name, "approve", "Paused")
+    wait_phase(name, "twice", "Paused")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture(scope="module")
+def ui(ns, tmp_path_factory):
+    server = UIServer(ns, "kubeconfig", tmp_path_factory.mktemp("ui")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.csp_errors = []
+    page.on("console", lambda m: page.csp_errors.append(m.text)
+            if m.type == "error" and "Content Security Policy" in m.text else None)
+    yield page
+    context.close()
+
+
+def test_a_person_without_patch_rights_sees_the_buttons_disabled(browser, ns, tmp_path_factory):
+    from playwright.sync_api import expect
+    server = UIServer(ns, "proxy", tmp_path_factory.mktemp("ui-proxy")).start()
+    try:
+        context = browser.new_context(extra_http_headers=server.headers("ui-viewer"),
+                                      viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        page.goto(f"{server.url}/runs/{ns}/approve")
+        expect(page.get_by_test_id("user")).to_have_text("ui-viewer")
+        for label in ("Resume", "Suspend", "Cancel"):
+            expect(page.get_by_role("button", name=label, exact=True)).to_be_disabled()
+        expect(page.get_by_test_id("why-resume")).to_contain_text("ui-viewer may not patch FlowRuns")
+        shot(page, "viewer")
+        context.close()
+    finally:
+        server.stop()
+
+
+def test_a_person_answers_a_pause_in_the_browser(page, ui, ns):
+    from playwright.sync_api import expect
+    page.goto(f"{ui.url}/")
+    waiting = page.get_by_test_id("waiting")
+    expect(waiting.get_by_role("link", name="approve", exact=True)).to_be_visible()
+    expect(waiting.get_by_role("link", name="twice", exact=True)).to_be_visible()
+    shot(page, "list")
+    waiting.get_by_role("link", name="approve", exact=True).click()
+
+    description = page.get_by_test_id("description")
+    expect(description.get_by_role("heading", name="Approve the payment")).to_be_visible()
+    expect(description.locator("strong")).to_have_text("the amount")
+    # The <script>, the onerror= and the javascript: link in the description are inert.
+    expect(description).to_contain_text("<script>window.__pwned")
+    assert page.evaluate("() => window.__pwned") is None
+    assert description.locator("script, img, a[href^='javascript']").count() == 0
+    shot(page, "pause")
+
+    page.get_by_label("Approver").fill("Marvin")
+    page.get_by_label("Amount").fill("-5")
+    page.get_by_role("button", name="Resume", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("amount")
+    expect(page.locator("#err-amount")).to_contain_text("less than or equal to the minimum of 0")
+    expect(page.locator("[id='err-address.city']")).to_contain_text("'city' is a required property")
+    expect(page.get_by_label("Approver")).to_have_value("Marvin")
+    shot(page, "invalid")
+    assert get_fr(ns, "approve")["status"]["phase"] == "Paused"
+
+    page.get_by_label("Amount").fill("250")
+    page.get_by_label("City").fill("Paris")
+    page.get_by_label("Tags 1").fill("q4")
+    page.get_by_role("button", name="Resume", exact=True).click()
+    page.wait_for_url(f"**/runs/{ns}/approve")
+    page.evaluate("() => { window.__marker = 'not reloaded' }")
+    assert page.get_by_test_id("phase").inner_text() != "Completed"  # the flow works 3 s after the answer
+    expect(page.get_by_test_id("phase")).to_have_text("Completed", timeout=LIVE)
+    assert page.evaluate("() => window.__marker") == "not reloaded"
+    expect(page.get_by_test_id("result")).to_contain_text('"approver": "Marvin"')
+    shot(page, "completed")
+    assert not page.csp_errors, page.csp_errors
+
+
+def test_suspend_then_resume_and_the_page_follows_a_restarted_server(page, ui, ns):
+    from playwright.sync_api import expect
+    page.goto(f"{ui.url}/runs/{ns}/twice")
+    expect(page.get_by_test_id("phase")).to_have_text("Paused")
+    page.get_by_role("button", name="Suspend", exact=True).click()
+    expect(page.get_by_test_id("phase")).to_have_text("Suspended", timeout=LIVE)
+    expect(page.get_by_text("No pod now")).to_be_visible(timeout=LIVE)
+    shot(page, "suspended")
+    page.get_by_role("button", name="Resume", exact=True).click()
+    # attempt 2 runs the flow again from the top; the first pause returns at once
+    expect(page.get_by_test_id("message")).to_contain_text("pause-2", timeout=90_000)
+    fr = get_fr(ns, "twice")
+    assert fr["status"]["attempt"] == 2 and fr["status"]["phase"] == "Paused"
+
+    # The UI server restarts; the page (not reloaded) reconnects and still follows the run.
+    page.evaluate("() => { window.__marker = 'not reloaded' }")
+    ui.restart()
+    patch_fr(ns, "twice", {"spec": {"state": "Running"}})
+    expect(page.get_by_test_id("phase")).to_have_text("Completed", timeout=LIVE)
+    assert page.evaluate("() => window.__marker") == "not reloaded"
+    assert not page.csp_errors, page.csp_errors
