@@ -62,10 +62,19 @@ show kubectl -n "$NS" get jobs -l flowrun.io/run=suspend
 printf 'result: '; kubectl -n "$NS" get fr suspend -o jsonpath='{.status.result}'; echo
 echo "(body_runs 1: the first task ran once; attempt 2 took its result from the cache)"
 
-step 7 "done"
+step 7 "the web UI: a run waits for you there"
+kubectl -n "$NS" apply -f examples/manifests/greet.yaml --dry-run=client -o json \
+  | sed 's/"name": "greet"/"name": "greet-ui"/' | kubectl -n "$NS" apply -f - >/dev/null
+show flowrun -n "$NS" wait greet-ui --for Paused --timeout 180
+
+step 8 "done"
 show kubectl -n "$NS" get fr
 echo
 echo "Try it yourself:"
 echo "  eval \"\$(tests/cluster/cluster-up.sh | tail -n 1)\"; export PATH=\$PWD/.venv/bin:\$PATH"
 echo "  kubectl -n $NS describe fr greet        # the Events of every transition"
 echo "  flowrun -n $NS ls"
+echo
+echo "The web UI, as you (your kubeconfig): run this, then open the URL it prints,"
+echo "http://127.0.0.1:8080/ (greet-ui waits there for a name; Ctrl-C stops the UI):"
+echo "  flowrun -n $NS ui"
