@@ -337,18 +337,21 @@ class Kube:
 
     def watch_flowruns(
         self, namespace: str | None = None, selector: str | None = None, *,
-        stop: threading.Event | None = None, server_timeout: int = 300,
+        stop: threading.Event | None = None, server_timeout: int = 300, relist: bool = False,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """(type, object) for every change of the FlowRuns of a namespace (None: all),
-        from now on; ("RESYNC", {}) first and whenever changes may have been missed (an
-        expired resourceVersion), so the caller reads the list again."""
+        from now on; ("RESYNC", {"items": [...]}) first and whenever changes may have been
+        missed (an expired resourceVersion): with `relist` the whole list, read at the
+        resourceVersion the watch continues from (an informer's list-then-watch);
+        without, no items (the caller reads what it needs)."""
         def restart() -> tuple[str, list[tuple[str, dict[str, Any]]]]:
             try:
-                got = self.rest.request("GET", self._path(namespace),
-                                        query={"labelSelector": selector, "limit": 1})
+                got = self.rest.request("GET", self._path(namespace), query={
+                    "labelSelector": selector, "limit": None if relist else 1})
             except HTTPError as exc:
                 raise _error(exc) from None
-            return got["metadata"]["resourceVersion"], [("RESYNC", {})]
+            items = list(got.get("items") or []) if relist else []
+            return got["metadata"]["resourceVersion"], [("RESYNC", {"items": items})]
 
         yield from self._watch(namespace, {"labelSelector": selector}, restart, stop=stop,
                                server_timeout=server_timeout)

@@ -50,6 +50,7 @@ from ..contract.transitions import pending_pause
 from ..kube import actions
 from ..kube.client import Gone, Kube, KubeError
 from . import forms, views
+from .cache import RunCache
 
 log = logging.getLogger("flowrun.ui")
 HERE = Path(__file__).parent
@@ -91,6 +92,24 @@ class Person:
     name: str
     groups: list[str]
     token_auth: bool = False
+    caches: dict[str | None, RunCache] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cache(self, namespace: str | None) -> RunCache:
+        """The person's cache of the runs of a scope (started on first use, restarted
+        when it stopped or idled)."""
+        with self._lock:
+            for scope, old in list(self.caches.items()):
+                if old.stop.is_set() or old.idle:
+                    old.stop.set()
+                    del self.caches[scope]
+            if namespace not in self.caches:
+                self.caches[namespace] = RunCache(self.kube, namespace)
+            return self.caches[namespace]
+
+    def close(self) -> None:
+        for cache in self.caches.values():
+            cache.stop.set()
 
     @property
     def me(self) -> dict[str, Any]:
@@ -125,7 +144,7 @@ class People:
         with self._lock:
             self._cache[key] = person
             while len(self._cache) > 256:
-                self._cache.popitem(last=False)
+                self._cache.popitem(last=False)[1].close()
         return person
 
     def of(self, request: Request) -> Person:
@@ -164,7 +183,9 @@ class People:
         token = request.cookies.get(COOKIE_TOKEN)
         if token:
             with self._lock:
-                self._cache.pop("t:" + hashlib.sha256(token.encode()).hexdigest(), None)
+                gone = self._cache.pop("t:" + hashlib.sha256(token.encode()).hexdigest(), None)
+            if gone is not None:
+                gone.close()
 
 
 # ---- CSRF: a per-browser random cookie, and an HMAC of it in every form --------------
@@ -237,9 +258,17 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
         return list(settings.namespaces) if settings.namespaces is not None else [None]
 
     def list_runs(person: Person, filters: views.Filters) -> list[dict[str, Any]]:
+        """From the person's cache of the scope (the label selector applied here as the
+        API server would), else, when the cache cannot say or the selector does not
+        parse, from the API."""
+        matches = views.selector_matcher(filters.selector)
         items: list[dict[str, Any]] = []
         for ns in scope_namespaces(filters):
-            items.extend(person.kube.list_flowruns(ns, filters.selector or None))
+            cached = None if matches is None else person.cache(ns).items()
+            if cached is None:
+                items.extend(person.kube.list_flowruns(ns, filters.selector or None))
+            else:
+                items.extend(o for o in cached if matches((o.get("metadata") or {}).get("labels") or {}))
         return items
 
     async def call(fn: Any, *args: Any, **kw: Any) -> Any:
@@ -424,8 +453,15 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
             except Exception as exc:  # noqa: BLE001
                 put(("error", str(exc)))
 
+        forget: list[Any] = []
         if name:
             threads = [threading.Thread(target=follow_run, daemon=True, name=f"ui-watch-{name}")]
+        elif views.selector_matcher(filters.selector) is not None:
+            # the list is drawn from the person's caches: announce their changes
+            threads = []
+            for scope in scope_namespaces(filters):
+                forget.append(person.cache(scope).listen(lambda kind: put(("list", kind))))
+            put(("list", "RESYNC"))  # a reconnect may have missed changes
         else:
             threads = [threading.Thread(target=follow_list, args=(scope,), daemon=True, name="ui-watch")
                        for scope in scope_namespaces(filters)]
@@ -465,6 +501,8 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
                     yield "event: change\ndata: list\n\n"
             finally:
                 stop.set()
+                for done in forget:
+                    done()
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

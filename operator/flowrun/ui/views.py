@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import markdown_it
 import nh3
@@ -73,6 +74,38 @@ def waits_for(obj: Mapping[str, Any]) -> str:
 def is_waiting(obj: Mapping[str, Any]) -> bool:
     """Waiting for a person: Paused or Suspended at a pause its flow asked for."""
     return phase_of(obj) in STOPPED and waits_for_a_person(obj)
+
+
+_REQ = re.compile(r"\s*(!?)([\w./-]+)\s*(?:(==|=|!=)\s*([\w.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$")
+
+
+def selector_matcher(selector: str) -> Callable[[Mapping[str, str]], bool] | None:
+    """A Kubernetes label selector (`team=a,tier!=web,env in (x,y),!legacy,canary`) as a
+    predicate over labels, as the API server applies it; None when it does not parse
+    (the API server is then asked, and says why)."""
+    checks: list[Callable[[Mapping[str, str]], bool]] = []
+    for part in re.split(r",(?![^(]*\))", selector.strip()) if selector.strip() else []:
+        m = _REQ.match(part)
+        if not m:
+            return None
+        neg, key, op, value, setop, values = m.groups()
+        if neg and (op or setop):
+            return None
+        if op in ("=", "=="):
+            checks.append(lambda lb, k=key, v=value: lb.get(k) == v)
+        elif op == "!=":
+            checks.append(lambda lb, k=key, v=value: lb.get(k) != v)
+        elif setop:
+            options = {v.strip() for v in values.split(",") if v.strip()}
+            if setop == "in":
+                checks.append(lambda lb, k=key, o=options: lb.get(k) in o)
+            else:
+                checks.append(lambda lb, k=key, o=options: lb.get(k) not in o)
+        elif neg:
+            checks.append(lambda lb, k=key: k not in lb)
+        else:
+            checks.append(lambda lb, k=key: k in lb)
+    return lambda labels: all(check(labels) for check in checks)
 
 
 @dataclass

@@ -95,3 +95,12 @@ def test_the_api_servers_refusal_names_the_fields():
     assert refusal_fields(message) == {"name": "'name' is a required property",
                                        "address.city": "'city' is a required property",
                                        "tags.0": "1 is not of type 'string'"}
+
+
+def test_label_selectors_match_as_the_api_server_does():
+    labels = {"team": "a", "env": "prod", "canary": ""}
+    for selector, expected in [("team=a", True), ("team==b", False), ("team!=b", True), ("env in (prod, qa)", True),
+                               ("env notin (prod)", False), ("canary", True), ("!legacy", True), ("!canary", False),
+                               ("team=a,env in (qa,prod),!legacy", True), ("", True)]:
+        assert views.selector_matcher(selector)(labels) is expected, selector
+    assert views.selector_matcher("team=(") is None  # the API server says why
