@@ -472,16 +472,10 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
             signature = request.query_params.get("sig")  # what the page was drawn with
             try:
                 yield "retry: 1000\n\n"
-                while True:
-                    try:
-                        item = await asyncio.wait_for(queue.get(), timeout=SSE_PING_SECONDS)
-                    except asyncio.TimeoutError:
+                async for batch in _batches(queue, SSE_COALESCE_SECONDS):  # one redraw for a burst
+                    if batch is None:
                         yield ": ping\n\n"
                         continue
-                    await asyncio.sleep(SSE_COALESCE_SECONDS)  # one redraw for a burst of changes
-                    batch = [item]
-                    while not queue.empty():
-                        batch.append(queue.get_nowait())
                     kinds = {k for k, _ in batch}
                     if "error" in kinds:
                         message = next(v for k, v in batch if k == "error")
@@ -538,23 +532,15 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
             try:
                 yield "retry: 3000\n\n"
                 ended = False
-                while True:
-                    try:
-                        line = await asyncio.wait_for(queue.get(), timeout=SSE_PING_SECONDS)
-                    except asyncio.TimeoutError:
+                async for batch in _batches(queue, 0.2):
+                    if batch is None:
                         yield ": ping\n\n"
                         continue
-                    if line is None:
-                        ended = True
-                    else:
-                        tail.append(line)
-                    await asyncio.sleep(0.2)
-                    while not queue.empty():
-                        more = queue.get_nowait()
-                        if more is None:
+                    for line in batch:
+                        if line is None:
                             ended = True
                         else:
-                            tail.append(more)
+                            tail.append(line)
                     text = html.escape("\n".join(tail))
                     yield "event: log\n" + "".join(f"data: {x}\n" for x in text.split("\n")) + "\n"
                     if ended:
@@ -612,6 +598,22 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
         exception_handlers={HTTPException: http_error, KubeError: kube_error,
                             Unauthenticated: unauthenticated},
     )
+
+
+async def _batches(queue: asyncio.Queue, coalesce: float) -> AsyncIterator[list[Any] | None]:
+    """What arrives on `queue`, in batches gathered for `coalesce` seconds after the first
+    item; None after SSE_PING_SECONDS of silence (time for a keep-alive comment)."""
+    while True:
+        try:
+            first = await asyncio.wait_for(queue.get(), timeout=SSE_PING_SECONDS)
+        except asyncio.TimeoutError:
+            yield None
+            continue
+        await asyncio.sleep(coalesce)
+        batch = [first]
+        while not queue.empty():
+            batch.append(queue.get_nowait())
+        yield batch
 
 
 def _quiet(fn: Any, default: Any) -> Any:
