@@ -41,8 +41,8 @@ def ns(operator):
     grant_people(name)
     apply(name, flowrun_manifest("approve", "testflows.ui:approve_payment"))
     apply(name, flowrun_manifest("twice", "testflows.ui:pauses_twice"))
-    wait_phase(name, "approve", "Paused")
-    wait_phase(name, "twice", "Paused")
+    wait_phase(name, "approve", "Paused", timeout=300)
+    wait_phase(name, "twice", "Paused", timeout=300)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
@@ -112,6 +112,7 @@ def test_a_person_answers_a_pause_in_the_browser(page, ui, ns):
 
     page.get_by_label("Approver").fill("Marvin")
     page.get_by_label("Amount").fill("-5")
+    page.get_by_label("Zip").fill("75001")
     page.get_by_role("button", name="Resume", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("amount")
     expect(page.locator("#err-amount")).to_contain_text("less than or equal to the minimum of 0")
