@@ -384,11 +384,18 @@ class Kube:
                     event = json.loads(line)
                     kind, obj = event.get("type"), event.get("object") or {}
                     if kind == "ERROR":
-                        if obj.get("code") == 410:  # our resourceVersion expired
+                        code = obj.get("code")
+                        if code == 410:  # our resourceVersion expired
                             rv = None
                             break
-                        raise KubeError(obj.get("code", 0), obj.get("reason", ""),
-                                        obj.get("message", "watch error"))
+                        if code in (401, 403, 404):
+                            raise KubeError(code, obj.get("reason", ""), obj.get("message", "watch error"))
+                        # The API server's own trouble, e.g. "storage is (re)initializing"
+                        # while its watch cache of the resource restarts (a CRD applied
+                        # again): reconnect with backoff, as client-go's reflector does.
+                        log.info("watch of %s ended by the API server: %s", namespace, obj.get("message"))
+                        failures += 1
+                        break
                     rv = obj.get("metadata", {}).get("resourceVersion", rv)
                     failures = 0
                     if kind == "BOOKMARK":

@@ -1,0 +1,54 @@
+"""A watch survives the API server ending it with an error of its own (its watch cache
+reinitialising after a CRD is applied again): it reconnects from where it was, as
+client-go's reflector does, instead of failing the runner's flow."""
+from __future__ import annotations
+
+import json
+import threading
+
+from flowrun.kube.client import Kube
+
+
+class Stream:
+    def __init__(self, events):
+        self.data = b"".join(json.dumps(e).encode() + b"\n" for e in events)
+
+    def stream(self, amt=None, decode_content=False):
+        yield self.data
+
+    def release_conn(self):
+        pass
+
+
+class Rest:
+    def __init__(self, streams):
+        self.streams, self.queries = list(streams), []
+
+    def request(self, method, path, query=None, **_):
+        item = {"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "5"}, "spec": {}}
+        return {"metadata": {"resourceVersion": "10"}, "items": [item]}
+
+    def stream(self, path, query, read_timeout):
+        self.queries.append(dict(query))
+        return Stream(self.streams.pop(0))
+
+
+def obj(rv):
+    return {"metadata": {"name": "r", "namespace": "ns", "resourceVersion": rv}, "spec": {"state": "Running"}}
+
+
+def test_an_error_event_of_the_api_server_reconnects_from_the_same_place():
+    kube = Kube.__new__(Kube)
+    kube.rest = Rest([
+        [{"type": "MODIFIED", "object": obj("11")},
+         {"type": "ERROR", "object": {"kind": "Status", "code": 500, "message": "storage is (re)initializing"}}],
+        [{"type": "MODIFIED", "object": obj("12")}],
+    ])
+    stop = threading.Event()
+    seen = []
+    for got in kube.watch_flowrun("ns", "r", stop=stop, server_timeout=5):
+        seen.append(got["metadata"]["resourceVersion"])
+        if len(seen) == 3:
+            break
+    assert seen == ["5", "11", "12"]  # the list's copy, then both changes: nothing raised
+    assert [q["resourceVersion"] for q in kube.rest.queries] == ["10", "11"]  # no relist
