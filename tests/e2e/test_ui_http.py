@@ -15,7 +15,7 @@ from cluster.flowruns import apply, flowrun_manifest, get_fr, wait_phase
 from cluster.pytest_plugin import _namespace_name, create_namespace
 from cluster.ui_server import UIServer, grant_people
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
