@@ -151,7 +151,9 @@ def events_until(ui: UIServer, user: str, path: str, wanted: str, seen: list[str
 def test_actions_change_the_run_as_the_person(ui, runs):
     ns = runs
     with client(ui, "ui-approver") as c:
-        token = csrf(c.get(f"/runs/{ns}/pay").text)
+        page = c.get(f"/runs/{ns}/pay").text
+        token = csrf(page)
+        drawn = re.search(r"&amp;sig=(\w+)", page).group(1)  # what the page's controls were drawn from
         # No CSRF token, no change.
         refused = c.post(f"/runs/{ns}/pay/resume", data={"approver": "x", "address.city": "y"})
         assert refused.status_code == 403 and "CSRF" in refused.text
@@ -169,13 +171,16 @@ def test_actions_change_the_run_as_the_person(ui, runs):
         assert unreadable.status_code == 422 and "is not a valid integer" in unreadable.text
         # Live: the run's stream says what to redraw when it changes.
         seen: list[str] = []
-        reader = events_until(ui, "ui-approver", f"/events?namespace={ns}&name=pay", "event: controls", seen)
+        reader = events_until(ui, "ui-approver", f"/events?namespace={ns}&name=pay&sig={drawn}", "event: controls",
+                              seen)
+        wait_for(lambda: "event: change" in seen, timeout=30, what="the stream's first event (the run as it is)")
+        assert "event: controls" not in seen  # the run is still as the page shows it
         good = c.post(f"/runs/{ns}/pay/resume", data={
             "_csrf": token, "approver": "Marvin", "amount": "250", "address.city": "Paris", "tags.0": "q4",
             "urgent": "true", "colour": "red", "_json": '{"address": {"zip": "75001"}}'})
         assert good.status_code == 303 and good.headers["location"] == f"/runs/{ns}/pay"
         reader.join(timeout=30)
-        assert "event: controls" in seen and "event: change" in seen, seen
+        assert "event: controls" in seen, seen  # the resume changed what the controls show
         fr = wait_phase(ns, "pay", "Completed", "Failed")
         assert fr["status"]["result"] == {"approver": "Marvin", "amount": 250, "city": "Paris", "tags": ["q4"],
                                           "urgent": True, "colour": "red"}
