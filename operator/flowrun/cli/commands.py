@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, TextIO
 
 from .. import __version__
-from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT
+from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT, LABEL_INSTANCE
 from ..contract import approvals, transitions
 from ..contract.phases import InvalidTransition, Phase, State
 from ..kube.client import Conflict, Gone, Kube, KubeError, context_namespace, load_api_client
@@ -242,6 +242,8 @@ def cmd_run(args: Any, s: Session) -> int:
     if args.ttl is not None:  # the parser refuses negative durations
         spec["ttlSecondsAfterFinished"] = int(args.ttl)
     labels = parse_labels(args.label or [])
+    if getattr(args, "instance", ""):
+        labels[LABEL_INSTANCE] = args.instance
     if args.name and len(args.name) > MAX_NAME:
         raise CliError(f"--name: at most {MAX_NAME} characters", INVALID_INPUT)
 
