@@ -37,7 +37,9 @@ class Leadership:
                  on_lose: Callable[[], None] | None = None, kube: Kube | None = None):
         self.namespace = settings.lease_namespace
         self.name = leases.lease_name(settings.instance)
-        self.identity = (settings.lease_identity or socket.gethostname()) + "-" + uuid.uuid4().hex[:6]
+        # The pod's name (the chart): a container restarted in the same pod takes its lease
+        # back at once. Without one, a name no other process ever has.
+        self.identity = settings.lease_identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
         self.timings = leases.Timings(settings.lease_duration, settings.lease_renew_deadline,
                                       settings.lease_retry_period)
         self.on_gain, self.on_lose = on_gain, on_lose
@@ -86,7 +88,7 @@ class Leadership:
 
     async def step(self) -> None:
         started = time.monotonic()
-        lease = await asyncio.to_thread(self.kube.get_lease, self.namespace, self.name)
+        lease = await asyncio.to_thread(lambda: self.kube.get_lease(self.namespace, self.name))
         self.seen = leases.observe(self.seen, lease, time.monotonic())
         action = leases.decide(lease, self.identity, self.seen, time.monotonic(), self.timings,
                                leading=self.leading)
@@ -98,7 +100,7 @@ class Leadership:
             return
         body = leases.lease_body(self.namespace, self.name, self.identity, self.timings, _microtime(), lease)
         try:
-            written = await asyncio.to_thread(self.kube.write_lease, body)
+            written = await asyncio.to_thread(lambda: self.kube.write_lease(body))
         except KubeError as exc:
             if exc.status in (409, 422):  # someone else wrote it first (or created it)
                 log.info("leader election: lost the race for the lease (%s)", exc.reason)
@@ -132,9 +134,9 @@ class Leadership:
         if self.on_lose:
             self.on_lose()
         try:
-            lease = await asyncio.to_thread(self.kube.get_lease, self.namespace, self.name)
+            lease = await asyncio.to_thread(lambda: self.kube.get_lease(self.namespace, self.name))
             if lease is not None and leases.holder(lease) == self.identity:
-                await asyncio.to_thread(self.kube.write_lease, leases.released(lease))
+                await asyncio.to_thread(lambda: self.kube.write_lease(leases.released(lease)))
                 log.info("leader election: released the lease")
         except Exception as exc:  # noqa: BLE001 - the lease then simply expires
             log.warning("leader election: could not release the lease: %s", exc)

@@ -38,6 +38,12 @@ class KubeError(RuntimeError):
         self.details = details
 
 
+def webhook_unreachable(exc: BaseException) -> bool:
+    """The API server refused a write because it could not reach an admission webhook
+    (failurePolicy Fail while no replica answers): a 500 that goes away by itself."""
+    return isinstance(exc, KubeError) and exc.status == 500 and "failed calling webhook" in (exc.message or "")
+
+
 class Conflict(KubeError):
     """409: the object changed since it was read (or already exists)."""
 
