@@ -282,7 +282,9 @@ def test_webhook_objects_and_contract():
         (hook,) = config["webhooks"]
         assert hook["clientConfig"]["service"]["path"] == path
         assert hook["clientConfig"]["caBundle"] == ca
-        assert hook["failurePolicy"] == "Ignore" and hook["timeoutSeconds"] == 5 and hook["sideEffects"] == "None"
+        # two replicas by default: a webhook the runs need not do without (issue 16)
+        assert hook["failurePolicy"] == "Fail" and hook["timeoutSeconds"] == 5 and hook["sideEffects"] == "None"
+        assert hook["objectSelector"] == {"matchExpressions": [{"key": "flowrun.io/instance", "operator": "DoesNotExist"}]}
         assert hook["rules"] == [{"apiGroups": ["flowrun.io"], "apiVersions": ["v1alpha1"], "resources": ["flowruns"],
                                   "operations": ["CREATE", "UPDATE"], "scope": "Namespaced"}]
     (deployment,) = find(docs, "Deployment")
@@ -294,6 +296,15 @@ def test_webhook_objects_and_contract():
     assert [h["clientConfig"]["service"]["path"] for h in config["webhooks"]] == [
         "/flowrun-mutate", "/flowrunnotifier-mutate"]
     assert config["webhooks"][1]["rules"][0]["resources"] == ["flowrunnotifiers"]
+    single = template("--set", "replicaCount=1", "--set", "instance=blue")
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        (hook,) = find(single, kind)[0]["webhooks"]
+        assert hook["failurePolicy"] == "Ignore"
+        assert hook["objectSelector"] == {"matchLabels": {"flowrun.io/instance": "blue"}}
+    assert find(single, "PodDisruptionBudget") == []
+    (deployment,) = find(single, "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["FLOWRUN_INSTANCE"] == "blue"
     off = template("-f", str(CHART / "ci" / "no-webhook-values.yaml"))
     assert not {"Service", "Secret", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} & {d["kind"] for d in off}
     (deployment,) = find(off, "Deployment")
@@ -304,8 +315,18 @@ def test_webhook_objects_and_contract():
 def test_deployment_is_locked_down():
     (deployment,) = find(template(), "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    # Replicas elect a leader; a rolling update never drops below the replicas there are
+    # (so the webhook always has an endpoint); a PDB keeps one through drains; the
+    # anti-affinity is preferred only (a one-node cluster runs both).
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    (pdb,) = find(template(), "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
     pod = spec["template"]["spec"]
+    anti = pod["affinity"]["podAntiAffinity"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti
+    assert anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"] == \
+        "kubernetes.io/hostname"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
@@ -407,8 +428,10 @@ def _diagnose(namespace: str, release: str) -> str:
 def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
     release = f"{SESSION_PREFIX}op-{secrets.token_hex(3)}"
     fullname = f"{release}-flowrun-operator"
-    values = ["--set", "crds.install=false",
-              "--set", f"watchNamespaces={{{runs_namespace}}}",
+    # crds.install stays on: the suite applied the CRD with `kubectl apply` first, as GitOps
+    # users do, and the chart must leave it alone instead of failing (issue 16, item 8).
+    crd_before = json.loads(kubectl("get", "crd", "flowruns.flowrun.io", "-o", "json").stdout)["metadata"]
+    values = ["--set", f"watchNamespaces={{{runs_namespace}}}",
               "--set", "image.repository=flowrun-operator", "--set", f"image.tag={IMAGE_TAG}",
               "--set", "image.pullPolicy=Never",
               "--set", "runner.image.repository=flowrun-runner", "--set", f"runner.image.tag={IMAGE_TAG}",
@@ -421,6 +444,17 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         installed = proc.returncode == 0 or _exists("secret", f"sh.helm.release.v1.{release}.v1", namespace)
         assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}\n{_diagnose(namespace, release)}"
         assert "kubectl get fr" in proc.stdout, "NOTES.txt tells the next steps"
+        assert "existed already, outside this release" in proc.stdout and "skipped" in proc.stdout, proc.stdout
+        crd_after = json.loads(kubectl("get", "crd", "flowruns.flowrun.io", "-o", "json").stdout)["metadata"]
+        assert "meta.helm.sh/release-name" not in (crd_after.get("annotations") or {})
+        assert crd_after["uid"] == crd_before["uid"]
+        # two replicas: one holds the instance's Lease, the other stands by
+        wait_for(lambda: len([p for p in _operator_pods(namespace, release)
+                              if p["status"].get("phase") == "Running"]) == 2, timeout=120, what="two replicas")
+        holder = wait_for(lambda: json.loads(kubectl("get", "lease", "flowrun-operator", "-o", "json",
+                                                     namespace=namespace, check=False).stdout or "{}")
+                          .get("spec", {}).get("holderIdentity"), timeout=60, what="a leader")
+        assert holder in {p["metadata"]["name"] for p in _operator_pods(namespace, release)}
         kubectl("rollout", "status", f"deployment/{fullname}", "--timeout=60s", namespace=namespace)
         for kind, name, ns in [("serviceaccount", fullname, namespace), ("service", f"{fullname}-webhook", namespace),
                                ("secret", f"{fullname}-webhook-tls", namespace),
@@ -488,8 +522,8 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         pods = wait_for(lambda: [p for p in _operator_pods(namespace, release)
                                  if p["metadata"].get("deletionTimestamp") is None] or None,
                         timeout=60, what="the upgraded operator pod")
-        assert [p["metadata"]["uid"] for p in pods] != [first_pod], "the Deployment did not roll"
-        (pod,) = pods
+        assert first_pod not in [p["metadata"]["uid"] for p in pods], "the Deployment did not roll"
+        pod = pods[0]
         live_env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
         assert live_env["FLOWRUN_DEFAULT_TIMEOUT"] == "1234"
         assert json.loads(kubectl("get", "secret", f"{fullname}-webhook-tls", "-o", "json",
