@@ -113,7 +113,7 @@ def schema_dir(kubeconfig, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("schemas")
     paths = json.loads(kubectl("get", "--raw", "/openapi/v3").stdout)["paths"]
     wanted = {"api/v1", "apis/apps/v1", "apis/rbac.authorization.k8s.io/v1",
-              "apis/admissionregistration.k8s.io/v1", "apis/apiextensions.k8s.io/v1"}
+              "apis/admissionregistration.k8s.io/v1", "apis/apiextensions.k8s.io/v1", "apis/policy/v1"}
     for path in sorted(wanted):
         assert path in paths, f"the API server publishes no OpenAPI v3 document for {path}"
         doc = json.loads(kubectl("get", "--raw", "/openapi/v3/" + path, timeout=120).stdout)
@@ -418,6 +418,12 @@ def _operator_pods(namespace: str, release: str) -> list[dict]:
     return json.loads(out.stdout)["items"]
 
 
+def _logs(namespace: str, release: str) -> str:
+    """The logs of every operator replica (the Service spreads webhook calls over them)."""
+    return "\n".join(kubectl("logs", p["metadata"]["name"], namespace=namespace, check=False).stdout
+                     for p in _operator_pods(namespace, release))
+
+
 def _diagnose(namespace: str, release: str) -> str:
     parts = [kubectl("get", "all", "-o", "wide", namespace=namespace, check=False).stdout]
     for pod in _operator_pods(namespace, release):
@@ -483,7 +489,7 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         assert done["status"]["result"] == "Hello, Marvin!"
         # the API server reached the operator's webhook through the Service with the
         # chart's certificates (rejections themselves are the webhook tests' business)
-        log = kubectl("logs", f"deployment/{fullname}", namespace=namespace).stdout
+        log = _logs(namespace, release)
         assert "POST /flowrun-validate" in log and "POST /flowrun-mutate" in log, log[-3000:]
 
         # 3. a run that suspends itself: no Job or pod left; resumed as attempt 2
@@ -510,7 +516,7 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         reasons = kubectl("get", "events", "--field-selector", "involvedObject.name=brief", "-o",
                           "jsonpath={.items[*].reason}", namespace=runs_namespace).stdout.split()
         assert "Expired" in reasons
-        log = kubectl("logs", f"deployment/{fullname}", namespace=namespace).stdout
+        log = _logs(namespace, release)
         assert "forbidden" not in log.lower(), log[-3000:]  # no API call refused for want of a right
 
         # 4. an upgrade with a changed setting rolls the operator; the certificates stay
