@@ -172,7 +172,8 @@ def test_kubeconform_catches_what_the_api_refuses(schema_dir: Path):
     assert kubeconform(schema_dir, stdin=bad_run).returncode != 0
     rendered = helm("template", "ci", str(CHART), "--kube-version", KUBE_VERSION,
                     "--show-only", "templates/deployment.yaml").stdout
-    assert kubeconform(schema_dir, stdin=rendered.replace("replicas: 1", "replicas: 1\n  replica: 1")).returncode != 0
+    assert "replicas: 2" in rendered
+    assert kubeconform(schema_dir, stdin=rendered.replace("replicas: 2", "replicas: 2\n  replica: 1")).returncode != 0
 
 
 # ---- what the templates say --------------------------------------------------------
@@ -211,6 +212,10 @@ def test_cluster_wide_rbac_covers_what_the_operator_does():
     granted = _rules(role)
     for key, verbs in _rules(reads).items():
         granted.setdefault(key, set()).update(verbs)
+    (leader,) = find(docs, "Role", "ci-flowrun-operator-leader")
+    assert leader["metadata"]["namespace"] == "flowrun-system"  # the Lease: in its own namespace only
+    for key, verbs in _rules(leader).items():
+        granted.setdefault(key, set()).update(verbs)
     assert {(g, r, v) for (g, r), vs in granted.items() for v in vs} == calls.granted(notifications=False)
     assert ("", "secrets") not in granted  # only with notifications.enabled
     assert granted[("flowrun.io", "flowruns")] >= {"delete"}  # TTL
@@ -233,8 +238,9 @@ def operators(docs: list[dict], kind: str) -> list[dict]:
 def test_namespaced_mode_uses_roles_and_limits_the_webhooks():
     docs = template("-f", str(CHART / "ci" / "namespaced-values.yaml"))
     assert find(docs, "ClusterRole", "ci-flowrun-operator") == []
-    assert sorted(r["metadata"]["namespace"] for r in operators(docs, "Role")) == ["team-a", "team-b"]
-    assert sorted(r["metadata"]["namespace"] for r in operators(docs, "RoleBinding")) == ["team-a", "team-b"]
+    assert sorted(r["metadata"]["namespace"] for r in operators(docs, "Role")) == ["flowrun-system", "team-a", "team-b"]
+    assert sorted(r["metadata"]["namespace"] for r in operators(docs, "RoleBinding")) == \
+        ["flowrun-system", "team-a", "team-b"]
     for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
         (config,) = find(docs, kind)
         (hook,) = config["webhooks"]
@@ -247,7 +253,8 @@ def test_namespaced_mode_uses_roles_and_limits_the_webhooks():
 
 def test_namespace_globs_make_rbac_cluster_wide_and_webhooks_unselective():
     docs = template("-f", str(CHART / "ci" / "glob-values.yaml"))
-    assert operators(docs, "Role") == [] and len(find(docs, "ClusterRole", "ci-flowrun-operator")) == 1
+    assert [r["metadata"]["name"] for r in operators(docs, "Role")] == ["ci-flowrun-operator-leader"]
+    assert len(find(docs, "ClusterRole", "ci-flowrun-operator")) == 1
     for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
         (config,) = find(docs, kind)
         assert "namespaceSelector" not in config["webhooks"][0]

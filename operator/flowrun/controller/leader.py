@@ -55,9 +55,11 @@ class Leadership:
     @property
     def kube(self) -> Kube:
         if self._kube is None:
-            # Its own connection pool and a short timeout: a renewal never waits behind
-            # reconciles, and a hung request ends before the renew deadline.
-            self._kube = Kube(timeout=max(self.timings.retry_period, 1.0))
+            # Its own connection pool: a renewal never waits behind reconciles. A slow API
+            # server (seconds per request on a loaded machine) must not cost the lease: a
+            # request may take up to the renew deadline, after which fencing stops the
+            # leader anyway.
+            self._kube = Kube(timeout=self.timings.renew_deadline)
         return self._kube
 
     def acting(self) -> bool:
