@@ -10,7 +10,7 @@ leaderelection, which Kubernetes' own controllers use):
   never the holder's timestamps: clocks of two machines need not agree). Then its
   holder is gone: take it.
 - This replica holds it: renew it. If its last successful renewal *started* more than
-  `renew_deadline` seconds ago, it stops acting at once (fencing): the lease was
+  `renew_deadline` seconds ago, it stops acting at once (fencing, `must_stop`): the lease was
   renewed at the earliest when that request started, others wait `lease_duration` from
   when they saw that renewal, so a leader that lost its lease has stopped before anyone
   else may take it (renew_deadline < lease_duration; the gap covers a step in flight).
@@ -81,8 +81,11 @@ def decide(lease: dict[str, Any] | None, me: str, seen: Observed, mono: float, t
     updated its memory with `observe`. `leading`: it is acting as the leader now."""
     current = holder(lease)
     if current == me:
-        if leading and (seen.renewed_at is None or mono - seen.renewed_at > timings.renew_deadline):
-            return Action.STEP_DOWN
+        # Ours: renew, even late. Fencing does not wait for this decision: `must_stop`
+        # turns a leader off the moment its renew deadline passes (and the shell steps
+        # down); a renewal that succeeds later makes it the leader again (it then
+        # reconciles everything, as after any gain), and one that fails on the
+        # resourceVersion means someone else took over.
         return Action.RENEW
     if leading:  # someone else took it (we were too slow): stop at once
         return Action.STEP_DOWN

@@ -46,6 +46,7 @@ class Leadership:
         self._kube = kube
         self.seen = leases.Observed()
         self.leading = False
+        self._written: dict | None = None  # the Lease as this replica last wrote it
         self.transitions = 0  # times this replica became the leader (metrics, tests)
 
     @property
@@ -89,8 +90,14 @@ class Leadership:
             self._lose("its lease could not be renewed in time")
 
     async def step(self) -> None:
+        self._check_fence()
+        if self.leading and self._written is not None:
+            # The leader renews what it wrote last (one request per period, not two); a
+            # conflict means someone else wrote the Lease: read it next time.
+            lease = self._written
+        else:
+            lease = await asyncio.to_thread(lambda: self.kube.get_lease(self.namespace, self.name))
         started = time.monotonic()
-        lease = await asyncio.to_thread(lambda: self.kube.get_lease(self.namespace, self.name))
         self.seen = leases.observe(self.seen, lease, time.monotonic())
         action = leases.decide(lease, self.identity, self.seen, time.monotonic(), self.timings,
                                leading=self.leading)
@@ -104,11 +111,16 @@ class Leadership:
         try:
             written = await asyncio.to_thread(lambda: self.kube.write_lease(body))
         except KubeError as exc:
+            self._written = None
             if exc.status in (409, 422):  # someone else wrote it first (or created it)
                 log.info("leader election: lost the race for the lease (%s)", exc.reason)
                 self._check_fence()
                 return
             raise
+        except Exception:
+            self._written = None
+            raise
+        self._written = written
         self.seen = leases.observe(self.seen, written, time.monotonic())
         self.seen = leases.Observed(self.seen.record, self.seen.changed_at, started)
         if not self.leading:

@@ -36,13 +36,14 @@ def test_a_live_holder_is_waited_out_by_the_standbys_own_clock():
     assert leases.decide(renewed, "a", seen, 115.5, T, leading=False) is Action.ACQUIRE
 
 
-def test_the_holder_renews_and_steps_down_after_its_renew_deadline():
+def test_the_holder_renews_and_is_fenced_after_its_renew_deadline():
     mine = lease("a")
     seen = Observed(record=leases.record_of(mine), changed_at=10.0, renewed_at=10.0)
     assert leases.decide(mine, "a", seen, 14.0, T, leading=True) is Action.RENEW
     assert not leases.must_stop(seen, 14.9, T)
     assert leases.must_stop(seen, 15.1, T)
-    assert leases.decide(mine, "a", seen, 15.1, T, leading=True) is Action.STEP_DOWN
+    # late: it is fenced off at once, and still tries to renew (a success makes it lead again)
+    assert leases.decide(mine, "a", seen, 15.1, T, leading=True) is Action.RENEW
     # a restarted process of the same identity (same pod) takes its own lease back
     assert leases.decide(mine, "a", Observed(), 0, T, leading=False) is Action.RENEW
 
