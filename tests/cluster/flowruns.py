@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -16,9 +17,24 @@ def flowrun_manifest(name: str, flow: str, **spec) -> dict:
             "metadata": {"name": name}, "spec": {"flow": flow, **spec}}
 
 
+def labelled(manifest: dict | str) -> str:
+    """YAML of `manifest` (a dict, or YAML/JSON text of one or more documents, a List
+    too) with every FlowRun labelled for this test session's operator instance
+    (FLOWRUN_INSTANCE, set by the e2e fixtures): the session's operator handles only
+    those, and an operator elsewhere in the cluster never touches them."""
+    from flowrun.contract.instances import labelled as label
+    instance = os.environ.get("FLOWRUN_INSTANCE", "")
+    docs = list(yaml.safe_load_all(manifest)) if isinstance(manifest, str) else [manifest]
+
+    def one(doc):
+        if isinstance(doc, dict) and doc.get("kind") == "List":
+            return {**doc, "items": [one(item) for item in doc.get("items") or []]}
+        return label(doc, instance) if isinstance(doc, dict) and doc.get("kind") == "FlowRun" else doc
+    return yaml.safe_dump_all([one(d) for d in docs if d is not None])
+
+
 def apply(namespace: str, manifest: dict | str, check: bool = True) -> subprocess.CompletedProcess:
-    text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
-    return kubectl("apply", "-f", "-", namespace=namespace, input=text, check=check)
+    return kubectl("apply", "-f", "-", namespace=namespace, input=labelled(manifest), check=check)
 
 
 def get_fr(namespace: str, name: str) -> dict:

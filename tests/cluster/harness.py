@@ -208,10 +208,12 @@ class ChartRights:
         kubectl("delete", "namespace", self.namespace, "--wait=false", "--ignore-not-found", check=False)
 
 
-def webhook_configurations(name: str, url: str, ca_pem: bytes, session_label: tuple[str, str]) -> list[dict]:
+def webhook_configurations(name: str, url: str, ca_pem: bytes, session_label: tuple[str, str],
+                           instance: str = "") -> list[dict]:
     """The validating and mutating webhook configurations the chart makes, pointing at an
     operator on this machine (`url` without the handler path) and limited to namespaces
-    carrying `session_label`, so other sessions' runs on the same cluster never reach it.
+    carrying `session_label`, so other sessions' runs on the same cluster never reach it,
+    and to the FlowRuns of `instance` (an objectSelector, as the chart makes).
     Made by the tests as admin: the operator holds no admissionregistration rights."""
     import base64
     key, value = session_label
@@ -230,6 +232,9 @@ def webhook_configurations(name: str, url: str, ca_pem: bytes, session_label: tu
     out = []
     for kind, verb in (("Validating", "validate"), ("Mutating", "mutate")):
         hooks = [hook(f"{verb}.flowruns.flowrun.io", f"flowrun-{verb}", "flowruns")]
+        hooks[0]["objectSelector"] = (  # the session instance's FlowRuns only, as the chart does
+            {"matchLabels": {"flowrun.io/instance": instance}} if instance else
+            {"matchExpressions": [{"key": "flowrun.io/instance", "operator": "DoesNotExist"}]})
         if verb == "mutate":  # a notifier is checked and stamped (controller/handlers.py)
             hooks.append(hook("mutate.flowrunnotifiers.flowrun.io", "flowrunnotifier-mutate", "flowrunnotifiers"))
         out.append({"apiVersion": "admissionregistration.k8s.io/v1", "kind": f"{kind}WebhookConfiguration",

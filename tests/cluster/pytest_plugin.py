@@ -41,6 +41,8 @@ def _live_output(request):
 
 @pytest.fixture(scope="session")
 def kubeconfig(request) -> str:
+    import os
+    os.environ["FLOWRUN_INSTANCE"] = SESSION_INSTANCE  # the CLI and kubectl helpers label runs with it
     with _live_output(request):
         return cluster.ensure_cluster()
 
@@ -59,6 +61,11 @@ SESSION_NAMESPACES = f"{SESSION_PREFIX}*"
 # ...and carries this label, which the session operator's webhook configurations select
 # (a namespaceSelector cannot match a name prefix).
 SESSION_LABEL = ("flowrun.io/test-session", SESSION_PREFIX.rstrip("-"))
+# ...and its own operator instance: the session's operators handle only FlowRuns labelled
+# flowrun.io/instance=<this> (the tests' FlowRuns are: cluster.flowruns.labelled, the CLI
+# and subflows read FLOWRUN_INSTANCE), so an operator installed in the cluster without an
+# instance (`make deploy`) never touches them, nor they it.
+SESSION_INSTANCE = f"test-{SESSION_PREFIX.rstrip('-')}"
 
 
 def create_namespace(name: str) -> None:

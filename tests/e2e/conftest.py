@@ -35,7 +35,7 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
     uses the admin kubeconfig."""
     from cluster import is_local_cluster
     from cluster.harness import ChartRights, apiserver_host, free_port, webhook_configurations
-    from cluster.pytest_plugin import SESSION_LABEL, SESSION_NAMESPACES, SESSION_PREFIX
+    from cluster.pytest_plugin import SESSION_INSTANCE, SESSION_LABEL, SESSION_NAMESPACES, SESSION_PREFIX
     from flowrun.controller.certs import write_self_signed
     workdir = tmp_path_factory.mktemp("operator")
     rights = ChartRights(SESSION_PREFIX, SESSION_NAMESPACES, workdir)
@@ -51,7 +51,8 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
             webhook = {"FLOWRUN_WEBHOOK_PORT": str(port), "FLOWRUN_WEBHOOK_ADDR": host,
                        "FLOWRUN_WEBHOOK_HOST": host, "FLOWRUN_WEBHOOK_CERT_DIR": str(certs)}
             configurations = webhook_configurations(f"{SESSION_PREFIX}flowrun.io", f"https://{host}:{port}",
-                                                    (certs / "ca.crt").read_bytes(), SESSION_LABEL)
+                                                    (certs / "ca.crt").read_bytes(), SESSION_LABEL,
+                                                    SESSION_INSTANCE)
             kubectl("apply", "-f", "-", input=yaml.safe_dump_all(configurations))
         metrics_port = free_port()
         # A short grace for images that cannot be pulled, so the test of it fails fast; a
@@ -61,8 +62,12 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
                              KUBECONFIG=str(operator_kubeconfig), FLOWRUN_METRICS_PORT=str(metrics_port),
                              FLOWRUN_IMAGE_PULL_GRACE_SECONDS="5", FLOWRUN_JOB_RETRY_SECONDS="2",
                              FLOWRUN_ACTION_VERBS="true", FLOWRUN_OPERATOR_USER=rights.username,
-                             FLOWRUN_NOTIFICATIONS="true", **webhook)
+                             FLOWRUN_NOTIFICATIONS="true",
+                             FLOWRUN_INSTANCE=SESSION_INSTANCE, FLOWRUN_LEASE_NAMESPACE=rights.namespace,
+                             FLOWRUN_LEASE_IDENTITY="session-operator",
+                             **webhook)
         op.username = rights.username
+        op.rights, op.webhook_env, op.workdir = rights, webhook, workdir
         # For tests that take the webhook away: put its configurations back as Helm would.
         op.restore_webhooks = lambda: configurations and kubectl(
             "apply", "-f", "-", input=yaml.safe_dump_all(configurations))

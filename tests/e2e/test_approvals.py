@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from cluster import _kubectl_binary, kubectl, wait_for
-from cluster.flowruns import get_fr, wait_phase
+from cluster.flowruns import get_fr, labelled, wait_phase
 
 pytestmark = pytest.mark.e2e
 
@@ -40,8 +40,8 @@ def people(namespace):
 
 
 def start(namespace: str, name: str) -> dict:
-    manifest = json.dumps({"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": name},
-                           "spec": {"flow": FLOW}})
+    manifest = labelled({"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": name},
+                         "spec": {"flow": FLOW}})
     as_person(namespace, "carol", "create", "-f", "-", input=manifest, check=True)
     return wait_phase(namespace, name, "Paused")
 
@@ -113,7 +113,7 @@ def test_rights_by_verb(operator, namespace):
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "resumers"},
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "resumers"},
          "subjects": [{"kind": "User", "name": "lu"}]}]}))
-    kubectl("apply", "-f", "-", namespace=ns, input=json.dumps(
+    kubectl("apply", "-f", "-", namespace=ns, input=labelled(
         {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": "verbs"},
          "spec": {"flow": "examples.jokes:tell_joke"}}))
     wait_phase(ns, "verbs", "Paused")

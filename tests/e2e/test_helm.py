@@ -113,7 +113,7 @@ def schema_dir(kubeconfig, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("schemas")
     paths = json.loads(kubectl("get", "--raw", "/openapi/v3").stdout)["paths"]
     wanted = {"api/v1", "apis/apps/v1", "apis/rbac.authorization.k8s.io/v1",
-              "apis/admissionregistration.k8s.io/v1", "apis/apiextensions.k8s.io/v1"}
+              "apis/admissionregistration.k8s.io/v1", "apis/apiextensions.k8s.io/v1", "apis/policy/v1"}
     for path in sorted(wanted):
         assert path in paths, f"the API server publishes no OpenAPI v3 document for {path}"
         doc = json.loads(kubectl("get", "--raw", "/openapi/v3/" + path, timeout=120).stdout)
@@ -172,7 +172,8 @@ def test_kubeconform_catches_what_the_api_refuses(schema_dir: Path):
     assert kubeconform(schema_dir, stdin=bad_run).returncode != 0
     rendered = helm("template", "ci", str(CHART), "--kube-version", KUBE_VERSION,
                     "--show-only", "templates/deployment.yaml").stdout
-    assert kubeconform(schema_dir, stdin=rendered.replace("replicas: 1", "replicas: 1\n  replica: 1")).returncode != 0
+    assert "replicas: 2" in rendered
+    assert kubeconform(schema_dir, stdin=rendered.replace("replicas: 2", "replicas: 2\n  replica: 1")).returncode != 0
 
 
 # ---- what the templates say --------------------------------------------------------
@@ -211,6 +212,10 @@ def test_cluster_wide_rbac_covers_what_the_operator_does():
     granted = _rules(role)
     for key, verbs in _rules(reads).items():
         granted.setdefault(key, set()).update(verbs)
+    (leader,) = find(docs, "Role", "ci-flowrun-operator-leader")
+    assert leader["metadata"]["namespace"] == "flowrun-system"  # the Lease: in its own namespace only
+    for key, verbs in _rules(leader).items():
+        granted.setdefault(key, set()).update(verbs)
     assert {(g, r, v) for (g, r), vs in granted.items() for v in vs} == calls.granted(notifications=False)
     assert ("", "secrets") not in granted  # only with notifications.enabled
     assert granted[("flowrun.io", "flowruns")] >= {"delete"}  # TTL
@@ -233,8 +238,9 @@ def operators(docs: list[dict], kind: str) -> list[dict]:
 def test_namespaced_mode_uses_roles_and_limits_the_webhooks():
     docs = template("-f", str(CHART / "ci" / "namespaced-values.yaml"))
     assert find(docs, "ClusterRole", "ci-flowrun-operator") == []
-    assert sorted(r["metadata"]["namespace"] for r in operators(docs, "Role")) == ["team-a", "team-b"]
-    assert sorted(r["metadata"]["namespace"] for r in operators(docs, "RoleBinding")) == ["team-a", "team-b"]
+    assert sorted(r["metadata"]["namespace"] for r in operators(docs, "Role")) == ["flowrun-system", "team-a", "team-b"]
+    assert sorted(r["metadata"]["namespace"] for r in operators(docs, "RoleBinding")) == \
+        ["flowrun-system", "team-a", "team-b"]
     for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
         (config,) = find(docs, kind)
         (hook,) = config["webhooks"]
@@ -247,7 +253,8 @@ def test_namespaced_mode_uses_roles_and_limits_the_webhooks():
 
 def test_namespace_globs_make_rbac_cluster_wide_and_webhooks_unselective():
     docs = template("-f", str(CHART / "ci" / "glob-values.yaml"))
-    assert operators(docs, "Role") == [] and len(find(docs, "ClusterRole", "ci-flowrun-operator")) == 1
+    assert [r["metadata"]["name"] for r in operators(docs, "Role")] == ["ci-flowrun-operator-leader"]
+    assert len(find(docs, "ClusterRole", "ci-flowrun-operator")) == 1
     for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
         (config,) = find(docs, kind)
         assert "namespaceSelector" not in config["webhooks"][0]
@@ -282,7 +289,9 @@ def test_webhook_objects_and_contract():
         (hook,) = config["webhooks"]
         assert hook["clientConfig"]["service"]["path"] == path
         assert hook["clientConfig"]["caBundle"] == ca
-        assert hook["failurePolicy"] == "Ignore" and hook["timeoutSeconds"] == 5 and hook["sideEffects"] == "None"
+        # two replicas by default: a webhook the runs need not do without (issue 16)
+        assert hook["failurePolicy"] == "Fail" and hook["timeoutSeconds"] == 5 and hook["sideEffects"] == "None"
+        assert hook["objectSelector"] == {"matchExpressions": [{"key": "flowrun.io/instance", "operator": "DoesNotExist"}]}
         assert hook["rules"] == [{"apiGroups": ["flowrun.io"], "apiVersions": ["v1alpha1"], "resources": ["flowruns"],
                                   "operations": ["CREATE", "UPDATE"], "scope": "Namespaced"}]
     (deployment,) = find(docs, "Deployment")
@@ -294,6 +303,15 @@ def test_webhook_objects_and_contract():
     assert [h["clientConfig"]["service"]["path"] for h in config["webhooks"]] == [
         "/flowrun-mutate", "/flowrunnotifier-mutate"]
     assert config["webhooks"][1]["rules"][0]["resources"] == ["flowrunnotifiers"]
+    single = template("--set", "replicaCount=1", "--set", "instance=blue")
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        (hook,) = find(single, kind)[0]["webhooks"]
+        assert hook["failurePolicy"] == "Ignore"
+        assert hook["objectSelector"] == {"matchLabels": {"flowrun.io/instance": "blue"}}
+    assert find(single, "PodDisruptionBudget") == []
+    (deployment,) = find(single, "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["FLOWRUN_INSTANCE"] == "blue"
     off = template("-f", str(CHART / "ci" / "no-webhook-values.yaml"))
     assert not {"Service", "Secret", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} & {d["kind"] for d in off}
     (deployment,) = find(off, "Deployment")
@@ -304,8 +322,18 @@ def test_webhook_objects_and_contract():
 def test_deployment_is_locked_down():
     (deployment,) = find(template(), "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    # Replicas elect a leader; a rolling update never drops below the replicas there are
+    # (so the webhook always has an endpoint); a PDB keeps one through drains; the
+    # anti-affinity is preferred only (a one-node cluster runs both).
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    (pdb,) = find(template(), "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
     pod = spec["template"]["spec"]
+    anti = pod["affinity"]["podAntiAffinity"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti
+    assert anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"] == \
+        "kubernetes.io/hostname"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
@@ -397,6 +425,12 @@ def _operator_pods(namespace: str, release: str) -> list[dict]:
     return json.loads(out.stdout)["items"]
 
 
+def _logs(namespace: str, release: str) -> str:
+    """The logs of every operator replica (the Service spreads webhook calls over them)."""
+    return "\n".join(kubectl("logs", p["metadata"]["name"], namespace=namespace, check=False).stdout
+                     for p in _operator_pods(namespace, release))
+
+
 def _diagnose(namespace: str, release: str) -> str:
     parts = [kubectl("get", "all", "-o", "wide", namespace=namespace, check=False).stdout]
     for pod in _operator_pods(namespace, release):
@@ -407,8 +441,10 @@ def _diagnose(namespace: str, release: str) -> str:
 def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
     release = f"{SESSION_PREFIX}op-{secrets.token_hex(3)}"
     fullname = f"{release}-flowrun-operator"
-    values = ["--set", "crds.install=false",
-              "--set", f"watchNamespaces={{{runs_namespace}}}",
+    # crds.install stays on: the suite applied the CRD with `kubectl apply` first, as GitOps
+    # users do, and the chart must leave it alone instead of failing (issue 16, item 8).
+    crd_before = json.loads(kubectl("get", "crd", "flowruns.flowrun.io", "-o", "json").stdout)["metadata"]
+    values = ["--set", f"watchNamespaces={{{runs_namespace}}}",
               "--set", "image.repository=flowrun-operator", "--set", f"image.tag={IMAGE_TAG}",
               "--set", "image.pullPolicy=Never",
               "--set", "runner.image.repository=flowrun-runner", "--set", f"runner.image.tag={IMAGE_TAG}",
@@ -421,6 +457,17 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         installed = proc.returncode == 0 or _exists("secret", f"sh.helm.release.v1.{release}.v1", namespace)
         assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}\n{_diagnose(namespace, release)}"
         assert "kubectl get fr" in proc.stdout, "NOTES.txt tells the next steps"
+        assert "existed already, outside this release" in proc.stdout and "skipped" in proc.stdout, proc.stdout
+        crd_after = json.loads(kubectl("get", "crd", "flowruns.flowrun.io", "-o", "json").stdout)["metadata"]
+        assert "meta.helm.sh/release-name" not in (crd_after.get("annotations") or {})
+        assert crd_after["uid"] == crd_before["uid"]
+        # two replicas: one holds the instance's Lease, the other stands by
+        wait_for(lambda: len([p for p in _operator_pods(namespace, release)
+                              if p["status"].get("phase") == "Running"]) == 2, timeout=120, what="two replicas")
+        holder = wait_for(lambda: json.loads(kubectl("get", "lease", "flowrun-operator", "-o", "json",
+                                                     namespace=namespace, check=False).stdout or "{}")
+                          .get("spec", {}).get("holderIdentity"), timeout=60, what="a leader")
+        assert holder in {p["metadata"]["name"] for p in _operator_pods(namespace, release)}
         kubectl("rollout", "status", f"deployment/{fullname}", "--timeout=60s", namespace=namespace)
         for kind, name, ns in [("serviceaccount", fullname, namespace), ("service", f"{fullname}-webhook", namespace),
                                ("secret", f"{fullname}-webhook-tls", namespace),
@@ -449,7 +496,7 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         assert done["status"]["result"] == "Hello, Marvin!"
         # the API server reached the operator's webhook through the Service with the
         # chart's certificates (rejections themselves are the webhook tests' business)
-        log = kubectl("logs", f"deployment/{fullname}", namespace=namespace).stdout
+        log = _logs(namespace, release)
         assert "POST /flowrun-validate" in log and "POST /flowrun-mutate" in log, log[-3000:]
 
         # 3. a run that suspends itself: no Job or pod left; resumed as attempt 2
@@ -476,7 +523,7 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         reasons = kubectl("get", "events", "--field-selector", "involvedObject.name=brief", "-o",
                           "jsonpath={.items[*].reason}", namespace=runs_namespace).stdout.split()
         assert "Expired" in reasons
-        log = kubectl("logs", f"deployment/{fullname}", namespace=namespace).stdout
+        log = _logs(namespace, release)
         assert "forbidden" not in log.lower(), log[-3000:]  # no API call refused for want of a right
 
         # 4. an upgrade with a changed setting rolls the operator; the certificates stay
@@ -488,8 +535,8 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         pods = wait_for(lambda: [p for p in _operator_pods(namespace, release)
                                  if p["metadata"].get("deletionTimestamp") is None] or None,
                         timeout=60, what="the upgraded operator pod")
-        assert [p["metadata"]["uid"] for p in pods] != [first_pod], "the Deployment did not roll"
-        (pod,) = pods
+        assert first_pod not in [p["metadata"]["uid"] for p in pods], "the Deployment did not roll"
+        pod = pods[0]
         live_env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
         assert live_env["FLOWRUN_DEFAULT_TIMEOUT"] == "1234"
         assert json.loads(kubectl("get", "secret", f"{fullname}-webhook-tls", "-o", "json",

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from cluster import kubectl, wait_for
-from cluster.flowruns import apply, flowrun_manifest, get_fr, names, wait_phase
+from cluster.flowruns import apply, flowrun_manifest, get_fr, labelled, names, wait_phase
 from flowrun.contract.children import child_name
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +25,7 @@ CLAIM_WAIT = 360
 
 
 def create_as(namespace: str, who: str, manifest: dict):
-    return kubectl("create", "-f", "-", "--as", who, namespace=namespace, input=yaml.safe_dump(manifest),
+    return kubectl("create", "-f", "-", "--as", who, namespace=namespace, input=labelled(manifest),
                    check=False)
 
 

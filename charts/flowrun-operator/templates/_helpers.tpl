@@ -126,3 +126,19 @@ get/list/watch/patch/create and flowruns/status get/patch.
   verbs: [get]
 {{- end }}
 {{- end }}
+
+{{/*
+"true" when the CRD `.name` exists already and this release (`.Release`) does not manage it: applied
+with `kubectl apply -f crds/` (as GitOps users do) or installed by another release. Helm
+would refuse to take it over ("invalid ownership metadata"), so the chart leaves it as it
+is and says so in NOTES.txt. `helm template` (no cluster) finds nothing: it renders the CRD.
+*/}}
+{{- define "flowrun-operator.crdManagedElsewhere" -}}
+{{- $existing := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" .name }}
+{{- if $existing }}
+{{- $annotations := default dict $existing.metadata.annotations }}
+{{- if not (and (eq (index $annotations "meta.helm.sh/release-name" | default "") .Release.Name) (eq (index $annotations "meta.helm.sh/release-namespace" | default "") .Release.Namespace)) }}
+{{- "true" }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, TextIO
 
 from .. import __version__
-from ..contract.constants import API_VERSION, KIND
+from ..contract.constants import API_VERSION, KIND, LABEL_INSTANCE
 from ..contract import approvals
 from ..contract.status import current_pod
 from ..contract.phases import Phase, State
@@ -245,6 +245,8 @@ def cmd_run(args: Any, s: Session) -> int:
     if args.ttl is not None:  # the parser refuses negative durations
         spec["ttlSecondsAfterFinished"] = int(args.ttl)
     labels = parse_labels(args.label or [])
+    if getattr(args, "instance", ""):
+        labels[LABEL_INSTANCE] = args.instance
     if args.name and len(args.name) > MAX_NAME:
         raise CliError(f"--name: at most {MAX_NAME} characters", INVALID_INPUT)
 
@@ -345,7 +347,7 @@ def _targets(args: Any, s: Session, verb: str) -> tuple[list[str], bool]:
     return [strip_kind(n) for n in args.names], False
 
 
-def _refusal(name: str, exc: ApiRefused, verb: str, sent_input: bool) -> CliError:
+def _refusal(name: str, exc: actions.ApiRefused, verb: str, sent_input: bool) -> CliError:
     """An API error for a state change, in words: admission webhook denials, invalid
     values and conflicts are refusals, not crashes."""
     if exc.status == 404:

@@ -3,6 +3,7 @@ examples. Global options (-n, --kubeconfig, --color) work before or after the co
 from __future__ import annotations
 
 import argparse
+import os
 
 from .. import __version__
 from .errors import EXIT_CODES_HELP
@@ -100,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", help="runner image (default: the operator's)")
     p.add_argument("--label", "-L", action="append", metavar="KEY=VALUE",
                    help="a label on the FlowRun (repeatable), for ls/resume/suspend -l")
+    p.add_argument("--instance", default=os.environ.get("FLOWRUN_INSTANCE", ""), metavar="ID",
+                   help="the operator instance that handles the run (label flowrun.io/instance; "
+                        "default: FLOWRUN_INSTANCE, else none: the operator without an instance id)")
     p.add_argument("--suspended", action="store_true",
                    help="create it suspended: no Job starts until it is resumed")
     p.add_argument("--ttl", type=_seconds, metavar="S",

@@ -17,7 +17,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from .constants import KIND, LABEL_PARENT, LABEL_STARTED_BY, LABEL_STARTED_BY_UID
+from .instances import instance_of
+from .constants import LABEL_INSTANCE, KIND, LABEL_PARENT, LABEL_STARTED_BY, LABEL_STARTED_BY_UID
 
 # FlowRun names are at most 52 characters, so that `<run>-<attempt>` Job names and the
 # labels derived from them stay within Kubernetes' 63.
@@ -67,6 +68,9 @@ def child_errors(child: Mapping[str, Any], parent: Mapping[str, Any]) -> list[st
     pmeta = parent.get("metadata") or {}
     name, uid = pmeta.get("name", ""), pmeta.get("uid", "")
     if is_child_of(child, parent):
+        if instance_of(child) != instance_of(parent):
+            return [f"a run's children carry its label {LABEL_INSTANCE}={instance_of(parent)!r} "
+                    "(its operator instance; run_flow does this)"]
         return []
     return [f"a run's ServiceAccount may create only its own children: name it "
             f"{child_prefix(name, uid)}<key>, and either label it {LABEL_PARENT}={name} and own it by "

@@ -23,6 +23,10 @@ MANAGED_BY = "flowrun-operator"
 # also owned by the parent), or by run_flow(..., as_subflow=False) (independent).
 LABEL_PARENT = "flowrun.io/parent"
 LABEL_STARTED_BY = "flowrun.io/started-by"
+# The operator instance a FlowRun belongs to (absent: the operator without an instance
+# id). Carried from a run to its children and onto its Jobs and pods.
+LABEL_INSTANCE = "flowrun.io/instance"
+ENV_INSTANCE = "FLOWRUN_INSTANCE"
 
 # Environment of the runner pod.
 ENV_NAME = "FLOWRUN_NAME"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 import kopf
@@ -20,17 +21,24 @@ def main(argv: list[str] | None = None) -> int:
                        help="watch only this namespace (repeatable)")
     scope.add_argument("-A", "--all-namespaces", action="store_true",
                        help="watch the whole cluster (the default)")
+    parser.add_argument("--instance", default=None,
+                        help="handle only FlowRuns labelled flowrun.io/instance=ID (default: "
+                             "FLOWRUN_INSTANCE; none: only FlowRuns without that label)")
     parser.add_argument("--liveness", default=None,
                         help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.instance is not None:
+        os.environ["FLOWRUN_INSTANCE"] = args.instance  # read by Settings.from_env below
     from . import handlers  # noqa: F401  (registers the handlers)
     kopf.run(
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         liveness_endpoint=args.liveness,
+        # kopf's peering would freeze rather than elect: replicas elect a leader with a
+        # Lease of their own (controller/leader.py).
         standalone=True,
     )
     return 0

@@ -17,6 +17,11 @@ that hand over to `Reconciler` (decisions and I/O live there, not here).
   of the notifiers; after each reconcile of a run its due notifications are queued
   (sent in the background); a mutating webhook admits a notifier only when its creator
   may read the Secrets it references.
+- Instances: every watch handler sees only this instance's objects (the
+  flowrun.io/instance label, contract/instances.py).
+- Replicas: only the leader (controller/leader.py) acts; a standby only remembers which
+  runs exist, and reconciles them all when it becomes the leader. Every replica serves
+  the webhook.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ from typing import Any
 
 import kopf
 
-from ..contract.constants import GROUP, LABEL_RUN, NOTIFIER_PLURAL, PLURAL, VERSION
+from ..contract.constants import GROUP, LABEL_INSTANCE, LABEL_RUN, NOTIFIER_PLURAL, PLURAL, VERSION
 from ..contract.phases import Phase
 from ..contract import approvals, audit, transitions
 from ..contract import notifications as notification_rules
@@ -39,6 +44,7 @@ from ..contract.status import now
 from ..kube import Kube
 from . import admission, template_gate
 from .notify import Notifications
+from .leader import Leadership
 from .reconcile import Reconciler, finished_expiry
 from .settings import Settings
 
@@ -46,12 +52,15 @@ log = logging.getLogger("flowrun.controller")
 SETTINGS = Settings.from_env()
 _reconciler: Reconciler | None = None
 _notifications: Notifications | None = None
+# This instance's objects only (kopf filters every watch handler by it).
+MINE = {LABEL_INSTANCE: SETTINGS.instance or kopf.ABSENT}
 
 
 def reconciler() -> Reconciler:
     global _reconciler
     if _reconciler is None:
         _reconciler = Reconciler(Kube(), SETTINGS)
+        _reconciler.may_act = LEADER.acting
     return _reconciler
 
 
@@ -60,6 +69,36 @@ def notifications() -> Notifications:
     if _notifications is None:
         _notifications = Notifications(reconciler().kube, SETTINGS)
     return _notifications
+# Runs this replica has seen (namespace, name) -> live: what a new leader reconciles.
+_known: dict[tuple[str, str], bool] = {}
+
+
+async def _reconcile_all() -> None:
+    """Just became the leader: reconcile every run seen, live ones first (nothing a
+    standby saw was acted on, and its timers were never armed)."""
+    keys = sorted(_known, key=lambda k: not _known[k])
+    log.info("leader: reconciling %d runs", len(keys))
+    gate = asyncio.Semaphore(SETTINGS_WORKERS)
+
+    async def one(namespace: str, name: str) -> None:
+        async with gate:
+            if LEADER.acting():
+                await reconcile(namespace, name)
+    await asyncio.gather(*(one(ns, n) for ns, n in keys))
+
+
+SETTINGS_WORKERS = 8
+
+
+def _stand_by() -> None:
+    """Lost the lease: no timer of this replica fires any more (the next leader arms its own)."""
+    for handle in _timers.values():
+        handle.cancel()
+    _timers.clear()
+    _failures.clear()
+
+
+LEADER = Leadership(SETTINGS, on_gain=_reconcile_all, on_lose=_stand_by)
 
 
 @kopf.on.startup()
@@ -86,26 +125,48 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     log.info("flowrun operator settings: %s", SETTINGS)
 
 
+@kopf.on.startup()
+async def elect(**_: Any) -> None:
+    """Start the leader election beside kopf (it runs until the operator stops)."""
+    global _election
+    _election = asyncio.get_running_loop().create_task(LEADER.run())
+
+
+_election: asyncio.Task | None = None
+
+
+@kopf.on.cleanup()
+async def resign(**_: Any) -> None:
+    if _election is not None:
+        _election.cancel()
+    await LEADER.release()
+
+
 def _run_is_live(status: dict[str, Any], **_: Any) -> bool:
     phase = (status or {}).get("phase")
     return not phase or not Phase(phase).terminal
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
-async def flowrun_changed(type: str | None, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+@kopf.on.event(GROUP, VERSION, PLURAL, labels=MINE)
+async def flowrun_changed(type: str | None, name: str, namespace: str, memo: kopf.Memo,
+                          status: dict[str, Any], **_: Any) -> None:
     if type == "DELETED":
+        _known.pop((namespace, name), None)
+        return
+    _known[(namespace, name)] = _run_is_live(status)
+    if not LEADER.acting():
         return
     for wakeup in memo.get("wakeups", {}).values():  # the daemons below re-read their due time
         wakeup.set()
     await reconcile(namespace, name)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT})
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT, **MINE})
 async def job_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
     await reconcile(namespace, labels[LABEL_RUN])
 
 
-@kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
+@kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT, **MINE})
 async def pod_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
     await reconcile(namespace, labels[LABEL_RUN])
 
@@ -119,6 +180,8 @@ async def reconcile(namespace: str, name: str) -> None:
     """Reconcile in a worker thread; then arm the run's timer for when it wants the
     operator again, or, when the reconcile raised, for a retry with backoff (1 s, 2 s,
     4 s... up to a minute)."""
+    if not LEADER.acting():
+        return  # a standby: the leader does it (and a new leader reconciles every run)
     key = f"{namespace}/{name}"
     try:
         wake = await asyncio.to_thread(reconciler().reconcile, namespace, name)
@@ -162,9 +225,9 @@ async def _act_when_due(stopped: kopf.DaemonStopped, memo: kopf.Memo, daemon: st
             return
         remaining = (when - now()).total_seconds()
         if remaining <= 0:
-            if await asyncio.to_thread(act):
+            if LEADER.acting() and await asyncio.to_thread(act):
                 return
-            remaining = 0.5
+            remaining = 0.5 if LEADER.acting() else SETTINGS.lease_retry_period
         wakeup.clear()
         try:
             await asyncio.wait_for(wakeup.wait(), timeout=remaining)
@@ -176,7 +239,7 @@ def _expires(body: kopf.Body, **_: Any) -> bool:
     return finished_expiry(dict(body), SETTINGS.ttl_seconds_after_finished) is not None
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, when=_expires, cancellation_timeout=2.0)
+@kopf.daemon(GROUP, VERSION, PLURAL, labels=MINE, when=_expires, cancellation_timeout=2.0)
 async def delete_when_expired(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo,
                               name: str, namespace: str, **_: Any) -> None:
     """Sleep until the finished run's time to live is over, then delete it."""
@@ -185,7 +248,7 @@ async def delete_when_expired(stopped: kopf.DaemonStopped, body: kopf.Body, memo
                         lambda: reconciler().collect(namespace, name))
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.resync_seconds, when=_run_is_live, idle=5)
+@kopf.timer(GROUP, VERSION, PLURAL, labels=MINE, interval=SETTINGS.resync_seconds, when=_run_is_live, idle=5)
 async def resync(name: str, namespace: str, **_: Any) -> None:
     await reconcile(namespace, name)
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..contract import transitions as t
 from ..contract.children import is_child_of
+from ..contract.instances import belongs
 from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT, LABEL_PARENT, LABEL_RUN, LABEL_STARTED_BY
 from ..contract.phases import Phase
 from ..contract.status import now, parse_timestamp
@@ -69,6 +71,9 @@ class Reconciler:
             approval_secret=template_gate.key(settings),
         )
         self.locks = RunLocks()
+        # Fencing (controller/leader.py): checked before every step; a replica that is not
+        # the leader (any more) stops where it is.
+        self.may_act: Callable[[], bool] = lambda: True
 
     # ---- entry point -----------------------------------------------------------------
 
@@ -78,7 +83,7 @@ class Reconciler:
         key = f"{namespace}/{name}"
         with self.locks.get(key):
             obj = self.kube.get_flowrun(namespace, name)
-            if obj is None:
+            if obj is None or not belongs(obj, self.settings.instance):
                 self.locks.forget(key)
                 metrics.observe_phase(namespace, name, None)
                 return None
@@ -92,6 +97,8 @@ class Reconciler:
     def converge(self, obj: dict[str, Any], *, max_steps: int = MAX_STEPS) -> datetime | None:
         world = self.observe(obj)
         for _ in range(max_steps):
+            if not self.may_act():
+                return None
             step = t.operator_step(obj, world, self.policy, now())
             if step is None:
                 return t.next_due(obj, self.policy)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..contract.instances import carried
 from ..contract.constants import (
     API_VERSION,
     CACHE_MOUNT_PATH,
@@ -36,7 +37,7 @@ def owner_reference(flowrun: dict[str, Any]) -> dict[str, Any]:
 
 
 def labels(flowrun: dict[str, Any], attempt: int | None = None) -> dict[str, str]:
-    out = {LABEL_RUN: flowrun["metadata"]["name"], LABEL_MANAGED_BY: MANAGED_BY}
+    out = {LABEL_RUN: flowrun["metadata"]["name"], LABEL_MANAGED_BY: MANAGED_BY, **carried(flowrun)}
     if attempt is not None:
         out[LABEL_ATTEMPT] = str(attempt)
     return out

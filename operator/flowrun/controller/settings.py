@@ -69,6 +69,17 @@ class Settings:
     notifications: bool = False
     # The web UI's address: notifications link to <ui_base_url>/runs/<namespace>/<name>.
     ui_base_url: str = ""
+    # This operator's instance id: it handles only FlowRuns labelled flowrun.io/instance
+    # with it; empty: only FlowRuns without that label.
+    instance: str = ""
+    # Leader election among replicas (controller/leader.py): the namespace of the Lease
+    # (empty: no election, this process always acts), this replica's name in it, and the
+    # timings (contract/leases.py).
+    lease_namespace: str = ""
+    lease_identity: str = ""
+    lease_duration: float = 8.0
+    lease_renew_deadline: float = 5.0
+    lease_retry_period: float = 1.0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -98,4 +109,10 @@ class Settings:
             metrics_port=int(_env("FLOWRUN_METRICS_PORT", "0") or 0),
             notifications=_env("FLOWRUN_NOTIFICATIONS", "").strip().lower() in ("1", "true", "yes", "on"),
             ui_base_url=_env("FLOWRUN_UI_BASE_URL", "").strip(),
+            instance=_env("FLOWRUN_INSTANCE", "").strip(),
+            lease_namespace=_env("FLOWRUN_LEASE_NAMESPACE", "").strip(),
+            lease_identity=_env("FLOWRUN_LEASE_IDENTITY", "").strip(),
+            lease_duration=float(_env("FLOWRUN_LEASE_DURATION", str(cls.lease_duration))),
+            lease_renew_deadline=float(_env("FLOWRUN_LEASE_RENEW_DEADLINE", str(cls.lease_renew_deadline))),
+            lease_retry_period=float(_env("FLOWRUN_LEASE_RETRY_PERIOD", str(cls.lease_retry_period))),
         )

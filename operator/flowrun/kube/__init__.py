@@ -1,4 +1,4 @@
 """Kubernetes I/O: the thin layer every room goes through (see client.py)."""
-from .client import Conflict, Gone, Kube, KubeError, load_api_client
+from .client import Conflict, Gone, Kube, KubeError, load_api_client, webhook_unreachable
 
-__all__ = ["Conflict", "Gone", "Kube", "KubeError", "load_api_client"]
+__all__ = ["Conflict", "Gone", "Kube", "KubeError", "load_api_client", "webhook_unreachable"]

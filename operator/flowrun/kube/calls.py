@@ -72,6 +72,8 @@ METHOD_CALLS: dict[str, list[tuple[str | None, str | None, str]]] = {
     "get_config_map": [("", "configmaps", "get")],
     "pod_log": [("", "pods/log", "get")],
     "emit_event": [("", "events", "create")],
+    "get_lease": [("coordination.k8s.io", "leases", "get")],
+    "write_lease": [("coordination.k8s.io", "leases", "create"), ("coordination.k8s.io", "leases", "update")],
     "can_create_pods": [("authorization.k8s.io", "subjectaccessreviews", "create")],
     "may": [("authorization.k8s.io", "subjectaccessreviews", "create")],
     # the CLI's and the UI's questions about the person using them (not the operator's)
@@ -88,6 +90,8 @@ class Row(NamedTuple):
     why: str
     # granted only when this chart value is true (else never)
     only_with: str = ""
+    # granted only in the operator's own namespace (the chart's `-leader` Role)
+    own_namespace: bool = False
 
 
 # Exactly what the chart grants the operator's ServiceAccount (and docs/security.md lists).
@@ -126,6 +130,9 @@ OPERATOR_RIGHTS: tuple[Row, ...] = (
         "the webhook asks whether the creator of a run could create its pod themselves "
         "(spec.template beyond the allow-list), and, with authorization.actionVerbs, whether "
         "a person holds the verb (resume, suspend, pause, cancel) of the change they make"),
+    Row("coordination.k8s.io", "leases", ("get", "create", "update"), False,
+        "replicas of one instance elect a leader with a Lease in the operator's own namespace "
+        "(controller/leader.py); only there", own_namespace=True),
 )
 
 # What kopf itself does, beside the calls of our code (handlers.py registers them).

@@ -38,6 +38,12 @@ class KubeError(RuntimeError):
         self.details = details
 
 
+def webhook_unreachable(exc: BaseException) -> bool:
+    """The API server refused a write because it could not reach an admission webhook
+    (failurePolicy Fail while no replica answers): a 500 that goes away by itself."""
+    return isinstance(exc, KubeError) and exc.status == 500 and "failed calling webhook" in (exc.message or "")
+
+
 class Conflict(KubeError):
     """409: the object changed since it was read (or already exists)."""
 
@@ -426,6 +432,32 @@ class Kube:
                     stop.wait(min(0.1 * 2 ** failures, 5.0))
                 else:
                     time.sleep(min(0.1 * 2 ** failures, 5.0))
+
+    # ---- leases (leader election among replicas) ---------------------------------------
+
+    @staticmethod
+    def _lease_path(namespace: str, name: str | None = None) -> str:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        return f"{path}/{name}" if name else path
+
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self.rest.request("GET", self._lease_path(namespace, name))
+        except HTTPError as exc:
+            if exc.status == 404:
+                return None
+            raise _error(exc) from None
+
+    def write_lease(self, lease: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the Lease (no resourceVersion) or replace it guarded by the
+        resourceVersion it carries: Conflict when someone else wrote it meanwhile."""
+        meta = lease["metadata"]
+        try:
+            if meta.get("resourceVersion"):
+                return self.rest.request("PUT", self._lease_path(meta["namespace"], meta["name"]), body=dict(lease))
+            return self.rest.request("POST", self._lease_path(meta["namespace"]), body=dict(lease))
+        except HTTPError as exc:
+            raise _error(exc) from None
 
     # ---- other kinds -----------------------------------------------------------------
 

@@ -27,13 +27,17 @@ from ..contract import transitions as t
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import PauseKind
 from ..contract.status import now
-from ..kube import Gone, Kube
+from ..kube import Gone, Kube, webhook_unreachable
 from .inputs import validation_messages
 
 if False:  # typing only: the cache module imports nothing of ours at run time
     from .cache import ResultCache
 
 log = logging.getLogger("flowrun.live")
+# How long the runner retries a write the API server refused because the admission
+# webhook was unreachable (every operator replica gone, failurePolicy Fail), before the
+# write's error fails the flow. A pause's own deadline is enforced by the operator anyway.
+WEBHOOK_RETRY_SECONDS = float(os.environ.get("FLOWRUN_WEBHOOK_RETRY_SECONDS", "600"))
 
 
 class RunStopped(BaseException):
@@ -176,8 +180,7 @@ class LiveFlowRun:
                     chosen.append(again)
                     return again.patches()
 
-                obj = self.kube.update_flowrun(self.namespace, self.name, decide,
-                                               main_first=step.spec_first)
+                obj = self._update(decide, main_first=step.spec_first)
                 if obj is None:
                     raise RunFenced(f"FlowRun {self.namespace}/{self.name} was deleted")
                 self._observe(obj)
@@ -190,6 +193,22 @@ class LiveFlowRun:
             if isinstance(step, t.Stop):
                 raise stopped(step)
             return step
+
+    def _update(self, decide: Callable[[dict[str, Any]], Any], *, main_first: bool) -> dict[str, Any] | None:
+        """update_flowrun, retried with backoff (0.2 s doubling to 5 s) while the webhook
+        is unreachable, for up to WEBHOOK_RETRY_SECONDS: a pause or a recorded resume
+        survives an outage of the operator instead of failing the flow. Every retry
+        decides again on a fresh read (update_flowrun does)."""
+        deadline, delay = time.monotonic() + WEBHOOK_RETRY_SECONDS, 0.2
+        while True:
+            try:
+                return self.kube.update_flowrun(self.namespace, self.name, decide, main_first=main_first)
+            except Exception as exc:
+                if not webhook_unreachable(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("the admission webhook is unreachable (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     # ---- status reports from the runner -----------------------------------------------
 

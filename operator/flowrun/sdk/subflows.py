@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..contract.children import child_name
+from ..contract.instances import carried
 from ..contract.constants import API_VERSION, KIND, LABEL_PARENT, LABEL_STARTED_BY, LABEL_STARTED_BY_UID
 from ..contract.phases import Phase
 from ..kube import Conflict
@@ -52,7 +53,8 @@ def run_flow(flow: Flow | str, parameters: dict[str, Any] | None = None, *, as_s
     stored = ctx.cache.read(ctx.cache.subflow_path(name))
     if stored is not None:  # received before this re-execution
         return stored.value
-    meta: dict[str, Any] = {"name": name, "labels": {(LABEL_PARENT if as_subflow else LABEL_STARTED_BY): ctx.name}}
+    meta: dict[str, Any] = {"name": name, "labels": {(LABEL_PARENT if as_subflow else LABEL_STARTED_BY): ctx.name,
+                                                      **carried(parent)}}
     if not as_subflow:
         meta["labels"][LABEL_STARTED_BY_UID] = uid
     else:

@@ -139,12 +139,19 @@ def test_the_runs_role_is_within_the_operators_rights():
                             assert calls.Right(g, r, v) in calls.granted(), (g, r, v)
 
 
+def own_namespace_rights() -> set[calls.Right]:
+    """Granted only in the operator's own namespace (the leader-election Lease)."""
+    return {calls.Right(r.group, r.resource, v) for r in calls.OPERATOR_RIGHTS if r.own_namespace for v in r.verbs}
+
+
 @pytest.mark.parametrize("notifications", [False, True])
 def test_cluster_wide_chart_grants_exactly_the_declared_rights(notifications):
-    """Secrets (and notifiers) only with notifications.enabled (off by default)."""
+    """Secrets (and notifiers) only with notifications.enabled (off by default); the Lease
+    only in the operator's own namespace."""
     cluster_rights, namespaced = rendered_rights(*(["--set", "notifications.enabled=true"] if notifications else []))
-    wanted = calls.granted(notifications)
-    assert namespaced == {}
+    own = own_namespace_rights()
+    wanted = calls.granted(notifications) - own
+    assert namespaced == {"flowrun-system": own}
     assert cluster_rights == wanted, (
         f"chart grants more: {sorted(cluster_rights - wanted)}; chart lacks: {sorted(wanted - cluster_rights)}")
     assert (calls.Right("", "secrets", "get") in cluster_rights) is notifications
@@ -156,9 +163,11 @@ def test_namespaced_chart_grants_exactly_the_declared_rights_in_each_namespace(n
                                                  "--set", f"notifications.enabled={str(notifications).lower()}")
     wanted_cluster = {calls.Right(r.group, r.resource, v) for r in calls.OPERATOR_RIGHTS if r.cluster
                       for v in r.verbs}
-    wanted_ns = calls.granted(notifications) - wanted_cluster
+    own = own_namespace_rights()
+    wanted_ns = calls.granted(notifications) - wanted_cluster - own
     assert cluster_rights == wanted_cluster
-    assert set(namespaced) == {"team-a", "team-b"}
+    assert set(namespaced) == {"team-a", "team-b", "flowrun-system"}
+    assert namespaced.pop("flowrun-system") == own
     for ns, rights in namespaced.items():
         assert rights == wanted_ns, (ns, sorted(rights ^ wanted_ns))
 

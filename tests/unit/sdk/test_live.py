@@ -118,3 +118,60 @@ def test_a_flow_suspending_itself_records_then_exits(api, tmp_path):
     fr = person.get_flowrun("ns", "r")
     assert fr["spec"]["state"] == "Suspended" and fr["status"]["pause"]["kind"] == "Suspend"
     live.close()
+
+
+class WebhookDown(FakeKube):
+    """The API server while every webhook endpoint is gone (failurePolicy Fail): writes
+    of the FlowRun fail with its 500 until `down` is cleared; reads still work."""
+
+    def __init__(self, store, **kw):
+        super().__init__(store, **kw)
+        self.down = threading.Event()
+        self.refused = 0
+
+    def patch_flowrun(self, namespace, name, patch, **kw):
+        if self.down.is_set():
+            from flowrun.kube import KubeError
+            self.refused += 1
+            raise KubeError(500, "InternalError", 'Internal error occurred: failed calling webhook '
+                            '"validate.flowruns.flowrun.io": failed to call webhook: Post "https://op:443/'
+                            'flowrun-validate": dial tcp 10.0.0.1:443: connect: connection refused')
+        return super().patch_flowrun(namespace, name, patch, **kw)
+
+
+def test_a_pause_survives_a_webhook_outage(api, tmp_path):
+    """The runner's pause write is refused while the webhook is unreachable: it retries
+    with backoff instead of failing the flow, and lands once the webhook is back."""
+    store, person = api
+    kube = WebhookDown(store, user="system:serviceaccount:ns:r-runner")
+    live = LiveFlowRun(kube, "ns", "r", kube.get_flowrun("ns", "r"), attempt=1,
+                       cache=ResultCache(tmp_path, "ns/r/uid")).start()
+    kube.down.set()
+    th, out = in_thread(lambda: live.pause("pause-1", kind=PauseKind.PAUSE, timeout=60, model=None))
+    from cluster import wait_for
+    wait_for(lambda: kube.refused >= 3, timeout=10, interval=0.05, what="refused writes")
+    assert th.is_alive() and "error" not in out, out
+    assert (person.get_flowrun("ns", "r").get("status") or {}).get("phase") == "Running"
+    kube.down.clear()
+    wait_phase(person, "Paused")
+    person.patch_flowrun("ns", "r", {"spec": {"state": "Running"}})
+    th.join(10)
+    assert out == {"value": None}
+    live.close()
+
+
+def test_other_errors_are_not_retried(api, tmp_path):
+    store, _person = api
+    kube = FakeKube(store, user="system:serviceaccount:ns:r-runner")
+    live = LiveFlowRun(kube, "ns", "r", kube.get_flowrun("ns", "r"), attempt=1, cache=None).start()
+    from flowrun.kube import KubeError
+    calls = []
+
+    def refuse(*_a, **_k):
+        calls.append(1)
+        raise KubeError(500, "InternalError", "etcdserver: request timed out")
+    kube.update_flowrun = refuse
+    with pytest.raises(KubeError, match="etcdserver"):
+        live.pause("pause-1", kind=PauseKind.PAUSE, timeout=60, model=None)
+    assert calls == [1]
+    live.close()

@@ -42,3 +42,12 @@ def sleeps_until_cancelled(seconds: float = 600.0) -> str:
 def pauses_until_cancelled() -> None:
     echo("before")
     pause_flow_run(timeout=600)
+
+
+@flow
+def sleeps_then_pauses(seconds: float = 8.0) -> str:
+    """A task, a sleep (the test takes the webhook away meanwhile), then a pause."""
+    echo("before")
+    time.sleep(seconds)
+    pause_flow_run(timeout=600)
+    return echo("resumed")

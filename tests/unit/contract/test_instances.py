@@ -1,0 +1,36 @@
+"""Operator instances (contract/instances.py): which runs an operator handles, and the
+label a run passes on."""
+from __future__ import annotations
+
+from flowrun.contract import instances
+from flowrun.contract.children import child_errors, child_name
+from flowrun.contract.constants import LABEL_INSTANCE
+
+
+def run(instance: str = "", **labels) -> dict:
+    if instance:
+        labels[LABEL_INSTANCE] = instance
+    return {"metadata": {"name": "p", "namespace": "n", "uid": "u1", "labels": labels}}
+
+
+def test_each_run_belongs_to_exactly_one_instance():
+    assert instances.belongs(run(), "") and not instances.belongs(run(), "blue")
+    assert instances.belongs(run("blue"), "blue") and not instances.belongs(run("blue"), "")
+    assert not instances.belongs(run("green"), "blue")
+    assert instances.selector("") == f"!{LABEL_INSTANCE}" and instances.selector("b") == f"{LABEL_INSTANCE}=b"
+
+
+def test_the_label_is_carried_and_added():
+    assert instances.carried(run()) == {} and instances.carried(run("blue")) == {LABEL_INSTANCE: "blue"}
+    m = {"kind": "FlowRun", "metadata": {"name": "x", "labels": {"team": "a"}}}
+    assert instances.labelled(m, "blue")["metadata"]["labels"] == {"team": "a", LABEL_INSTANCE: "blue"}
+    assert instances.labelled(m, "") is m
+
+
+def test_a_child_must_carry_its_parents_instance():
+    parent = run("blue")
+    child = {"metadata": {"name": child_name("p", "u1", "sub-1"), "labels": {"flowrun.io/parent": "p"},
+                          "ownerReferences": [{"kind": "FlowRun", "uid": "u1"}]}}
+    assert any(LABEL_INSTANCE in e for e in child_errors(child, parent))
+    child["metadata"]["labels"][LABEL_INSTANCE] = "blue"
+    assert child_errors(child, parent) == []
