@@ -17,9 +17,12 @@ def flowrun_manifest(name: str, flow: str, **spec) -> dict:
             "metadata": {"name": name}, "spec": {"flow": flow, **spec}}
 
 
+INSTANCE_KINDS = ("FlowRun", "FlowRunNotifier")  # what an operator instance handles
+
+
 def labelled(manifest: dict | str) -> str:
     """YAML of `manifest` (a dict, or YAML/JSON text of one or more documents, a List
-    too) with every FlowRun labelled for this test session's operator instance
+    too) with every FlowRun and FlowRunNotifier labelled for this test session's operator instance
     (FLOWRUN_INSTANCE, set by the e2e fixtures): the session's operator handles only
     those, and an operator elsewhere in the cluster never touches them."""
     from flowrun.contract.instances import labelled as label
@@ -29,7 +32,7 @@ def labelled(manifest: dict | str) -> str:
     def one(doc):
         if isinstance(doc, dict) and doc.get("kind") == "List":
             return {**doc, "items": [one(item) for item in doc.get("items") or []]}
-        return label(doc, instance) if isinstance(doc, dict) and doc.get("kind") == "FlowRun" else doc
+        return label(doc, instance) if isinstance(doc, dict) and doc.get("kind") in INSTANCE_KINDS else doc
     return yaml.safe_dump_all([one(d) for d in docs if d is not None])
 
 

@@ -232,11 +232,12 @@ def webhook_configurations(name: str, url: str, ca_pem: bytes, session_label: tu
     out = []
     for kind, verb in (("Validating", "validate"), ("Mutating", "mutate")):
         hooks = [hook(f"{verb}.flowruns.flowrun.io", f"flowrun-{verb}", "flowruns")]
-        hooks[0]["objectSelector"] = (  # the session instance's FlowRuns only, as the chart does
-            {"matchLabels": {"flowrun.io/instance": instance}} if instance else
-            {"matchExpressions": [{"key": "flowrun.io/instance", "operator": "DoesNotExist"}]})
         if verb == "mutate":  # a notifier is checked and stamped (controller/handlers.py)
             hooks.append(hook("mutate.flowrunnotifiers.flowrun.io", "flowrunnotifier-mutate", "flowrunnotifiers"))
+        for one in hooks:  # the session instance's objects only, as the chart does
+            one["objectSelector"] = (
+                {"matchLabels": {"flowrun.io/instance": instance}} if instance else
+                {"matchExpressions": [{"key": "flowrun.io/instance", "operator": "DoesNotExist"}]})
         out.append({"apiVersion": "admissionregistration.k8s.io/v1", "kind": f"{kind}WebhookConfiguration",
                     "metadata": {"name": name}, "webhooks": hooks})
     return out

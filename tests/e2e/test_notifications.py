@@ -26,6 +26,7 @@ import yaml
 
 from cluster import kubectl, wait_for
 from cluster.flowruns import apply, flowrun_manifest, get_fr, patch_fr, wait_phase
+from cluster.flowruns import labelled as for_instance
 from cluster.harness import OperatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -124,7 +125,7 @@ def runs(kubeconfig, operator, receiver):
                      near=15),
             notifier("flaky", ["Paused"], "flaky"),
             notifier("wrong", ["Paused"], "wrong")]
-    kubectl("apply", "-f", "-", namespace=ns, input=yaml.safe_dump_all(docs))
+    kubectl("apply", "-f", "-", namespace=ns, input=for_instance(yaml.safe_dump_all(docs)))
     for manifest in (labelled(flowrun_manifest("three", "testflows.notify:pauses_three_times"), "signed"),
                      labelled(flowrun_manifest("deadline", "testflows.notify:waits_for_approval",
                                                parameters={"timeout": 20}), "signed"),
@@ -215,7 +216,7 @@ def test_the_webhook_refuses_a_notifier_whose_creator_may_not_read_its_secret(ru
     kubectl("create", "role", "notifier-maker", "--verb=get,list,create,patch",
             "--resource=flowrunnotifiers.flowrun.io", namespace=runs)
     kubectl("create", "rolebinding", "notifier-maker", "--role=notifier-maker", "--user=eve", namespace=runs)
-    manifest = yaml.safe_dump(notifier("eves", ["Failed"], "signed", signed=True))
+    manifest = for_instance(notifier("eves", ["Failed"], "signed", signed=True))
     proc = wait_for(lambda: (p := kubectl("--as=eve", "create", "-f", "-", namespace=runs, input=manifest,
                                           check=False)).returncode != 0 and "may not get Secret" in p.stderr and p,
                     timeout=30, what="eve's notifier to be refused")
@@ -235,7 +236,7 @@ def test_killed_between_a_pause_and_its_delivery(operator, namespace, receiver, 
     restarted one delivers the pause once."""
     from cluster.pytest_plugin import SESSION_NAMESPACES
     docs = [secret("crash", url=receiver.url("crash")), notifier("crash", ["Paused"], "crash")]
-    kubectl("apply", "-f", "-", namespace=namespace, input=yaml.safe_dump_all(docs))  # admitted by the webhook
+    kubectl("apply", "-f", "-", namespace=namespace, input=for_instance(yaml.safe_dump_all(docs)))  # admitted by the webhook
     crashing = OperatorProcess(tmp_path / "operator-failpoint.log", operator.env["FLOWRUN_RUNNER_IMAGE"],
                                namespaces=SESSION_NAMESPACES, FLOWRUN_FAILPOINTS="notify-before-send",
                                FLOWRUN_NOTIFICATIONS="true", KUBECONFIG=operator.env["KUBECONFIG"],

@@ -142,3 +142,18 @@ is and says so in NOTES.txt. `helm template` (no cluster) finds nothing: it rend
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The objects of this release's operator instance (docs/design.md, "Operator instances"):
+labelled flowrun.io/instance=<instance>, or unlabelled when the release has no instance.
+A label selector's body (matchLabels or matchExpressions).
+*/}}
+{{- define "flowrun-operator.instanceSelector" -}}
+{{- if .Values.instance -}}
+matchLabels:
+  flowrun.io/instance: {{ .Values.instance | quote }}
+{{- else -}}
+matchExpressions:
+  - {key: flowrun.io/instance, operator: DoesNotExist}
+{{- end -}}
+{{- end }}

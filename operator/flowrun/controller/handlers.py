@@ -282,7 +282,7 @@ def admit_notifier(body: kopf.Body, patch: kopf.Patch, userinfo: dict[str, Any],
 
 
 if SETTINGS.notifications:
-    kopf.on.event(GROUP, VERSION, NOTIFIER_PLURAL)(notifier_changed)
+    kopf.on.event(GROUP, VERSION, NOTIFIER_PLURAL, labels=MINE)(notifier_changed)
 
 
 # ---- admission --------------------------------------------------------------------

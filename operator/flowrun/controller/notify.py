@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..contract import instances
 from ..contract import notifications as n
 from ..contract.constants import API_VERSION, GROUP, KIND, VERSION
 from ..contract.status import now, timestamp
@@ -95,7 +96,7 @@ class Notifications:
                 return  # only its status changed (our own write, most often)
             self._unseen.add((namespace, name))
         self.check_notifier(body)
-        for run in self.kube.list_flowruns(namespace):
+        for run in self.kube.list_flowruns(namespace, instances.selector(self.settings.instance)):
             self.queue_due(run)
         with self._lock:  # (an error above: the next event of this notifier looks again)
             self._unseen.discard((namespace, name))
