@@ -2,7 +2,10 @@
 that hand over to `Reconciler` (decisions and I/O live there, not here).
 
 - FlowRun, Job and pod watch events all lead to one level-triggered reconcile of the
-  FlowRun concerned (event-driven: a resume or suspend is acted on at once).
+  FlowRun concerned (event-driven: a resume or suspend is acted on at once). Each event
+  first updates the watch cache (controller/cache.py), from which the reconcile decides
+  without reading the API server again; kopf indexes on Jobs and pods make sure the
+  cache has seen every existing object before any handler runs.
 - A reconcile says when the run next needs the operator by itself (a pause's deadline,
   an idle pause's suspension, a retry after a refused Job); a per-run timer reconciles it
   at that exact moment. A reconcile that raises is retried with backoff (kopf would drop
@@ -38,20 +41,24 @@ from ..contract import template_policy as policy
 from ..contract.status import now
 from ..kube import Kube
 from . import admission, template_gate
+from . import metrics
+from .cache import WorldCache
 from .notify import Notifications
-from .reconcile import Reconciler, finished_expiry
+from .reconcile import Reconciler, finished_expiry, job_view, pod_view
 from .settings import Settings
 
 log = logging.getLogger("flowrun.controller")
 SETTINGS = Settings.from_env()
 _reconciler: Reconciler | None = None
 _notifications: Notifications | None = None
+CACHE = WorldCache(job_view, pod_view)
+metrics.watch_cache(CACHE.sizes)
 
 
 def reconciler() -> Reconciler:
     global _reconciler
     if _reconciler is None:
-        _reconciler = Reconciler(Kube(), SETTINGS)
+        _reconciler = Reconciler(Kube(), SETTINGS, cache=CACHE)
     return _reconciler
 
 
@@ -76,7 +83,6 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.standalone = True
     settings.execution.max_workers = 8
     if SETTINGS.metrics_port:
-        from . import metrics
         metrics.serve(SETTINGS.metrics_port)
     if SETTINGS.webhook_port:
         settings.admission.server = webhook_server()
@@ -91,23 +97,52 @@ def _run_is_live(status: dict[str, Any], **_: Any) -> bool:
     return not phase or not Phase(phase).terminal
 
 
+# The cache's initial fill: kopf runs no handler until these indexes have seen every
+# existing Job and pod of a run (they index nothing else: the cache keeps the views).
+@kopf.index("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT})
+def run_jobs(body: kopf.Body, **_: Any) -> None:
+    CACHE.put_job(dict(body))
+
+
+@kopf.index("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
+def run_pods(body: kopf.Body, **_: Any) -> None:
+    CACHE.put_pod(dict(body))
+
+
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def flowrun_changed(type: str | None, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespace: str, memo: kopf.Memo,
+                          **_: Any) -> None:
     if type == "DELETED":
+        forget(namespace, name)
         return
+    CACHE.put_flowrun(dict(body))
     for wakeup in memo.get("wakeups", {}).values():  # the daemons below re-read their due time
         wakeup.set()
     await reconcile(namespace, name)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT})
-async def job_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
+async def job_changed(type: str | None, body: kopf.Body, labels: dict[str, str], namespace: str,
+                      **_: Any) -> None:
+    (CACHE.drop_job if type == "DELETED" else CACHE.put_job)(dict(body))
     await reconcile(namespace, labels[LABEL_RUN])
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
-async def pod_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
+async def pod_changed(type: str | None, body: kopf.Body, labels: dict[str, str], namespace: str,
+                      **_: Any) -> None:
+    (CACHE.drop_pod if type == "DELETED" else CACHE.put_pod)(dict(body))
     await reconcile(namespace, labels[LABEL_RUN])
+
+
+def forget(namespace: str, name: str) -> None:
+    """A FlowRun is gone: its timer, its failure count, its lock and its cache entry go."""
+    key = f"{namespace}/{name}"
+    armed = _timers.pop(key, None)
+    if armed is not None:
+        armed.cancel()
+    _failures.pop(key, None)
+    reconciler().forget(namespace, name)
 
 
 # Per run: the timer that reconciles it again by itself, and its failures in a row.
@@ -120,17 +155,21 @@ async def reconcile(namespace: str, name: str) -> None:
     operator again, or, when the reconcile raised, for a retry with backoff (1 s, 2 s,
     4 s... up to a minute)."""
     key = f"{namespace}/{name}"
+    metrics.WORKQUEUE_DEPTH.inc()
     try:
         wake = await asyncio.to_thread(reconciler().reconcile, namespace, name)
         if SETTINGS.notifications:  # queued here, sent in the background (controller/notify.py)
             near = await asyncio.to_thread(notifications().look_at, namespace, name)
             wake = min(filter(None, (wake, near)), default=None)
     except Exception as exc:  # noqa: BLE001 - retried below, and said in the log
+        metrics.RECONCILE_ERRORS.inc()
         failures = _failures[key] = _failures.get(key, 0) + 1
         delay = min(2.0 ** (failures - 1), 60.0)
         log.error("%s: reconcile failed (%s: %s); retrying in %g s", key, type(exc).__name__, exc, delay)
         _arm(key, namespace, name, delay)
         return
+    finally:
+        metrics.WORKQUEUE_DEPTH.dec()
     _failures.pop(key, None)
     if wake is not None:
         _arm(key, namespace, name, max((wake - now()).total_seconds(), 0.01))

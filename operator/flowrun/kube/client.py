@@ -254,6 +254,7 @@ class Kube:
         *,
         attempts: int = 20,
         main_first: bool = False,
+        current: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Compare-and-swap: read the FlowRun, ask `decide(obj)` for (spec_patch,
         status_patch) (either may be None; None overall means nothing to do), apply them
@@ -262,10 +263,14 @@ class Kube:
         The status patch goes first, then the object patch (guarded by the version the
         status patch produced), so a decision is never applied against a stale read;
         `main_first` swaps the order.
+        `current`: the object as the caller last saw it (a watch event, a cache): the
+        first decision is taken on it without a GET; if it was stale, the guarded patch
+        conflicts and the loop re-reads, so a stale copy costs a retry, never a wrong write.
         Returns the object as last written or read, or None when it does not exist.
         """
         for attempt in range(attempts):
-            obj = self.get_flowrun(namespace, name)
+            given = current is not None
+            obj, current = (current, None) if given else (self.get_flowrun(namespace, name), None)
             if obj is None:
                 return None
             decision = decide(obj)
@@ -285,7 +290,8 @@ class Kube:
                     obj = self.patch_flowrun(namespace, name, main_patch, resource_version=rv)
                 return obj
             except Conflict:
-                time.sleep(min(0.02 * (attempt + 1), 0.5))
+                if not given:  # a stale copy of the caller's: re-read at once
+                    time.sleep(min(0.02 * (attempt + 1), 0.5))
         raise KubeError(409, "Conflict", f"FlowRun {namespace}/{name} kept changing; gave up")
 
     def watch_flowrun(
