@@ -83,6 +83,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.standalone = True
     settings.execution.max_workers = 8
     if SETTINGS.metrics_port:
+        metrics.count_requests()
         metrics.serve(SETTINGS.metrics_port)
     if SETTINGS.webhook_port:
         settings.admission.server = webhook_server()

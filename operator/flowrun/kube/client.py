@@ -22,7 +22,7 @@ from typing import Any
 import urllib3
 
 from ..contract.constants import GROUP, LABEL_RUN, NOTIFIER_PLURAL, PLURAL, VERSION
-from .rest import Endpoint, HTTPError, Transport, in_pod, lines
+from .rest import Endpoint, HTTPError, Transport, in_pod, lines, observe_request
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,17 @@ class Kube:
             from kubernetes import client as k8s
             cls = {"core": k8s.CoreV1Api, "batch": k8s.BatchV1Api,
                    "rbac": k8s.RbacAuthorizationV1Api}[group]
-            self._apis[group] = cls(self.api_client)
+            client = self.api_client
+            if not getattr(client, "_flowrun_observed", False):  # count its requests too
+                sent = client.request
+
+                def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+                    query = kwargs.get("query_params") or (args[0] if args else None) or []
+                    observe_request(method, url + ("?watch=true" if ("watch", True) in list(query) else ""))
+                    return sent(method, url, *args, **kwargs)
+                client.request = request
+                client._flowrun_observed = True
+            self._apis[group] = cls(client)
         return self._apis[group]
 
     @property
