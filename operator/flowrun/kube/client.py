@@ -153,15 +153,15 @@ class Kube:
             cls = {"core": k8s.CoreV1Api, "batch": k8s.BatchV1Api,
                    "rbac": k8s.RbacAuthorizationV1Api}[group]
             client = self.api_client
-            if not getattr(client, "_flowrun_observed", False):  # count its requests too
-                sent = client.request
+            rest = client.rest_client  # the library's one door (its url carries the query)
+            if not getattr(rest, "_flowrun_observed", False):  # count its requests too
+                sent = rest.request
 
                 def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-                    query = kwargs.get("query_params") or (args[0] if args else None) or []
-                    observe_request(method, url + ("?watch=true" if ("watch", True) in list(query) else ""))
+                    observe_request(method, url)
                     return sent(method, url, *args, **kwargs)
-                client.request = request
-                client._flowrun_observed = True
+                rest.request = request
+                rest._flowrun_observed = True
             self._apis[group] = cls(client)
         return self._apis[group]
 
