@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,20 +41,28 @@ MAX_STEPS = 25
 
 
 class RunLocks:
-    """One lock per run, so steps of one run never interleave within this process;
-    dropped when the run is gone, so the map does not grow with every run ever seen."""
+    """One lock per run, so steps of one run never interleave within this process. A
+    lock exists only while someone holds or waits for it (dropped when the last one lets
+    go), so the map holds the runs being reconciled now, not every run ever seen, and
+    dropping one can never let two reconciles of a run overlap."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, list] = {}  # key -> [lock, holders and waiters]
 
-    def get(self, key: str) -> threading.Lock:
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
         with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
-
-    def forget(self, key: str) -> None:
-        with self._guard:
-            self._locks.pop(key, None)
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
 
     def __len__(self) -> int:
         return len(self._locks)
@@ -83,7 +93,7 @@ class Reconciler:
         key = f"{namespace}/{name}"
         started = time.monotonic()
         try:
-            with self.locks.get(key):
+            with self.locks.hold(key):
                 obj = self.read(namespace, name)
                 if obj is None:
                     self.forget(namespace, name)
@@ -92,8 +102,6 @@ class Reconciler:
                 if obj is None:
                     return None
                 self.emit_events(namespace, name, obj)
-                if _finished(obj) and wake is None:
-                    self.locks.forget(key)  # finished: nothing of this run need stay in memory
         finally:
             metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
         if parent_of(obj):  # most runs have none: spare them the extra read
@@ -113,7 +121,6 @@ class Reconciler:
 
     def forget(self, namespace: str, name: str) -> None:
         """The run is gone: drop what this process kept for it."""
-        self.locks.forget(f"{namespace}/{name}")
         metrics.observe_phase(namespace, name, None)
         if self.cache is not None:
             self.cache.forget_run(namespace, name)
@@ -343,10 +350,6 @@ _EVENT_REASONS = {
 
 
 # ---- reading the world (pure) ------------------------------------------------------------
-
-def _finished(obj: dict[str, Any]) -> bool:
-    phase = (obj.get("status") or {}).get("phase")
-    return bool(phase) and Phase(phase).terminal
 
 
 def _attempt_label(obj: dict[str, Any]) -> int:
