@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -95,7 +96,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.admission.server = webhook_server()
         if SETTINGS.webhook_manage:
             settings.admission.managed = SETTINGS.webhook_manage
-    reconciler()
+    # Load the kubernetes client library now (seconds on a busy machine), not in the
+    # first reconcile that creates a Job.
+    reconciler().kube.core  # noqa: B018
     log.info("flowrun operator settings: %s", SETTINGS)
 
 
@@ -167,29 +170,48 @@ _timers: dict[str, asyncio.TimerHandle] = {}
 _failures: dict[str, int] = {}
 
 
+# Runs being reconciled now -> whether another event came meanwhile. Events of a run
+# whose reconcile is running do not queue a second thread (it would only wait for the
+# run's lock, holding a worker): the running one goes once more when it ends, from the
+# cache as it is then (level-triggered, so one pass sees every change).
+_inflight: dict[str, bool] = {}
+_executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="reconcile")
+
+
 async def reconcile(namespace: str, name: str) -> None:
     """Reconcile in a worker thread; then arm the run's timer for when it wants the
     operator again, or, when the reconcile raised, for a retry with backoff (1 s, 2 s,
     4 s... up to a minute)."""
     key = f"{namespace}/{name}"
+    if key in _inflight:
+        _inflight[key] = True
+        return
+    _inflight[key] = False
     metrics.WORKQUEUE_DEPTH.inc()
     try:
-        wake = await asyncio.to_thread(reconciler().reconcile, namespace, name)
-        if SETTINGS.notifications:  # queued here, sent in the background (controller/notify.py)
-            near = await asyncio.to_thread(notifications().look_at, namespace, name)
-            wake = min(filter(None, (wake, near)), default=None)
-    except Exception as exc:  # noqa: BLE001 - retried below, and said in the log
-        metrics.RECONCILE_ERRORS.inc()
-        failures = _failures[key] = _failures.get(key, 0) + 1
-        delay = min(2.0 ** (failures - 1), 60.0)
-        log.error("%s: reconcile failed (%s: %s); retrying in %g s", key, type(exc).__name__, exc, delay)
-        _arm(key, namespace, name, delay)
-        return
+        while True:
+            loop = asyncio.get_running_loop()
+            try:
+                wake = await loop.run_in_executor(_executor, reconciler().reconcile, namespace, name)
+                if SETTINGS.notifications:  # queued here, sent in the background (controller/notify.py)
+                    near = await loop.run_in_executor(_executor, notifications().look_at, namespace, name)
+                    wake = min(filter(None, (wake, near)), default=None)
+            except Exception as exc:  # noqa: BLE001 - retried below, and said in the log
+                metrics.RECONCILE_ERRORS.inc()
+                failures = _failures[key] = _failures.get(key, 0) + 1
+                delay = min(2.0 ** (failures - 1), 60.0)
+                log.error("%s: reconcile failed (%s: %s); retrying in %g s", key, type(exc).__name__, exc, delay)
+                _arm(key, namespace, name, delay)
+                return
+            _failures.pop(key, None)
+            if wake is not None:
+                _arm(key, namespace, name, max((wake - now()).total_seconds(), 0.01))
+            if not _inflight[key]:
+                return
+            _inflight[key] = False
     finally:
+        del _inflight[key]
         metrics.WORKQUEUE_DEPTH.dec()
-    _failures.pop(key, None)
-    if wake is not None:
-        _arm(key, namespace, name, max((wake - now()).total_seconds(), 0.01))
 
 
 def _arm(key: str, namespace: str, name: str, delay: float) -> None:

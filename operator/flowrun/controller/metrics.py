@@ -14,7 +14,8 @@ FLOWRUN_METRICS_PORT at /metrics when that is set. The chart's Grafana dashboard
 - flowrun_resume_latency_seconds{kind}: from that resume request to the run leaving the
   Paused or Suspended phase (the runner's or the operator's write of the resume);
 - flowrun_reconcile_seconds: time of one reconcile (reading, deciding, writing);
-- flowrun_workqueue_depth: reconciles waiting for a worker thread or running in one;
+- flowrun_workqueue_depth: runs being reconciled now (in a worker thread or waiting for
+  one; further events of such a run are folded into one more pass);
 - flowrun_cache_objects{kind}: FlowRuns, Jobs and pods in the operator's watch cache;
 - flowrun_reconcile_errors_total: reconciles that ended in an unexpected error;
 - flowrun_api_requests_total{source, verb, resource}: the requests this process sent to
@@ -52,7 +53,7 @@ RESUME_LATENCY_SECONDS = Histogram(
 RECONCILE_SECONDS = Histogram("flowrun_reconcile_seconds", "Time of one reconcile of a FlowRun",
                               buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
                               registry=REGISTRY)
-WORKQUEUE_DEPTH = Gauge("flowrun_workqueue_depth", "Reconciles waiting for a worker thread or running in one",
+WORKQUEUE_DEPTH = Gauge("flowrun_workqueue_depth", "Runs being reconciled now, in a worker thread or waiting for one",
                         registry=REGISTRY)
 
 API_REQUESTS = PromCounter("flowrun_api_requests", "Requests this process sent to the API server",

@@ -129,7 +129,7 @@ class Transport:
         context = ssl.create_default_context(cafile=endpoint.ca_file) if endpoint.verify else ssl._create_unverified_context()
         if endpoint.cert_file:
             context.load_cert_chain(endpoint.cert_file, endpoint.key_file)
-        self.pool = urllib3.PoolManager(num_pools=2, maxsize=4, ssl_context=context, retries=False)
+        self.pool = urllib3.PoolManager(num_pools=2, maxsize=16, ssl_context=context, retries=False)
         self._lock = threading.Lock()
         self._file_token: str | None = None
         self._file_read_at = 0.0
