@@ -66,7 +66,10 @@ class WorldCache:
             return self._runs.get((namespace, name))
 
     def put_flowrun(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Remember `obj` unless a newer copy is known; returns the newest."""
+        """Remember `obj` unless a newer copy is known; returns the newest. The copy kept
+        has no managedFields (nothing decides from them, and they are the bulk of it)."""
+        if "managedFields" in obj["metadata"]:
+            obj = {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
         with self._lock:
             known = self._runs.get(key)
