@@ -115,6 +115,8 @@ class Watcher:
         for line in lines(resp):
             if line.strip():
                 event = json.loads(line)
+                if event.get("type") == "ERROR":  # e.g. 410 Gone: list again from now
+                    raise RuntimeError(str(event.get("object")))
                 if event.get("type") in ("ADDED", "MODIFIED"):
                     yield event["object"]
 

@@ -131,7 +131,7 @@ async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespac
     if _awaits_finalizer(body):
         _arm(f"{namespace}/{name}", namespace, name, FINALIZER_GRACE_SECONDS)
         return
-    await reconcile(namespace, name)
+    schedule(namespace, name)
 
 
 def _awaits_finalizer(body: kopf.Body) -> bool:
@@ -145,14 +145,14 @@ def _awaits_finalizer(body: kopf.Body) -> bool:
 async def job_changed(type: str | None, body: kopf.Body, labels: dict[str, str], namespace: str,
                       **_: Any) -> None:
     (CACHE.drop_job if type == "DELETED" else CACHE.put_job)(dict(body))
-    await reconcile(namespace, labels[LABEL_RUN])
+    schedule(namespace, labels[LABEL_RUN])
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
 async def pod_changed(type: str | None, body: kopf.Body, labels: dict[str, str], namespace: str,
                       **_: Any) -> None:
     (CACHE.drop_pod if type == "DELETED" else CACHE.put_pod)(dict(body))
-    await reconcile(namespace, labels[LABEL_RUN])
+    schedule(namespace, labels[LABEL_RUN])
 
 
 def forget(namespace: str, name: str) -> None:
@@ -176,6 +176,16 @@ _failures: dict[str, int] = {}
 # cache as it is then (level-triggered, so one pass sees every change).
 _inflight: dict[str, bool] = {}
 _executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="reconcile")
+_tasks: set[asyncio.Task] = set()
+
+
+def schedule(namespace: str, name: str) -> None:
+    """Reconcile the run soon, without holding up kopf's event processing: a handler
+    that waited for its reconcile (behind hundreds of others in a burst) would keep the
+    watch cache behind the API by minutes (bench/scale.py measured it)."""
+    task = asyncio.get_running_loop().create_task(reconcile(namespace, name))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
 
 
 async def reconcile(namespace: str, name: str) -> None:
