@@ -113,10 +113,13 @@ case "$what" in
   etcd) build_etcd ;;
   helm) build_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" ;;
   kubeconform) build_tool kubeconform "$KUBECONFORM_VERSION" github.com/yannh/kubeconform/cmd/kubeconform "" ;;
+  # Only for the scale benchmark and its small e2e run (not part of `all`: the cluster
+  # does not need it). `go install`, not kwokctl (which downloads release binaries).
+  kwok) build_tool kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok "" ;;
   all)
     build_etcd
     build_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
     build_tool kubeconform "$KUBECONFORM_VERSION" github.com/yannh/kubeconform/cmd/kubeconform ""
     build_kubernetes ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|helm|kubeconform]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|helm|kubeconform|kwok]" >&2; exit 2 ;;
 esac

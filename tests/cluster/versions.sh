@@ -9,6 +9,8 @@ K8S_VERSION="${K8S_VERSION:-v1.33.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.5.21}"
 HELM_VERSION="${HELM_VERSION:-v3.18.6}"
 KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.7.0}"
+# kwok plays fake nodes and their pods for the scale benchmark and its small e2e run.
+KWOK_VERSION="${KWOK_VERSION:-v0.7.0}"
 DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"
 PAUSE_IMAGE="${PAUSE_IMAGE:-registry.k8s.io/pause:3.6}"
 
@@ -17,3 +19,4 @@ K8S_BIN="$CACHE_ROOT/kubernetes-$K8S_VERSION/bin"
 ETCD_BIN="$CACHE_ROOT/etcd-$ETCD_VERSION/bin"
 HELM_BIN="$CACHE_ROOT/helm-$HELM_VERSION/bin"
 KUBECONFORM_BIN="$CACHE_ROOT/kubeconform-$KUBECONFORM_VERSION/bin"
+KWOK_BIN="$CACHE_ROOT/kwok-$KWOK_VERSION/bin"

@@ -2,7 +2,10 @@
 that hand over to `Reconciler` (decisions and I/O live there, not here).
 
 - FlowRun, Job and pod watch events all lead to one level-triggered reconcile of the
-  FlowRun concerned (event-driven: a resume or suspend is acted on at once).
+  FlowRun concerned (event-driven: a resume or suspend is acted on at once). Each event
+  first updates the watch cache (controller/cache.py), from which the reconcile decides
+  without reading the API server again; kopf indexes on Jobs and pods make sure the
+  cache has seen every existing object before any handler runs.
 - A reconcile says when the run next needs the operator by itself (a pause's deadline,
   an idle pause's suspension, a retry after a refused Job); a per-run timer reconciles it
   at that exact moment. A reconcile that raises is retried with backoff (kopf would drop
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -43,9 +47,11 @@ from ..contract import template_policy as policy
 from ..contract.status import now
 from ..kube import Kube
 from . import admission, template_gate
+from . import metrics
+from .cache import WorldCache
 from .notify import Notifications
 from .leader import Leadership
-from .reconcile import Reconciler, finished_expiry
+from .reconcile import Reconciler, finished_expiry, job_view, pod_view
 from .settings import Settings
 
 log = logging.getLogger("flowrun.controller")
@@ -54,12 +60,20 @@ _reconciler: Reconciler | None = None
 _notifications: Notifications | None = None
 # This instance's objects only (kopf filters every watch handler by it).
 MINE = {LABEL_INSTANCE: SETTINGS.instance or kopf.ABSENT}
+FINALIZER = "flowrun.io/operator"
+# A new FlowRun first gets kopf's finalizer (kopf adds it for the timer and daemon below).
+# Acting before it lands makes kopf's guarded finalizer patch conflict with our status
+# writes, and kopf retries it on every event (3-4 extra requests per run, measured by
+# bench/scale.py); so a new run waits for the finalizer's event, or this long at most.
+FINALIZER_GRACE_SECONDS = 5.0
+CACHE = WorldCache(job_view, pod_view)
+metrics.watch_cache(CACHE.sizes)
 
 
 def reconciler() -> Reconciler:
     global _reconciler
     if _reconciler is None:
-        _reconciler = Reconciler(Kube(), SETTINGS)
+        _reconciler = Reconciler(Kube(), SETTINGS, cache=CACHE)
         _reconciler.may_act = LEADER.acting
     return _reconciler
 
@@ -103,7 +117,7 @@ LEADER = Leadership(SETTINGS, on_gain=_reconcile_all, on_lose=_stand_by)
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.persistence.finalizer = "flowrun.io/operator"
+    settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="flowrun.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="flowrun.io", key="last-handled-configuration")
@@ -115,13 +129,15 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.standalone = True
     settings.execution.max_workers = 8
     if SETTINGS.metrics_port:
-        from . import metrics
+        metrics.count_requests()
         metrics.serve(SETTINGS.metrics_port)
     if SETTINGS.webhook_port:
         settings.admission.server = webhook_server()
         if SETTINGS.webhook_manage:
             settings.admission.managed = SETTINGS.webhook_manage
-    reconciler()
+    # Load the kubernetes client library now (seconds on a busy machine), not in the
+    # first reconcile that creates a Job.
+    reconciler().kube.core  # noqa: B018
     log.info("flowrun operator settings: %s", SETTINGS)
 
 
@@ -147,33 +163,91 @@ def _run_is_live(status: dict[str, Any], **_: Any) -> bool:
     return not phase or not Phase(phase).terminal
 
 
+# The cache's initial fill: kopf runs no handler until these indexes have seen every
+# existing Job and pod of a run (they index nothing else: the cache keeps the views).
+# A standby fills its cache too, so it can lead at once.
+@kopf.index("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT, **MINE})
+def run_jobs(body: kopf.Body, **_: Any) -> None:
+    CACHE.put_job(dict(body))
+
+
+@kopf.index("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT, **MINE})
+def run_pods(body: kopf.Body, **_: Any) -> None:
+    CACHE.put_pod(dict(body))
+
+
 @kopf.on.event(GROUP, VERSION, PLURAL, labels=MINE)
-async def flowrun_changed(type: str | None, name: str, namespace: str, memo: kopf.Memo,
-                          status: dict[str, Any], **_: Any) -> None:
+async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespace: str, memo: kopf.Memo,
+                          **_: Any) -> None:
     if type == "DELETED":
-        _known.pop((namespace, name), None)
+        forget(namespace, name)
         return
-    _known[(namespace, name)] = _run_is_live(status)
+    CACHE.put_flowrun(dict(body))
+    _known[(namespace, name)] = _run_is_live(body.get("status") or {})
     if not LEADER.acting():
         return
+    CACHE.put_flowrun(dict(body))
     for wakeup in memo.get("wakeups", {}).values():  # the daemons below re-read their due time
         wakeup.set()
-    await reconcile(namespace, name)
+    if _awaits_finalizer(body):
+        _arm(f"{namespace}/{name}", namespace, name, FINALIZER_GRACE_SECONDS)
+        return
+    schedule(namespace, name)
+
+
+def _awaits_finalizer(body: kopf.Body) -> bool:
+    """A brand-new run (no status yet) that kopf has not yet marked with its finalizer."""
+    meta = body.get("metadata") or {}
+    return not body.get("status") and FINALIZER not in (meta.get("finalizers") or []) \
+        and not meta.get("deletionTimestamp")
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT, **MINE})
-async def job_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
-    await reconcile(namespace, labels[LABEL_RUN])
+async def job_changed(type: str | None, body: kopf.Body, labels: dict[str, str], namespace: str,
+                      **_: Any) -> None:
+    (CACHE.drop_job if type == "DELETED" else CACHE.put_job)(dict(body))
+    schedule(namespace, labels[LABEL_RUN])
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT, **MINE})
-async def pod_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
-    await reconcile(namespace, labels[LABEL_RUN])
+async def pod_changed(type: str | None, body: kopf.Body, labels: dict[str, str], namespace: str,
+                      **_: Any) -> None:
+    (CACHE.drop_pod if type == "DELETED" else CACHE.put_pod)(dict(body))
+    schedule(namespace, labels[LABEL_RUN])
+
+
+def forget(namespace: str, name: str) -> None:
+    """A FlowRun is gone: its timer, its failure count, its lock and its cache entry go."""
+    key = f"{namespace}/{name}"
+    _known.pop((namespace, name), None)
+    armed = _timers.pop(key, None)
+    if armed is not None:
+        armed.cancel()
+    _failures.pop(key, None)
+    reconciler().forget(namespace, name)
 
 
 # Per run: the timer that reconciles it again by itself, and its failures in a row.
 _timers: dict[str, asyncio.TimerHandle] = {}
 _failures: dict[str, int] = {}
+
+
+# Runs being reconciled now -> whether another event came meanwhile. Events of a run
+# whose reconcile is running do not queue a second thread (it would only wait for the
+# run's lock, holding a worker): the running one goes once more when it ends, from the
+# cache as it is then (level-triggered, so one pass sees every change).
+_inflight: dict[str, bool] = {}
+_executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="reconcile")
+_tasks: set[asyncio.Task] = set()
+
+
+def schedule(namespace: str, name: str) -> None:
+    """Reconcile the run soon, without holding up kopf's event processing: a handler
+    that waited for its reconcile (behind hundreds of others in a burst) would keep the
+    watch cache behind the API by minutes (bench/scale.py measured it)."""
+    task = asyncio.get_running_loop().create_task(reconcile(namespace, name))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
 
 
 async def reconcile(namespace: str, name: str) -> None:
@@ -183,20 +257,35 @@ async def reconcile(namespace: str, name: str) -> None:
     if not LEADER.acting():
         return  # a standby: the leader does it (and a new leader reconciles every run)
     key = f"{namespace}/{name}"
-    try:
-        wake = await asyncio.to_thread(reconciler().reconcile, namespace, name)
-        if SETTINGS.notifications:  # queued here, sent in the background (controller/notify.py)
-            near = await asyncio.to_thread(notifications().look_at, namespace, name)
-            wake = min(filter(None, (wake, near)), default=None)
-    except Exception as exc:  # noqa: BLE001 - retried below, and said in the log
-        failures = _failures[key] = _failures.get(key, 0) + 1
-        delay = min(2.0 ** (failures - 1), 60.0)
-        log.error("%s: reconcile failed (%s: %s); retrying in %g s", key, type(exc).__name__, exc, delay)
-        _arm(key, namespace, name, delay)
+    if key in _inflight:
+        _inflight[key] = True
         return
-    _failures.pop(key, None)
-    if wake is not None:
-        _arm(key, namespace, name, max((wake - now()).total_seconds(), 0.01))
+    _inflight[key] = False
+    metrics.WORKQUEUE_DEPTH.inc()
+    try:
+        while True:
+            loop = asyncio.get_running_loop()
+            try:
+                wake = await loop.run_in_executor(_executor, reconciler().reconcile, namespace, name)
+                if SETTINGS.notifications:  # queued here, sent in the background (controller/notify.py)
+                    near = await loop.run_in_executor(_executor, notifications().look_at, namespace, name)
+                    wake = min(filter(None, (wake, near)), default=None)
+            except Exception as exc:  # noqa: BLE001 - retried below, and said in the log
+                metrics.RECONCILE_ERRORS.inc()
+                failures = _failures[key] = _failures.get(key, 0) + 1
+                delay = min(2.0 ** (failures - 1), 60.0)
+                log.error("%s: reconcile failed (%s: %s); retrying in %g s", key, type(exc).__name__, exc, delay)
+                _arm(key, namespace, name, delay)
+                return
+            _failures.pop(key, None)
+            if wake is not None:
+                _arm(key, namespace, name, max((wake - now()).total_seconds(), 0.01))
+            if not _inflight[key]:
+                return
+            _inflight[key] = False
+    finally:
+        del _inflight[key]
+        metrics.WORKQUEUE_DEPTH.dec()
 
 
 def _arm(key: str, namespace: str, name: str, delay: float) -> None:
@@ -258,7 +347,7 @@ async def resync(name: str, namespace: str, **_: Any) -> None:
 async def notifier_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
     """A FlowRunNotifier appeared, changed or went: its readiness, and every run of its
     namespace looked at again (a pause already waiting is news to a new notifier)."""
-    await asyncio.to_thread(notifications().notifier_changed, dict(body), type == "DELETED")
+    await asyncio.to_thread(notifications().notifier_changed, dict(body), type == "DELETED", LEADER.acting())
 
 
 def admit_notifier(body: kopf.Body, patch: kopf.Patch, userinfo: dict[str, Any], **_: Any) -> None:

@@ -83,7 +83,9 @@ class Notifications:
         with self._lock:
             return list(self._notifiers.get(namespace, {}).values())
 
-    def notifier_changed(self, body: dict[str, Any], deleted: bool = False) -> None:
+    def notifier_changed(self, body: dict[str, Any], deleted: bool = False, acting: bool = True) -> None:
+        """Keep the notifier; when this replica acts (the leader), check it and look at
+        its runs. A standby only keeps it, for the day it leads."""
         meta = body.get("metadata") or {}
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
         with self._lock:
@@ -95,6 +97,8 @@ class Notifications:
             if known is not None and _same_spec(known, body) and (namespace, name) not in self._unseen:
                 return  # only its status changed (our own write, most often)
             self._unseen.add((namespace, name))
+            if not acting:
+                return
         self.check_notifier(body)
         for run in self.kube.list_flowruns(namespace, instances.selector(self.settings.instance)):
             self.queue_due(run)

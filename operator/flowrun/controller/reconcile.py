@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +29,7 @@ from ..contract.phases import Phase
 from ..contract.status import now, parse_timestamp
 from ..kube import Kube, KubeError
 from . import metrics, resources, template_gate
+from .cache import WorldCache
 from .failpoints import failpoint
 from .settings import Settings
 
@@ -39,29 +42,40 @@ MAX_STEPS = 25
 
 
 class RunLocks:
-    """One lock per run, so steps of one run never interleave within this process;
-    dropped when the run is gone, so the map does not grow with every run ever seen."""
+    """One lock per run, so steps of one run never interleave within this process. A
+    lock exists only while someone holds or waits for it (dropped when the last one lets
+    go), so the map holds the runs being reconciled now, not every run ever seen, and
+    dropping one can never let two reconciles of a run overlap."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, list] = {}  # key -> [lock, holders and waiters]
 
-    def get(self, key: str) -> threading.Lock:
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
         with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
-
-    def forget(self, key: str) -> None:
-        with self._guard:
-            self._locks.pop(key, None)
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
 
     def __len__(self) -> int:
         return len(self._locks)
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, settings: Settings):
+    def __init__(self, kube: Kube, settings: Settings, cache: WorldCache | None = None):
+        """`cache`: what the operator's watches show (cache.py); without one, every
+        reconcile reads the FlowRun, its Jobs and its pods from the API server."""
         self.kube = kube
         self.settings = settings
+        self.cache = cache
         self.policy = t.Policy(
             default_timeout_seconds=settings.default_timeout_seconds,
             max_pod_losses=settings.max_pod_losses,
@@ -81,51 +95,80 @@ class Reconciler:
         """Bring one FlowRun to where the contract wants it. Returns when it wants to be
         reconciled again by itself (a deadline, a retry), if ever."""
         key = f"{namespace}/{name}"
-        with self.locks.get(key):
-            obj = self.kube.get_flowrun(namespace, name)
-            if obj is None or not belongs(obj, self.settings.instance):
-                self.locks.forget(key)
-                metrics.observe_phase(namespace, name, None)
-                return None
-            wake = self.converge(obj)
-            self.emit_events(namespace, name)
+        started = time.monotonic()
+        try:
+            with self.locks.hold(key):
+                obj = self.read(namespace, name)
+                if obj is None or not belongs(obj, self.settings.instance):
+                    self.forget(namespace, name)
+                    return None
+                wake, obj = self._converge(obj)
+                if obj is None:
+                    return None
+                self.emit_events(namespace, name, obj)
+        finally:
+            metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
         if parent_of(obj):  # most runs have none: spare them the extra read
             self.mirror_to_parent(namespace, name)
         self.mirror_pending_children(obj)
         return wake
 
+    def read(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The FlowRun as last seen by the watch (or this process's writes); read from
+        the API server only when the cache has not seen it."""
+        if self.cache is not None and (obj := self.cache.flowrun(namespace, name)) is not None:
+            return obj
+        obj = self.kube.get_flowrun(namespace, name)
+        if obj is not None and self.cache is not None:
+            obj = self.cache.put_flowrun(obj)
+        return obj
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The run is gone: drop what this process kept for it."""
+        metrics.observe_phase(namespace, name, None)
+        if self.cache is not None:
+            self.cache.forget_run(namespace, name)
+
     def converge(self, obj: dict[str, Any], *, max_steps: int = MAX_STEPS) -> datetime | None:
+        return self._converge(obj, max_steps=max_steps)[0]
+
+    def _converge(self, obj: dict[str, Any], *, max_steps: int = MAX_STEPS) -> tuple[datetime | None, dict | None]:
+        """(when to come back, the FlowRun as last written or read)."""
         world = self.observe(obj)
         for _ in range(max_steps):
             if not self.may_act():
-                return None
+                return None, None
             step = t.operator_step(obj, world, self.policy, now())
             if step is None:
-                return t.next_due(obj, self.policy)
+                return t.next_due(obj, self.policy), obj
             decide = lambda cur: t.operator_step(cur, world, self.policy, now())  # noqa: E731
             if isinstance(step, t.Wait):
                 if step.status is not None:
-                    self.write(obj, lambda cur: s if isinstance(s := decide(cur), t.Wait) else None)
+                    obj = self.write(obj, lambda cur: s if isinstance(s := decide(cur), t.Wait) else None) or obj
                 due = t.next_due(obj, self.policy)
-                return min(filter(None, (step.until, due)), default=None)
+                return min(filter(None, (step.until, due)), default=None), obj
             if isinstance(step, t.Write):
                 written = self.write(obj, lambda cur: s if isinstance(s := decide(cur), t.Write) else None,
                                      spec_first=step.spec_first)
                 if written is None:
-                    return None
+                    return None, None
                 failpoint("after-write")
                 obj = written
                 continue
             retry = self.act(obj, step)
             if retry is not None:
-                return retry
-            obj = self.kube.get_flowrun(obj["metadata"]["namespace"], obj["metadata"]["name"])
+                return retry, obj
+            ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+            if self.cache is not None:  # the act wrote nothing, or wrote through the cache
+                obj = self.cache.put_flowrun(obj)
+            else:
+                obj = self.kube.get_flowrun(ns, name)
             if obj is None:
-                return None
+                return None, None
             world = self.observe(obj)
         (log.warning if max_steps == MAX_STEPS else log.debug)("%s/%s: still not converged after %d steps", obj["metadata"]["namespace"],
                     obj["metadata"]["name"], max_steps)
-        return now() + timedelta(seconds=1)
+        return now() + timedelta(seconds=1), obj
 
     def write(self, obj: dict[str, Any], step_for, *, spec_first: bool = False) -> dict | None:
         """Compare-and-swap: `step_for(current)` decides again on every fresh read, so a
@@ -140,7 +183,11 @@ class Reconciler:
                 return None, step.status
             return None
 
-        return self.kube.update_flowrun(meta["namespace"], meta["name"], decide, main_first=spec_first)
+        if self.cache is None:
+            return self.kube.update_flowrun(meta["namespace"], meta["name"], decide, main_first=spec_first)
+        written = self.kube.update_flowrun(meta["namespace"], meta["name"], decide, main_first=spec_first,
+                                           current=obj)
+        return None if written is None else self.cache.put_flowrun(written)
 
     def act(self, obj: dict[str, Any], step: t.Step) -> datetime | None:
         ns = obj["metadata"]["namespace"]
@@ -150,6 +197,8 @@ class Reconciler:
             failpoint("before-delete-jobs")
             for job_name in step.names:
                 self.kube.delete("Job", ns, job_name, propagation="Background")
+                if self.cache is not None:
+                    self.cache.job_deleting(ns, obj["metadata"]["name"], job_name)
             return None
         if isinstance(step, t.PatchChildren):
             for child, patch in step.patches:
@@ -168,8 +217,11 @@ class Reconciler:
         status = obj.get("status") or {}
         if status.get("phase") == Phase.COMPLETED.value:
             return t.World()  # nothing is done to a completed run's Jobs or pods
-        jobs = tuple(job_view(j) for j in self.kube.list("Job", ns, f"{LABEL_RUN}={name}"))
-        pods = tuple(pod_view(p) for p in self.kube.list("Pod", ns, f"{LABEL_RUN}={name}"))
+        if self.cache is not None and self.cache.jobs_known(ns, name, status.get("jobName") or ""):
+            jobs, pods = self.cache.jobs(ns, name), self.cache.pods(ns, name)
+        else:
+            jobs = tuple(job_view(j) for j in self.kube.list("Job", ns, f"{LABEL_RUN}={name}"))
+            pods = tuple(pod_view(p) for p in self.kube.list("Pod", ns, f"{LABEL_RUN}={name}"))
         children: tuple[t.ChildView, ...] = ()
         if status.get("subflows") or status.get("subflowsReceived"):
             children = tuple(child_view(c, obj) for c in self.kube.list_flowruns(ns, f"{LABEL_PARENT}={name}"))
@@ -189,7 +241,9 @@ class Reconciler:
                 self.kube.create(child)
             if resources.owns_cache_claim(obj):
                 self.kube.create(resources.cache_claim(obj, self.settings))
-            self.kube.create(resources.job(obj, attempt, self.settings))
+            job = self.kube.create(resources.job(obj, attempt, self.settings))
+            if self.cache is not None:
+                self.cache.put_job(job)  # ahead of its watch event: never created twice
             return None
         except KubeError as exc:
             if exc.status not in (400, 403, 422):
@@ -205,13 +259,15 @@ class Reconciler:
 
     # ---- events ----------------------------------------------------------------------
 
-    def emit_events(self, namespace: str, name: str) -> None:
-        """One Kubernetes Event per history entry not yet announced (at least once)."""
-        obj = self.kube.get_flowrun(namespace, name)
+    def emit_events(self, namespace: str, name: str, obj: dict[str, Any] | None = None) -> None:
+        """One Kubernetes Event per history entry not yet announced (at least once).
+        `obj`: the FlowRun as the converge left it (else read)."""
+        if obj is None or self.cache is None:
+            obj = self.kube.get_flowrun(namespace, name)
         if obj is None:
             return
         status = obj.get("status") or {}
-        metrics.observe_phase(namespace, name, status.get("phase") or "Pending")
+        metrics.observe_run(obj)
         done = int(status.get("eventedSeq") or 0)
         fresh = [e for e in status.get("history") or [] if int(e.get("seq") or 0) > done]
         if not fresh:
@@ -228,9 +284,12 @@ class Reconciler:
             self.kube.emit_event(involved, reason, text, type_=type_)
             metrics.TRANSITIONS.labels(entry.get("action", "")).inc()
         last = max(int(e.get("seq") or 0) for e in fresh)
-        self.kube.update_flowrun(namespace, name, lambda cur: None
-                                 if int((cur.get("status") or {}).get("eventedSeq") or 0) >= last
-                                 else (None, {"eventedSeq": last}))
+        written = self.kube.update_flowrun(namespace, name, lambda cur: None
+                                           if int((cur.get("status") or {}).get("eventedSeq") or 0) >= last
+                                           else (None, {"eventedSeq": last}),
+                                           **({"current": obj} if self.cache is not None else {}))
+        if written is not None and self.cache is not None:
+            self.cache.put_flowrun(written)
 
     # ---- subflows --------------------------------------------------------------------
 
@@ -297,6 +356,7 @@ _EVENT_REASONS = {
 
 
 # ---- reading the world (pure) ------------------------------------------------------------
+
 
 def _attempt_label(obj: dict[str, Any]) -> int:
     value = (obj["metadata"].get("labels") or {}).get(LABEL_ATTEMPT, "0")

@@ -22,7 +22,7 @@ from typing import Any
 import urllib3
 
 from ..contract.constants import GROUP, LABEL_RUN, NOTIFIER_PLURAL, PLURAL, VERSION
-from .rest import Endpoint, HTTPError, Transport, in_pod, lines
+from .rest import Endpoint, HTTPError, Transport, in_pod, lines, observe_request
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,17 @@ class Kube:
             from kubernetes import client as k8s
             cls = {"core": k8s.CoreV1Api, "batch": k8s.BatchV1Api,
                    "rbac": k8s.RbacAuthorizationV1Api}[group]
-            self._apis[group] = cls(self.api_client)
+            client = self.api_client
+            rest = client.rest_client  # the library's one door (its url carries the query)
+            if not getattr(rest, "_flowrun_observed", False):  # count its requests too
+                sent = rest.request
+
+                def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+                    observe_request(method, url)
+                    return sent(method, url, *args, **kwargs)
+                rest.request = request
+                rest._flowrun_observed = True
+            self._apis[group] = cls(client)
         return self._apis[group]
 
     @property
@@ -271,6 +281,7 @@ class Kube:
         *,
         attempts: int = 20,
         main_first: bool = False,
+        current: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Compare-and-swap: read the FlowRun, ask `decide(obj)` for (spec_patch,
         status_patch) (either may be None; None overall means nothing to do), apply them
@@ -279,10 +290,14 @@ class Kube:
         The status patch goes first, then the object patch (guarded by the version the
         status patch produced), so a decision is never applied against a stale read;
         `main_first` swaps the order.
+        `current`: the object as the caller last saw it (a watch event, a cache): the
+        first decision is taken on it without a GET; if it was stale, the guarded patch
+        conflicts and the loop re-reads, so a stale copy costs a retry, never a wrong write.
         Returns the object as last written or read, or None when it does not exist.
         """
         for attempt in range(attempts):
-            obj = self.get_flowrun(namespace, name)
+            given = current is not None
+            obj, current = (current, None) if given else (self.get_flowrun(namespace, name), None)
             if obj is None:
                 return None
             decision = decide(obj)
@@ -302,7 +317,8 @@ class Kube:
                     obj = self.patch_flowrun(namespace, name, main_patch, resource_version=rv)
                 return obj
             except Conflict:
-                time.sleep(min(0.02 * (attempt + 1), 0.5))
+                if not given:  # a stale copy of the caller's: re-read at once
+                    time.sleep(min(0.02 * (attempt + 1), 0.5))
         raise KubeError(409, "Conflict", f"FlowRun {namespace}/{name} kept changing; gave up")
 
     def watch_flowrun(

@@ -93,6 +93,43 @@ def _bearer(configuration: Any) -> str | None:
     return token or None
 
 
+# Called as observer(verb, resource) for every request this process sends through `Kube`
+# (the controller counts the operator's requests with it: controller/metrics.py).
+REQUEST_OBSERVERS: list[Callable[[str, str], None]] = []
+
+
+def describe_request(method: str, url: str) -> tuple[str, str]:
+    """(verb, resource) of a request as Kubernetes names them: GET of a collection is
+    `list`, with watch=true `watch`; resource is the plural, with its subresource
+    (`flowruns/status`). Pure: for counting."""
+    path, _, query = url.partition("?")
+    if "://" in path:
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    parts = [p for p in path.split("/") if p]
+    # /api/v1/... or /apis/<group>/<version>/...
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if len(rest) >= 2 and rest[0] == "namespaces":
+        rest = rest[2:] if len(rest) > 2 else ["namespaces"] + rest[1:]
+    resource = rest[0] if rest else "?"
+    named = len(rest) >= 2
+    if len(rest) >= 3:
+        resource += "/" + rest[2]
+    method = method.upper()
+    if method == "GET":
+        verb = "watch" if "watch=true" in query or "watch=1" in query else ("get" if named else "list")
+    else:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch",
+                "DELETE": "delete" if named else "deletecollection"}.get(method, method.lower())
+    return verb, resource
+
+
+def observe_request(method: str, url: str) -> None:
+    if REQUEST_OBSERVERS:
+        verb, resource = describe_request(method, url)
+        for observer in REQUEST_OBSERVERS:
+            observer(verb, resource)
+
+
 def in_pod() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(f"{SA_DIR}/token")
 
@@ -104,7 +141,7 @@ class Transport:
         context = ssl.create_default_context(cafile=endpoint.ca_file) if endpoint.verify else ssl._create_unverified_context()
         if endpoint.cert_file:
             context.load_cert_chain(endpoint.cert_file, endpoint.key_file)
-        self.pool = urllib3.PoolManager(num_pools=2, maxsize=4, ssl_context=context, retries=False)
+        self.pool = urllib3.PoolManager(num_pools=2, maxsize=16, ssl_context=context, retries=False)
         self._lock = threading.Lock()
         self._file_token: str | None = None
         self._file_read_at = 0.0
@@ -156,6 +193,7 @@ class Transport:
     def request(self, method: str, path: str, *, body: Any = None, query: Mapping[str, Any] | None = None,
                 content_type: str = "application/json") -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
+        observe_request(method, self._url(path, query))
         resp = self._send(lambda headers: self.pool.request(
             method, self._url(path, query), body=data, headers=headers,
             timeout=urllib3.Timeout(connect=10, read=self.timeout)),
@@ -175,6 +213,7 @@ class Transport:
 
     def stream(self, path: str, *, query: Mapping[str, Any], read_timeout: float | None) -> Any:
         """An open streaming response (for watches); iterate with `lines()`."""
+        observe_request("GET", self._url(path, query))
         resp = self._send(lambda headers: self.pool.request(
             "GET", self._url(path, query), headers=headers, preload_content=False,
             timeout=urllib3.Timeout(connect=10, read=read_timeout)))

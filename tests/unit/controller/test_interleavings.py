@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from fakeapi import FakeKube, Store, merge_patch
 from flowrun.contract import transitions as t
@@ -35,7 +35,8 @@ from flowrun.contract.constants import MAX_FLOWRUN_BYTES
 from flowrun.contract.phases import PauseKind, Phase
 from flowrun.contract.status import keys_contain, now
 from flowrun.controller.admission import review_update
-from flowrun.controller.reconcile import Reconciler
+from flowrun.controller.cache import WorldCache
+from flowrun.controller.reconcile import Reconciler, job_view, pod_view
 from flowrun.controller.settings import Settings
 
 NS, NAME = "ns", "r"
@@ -97,6 +98,7 @@ class FlowRunInterleavings(RuleBasedStateMachine):
         self.runners: dict[str, Runner] = {}
         self.accepted: list[tuple[str, Any]] = []  # ("resume", input) / ("suspend"|"cancel"|"pause", None)
         self.finished_as: dict[str, Any] | None = None
+        self.cache: WorldCache | None = None
         self.user.create_flowrun(NS, {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun",
                                       "metadata": {"name": NAME, "namespace": NS},
                                       "spec": {"flow": "m:f", "state": "Running"}})
@@ -154,14 +156,46 @@ class FlowRunInterleavings(RuleBasedStateMachine):
 
     # ---- the operator --------------------------------------------------------------
 
+    @initialize(cached=st.booleans())
+    def operator_decides_from_a_watch_cache(self, cached: bool) -> None:
+        """Half the examples: the operator decides from its watch cache (cache.py), which
+        each kind's watch brings up to date on its own schedule (watch_delivers), so the
+        cache lags the API and its kinds lag each other in every order."""
+        if cached:
+            self.cache = WorldCache(job_view, pod_view)
+            self.reconciler = Reconciler(self.operator_kube, Settings(runner_image="img", max_pod_losses=3),
+                                         cache=self.cache)
+
+    @rule(kind=st.sampled_from(["FlowRun", "Job", "Pod"]))
+    def watch_delivers(self, kind: str) -> None:
+        """One kind's watch catches up with the API (events of a kind arrive in order)."""
+        if self.cache is None:
+            return
+        if kind == "FlowRun":
+            obj = self.user.get_flowrun(NS, NAME)
+            if obj is not None:
+                self.cache.put_flowrun(obj)
+            return
+        present = {o["metadata"]["name"]: o for o in self.user.list(kind, NS)}
+        views = self.cache.jobs(NS, NAME) if kind == "Job" else self.cache.pods(NS, NAME)
+        for view in views:
+            if view.name not in present:
+                gone = {"metadata": {"name": view.name, "namespace": NS, "labels": {"flowrun.io/run": NAME}}}
+                (self.cache.drop_job if kind == "Job" else self.cache.drop_pod)(gone)
+        for obj in present.values():
+            (self.cache.put_job if kind == "Job" else self.cache.put_pod)(obj)
+
+    def _operator_view(self) -> dict[str, Any] | None:
+        return self.reconciler.read(NS, NAME) if self.cache is not None else self.operator_kube.get_flowrun(NS, NAME)
+
     @rule()
     def operator_step(self) -> None:
-        obj = self.operator_kube.get_flowrun(NS, NAME)
+        obj = self._operator_view()
         self.reconciler.converge(obj, max_steps=1)
 
     @rule(after=st.integers(min_value=0, max_value=1))
     def operator_crashes_mid_step(self, after: int) -> None:
-        obj = self.operator_kube.get_flowrun(NS, NAME)
+        obj = self._operator_view()
         self.operator_kube.crash_after = after
         try:
             self.reconciler.converge(obj, max_steps=1)
@@ -346,6 +380,8 @@ class FlowRunInterleavings(RuleBasedStateMachine):
         """Leave the run alone until it settles; a resume accepted last is not lost."""
         for _ in range(200):
             before = self._settled_state()
+            for kind in ("FlowRun", "Job", "Pod"):  # the watches catch up
+                self.watch_delivers(kind)
             self.operator_step()
             self.kubelet_starts_pods()
             self.terminating_pods_end()

@@ -66,13 +66,40 @@ def test_a_paused_deadline_is_when_the_operator_wakes():
     assert wake is not None and wake.year == 2099
 
 
-def test_locks_of_deleted_runs_are_dropped():
+def test_a_runs_lock_lives_only_while_it_is_reconciled():
     store, kube, rec = setup()
+    inside = []
+    converge = rec._converge
+    rec._converge = lambda obj, **kw: (inside.append(len(rec.locks)), converge(obj, **kw))[1]
     rec.reconcile("ns", "r")
-    assert len(rec.locks) == 1
+    assert inside == [1] and len(rec.locks) == 0
     kube.delete_flowrun("ns", "r")
     rec.reconcile("ns", "r")
     assert len(rec.locks) == 0
+
+
+def test_two_reconciles_of_one_run_never_overlap():
+    import threading
+    import time
+    store, kube, rec = setup()
+    active, overlaps = [0], []
+    converge = rec._converge
+
+    def slow(obj, **kw):
+        active[0] += 1
+        overlaps.append(active[0])
+        time.sleep(0.02)
+        try:
+            return converge(obj, **kw)
+        finally:
+            active[0] -= 1
+    rec._converge = slow
+    threads = [threading.Thread(target=rec.reconcile, args=("ns", "r")) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert max(overlaps) == 1 and len(rec.locks) == 0
 
 
 def test_children_suspended_with_their_parent_come_back_unless_they_wait_for_a_person():
