@@ -20,13 +20,14 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-from . import kubectl, wait_for
+from . import kubectl, machine_lock, wait_for
 from .harness import REPO
 
 LABEL_NODE = "flowrun.io/kwok-node"
@@ -112,8 +113,10 @@ def kwok_binary() -> Path:
     cache = Path(os.environ.get("FLOWRUN_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
                  / "flowrun-operator")
     binary = cache / f"kwok-{versions['kwok']}" / "bin" / "kwok"
-    if not binary.exists():
-        subprocess.run(["bash", str(REPO / "tests" / "cluster" / "build-binaries.sh"), "kwok"], check=True)
+    with machine_lock("kwok"):
+        if not binary.exists():
+            subprocess.run(["bash", str(REPO / "tests" / "cluster" / "build-binaries.sh"), "kwok"], check=True,
+                           stdout=sys.stderr)
     return binary
 
 

@@ -16,12 +16,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import cluster  # noqa: E402
 from cluster.harness import build_test_flows_image  # noqa: E402
+from cluster.kwok import kwok_binary  # noqa: E402
 
 
 def main() -> None:
     path = cluster.ensure_cluster()
     cluster.ensure_base_image()
     build_test_flows_image()  # the runner and operator images first (make images)
+    kwok_binary()  # the fake nodes of the scale test (built from Go modules once)
     print(path)
 
 
