@@ -16,6 +16,7 @@ concurrent sessions on one cluster never collide.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -421,7 +422,8 @@ def _operator_env(namespace: str, deployment: str) -> dict[str, str]:
 
 
 def _operator_pods(namespace: str, release: str) -> list[dict]:
-    out = kubectl("get", "pods", "-l", f"app.kubernetes.io/instance={release}", "-o", "json", namespace=namespace)
+    out = kubectl("get", "pods", "-l", f"app.kubernetes.io/instance={release},app.kubernetes.io/name=flowrun-operator",
+                  "-o", "json", namespace=namespace)
     return json.loads(out.stdout)["items"]
 
 
@@ -429,6 +431,34 @@ def _logs(namespace: str, release: str) -> str:
     """The logs of every operator replica (the Service spreads webhook calls over them)."""
     return "\n".join(kubectl("logs", p["metadata"]["name"], namespace=namespace, check=False).stdout
                      for p in _operator_pods(namespace, release))
+
+
+@contextlib.contextmanager
+def _port_forward(namespace: str, target: str, port: int):
+    """`kubectl port-forward` to `target` on a free local port; yields the base URL."""
+    import re
+    from cluster import KUBECTL
+    proc = subprocess.Popen([str(KUBECTL), "port-forward", "-n", namespace, target, f":{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert match, line
+        yield f"http://127.0.0.1:{match.group(1)}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _get(url: str, headers: dict[str, str]) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def _diagnose(namespace: str, release: str) -> str:
@@ -448,7 +478,10 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
               "--set", "image.repository=flowrun-operator", "--set", f"image.tag={IMAGE_TAG}",
               "--set", "image.pullPolicy=Never",
               "--set", "runner.image.repository=flowrun-runner", "--set", f"runner.image.tag={IMAGE_TAG}",
-              "--set", "runner.image.pullPolicy=Never"]
+              "--set", "runner.image.pullPolicy=Never",
+              # the web UI in the cluster, behind an (imagined) authenticating proxy: it
+              # acts as the user the proxy names, by impersonation (docs/ui.md)
+              "--set", "ui.enabled=true", "--set", "ui.auth=proxy"]
     installed = False
     try:
         # 1. install and wait for the operator to be ready
@@ -498,6 +531,23 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         # chart's certificates (rejections themselves are the webhook tests' business)
         log = _logs(namespace, release)
         assert "POST /flowrun-validate" in log and "POST /flowrun-mutate" in log, log[-3000:]
+
+        # 2b. the in-cluster UI shows that run to a person who may read it, and refuses
+        #     one who may not: it acts as the person (impersonation), never as itself
+        kubectl("rollout", "status", f"deployment/{fullname}-ui", "--timeout=120s", namespace=namespace)
+        kubectl("create", "role", "reads-runs", "--verb=get,list,watch", "--resource=flowruns.flowrun.io",
+                namespace=runs_namespace)
+        kubectl("create", "rolebinding", "reads-runs", "--role=reads-runs", "--user=ui-reader",
+                namespace=runs_namespace)
+        with _port_forward(namespace, f"svc/{fullname}-ui", 80) as base:
+            page = wait_for(lambda: (got := _get(f"{base}/runs/{runs_namespace}/greet",
+                                                 {"X-Forwarded-User": "ui-reader"}))[0] == 200 and got,
+                            timeout=60, what="the in-cluster UI to show the run")
+            assert page[0] == 200 and "Completed" in page[1] and "Hello, Marvin!" in page[1], page
+            status, body = _get(f"{base}/runs/{runs_namespace}/greet", {"X-Forwarded-User": "ui-stranger"})
+            assert status == 403, (status, body[:500])
+        assert kubectl("auth", "can-i", "list", "flowruns.flowrun.io", "-n", runs_namespace,
+                       f"--as=system:serviceaccount:{namespace}:{fullname}-ui", check=False).stdout.strip() == "no"
 
         # 3. a run that suspends itself: no Job or pod left; resumed as attempt 2
         kubectl("apply", "-f", str(REPO / "examples" / "manifests" / "suspend.yaml"), namespace=runs_namespace)

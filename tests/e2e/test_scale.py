@@ -8,6 +8,7 @@ would be bound one by one by the cluster's host-path provisioner (about 0.5 per 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections import Counter
 
@@ -17,6 +18,7 @@ import yaml
 from cluster import kubectl, wait_for
 from cluster.flowruns import flowrun_manifest
 from cluster.kwok import FakeRunners, KwokNodes, operator_requests, run_template
+from flowrun.contract.instances import labelled
 
 pytestmark = pytest.mark.e2e
 
@@ -30,9 +32,9 @@ def test_fifty_runs_complete_through_kwok_with_one_job_each(operator, namespace,
     kubectl("apply", "-f", "-", namespace=namespace, input=yaml.safe_dump(claim))
     with KwokNodes(node_id, 1, tmp_path / "kwok"), FakeRunners(namespace) as runners:
         before = operator_requests(operator.metrics_url)
-        runs = [flowrun_manifest(f"k{i:03d}", "examples.greeting:greet_user", template=run_template(node_id),
-                                 cache={"claimName": "shared-cache"})
-                for i in range(RUNS)]
+        runs = [labelled(flowrun_manifest(f"k{i:03d}", "examples.greeting:greet_user", template=run_template(node_id),
+                                          cache={"claimName": "shared-cache"}), os.environ["FLOWRUN_INSTANCE"])
+                for i in range(RUNS)]  # the session operator's instance (tests/cluster/pytest_plugin.py)
         # Created in parallel, as a burst of clients would (one `kubectl apply` of 50 runs
         # goes one by one, each through the webhook: over a minute on a busy machine).
         from concurrent.futures import ThreadPoolExecutor
@@ -42,12 +44,17 @@ def test_fifty_runs_complete_through_kwok_with_one_job_each(operator, namespace,
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda run: api.create_flowrun(namespace, run), runs))
 
+        seen: dict = {}
+
         def all_completed():
             items = json.loads(kubectl("get", "fr", "-o", "json", namespace=namespace).stdout)["items"]
-            phases = Counter((i.get("status") or {}).get("phase") for i in items)
+            phases = seen["phases"] = Counter((i.get("status") or {}).get("phase") for i in items)
             assert not runners.errors, runners.errors[:5]
             return items if phases.get("Completed") == RUNS else None
-        items = wait_for(all_completed, timeout=180, what=f"{RUNS} runs Completed through kwok")
+        try:
+            items = wait_for(all_completed, timeout=180, what=f"{RUNS} runs Completed through kwok")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; phases: {dict(seen.get('phases') or {})}") from None
         after = operator_requests(operator.metrics_url)
 
     assert all(i["status"]["attempt"] == 1 for i in items), [i["metadata"]["name"] for i in items
