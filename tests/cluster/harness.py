@@ -147,6 +147,20 @@ class OperatorProcess:
 CHART = REPO / "charts" / "flowrun-operator"
 
 
+def helm_template(*args: str, release: str = "ci", namespace: str = "flowrun-system") -> list[dict]:
+    """The chart as `helm template` renders it with `args` (no cluster needed), as objects."""
+    import pytest
+    import yaml
+
+    from . import HELM, K8S_VERSION
+    if not HELM.exists():
+        pytest.fail(f"helm is not built ({HELM}); `make cluster-up` builds it (tests/cluster/build-binaries.sh)")
+    proc = subprocess.run([str(HELM), "template", release, str(CHART), "-n", namespace,
+                           "--kube-version", K8S_VERSION.lstrip("v"), *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+
 class ChartRights:
     """A ServiceAccount bound to the RBAC the chart renders (`helm template` of
     templates/rbac.yaml and serviceaccount.yaml), and a kubeconfig with a token of it.

@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-from pathlib import Path
 
-import pytest
-import yaml
-
-from cluster import HELM, K8S_VERSION
+from cluster.harness import helm_template
 from flowrun.controller import metrics
 
-CHART = Path(__file__).resolve().parents[3] / "charts" / "flowrun-operator"
 
 
-def render(*args: str) -> list[dict]:
-    if not HELM.exists():
-        pytest.fail(f"helm is not built ({HELM}); `make cluster-up` builds it (tests/cluster/build-binaries.sh)")
-    proc = subprocess.run([str(HELM), "template", "ci", str(CHART), "-n", "flowrun-system",
-                           "--kube-version", K8S_VERSION.lstrip("v"), *args], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+render = helm_template
 
 
 def served_metric_names() -> set[str]:

@@ -7,13 +7,11 @@ did); a right without a call fails too (least privilege).
 from __future__ import annotations
 
 import ast
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
-from cluster import HELM, K8S_VERSION
+from cluster.harness import helm_template
 from flowrun.controller import resources
 from flowrun.controller.settings import Settings
 from flowrun.kube import calls
@@ -79,13 +77,7 @@ def needed_by_code() -> dict[calls.Right, list[str]]:
 def rendered_rights(*args: str) -> tuple[set[calls.Right], dict[str, set[calls.Right]]]:
     """(rights bound cluster-wide, rights bound by a Role in each namespace) of the
     chart's ServiceAccount, read from `helm template` and its bindings."""
-    if not HELM.exists():
-        pytest.fail(f"helm is not built ({HELM}); `make cluster-up` builds it (tests/cluster/build-binaries.sh)")
-    proc = subprocess.run([str(HELM), "template", "ci", str(CHART), "-n", "flowrun-system",
-                           "--kube-version", K8S_VERSION.lstrip("v"), *args], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
-    docs = [d for d in yaml.safe_load_all(out) if d]
+    docs = helm_template(*args)
     roles = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d
              for d in docs if d["kind"] in ("Role", "ClusterRole")}
     cluster_rights: set[calls.Right] = set()

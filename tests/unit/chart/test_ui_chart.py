@@ -4,23 +4,12 @@ by the operator's Deployment or webhook Service."""
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
-import pytest
-import yaml
-
-from cluster import HELM, K8S_VERSION
-
-CHART = Path(__file__).resolve().parents[3] / "charts" / "flowrun-operator"
+from cluster import HELM
+from cluster.harness import CHART, helm_template
 
 
-def render(*args: str) -> list[dict]:
-    if not HELM.exists():
-        pytest.fail(f"helm is not built ({HELM}); `make cluster-up` builds it (tests/cluster/build-binaries.sh)")
-    proc = subprocess.run([str(HELM), "template", "ci", str(CHART), "-n", "flowrun-system",
-                           "--kube-version", K8S_VERSION.lstrip("v"), *args], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+render = helm_template
 
 
 def ui_objects(docs: list[dict]) -> dict[str, dict]:
