@@ -214,7 +214,9 @@ def test_suspend_while_running_then_resume(operator, namespace):
 
 
 def test_pause_and_wait_timeout(operator, namespace):
-    ok(flowrun("run", "examples.suspending:many_steps", "--name", "steps", "-p", "steps=8",
+    # 40 half-second steps: the pause request lands at a task boundary well before the
+    # flow could end, even on a loaded machine (8 steps once finished first).
+    ok(flowrun("run", "examples.suspending:many_steps", "--name", "steps", "-p", "steps=40",
                "-p", "seconds=0.5", namespace=namespace))
     ok(flowrun("wait", "steps", "--for", "Running", "--timeout", "120", namespace=namespace))
     assert "pause requested" in ok(flowrun("pause", "steps", namespace=namespace)).stdout
