@@ -203,15 +203,19 @@ class Kube:
             path += "/status"
         return path
 
-    # ---- FlowRunNotifiers ------------------------------------------------------------
-
-    def get_notifier(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def _get_or_none(self, path: str) -> dict[str, Any] | None:
+        """GET `path`: the object, or None when the API server says 404."""
         try:
-            return self.rest.request("GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{NOTIFIER_PLURAL}/{name}")
+            return self.rest.request("GET", path)
         except HTTPError as exc:
             if exc.status == 404:
                 return None
             raise _error(exc) from None
+
+    # ---- FlowRunNotifiers ------------------------------------------------------------
+
+    def get_notifier(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._get_or_none(f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{NOTIFIER_PLURAL}/{name}")
 
     def patch_notifier_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         """JSON merge patch of a notifier's status subresource."""
@@ -225,12 +229,7 @@ class Kube:
     # ---- FlowRuns --------------------------------------------------------------------
 
     def get_flowrun(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return self.rest.request("GET", self._path(namespace, name))
-        except HTTPError as exc:
-            if exc.status == 404:
-                return None
-            raise _error(exc) from None
+        return self._get_or_none(self._path(namespace, name))
 
     def list_flowruns(
         self, namespace: str | None = None, selector: str | None = None
@@ -457,12 +456,7 @@ class Kube:
         return f"{path}/{name}" if name else path
 
     def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return self.rest.request("GET", self._lease_path(namespace, name))
-        except HTTPError as exc:
-            if exc.status == 404:
-                return None
-            raise _error(exc) from None
+        return self._get_or_none(self._lease_path(namespace, name))
 
     def write_lease(self, lease: Mapping[str, Any]) -> dict[str, Any]:
         """Create the Lease (no resourceVersion) or replace it guarded by the
@@ -600,12 +594,7 @@ class Kube:
 
     def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A ConfigMap (None when absent), through our transport (a person's Kube too)."""
-        try:
-            return self.rest.request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
-        except HTTPError as exc:
-            if exc.status == 404:
-                return None
-            raise _error(exc) from None
+        return self._get_or_none(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
 
     def flowrun_events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """The Events about a FlowRun (`kubectl describe fr NAME`), oldest first."""
