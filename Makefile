@@ -117,7 +117,10 @@ chart-lint: chart-crds ## helm lint --strict the chart with every ci/*-values.ya
 
 .PHONY: deploy
 deploy: images chart-crds ## install/upgrade the chart into the current cluster with the local images
+	@# The tag stays the version while the code changes: the image's id as a pod annotation
+	@# rolls the operator when `make images` built a new one, and only then.
 	$(HELM) upgrade --install flowrun-operator $(CHART) -n $(DEPLOY_NAMESPACE) --create-namespace \
+	  --set-string "podAnnotations.flowrun\.io/image-id=$$(docker image inspect -f '{{.Id}}' $(OPERATOR_IMAGE) | cut -c8-19)" \
 	  --set image.repository=flowrun-operator --set image.tag=$(IMAGE_TAG) --set image.pullPolicy=IfNotPresent \
 	  --set runner.image.repository=flowrun-runner --set runner.image.tag=$(IMAGE_TAG) \
 	  --set runner.image.pullPolicy=IfNotPresent --wait --timeout 3m $(DEPLOY_ARGS)

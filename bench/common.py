@@ -15,6 +15,17 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from cluster import ensure_cluster, kubectl  # noqa: E402
 from cluster.harness import IMAGE_TAG, OperatorProcess, build_flow_image, install_crd  # noqa: E402
 
+# The benchmarks' operator is an instance of its own (its process inherits this), so an
+# operator installed in the cluster without an instance id (`make deploy`, which `make
+# test` also installs) leaves the benchmarks' runs alone, and they it.
+os.environ.setdefault("FLOWRUN_INSTANCE", f"bench-{os.getpid()}")
+
+
+def ours(manifest: dict) -> dict:
+    """A FlowRun to create, labelled for the benchmark's operator instance."""
+    from flowrun.contract.instances import labelled
+    return labelled(manifest, os.environ["FLOWRUN_INSTANCE"])
+
 
 def machine() -> str:
     cpu = "unknown cpu"

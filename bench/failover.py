@@ -52,7 +52,7 @@ def main() -> None:
         ns = s.namespace
         instance = f"bench-{os.getpid()}"
         os.environ["FLOWRUN_INSTANCE"] = instance  # cluster.flowruns.apply labels runs with it
-        s.operator.stop()  # Setup's own (no instance): replaced by the two replicas
+        s.operator.stop()  # Setup's own: replaced by the two replicas of the instance
         replicas = {}
         for name in ("a", "b"):
             replicas[name] = OperatorProcess(Path(s.tmp) / f"operator-{name}.log", s.image, namespaces=ns,

@@ -18,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from common import Setup, print_table
+from common import Setup, ours, print_table
 
 from cluster import kubectl, wait_for
 from flowrun.kube import Kube
@@ -68,7 +68,7 @@ def main() -> None:
         ns, name = env.namespace, "latency"
         manifest = {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": name},
                     "spec": {"flow": "benchflows.pauses:pause_many", "parameters": {"count": args.pauses}}}
-        kubectl("apply", "-f", "-", namespace=ns, input=json.dumps(manifest))
+        kubectl("apply", "-f", "-", namespace=ns, input=json.dumps(ours(manifest)))
         api = Kube()  # the patch is timed from just before the API call
         patched: dict[str, float] = {}
         rss, cpu = [], []

@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent / "operator"))
 
-from common import machine, percentile  # noqa: E402
+from common import machine, ours, percentile  # noqa: E402
 
 from cluster import ensure_cluster, kubectl, wait_for  # noqa: E402
 from cluster.harness import OperatorProcess, free_port, install_crd  # noqa: E402
@@ -134,10 +134,10 @@ def create_runs(namespace: str, names: list[str], node_id: str) -> dict[str, flo
     cache = {"cache": {"claimName": SHARED_CLAIM}} if CLAIM["shared"] else {}
 
     def one(name: str) -> None:
-        kube.create_flowrun(namespace, {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun",
-                                        "metadata": {"name": name},
-                                        "spec": {"flow": "bench.fake:flow", "template": run_template(node_id),
-                                                 **cache}})
+        kube.create_flowrun(namespace, ours({"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun",
+                                             "metadata": {"name": name},
+                                             "spec": {"flow": "bench.fake:flow", "template": run_template(node_id),
+                                                      **cache}}))
         created[name] = time.monotonic()
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(one, names))

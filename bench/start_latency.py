@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import Setup, print_table
+from common import Setup, ours, print_table
 
 from cluster import wait_for
 from flowrun.kube import Kube
@@ -47,7 +47,7 @@ def finished(api: Kube, ns: str, name: str) -> dict | None:
 
 def one(api: Kube, ns: str, name: str) -> tuple[float, float, float]:
     t0 = time.time()
-    api.create_flowrun(ns, body(name))
+    api.create_flowrun(ns, ours(body(name)))
     wait_for(lambda: api.get("Job", ns, f"{name}-1"), timeout=60, interval=POLL, what=f"{name}'s Job")
     job = time.time() - t0
     st = wait_for(lambda: finished(api, ns, name), timeout=180, interval=POLL, what=f"{name} to complete")
@@ -60,7 +60,7 @@ def burst(api: Kube, ns: str, n: int) -> tuple[list[float], float]:
     created: dict[str, float] = {}
     for name in names:
         created[name] = time.time()
-        api.create_flowrun(ns, body(name))
+        api.create_flowrun(ns, ours(body(name)))
     done: dict[str, float] = {}
     deadline = time.monotonic() + 600
     while len(done) < n:

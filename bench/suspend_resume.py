@@ -28,7 +28,7 @@ import time
 from datetime import datetime
 from typing import Any, Callable
 
-from common import Setup, print_table
+from common import Setup, ours, print_table
 
 from cluster import kubectl, wait_for
 from flowrun.kube import Kube
@@ -37,8 +37,8 @@ POLL = 0.05
 
 
 def manifest(name: str, flow: str, **parameters: Any) -> str:
-    return json.dumps({"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": name},
-                       "spec": {"flow": flow, "parameters": parameters}})
+    return json.dumps(ours({"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": name},
+                            "spec": {"flow": flow, "parameters": parameters}}))
 
 
 def poll(fn: Callable[[], Any], *, timeout: float, what: str) -> Any:

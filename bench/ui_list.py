@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__)))
-from common import ensure_cluster, install_crd, kubectl, print_table  # noqa: E402
+from common import ensure_cluster, install_crd, kubectl, ours, print_table  # noqa: E402
 
 from flowrun.kube.client import Kube  # noqa: E402
 
@@ -36,11 +36,11 @@ def make(kube: Kube, namespace: str, i: int) -> None:
     name = f"run-{i:04d}"
     waiting = i % 10 == 0
     phase = ("Paused" if i % 20 == 0 else "Suspended") if waiting else PHASES[i % len(PHASES)]
-    kube.create_flowrun(namespace, {
+    kube.create_flowrun(namespace, ours({
         "apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun",
         "metadata": {"name": name, "labels": {"team": ["a", "b", "c"][i % 3]}},
         "spec": {"flow": f"benchflows.many:flow_{i % 7}", "parameters": {"i": i},
-                 **({"state": phase} if waiting else {})}})
+                 **({"state": phase} if waiting else {})}}))
     now = datetime.now(timezone.utc)
     status = {"phase": phase, "attempt": 1, "message": f"{phase} run {i}",
               "history": [{"time": stamp(now), "action": "created", "by": "bench", "seq": 1}]}

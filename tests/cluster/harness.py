@@ -38,6 +38,25 @@ def build_runner_image() -> str:
     return RUNNER_IMAGE
 
 
+# The operator a user installs with `make deploy`: the chart's default, cluster-wide and
+# without an instance id. `make test` runs beside it (issue 16): the suite's operators
+# have instance ids of their own, so each side handles only its own runs.
+DEPLOYED_RELEASE = "flowrun-operator"
+DEPLOYED_NAMESPACE = "flowrun-system"
+
+
+def deploy_cluster_wide() -> None:
+    """`make deploy` (helm upgrade --install with this tree's images) on the local cluster,
+    after the CRDs were applied outside Helm, as GitOps users do. A no-op change when the
+    release already runs these images."""
+    if not is_local_cluster():
+        return
+    install_crd()
+    with machine_lock("deploy"):
+        subprocess.run(["make", "--no-print-directory", "deploy", f"DEPLOY_NAMESPACE={DEPLOYED_NAMESPACE}"],
+                       cwd=REPO, check=True, stdout=sys.stderr)
+
+
 def build_flow_image(context: Path, tag: str) -> str:
     """The runner image plus the flows in `context` (its Dockerfile does the COPY)."""
     build_runner_image()

@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import cluster  # noqa: E402
-from cluster.harness import build_test_flows_image  # noqa: E402
+from cluster.harness import build_test_flows_image, deploy_cluster_wide  # noqa: E402
 from cluster.kwok import kwok_binary  # noqa: E402
 
 
@@ -24,6 +24,9 @@ def main() -> None:
     cluster.ensure_base_image()
     build_test_flows_image()  # the runner and operator images first (make images)
     kwok_binary()  # the fake nodes of the scale test (built from Go modules once)
+    # The chart's operator, cluster-wide, as `make deploy` installs it: the suite must pass
+    # beside it (each test session is an operator instance of its own).
+    deploy_cluster_wide()
     print(path)
 
 

@@ -6,9 +6,10 @@
   standby that takes over, with exactly one Job per attempt;
 - a webhook outage (failurePolicy Fail, no endpoint) while a runner pauses: the pause
   still lands once the webhook is back, the flow does not fail;
-- two instances in one cluster: an operator without an instance id (as `make deploy`
-  installs it, watching the session's namespaces) and the session's instance each handle
-  only their own runs.
+- two instances in one cluster: the chart's operator as `make deploy` installs it
+  (cluster-wide, no instance id; tests/cluster/prepare.py installs it before the suite,
+  so every test runs beside it) and the session's instance each handle only their own
+  runs.
 
 Replicas here are processes on this machine (the harness's OperatorProcess); only the
 session operator serves the webhook, as only one URL can be registered for it.
@@ -17,15 +18,43 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 
 from cluster import kubectl, wait_for
 from cluster.flowruns import JobRecorder, apply, flowrun_manifest, get_fr, names, patch_fr, wait_phase
-from cluster.harness import OperatorProcess
+from cluster.harness import DEPLOYED_NAMESPACE, DEPLOYED_RELEASE, OperatorProcess, deploy_cluster_wide
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    """The operator `make deploy` installs (tests/cluster/prepare.py did, before the
+    suite; deployed here when pytest runs without it): its runner image and its pods."""
+    def deployment():
+        out = kubectl("get", "deployment", DEPLOYED_RELEASE, "-o", "json", namespace=DEPLOYED_NAMESPACE, check=False)
+        return json.loads(out.stdout) if out.returncode == 0 else None
+    if deployment() is None:
+        deploy_cluster_wide()
+    spec = deployment()["spec"]["template"]["spec"]["containers"][0]
+    assert "--all-namespaces" in spec["args"] and not any(e["name"] == "FLOWRUN_INSTANCE" and e.get("value")
+                                                          for e in spec.get("env") or []), spec
+    kubectl("rollout", "status", f"deployment/{DEPLOYED_RELEASE}", "--timeout=180s", namespace=DEPLOYED_NAMESPACE)
+
+    def pods() -> set[str]:
+        return set(kubectl("get", "pods", "-l", f"app.kubernetes.io/instance={DEPLOYED_RELEASE},"
+                           "app.kubernetes.io/name=flowrun-operator", "-o", "name",
+                           namespace=DEPLOYED_NAMESPACE).stdout.replace("pod/", "").split())
+    runner = next(e["value"] for e in spec["env"] if e["name"] == "FLOWRUN_RUNNER_IMAGE")
+    return {"runner_image": runner, "pods": pods}
+
+
+def reporters(namespace: str, run: str) -> set[str]:
+    """Who posted the Events of a FlowRun (reportingInstance: the operator's host name)."""
+    out = kubectl("get", "events", "--field-selector", f"involvedObject.kind=FlowRun,involvedObject.name={run}",
+                  "-o", "json", namespace=namespace).stdout
+    return {e.get("reportingInstance") or "" for e in json.loads(out)["items"]}
 
 
 def lease_holder(operator) -> str:
@@ -114,37 +143,36 @@ def test_a_pause_lands_through_a_webhook_outage(operator, namespace):
         operator.restore_webhooks()
 
 
-def test_two_instances_each_handle_only_their_own_runs(operator, namespace, tmp_path):
-    """An operator without an instance id (like the chart's default install, here watching
-    the session's namespaces) beside the session's instance: each runs only its own."""
-    plain = OperatorProcess(tmp_path / "plain.log", operator.env["FLOWRUN_RUNNER_IMAGE"],
-                            namespaces=operator.namespaces, KUBECONFIG=operator.env["KUBECONFIG"],
-                            FLOWRUN_INSTANCE="")
-    unlabelled = flowrun_manifest("plain", "testflows.basic:returns_value", parameters={"x": 2})
+def test_the_suite_runs_beside_the_operator_make_deploy_installs(operator, namespace, deployed):
+    """The chart's default install (`make deploy`: two replicas, cluster-wide, no instance
+    id; tests/cluster/prepare.py installs it before the suite) and the session's instance
+    in one cluster: each handles only its own runs, in the same namespace."""
+    unlabelled = flowrun_manifest("plain", "examples.hello:hello", parameters={"name": "plain"})
     kubectl("apply", "-f", "-", namespace=namespace, input=json.dumps(unlabelled))  # no instance label
     apply(namespace, flowrun_manifest("ours", "testflows.basic:returns_value", parameters={"x": 3}))
     try:
         ours = wait_phase(namespace, "ours", "Completed", "Failed", timeout=120)
         assert ours["status"]["phase"] == "Completed", ours["status"]
-        # The session's operator leaves the unlabelled run alone (negative check).
-        time.sleep(3)
-        fr = get_fr(namespace, "plain")
-        assert not (fr.get("status") or {}).get("phase") and names("jobs", namespace, "flowrun.io/run=plain") == []
-        assert "flowrun.io/operator" not in (fr["metadata"].get("finalizers") or [])
-        plain.start()
-        done = wait_phase(namespace, "plain", "Completed", "Failed", timeout=120)
-        assert done["status"]["phase"] == "Completed" and done["status"]["result"]["x"] == 2, done["status"]
+        plain = wait_phase(namespace, "plain", "Completed", "Failed", timeout=180)
+        assert plain["status"]["phase"] == "Completed" and plain["status"]["result"]["length"] == 5, \
+            plain["status"]
+        # Who made each Job: the deployed operator runs the chart's runner image, the
+        # session's operator the test-flows image, and each labels Jobs with its instance.
         (job,) = json.loads(kubectl("get", "jobs", "-l", "flowrun.io/run=plain", "-o", "json",
                                     namespace=namespace).stdout)["items"]
         assert "flowrun.io/instance" not in job["metadata"]["labels"]
+        assert job["spec"]["template"]["spec"]["containers"][0]["image"] == deployed["runner_image"]
         (job,) = json.loads(kubectl("get", "jobs", "-l", "flowrun.io/run=ours", "-o", "json",
                                     namespace=namespace).stdout)["items"]
         assert job["metadata"]["labels"]["flowrun.io/instance"] == os.environ["FLOWRUN_INSTANCE"]
-        # ...and the operator without an instance never touched the session's run.
-        assert "/ours" not in plain.tail(400)
+        assert job["spec"]["template"]["spec"]["containers"][0]["image"] == operator.env["FLOWRUN_RUNNER_IMAGE"]
+        # Neither operator wrote about the other's run: an operator's Events name it as the
+        # reporting instance (its host name: the deployed replicas' pod names, this
+        # machine's for the session's operator).
+        pods = deployed["pods"]()
+        assert reporters(namespace, "plain") and reporters(namespace, "plain") <= pods, (reporters(namespace, "plain"), pods)
+        assert reporters(namespace, "ours") and not reporters(namespace, "ours") & pods, reporters(namespace, "ours")
     finally:
+        # the deployed operator holds the unlabelled run's finalizer and removes it
         kubectl("delete", "fr", "plain", "--wait=false", namespace=namespace, check=False)
-        if plain.running:
-            # it holds the unlabelled run's finalizer: let it remove it before it stops
-            wait_for(lambda: "plain" not in names("fr", namespace), timeout=30, what="the plain run to go")
-        plain.stop()
+        wait_for(lambda: "plain" not in names("fr", namespace), timeout=60, what="the plain run to go")

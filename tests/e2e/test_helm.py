@@ -30,6 +30,8 @@ from cluster import HELM, KUBECONFORM, K8S_VERSION, is_local_cluster, kubectl, w
 from cluster.flowruns import get_fr, names, patch_fr, wait_phase
 from cluster.harness import IMAGE_TAG, REPO, VERSION, build_runner_image
 from cluster.pytest_plugin import SESSION_PREFIX
+from flowrun.contract.instances import labelled
+from flowrun.contract.leases import lease_name
 
 pytestmark = pytest.mark.e2e
 
@@ -471,10 +473,17 @@ def _diagnose(namespace: str, release: str) -> str:
 def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
     release = f"{SESSION_PREFIX}op-{secrets.token_hex(3)}"
     fullname = f"{release}-flowrun-operator"
+    # An instance of its own: the cluster also runs the chart's default (cluster-wide, no
+    # instance) operator that `make deploy` installs, and each must handle only its own runs.
+    instance = release
+
+    def apply_run(manifest: dict | Path) -> None:
+        doc = yaml.safe_load(manifest.read_text()) if isinstance(manifest, Path) else manifest
+        kubectl("apply", "-f", "-", namespace=runs_namespace, input=yaml.safe_dump(labelled(doc, instance)))
     # crds.install stays on: the suite applied the CRD with `kubectl apply` first, as GitOps
     # users do, and the chart must leave it alone instead of failing (issue 16, item 8).
     crd_before = json.loads(kubectl("get", "crd", "flowruns.flowrun.io", "-o", "json").stdout)["metadata"]
-    values = ["--set", f"watchNamespaces={{{runs_namespace}}}",
+    values = ["--set", f"watchNamespaces={{{runs_namespace}}}", "--set", f"instance={instance}",
               "--set", "image.repository=flowrun-operator", "--set", f"image.tag={IMAGE_TAG}",
               "--set", "image.pullPolicy=Never",
               "--set", "runner.image.repository=flowrun-runner", "--set", f"runner.image.tag={IMAGE_TAG}",
@@ -490,6 +499,7 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         installed = proc.returncode == 0 or _exists("secret", f"sh.helm.release.v1.{release}.v1", namespace)
         assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}\n{_diagnose(namespace, release)}"
         assert "kubectl get fr" in proc.stdout, "NOTES.txt tells the next steps"
+        assert "failurePolicy Fail." in proc.stdout, proc.stdout  # two replicas: Fail (the computed default)
         assert "existed already, outside this release" in proc.stdout and "skipped" in proc.stdout, proc.stdout
         crd_after = json.loads(kubectl("get", "crd", "flowruns.flowrun.io", "-o", "json").stdout)["metadata"]
         assert "meta.helm.sh/release-name" not in (crd_after.get("annotations") or {})
@@ -497,7 +507,7 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         # two replicas: one holds the instance's Lease, the other stands by
         wait_for(lambda: len([p for p in _operator_pods(namespace, release)
                               if p["status"].get("phase") == "Running"]) == 2, timeout=120, what="two replicas")
-        holder = wait_for(lambda: json.loads(kubectl("get", "lease", "flowrun-operator", "-o", "json",
+        holder = wait_for(lambda: json.loads(kubectl("get", "lease", lease_name(instance), "-o", "json",
                                                      namespace=namespace, check=False).stdout or "{}")
                           .get("spec", {}).get("holderIdentity"), timeout=60, what="a leader")
         assert holder in {p["metadata"]["name"] for p in _operator_pods(namespace, release)}
@@ -516,11 +526,12 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         hook = json.loads(kubectl("get", "validatingwebhookconfiguration", fullname, "-o", "json").stdout)["webhooks"][0]
         assert hook["clientConfig"]["caBundle"] == ca
         assert hook["namespaceSelector"]["matchExpressions"][0]["values"] == [runs_namespace]
+        assert hook["objectSelector"] == {"matchLabels": {"flowrun.io/instance": instance}}
         assert base64.b64decode(ca).startswith(b"-----BEGIN CERTIFICATE-----")
         first_pod = _operator_pods(namespace, release)[0]["metadata"]["uid"]
 
         # 2. a paused run, resumed with its input
-        kubectl("apply", "-f", str(REPO / "examples" / "manifests" / "greet.yaml"), namespace=runs_namespace)
+        apply_run(REPO / "examples" / "manifests" / "greet.yaml")
         paused = wait_phase(runs_namespace, "greet", "Paused", "Failed", timeout=120)
         assert paused["status"]["phase"] == "Paused", paused["status"]
         patch_fr(runs_namespace, "greet", {"spec": {"state": "Running", "input": {"name": "Marvin"}}})
@@ -550,7 +561,7 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
                        f"--as=system:serviceaccount:{namespace}:{fullname}-ui", check=False).stdout.strip() == "no"
 
         # 3. a run that suspends itself: no Job or pod left; resumed as attempt 2
-        kubectl("apply", "-f", str(REPO / "examples" / "manifests" / "suspend.yaml"), namespace=runs_namespace)
+        apply_run(REPO / "examples" / "manifests" / "suspend.yaml")
         suspended = wait_phase(runs_namespace, "suspend", "Suspended", "Failed", "Completed", timeout=120)
         assert suspended["status"]["phase"] == "Suspended", suspended["status"]
         wait_for(lambda: not names("jobs", runs_namespace, "flowrun.io/run=suspend")
@@ -563,9 +574,8 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
 
         # 3b. a finished run with a TTL is deleted by the chart-deployed operator (its
         #     rights include delete on flowruns), with an Expired Event
-        kubectl("apply", "-f", "-", namespace=runs_namespace, input=yaml.safe_dump({
-            "apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": "brief"},
-            "spec": {"flow": "examples.hello:hello", "parameters": {"name": "ttl"}, "ttlSecondsAfterFinished": 3}}))
+        apply_run({"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "metadata": {"name": "brief"},
+                   "spec": {"flow": "examples.hello:hello", "parameters": {"name": "ttl"}, "ttlSecondsAfterFinished": 3}})
         done = wait_phase(runs_namespace, "brief", "Completed", "Failed", timeout=360)
         assert done["status"]["phase"] == "Completed", done["status"]
         wait_for(lambda: "brief" not in names("fr", runs_namespace), timeout=60,
@@ -592,7 +602,7 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         assert json.loads(kubectl("get", "secret", f"{fullname}-webhook-tls", "-o", "json",
                                   namespace=namespace).stdout)["data"]["ca.crt"] == ca, "certificates churned"
         # the upgraded operator still runs flows
-        kubectl("apply", "-f", str(REPO / "examples" / "manifests" / "hello.yaml"), namespace=runs_namespace)
+        apply_run(REPO / "examples" / "manifests" / "hello.yaml")
         hello = get_fr(runs_namespace, "hello")["metadata"]["name"]
         done = wait_phase(runs_namespace, hello, "Completed", "Failed", timeout=120)
         assert done["status"]["phase"] == "Completed", done["status"]

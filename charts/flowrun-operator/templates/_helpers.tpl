@@ -157,3 +157,11 @@ matchExpressions:
   - {key: flowrun.io/instance, operator: DoesNotExist}
 {{- end -}}
 {{- end }}
+
+{{/*
+The webhooks' failurePolicy: webhook.failurePolicy, else Fail with two or more replicas
+(some replica always answers) and Ignore with one (the operator's own checks stand behind it).
+*/}}
+{{- define "flowrun-operator.failurePolicy" -}}
+{{- .Values.webhook.failurePolicy | default (ternary "Fail" "Ignore" (ge (int .Values.replicaCount) 2)) -}}
+{{- end }}

@@ -8,6 +8,8 @@ What this module must never do: read anything. It answers from the labels it is 
 """
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,3 +43,21 @@ def labelled(manifest: dict[str, Any], instance: str) -> dict[str, Any]:
     meta = dict(manifest.get("metadata") or {})
     meta["labels"] = {**(meta.get("labels") or {}), LABEL_INSTANCE: instance}
     return {**manifest, "metadata": meta}
+
+
+FINALIZER = "flowrun.io/operator"
+_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+
+
+def finalizer(instance: str) -> str:
+    """The finalizer an instance puts on its FlowRuns: one name per instance. kopf removes
+    its finalizer from every object it watches that no handler of its own takes, so two
+    instances sharing a name would take it off each other's runs, endlessly, each write
+    conflicting with the runner's (found with `make deploy`'s operator beside the suite).
+    The part after the slash is at most 63 characters: a long id is hashed."""
+    if not instance:
+        return FINALIZER
+    name = f"operator-{instance}"
+    if len(name) > 63 or not _NAME.fullmatch(name):
+        name = f"operator-{hashlib.sha256(instance.encode()).hexdigest()[:16]}"
+    return f"flowrun.io/{name}"

@@ -40,6 +40,7 @@ from typing import Any
 import kopf
 
 from ..contract.constants import GROUP, LABEL_INSTANCE, LABEL_RUN, NOTIFIER_PLURAL, PLURAL, VERSION
+from ..contract.instances import finalizer
 from ..contract.phases import Phase
 from ..contract import approvals, audit, transitions
 from ..contract import notifications as notification_rules
@@ -60,7 +61,7 @@ _reconciler: Reconciler | None = None
 _notifications: Notifications | None = None
 # This instance's objects only (kopf filters every watch handler by it).
 MINE = {LABEL_INSTANCE: SETTINGS.instance or kopf.ABSENT}
-FINALIZER = "flowrun.io/operator"
+FINALIZER = finalizer(SETTINGS.instance)  # one per instance (contract/instances.py)
 # A new FlowRun first gets kopf's finalizer (kopf adds it for the timer and daemon below).
 # Acting before it lands makes kopf's guarded finalizer patch conflict with our status
 # writes, and kopf retries it on every event (3-4 extra requests per run, measured by

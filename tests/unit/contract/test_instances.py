@@ -34,3 +34,17 @@ def test_a_child_must_carry_its_parents_instance():
     assert any(LABEL_INSTANCE in e for e in child_errors(child, parent))
     child["metadata"]["labels"][LABEL_INSTANCE] = "blue"
     assert child_errors(child, parent) == []
+
+
+def test_each_instance_has_a_finalizer_of_its_own():
+    """kopf strips its finalizer from objects no handler of its own takes: a shared name
+    would let two instances undo each other's writes forever."""
+    import re
+    assert instances.finalizer("") == "flowrun.io/operator"
+    assert instances.finalizer("blue") == "flowrun.io/operator-blue"
+    ids = ["blue", "green", "x" * 63, "x" * 62 + "y", "A_b.c", "t0ba0-" + "z" * 57]
+    names = [instances.finalizer(i) for i in ids]
+    assert len(set(names)) == len(ids) and "flowrun.io/operator" not in names
+    qualified = re.compile(r"flowrun\.io/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+    assert all(qualified.fullmatch(n) for n in names), names
+    assert instances.finalizer("x" * 63) == instances.finalizer("x" * 63)  # stable across restarts
