@@ -33,6 +33,14 @@ from cluster.harness import OperatorProcess
 
 FLOW_PAUSE = "benchflows.pauses:pause_once"
 FLOW_QUICK = "benchflows.starts:quick"
+# Every run on one shared claim (spec.cache.claimName): this cluster's host-path
+# provisioner binds about one claim every two seconds, and on a loaded machine a run's
+# own claim once stayed unbound for 3 minutes, which measured the provisioner, not failover.
+CLAIM = "failover-cache"
+
+
+def bench_run(name: str, flow: str, **spec) -> dict:
+    return flowrun_manifest(name, flow, cache={"claimName": CLAIM}, **spec)
 
 
 def holder(ns: str) -> str:
@@ -53,6 +61,9 @@ def main() -> None:
         instance = f"bench-{os.getpid()}"
         os.environ["FLOWRUN_INSTANCE"] = instance  # cluster.flowruns.apply labels runs with it
         s.operator.stop()  # Setup's own: replaced by the two replicas of the instance
+        kubectl("apply", "-f", "-", namespace=ns, input=json.dumps({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": CLAIM},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}))
         replicas = {}
         for name in ("a", "b"):
             replicas[name] = OperatorProcess(Path(s.tmp) / f"operator-{name}.log", s.image, namespaces=ns,
@@ -70,17 +81,17 @@ def main() -> None:
                 standby = "b" if leader == "a" else "a"
                 # in flight: a run created suspended (resumed after the kill), a run whose
                 # pause deadline falls around the kill, and a paused run resumed after it
-                apply(ns, flowrun_manifest(f"s{i}", FLOW_QUICK, state="Suspended"))
-                apply(ns, flowrun_manifest(f"p{i}", FLOW_PAUSE, parameters={"timeout": 600}))
+                apply(ns, bench_run(f"s{i}", FLOW_QUICK, state="Suspended"))
+                apply(ns, bench_run(f"p{i}", FLOW_PAUSE, parameters={"timeout": 600}))
                 wait_phase(ns, f"p{i}", "Paused", timeout=180)
-                apply(ns, flowrun_manifest(f"d{i}", FLOW_PAUSE, parameters={"timeout": 4}))
+                apply(ns, bench_run(f"d{i}", FLOW_PAUSE, parameters={"timeout": 4}))
                 wait_phase(ns, f"d{i}", "Paused", timeout=180)
                 deadlines.append(f"d{i}")
                 replicas[leader].kill()
                 killed = time.monotonic()
                 patch_fr(ns, f"s{i}", {"spec": {"state": "Running"}})
                 patch_fr(ns, f"p{i}", {"spec": {"state": "Running"}})
-                apply(ns, flowrun_manifest(f"n{i}", FLOW_QUICK))
+                apply(ns, bench_run(f"n{i}", FLOW_QUICK))
                 got = {}
                 while len(got) < 3 and time.monotonic() - killed < 120:
                     now = time.monotonic() - killed

@@ -264,3 +264,19 @@ def test_finished_run_ttl_running_out_while_operator_is_down(operator, namespace
         if not operator.running:
             operator.start()
 
+
+
+def test_a_run_deleted_while_the_operator_is_down_goes_with_everything_it_owns(operator, namespace):
+    """No finalizer: deleting a run never waits for the operator (docs/design.md)."""
+    run = "orphan"
+    apply(namespace, flowrun_manifest(run, "testflows.basic:sleeps", parameters={"seconds": 60}))
+    wait_phase(namespace, run, "Running")
+    assert not get_fr(namespace, run)["metadata"].get("finalizers")
+    operator.kill()
+    try:
+        kubectl("delete", "fr", run, "--timeout=60s", namespace=namespace)  # waits until it is gone
+        owned = ("jobs", "pods", "pvc", "serviceaccounts", "roles", "rolebindings")
+        wait_for(lambda: not any(names(kind, namespace, f"flowrun.io/run={run}") for kind in owned) or None,
+                 timeout=120, interval=1, what="everything the deleted run owned to go, with no operator")
+    finally:
+        operator.start()

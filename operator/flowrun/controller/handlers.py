@@ -32,8 +32,7 @@ import asyncio
 import logging
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +60,12 @@ _reconciler: Reconciler | None = None
 _notifications: Notifications | None = None
 # This instance's objects only (kopf filters every watch handler by it).
 MINE = {LABEL_INSTANCE: SETTINGS.instance or kopf.ABSENT}
-FINALIZER = finalizer(SETTINGS.instance)  # one per instance (contract/instances.py)
-# A new FlowRun first gets kopf's finalizer (kopf adds it for the timer and daemon below).
-# Acting before it lands makes kopf's guarded finalizer patch conflict with our status
-# writes, and kopf retries it on every event (3-4 extra requests per run, measured by
-# bench/scale.py); so a new run waits for the finalizer's event, or this long at most.
-FINALIZER_GRACE_SECONDS = 5.0
+# The operator puts no finalizer on FlowRuns: kopf adds one only for timers and daemons,
+# and the resync and the time to live are this module's own timers (`_arm`), so a run
+# costs no finalizer patches, starts without waiting for one, and its deletion never
+# hangs on a stopped operator. kopf removes a finalizer of this name that an earlier
+# version left (one name per instance: contract/instances.py).
+FINALIZER = finalizer(SETTINGS.instance)
 CACHE = WorldCache(job_view, pod_view)
 metrics.watch_cache(CACHE.sizes)
 
@@ -159,7 +158,7 @@ async def resign(**_: Any) -> None:
     await LEADER.release()
 
 
-def _run_is_live(status: dict[str, Any], **_: Any) -> bool:
+def _run_is_live(status: dict[str, Any]) -> bool:
     phase = (status or {}).get("phase")
     return not phase or not Phase(phase).terminal
 
@@ -178,8 +177,7 @@ def run_pods(body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, labels=MINE)
-async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespace: str, memo: kopf.Memo,
-                          **_: Any) -> None:
+async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespace: str, **_: Any) -> None:
     if type == "DELETED":
         forget(namespace, name)
         return
@@ -188,19 +186,7 @@ async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespac
     if not LEADER.acting():
         return
     CACHE.put_flowrun(dict(body))
-    for wakeup in memo.get("wakeups", {}).values():  # the daemons below re-read their due time
-        wakeup.set()
-    if _awaits_finalizer(body):
-        _arm(f"{namespace}/{name}", namespace, name, FINALIZER_GRACE_SECONDS)
-        return
     schedule(namespace, name)
-
-
-def _awaits_finalizer(body: kopf.Body) -> bool:
-    """A brand-new run (no status yet) that kopf has not yet marked with its finalizer."""
-    meta = body.get("metadata") or {}
-    return not body.get("status") and FINALIZER not in (meta.get("finalizers") or []) \
-        and not meta.get("deletionTimestamp")
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT, **MINE})
@@ -268,6 +254,11 @@ async def reconcile(namespace: str, name: str) -> None:
             loop = asyncio.get_running_loop()
             try:
                 wake = await loop.run_in_executor(_executor, reconciler().reconcile, namespace, name)
+                expiry = _expiry(namespace, name)
+                if expiry is not None and expiry <= now():  # its time to live is over: delete it
+                    done = await loop.run_in_executor(_executor, reconciler().collect, namespace, name)
+                    expiry = None if done else now() + timedelta(seconds=1)
+                wake = min(filter(None, (wake, expiry, _resync_due(namespace, name))), default=None)
                 if SETTINGS.notifications:  # queued here, sent in the background (controller/notify.py)
                     near = await loop.run_in_executor(_executor, notifications().look_at, namespace, name)
                     wake = min(filter(None, (wake, near)), default=None)
@@ -303,44 +294,18 @@ def _arm(key: str, namespace: str, name: str, delay: float) -> None:
     _timers[key] = loop.call_later(delay, fire)
 
 
-async def _act_when_due(stopped: kopf.DaemonStopped, memo: kopf.Memo, daemon: str,
-                        due: Callable[[], datetime | None], act: Callable[[], bool]) -> None:
-    """Sleep until `due()`, then run `act` (in a thread) until it says it is done. `due()`
-    is read again whenever the FlowRun changes (flowrun_changed wakes us); None: nothing
-    is due any more."""
-    wakeup: asyncio.Event = memo.setdefault("wakeups", {}).setdefault(daemon, asyncio.Event())
-    while not stopped:
-        when = due()
-        if when is None:
-            return
-        remaining = (when - now()).total_seconds()
-        if remaining <= 0:
-            if LEADER.acting() and await asyncio.to_thread(act):
-                return
-            remaining = 0.5 if LEADER.acting() else SETTINGS.lease_retry_period
-        wakeup.clear()
-        try:
-            await asyncio.wait_for(wakeup.wait(), timeout=remaining)
-        except asyncio.TimeoutError:
-            pass
+def _resync_due(namespace: str, name: str) -> datetime | None:
+    """A live run is reconciled at least every resync period (a missed watch event is
+    seen within it; the reconcile works from the cache, so a quiet run costs no request)."""
+    if not _known.get((namespace, name)):
+        return None
+    return now() + timedelta(seconds=SETTINGS.resync_seconds)
 
 
-def _expires(body: kopf.Body, **_: Any) -> bool:
-    return finished_expiry(dict(body), SETTINGS.ttl_seconds_after_finished) is not None
-
-
-@kopf.daemon(GROUP, VERSION, PLURAL, labels=MINE, when=_expires, cancellation_timeout=2.0)
-async def delete_when_expired(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo,
-                              name: str, namespace: str, **_: Any) -> None:
-    """Sleep until the finished run's time to live is over, then delete it."""
-    await _act_when_due(stopped, memo, "ttl",
-                        lambda: finished_expiry(dict(body), SETTINGS.ttl_seconds_after_finished),
-                        lambda: reconciler().collect(namespace, name))
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, labels=MINE, interval=SETTINGS.resync_seconds, when=_run_is_live, idle=5)
-async def resync(name: str, namespace: str, **_: Any) -> None:
-    await reconcile(namespace, name)
+def _expiry(namespace: str, name: str) -> datetime | None:
+    """When a finished run's time to live is over (ttlSecondsAfterFinished), if it has one."""
+    obj = CACHE.flowrun(namespace, name)
+    return None if obj is None else finished_expiry(obj, SETTINGS.ttl_seconds_after_finished)
 
 
 # ---- notifications ----------------------------------------------------------------
