@@ -49,6 +49,7 @@ test: venv browser ## run the whole suite: lint, unit, integration and end-to-en
 	@kc=$$($(PY) tests/cluster/prepare.py) || exit 1; \
 	  echo "==> pytest with $(TEST_WORKERS) workers, one operator each (KUBECONFIG=$$kc)"; \
 	  KUBECONFIG=$$kc $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
+	  KUBECONFIG=$$kc $(PY) tests/cluster/prepare.py --finish; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 .PHONY: test-unit

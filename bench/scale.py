@@ -192,16 +192,22 @@ def burst(op: OperatorProcess, namespace: str, node_id: str, n: int, timeout: fl
     completed = [p["Completed"] for r, p in watcher.phase_at.items() if "Completed" in p and r in created]
     last_job = max(watcher.job_at.values(), default=start) - start
     makespan = (max(completed) - start) if completed else float("nan")
+    # the most runs live at once (created, not yet Completed): what the peak RSS was held at
+    marks = sorted([(t, 1) for t in created.values()] + [(t, -1) for t in completed])
+    live = peak_live = 0
+    for _, step in marks:
+        live += step
+        peak_live = max(peak_live, live)
     total = sum(v for k, v in spent.items() if k[1] != "watch")
     excluded = sum(v for k, v in spent.items() if k[1] == "create" and k[2] in EXCLUDED)
     elapsed = (done or time.monotonic()) - start
-    out += [f"| measure | value |", "| --- | --- |",
+    out += ["| measure | value |", "| --- | --- |",
             f"| all {n} created (16 client threads) | {created_all:.1f} s |",
             f"| create -> Job p50 / p95 | {percentile(to_job, .5):.2f} s / {percentile(to_job, .95):.2f} s (n={len(to_job)}) |",
             f"| last Job created after the first create | {last_job:.1f} s |",
             f"| makespan (first create -> all Completed) | {makespan:.1f} s ({len(completed)} Completed, "
             f"{len(completed) / makespan * 60 if completed else 0:.0f} runs/min) |",
-            f"| operator peak RSS | {rss / 2**20:.0f} MB |",
+            f"| operator peak RSS | {rss / 2**20:.0f} MB (at most {peak_live} runs live at once) |",
             f"| operator CPU | {cpu:.1f} s ({cpu / elapsed * 100:.0f} % of one core over {elapsed:.0f} s) |",
             f"| operator API requests per run (watches aside) | {total / n:.2f}, of which {excluded / n:.2f} create "
             f"the Job, (claim,) account, role, binding: {(total - excluded) / n:.2f} besides |",

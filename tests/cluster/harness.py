@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import is_local_cluster, kubectl, load_image, machine_lock
+from . import CACHE_ROOT, HELM, is_local_cluster, kubectl, load_image, machine_lock
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = next(line.split('"')[1] for line in (REPO / "pyproject.toml").read_text().splitlines()
@@ -43,18 +43,48 @@ def build_runner_image() -> str:
 # have instance ids of their own, so each side handles only its own runs.
 DEPLOYED_RELEASE = "flowrun-operator"
 DEPLOYED_NAMESPACE = "flowrun-system"
+_DEPLOY_USERS = CACHE_ROOT / "cluster-wide-operator.users"
 
 
 def deploy_cluster_wide() -> None:
     """`make deploy` (helm upgrade --install with this tree's images) on the local cluster,
     after the CRDs were applied outside Helm, as GitOps users do. A no-op change when the
-    release already runs these images."""
+    release already runs these images. When the release was not there, the suite
+    installed it for itself: `release_cluster_wide` removes it again once the last suite
+    using it ends (a count under CACHE_ROOT), so benchmarks measure without it."""
     if not is_local_cluster():
         return
     install_crd()
     with machine_lock("deploy"):
+        users = _deploy_users()
+        existed = subprocess.run([str(HELM), "status", DEPLOYED_RELEASE, "-n", DEPLOYED_NAMESPACE],
+                                 capture_output=True).returncode == 0
         subprocess.run(["make", "--no-print-directory", "deploy", f"DEPLOY_NAMESPACE={DEPLOYED_NAMESPACE}"],
                        cwd=REPO, check=True, stdout=sys.stderr)
+        if users or not existed:
+            _DEPLOY_USERS.write_text(str(users + 1))
+
+
+def release_cluster_wide() -> None:
+    """The end of a suite: uninstall the cluster-wide operator if the suites installed it
+    and no other suite still uses it; leave one that somebody deployed themselves."""
+    if not is_local_cluster():
+        return
+    with machine_lock("deploy"):
+        users = _deploy_users()
+        if users > 1:
+            _DEPLOY_USERS.write_text(str(users - 1))
+        elif users == 1:
+            subprocess.run([str(HELM), "uninstall", DEPLOYED_RELEASE, "-n", DEPLOYED_NAMESPACE, "--wait",
+                            "--timeout", "120s"], check=False, stdout=sys.stderr)
+            _DEPLOY_USERS.unlink()
+
+
+def _deploy_users() -> int:
+    try:
+        return int(_DEPLOY_USERS.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
 
 
 def build_flow_image(context: Path, tag: str) -> str:

@@ -5,7 +5,9 @@ live, and each would otherwise start the cluster or build the images on its own 
 `cluster.machine_lock`, so one after the other). This script does that once, in the open:
 progress goes to stderr, and the last line on stdout is the admin kubeconfig's path.
 
-    python tests/cluster/prepare.py        # -> /var/lib/flowrun-cluster/.../admin.conf
+    python tests/cluster/prepare.py            # -> /var/lib/flowrun-cluster/.../admin.conf
+    python tests/cluster/prepare.py --finish   # after the suite: the cluster-wide operator
+                                               # goes again if the suite installed it
 """
 from __future__ import annotations
 
@@ -15,11 +17,14 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import cluster  # noqa: E402
-from cluster.harness import build_test_flows_image, deploy_cluster_wide  # noqa: E402
+from cluster.harness import build_test_flows_image, deploy_cluster_wide, release_cluster_wide  # noqa: E402
 from cluster.kwok import kwok_binary  # noqa: E402
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--finish"]:  # after the suite: `make test` calls this whatever its result
+        release_cluster_wide()
+        return
     path = cluster.ensure_cluster()
     cluster.ensure_base_image()
     build_test_flows_image()  # the runner and operator images first (make images)

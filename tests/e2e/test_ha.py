@@ -23,7 +23,8 @@ import pytest
 
 from cluster import kubectl, wait_for
 from cluster.flowruns import JobRecorder, apply, flowrun_manifest, get_fr, names, patch_fr, wait_phase
-from cluster.harness import DEPLOYED_NAMESPACE, DEPLOYED_RELEASE, OperatorProcess, deploy_cluster_wide
+from cluster.harness import DEPLOYED_NAMESPACE, DEPLOYED_RELEASE, OperatorProcess, deploy_cluster_wide, \
+    release_cluster_wide
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +36,8 @@ def deployed():
     def deployment():
         out = kubectl("get", "deployment", DEPLOYED_RELEASE, "-o", "json", namespace=DEPLOYED_NAMESPACE, check=False)
         return json.loads(out.stdout) if out.returncode == 0 else None
-    if deployment() is None:
+    ours = deployment() is None
+    if ours:
         deploy_cluster_wide()
     spec = deployment()["spec"]["template"]["spec"]["containers"][0]
     assert "--all-namespaces" in spec["args"] and not any(e["name"] == "FLOWRUN_INSTANCE" and e.get("value")
@@ -47,7 +49,9 @@ def deployed():
                            "app.kubernetes.io/name=flowrun-operator", "-o", "name",
                            namespace=DEPLOYED_NAMESPACE).stdout.replace("pod/", "").split())
     runner = next(e["value"] for e in spec["env"] if e["name"] == "FLOWRUN_RUNNER_IMAGE")
-    return {"runner_image": runner, "pods": pods}
+    yield {"runner_image": runner, "pods": pods}
+    if ours:
+        release_cluster_wide()
 
 
 def reporters(namespace: str, run: str) -> set[str]:
