@@ -85,6 +85,12 @@ class Reconciler:
             approval_secret=template_gate.key(settings),
         )
         self.locks = RunLocks()
+        # (namespace, name) -> (uid, seq): the history entries this process announced as
+        # Events but has not yet recorded in status.eventedSeq. The mark rides along with
+        # the operator's next own status write, or is written at once when the run ends,
+        # instead of a write per entry (bench/scale.py: 3 status writes per run). Lost with
+        # the process: a new leader announces those entries again (at least once).
+        self._announced: dict[tuple[str, str], tuple[str, int]] = {}
         # Fencing (controller/leader.py): checked before every step; a replica that is not
         # the leader (any more) stops where it is.
         self.may_act: Callable[[], bool] = lambda: True
@@ -126,6 +132,7 @@ class Reconciler:
     def forget(self, namespace: str, name: str) -> None:
         """The run is gone: drop what this process kept for it."""
         metrics.observe_phase(namespace, name, None)
+        self._announced.pop((namespace, name), None)
         if self.cache is not None:
             self.cache.forget_run(namespace, name)
 
@@ -178,10 +185,12 @@ class Reconciler:
         def decide(cur: dict[str, Any]):
             step = step_for(cur)
             if isinstance(step, t.Write):
-                return step.patches()
-            if isinstance(step, t.Wait) and step.status is not None:
-                return None, step.status
-            return None
+                main_patch, status_patch = step.patches()
+            elif isinstance(step, t.Wait) and step.status is not None:
+                main_patch, status_patch = None, step.status
+            else:
+                return None
+            return main_patch, self._with_announced(cur, status_patch)
 
         if self.cache is None:
             return self.kube.update_flowrun(meta["namespace"], meta["name"], decide, main_first=spec_first)
@@ -259,6 +268,18 @@ class Reconciler:
 
     # ---- events ----------------------------------------------------------------------
 
+    def _announced_seq(self, obj: dict[str, Any]) -> int:
+        meta = obj["metadata"]
+        uid, seq = self._announced.get((meta["namespace"], meta["name"]), ("", 0))
+        return seq if uid and uid == meta.get("uid") else 0
+
+    def _with_announced(self, cur: dict[str, Any], status_patch: dict | None) -> dict | None:
+        """A status write of the operator's own also records the Events announced since."""
+        seq = self._announced_seq(cur)
+        if status_patch is None or seq <= int((cur.get("status") or {}).get("eventedSeq") or 0):
+            return status_patch
+        return {**status_patch, "eventedSeq": seq}
+
     def emit_events(self, namespace: str, name: str, obj: dict[str, Any] | None = None) -> None:
         """One Kubernetes Event per history entry not yet announced (at least once).
         `obj`: the FlowRun as the converge left it (else read)."""
@@ -268,10 +289,9 @@ class Reconciler:
             return
         status = obj.get("status") or {}
         metrics.observe_run(obj)
-        done = int(status.get("eventedSeq") or 0)
+        recorded = int(status.get("eventedSeq") or 0)
+        done = max(recorded, self._announced_seq(obj))
         fresh = [e for e in status.get("history") or [] if int(e.get("seq") or 0) > done]
-        if not fresh:
-            return
         involved = {"apiVersion": API_VERSION, "kind": KIND, "metadata": obj["metadata"]}
         for entry in fresh:
             reason, type_ = _EVENT_REASONS.get(entry.get("action", ""), (entry.get("action", "").title(), "Normal"))
@@ -283,13 +303,20 @@ class Reconciler:
             text = entry.get("message") or " ".join(parts)
             self.kube.emit_event(involved, reason, text, type_=type_)
             metrics.TRANSITIONS.labels(entry.get("action", "")).inc()
-        last = max(int(e.get("seq") or 0) for e in fresh)
+        last = max([done] + [int(e.get("seq") or 0) for e in fresh])
+        if last > done:
+            self._announced[(namespace, name)] = (obj["metadata"].get("uid") or "", last)
+        phase = status.get("phase")
+        if last <= recorded or not (phase and Phase(phase).terminal):
+            return  # recorded already, or with the operator's next own write (above)
         written = self.kube.update_flowrun(namespace, name, lambda cur: None
                                            if int((cur.get("status") or {}).get("eventedSeq") or 0) >= last
                                            else (None, {"eventedSeq": last}),
                                            **({"current": obj} if self.cache is not None else {}))
         if written is not None and self.cache is not None:
             self.cache.put_flowrun(written)
+        if written is not None:
+            self._announced.pop((namespace, name), None)  # recorded: nothing left to carry
 
     # ---- subflows --------------------------------------------------------------------
 

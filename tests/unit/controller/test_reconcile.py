@@ -115,3 +115,40 @@ def test_children_suspended_with_their_parent_come_back_unless_they_wait_for_a_p
     asked = {"key": "pause-1", "kind": "Suspend", "requestedBy": "flow"}
     assert child_view(child(outside), parent).waiting is False
     assert child_view(child(asked), parent).waiting is True
+
+
+def test_events_are_announced_once_and_their_mark_costs_no_write_of_its_own():
+    """An Event per history entry; status.eventedSeq rides along with the operator's next
+    own status write, or is written when the run ends (not once per entry)."""
+    store, kube, rec = setup()
+    rec.reconcile("ns", "r")
+    assert [e["reason"] for e in store.events] == ["Created"]
+    assert not kube.get_flowrun("ns", "r")["status"].get("eventedSeq")  # no write just for the mark
+    writes = store.writes
+    rec.reconcile("ns", "r")
+    assert store.writes == writes and len(store.events) == 1  # announced once by this process
+
+    # another process (a restart, a new leader) does not know: it announces again (at least once)
+    Reconciler(kube, Settings(runner_image="img", job_retry_seconds=7)).reconcile("ns", "r")
+    assert [e["reason"] for e in store.events] == ["Created", "Created"]
+
+    # the run ends (as the runner writes it): its Event, and the mark written with it
+    fr = kube.get_flowrun("ns", "r")
+    history = fr["status"]["history"] + [{"seq": 2, "action": "completed", "by": "runner",
+                                          "time": "2026-11-26T00:00:00Z", "message": "done"}]
+    kube.patch_flowrun("ns", "r", {"status": {"phase": "Completed", "history": history,
+                                              "completionTime": "2026-11-26T00:00:00Z"}}, status=True)
+    rec.reconcile("ns", "r")
+    assert len(store.events) == 3 and store.events[-1]["message"] == "done"
+    assert kube.get_flowrun("ns", "r")["status"]["eventedSeq"] == 2
+    rec.reconcile("ns", "r")
+    assert len(store.events) == 3
+
+
+def test_the_mark_rides_with_the_operators_next_status_write():
+    store, kube, rec = setup()
+    rec.reconcile("ns", "r")  # Created announced, not recorded
+    kube.patch_flowrun("ns", "r", {"spec": {"state": "Suspended"}})  # the operator records the suspension
+    rec.reconcile("ns", "r")
+    status = kube.get_flowrun("ns", "r")["status"]
+    assert status["phase"] == "Suspended" and status["eventedSeq"] >= 1
