@@ -52,6 +52,14 @@ class Gone(Exception):
     """The watched object was deleted."""
 
 
+def _pause(stop: threading.Event | None, failures: int) -> None:
+    """A watch's backoff before it tries again: 0.2 s doubling to 5 s."""
+    if stop:
+        stop.wait(min(0.1 * 2 ** failures, 5.0))
+    else:
+        time.sleep(min(0.1 * 2 ** failures, 5.0))
+
+
 def _error(exc: Any) -> KubeError:
     """A KubeError from the client library's ApiException or our transport's HTTPError."""
     reason, message, details = getattr(exc, "reason", "") or "", "", None
@@ -389,7 +397,16 @@ class Kube:
         failures = 0
         while not (stop and stop.is_set()):
             if rv is None:
-                rv, first = restart()
+                try:
+                    rv, first = restart()
+                except KubeError as exc:
+                    if exc.status < 429:  # refused for good (401, 403, 404...)
+                        raise
+                    # still refused after the transport's own retries (429, 5xx): keep trying
+                    log.info("listing %s to watch it failed (%s); retrying", namespace, exc)
+                    failures += 1
+                    _pause(stop, failures)
+                    continue
                 yield from first
             resp = None
             try:
@@ -442,11 +459,7 @@ class Kube:
                 if resp is not None:
                     resp.release_conn()
             if failures:
-                # Reconnect backoff after a failure (not a poll: a healthy watch blocks).
-                if stop:
-                    stop.wait(min(0.1 * 2 ** failures, 5.0))
-                else:
-                    time.sleep(min(0.1 * 2 ** failures, 5.0))
+                _pause(stop, failures)  # reconnect backoff (not a poll: a healthy watch blocks)
 
     # ---- leases (leader election among replicas) ---------------------------------------
 

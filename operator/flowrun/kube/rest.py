@@ -172,6 +172,21 @@ class Transport:
         return headers
 
     def _send(self, send: Callable[[dict[str, str]], Any], content_type: str | None = None) -> Any:
+        """Send; when the API server says "not now" (429 Too Many Requests from its
+        priority and fairness limits, or a 5xx with Retry-After), wait as long as it asks
+        (at most 10 s) and send again, up to 10 times, as client-go does. A 1,000-run
+        benchmark saw runners' watches refused with 429 while hundreds were set up at once."""
+        for attempt in range(MAX_RETRIES + 1):
+            resp = self._send_once(send, content_type)
+            wait = retry_after(resp)
+            if wait is None or attempt == MAX_RETRIES:
+                return resp
+            resp.drain_conn()
+            resp.release_conn()
+            time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _send_once(self, send: Callable[[dict[str, str]], Any], content_type: str | None) -> Any:
         """Send with the current token; after a 401, once more with a fresh one (as
         client-go does) if refreshing gave a different token."""
         token = self._token()
@@ -222,6 +237,20 @@ class Transport:
             resp.release_conn()
             raise HTTPError(resp.status, data)
         return resp
+
+
+MAX_RETRIES = 10
+
+
+def retry_after(resp: Any) -> float | None:
+    """Seconds to wait before sending again, when the answer asks for it; else None."""
+    header = (getattr(resp, "headers", None) or {}).get("Retry-After")
+    if resp.status != 429 and not (resp.status >= 500 and header):
+        return None
+    try:
+        return min(max(float(header), 0.1), 10.0) if header else 1.0
+    except ValueError:
+        return 1.0
 
 
 def lines(resp: Any) -> Iterator[str]:
