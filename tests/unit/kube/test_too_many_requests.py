@@ -1,17 +1,13 @@
 """The API server says "not now" (429 from its priority and fairness limits, or a 5xx
-with Retry-After): every call waits as asked and sends again, as client-go does, and a
-runner's watch keeps trying to list instead of failing its flow. Seen in bench/scale.py
-with 1,000 runners setting up their watches at once."""
+with Retry-After): every call waits as asked and sends again, as client-go does (a
+watch's list refused even so: test_watch_errors.py). Seen in bench/scale.py with 1,000
+runners setting up their watches at once."""
 from __future__ import annotations
-
-import json
-import threading
 
 import pytest
 
 from flowrun.kube import rest as transport
-from flowrun.kube.client import Kube, KubeError
-from flowrun.kube.rest import HTTPError, retry_after
+from flowrun.kube.rest import retry_after
 
 
 class Resp:
@@ -62,50 +58,3 @@ def test_it_gives_up_after_ten_retries(monkeypatch):
 def test_other_answers_are_not_retried(monkeypatch):
     rest, send, sent, slept = client(monkeypatch, [Resp(409), Resp(201)])
     assert rest._send(send).status == 409 and len(sent) == 1 and slept == []
-
-
-class Stream:
-    def __init__(self, events):
-        self.data = b"".join(json.dumps(e).encode() + b"\n" for e in events)
-
-    def stream(self, amt=None, decode_content=False):
-        yield self.data
-
-    def release_conn(self):
-        pass
-
-
-class ThrottledList:
-    """The watch's first list is refused twice (after the transport's own retries)."""
-
-    def __init__(self, refusals, status=429):
-        self.refusals, self.status, self.lists = refusals, status, 0
-
-    def request(self, method, path, query=None, **_):
-        self.lists += 1
-        if self.lists <= self.refusals:
-            raise HTTPError(self.status, json.dumps({"reason": "TooManyRequests", "message": "slow down"}).encode())
-        item = {"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "5"}, "spec": {}}
-        return {"metadata": {"resourceVersion": "10"}, "items": [item]}
-
-    def stream(self, path, query, read_timeout):
-        return Stream([{"type": "MODIFIED", "object": {"metadata": {"name": "r", "resourceVersion": "11"}}}])
-
-
-def test_a_watch_whose_list_is_throttled_keeps_trying():
-    kube = Kube.__new__(Kube)
-    kube.rest = ThrottledList(refusals=2)
-    seen = []
-    for got in kube.watch_flowrun("ns", "r", stop=threading.Event(), server_timeout=5):
-        seen.append(got["metadata"]["resourceVersion"])
-        if len(seen) == 2:
-            break
-    assert seen == ["5", "11"] and kube.rest.lists == 3
-
-
-def test_a_watch_refused_for_good_still_says_so():
-    kube = Kube.__new__(Kube)
-    kube.rest = ThrottledList(refusals=1, status=403)
-    with pytest.raises(KubeError) as refused:
-        next(kube.watch_flowrun("ns", "r", stop=threading.Event(), server_timeout=5))
-    assert refused.value.status == 403

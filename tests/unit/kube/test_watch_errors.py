@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import threading
 
-from flowrun.kube.client import Kube
+import pytest
+
+from flowrun.kube.client import Kube, KubeError
+from flowrun.kube.rest import HTTPError
 
 
 class Stream:
@@ -52,3 +55,39 @@ def test_an_error_event_of_the_api_server_reconnects_from_the_same_place():
             break
     assert seen == ["5", "11", "12"]  # the list's copy, then both changes: nothing raised
     assert [q["resourceVersion"] for q in kube.rest.queries] == ["10", "11"]  # no relist
+
+
+class ThrottledList:
+    """The watch's first list is refused twice (after the transport's own retries)."""
+
+    def __init__(self, refusals, status=429):
+        self.refusals, self.status, self.lists = refusals, status, 0
+
+    def request(self, method, path, query=None, **_):
+        self.lists += 1
+        if self.lists <= self.refusals:
+            raise HTTPError(self.status, json.dumps({"reason": "TooManyRequests", "message": "slow down"}).encode())
+        item = {"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "5"}, "spec": {}}
+        return {"metadata": {"resourceVersion": "10"}, "items": [item]}
+
+    def stream(self, path, query, read_timeout):
+        return Stream([{"type": "MODIFIED", "object": {"metadata": {"name": "r", "resourceVersion": "11"}}}])
+
+
+def test_a_watch_whose_list_is_throttled_keeps_trying():
+    kube = Kube.__new__(Kube)
+    kube.rest = ThrottledList(refusals=2)
+    seen = []
+    for got in kube.watch_flowrun("ns", "r", stop=threading.Event(), server_timeout=5):
+        seen.append(got["metadata"]["resourceVersion"])
+        if len(seen) == 2:
+            break
+    assert seen == ["5", "11"] and kube.rest.lists == 3
+
+
+def test_a_watch_refused_for_good_still_says_so():
+    kube = Kube.__new__(Kube)
+    kube.rest = ThrottledList(refusals=1, status=403)
+    with pytest.raises(KubeError) as refused:
+        next(kube.watch_flowrun("ns", "r", stop=threading.Event(), server_timeout=5))
+    assert refused.value.status == 403
