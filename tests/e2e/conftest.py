@@ -72,17 +72,24 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
         op.restore_webhooks = lambda: configurations and kubectl(
             "apply", "-f", "-", input=yaml.safe_dump_all(configurations))
         op.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        op.start()
-        if webhook:
-            # Nothing may be created before the webhook answers (failurePolicy Ignore would
-            # let it through unstamped: no creator, no audit).
-            import socket
+        launch = op.start
 
-            def answers() -> bool:
-                with socket.socket() as sock:
-                    sock.settimeout(1)
-                    return sock.connect_ex((host, port)) == 0
-            wait_for(answers, timeout=60, interval=0.2, what="the operator's webhook to listen")
+        def start() -> None:
+            """Start, and with a webhook wait until it answers: nothing may be created
+            before (failurePolicy Ignore would let it through unstamped: no creator, no
+            audit, a notifier the operator will not use). Every restart by a test too:
+            the next test may create at once."""
+            launch()
+            if webhook:
+                import socket
+
+                def answers() -> bool:
+                    with socket.socket() as sock:
+                        sock.settimeout(1)
+                        return sock.connect_ex((host, port)) == 0
+                wait_for(answers, timeout=60, interval=0.2, what="the operator's webhook to listen")
+        op.start = start
+        op.start()
         yield op
         op.stop()
     finally:
