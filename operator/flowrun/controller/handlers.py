@@ -185,7 +185,6 @@ async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespac
     _known[(namespace, name)] = _run_is_live(body.get("status") or {})
     if not LEADER.acting():
         return
-    CACHE.put_flowrun(dict(body))
     schedule(namespace, name)
 
 
