@@ -174,13 +174,14 @@ class LiveFlowRun:
                 chosen: list[t.Write] = []
 
                 def decide(cur: dict[str, Any]):
+                    chosen.clear()  # a decision whose write conflicted was never made
                     again = step_for(cur)
                     if not isinstance(again, t.Write):
                         return None
                     chosen.append(again)
                     return again.patches()
 
-                obj = self._update(decide, main_first=step.spec_first)
+                obj = self._update(decide, main_first=step.spec_first, current=seen)
                 if obj is None:
                     raise RunFenced(f"FlowRun {self.namespace}/{self.name} was deleted")
                 self._observe(obj)
@@ -194,16 +195,23 @@ class LiveFlowRun:
                 raise stopped(step)
             return step
 
-    def _update(self, decide: Callable[[dict[str, Any]], Any], *, main_first: bool) -> dict[str, Any] | None:
+    def _update(self, decide: Callable[[dict[str, Any]], Any], *, main_first: bool,
+                current: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """update_flowrun, retried with backoff (0.2 s doubling to 5 s) while the webhook
         is unreachable, for up to WEBHOOK_RETRY_SECONDS: a pause or a recorded resume
-        survives an outage of the operator instead of failing the flow. Every retry
-        decides again on a fresh read (update_flowrun does)."""
+        survives an outage of the operator instead of failing the flow.
+
+        `current`: the FlowRun as the watch last brought it. The first decision is taken
+        on it without a GET (a resume is recorded one request after the watch brings it);
+        a stale copy only conflicts, and update_flowrun then decides again on a fresh
+        read, as every retry does."""
         deadline, delay = time.monotonic() + WEBHOOK_RETRY_SECONDS, 0.2
         while True:
             try:
-                return self.kube.update_flowrun(self.namespace, self.name, decide, main_first=main_first)
+                return self.kube.update_flowrun(self.namespace, self.name, decide, main_first=main_first,
+                                                current=current)
             except Exception as exc:
+                current = None
                 if not webhook_unreachable(exc) or time.monotonic() + delay > deadline:
                     raise
                 log.warning("the admission webhook is unreachable (%s); retrying in %.1f s", exc, delay)

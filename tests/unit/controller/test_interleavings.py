@@ -79,6 +79,7 @@ class Runner:
         self.pc = "boot"  # boot -> A -> K1 -> B -> K2 -> C -> finish -> exited | stopped
         self.memo = t.PauseMemo()
         self.got_k1: Any = "unset"
+        self.seen: dict | None = None  # the run as its watch last brought it (may lag)
 
     @property
     def running_code(self) -> bool:
@@ -89,6 +90,7 @@ class FlowRunInterleavings(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.store = Store()
+        self.lagging = False
         self.store.admission = lambda old, new, user: review_update(old, new, user=user)
         self.user = FakeKube(self.store, user="alice")
         self.operator_kube = CrashingKube(self.store, user="system:serviceaccount:flowrun-system:flowrun-operator")
@@ -253,14 +255,15 @@ class FlowRunInterleavings(RuleBasedStateMachine):
 
     # ---- the runners ---------------------------------------------------------------
 
-    @rule(data=st.data(), crash=st.booleans())
-    def runner_step(self, data, crash: bool) -> None:
+    @rule(data=st.data(), crash=st.booleans(), lagging=st.booleans())
+    def runner_step(self, data, crash: bool, lagging: bool) -> None:
         live = sorted(n for n, r in self.runners.items() if r.pc not in ("exited", "stopped", "dead"))
         if not live:
             return
         runner = self.runners[data.draw(st.sampled_from(live))]
         if crash:
             self.runner_kube.crash_after = 1
+        self.lagging = lagging  # its watch has not brought the newest version yet
         try:
             self._runner_step(runner)
         except Crash:
@@ -269,19 +272,27 @@ class FlowRunInterleavings(RuleBasedStateMachine):
             self.runner_kube.crash_after = None
 
     def _write(self, runner: Runner, step_for, on_write=None) -> Any:
-        """One step: returns the non-write step, or None after a write."""
-        obj = self.runner_kube.get_flowrun(NS, NAME)
+        """One step, as LiveFlowRun._drive takes it: decided on the run as the runner's
+        watch brought it (a lagging copy when `self.lagging`), written guarded by that
+        copy's resourceVersion. Returns the non-write step, or None after a write."""
+        if self.lagging and runner.seen is not None:
+            obj = runner.seen
+        else:
+            obj = runner.seen = self.runner_kube.get_flowrun(NS, NAME)
         step = step_for(obj)
         if isinstance(step, t.Write):
             chosen: list[t.Write] = []
 
             def decide(cur):
+                chosen.clear()  # a decision whose write conflicted was never made
                 again = step_for(cur)
                 if not isinstance(again, t.Write):
                     return None
                 chosen.append(again)
                 return again.patches()
-            written = self.runner_kube.update_flowrun(NS, NAME, decide, main_first=step.spec_first)
+            written = self.runner_kube.update_flowrun(NS, NAME, decide, main_first=step.spec_first, current=obj)
+            if written is not None:
+                runner.seen = written
             if chosen and on_write:
                 on_write(chosen[-1], written)
             return None

@@ -175,3 +175,39 @@ def test_other_errors_are_not_retried(api, tmp_path):
         live.pause("pause-1", kind=PauseKind.PAUSE, timeout=60, model=None)
     assert calls == [1]
     live.close()
+
+
+def test_a_write_decides_on_the_copy_its_watch_brought_without_a_read(api, tmp_path):
+    """A resume is recorded one request after the watch brings it: no GET first."""
+    store, person = api
+    live = live_run(store, tmp_path)
+    from cluster import wait_for
+    current = person.get_flowrun("ns", "r")["metadata"]["resourceVersion"]
+    wait_for(lambda: live.latest["metadata"]["resourceVersion"] == current, timeout=10, interval=0.01,
+             what="the watch to bring the run")
+    reads = []
+    get = live.kube.get_flowrun
+    live.kube.get_flowrun = lambda *a, **k: reads.append(a) or get(*a, **k)
+    live.finished(failed=False, message="Flow completed")
+    assert reads == []
+    assert person.get_flowrun("ns", "r")["status"]["phase"] == "Completed"
+    live.close()
+
+
+def test_a_stale_copy_costs_a_read_never_a_wrong_write(api, tmp_path):
+    """The copy the runner decides on is older than the run (attempt 2 took over since):
+    the guarded write conflicts, the runner reads again and stops, writing nothing."""
+    from flowrun.sdk.live import RunStopped
+    store, person = api
+    kube = FakeKube(store, user="system:serviceaccount:ns:r-runner")
+    stale = kube.get_flowrun("ns", "r")
+    person.patch_flowrun("ns", "r", {"status": {"attempt": 2}}, status=True)
+    before = person.get_flowrun("ns", "r")
+    live = LiveFlowRun(kube, "ns", "r", stale, attempt=1, cache=None)  # no watch: the copy stays stale
+    reads = []
+    get = kube.get_flowrun
+    kube.get_flowrun = lambda *a, **k: reads.append(a) or get(*a, **k)
+    with pytest.raises(RunStopped, match="attempt 2"):
+        live.finished(failed=False, message="Flow completed")
+    assert len(reads) == 1
+    assert person.get_flowrun("ns", "r") == before
