@@ -248,19 +248,29 @@ def paused(op: OperatorProcess, namespace: str, node_id: str, n: int, resumes: i
         time.sleep(window)  # an idle window that holds one whole resync of every live run
         cpu, rss = sampler.stop()
         idle = operator_requests(op.metrics_url) - before
-        latencies = []
+        latencies, patched, seen, recorded = [], [], [], []
         for name in random.Random(1).sample(names, resumes):
             sent = time.monotonic()
             admin.patch_flowrun(namespace, name, {"spec": {"state": "Running"}})
+            answered = time.monotonic()
             wait_for(lambda: name in runners.resumed_at or None, timeout=30, interval=0.005,
                      what=f"{name} resumed")
             latencies.append((runners.resumed_at[name] - sent) * 1000)
+            patched.append((answered - sent) * 1000)
+            seen.append((runners.resume_seen[name] - sent) * 1000)
+            recorded.append((runners.resumed_at[name] - runners.resume_seen[name]) * 1000)
         errors = list(runners.errors)
     idle_total = sum(v for k, v in idle.items() if k[1] != "watch")
     out += ["| measure | value |", "| --- | --- |",
             f"| runs paused | {watcher.count('Paused')} of {n} (created in {max(created.values()) - min(created.values()):.0f} s) |",
             f"| resume -> pause call returns, p50 / p95 ({resumes} random) | {percentile(latencies, .5):.0f} ms / "
             f"{percentile(latencies, .95):.0f} ms |",
+            f"| of which: the resume patch answered (admission webhooks included) | "
+            f"{percentile(patched, .5):.0f} ms / {percentile(patched, .95):.0f} ms |",
+            f"| of which: patch sent -> the run's watch brings it | "
+            f"{percentile(seen, .5):.0f} ms / {percentile(seen, .95):.0f} ms |",
+            f"| of which: watch event -> the resume recorded, the pause call returns | "
+            f"{percentile(recorded, .5):.0f} ms / {percentile(recorded, .95):.0f} ms |",
             f"| idle {window:.0f} s with {n} live runs (resync every {resync:g} s): operator requests | "
             f"{idle_total:.0f} ({idle_total / n:.2f} per run) |",
             f"| same window: operator CPU | {cpu:.1f} s ({cpu / window * 100:.0f} % of one core) |",

@@ -202,6 +202,7 @@ class FakeRunners:
         self.errors: list[str] = []
         self.paused: dict[str, float] = {}
         self.resumed_at: dict[str, float] = {}
+        self.resume_seen: dict[str, float] = {}  # when the run's watch brought the resume
         self.completed: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -242,6 +243,18 @@ class FakeRunners:
                     logging.getLogger(__name__).warning("pod watch: %s", exc)
                     time.sleep(0.5)
 
+    def _time_resume(self, live: Any, name: str) -> None:
+        """Note when the run's own watch first brings spec.state Running after its pause
+        was recorded (the benchmark's breakdown of a resume)."""
+        observe = live._observe
+
+        def timed(obj: dict[str, Any]) -> None:
+            if name not in self.resume_seen and (obj.get("status") or {}).get("pause") \
+                    and (obj.get("spec") or {}).get("state") == "Running":
+                self.resume_seen[name] = time.monotonic()
+            observe(obj)
+        live._observe = timed
+
     def _run(self, pod: str, labels: dict[str, str]) -> None:
         from flowrun.contract.constants import LABEL_ATTEMPT, LABEL_RUN
         from flowrun.contract.phases import PauseKind
@@ -252,7 +265,10 @@ class FakeRunners:
             obj = self.kube.get_flowrun(self.namespace, name)
             if obj is None:
                 return
-            live = LiveFlowRun(self.kube, self.namespace, name, obj, attempt=attempt).start()
+            live = LiveFlowRun(self.kube, self.namespace, name, obj, attempt=attempt)
+            if self.mode == "pause":
+                self._time_resume(live, name)
+            live.start()
             live.started(f"Running (fake runner, attempt {attempt})")
             if self.mode == "pause":
                 self.paused.setdefault(name, time.monotonic())
