@@ -249,6 +249,7 @@ def paused(op: OperatorProcess, namespace: str, node_id: str, n: int, resumes: i
         cpu, rss = sampler.stop()
         idle = operator_requests(op.metrics_url) - before
         latencies, patched, seen, recorded = [], [], [], []
+        before_resumes = operator_requests(op.metrics_url)
         for name in random.Random(1).sample(names, resumes):
             sent = time.monotonic()
             admin.patch_flowrun(namespace, name, {"spec": {"state": "Running"}})
@@ -259,7 +260,10 @@ def paused(op: OperatorProcess, namespace: str, node_id: str, n: int, resumes: i
             patched.append((answered - sent) * 1000)
             seen.append((runners.resume_seen[name] - sent) * 1000)
             recorded.append((runners.resumed_at[name] - runners.resume_seen[name]) * 1000)
+        during = operator_requests(op.metrics_url) - before_resumes
         errors = list(runners.errors)
+    resumes_spent = ", ".join(f"{verb} {resource} {count / resumes:.2f}"
+                              for (_source, verb, resource), count in sorted(during.items()) if verb != "watch")
     idle_total = sum(v for k, v in idle.items() if k[1] != "watch")
     out += ["| measure | value |", "| --- | --- |",
             f"| runs paused | {watcher.count('Paused')} of {n} (created in {max(created.values()) - min(created.values()):.0f} s) |",
@@ -271,6 +275,7 @@ def paused(op: OperatorProcess, namespace: str, node_id: str, n: int, resumes: i
             f"{percentile(seen, .5):.0f} ms / {percentile(seen, .95):.0f} ms |",
             f"| of which: watch event -> the resume recorded, the pause call returns | "
             f"{percentile(recorded, .5):.0f} ms / {percentile(recorded, .95):.0f} ms |",
+            f"| operator requests per resume (verb, resource) | {resumes_spent or 'none'} |",
             f"| idle {window:.0f} s with {n} live runs (resync every {resync:g} s): operator requests | "
             f"{idle_total:.0f} ({idle_total / n:.2f} per run) |",
             f"| same window: operator CPU | {cpu:.1f} s ({cpu / window * 100:.0f} % of one core) |",
