@@ -115,12 +115,28 @@ def _stand_by() -> None:
 LEADER = Leadership(SETTINGS, on_gain=_reconcile_all, on_lose=_stand_by)
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf builds an "essence" of every object on every watch event (a deep copy of it)
+    to diff it for on.create/update/delete handlers. This operator registers none (only
+    on.event handlers, indexes and admission), so it needs no essence: this one is empty
+    and stored nowhere. Measured with py-spy during a 600-run burst: the deep copies
+    were 15 % of the operator's CPU."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:
+        return {}
+
+    def fetch(self, *, body: kopf.Body) -> Any:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        return None
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="flowrun.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="flowrun.io", key="last-handled-configuration")
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.WARNING
     # Act on a change within milliseconds instead of kopf's default 0.1 s batching.
     settings.batching.batch_window = 0.01
