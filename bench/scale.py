@@ -177,12 +177,24 @@ def per_run(spent: Counter, n: int) -> list[str]:
     return rows
 
 
+def apiserver_requests() -> "Counter[str]":
+    """verb -> requests so far, all clients together (the API server's own
+    apiserver_request_total; it does not say who sent them)."""
+    out: Counter = Counter()
+    for line in kubectl("get", "--raw", "/metrics", timeout=60).stdout.splitlines():
+        if line.startswith("apiserver_request_total{"):
+            labels, value = line[len("apiserver_request_total{"):].rsplit("} ", 1)
+            verb = dict(part.split("=", 1) for part in labels.split('",') if "=" in part).get("verb", "").strip('"')
+            out[verb] += float(value)
+    return out
+
+
 def burst(op: OperatorProcess, namespace: str, node_id: str, n: int, timeout: float) -> list[str]:
     out = [f"\n### Burst of {n} FlowRuns\n"]
     names = [f"b{n}-{i:05d}" for i in range(n)]
     watcher = Watcher(namespace)
     with FakeRunners(namespace, workers=64) as runners:
-        before = operator_requests(op.metrics_url)
+        before, everyone = operator_requests(op.metrics_url), apiserver_requests()
         rec_before = reconcile_stats(op.metrics_url)
         sampler = Sampler(op.proc.pid)
         start = time.monotonic()
@@ -197,6 +209,7 @@ def burst(op: OperatorProcess, namespace: str, node_id: str, n: int, timeout: fl
             out.append(f"NOT all Completed within {timeout:g} s: {watcher.count('Completed')} of {n} ({exc})\n")
         cpu, rss = sampler.stop()
         spent = operator_requests(op.metrics_url) - before
+        everyone = apiserver_requests() - everyone
         rec_after = reconcile_stats(op.metrics_url)
         errors = list(runners.errors)
     reconciles, rec_seconds = rec_after[0] - rec_before[0], rec_after[1] - rec_before[1]
@@ -226,6 +239,9 @@ def burst(op: OperatorProcess, namespace: str, node_id: str, n: int, timeout: fl
             f"| operator CPU | {cpu:.1f} s ({cpu / elapsed * 100:.0f} % of one core over {elapsed:.0f} s) |",
             f"| operator API requests per run (watches aside) | {total / n:.2f}, of which {excluded / n:.2f} create "
             f"the Job, (claim,) account, role, binding: {(total - excluded) / n:.2f} besides |",
+            f"| every client's requests per run (the API server's count: operator, fake runners, Job "
+            f"controller, scheduler, kwok, this benchmark) | {sum(everyone.values()) / n:.1f}: "
+            + ", ".join(f"{verb} {count / n:.1f}" for verb, count in everyone.most_common() if count / n >= 0.05) + " |",
             f"| reconciles | {reconciles:.0f} ({reconciles / n:.1f} per run), mean {rec_seconds / max(reconciles, 1) * 1000:.0f} ms |",
             f"| fake runner errors | {len(errors)} {errors[:3]} |", "",
             "| source | verb | resource | per run |", "| --- | --- | --- | --- |", *per_run(spent, n)]
