@@ -67,6 +67,27 @@ def stopped(step: t.Stop) -> RunTerminated:
     return RunCancelled(step.reason) if step.cancelled else RunFenced(step.reason)
 
 
+def write_step(update: Callable[..., dict[str, Any] | None],
+               step_for: Callable[[dict[str, Any]], t.RunnerStep],
+               seen: dict[str, Any], *, spec_first: bool) -> tuple[dict[str, Any] | None, t.Write | None]:
+    """The compare-and-swap of one runner Write: decided on `seen` (the run as the watch
+    brought it) first, then on each fresh read after a conflict, with `update`
+    (Kube.update_flowrun's signature without the run). Returns the FlowRun as written or
+    read (None: deleted) and the Write that landed, None when the last decision was to
+    write nothing: a decision whose write conflicted was never made."""
+    landed: list[t.Write] = []
+
+    def decide(cur: dict[str, Any]):
+        landed.clear()
+        again = step_for(cur)
+        if not isinstance(again, t.Write):
+            return None
+        landed.append(again)
+        return again.patches()
+    obj = update(decide, main_first=spec_first, current=seen)
+    return obj, (landed[-1] if landed else None)
+
+
 def raise_if_finished(obj: dict[str, Any], attempt: int | None = None) -> None:
     """Nothing more may run once the run moved on: finished, cancelled, suspended, or
     (with `attempt`) taken over by a later attempt."""
@@ -171,22 +192,12 @@ class LiveFlowRun:
             seen = self.latest
             step = step_for(seen)
             if isinstance(step, t.Write):
-                chosen: list[t.Write] = []
-
-                def decide(cur: dict[str, Any]):
-                    chosen.clear()  # a decision whose write conflicted was never made
-                    again = step_for(cur)
-                    if not isinstance(again, t.Write):
-                        return None
-                    chosen.append(again)
-                    return again.patches()
-
-                obj = self._update(decide, main_first=step.spec_first, current=seen)
+                obj, landed = write_step(self._update, step_for, seen, spec_first=step.spec_first)
                 if obj is None:
                     raise RunFenced(f"FlowRun {self.namespace}/{self.name} was deleted")
                 self._observe(obj)
-                if chosen and on_write is not None:
-                    on_write(chosen[-1], obj)
+                if landed is not None and on_write is not None:
+                    on_write(landed, obj)
                 continue
             if isinstance(step, t.Hold):
                 self.wait_until(lambda obj: _rv(obj) != _rv(seen) or None)

@@ -38,6 +38,7 @@ from flowrun.controller.admission import review_update
 from flowrun.controller.cache import WorldCache
 from flowrun.controller.reconcile import Reconciler, job_view, pod_view
 from flowrun.controller.settings import Settings
+from flowrun.sdk.live import write_step
 
 NS, NAME = "ns", "r"
 RUNNER_USER = f"system:serviceaccount:{NS}:{NAME}-runner"
@@ -272,29 +273,22 @@ class FlowRunInterleavings(RuleBasedStateMachine):
             self.runner_kube.crash_after = None
 
     def _write(self, runner: Runner, step_for, on_write=None) -> Any:
-        """One step, as LiveFlowRun._drive takes it: decided on the run as the runner's
-        watch brought it (a lagging copy when `self.lagging`), written guarded by that
-        copy's resourceVersion. Returns the non-write step, or None after a write."""
+        """One step, through the code LiveFlowRun._drive runs (write_step): decided on
+        the run as the runner's watch brought it (a lagging copy when `self.lagging`),
+        written guarded by that copy's resourceVersion. Returns the non-write step, or
+        None after a write."""
         if self.lagging and runner.seen is not None:
             obj = runner.seen
         else:
             obj = runner.seen = self.runner_kube.get_flowrun(NS, NAME)
         step = step_for(obj)
         if isinstance(step, t.Write):
-            chosen: list[t.Write] = []
-
-            def decide(cur):
-                chosen.clear()  # a decision whose write conflicted was never made
-                again = step_for(cur)
-                if not isinstance(again, t.Write):
-                    return None
-                chosen.append(again)
-                return again.patches()
-            written = self.runner_kube.update_flowrun(NS, NAME, decide, main_first=step.spec_first, current=obj)
+            written, landed = write_step(lambda decide, **kw: self.runner_kube.update_flowrun(NS, NAME, decide, **kw),
+                                         step_for, obj, spec_first=step.spec_first)
             if written is not None:
                 runner.seen = written
-            if chosen and on_write:
-                on_write(chosen[-1], written)
+            if landed is not None and on_write:
+                on_write(landed, written)
             return None
         return step
 
