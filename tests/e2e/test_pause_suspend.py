@@ -233,7 +233,7 @@ def test_suspend_then_resume_back_to_back_loses_nothing(operator, namespace, gap
         timeout=60, what="a step to finish")
     api = Kube()
     api.patch_flowrun(namespace, "quick", {"spec": {"state": "Suspended"}})
-    time.sleep(gap)
+    time.sleep(gap)  # the gap under test, not a wait for anything
     api.patch_flowrun(namespace, "quick", {"spec": {"state": "Running"}})
     fr = wait_phase(namespace, "quick", "Completed", "Failed", timeout=120)
     assert fr["status"]["phase"] == "Completed", fr["status"]
