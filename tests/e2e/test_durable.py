@@ -116,6 +116,11 @@ def test_a_paused_pod_lost_pauses_again_at_the_same_key_and_deadline(operator, n
 
 def test_a_job_refused_by_a_quota_says_so_and_starts_once_allowed(operator, namespace):
     kubectl("create", "quota", "no-jobs", "--hard=count/jobs.batch=0", namespace=namespace)
+    # A quota binds once the quota controller has computed its usage: before that the API
+    # server's admission may not have seen it yet and lets the Job through (the flake).
+    wait_for(lambda: json.loads(kubectl("get", "quota", "no-jobs", "-o", "json", namespace=namespace).stdout)
+             .get("status", {}).get("used", {}).get("count/jobs.batch") == "0",
+             timeout=60, what="the quota's computed usage")
     apply(namespace, flowrun_manifest("quota", "testflows.basic:returns_value"))
 
     def blocked():
