@@ -23,14 +23,18 @@ Nothing here does I/O.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
+
+from .signing import KeyRing, digest
+from .template_policy import is_run_account
 
 ANNOTATION_APPROVALS = "flowrun.io/approvals"
 ANNOTATION_CREATED_BY = "flowrun.io/created-by"
+# On a subflow: who started the root run, signed by the webhook when the child was created.
+ANNOTATION_ROOT_CREATED_BY = "flowrun.io/root-created-by"
 
 
 def approval_of(pause: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -64,21 +68,85 @@ def who_may(approval: Mapping[str, Any]) -> str:
     return ", ".join(approvers) if approvers else "anyone allowed to resume it"
 
 
-def refusal(approval: Mapping[str, Any], key: str, user: str, groups: Sequence[str], creator: str) -> str:
-    """Why `user` may not approve this pause ("" when they may)."""
+def refusal(approval: Mapping[str, Any], key: str, user: str, groups: Sequence[str], creator: str, *,
+            root_run: str = "", own_run: str = "") -> str:
+    """Why `user` may not approve this pause ("" when they may). `creator` is who started
+    the root run `root_run` (this run itself, or the run whose pod started this subflow,
+    and so on up); "" with a `root_run` of "" when that is unknown."""
     if not may_approve(approval, user, groups):
         return f"only {who_may(approval)} may resume {key}; {user or 'an unknown user'} may not"
-    if creator and user == creator and not approval.get("allowCreator"):
+    if approval.get("allowCreator"):
+        return ""
+    if not creator and not root_run and own_run:
+        return (f"who started the run that started this subflow is unknown (no valid record of the webhook), "
+                f"so nobody may approve its pause {key} (allow_creator is off)")
+    if creator and user == creator:
+        if root_run and own_run and root_run != own_run:
+            return (f"{user} started the run {root_run} (which started this one) and may not approve its "
+                    f"pause {key} (allow_creator is off)")
         return f"{user} started this run and may not approve its own pause {key} (allow_creator is off)"
     return ""
 
 
+# ---- who started the run, and the root run -------------------------------------------
+
+def created_by(obj: Mapping[str, Any]) -> str:
+    """Who created the run (`flowrun.io/created-by`: the mutating webhook writes the API
+    server's userinfo, and the chart's admission policy lets it be nothing else)."""
+    return str(((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_CREATED_BY) or "")
+
+
+def _root_payload(namespace: str, name: str, user: str, run: str) -> list[Any]:
+    return ["root-created-by", namespace, name, user, run]
+
+
+def root_record(keys: KeyRing, child: Mapping[str, Any], user: str, run: str) -> str:
+    """The annotation the webhook gives a subflow its parent's runner creates: who started
+    the root run (`user`) and its name (`run`), signed for this child's namespace and name
+    (which carries its parent's uid: contract/children.py)."""
+    meta = child.get("metadata") or {}
+    sig = keys.sign(_root_payload(meta.get("namespace", ""), meta.get("name", ""), user, run))
+    return json.dumps({"user": user, "run": run, "sig": sig}, separators=(",", ":"))
+
+
+def _claimed_root(obj: Mapping[str, Any]) -> dict[str, Any]:
+    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_ROOT_CREATED_BY) or ""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def root_creator(obj: Mapping[str, Any], keys: KeyRing, now: datetime) -> tuple[str, str]:
+    """(who started the root run, its name) for the creator exclusion. A run created by a
+    person is its own root; a subflow (created by a run's pod) carries its root's creator
+    in a record the webhook signed when the child was created. ("", "") when unknown: a
+    subflow without a valid record."""
+    meta = obj.get("metadata") or {}
+    user, namespace, name = created_by(obj), meta.get("namespace", ""), meta.get("name", "")
+    if not is_run_account(user, namespace):
+        return user, name
+    root = _claimed_root(obj)
+    who, run = str(root.get("user") or ""), str(root.get("run") or "")
+    if who and keys.verify(_root_payload(namespace, name, who, run), root.get("sig"), now):
+        return who, run
+    return "", ""
+
+
 # ---- the webhook's signed record -------------------------------------------------------
 
-def sign(secret: bytes, namespace: str, name: str, key: str, entry: Mapping[str, Any]) -> str:
-    text = json.dumps([namespace, name, key, entry.get("by"), sorted(entry.get("groups") or []),
-                       entry.get("time")], separators=(",", ":"))
-    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
+def _entry_payload(obj: Mapping[str, Any], pause: Mapping[str, Any], entry: Mapping[str, Any]) -> list[Any]:
+    """What an approval vouches for: this very object (uid), this pause (key and the
+    generation it was recorded at), who, with which groups, when, and the input they sent."""
+    meta = obj.get("metadata") or {}
+    return ["approval", meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""),
+            pause.get("key"), int(pause.get("generation") or 0), entry.get("by"),
+            sorted(entry.get("groups") or []), entry.get("time"), entry.get("input")]
+
+
+def sign(keys: KeyRing, obj: Mapping[str, Any], pause: Mapping[str, Any], entry: Mapping[str, Any]) -> str:
+    return keys.sign(_entry_payload(obj, pause, entry))
 
 
 def recorded(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,21 +159,27 @@ def recorded(obj: Mapping[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def verified(obj: Mapping[str, Any], key: str, secret: bytes | None) -> list[dict[str, Any]]:
-    """The approvals of pause `key` that carry the webhook's valid signature, one per person."""
-    if not secret:
+def verified(obj: Mapping[str, Any], pause: Mapping[str, Any] | None, keys: KeyRing,
+             now: datetime) -> list[dict[str, Any]]:
+    """The approvals of this pause of this object that carry the webhook's valid
+    signature, one per person. An entry signed for another object (a deleted run of the
+    same name), another pause, or by a key past its grace does not count."""
+    return [{k: e[k] for k in ("by", "groups", "time", "input") if k in e} for e in _valid(obj, pause, keys, now)]
+
+
+def _valid(obj: Mapping[str, Any], pause: Mapping[str, Any] | None, keys: KeyRing,
+           now: datetime) -> list[dict[str, Any]]:
+    if not keys or not pause:
         return []
-    meta = obj.get("metadata") or {}
     record = recorded(obj)
-    if record.get("key") != key:
+    if record.get("key") != pause.get("key"):
         return []
     out: dict[str, dict[str, Any]] = {}
     for entry in record.get("entries") or []:
-        if not isinstance(entry, dict) or not entry.get("by"):
+        if not isinstance(entry, dict) or not entry.get("by") or not isinstance(entry.get("by"), str):
             continue
-        want = sign(secret, meta.get("namespace", ""), meta.get("name", ""), key, entry)
-        if hmac.compare_digest(str(entry.get("sig", "")), want) and entry["by"] not in out:
-            out[entry["by"]] = {k: entry[k] for k in ("by", "groups", "time") if k in entry}
+        if keys.verify(_entry_payload(obj, pause, entry), entry.get("sig"), now) and entry["by"] not in out:
+            out[entry["by"]] = dict(entry)
     return list(out.values())
 
 
@@ -117,27 +191,47 @@ def complete(approval: Mapping[str, Any] | None) -> bool:
     return approval is None or count(approval) >= int(approval.get("required") or 1)
 
 
+def input_refusal(approval: Mapping[str, Any] | None, data: Any) -> str:
+    """Why `data` is not the input the counted approvals were given for ("" when it is):
+    approvals vouch for the input their approvers sent, and a resume carries only that."""
+    want = digest(data)
+    others = sorted({str(a.get("by")) for a in (approval or {}).get("approvals") or []
+                     if "input" in a and a.get("input") != want})
+    if not others:
+        return ""
+    return f"the input differs from the one approved by {', '.join(others)}"
+
+
 def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mapping[str, Any], *,
-                    user: str, groups: Sequence[str], time: str, secret: bytes) -> tuple[str, dict[str, Any]]:
+                    user: str, groups: Sequence[str], time: str, keys: KeyRing,
+                    now: datetime) -> tuple[str, dict[str, Any]]:
     """The mutating webhook's answer to a resume of a pause that has an approval rule:
     (refusal, patch). The patch records the approval (signed) and, while the quorum is
     not complete, keeps `spec.state` and `spec.input` as they were."""
     approval = approval_of(pause) or {}
-    meta = old.get("metadata") or {}
-    creator = ((meta.get("annotations") or {}).get(ANNOTATION_CREATED_BY)) or ""
-    why = refusal(approval, pause["key"], user, groups, creator)
+    creator, root = root_creator(old, keys, now)
+    own = (old.get("metadata") or {}).get("name", "")
+    why = refusal(approval, pause["key"], user, groups, creator, root_run=root, own_run=own)
     if why:
         return why, {}
-    record = recorded(old)
-    entries = list(record.get("entries") or []) if record.get("key") == pause["key"] else []
-    given = {e.get("by") for e in entries} | {a.get("by") for a in approval.get("approvals") or []}
+    data = (new.get("spec") or {}).get("input")
+    entries = _valid(old, pause, keys, now)
+    counted = list(approval.get("approvals") or [])
+    mismatch = input_refusal({"approvals": entries + counted}, data)
+    if mismatch and user not in {e.get("by") for e in entries + counted}:
+        return (f"{mismatch}: the approvals of {pause['key']} must agree on its input "
+                "(send the same input, or reject the run)"), {}
+    given = {e.get("by") for e in entries} | {a.get("by") for a in counted}
     if user not in given:
-        entry = {"by": user, "groups": sorted(groups), "time": time}
-        entry["sig"] = sign(secret, meta.get("namespace", ""), meta.get("name", ""), pause["key"], entry)
+        entry: dict[str, Any] = {"by": user, "groups": sorted(groups), "time": time, "input": digest(data)}
+        entry["sig"] = sign(keys, old, pause, entry)
         entries.append(entry)
         given.add(user)
-    patch: dict[str, Any] = {"metadata": {"annotations": {
-        ANNOTATION_APPROVALS: json.dumps({"key": pause["key"], "entries": entries}, separators=(",", ":"))}}}
+    meta = old.get("metadata") or {}
+    patch: dict[str, Any] = {"metadata": {"annotations": {ANNOTATION_APPROVALS: json.dumps(
+        {"key": pause["key"], "uid": meta.get("uid", ""), "generation": int(pause.get("generation") or 0),
+         "entries": entries},
+        separators=(",", ":"))}}}
     if len(given) < int(approval.get("required") or 1):
         old_spec = old.get("spec") or {}
         patch["spec"] = {"state": old_spec.get("state"), "input": old_spec.get("input")}
@@ -154,7 +248,11 @@ def may_answer_now(obj: Mapping[str, Any], user: str, groups: Sequence[str]) -> 
     rule = approval_of(pause)
     if rule is None:
         return True
-    creator = (((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_CREATED_BY)) or ""
-    if refusal(rule, pause["key"], user, groups, creator):
+    meta = obj.get("metadata") or {}
+    creator, root = created_by(obj), meta.get("name", "")
+    if is_run_account(creator, meta.get("namespace", "")):  # a subflow: its root's creator, as claimed
+        claimed = _claimed_root(obj)
+        creator, root = str(claimed.get("user") or ""), str(claimed.get("run") or "")
+    if refusal(rule, pause["key"], user, groups, creator, root_run=root, own_run=meta.get("name", "")):
         return False
     return user not in {a.get("by") for a in rule.get("approvals") or []}

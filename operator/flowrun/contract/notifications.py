@@ -21,13 +21,13 @@ only when called: nothing the runner image imports needs them.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
 from .constants import API_VERSION, MAX_NOTIFY_MESSAGE_BYTES, NOTIFIER_KIND, NOTIFIER_PLURAL
+from .signing import KeyRing
 from .status import clip, parse_timestamp, timestamp
 
 
@@ -277,19 +277,22 @@ def notifier_status(current: Mapping[str, Any] | None, *, ready: bool, reason: s
     return patch or None
 
 
-def approval(key: bytes, notifier: Mapping[str, Any]) -> str:
-    """The webhook's signature over what a notifier may read: its namespace, name and
-    Secret references (HMAC-SHA256 with the operator's key)."""
+def _approval_payload(notifier: Mapping[str, Any]) -> list[Any]:
     meta, sink = notifier.get("metadata") or {}, (notifier.get("spec") or {}).get("sink") or {}
     refs = [sink.get("urlSecretRef") or {}, sink.get("signingSecretRef") or {}]
-    text = json.dumps([meta.get("namespace", ""), meta.get("name", ""),
-                       [[r.get("name", ""), r.get("key", "")] for r in refs]], separators=(",", ":"))
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    return ["notifier", meta.get("namespace", ""), meta.get("name", ""),
+            [[r.get("name", ""), r.get("key", "")] for r in refs]]
 
 
-def approved(key: bytes | None, notifier: Mapping[str, Any]) -> bool:
+def approval(keys: KeyRing, notifier: Mapping[str, Any]) -> str:
+    """The webhook's signature over what a notifier may read: its namespace, name and
+    Secret references (HMAC-SHA256 with the operator's current key, `<kid>:<hex>`)."""
+    return keys.sign(_approval_payload(notifier))
+
+
+def approved(keys: KeyRing, notifier: Mapping[str, Any], now: datetime) -> bool:
     given = ((notifier.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_NOTIFIER_APPROVAL, "")
-    return bool(key) and bool(given) and hmac.compare_digest(given, approval(key, notifier))
+    return bool(given) and keys.verify(_approval_payload(notifier), given, now)
 
 
 def secret_names(notifier: Mapping[str, Any]) -> list[str]:

@@ -14,11 +14,13 @@ the same rule. What this module must never do: ask the API server; `flowrun.kube
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+
+from .signing import KeyRing, canonical
+from .status import parse_timestamp, timestamp
 
 # The annotation the webhook signs a further-reaching template with once the API server
 # said its creator may create such pods; the operator runs such a template only with a
@@ -77,14 +79,26 @@ def reaches_further(template: Mapping[str, Any] | None, *, cache_claim: str) -> 
     """What in `template` reaches beyond the allow-list, one readable line per item
     (empty: the template stays within it). `cache_claim` is the run's own cache claim,
     which a template may mount."""
-    out: list[str] = []
+    return [what for what, _value in _reaching(template, cache_claim)]
+
+
+def _reaching(template: Mapping[str, Any] | None, cache_claim: str) -> list[tuple[str, bytes]]:
+    """Each item beyond the allow-list: (a readable line, the item itself by value, as
+    canonical JSON with where it sits). Two templates reach equally far only when these
+    values are equal: the lines alone lose what matters (a projected volume of a token
+    and one of a Secret read the same)."""
+    out: list[tuple[str, bytes]] = []
     template = template or {}
+
+    def add(what: str, *where: Any) -> None:
+        out.append((what, canonical(list(where))))
     for key in template:
         if key not in ("metadata", "spec"):
-            out.append(f"template.{key}")
-    for key in (template.get("metadata") or {}):
+            add(f"template.{key}", "template", key, template[key])
+    metadata = template.get("metadata") or {}
+    for key in metadata:
         if key not in ALLOWED_METADATA_FIELDS:
-            out.append(f"metadata.{key}")
+            add(f"metadata.{key}", "metadata", key, metadata[key])
     spec = template.get("spec") or {}
     for key, value in spec.items():
         if key not in ALLOWED_POD_FIELDS:
@@ -94,12 +108,12 @@ def reaches_further(template: Mapping[str, Any] | None, *, cache_claim: str) -> 
                     "hostPID": "spec.hostPID: a host namespace", "hostIPC": "spec.hostIPC: a host namespace",
                     "securityContext": "spec.securityContext: changes the pod's security context",
                     "imagePullSecrets": "spec.imagePullSecrets: uses Secrets"}.get(key, f"spec.{key}")
-            out.append(what)
+            add(what, "spec", key, value)
     containers = spec.get("containers") or []
     for i, container in enumerate(containers):
         where = f"spec.containers[{i}]"
         if i > 0:
-            out.append(f"{where}: another container (only the runner container may be changed)")
+            add(f"{where}: another container (only the runner container may be changed)", "container", i, container)
             continue
         for key in container:
             if key not in ALLOWED_CONTAINER_FIELDS:
@@ -108,22 +122,27 @@ def reaches_further(template: Mapping[str, Any] | None, *, cache_claim: str) -> 
                     detail = ("privileged" if ctx.get("privileged") else
                               "adds capabilities" if (ctx.get("capabilities") or {}).get("add") else
                               "changes the container's security context")
-                    out.append(f"{where}.securityContext: {detail}")
+                    add(f"{where}.securityContext: {detail}", "runner", key, container[key])
                 else:
-                    out.append(f"{where}.{key}")
+                    add(f"{where}.{key}", "runner", key, container[key])
         for env in container.get("env") or []:
             reach = _env_reach(env, f"{where}.env")
             if reach:
-                out.append(reach)
+                add(reach, "env", env)
         for j, env_from in enumerate(container.get("envFrom") or []):
             reach = _env_from_reach(env_from, f"{where}.envFrom[{j}]")
             if reach:
-                out.append(reach)
+                add(reach, "envFrom", env_from)
     for volume in spec.get("volumes") or []:
         reach = _volume_reach(volume, cache_claim)
         if reach:
-            out.append(reach)
+            add(reach, "volume", volume)
     return out
+
+
+def run_account(namespace: str, run: str) -> str:
+    """The Kubernetes user of a run's own pod (its ServiceAccount `<run>-runner`)."""
+    return f"{SERVICE_ACCOUNT_PREFIX}{namespace}:{run}{RUNNER_ACCOUNT_SUFFIX}"
 
 
 def is_run_account(user: str, namespace: str) -> str | None:
@@ -138,9 +157,10 @@ def is_run_account(user: str, namespace: str) -> str | None:
 def no_wider_than(child: Mapping[str, Any] | None, parent: Mapping[str, Any] | None, *,
                   child_claim: str, parent_claim: str) -> list[str]:
     """What the child's template reaches that the parent's template does not (a run may
-    start children reaching only as far as itself). Compared item by item."""
-    mine = set(reaches_further(parent, cache_claim=parent_claim))
-    return [item for item in reaches_further(child, cache_claim=child_claim) if item not in mine]
+    start children reaching only as far as itself). Compared item by item, by value: a
+    child's item beyond the allow-list must be one of its parent's, equal as JSON."""
+    mine = {value for _what, value in _reaching(parent, parent_claim)}
+    return [what for what, value in _reaching(child, child_claim) if value not in mine]
 
 
 def refusal(reaches: list[str], *, user: str, allowed: bool, reason: str = "") -> str:
@@ -156,30 +176,58 @@ def refusal(reaches: list[str], *, user: str, allowed: bool, reason: str = "") -
 
 # ---- the webhook's signature on an approved template -----------------------------------
 
-def _canonical(namespace: str, name: str, template: Mapping[str, Any] | None) -> bytes:
-    return json.dumps([namespace, name, template or {}], sort_keys=True, separators=(",", ":")).encode()
+# A template approved on CREATE is signed before the API server gives the object its uid;
+# that signature vouches only for an object created within this many seconds of it (the
+# API server's creationTimestamp), so it cannot be replayed onto a run re-created later.
+CREATION_SKEW_SECONDS = 60
 
 
-def sign(key: bytes, namespace: str, name: str, template: Mapping[str, Any] | None) -> str:
-    return hmac.new(key, _canonical(namespace, name, template), hashlib.sha256).hexdigest()
+def _payload(meta: Mapping[str, Any], uid: str, at: str, template: Mapping[str, Any] | None) -> list[Any]:
+    return ["template", meta.get("namespace", ""), meta.get("name", ""), uid, at, template or {}]
 
 
-def approved(key: bytes | None, obj: Mapping[str, Any]) -> bool:
-    """True when the FlowRun's template carries the webhook's valid signature."""
-    if not key:
-        return False
+def sign(keys: KeyRing, obj: Mapping[str, Any], now: datetime) -> str | None:
+    """The approval annotation for `obj`'s template: bound to its uid, or, on CREATE
+    (no uid yet), to its creation at `now`. None without a key."""
+    if not keys:
+        return None
     meta = obj.get("metadata") or {}
-    given = (meta.get("annotations") or {}).get(ANNOTATION_TEMPLATE_APPROVAL, "")
-    want = sign(key, meta.get("namespace", ""), meta.get("name", ""), (obj.get("spec") or {}).get("template"))
-    return bool(given) and hmac.compare_digest(given, want)
+    uid, at = str(meta.get("uid") or ""), timestamp(now)
+    sig = keys.sign(_payload(meta, uid, at, (obj.get("spec") or {}).get("template")))
+    return json.dumps({"uid": uid, "at": at, "sig": sig}, separators=(",", ":"))
 
 
-def operator_refusal(obj: Mapping[str, Any], key: bytes | None, cache_claim: str) -> str:
+def approved(keys: KeyRing, obj: Mapping[str, Any], now: datetime) -> bool:
+    """True when the FlowRun's template carries the webhook's valid signature for this
+    very object: its uid, or its creation within CREATION_SKEW_SECONDS of the signature."""
+    meta = obj.get("metadata") or {}
+    try:
+        record = json.loads((meta.get("annotations") or {}).get(ANNOTATION_TEMPLATE_APPROVAL) or "{}")
+    except ValueError:
+        return False
+    if not keys or not isinstance(record, dict) or not isinstance(record.get("at"), str):
+        return False
+    uid = str(record.get("uid") or "")
+    if uid:
+        if uid != meta.get("uid"):
+            return False
+    else:
+        try:
+            signed, created = parse_timestamp(record["at"]), parse_timestamp(meta.get("creationTimestamp"))
+        except ValueError:
+            return False
+        if signed is None or created is None or abs((created - signed).total_seconds()) > CREATION_SKEW_SECONDS:
+            return False
+    return keys.verify(_payload(meta, uid, record["at"], (obj.get("spec") or {}).get("template")),
+                       record.get("sig"), now)
+
+
+def operator_refusal(obj: Mapping[str, Any], keys: KeyRing, cache_claim: str, now: datetime) -> str:
     """The operator's own check before it starts a run (the webhook may have been
     bypassed): a template beyond the allow-list runs only with the webhook's signature.
     Returns the reason to fail the run with ("" when it may run)."""
     reaches = reaches_further((obj.get("spec") or {}).get("template"), cache_claim=cache_claim)
-    if not reaches or approved(key, obj):
+    if not reaches or approved(keys, obj, now):
         return ""
     return (f"spec.template reaches beyond what a FlowRun may change ({'; '.join(reaches)}) and the admission "
             "webhook did not approve it (was it unreachable?): recreate the FlowRun while the webhook runs")

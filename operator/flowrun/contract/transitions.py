@@ -29,6 +29,8 @@ from typing import Any
 
 from . import approvals
 from .audit import UNKNOWN, actor
+from .children import origin_refusal
+from .signing import NO_KEYS, KeyRing
 from .constants import (
     DEFAULT_MAX_POD_LOSSES,
     LABEL_PARENT,
@@ -206,8 +208,8 @@ class Policy:
     # A pod unschedulable for less than this is normal (its claim is being bound): quiet.
     unschedulable_grace_seconds: int = 10
     job_name: Callable[[str, int], str] = field(default=lambda run, attempt: f"{run}-{attempt}")
-    # The key the admission webhook signs approvals with (None: no approval is counted).
-    approval_secret: bytes | None = None
+    # The keys the admission webhook signs approvals with (none: no approval is counted).
+    signing: KeyRing = NO_KEYS
 
 
 # ---- small readers ---------------------------------------------------------------------
@@ -363,6 +365,11 @@ UNATTRIBUTED_CHILD = ("created without the admission webhook, so who created thi
 def _created(obj, run: FlowRun, status, policy: Policy, now) -> Write | Wait:
     by = actor(obj)
     labels = run.labels
+    posing = origin_refusal(obj)
+    if posing:  # a child its parent's pod did not create: never started (contract/children.py)
+        if status.get("message") == posing:
+            return Wait(posing)
+        return Write(status={"message": posing})
     if (labels.get(LABEL_PARENT) or labels.get(LABEL_STARTED_BY)) and by == UNKNOWN:
         if status.get("message") == UNATTRIBUTED_CHILD:
             return Wait(UNATTRIBUTED_CHILD)
@@ -446,7 +453,7 @@ def _approvals(obj, run: FlowRun, status, policy: Policy, now) -> Write | None:
         return None
     key = pause["key"]
     have = {a.get("by") for a in rule.get("approvals") or []}
-    fresh = [e for e in approvals.verified(obj, key, policy.approval_secret) if e["by"] not in have]
+    fresh = [e for e in approvals.verified(obj, pause, policy.signing, now) if e["by"] not in have]
     if fresh:
         history = {"history": status.get("history")}
         for entry in fresh:
@@ -460,9 +467,11 @@ def _approvals(obj, run: FlowRun, status, policy: Policy, now) -> Write | None:
                                              f"{rule.get('required', 1)} approvals", 1024)})
     resumed = run.spec.state is State.RUNNING and run.generation > int(pause.get("generation") or 0) \
         and run.generation != pause.get("rejectedGeneration")
-    if resumed and not approvals.complete(rule):
+    wrong_input = approvals.input_refusal(rule, run.spec.input) if resumed else ""
+    if resumed and (not approvals.complete(rule) or wrong_input):
         back = State.PAUSED if run.phase is Phase.PAUSED else State.SUSPENDED
-        message = (f"Resume of {key} not counted: it needs {rule.get('required', 1)} approvals by "
+        message = (f"Resume of {key} not counted: {wrong_input}" if wrong_input and approvals.complete(rule) else
+                   f"Resume of {key} not counted: it needs {rule.get('required', 1)} approvals by "
                    f"{approvals.who_may(rule)}, {approvals.count(rule)} given (a change made without the "
                    "admission webhook cannot be attributed)")
         return Write(status={"message": clip(message, 1024), "pause": {**pause, "rejectedGeneration": run.generation},
@@ -640,7 +649,10 @@ def subflow_mirror(parent: Mapping[str, Any], child: Mapping[str, Any]) -> Write
     cstatus = _status(child)
     entry: dict[str, Any] = {"phase": cstatus.get("phase") or Phase.PENDING.value,
                              "message": cstatus.get("message", "")}
-    if "result" in cstatus:
+    posing = origin_refusal(child)
+    if posing:  # made by someone else than the parent's pod: nothing of it is the parent's
+        entry = {"phase": Phase.FAILED.value, "message": posing}
+    elif "result" in cstatus:
         others = sum(json_size(v) for k, v in (pstatus.get("subflows") or {}).items() if k != name and v)
         if others + json_size(cstatus["result"]) > MAX_PENDING_SUBFLOW_BYTES:
             entry["resultPending"] = True
@@ -892,6 +904,8 @@ def _judge_resume(obj, status, spec, request: PauseRequest, recorded, memo: Paus
     if not approvals.complete(approvals.approval_of(recorded)):
         return Hold("the operator counts the pause's approvals")
     data = spec.get("input")
+    if approvals.input_refusal(approvals.approval_of(recorded), data):
+        return Hold("the input is not the one approved (the operator puts the resume back)")
     errors = input_errors(recorded.get("inputSchema"), data)
     error = "; ".join(errors) if errors else (check(data) if recorded.get("inputSchema") else None)
     if error is None and data is not None and json_size(data) > MAX_INPUT_BYTES:

@@ -41,9 +41,7 @@ import kopf
 from ..contract.constants import GROUP, LABEL_INSTANCE, LABEL_RUN, NOTIFIER_PLURAL, PLURAL, VERSION
 from ..contract.instances import finalizer
 from ..contract.phases import Phase
-from ..contract import approvals, audit, transitions
 from ..contract import notifications as notification_rules
-from ..contract import template_policy as policy
 from ..contract.status import now
 from ..kube import Kube
 from . import admission, template_gate
@@ -344,11 +342,11 @@ def admit_notifier(body: kopf.Body, patch: kopf.Patch, userinfo: dict[str, Any],
             raise kopf.AdmissionError(
                 f"{_user(userinfo)} may not get Secret {secret!r} in {namespace}: a FlowRunNotifier may "
                 "reference only Secrets its creator may read", code=403)
-    key = template_gate.key(SETTINGS)
-    if not key:
+    keys = template_gate.keys(SETTINGS)
+    if not keys:
         raise kopf.AdmissionError("the operator has no key to admit notifiers with (see docs/security.md)", code=403)
     patch.metadata.annotations[notification_rules.ANNOTATION_NOTIFIER_APPROVAL] = \
-        notification_rules.approval(key, new)
+        notification_rules.approval(keys, new)
 
 
 if SETTINGS.notifications:
@@ -374,63 +372,22 @@ def _user(userinfo: dict[str, Any] | None) -> str:
     return (userinfo or {}).get("username", "")
 
 
+def _asker() -> admission.Asker:
+    kube = reconciler().kube
+    return admission.Asker(may=kube.may, can_create_pods=kube.can_create_pods, get_flowrun=kube.get_flowrun)
+
+
 def validate(body: kopf.Body, old: dict[str, Any] | None, operation: str | None,
              userinfo: dict[str, Any], **_: Any) -> None:
+    """The state table, input, sizes and rights by verb (controller/admission.py)."""
     new = dict(body)
-    if operation == "CREATE" or not old:
-        errors = admission.review_create(new)
-    else:
-        errors = admission.review_update(dict(old), new, user=_user(userinfo))
-    if errors:
-        raise kopf.AdmissionError("; ".join(errors), code=422)
-    if old and SETTINGS.action_verbs:
-        require_action_verb(dict(old), new, userinfo)
-
-
-def require_action_verb(old: dict[str, Any], new: dict[str, Any], userinfo: dict[str, Any]) -> None:
-    """With authorization.actionVerbs: a change of spec.state needs, besides `patch`, the
-    custom verb of the change on flowruns (resourceNames allowed). The operator's and the
-    run's own runner's writes are exempt."""
-    verb = transitions.action_verb(old, new)
-    user, meta = _user(userinfo), new.get("metadata") or {}
-    if verb is None or user == SETTINGS.operator_user or \
-            policy.is_run_account(user, meta.get("namespace", "")) == meta.get("name"):
-        return
-    allowed, _reason = reconciler().kube.may(userinfo or {}, meta.get("namespace", ""), verb, "flowruns",
-                                              "flowrun.io", meta.get("name", ""))
-    if not allowed:
-        _refused_event(old, "ActionRefused", f"{user} lacks the `{verb}` verb", userinfo)
-        raise kopf.AdmissionError(
-            f"{user} may not {verb} FlowRun {meta.get('name')}: that needs the `{verb}` verb on "
-            f"flowruns.flowrun.io (authorization.actionVerbs is on), besides patch", code=403)
-
-
-def record_who(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
-               userinfo: dict[str, Any], **_: Any) -> None:
-    """Stamp who made the change and the generation it produces (contract/audit.py);
-    a client's own stamp is always removed. The operator and runner copy the stamp into
-    status.history only for that generation."""
-    for key, value in audit.stamp(dict(body), dict(old) if old else None, _user(userinfo)).items():
-        patch.metadata.annotations[key] = value
-
-
-def guard_template(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
-                   userinfo: dict[str, Any], **_: Any) -> None:
-    """spec.template beyond the allow-list only for someone who could create such a pod
-    (SubjectAccessReview); a run's ServiceAccount creates only its own children, no wider
-    than itself (controller/admission.py review_template)."""
-    new = dict(body)
-    meta = new.get("metadata") or {}
-    namespace, user = meta.get("namespace", ""), _user(userinfo)
-    run = policy.is_run_account(user, namespace)
-    own_run = reconciler().kube.get_flowrun(namespace, run) if run else None
-    errors, signature = admission.review_template(
-        new, dict(old) if old else None, user=user, own_run=own_run,
-        can_create_pods=lambda: reconciler().kube.can_create_pods(namespace, userinfo or {}),
-        key=template_gate.key(SETTINGS))
-    if errors:
-        raise kopf.AdmissionError("; ".join(errors), code=403)
-    patch.metadata.annotations[policy.ANNOTATION_TEMPLATE_APPROVAL] = signature
+    answer = admission.validate_review(new, None if operation == "CREATE" or not old else dict(old), userinfo,
+                                       api=_asker(), operator_user=SETTINGS.operator_user,
+                                       action_verbs=SETTINGS.action_verbs)
+    if answer.event:
+        _refused_event(dict(old or new), *answer.event, userinfo)
+    if answer.errors:
+        raise kopf.AdmissionError("; ".join(answer.errors), code=403 if answer.event else 422)
 
 
 def _refused_event(obj: dict[str, Any], reason: str, message: str, userinfo: dict[str, Any]) -> None:
@@ -441,51 +398,20 @@ def _refused_event(obj: dict[str, Any], reason: str, message: str, userinfo: dic
     reconciler().kube.emit_event(involved, reason, f"{message} (groups: {groups})", type_="Warning")
 
 
-def guard_approvals(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
-                    userinfo: dict[str, Any], **_: Any) -> None:
-    """The creator of a run, and approvals of pauses that name approvers, are recorded
-    here only (contract/approvals.py): a client's own values are put back; a resume by
-    someone who may not approve is refused; one short of the quorum is recorded and
-    leaves the run paused."""
-    new = dict(body)
-    written = (new.get("metadata") or {}).get("annotations") or {}
-    if not old:
-        patch.metadata.annotations[approvals.ANNOTATION_CREATED_BY] = _user(userinfo) or None
-        if written.get(approvals.ANNOTATION_APPROVALS) is not None:
-            patch.metadata.annotations[approvals.ANNOTATION_APPROVALS] = None
-        return
-    old = dict(old)
-    kept = (old.get("metadata") or {}).get("annotations") or {}
-    for name in (approvals.ANNOTATION_CREATED_BY, approvals.ANNOTATION_APPROVALS):
-        if written.get(name) != kept.get(name):
-            patch.metadata.annotations[name] = kept.get(name)
-    meta = new.get("metadata") or {}
-    if policy.is_run_account(_user(userinfo), meta.get("namespace", "")) == meta.get("name"):
-        return  # the run's own runner arms and re-arms its pauses
-    pause = transitions.pending_pause(old)
-    if approvals.approval_of(pause) is None or not transitions.is_resume_change(old, new):
-        return
-    secret = template_gate.key(SETTINGS)
-    if not secret:
-        raise kopf.AdmissionError("this pause names approvers, but the operator has no key to record "
-                                  "approvals with (see docs/security.md)", code=403)
-    why, change = approvals.webhook_approve(old, new, pause, user=_user(userinfo),
-                                            groups=list((userinfo or {}).get("groups") or []),
-                                            time=now().strftime("%Y-%m-%dT%H:%M:%SZ"), secret=secret)
-    if why:
-        _refused_event(old, "ApprovalRefused", why, userinfo)
-        raise kopf.AdmissionError(why, code=403)
-    for name, value in change["metadata"]["annotations"].items():
-        patch.metadata.annotations[name] = value
-    for field, value in (change.get("spec") or {}).items():
-        patch.spec[field] = value
-
-
 def mutate(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
-           userinfo: dict[str, Any], **kwargs: Any) -> None:
-    guard_template(body=body, old=old, patch=patch, userinfo=userinfo, **kwargs)
-    guard_approvals(body=body, old=old, patch=patch, userinfo=userinfo, **kwargs)
-    record_who(body=body, old=old, patch=patch, userinfo=userinfo, **kwargs)
+           userinfo: dict[str, Any], **_: Any) -> None:
+    """Templates and children (who may ask for what), the creator, approvals of pauses
+    that name approvers, and who made the change (controller/admission.py)."""
+    answer = admission.mutate_review(dict(body), dict(old) if old else None, userinfo, api=_asker(),
+                                     keys=template_gate.keys(SETTINGS), now=now())
+    if answer.event:
+        _refused_event(dict(old or body), *answer.event, userinfo)
+    if answer.errors:
+        raise kopf.AdmissionError("; ".join(answer.errors), code=403)
+    for name, value in answer.annotations.items():
+        patch.metadata.annotations[name] = value
+    for name, value in answer.spec.items():
+        patch.spec[name] = value
 
 
 # kopf refuses admission handlers without a server: register them only when enabled.

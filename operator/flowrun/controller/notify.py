@@ -125,7 +125,7 @@ class Notifications:
     def sink(self, notifier: dict[str, Any]) -> tuple[str, str, str | None]:
         """(type, url, signing secret) of a notifier, read from its Secrets."""
         meta = notifier.get("metadata") or {}
-        if not n.approved(template_gate.key(self.settings), notifier):
+        if not n.approved(template_gate.keys(self.settings), notifier, now()):
             raise SinkError("not admitted by the operator's webhook (who may read its Secrets is unknown): "
                             "it sends nothing; re-apply it while the webhook runs", "NotApproved")
         spec = notifier.get("spec") or {}

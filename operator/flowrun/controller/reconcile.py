@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,13 +77,12 @@ class Reconciler:
         self.kube = kube
         self.settings = settings
         self.cache = cache
-        self.policy = t.Policy(
+        self._policy = t.Policy(
             default_timeout_seconds=settings.default_timeout_seconds,
             max_pod_losses=settings.max_pod_losses,
             suspend_after_seconds=settings.suspend_after_seconds,
             image_pull_grace_seconds=settings.image_pull_grace_seconds,
             job_name=resources.job_name,
-            approval_secret=template_gate.key(settings),
         )
         self.locks = RunLocks()
         # (namespace, name) -> (uid, seq): the history entries this process announced as
@@ -94,6 +94,12 @@ class Reconciler:
         # Fencing (controller/leader.py): checked before every step; a replica that is not
         # the leader (any more) stops where it is.
         self.may_act: Callable[[], bool] = lambda: True
+
+    @property
+    def policy(self) -> t.Policy:
+        """The decisions' settings, with the signing keys as they are now (a rotated key
+        ring reaches a running operator: controller/template_gate.py)."""
+        return replace(self._policy, signing=template_gate.keys(self.settings))
 
     # ---- entry point -----------------------------------------------------------------
 

@@ -54,8 +54,12 @@ class Settings:
     webhook_host: str = ""
     webhook_cert_dir: str = ""
     webhook_manage: str = ""
-    # The secret the webhook signs approved spec.template's with and the operator checks
-    # (contract/template_policy.py); default: the webhook's tls.key in webhook_cert_dir.
+    # The key ring the webhook signs its records with (approved templates, approvals, a
+    # subflow's root creator, notifiers) and the operator checks them with: a JSON file
+    # with key ids, so keys rotate (contract/signing.py; the chart mounts the Secret
+    # <release>-signing-keys). Without it: `approval_key_file`, else the webhook's tls.key
+    # in webhook_cert_dir, as one key of id "tls".
+    signing_keys_file: str = ""
     approval_key_file: str = ""
     # A change of spec.state also needs the matching custom verb on flowruns (resume,
     # suspend, pause, cancel), asked with a SubjectAccessReview by the webhook.
@@ -104,6 +108,7 @@ class Settings:
             webhook_cert_dir=_env("FLOWRUN_WEBHOOK_CERT_DIR", ""),
             webhook_manage=_env("FLOWRUN_WEBHOOK_MANAGE", ""),
             approval_key_file=_env("FLOWRUN_APPROVAL_KEY_FILE", ""),
+            signing_keys_file=_env("FLOWRUN_SIGNING_KEYS_FILE", ""),
             action_verbs=_env("FLOWRUN_ACTION_VERBS", "").strip().lower() in ("1", "true", "yes", "on"),
             operator_user=_env("FLOWRUN_OPERATOR_USER", ""),
             metrics_port=int(_env("FLOWRUN_METRICS_PORT", "0") or 0),

@@ -9,9 +9,12 @@ import pytest
 
 from flowrun.contract import approvals as a
 from flowrun.contract import transitions as t
+from flowrun.contract.signing import KeyRing, SigningKey, digest, single
 
 SECRET = b"k" * 32
+KEYS = single(SECRET)
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+UID = "uid-of-r"
 
 
 def paused(rule, *, state="Paused", generation=2, entries=None, creator="carol", phase="Paused", status_approvals=()):
@@ -21,7 +24,8 @@ def paused(rule, *, state="Paused", generation=2, entries=None, creator="carol",
                    "flowrun.io/changed-by-generation": str(generation)}
     if entries is not None:
         annotations[a.ANNOTATION_APPROVALS] = json.dumps({"key": "pause-1", "entries": entries})
-    return {"metadata": {"name": "r", "namespace": "ns", "generation": generation, "annotations": annotations},
+    return {"metadata": {"name": "r", "namespace": "ns", "uid": UID, "generation": generation,
+                         "annotations": annotations},
             "spec": {"flow": "m:f", "state": state},
             "status": {"phase": phase, "attempt": 1, "jobName": "r-1", "jobUID": "j", "pause": pause}}
 
@@ -50,15 +54,16 @@ def test_no_rule_when_anyone_may_resume():
         a.request(["x"], approvals=0)
 
 
-def sign(entry):
-    return {**entry, "sig": a.sign(SECRET, "ns", "r", "pause-1", entry)}
+def sign(entry, obj=None, pause=None, keys=KEYS):
+    obj = obj or paused(FINANCE2)
+    return {**entry, "sig": a.sign(keys, obj, pause or obj["status"]["pause"], entry)}
 
 
 def test_the_webhook_records_approvals_until_the_quorum():
     old = paused(FINANCE2)
     new = {**old, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": True}}}
     why, patch = a.webhook_approve(old, new, old["status"]["pause"], user="alice", groups=["finance"],
-                                   time="t1", secret=SECRET)
+                                   time="t1", keys=KEYS, now=NOW)
     assert why == ""
     assert patch["spec"] == {"state": "Paused", "input": None}, "the first approval leaves the run paused"
     record = json.loads(patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS])
@@ -66,27 +71,127 @@ def test_the_webhook_records_approvals_until_the_quorum():
     # The same person again: not counted twice, still paused.
     old["metadata"]["annotations"][a.ANNOTATION_APPROVALS] = patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS]
     _, again = a.webhook_approve(old, new, old["status"]["pause"], user="alice", groups=["finance"], time="t2",
-                                 secret=SECRET)
+                                 keys=KEYS, now=NOW)
     assert "spec" in again and len(json.loads(again["metadata"]["annotations"][a.ANNOTATION_APPROVALS])["entries"]) == 1
     # A second finance member completes it: the resume goes through.
     _, done = a.webhook_approve(old, new, old["status"]["pause"], user="bob", groups=["finance"], time="t3",
-                                secret=SECRET)
+                                keys=KEYS, now=NOW)
     assert "spec" not in done
     assert [e["by"] for e in json.loads(done["metadata"]["annotations"][a.ANNOTATION_APPROVALS])["entries"]] \
         == ["alice", "bob"]
 
 
-def test_only_signed_approvals_count():
-    good = sign({"by": "alice", "groups": ["finance"], "time": "t1"})
-    forged = {"by": "mallory", "groups": ["finance"], "time": "t1", "sig": "0" * 64}
-    obj = paused(FINANCE2, entries=[good, forged])
-    assert [e["by"] for e in a.verified(obj, "pause-1", SECRET)] == ["alice"]
-    assert a.verified(obj, "pause-1", None) == []
+ALICE = {"by": "alice", "groups": ["finance"], "time": "t1", "input": digest({"ok": True})}
+
+
+def _other_uid():
+    obj = paused(FINANCE2)
+    obj["metadata"]["uid"] = "uid-of-a-deleted-run"
+    return obj
+
+
+def _later_pause():
+    obj = paused(FINANCE2)
+    return obj, {**obj["status"]["pause"], "generation": 7}
+
+
+# Each row an entry that must not count (the good one alone does: the first row).
+@pytest.mark.parametrize("entry,counted", [
+    (sign(ALICE), ["alice"]),
+    ({**ALICE}, []),                                                     # unsigned
+    ({**ALICE, "sig": "tls:" + "0" * 64}, []),                           # wrong signature
+    ({**ALICE, "sig": "0" * 64}, []),                                    # no key id (the old format)
+    ({**sign(ALICE), "by": "mallory"}, []),                              # someone else's signature
+    ({**sign(ALICE), "input": digest({"ok": False})}, []),               # another input
+    (sign(ALICE, obj=_other_uid()), []),                                 # a deleted run of the same name
+    (sign(ALICE, *_later_pause()), []),                                  # another generation of the pause
+    (sign(ALICE, pause={"key": "pause-2", "generation": 2}), []),        # another pause
+    (sign(ALICE, keys=single(b"x" * 32)), []),                           # another key with the same id
+], ids=["signed", "unsigned", "wrong-sig", "no-kid", "other-person", "other-input", "wrong-uid",
+        "other-generation", "other-pause", "other-key"])
+def test_only_approvals_signed_for_this_object_and_pause_count(entry, counted):
+    obj = paused(FINANCE2, entries=[entry])
+    assert [e["by"] for e in a.verified(obj, obj["status"]["pause"], KEYS, NOW)] == counted
+    assert a.verified(obj, obj["status"]["pause"], a.KeyRing(None), NOW) == []
+
+
+def test_the_same_person_twice_counts_once_toward_the_quorum():
+    obj = paused(FINANCE2, entries=[sign(ALICE), sign({**ALICE, "time": "t2"})])
+    assert [e["by"] for e in a.verified(obj, obj["status"]["pause"], KEYS, NOW)] == ["alice"]
+    step = t.operator_step(obj, t.World(jobs=(t.JobView("r-1", 1, "j"),)), t.Policy(signing=KEYS), NOW)
+    assert [x["by"] for x in step.status["pause"]["approval"]["approvals"]] == ["alice"]
+    assert "1 of 2" in step.status["message"]
+
+
+@pytest.mark.parametrize("user,groups,creator,says", [
+    ("carol", ["finance"], "carol", "carol started this run and may not approve"),   # the creator
+    ("eve", ["sales"], "carol", "only group:finance may resume pause-1; eve may not"),  # an outsider
+    ("", [], "carol", "an unknown user may not"),
+])
+def test_the_webhook_records_no_approval_for_those_who_may_not(user, groups, creator, says):
+    old = paused(FINANCE2, creator=creator)
+    new = {**old, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": True}}}
+    why, patch = a.webhook_approve(old, new, old["status"]["pause"], user=user, groups=groups, time="t1",
+                                   keys=KEYS, now=NOW)
+    assert says in why and patch == {}
+
+
+def test_approvals_of_one_pause_agree_on_its_input():
+    old = paused(FINANCE2, entries=[sign(ALICE)])
+    other = {**old, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": False}}}
+    why, patch = a.webhook_approve(old, other, old["status"]["pause"], user="bob", groups=["finance"], time="t2",
+                                   keys=KEYS, now=NOW)
+    assert "differs from the one approved by alice" in why and patch == {}
+    # The operator and runner hold a completed quorum to the input it approved.
+    rule = {**FINANCE2, "approvals": [{"by": "alice", "input": digest({"ok": True})},
+                                      {"by": "bob", "input": digest({"ok": True})}]}
+    assert a.input_refusal(rule, {"ok": True}) == ""
+    assert "alice, bob" in a.input_refusal(rule, {"ok": False})
+    obj = paused(FINANCE2, state="Running", generation=3, status_approvals=rule["approvals"])
+    obj["spec"]["input"] = {"ok": False}
+    step = t.operator_step(obj, t.World(jobs=(t.JobView("r-1", 1, "j"),)), t.Policy(signing=KEYS), NOW)
+    assert step.spec == {"spec": {"state": "Paused"}} and "differs from the one approved" in step.status["message"]
+
+
+def test_a_retired_key_verifies_within_its_grace_only():
+    old_key = SigningKey("k1", b"1" * 32)
+    entry = sign(ALICE, keys=KeyRing(old_key))
+    obj = paused(FINANCE2, entries=[entry])
+    grace_end = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+    rotated = KeyRing(SigningKey("k2", b"2" * 32), (SigningKey("k1", b"1" * 32, grace_end),))
+    pause = obj["status"]["pause"]
+    assert [e["by"] for e in a.verified(obj, pause, rotated, NOW)] == ["alice"]
+    assert a.verified(obj, pause, rotated, grace_end) == []
+    assert rotated.sign(["x"]).startswith("k2:")
+
+
+def test_creator_exclusion_follows_the_root_run():
+    runner = "system:serviceaccount:ns:root-runner"
+    child = paused(a.request(["group:finance"]), creator=runner)
+    child["metadata"]["name"] = "root-1234abcd-sub-1"
+    new = {**child, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": True}}}
+    pause = child["status"]["pause"]
+    # No valid record of who started the root run: nobody may approve (allow_creator off).
+    why, _ = a.webhook_approve(child, new, pause, user="alice", groups=["finance"], time="t", keys=KEYS, now=NOW)
+    assert "is unknown" in why
+    child["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = json.dumps({"user": "carol", "run": "root",
+                                                                                 "sig": "tls:" + "0" * 64})
+    assert "is unknown" in a.webhook_approve(child, new, pause, user="alice", groups=["finance"], time="t",
+                                             keys=KEYS, now=NOW)[0]
+    child["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = a.root_record(KEYS, child, "carol", "root")
+    assert a.root_creator(child, KEYS, NOW) == ("carol", "root")
+    why, _ = a.webhook_approve(child, new, pause, user="carol", groups=["finance"], time="t", keys=KEYS, now=NOW)
+    assert why.startswith("carol started the run root (which started this one) and may not approve")
+    assert a.webhook_approve(child, new, pause, user="alice", groups=["finance"], time="t", keys=KEYS,
+                             now=NOW)[0] == ""
+    # The record is bound to the child's name: copied onto another child, it is no record.
+    other = {**child, "metadata": {**child["metadata"], "name": "root-1234abcd-sub-2"}}
+    assert a.root_creator(other, KEYS, NOW) == ("", "")
 
 
 def test_the_operator_counts_signed_approvals_into_the_status():
     obj = paused(FINANCE2, entries=[sign({"by": "alice", "groups": ["finance"], "time": "t1"})])
-    step = t.operator_step(obj, t.World(jobs=(t.JobView("r-1", 1, "j"),)), t.Policy(approval_secret=SECRET), NOW)
+    step = t.operator_step(obj, t.World(jobs=(t.JobView("r-1", 1, "j"),)), t.Policy(signing=KEYS), NOW)
     assert isinstance(step, t.Write)
     assert [x["by"] for x in step.status["pause"]["approval"]["approvals"]] == ["alice"]
     assert step.status["history"][-1]["action"] == "approved" and "1 of 2" in step.status["message"]
@@ -94,7 +199,7 @@ def test_the_operator_counts_signed_approvals_into_the_status():
 
 def test_a_resume_short_of_the_quorum_is_put_back():
     obj = paused(FINANCE2, state="Running", generation=3, status_approvals=[{"by": "alice"}])
-    step = t.operator_step(obj, t.World(jobs=(t.JobView("r-1", 1, "j"),)), t.Policy(approval_secret=SECRET), NOW)
+    step = t.operator_step(obj, t.World(jobs=(t.JobView("r-1", 1, "j"),)), t.Policy(signing=KEYS), NOW)
     assert step.spec == {"spec": {"state": "Paused"}} and "needs 2 approvals" in step.status["message"]
 
 

@@ -187,15 +187,16 @@ def test_notifier_status_moves_transition_time_only_on_change():
 
 
 def test_the_webhooks_stamp_covers_the_secret_references():
-    key = b"k" * 32
+    from flowrun.contract.signing import NO_KEYS, single
+    key, now = single(b"k" * 32), T0
     hook = notifier()
     hook["metadata"]["annotations"] = {n.ANNOTATION_NOTIFIER_APPROVAL: n.approval(key, hook)}
-    assert n.approved(key, hook)
-    assert not n.approved(b"other", hook) and not n.approved(None, hook)
+    assert n.approved(key, hook, now)
+    assert not n.approved(single(b"other" * 8), hook, now) and not n.approved(NO_KEYS, hook, now)
     hook["spec"]["sink"]["signingSecretRef"] = {"name": "payroll", "key": "k"}
-    assert not n.approved(key, hook)  # changed to other Secrets since the webhook saw it
+    assert not n.approved(key, hook, now)  # changed to other Secrets since the webhook saw it
     assert n.secret_names(hook) == ["payroll", "s"]
-    assert not n.approved(key, notifier())  # no stamp at all
+    assert not n.approved(key, notifier(), now)  # no stamp at all
 
 
 # ---- payloads ----------------------------------------------------------------------

@@ -2,7 +2,11 @@
 reaches further (allowed only for someone who could create such a pod)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
+
+from flowrun.contract.signing import NO_KEYS, single
 
 from flowrun.contract.template_policy import (
     ANNOTATION_TEMPLATE_APPROVAL,
@@ -108,21 +112,60 @@ def test_a_child_reaches_no_further_than_its_parent():
     assert no_wider_than(mount_parent_cache, {}, child_claim="c-cache", parent_claim="p-cache")
 
 
-def run(template, annotations=None, name="r"):
-    return {"metadata": {"name": name, "namespace": "ns", "annotations": annotations or {}},
+def test_a_child_is_compared_to_its_parent_by_value_not_by_description():
+    """A projected token volume and a projected Secret read the same ("projected"); so do
+    any two lists of init containers ("spec.initContainers")."""
+    token = {"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}
+    secret = {"name": "t", "projected": {"sources": [{"secret": {"name": "db"}}]}}
+    init = {"name": "init", "image": "busybox", "command": ["true"]}
+    steal = {**init, "env": [{"name": "PW", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]}
+    parent = {"spec": {"volumes": [token], "initContainers": [init]}}
+    assert no_wider_than(parent, parent, child_claim="c-cache", parent_claim="p-cache") == []
+    assert no_wider_than({"spec": {"volumes": [secret]}}, parent, child_claim="c-cache", parent_claim="p-cache") == [
+        "spec.volumes[t]: projected (only emptyDir and configMap are allowed)"]
+    assert no_wider_than({"spec": {"initContainers": [steal]}}, parent, child_claim="c-cache",
+                         parent_claim="p-cache") == ["spec.initContainers"]
+    # Keys in another order are the same value.
+    reordered = {"spec": {"initContainers": [{"command": ["true"], "image": "busybox", "name": "init"}]}}
+    assert no_wider_than(reordered, parent, child_claim="c-cache", parent_claim="p-cache") == []
+
+
+UID = "0f0f0f0f-1111"
+CREATED = "2026-11-25T12:00:00Z"
+NOW = datetime(2026, 11, 25, 12, 0, 30, tzinfo=timezone.utc)
+KEYS = single(b"k" * 32)
+
+
+def run(template, annotations=None, name="r", uid=UID, created=CREATED):
+    return {"metadata": {"name": name, "namespace": "ns", "annotations": annotations or {}, "uid": uid,
+                         "creationTimestamp": created},
             "spec": {"flow": "a:b", "template": template}}
 
 
 def test_the_operator_runs_a_further_reaching_template_only_with_the_webhooks_signature():
-    key = b"k" * 32
     wide = {"spec": {"serviceAccountName": "admin"}}
-    assert operator_refusal(run({"spec": {"nodeSelector": {"a": "b"}}}), None, CLAIM) == ""
-    assert "did not approve" in operator_refusal(run(wide), key, CLAIM)
-    good = {ANNOTATION_TEMPLATE_APPROVAL: sign(key, "ns", "r", wide)}
-    assert approved(key, run(wide, good)) and operator_refusal(run(wide, good), key, CLAIM) == ""
-    # a signature is bound to the key, the run's name and the exact template
-    assert not approved(b"other" * 8, run(wide, good))
-    assert not approved(key, run(wide, good, name="r2"))
-    assert not approved(key, run({"spec": {"serviceAccountName": "root"}}, good))
-    assert not approved(None, run(wide, good))
-    assert "did not approve" in operator_refusal(run(wide, {ANNOTATION_TEMPLATE_APPROVAL: "forged"}), key, CLAIM)
+    assert operator_refusal(run({"spec": {"nodeSelector": {"a": "b"}}}), NO_KEYS, CLAIM, NOW) == ""
+    assert "did not approve" in operator_refusal(run(wide), KEYS, CLAIM, NOW)
+    good = {ANNOTATION_TEMPLATE_APPROVAL: sign(KEYS, run(wide), NOW)}
+    assert approved(KEYS, run(wide, good), NOW) and operator_refusal(run(wide, good), KEYS, CLAIM, NOW) == ""
+    # a signature is bound to the key, the run's name and uid, and the exact template
+    assert not approved(single(b"other" * 8), run(wide, good), NOW)
+    assert not approved(KEYS, run(wide, good, name="r2"), NOW)
+    assert not approved(KEYS, run(wide, good, uid="a-new-run-of-the-same-name"), NOW)
+    assert not approved(KEYS, run({"spec": {"serviceAccountName": "root"}}, good), NOW)
+    assert not approved(NO_KEYS, run(wide, good), NOW)
+    assert "did not approve" in operator_refusal(run(wide, {ANNOTATION_TEMPLATE_APPROVAL: "forged"}), KEYS, CLAIM, NOW)
+
+
+def test_a_signature_made_on_create_vouches_only_for_that_creation():
+    """On CREATE the API server has not given the uid yet: the signature names the moment,
+    and vouches for an object created then, not for one re-created later by name."""
+    wide = {"spec": {"serviceAccountName": "admin"}}
+    signed_at = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+    made = sign(KEYS, run(wide, uid=""), signed_at)
+    assert approved(KEYS, run(wide, {ANNOTATION_TEMPLATE_APPROVAL: made}), NOW)
+    assert approved(KEYS, run(wide, {ANNOTATION_TEMPLATE_APPROVAL: made}, uid="other"), NOW), "any uid: created then"
+    replayed = run(wide, {ANNOTATION_TEMPLATE_APPROVAL: made}, created="2026-11-25T12:05:00Z")
+    assert not approved(KEYS, replayed, NOW)
+
+

@@ -364,6 +364,20 @@ def test_subflow_results_are_mirrored_until_received():
     assert received.status == {"subflows": {"r-sub-1": None}, "subflowsReceived": ["r-sub-1"]}
 
 
+def test_a_result_reaches_the_parent_only_from_a_child_its_pod_created():
+    parent = run("Running")
+    made = child(result=1)
+    made["metadata"].update(namespace="ns", labels={"flowrun.io/parent": "r"},
+                            annotations={"flowrun.io/created-by": "system:serviceaccount:ns:r-runner"})
+    assert t.subflow_mirror(parent, made).status["subflows"]["r-sub-1"]["result"] == 1
+    for who in ("eve", "system:serviceaccount:ns:other-runner", None):
+        posing = child(result=666)
+        posing["metadata"].update(namespace="ns", labels={"flowrun.io/parent": "r"},
+                                  annotations={"flowrun.io/created-by": who} if who else {})
+        entry = t.subflow_mirror(parent, posing).status["subflows"]["r-sub-1"]
+        assert entry["phase"] == "Failed" and "result" not in entry and "not created by the pod of run r" in entry["message"]
+
+
 def test_pending_subflow_results_are_bounded():
     big = "x" * 60_000
     parent = run("Running", subflows={"a": {"phase": "Completed", "result": big},
@@ -458,8 +472,20 @@ def test_a_child_created_without_the_webhook_is_not_started():
     child["metadata"]["annotations"] = {}  # no stamp: the webhook did not see its creation
     step = t.operator_step(child, t.World(), POLICY, NOW)
     assert isinstance(step, t.Write) and "phase" not in step.status
-    assert "who created this subflow is unknown" in step.status["message"]
+    assert "not created by the pod of run p as far as the API server recorded" in step.status["message"]
     child["status"]["message"] = step.status["message"]
     assert isinstance(t.operator_step(child, t.World(), POLICY, NOW), t.Wait)
     stamped = run(None, labels={"flowrun.io/parent": "p"})
+    stamped["metadata"]["annotations"]["flowrun.io/created-by"] = "system:serviceaccount:ns:p-runner"
     assert t.operator_step(stamped, t.World(), POLICY, NOW).status["phase"] == "Pending"
+
+
+def test_a_child_a_person_created_is_not_started():
+    """eve (who may create FlowRuns) made `<parent>-<uid8>-<key>` herself: its creator,
+    recorded by the API server, is not the parent's pod."""
+    for labels in ({"flowrun.io/parent": "p"}, {"flowrun.io/started-by": "p", "flowrun.io/started-by-uid": "u"}):
+        posing = run(None, labels=labels)
+        posing["metadata"]["annotations"]["flowrun.io/created-by"] = "eve"
+        step = t.operator_step(posing, t.World(), POLICY, NOW)
+        assert isinstance(step, t.Write) and "phase" not in step.status
+        assert "not created by the pod of run p but by eve" in step.status["message"]

@@ -70,10 +70,14 @@ def test_oversized_parameters_are_refused():
 # ---- spec.template and children ---------------------------------------------------------
 
 from flowrun.contract.children import child_name  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+
+from flowrun.contract.signing import single  # noqa: E402
 from flowrun.contract.template_policy import ANNOTATION_TEMPLATE_APPROVAL, approved, sign  # noqa: E402
 from flowrun.controller.admission import review_template  # noqa: E402
 
-KEY = b"key" * 10
+KEYS = single(b"key" * 10)
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
 UID = "11112222-3333"
 WIDE = {"spec": {"serviceAccountName": "admin"}}
 
@@ -98,26 +102,30 @@ def asks(answer):
 def test_a_template_within_the_allow_list_needs_nobody():
     sar, calls = asks((False, ""))
     assert review_template(fr(template={"spec": {"nodeSelector": {"a": "b"}}}), None, user="alice",
-                           own_run=None, can_create_pods=sar, key=KEY) == ([], None)
+                           own_run=None, can_create_pods=sar, keys=KEYS, now=NOW) == ([], None)
     assert calls == []
 
 
 def test_a_wider_template_needs_the_right_to_create_pods():
     sar, _ = asks((False, "no RBAC policy matched"))
     errors, signature = review_template(fr(template=WIDE), None, user="alice", own_run=None,
-                                        can_create_pods=sar, key=KEY)
+                                        can_create_pods=sar, keys=KEYS, now=NOW)
     assert signature is None and "alice may not create pods" in errors[0] and "serviceAccountName" in errors[0]
     sar, _ = asks((True, ""))
     errors, signature = review_template(fr(template=WIDE), None, user="admin", own_run=None,
-                                        can_create_pods=sar, key=KEY)
-    assert errors == [] and signature == sign(KEY, "ns", "r", WIDE)
+                                        can_create_pods=sar, keys=KEYS, now=NOW)
+    assert errors == [] and approved(KEYS, {**fr(template=WIDE, annotations={ANNOTATION_TEMPLATE_APPROVAL: signature}),
+                                            }, NOW) is False  # no creationTimestamp: nothing to bind to
+    created = fr(template=WIDE, annotations={ANNOTATION_TEMPLATE_APPROVAL: signature})
+    created["metadata"]["creationTimestamp"] = "2026-11-25T12:00:01Z"
+    assert approved(KEYS, created, NOW)
 
 
 def test_an_unchanged_template_keeps_the_webhooks_approval_only():
     old = fr(template=WIDE, annotations={ANNOTATION_TEMPLATE_APPROVAL: "webhook-made"})
     new = fr(template=WIDE, annotations={ANNOTATION_TEMPLATE_APPROVAL: "client-made"})
     sar, calls = asks((False, ""))
-    assert review_template(new, old, user="bob", own_run=None, can_create_pods=sar, key=KEY) == ([], "webhook-made")
+    assert review_template(new, old, user="bob", own_run=None, can_create_pods=sar, keys=KEYS, now=NOW) == ([], "webhook-made")
     assert calls == []
 
 
@@ -133,7 +141,7 @@ def linked_child(name=None, template=None):
 def test_a_run_creates_its_own_linked_child():
     sar, calls = asks((True, ""))
     assert review_template(linked_child(), None, user="system:serviceaccount:ns:parent-runner",
-                           own_run=PARENT, can_create_pods=sar, key=KEY) == ([], None)
+                           own_run=PARENT, can_create_pods=sar, keys=KEYS, now=NOW) == ([], None)
     assert calls == []  # a run's account is never asked about: its own template is the limit
 
 
@@ -142,30 +150,31 @@ def test_a_run_cannot_pose_as_another_runs_child():
                 owners=[{"kind": "FlowRun", "name": "victim", "uid": "victim-uid", "controller": True}])
     sar, _ = asks((True, ""))
     errors, _ = review_template(victim, None, user="system:serviceaccount:ns:parent-runner",
-                                own_run=PARENT, can_create_pods=sar, key=KEY)
+                                own_run=PARENT, can_create_pods=sar, keys=KEYS, now=NOW)
     assert errors and "only its own children" in errors[0]
 
 
 def test_a_run_cannot_widen_its_childs_template_even_if_its_account_could_create_pods():
     sar, calls = asks((True, ""))
     errors, _ = review_template(linked_child(template=WIDE), None, user="system:serviceaccount:ns:parent-runner",
-                                own_run=PARENT, can_create_pods=sar, key=KEY)
+                                own_run=PARENT, can_create_pods=sar, keys=KEYS, now=NOW)
     assert errors and "reaches further than its own" in errors[0] and calls == []
 
 
 def test_a_child_may_reach_as_far_as_its_approved_parent():
-    parent = fr(name="parent", uid=UID, template=WIDE, annotations={ANNOTATION_TEMPLATE_APPROVAL: sign(KEY, "ns", "parent", WIDE)})
-    assert approved(KEY, parent)
+    parent = fr(name="parent", uid=UID, template=WIDE)
+    parent["metadata"]["annotations"][ANNOTATION_TEMPLATE_APPROVAL] = sign(KEYS, parent, NOW)
+    assert approved(KEYS, parent, NOW)
     sar, _ = asks((False, ""))
     child = linked_child(template=WIDE)
     errors, signature = review_template(child, None, user="system:serviceaccount:ns:parent-runner",
-                                        own_run=parent, can_create_pods=sar, key=KEY)
-    assert errors == [] and signature == sign(KEY, "ns", child["metadata"]["name"], WIDE)
+                                        own_run=parent, can_create_pods=sar, keys=KEYS, now=NOW)
+    assert errors == [] and signature and '"uid":""' in signature  # a creation: no uid yet
 
 
 def test_a_run_may_not_change_its_own_template():
     sar, _ = asks((True, ""))
     errors, _ = review_template(fr(name="parent", uid=UID, template=WIDE), PARENT,
                                 user="system:serviceaccount:ns:parent-runner", own_run=PARENT,
-                                can_create_pods=sar, key=KEY)
+                                can_create_pods=sar, keys=KEYS, now=NOW)
     assert errors == ["a run's ServiceAccount may not change spec.template"]

@@ -12,6 +12,7 @@ import pytest
 
 from fakeapi import FakeKube
 from flowrun.contract import notifications as n
+from flowrun.contract.signing import single
 from flowrun.controller import notify
 from flowrun.controller.settings import Settings
 
@@ -40,7 +41,7 @@ class Receiver:
 
 @pytest.fixture
 def kube(monkeypatch):
-    monkeypatch.setattr(notify.template_gate, "key", lambda settings: KEY)
+    monkeypatch.setattr(notify.template_gate, "keys", lambda settings: single(KEY))
     return FakeKube()
 
 
@@ -51,7 +52,7 @@ def setup(kube: FakeKube, url: str, *, stamped: bool = True) -> notify.Notificat
                                                         "creationTimestamp": "2026-01-01T00:00:00Z"},
                 "spec": {"events": ["Paused"], "sink": {"type": "webhook", "urlSecretRef": {"name": "hook", "key": "url"}}}}
     if stamped:
-        notifier["metadata"]["annotations"] = {n.ANNOTATION_NOTIFIER_APPROVAL: n.approval(KEY, notifier)}
+        notifier["metadata"]["annotations"] = {n.ANNOTATION_NOTIFIER_APPROVAL: n.approval(single(KEY), notifier)}
     kube.put(notifier)
     kube.put({"kind": "FlowRun", "metadata": {"name": "run", "namespace": "ns", "uid": "u1"},
               "spec": {"flow": "a:b", "state": "Paused"},
