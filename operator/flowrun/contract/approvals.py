@@ -28,11 +28,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from .identities import ANNOTATION_CREATED_BY as ANNOTATION_CREATED_BY
+from .identities import created_by, is_run_account
+from .lifecycle.view import pending_pause
 from .signing import KeyRing, digest
-from .template_policy import is_run_account
 
 ANNOTATION_APPROVALS = "flowrun.io/approvals"
-ANNOTATION_CREATED_BY = "flowrun.io/created-by"
 # On a subflow: who started the root run, signed by the webhook when the child was created.
 ANNOTATION_ROOT_CREATED_BY = "flowrun.io/root-created-by"
 
@@ -89,12 +90,6 @@ def refusal(approval: Mapping[str, Any], key: str, user: str, groups: Sequence[s
 
 
 # ---- who started the run, and the root run -------------------------------------------
-
-def created_by(obj: Mapping[str, Any]) -> str:
-    """Who created the run (`flowrun.io/created-by`: the mutating webhook writes the API
-    server's userinfo, and the chart's admission policy lets it be nothing else)."""
-    return str(((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_CREATED_BY) or "")
-
 
 def _root_payload(namespace: str, name: str, user: str, run: str) -> list[Any]:
     return ["root-created-by", namespace, name, user, run]
@@ -241,7 +236,6 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
 def may_answer_now(obj: Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
     """Whether `user` could answer the pause this run waits at, as far as its approval
     rule goes (RBAC is asked apart): listed, not the excluded creator, not counted yet."""
-    from .transitions import pending_pause  # the rules above are the bottom layer
     pause = pending_pause(obj)
     if pause is None or ((obj.get("status") or {}).get("phase") not in ("Paused", "Suspended")):
         return False

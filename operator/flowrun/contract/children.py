@@ -17,10 +17,9 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from .approvals import created_by
+from .identities import claimed_parent, run_account
 from .instances import instance_of
 from .constants import LABEL_INSTANCE, KIND, LABEL_PARENT, LABEL_STARTED_BY, LABEL_STARTED_BY_UID
-from .template_policy import run_account
 
 # FlowRun names are at most 52 characters, so that `<run>-<attempt>` Job names and the
 # labels derived from them stay within Kubernetes' 63.
@@ -78,34 +77,6 @@ def child_errors(child: Mapping[str, Any], parent: Mapping[str, Any]) -> list[st
             f"{child_prefix(name, uid)}<key>, and either label it {LABEL_PARENT}={name} and own it by "
             f"{KIND} {name} (uid {uid}), or label it {LABEL_STARTED_BY}={name} and "
             f"{LABEL_STARTED_BY_UID}={uid} (run_flow does this)"]
-
-
-def claimed_parent(child: Mapping[str, Any]) -> str:
-    """The run a FlowRun says started it (linked or independent), "" for none."""
-    labels = (child.get("metadata") or {}).get("labels") or {}
-    return str(labels.get(LABEL_PARENT) or labels.get(LABEL_STARTED_BY) or "")
-
-
-def origin_refusal(child: Mapping[str, Any]) -> str:
-    """Why a FlowRun that says it is a run's child was not made by that run's own pod ("" when
-    it was, or says nothing). Who created it is the API server's userinfo, recorded at
-    creation in flowrun.io/created-by (by the webhook; the chart's admission policy makes
-    any other value impossible and the annotation immutable). Such a FlowRun is not
-    started, and nothing of it reaches the run it names: otherwise a person who may create
-    FlowRuns could hand a parent's run_flow a result of her choosing."""
-    parent = claimed_parent(child)
-    if not parent:
-        return ""
-    meta = child.get("metadata") or {}
-    who = created_by(child)
-    if who == run_account(meta.get("namespace", ""), parent):
-        return ""
-    if not who:
-        return (f"not created by the pod of run {parent} as far as the API server recorded (no "
-                "flowrun.io/created-by: made while the admission webhook was unreachable?): it is not started "
-                "and its parent receives nothing from it; delete it and let its parent create it again")
-    return (f"not created by the pod of run {parent} but by {who}: only a run's own pod starts its subflows, "
-            "so this one is not started and its parent receives nothing from it")
 
 
 def person_refusal(new: Mapping[str, Any], old: Mapping[str, Any] | None, user: str) -> str:

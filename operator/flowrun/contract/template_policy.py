@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from .identities import is_run_account as is_run_account
+from .identities import run_account as run_account
 from .signing import KeyRing, canonical
 from .status import parse_timestamp, timestamp
 
@@ -33,8 +35,6 @@ ALLOWED_POD_FIELDS = {"nodeSelector", "tolerations", "affinity", "priorityClassN
 ALLOWED_CONTAINER_FIELDS = {"name", "resources", "env", "envFrom", "volumeMounts"}
 ALLOWED_METADATA_FIELDS = {"labels", "annotations"}
 
-SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
-RUNNER_ACCOUNT_SUFFIX = "-runner"
 
 
 def _volume_reach(volume: Mapping[str, Any], cache_claim: str) -> str | None:
@@ -138,20 +138,6 @@ def _reaching(template: Mapping[str, Any] | None, cache_claim: str) -> list[tupl
         if reach:
             add(reach, "volume", volume)
     return out
-
-
-def run_account(namespace: str, run: str) -> str:
-    """The Kubernetes user of a run's own pod (its ServiceAccount `<run>-runner`)."""
-    return f"{SERVICE_ACCOUNT_PREFIX}{namespace}:{run}{RUNNER_ACCOUNT_SUFFIX}"
-
-
-def is_run_account(user: str, namespace: str) -> str | None:
-    """The run whose own ServiceAccount `user` is named like (`<run>-runner` in
-    `namespace`), else None. The caller confirms that run exists."""
-    prefix = f"{SERVICE_ACCOUNT_PREFIX}{namespace}:"
-    if user.startswith(prefix) and user.endswith(RUNNER_ACCOUNT_SUFFIX):
-        return user[len(prefix):-len(RUNNER_ACCOUNT_SUFFIX)] or None
-    return None
 
 
 def no_wider_than(child: Mapping[str, Any] | None, parent: Mapping[str, Any] | None, *,

@@ -2,7 +2,7 @@
 stores a change, so a refused change leaves the run exactly as it was and the user sees
 the reason at once (`kubectl patch` prints it).
 
-The rules themselves live in contract/transitions.py (`review_create`,
+The rules themselves live in contract/lifecycle/people.py (`review_create`,
 `review_update`); this module only says who is asking. The operator and the runner
 apply the same rules again when they act, so an unreachable webhook (failurePolicy
 Ignore) never lets invalid input resume a run.
@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..contract import approvals, audit, transitions
+from ..contract import approvals, audit
 from ..contract import template_policy as policy
 from ..contract.children import child_errors, person_refusal
+from ..contract.lifecycle import people
+from ..contract.lifecycle.people import action_verb, is_resume_change
+from ..contract.lifecycle.view import pending_pause
+from ..contract.lifecycle.vocabulary import ANNOTATION_SUSPENDED_WITH_PARENT, SUBFLOW_SUSPEND_MESSAGE
 from ..contract.signing import KeyRing
 from ..contract.status import timestamp
-from ..contract.transitions import ANNOTATION_SUSPENDED_WITH_PARENT, SUBFLOW_SUSPEND_MESSAGE
 from .resources import cache_claim_name
 
 __all__ = ["ANNOTATION_SUSPENDED_WITH_PARENT", "SUBFLOW_SUSPEND_MESSAGE", "Asker", "Mutation", "mutate_review",
@@ -33,12 +36,12 @@ def runner_account(obj: dict[str, Any]) -> str:
 
 
 def review_create(new: dict[str, Any]) -> list[str]:
-    return transitions.review_create(new)
+    return people.review_create(new)
 
 
 def review_update(old: dict[str, Any], new: dict[str, Any], *, user: str = "") -> list[str]:
     """Error messages (empty: allowed) for an update of a FlowRun's main resource."""
-    return transitions.review_update(old, new, runner_of_run=bool(user) and user == runner_account(new))
+    return people.review_update(old, new, runner_of_run=bool(user) and user == runner_account(new))
 
 
 # ---- spec.template and children: who may ask for what ---------------------------------
@@ -167,9 +170,9 @@ def mutate_review(new: dict[str, Any], old: dict[str, Any] | None, userinfo: dic
             if written.get(name) != kept.get(name):
                 out.annotations[name] = kept.get(name)
         if policy.is_run_account(user, namespace) != meta.get("name"):  # its own runner arms its pauses
-            pause = transitions.pending_pause(old)
+            pause = pending_pause(old)
             if approvals.approval_of(pause) is not None and pause is not None and \
-                    transitions.is_resume_change(old, new):
+                    is_resume_change(old, new):
                 if not keys:
                     out.errors = ["this pause names approvers, but the operator has no key to record "
                                   "approvals with (see docs/security.md)"]
@@ -199,7 +202,7 @@ def validate_review(new: dict[str, Any], old: dict[str, Any] | None, userinfo: d
     out.errors = review_update(old, new, user=user)
     if out.errors or not action_verbs:
         return out
-    verb = transitions.action_verb(old, new)
+    verb = action_verb(old, new)
     meta = new.get("metadata") or {}
     if verb is None or (operator_user and user == operator_user) or \
             policy.is_run_account(user, meta.get("namespace", "")) == meta.get("name"):

@@ -42,11 +42,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..contract.actions import Refused, phase_of
+from ..contract.lifecycle.people import Refused, phase_of
 from ..contract.constants import LABEL_PARENT, LABEL_STARTED_BY
 from ..contract.phases import Phase, State
 from ..contract.status import current_pod
-from ..contract.transitions import pending_pause
+from ..contract.lifecycle.view import pending_pause
 from ..kube import actions
 from ..kube.client import Gone, Kube, KubeError
 from . import forms, views
