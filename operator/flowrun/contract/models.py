@@ -92,7 +92,7 @@ class FlowRunStatus(_Model):
     start_time: datetime | None = None
     completion_time: datetime | None = None
     job_uid: str = ""
-    # Why a run ended Failed or Cancelled: one of contract.transitions.END_REASONS.
+    # Why a run ended Failed or Cancelled: one of contract.lifecycle.vocabulary.END_REASONS.
     reason: str = ""
     # Runner pods lost (deleted, evicted, drained, node gone) and survived so far.
     pod_losses: int = 0

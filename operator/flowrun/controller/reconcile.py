@@ -1,4 +1,4 @@
-"""Reconciling one FlowRun: the thin shell around `contract.transitions.operator_step`.
+"""Reconciling one FlowRun: the thin shell around `contract.lifecycle.operator.operator_step`.
 
 The shell only reads (the FlowRun, its Jobs, pods and linked children), asks the
 contract for the next single step, and does it: a compare-and-swap write of the
@@ -9,7 +9,7 @@ what this process remembers, so a crash between any two steps leaves a state fro
 the next reconcile simply continues.
 
 What this module must never do: decide. If a branch here needs an `if` about a run's
-phase or state, it belongs in contract/transitions.py.
+phase or state, it belongs in contract/lifecycle/.
 """
 from __future__ import annotations
 
@@ -21,7 +21,10 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..contract import transitions as t
+from ..contract.lifecycle.operator import job_refused, next_due, operator_step
+from ..contract.lifecycle.steps import CreateJob, DeleteJobs, PatchChildren, Step, Wait, Write
+from ..contract.lifecycle.subflows import subflow_mirror
+from ..contract.lifecycle.world import ChildView, Policy, World
 from ..contract.children import is_child_of
 from ..contract.instances import belongs
 from ..contract.constants import API_VERSION, KIND, LABEL_PARENT, LABEL_RUN
@@ -74,7 +77,7 @@ class Reconciler:
         self.kube = kube
         self.settings = settings
         self.cache = cache
-        self.policy = t.Policy(
+        self.policy = Policy(
             default_timeout_seconds=settings.default_timeout_seconds,
             max_pod_losses=settings.max_pod_losses,
             suspend_after_seconds=settings.suspend_after_seconds,
@@ -143,17 +146,17 @@ class Reconciler:
         for _ in range(max_steps):
             if not self.may_act():
                 return None, None
-            step = t.operator_step(obj, world, self.policy, now())
+            step = operator_step(obj, world, self.policy, now())
             if step is None:
-                return t.next_due(obj, self.policy), obj
-            decide = lambda cur: t.operator_step(cur, world, self.policy, now())  # noqa: E731
-            if isinstance(step, t.Wait):
+                return next_due(obj, self.policy), obj
+            decide = lambda cur: operator_step(cur, world, self.policy, now())  # noqa: E731
+            if isinstance(step, Wait):
                 if step.status is not None:
-                    obj = self.write(obj, lambda cur: s if isinstance(s := decide(cur), t.Wait) else None) or obj
-                due = t.next_due(obj, self.policy)
+                    obj = self.write(obj, lambda cur: s if isinstance(s := decide(cur), Wait) else None) or obj
+                due = next_due(obj, self.policy)
                 return min(filter(None, (step.until, due)), default=None), obj
-            if isinstance(step, t.Write):
-                written = self.write(obj, lambda cur: s if isinstance(s := decide(cur), t.Write) else None,
+            if isinstance(step, Write):
+                written = self.write(obj, lambda cur: s if isinstance(s := decide(cur), Write) else None,
                                      spec_first=step.spec_first)
                 if written is None:
                     return None, None
@@ -182,9 +185,9 @@ class Reconciler:
 
         def decide(cur: dict[str, Any]):
             step = step_for(cur)
-            if isinstance(step, t.Write):
+            if isinstance(step, Write):
                 main_patch, status_patch = step.patches()
-            elif isinstance(step, t.Wait) and step.status is not None:
+            elif isinstance(step, Wait) and step.status is not None:
                 main_patch, status_patch = None, step.status
             else:
                 return None
@@ -196,18 +199,18 @@ class Reconciler:
                                            current=obj)
         return None if written is None else self.cache.put_flowrun(written)
 
-    def act(self, obj: dict[str, Any], step: t.Step) -> datetime | None:
+    def act(self, obj: dict[str, Any], step: Step) -> datetime | None:
         ns = obj["metadata"]["namespace"]
-        if isinstance(step, t.CreateJob):
+        if isinstance(step, CreateJob):
             return self.ensure_job(obj, step.attempt)
-        if isinstance(step, t.DeleteJobs):
+        if isinstance(step, DeleteJobs):
             failpoint("before-delete-jobs")
             for job_name in step.names:
                 self.kube.delete("Job", ns, job_name, propagation="Background")
                 if self.cache is not None:
                     self.cache.job_deleting(ns, obj["metadata"]["name"], job_name)
             return None
-        if isinstance(step, t.PatchChildren):
+        if isinstance(step, PatchChildren):
             for child, patch in step.patches:
                 try:
                     self.kube.patch_flowrun(ns, child, patch)
@@ -219,20 +222,20 @@ class Reconciler:
 
     # ---- what the operator sees ------------------------------------------------------
 
-    def observe(self, obj: dict[str, Any]) -> t.World:
+    def observe(self, obj: dict[str, Any]) -> World:
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         status = obj.get("status") or {}
         if status.get("phase") == Phase.COMPLETED.value:
-            return t.World()  # nothing is done to a completed run's Jobs or pods
+            return World()  # nothing is done to a completed run's Jobs or pods
         if self.cache is not None and self.cache.jobs_known(ns, name, status.get("jobName") or ""):
             jobs, pods = self.cache.jobs(ns, name), self.cache.pods(ns, name)
         else:
             jobs = tuple(job_view(j) for j in self.kube.list("Job", ns, f"{LABEL_RUN}={name}"))
             pods = tuple(pod_view(p) for p in self.kube.list("Pod", ns, f"{LABEL_RUN}={name}"))
-        children: tuple[t.ChildView, ...] = ()
+        children: tuple[ChildView, ...] = ()
         if status.get("subflows") or status.get("subflowsReceived"):
             children = tuple(child_view(c, obj) for c in self.kube.list_flowruns(ns, f"{LABEL_PARENT}={name}"))
-        return t.World(jobs=jobs, pods=pods, children=children)
+        return World(jobs=jobs, pods=pods, children=children)
 
     # ---- children --------------------------------------------------------------------
 
@@ -241,7 +244,7 @@ class Reconciler:
         server becomes the run's message (and, when it cannot succeed, its end)."""
         refused = template_gate.refusal(obj, self.settings)  # the webhook may have been bypassed
         if refused:  # never valid without the webhook's signature: the run fails, as on a 422
-            self.write(obj, lambda cur: t.job_refused(cur, 422, refused, now()))
+            self.write(obj, lambda cur: job_refused(cur, 422, refused, now()))
             return None
         try:
             for child in resources.runner_account(obj):
@@ -258,9 +261,9 @@ class Reconciler:
             log.warning("%s/%s: the API server refused attempt %d's objects: %s",
                         obj["metadata"]["namespace"], obj["metadata"]["name"], attempt, exc.message)
             code, message = exc.status, exc.message
-            decision = t.job_refused(obj, code, message, now())
-            self.write(obj, lambda cur: t.job_refused(cur, code, message, now()))
-            if isinstance(decision, t.Write):
+            decision = job_refused(obj, code, message, now())
+            self.write(obj, lambda cur: job_refused(cur, code, message, now()))
+            if isinstance(decision, Write):
                 return None
             return now() + timedelta(seconds=self.settings.job_retry_seconds)
 
@@ -329,7 +332,7 @@ class Reconciler:
         # Only into the run the child really belongs to (not a poser, not an older run of
         # the parent's name: contract/children.py).
         self.kube.update_flowrun(namespace, parent, lambda cur: (
-            None if not is_child_of(child, cur) or (d := t.subflow_mirror(cur, child)) is None
+            None if not is_child_of(child, cur) or (d := subflow_mirror(cur, child)) is None
             else d.patches()))
 
     def mirror_pending_children(self, obj: dict[str, Any]) -> None:

@@ -2,14 +2,16 @@
 runs) say, read into the contract's typed views (pure functions, no I/O, no decision).
 
 controller/reconcile.py and the watch cache (cache.py) read the world through these;
-what to do about it is contract/transitions.py's.
+what to do about it is contract/lifecycle/'s.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..contract import transitions as t
+from ..contract.lifecycle.view import is_linked_child, waits_for_a_person
+from ..contract.lifecycle.vocabulary import ANNOTATION_SUSPENDED_WITH_PARENT
+from ..contract.lifecycle.world import ChildView, JobView, PodView
 from ..contract.constants import LABEL_ATTEMPT, LABEL_PARENT, LABEL_STARTED_BY
 from ..contract.phases import Phase
 from ..contract.status import now, parse_timestamp
@@ -24,17 +26,17 @@ def _attempt_label(obj: dict[str, Any]) -> int:
     return int(value) if value.isdigit() else 0
 
 
-def job_view(job: dict[str, Any]) -> t.JobView:
+def job_view(job: dict[str, Any]) -> JobView:
     finished = None
     for cond in (job.get("status") or {}).get("conditions") or []:
         if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
             finished = cond["type"]
-    return t.JobView(name=job["metadata"]["name"], attempt=_attempt_label(job),
+    return JobView(name=job["metadata"]["name"], attempt=_attempt_label(job),
                      uid=job["metadata"].get("uid", ""), finished=finished,
                      deleting=bool(job["metadata"].get("deletionTimestamp")))
 
 
-def pod_view(pod: dict[str, Any]) -> t.PodView:
+def pod_view(pod: dict[str, Any]) -> PodView:
     status = pod.get("status") or {}
     problem, reason = pod_problem(pod)
     unschedulable, unschedulable_since = "", None
@@ -43,7 +45,7 @@ def pod_view(pod: dict[str, Any]) -> t.PodView:
                 and cond.get("reason") == "Unschedulable":
             unschedulable = cond.get("message", "Unschedulable")
             unschedulable_since = parse_timestamp(cond.get("lastTransitionTime"))
-    return t.PodView(name=pod["metadata"]["name"], attempt=_attempt_label(pod),
+    return PodView(name=pod["metadata"]["name"], attempt=_attempt_label(pod),
                      alive=status.get("phase") not in ("Succeeded", "Failed"),
                      problem=problem, problem_reason=reason,
                      problem_since=parse_timestamp(pod["metadata"].get("creationTimestamp")),
@@ -51,16 +53,16 @@ def pod_view(pod: dict[str, Any]) -> t.PodView:
                      detail=pod_exit_detail(pod))
 
 
-def child_view(child: dict[str, Any], parent: dict[str, Any]) -> t.ChildView:
+def child_view(child: dict[str, Any], parent: dict[str, Any]) -> ChildView:
     owned = any(ref.get("controller") and ref.get("uid") == parent["metadata"].get("uid")
                 for ref in child["metadata"].get("ownerReferences") or [])
     annotations = child["metadata"].get("annotations") or {}
-    return t.ChildView(
-        name=child["metadata"]["name"], linked=owned and t.is_linked_child(child),
+    return ChildView(
+        name=child["metadata"]["name"], linked=owned and is_linked_child(child),
         phase=(child.get("status") or {}).get("phase") or "",
         state=(child.get("spec") or {}).get("state", "Running"),
-        suspended_with_parent=annotations.get(t.ANNOTATION_SUSPENDED_WITH_PARENT) == parent["metadata"]["name"],
-        waiting=t.waits_for_a_person(child))
+        suspended_with_parent=annotations.get(ANNOTATION_SUSPENDED_WITH_PARENT) == parent["metadata"]["name"],
+        waiting=waits_for_a_person(child))
 
 
 def pod_problem(pod: dict[str, Any]) -> tuple[str, str]:

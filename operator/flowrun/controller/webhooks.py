@@ -20,7 +20,9 @@ from typing import Any
 
 import kopf
 
-from ..contract import approvals, audit, transitions
+from ..contract import approvals, audit
+from ..contract.lifecycle.people import action_verb, is_resume_change
+from ..contract.lifecycle.view import pending_pause
 from ..contract import notifications as notification_rules
 from ..contract import template_policy as policy
 from ..contract.constants import GROUP, VERSION
@@ -72,7 +74,7 @@ class Webhooks:
         """With authorization.actionVerbs: a change of spec.state needs, besides `patch`, the
         custom verb of the change on flowruns (resourceNames allowed). The operator's and the
         run's own runner's writes are exempt."""
-        verb = transitions.action_verb(old, new)
+        verb = action_verb(old, new)
         user, meta = _user(userinfo), new.get("metadata") or {}
         if verb is None or user == self.settings.operator_user or \
                 policy.is_run_account(user, meta.get("namespace", "")) == meta.get("name"):
@@ -139,8 +141,8 @@ class Webhooks:
         meta = new.get("metadata") or {}
         if policy.is_run_account(_user(userinfo), meta.get("namespace", "")) == meta.get("name"):
             return  # the run's own runner arms and re-arms its pauses
-        pause = transitions.pending_pause(old)
-        if approvals.approval_of(pause) is None or not transitions.is_resume_change(old, new):
+        pause = pending_pause(old)
+        if approvals.approval_of(pause) is None or not is_resume_change(old, new):
             return
         secret = template_gate.key(self.settings)
         if not secret:

@@ -1,15 +1,15 @@
 """A person's action on a run, applied: the one code path the CLI (`flowrun resume`,
 `suspend`, `pause`, `cancel`, `reject`) and the web UI's buttons share. The decision is
-`contract.actions.plan`, taken again on every fresh read (compare-and-swap through
+`contract.lifecycle.people.plan`, taken again on every fresh read (compare-and-swap through
 `Kube.update_flowrun`); an API server's refusal comes back as `ApiRefused` with the
 fields it names."""
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..contract.actions import Plan, Refused, plan, refusal_fields
+from ..contract.lifecycle.people import Plan, Refused, plan, refusal_fields
 from ..contract.phases import State
-from ..contract.transitions import pending_pause
+from ..contract.lifecycle.view import pending_pause
 from .client import Kube, KubeError
 
 

@@ -15,10 +15,10 @@ import nh3
 
 from ..contract import approvals
 from ..contract import input_schema as schemas
-from ..contract.actions import STOPPED, WORDS, allowed, phase_of, state_of
+from ..contract.lifecycle.people import STOPPED, WORDS, allowed, phase_of, state_of
 from ..contract.phases import State
 from ..contract.status import parse_timestamp
-from ..contract.transitions import pending_pause, waits_for_a_person
+from ..contract.lifecycle.view import pending_pause, waits_for_a_person
 
 PAGE_SIZE = 50
 _MD = markdown_it.MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")

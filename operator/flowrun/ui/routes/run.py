@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ...contract.actions import Refused, phase_of
+from ...contract.lifecycle.people import Refused, phase_of
 from ...contract.constants import LABEL_PARENT, LABEL_STARTED_BY
 from ...contract.phases import State
 from ...contract.status import current_pod
-from ...contract.transitions import pending_pause
+from ...contract.lifecycle.view import pending_pause
 from ...kube import actions
 from .. import forms, views
 from ..people import Person
