@@ -34,14 +34,18 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
     renders (harness.ChartRights). Only the set-up here (RBAC, webhook configurations)
     uses the admin kubeconfig."""
     from cluster import is_local_cluster
-    from cluster.harness import ChartRights, apiserver_host, free_port, webhook_configurations
+    from cluster.harness import ChartRights, apiserver_host, free_port, records_policy, webhook_configurations
     from cluster.pytest_plugin import SESSION_INSTANCE, SESSION_LABEL, SESSION_NAMESPACES, SESSION_PREFIX
     from flowrun.controller.certs import write_self_signed
     workdir = tmp_path_factory.mktemp("operator")
     rights = ChartRights(SESSION_PREFIX, SESSION_NAMESPACES, workdir)
-    webhook, configurations = {}, []
+    webhook, configurations, policies = {}, [], []
     try:
         operator_kubeconfig = rights.create()
+        # The chart's records policy (it runs in the API server, webhook or not).
+        policies = records_policy(rights.release, SESSION_INSTANCE, SESSION_PREFIX)
+        kubectl("apply", "-f", "-", input=yaml.safe_dump_all(policies))
+        _wait_for_records_policy(rights.namespace, SESSION_INSTANCE)
         if is_local_cluster():
             # The API server runs on this machine: it calls the operator's webhook at the
             # address it listens on itself, with a self-signed certificate whose CA the
@@ -93,9 +97,24 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
         yield op
         op.stop()
     finally:
-        for config in configurations:
+        for config in configurations + policies:
             kubectl("delete", config["kind"].lower(), config["metadata"]["name"], "--ignore-not-found", check=False)
         rights.delete()
+
+
+def _wait_for_records_policy(namespace: str, instance: str) -> None:
+    """The API server enforces a new policy a moment after it is stored: wait until it
+    refuses a probe (a server-side dry run of a FlowRun claiming another creator)."""
+    probe = {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun",
+             "metadata": {"name": "records-probe", "labels": {"flowrun.io/instance": instance},
+                          "annotations": {"flowrun.io/created-by": "somebody-else"}},
+             "spec": {"flow": "a:b"}}
+
+    def refused() -> bool:
+        out = kubectl("create", "--dry-run=server", "-f", "-", namespace=namespace, input=yaml.safe_dump(probe),
+                      check=False)
+        return out.returncode != 0 and "flowrun.io/created-by" in out.stderr
+    wait_for(refused, timeout=60, interval=0.5, what="the records policy to be enforced")
 
 
 @pytest.fixture(autouse=True)

@@ -67,6 +67,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-webhook" (include "flowrun-operator.fullname" .) }}
 {{- end }}
 
+{{- define "flowrun-operator.signingSecretName" -}}
+{{- .Values.signing.existingSecret | default (printf "%s-signing-keys" (include "flowrun-operator.fullname" .)) }}
+{{- end }}
+
 {{- define "flowrun-operator.webhookSecretName" -}}
 {{- printf "%s-webhook-tls" (include "flowrun-operator.fullname" .) }}
 {{- end }}

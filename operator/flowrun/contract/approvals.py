@@ -78,9 +78,11 @@ def refusal(approval: Mapping[str, Any], key: str, user: str, groups: Sequence[s
         return f"only {who_may(approval)} may resume {key}; {user or 'an unknown user'} may not"
     if approval.get("allowCreator"):
         return ""
-    if not creator and not root_run and own_run:
-        return (f"who started the run that started this subflow is unknown (no valid record of the webhook), "
-                f"so nobody may approve its pause {key} (allow_creator is off)")
+    if not creator and own_run:
+        whose = "this run" if root_run == own_run else "the run that started this subflow"
+        return (f"who created {whose} is unknown (no record by the API server, or none the webhook signed: made "
+                f"while the webhook was unreachable?), so nobody may approve its pause {key}, which its creator "
+                "may not (allow_creator is off)")
     if creator and user == creator:
         if root_run and own_run and root_run != own_run:
             return (f"{user} started the run {root_run} (which started this one) and may not approve its "

@@ -144,8 +144,12 @@ def own_run_of(new: dict[str, Any], user: str, api: Asker) -> dict[str, Any] | N
 
 
 def mutate_review(new: dict[str, Any], old: dict[str, Any] | None, userinfo: dict[str, Any] | None, *,
-                  api: Asker, keys: KeyRing, now: datetime) -> Mutation:
-    """Every rule of the mutating webhook for a CREATE (`old` None) or UPDATE of a FlowRun."""
+                  api: Asker, keys: KeyRing, now: datetime, action_verbs: bool = False,
+                  operator_user: str = "") -> Mutation:
+    """Every rule of the mutating webhook for a CREATE (`old` None) or UPDATE of a FlowRun.
+    With `action_verbs`, an approval is recorded only for someone with the `resume` verb:
+    an approval short of the quorum leaves spec.state as it was, so the validating
+    webhook, which asks for the verb of a change of spec.state, would not ask."""
     user, meta = _user(userinfo), new.get("metadata") or {}
     namespace = meta.get("namespace", "")
     out = Mutation()
@@ -177,6 +181,10 @@ def mutate_review(new: dict[str, Any], old: dict[str, Any] | None, userinfo: dic
                     out.errors = ["this pause names approvers, but the operator has no key to record "
                                   "approvals with (see docs/security.md)"]
                     return out
+                lacks = _verb_refusal(old, new, userinfo, api, operator_user) if action_verbs else None
+                if lacks is not None:
+                    out.errors, out.event = [lacks[1]], ("ActionRefused", lacks[0])
+                    return out
                 why, change = approvals.webhook_approve(old, new, pause, user=user, groups=_groups(userinfo),
                                                         time=timestamp(now), keys=keys, now=now)
                 if why:
@@ -202,15 +210,24 @@ def validate_review(new: dict[str, Any], old: dict[str, Any] | None, userinfo: d
     out.errors = review_update(old, new, user=user)
     if out.errors or not action_verbs:
         return out
+    lacks = _verb_refusal(old, new, userinfo, api, operator_user)
+    if lacks is not None:
+        out.event, out.errors = ("ActionRefused", lacks[0]), [lacks[1]]
+    return out
+
+
+def _verb_refusal(old: dict[str, Any], new: dict[str, Any], userinfo: dict[str, Any] | None, api: Asker,
+                  operator_user: str) -> tuple[str, str] | None:
+    """(event message, refusal) when the change needs a custom verb the user lacks."""
+    user, meta = _user(userinfo), new.get("metadata") or {}
     verb = action_verb(old, new)
-    meta = new.get("metadata") or {}
     if verb is None or (operator_user and user == operator_user) or \
             policy.is_run_account(user, meta.get("namespace", "")) == meta.get("name"):
-        return out
+        return None
     allowed, _reason = api.may(userinfo or {}, meta.get("namespace", ""), verb, "flowruns", "flowrun.io",
                                meta.get("name", ""))
-    if not allowed:
-        out.event = ("ActionRefused", f"{user} lacks the `{verb}` verb")
-        out.errors = [f"{user} may not {verb} FlowRun {meta.get('name')}: that needs the `{verb}` verb on "
-                      "flowruns.flowrun.io (authorization.actionVerbs is on), besides patch"]
-    return out
+    if allowed:
+        return None
+    return (f"{user} lacks the `{verb}` verb",
+            f"{user} may not {verb} FlowRun {meta.get('name')}: that needs the `{verb}` verb on "
+            "flowruns.flowrun.io (authorization.actionVerbs is on), besides patch")

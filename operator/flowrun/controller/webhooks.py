@@ -76,7 +76,9 @@ class Webhooks:
         approvals of pauses that name approvers, and who made the change
         (admission.mutate_review)."""
         answer = admission.mutate_review(dict(body), dict(old) if old else None, userinfo, api=self._asker(),
-                                         keys=template_gate.keys(self.settings), now=now())
+                                         keys=template_gate.keys(self.settings), now=now(),
+                                         action_verbs=self.settings.action_verbs,
+                                         operator_user=self.settings.operator_user)
         if answer.event:
             self._refused_event(dict(old or body), *answer.event, userinfo)
         if answer.errors:

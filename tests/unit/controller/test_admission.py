@@ -1,3 +1,7 @@
+import json
+
+import pytest
+
 from flowrun.controller.admission import SUBFLOW_SUSPEND_MESSAGE, review_create, review_update
 
 SCHEMA = {"type": "object", "additionalProperties": False, "required": ["name"],
@@ -178,3 +182,65 @@ def test_a_run_may_not_change_its_own_template():
                                 user="system:serviceaccount:ns:parent-runner", own_run=PARENT,
                                 can_create_pods=sar, keys=KEYS, now=NOW)
     assert errors == ["a run's ServiceAccount may not change spec.template"]
+
+
+# ---- children only from their parent's pod; the root creator; approvals need the verb -----
+
+from flowrun.contract import approvals  # noqa: E402
+from flowrun.controller.admission import Asker, mutate_review  # noqa: E402
+
+
+def api(parent=None, refused=()):
+    return Asker(may=lambda userinfo, *a: (userinfo.get("username") not in refused, ""),
+                 can_create_pods=lambda ns, userinfo: (userinfo.get("username") not in refused, ""),
+                 get_flowrun=lambda ns, name: parent if parent and name == parent["metadata"]["name"] else None)
+
+
+@pytest.mark.parametrize("labels", [{"flowrun.io/parent": "parent"},
+                                    {"flowrun.io/started-by": "parent", "flowrun.io/started-by-uid": UID}])
+def test_a_person_may_not_create_a_runs_child(labels):
+    child = linked_child()
+    child["metadata"]["labels"] = labels
+    sar, calls = asks((True, ""))
+    errors, signature = review_template(child, None, user="eve", own_run=None, can_create_pods=sar, keys=KEYS,
+                                        now=NOW)
+    assert signature is None and errors == [
+        f"only the run parent's own pod may create its children (run_flow does); eve may not create a FlowRun "
+        f"labelled {next(iter(labels))}=parent"]
+    # nor label an existing run of hers so
+    mine = fr(name=child["metadata"]["name"])
+    assert review_template(child, mine, user="eve", own_run=None, can_create_pods=sar, keys=KEYS, now=NOW)[0]
+
+
+def test_a_child_carries_who_started_its_root_run_signed():
+    parent = fr(name="parent", uid=UID, annotations={approvals.ANNOTATION_CREATED_BY: "carol"})
+    out = mutate_review(linked_child(), None, {"username": "system:serviceaccount:ns:parent-runner"},
+                        api=api(parent), keys=KEYS, now=NOW)
+    assert out.errors == []
+    child = linked_child()
+    child["metadata"]["annotations"] = {k: v for k, v in out.annotations.items() if v is not None}
+    assert child["metadata"]["annotations"][approvals.ANNOTATION_CREATED_BY] == "system:serviceaccount:ns:parent-runner"
+    assert approvals.root_creator(child, KEYS, NOW) == ("carol", "parent")
+    # A person's own claim is removed (she is no runner): the run is her own root.
+    out = mutate_review(fr(annotations={approvals.ANNOTATION_ROOT_CREATED_BY: "{}"}), None, {"username": "eve"},
+                        api=api(), keys=KEYS, now=NOW)
+    assert out.annotations[approvals.ANNOTATION_ROOT_CREATED_BY] is None
+    assert out.annotations[approvals.ANNOTATION_CREATED_BY] == "eve"
+
+
+def test_an_approval_short_of_the_quorum_needs_the_resume_verb_too():
+    """It leaves spec.state as it was, so the validating review (which asks for the verb of
+    a change of spec.state) would not ask: the mutating review does."""
+    rule = approvals.request(["group:finance"], approvals=2)
+    old = fr(annotations={approvals.ANNOTATION_CREATED_BY: "carol"}, uid=UID)
+    old["spec"]["state"] = "Paused"
+    old["status"] = {"phase": "Paused", "pause": {"key": "pause-1", "kind": "Pause", "generation": 1,
+                                                  "approval": rule}}
+    new = {**old, "spec": {**old["spec"], "state": "Running"}}
+    alice = {"username": "alice", "groups": ["finance"]}
+    out = mutate_review(new, old, alice, api=api(refused={"alice"}), keys=KEYS, now=NOW, action_verbs=True)
+    assert out.errors and "alice may not resume FlowRun r" in out.errors[0]
+    assert approvals.ANNOTATION_APPROVALS not in out.annotations
+    out = mutate_review(new, old, alice, api=api(), keys=KEYS, now=NOW, action_verbs=True)
+    assert out.errors == [] and out.spec == {"state": "Paused", "input": None}
+    assert json.loads(out.annotations[approvals.ANNOTATION_APPROVALS])["entries"][0]["by"] == "alice"
