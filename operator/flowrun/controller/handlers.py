@@ -194,7 +194,7 @@ def run_pods(body: kopf.Body, **_: Any) -> None:
     CACHE.put_pod(dict(body))
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL, labels=MINE)
+@kopf.on.event(GROUP, VERSION, PLURAL, labels=MINE)  # type: ignore[arg-type]
 async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespace: str, **_: Any) -> None:
     if type == "DELETED":
         forget(namespace, name)
@@ -206,14 +206,14 @@ async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespac
     schedule(namespace, name)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT, **MINE})
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT, **MINE})  # type: ignore[arg-type]
 async def job_changed(type: str | None, body: kopf.Body, labels: dict[str, str], namespace: str,
                       **_: Any) -> None:
     (CACHE.drop_job if type == "DELETED" else CACHE.put_job)(dict(body))
     schedule(namespace, labels[LABEL_RUN])
 
 
-@kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT, **MINE})
+@kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT, **MINE})  # type: ignore[arg-type]
 async def pod_changed(type: str | None, body: kopf.Body, labels: dict[str, str], namespace: str,
                       **_: Any) -> None:
     (CACHE.drop_pod if type == "DELETED" else CACHE.put_pod)(dict(body))
@@ -465,7 +465,7 @@ def guard_approvals(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Pat
     if policy.is_run_account(_user(userinfo), meta.get("namespace", "")) == meta.get("name"):
         return  # the run's own runner arms and re-arms its pauses
     pause = pending_pause(old)
-    if approvals.approval_of(pause) is None or not is_resume_change(old, new):
+    if pause is None or approvals.approval_of(pause) is None or not is_resume_change(old, new):
         return
     secret = template_gate.key(SETTINGS)
     if not secret:
@@ -493,9 +493,9 @@ def mutate(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
 # kopf refuses admission handlers without a server: register them only when enabled.
 if SETTINGS.webhook_port:
     kopf.on.validate(GROUP, VERSION, PLURAL, id="flowrun-validate", operations=["CREATE", "UPDATE"],
-                     ignore_failures=True, side_effects=False)(validate)
+                     ignore_failures=True, side_effects=False)(validate)  # type: ignore[arg-type]
     kopf.on.mutate(GROUP, VERSION, PLURAL, id="flowrun-mutate", operations=["CREATE", "UPDATE"],
-                   ignore_failures=True, side_effects=False)(mutate)
+                   ignore_failures=True, side_effects=False)(mutate)  # type: ignore[arg-type]
     if SETTINGS.notifications:
         kopf.on.mutate(GROUP, VERSION, NOTIFIER_PLURAL, id="flowrunnotifier-mutate",
-                       operations=["CREATE", "UPDATE"], ignore_failures=True, side_effects=False)(admit_notifier)
+                       operations=["CREATE", "UPDATE"], ignore_failures=True, side_effects=False)(admit_notifier)  # type: ignore[arg-type]

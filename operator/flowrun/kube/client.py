@@ -10,6 +10,7 @@ the contract and the controller decide.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -75,7 +76,8 @@ def _error(exc: Any) -> KubeError:
 
 
 def _json(resp: Any) -> dict[str, Any]:
-    return json.loads(resp.data or b"{}")
+    answer: dict[str, Any] = json.loads(resp.data or b"{}")
+    return answer
 
 
 def _kubeconfig_file(kubeconfig: str | None) -> str | None:
@@ -195,7 +197,7 @@ class Kube:
         return self._api("core")
 
     @staticmethod
-    def _api_exception() -> type[Exception]:
+    def _api_exception() -> Any:  # the client library's ApiException (it has no types)
         from kubernetes.client.exceptions import ApiException
         return ApiException
 
@@ -284,7 +286,7 @@ class Kube:
         self,
         namespace: str,
         name: str,
-        decide: Callable[[dict[str, Any]], tuple[dict | None, dict | None] | None],
+        decide: Callable[[dict[str, Any]], tuple[dict[str, Any] | None, dict[str, Any] | None] | None],
         *,
         attempts: int = 20,
         main_first: bool = False,
@@ -489,7 +491,8 @@ class Kube:
             group, suffix = _KINDS[kind]
         except KeyError:
             raise ValueError(f"kind {kind!r} is not handled by flowrun.kube") from None
-        return getattr(self._api(group), f"{verb}_{suffix}")
+        method: Callable[..., Any] = getattr(self._api(group), f"{verb}_{suffix}")
+        return method
 
     def create(self, obj: Mapping[str, Any], *, adopt_existing: bool = True) -> dict[str, Any]:
         """Create an object; if one of that name exists already, return it instead
@@ -594,7 +597,7 @@ class Kube:
             return False
         return bool((got.get("status") or {}).get("allowed"))
 
-    def flowrun_pods(self, namespace: str, name: str) -> list[dict[str, Any]]:
+    def flowrun_pods(self, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
         """The pods of a FlowRun's Jobs (label flowrun.io/run=<name>), oldest first."""
         try:
             got = self.rest.request("GET", f"/api/v1/namespaces/{namespace}/pods",
@@ -609,7 +612,7 @@ class Kube:
         """A ConfigMap (None when absent), through our transport (a person's Kube too)."""
         return self._get_or_none(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
 
-    def flowrun_events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+    def flowrun_events(self, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
         """The Events about a FlowRun (`kubectl describe fr NAME`), oldest first."""
         try:
             got = self.rest.request("GET", f"/api/v1/namespaces/{namespace}/events", query={

@@ -265,7 +265,7 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
         items: list[dict[str, Any]] = []
         for ns in scope_namespaces(filters):
             cached = None if matches is None else person.cache(ns).items()
-            if cached is None:
+            if matches is None or cached is None:
                 items.extend(person.kube.list_flowruns(ns, filters.selector or None))
             else:
                 items.extend(o for o in cached if matches((o.get("metadata") or {}).get("labels") or {}))
