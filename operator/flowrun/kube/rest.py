@@ -20,6 +20,8 @@ from urllib.parse import urlencode
 
 import urllib3
 
+from .errors import api_error
+
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # A projected token file is re-read at least this often (client-go: one minute), and at
 # once after a 401: the kubelet rotates it long before the old token expires.
@@ -264,3 +266,18 @@ def lines(resp: Any) -> Iterator[str]:
             yield line.decode("utf-8", errors="replace")
     if buffer:
         yield buffer.decode("utf-8", errors="replace")
+
+
+class RestCalls:
+    """The base of the calls over this transport (kube/flowruns.py, kube/access.py)."""
+    rest: Transport
+
+    def _get_or_none(self, path: str) -> dict[str, Any] | None:
+        """GET `path`: the object, or None when the API server says 404."""
+        try:
+            got: dict[str, Any] = self.rest.request("GET", path)
+            return got
+        except HTTPError as exc:
+            if exc.status == 404:
+                return None
+            raise api_error(exc) from None

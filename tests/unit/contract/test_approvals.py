@@ -130,7 +130,7 @@ class People:
 
 
 def test_what_waits_for_me():
-    from flowrun.cli.commands import waiting_for
+    from flowrun.cli.runs import waiting_for
     pay = paused(FINANCE2, status_approvals=[{"by": "bob"}])
     pay["metadata"]["name"] = "pay"
     open_pause = paused(a.request(None) or {}, creator="carol")

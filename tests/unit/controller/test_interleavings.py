@@ -51,7 +51,8 @@ from flowrun.contract.phases import PauseKind, Phase
 from flowrun.contract.status import keys_contain, now
 from flowrun.controller.admission import review_update
 from flowrun.controller.cache import WorldCache
-from flowrun.controller.reconcile import Reconciler, job_view, pod_view
+from flowrun.controller.reconcile import Reconciler
+from flowrun.controller.views import job_view, pod_view
 from flowrun.controller.settings import Settings
 from flowrun.sdk.live import write_step
 
