@@ -142,7 +142,7 @@ class Webhooks:
         if policy.is_run_account(_user(userinfo), meta.get("namespace", "")) == meta.get("name"):
             return  # the run's own runner arms and re-arms its pauses
         pause = pending_pause(old)
-        if approvals.approval_of(pause) is None or not is_resume_change(old, new):
+        if pause is None or approvals.approval_of(pause) is None or not is_resume_change(old, new):
             return
         secret = template_gate.key(self.settings)
         if not secret:
