@@ -52,7 +52,7 @@ def run(body: Body[T]) -> T:
         try:
             effect = body.send(sent) if thrown is None else body.throw(thrown)
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return stop.value
         sent, thrown = None, None
         try:
             if isinstance(effect, Sleep):
@@ -71,7 +71,7 @@ async def arun(body: Body[T]) -> T:
         try:
             effect = body.send(sent) if thrown is None else body.throw(thrown)
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return stop.value
         sent, thrown = None, None
         try:
             if isinstance(effect, Sleep):
