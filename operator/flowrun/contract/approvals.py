@@ -46,7 +46,7 @@ def approval_of(pause: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return dict(approval)
 
 
-def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: bool = False) -> dict | None:
+def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: bool = False) -> dict[str, Any] | None:
     """The `approval` of a PauseRequest, or None when anyone who may patch may resume."""
     approvers = [str(a).strip() for a in approvers or [] if str(a).strip()]
     if approvals < 1:

@@ -120,15 +120,15 @@ class FlowRun(_Model):
 
     @property
     def name(self) -> str:
-        return self.metadata["name"]
+        return str(self.metadata["name"])
 
     @property
     def namespace(self) -> str:
-        return self.metadata.get("namespace", "default")
+        return str(self.metadata.get("namespace", "default"))
 
     @property
     def uid(self) -> str:
-        return self.metadata.get("uid", "")
+        return str(self.metadata.get("uid", ""))
 
     @property
     def phase(self) -> Phase | None:

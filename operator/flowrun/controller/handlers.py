@@ -173,7 +173,9 @@ def run_pods(body: kopf.Body, **_: Any) -> None:
     parts().cache.put_pod(dict(body))
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL, labels=MINE)
+# kopf passes a handler only the keyword arguments it names; its protocols (WatchingFn,
+# WebhookFn) list them all, hence the type: ignore[arg-type] on these registrations.
+@kopf.on.event(GROUP, VERSION, PLURAL, labels=MINE)  # type: ignore[arg-type]
 async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespace: str, **_: Any) -> None:
     p = parts()
     if type == "DELETED":
@@ -186,7 +188,7 @@ async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespac
         p.queue.schedule(namespace, name)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT, **MINE})
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT, **MINE})  # type: ignore[arg-type]
 async def job_changed(type: str | None, body: kopf.Body, labels: dict[str, str], namespace: str,
                       **_: Any) -> None:
     cache = parts().cache
@@ -194,7 +196,7 @@ async def job_changed(type: str | None, body: kopf.Body, labels: dict[str, str],
     parts().queue.schedule(namespace, labels[LABEL_RUN])
 
 
-@kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT, **MINE})
+@kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT, **MINE})  # type: ignore[arg-type]
 async def pod_changed(type: str | None, body: kopf.Body, labels: dict[str, str], namespace: str,
                       **_: Any) -> None:
     cache = parts().cache
@@ -233,9 +235,9 @@ def admit_notifier(body: kopf.Body, patch: kopf.Patch, userinfo: dict[str, Any],
 # kopf refuses admission handlers without a server: register them only when enabled.
 if SETTINGS.webhook_port:
     kopf.on.validate(GROUP, VERSION, PLURAL, id="flowrun-validate", operations=["CREATE", "UPDATE"],
-                     ignore_failures=True, side_effects=False)(validate)
+                     ignore_failures=True, side_effects=False)(validate)  # type: ignore[arg-type]
     kopf.on.mutate(GROUP, VERSION, PLURAL, id="flowrun-mutate", operations=["CREATE", "UPDATE"],
-                   ignore_failures=True, side_effects=False)(mutate)
+                   ignore_failures=True, side_effects=False)(mutate)  # type: ignore[arg-type]
     if SETTINGS.notifications:
         kopf.on.mutate(GROUP, VERSION, NOTIFIER_PLURAL, id="flowrunnotifier-mutate",
-                       operations=["CREATE", "UPDATE"], ignore_failures=True, side_effects=False)(admit_notifier)
+                       operations=["CREATE", "UPDATE"], ignore_failures=True, side_effects=False)(admit_notifier)  # type: ignore[arg-type]

@@ -173,12 +173,14 @@ class Reconciler:
             if retry is not None:
                 return retry, obj
             ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+            read: dict[str, Any] | None
             if self.cache is not None:  # the act wrote nothing, or wrote through the cache
-                obj = self.cache.put_flowrun(obj)
+                read = self.cache.put_flowrun(obj)
             else:
-                obj = self.kube.get_flowrun(ns, name)
-            if obj is None:
+                read = self.kube.get_flowrun(ns, name)
+            if read is None:
                 return None, None
+            obj = read
             world = self.observe(obj)
         (log.warning if max_steps == MAX_STEPS else log.debug)("%s/%s: still not converged after %d steps", obj["metadata"]["namespace"],
                     obj["metadata"]["name"], max_steps)
@@ -319,7 +321,7 @@ class Reconciler:
         written = self.kube.update_flowrun(namespace, name, lambda cur: None
                                            if int((cur.get("status") or {}).get("eventedSeq") or 0) >= last
                                            else (None, {"eventedSeq": last}),
-                                           **({"current": obj} if self.cache is not None else {}))
+                                           current=obj if self.cache is not None else None)
         if written is not None and self.cache is not None:
             self.cache.put_flowrun(written)
         if written is not None:

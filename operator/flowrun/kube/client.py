@@ -35,7 +35,8 @@ __all__ = ["Conflict", "Gone", "Kube", "KubeError", "context_namespace", "load_a
 
 
 def _json(resp: Any) -> dict[str, Any]:
-    return json.loads(resp.data or b"{}")
+    answer: dict[str, Any] = json.loads(resp.data or b"{}")
+    return answer
 
 
 def _kubeconfig_file(kubeconfig: str | None) -> str | None:
@@ -155,7 +156,7 @@ class Kube(FlowRunCalls, AccessCalls):
         return self._api("core")
 
     @staticmethod
-    def _api_exception() -> type[Exception]:
+    def _api_exception() -> Any:  # the client library's ApiException (it has no types)
         from kubernetes.client.exceptions import ApiException
         return ApiException
 
@@ -187,7 +188,8 @@ class Kube(FlowRunCalls, AccessCalls):
             group, suffix = _KINDS[kind]
         except KeyError:
             raise ValueError(f"kind {kind!r} is not handled by flowrun.kube") from None
-        return getattr(self._api(group), f"{verb}_{suffix}")
+        method: Callable[..., Any] = getattr(self._api(group), f"{verb}_{suffix}")
+        return method
 
     def create(self, obj: Mapping[str, Any], *, adopt_existing: bool = True) -> dict[str, Any]:
         """Create an object; if one of that name exists already, return it instead

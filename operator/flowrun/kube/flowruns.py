@@ -95,7 +95,7 @@ class FlowRunCalls(RestCalls):
         self,
         namespace: str,
         name: str,
-        decide: Callable[[dict[str, Any]], tuple[dict | None, dict | None] | None],
+        decide: Callable[[dict[str, Any]], tuple[dict[str, Any] | None, dict[str, Any] | None] | None],
         *,
         attempts: int = 20,
         main_first: bool = False,

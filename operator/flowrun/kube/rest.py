@@ -217,7 +217,8 @@ class Transport:
             content_type if data is not None else None)
         if resp.status >= 400:
             raise HTTPError(resp.status, resp.data)
-        return json.loads(resp.data or b"{}")
+        answer: dict[str, Any] = json.loads(resp.data or b"{}")
+        return answer
 
     def text(self, path: str, *, query: Mapping[str, Any] | None = None) -> str:
         """A GET whose answer is text (a pod's log)."""
@@ -226,7 +227,7 @@ class Transport:
             timeout=urllib3.Timeout(connect=10, read=self.timeout)))
         if resp.status >= 400:
             raise HTTPError(resp.status, resp.data)
-        return resp.data.decode("utf-8", errors="replace")
+        return bytes(resp.data).decode("utf-8", errors="replace")
 
     def stream(self, path: str, *, query: Mapping[str, Any], read_timeout: float | None) -> Any:
         """An open streaming response (for watches); iterate with `lines()`."""

@@ -108,7 +108,7 @@ def operator_step(obj: Mapping[str, Any], world: World, policy: Policy, now: dat
     return _follow_attempt(obj, run, status, world, policy, now)
 
 
-def _created(obj, run: FlowRun, status, policy: Policy, now) -> Write | Wait:
+def _created(obj: Mapping[str, Any], run: FlowRun, status: Mapping[str, Any], policy: Policy, now: datetime) -> Write | Wait:
     by = actor(obj)
     labels = run.labels
     posing = origin_refusal(obj)
@@ -135,7 +135,7 @@ def _created(obj, run: FlowRun, status, policy: Policy, now) -> Write | Wait:
     return Write(status=patch)
 
 
-def _finished(run: FlowRun, status, world: World) -> Step:
+def _finished(run: FlowRun, status: Mapping[str, Any], world: World) -> Step:
     if run.phase is Phase.CANCELLED or status.get("reason") in REMOVE_JOBS:
         live = tuple(j.name for j in world.jobs if not j.deleting)
         if live:
@@ -156,7 +156,7 @@ def _terminal(phase: str) -> bool:
     return bool(phase) and Phase(phase).terminal
 
 
-def _suspension(obj, run: FlowRun, status, policy: Policy, now, *, idle: bool) -> dict[str, Any]:
+def _suspension(obj: Mapping[str, Any], run: FlowRun, status: Mapping[str, Any], policy: Policy, now: datetime, *, idle: bool) -> dict[str, Any]:
     """Status of a run suspended now. A pause it waits at (or must re-establish) is kept:
     same key, deadline, input schema and approvers, so resuming it needs exactly what
     resuming the pause needed."""
@@ -192,7 +192,7 @@ def _suspension(obj, run: FlowRun, status, policy: Policy, now, *, idle: bool) -
     return patch
 
 
-def _approvals(obj, run: FlowRun, status, policy: Policy, now) -> Write | None:
+def _approvals(obj: Mapping[str, Any], run: FlowRun, status: Mapping[str, Any], policy: Policy, now: datetime) -> Write | None:
     pause = pending_pause(obj)
     rule = approvals.approval_of(pause)
     if pause is None or rule is None or run.phase not in (Phase.PAUSED, Phase.SUSPENDED):
@@ -227,7 +227,7 @@ def _approvals(obj, run: FlowRun, status, policy: Policy, now) -> Write | None:
     return None
 
 
-def _while_suspended(obj, run: FlowRun, status, world: World, policy: Policy, now) -> Step:
+def _while_suspended(obj: Mapping[str, Any], run: FlowRun, status: Mapping[str, Any], world: World, policy: Policy, now: datetime) -> Step:
     # a. No Job may be left (the operator may have stopped right after recording).
     #    (Approvals were counted in step 4a, before any of this.)
     live = tuple(j.name for j in world.jobs if not j.deleting)
@@ -279,7 +279,7 @@ def _while_suspended(obj, run: FlowRun, status, world: World, policy: Policy, no
     return Write(status=patch)
 
 
-def _follow_attempt(obj, run: FlowRun, status, world: World, policy: Policy, now) -> Step:
+def _follow_attempt(obj: Mapping[str, Any], run: FlowRun, status: Mapping[str, Any], world: World, policy: Policy, now: datetime) -> Step:
     attempt = int(status.get("attempt") or 0)
     # a. Children suspended along with this run come back with it.
     if run.spec.state is State.RUNNING:
@@ -303,7 +303,7 @@ def _follow_attempt(obj, run: FlowRun, status, world: World, policy: Policy, now
     if job is None:
         if recorded_uid:
             return _lost(obj, run, status, policy, now,
-                         f"its Job {status.get('jobName')} was deleted while the run was {run.phase.value}")
+                         f"its Job {status.get('jobName')} was deleted while the run was {(run.phase or Phase.PENDING).value}")
         if any(p.alive for p in world.pods if p.attempt != attempt):
             return Wait("the pods of an earlier attempt are still stopping")
         return CreateJob(attempt)
@@ -336,16 +336,16 @@ def _follow_attempt(obj, run: FlowRun, status, world: World, policy: Policy, now
     return None
 
 
-def _blocked(status, run: FlowRun, reason: str, message: str, now, *, until: datetime | None = None) -> Wait:
+def _blocked(status: Mapping[str, Any], run: FlowRun, reason: str, message: str, now: datetime, *, until: datetime | None = None) -> Wait:
     """Wait, showing why the run makes no progress (once: not rewritten while unchanged)."""
     if status.get("message") == clip(message, 1024):
         return Wait(message, until=until)
-    patch = phase_patch(status, run.phase.value, message, when=now, blocked=reason)
+    patch = phase_patch(status, (run.phase or Phase.PENDING).value, message, when=now, blocked=reason)
     patch["history"] = history_patch(status, "blocked", by="operator", message=message, when=now)
     return Wait(message, until=until, status=patch)
 
 
-def _lost(obj, run: FlowRun, status, policy: Policy, now, detail: str) -> Write:
+def _lost(obj: Mapping[str, Any], run: FlowRun, status: Mapping[str, Any], policy: Policy, now: datetime, detail: str) -> Write:
     """The attempt's pod is gone without the runner reporting an end: start the next
     attempt (it re-executes from the result cache and re-establishes a pause at the same
     key and deadline), or fail once the run has lost more pods than it may."""

@@ -254,7 +254,7 @@ def runner_pause(obj: Mapping[str, Any], attempt: int, request: PauseRequest, me
     return Hold(f"paused at {key}")
 
 
-def _paused(status, request: PauseRequest, now, generation: int, earlier) -> dict[str, Any]:
+def _paused(status: Mapping[str, Any], request: PauseRequest, now: datetime, generation: int, earlier: Mapping[str, Any] | None) -> dict[str, Any]:
     pause = request.record(now, generation, earlier)
     if earlier and earlier.get("rejectedGeneration") is not None:
         pause["rejectedGeneration"] = earlier["rejectedGeneration"]
@@ -265,7 +265,7 @@ def _paused(status, request: PauseRequest, now, generation: int, earlier) -> dic
     return patch
 
 
-def _judge_resume(obj, status, spec, request: PauseRequest, recorded, memo: PauseMemo, now,
+def _judge_resume(obj: Mapping[str, Any], status: Mapping[str, Any], spec: Mapping[str, Any], request: PauseRequest, recorded: Mapping[str, Any], memo: PauseMemo, now: datetime,
                   generation: int, check: Callable[[Any], str | None]) -> RunnerStep:
     if not approvals.complete(approvals.approval_of(recorded)):
         return Hold("the operator counts the pause's approvals")
@@ -292,7 +292,7 @@ def _judge_resume(obj, status, spec, request: PauseRequest, recorded, memo: Paus
     return Write(status=patch)
 
 
-def _unresume(obj, status, request: PauseRequest, error: str, now, generation: int) -> Write:
+def _unresume(obj: Mapping[str, Any], status: Mapping[str, Any], request: PauseRequest, error: str, now: datetime, generation: int) -> Write:
     """Input stored for a pause fails the flow's own model validation (a resume judged
     by the operator, which knows only the JSON schema): the pause is not over. It is
     taken back and waits again, at the same key, for input that validates."""

@@ -7,6 +7,7 @@ must never read a run or decide anything: steps are plain values.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -93,7 +94,7 @@ Step = Write | CreateJob | DeleteJobs | PatchChildren | Wait | None
 RunnerStep = Write | Stop | Hold | Proceed | Stash | Exit | None
 
 
-def end_status(status: dict[str, Any], phase: Phase, reason: str, message: str, *, action: str,
+def end_status(status: Mapping[str, Any], phase: Phase, reason: str, message: str, *, action: str,
                by: str, key: str = "", now: datetime) -> dict[str, Any]:
     """The status patch that ends a run in `phase` for `reason` (one history entry)."""
     patch = phase_patch(status, phase.value, message, when=now, completionTime=timestamp(now),

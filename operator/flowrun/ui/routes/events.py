@@ -183,4 +183,4 @@ async def _batches(queue: asyncio.Queue, coalesce: float) -> AsyncIterator[list[
 
 
 def _pod_of_run(kube: Kube, ns: str, name: str, pod: str) -> bool:
-    return any(p["metadata"]["name"] == pod for p in quiet(lambda: kube.flowrun_pods(ns, name), []))
+    return any(p["metadata"]["name"] == pod for p in quiet(lambda: kube.flowrun_pods(ns, name), list[dict[str, Any]]()))

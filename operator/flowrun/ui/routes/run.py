@@ -59,10 +59,11 @@ def run_parts(person: Person, obj: dict[str, Any], *, submitted: dict[str, str] 
         "pretty": views.pretty,
     }
     if details:
-        events = quiet(lambda: kube.flowrun_events(ns, name), [])
-        pods = quiet(lambda: kube.flowrun_pods(ns, name), [])
-        children = quiet(lambda: kube.list_flowruns(ns, f"{LABEL_PARENT}={name}"), []) + \
-            quiet(lambda: kube.list_flowruns(ns, f"{LABEL_STARTED_BY}={name}"), [])
+        none: list[dict[str, Any]] = []
+        events = quiet(lambda: kube.flowrun_events(ns, name), none)
+        pods = quiet(lambda: kube.flowrun_pods(ns, name), none)
+        children = quiet(lambda: kube.list_flowruns(ns, f"{LABEL_PARENT}={name}"), none) + \
+            quiet(lambda: kube.list_flowruns(ns, f"{LABEL_STARTED_BY}={name}"), none)
         pod = current_pod(obj, pods)
         log_text = ""
         if pod is not None:

@@ -21,7 +21,7 @@ def list_runs(s: Site, person: Person, filters: views.Filters) -> list[dict[str,
     items: list[dict[str, Any]] = []
     for ns in s.scope_namespaces(filters):
         cached = None if matches is None else person.cache(ns).items()
-        if cached is None:
+        if matches is None or cached is None:
             items.extend(person.kube.list_flowruns(ns, filters.selector or None))
         else:
             items.extend(o for o in cached if matches((o.get("metadata") or {}).get("labels") or {}))
