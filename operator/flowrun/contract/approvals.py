@@ -16,8 +16,14 @@ approvals=2, allow_creator=False)`), stored in `status.pause.approval`:
   must carry the input. A second resume by the same person does not count twice.
 - The operator copies the entries it can verify into `status.pause.approval.approvals`
   (with a history entry and an Event each); one it cannot verify (written while the
-  webhook was bypassed) is not counted, and a resume short of the quorum is put back
+  webhook was bypassed, or signed for another object, pause or input) is not counted, and
+  a resume short of the quorum, or with another input than the one approved, is put back
   with a message saying why.
+- Each entry is signed (contract/signing.py) over the object's uid, the pause's key and
+  the generation it was recorded at, who, their groups, when and a hash of their input:
+  a deleted run's approvals do not count for a new run of the same name.
+- The creator excluded is who started the root run: a subflow's creator is its parent's
+  pod, so a child carries its root's creator in a record the webhook signed.
 
 Nothing here does I/O.
 """
