@@ -40,6 +40,7 @@ import kopf
 
 from ..contract.constants import GROUP, LABEL_INSTANCE, LABEL_RUN, NOTIFIER_PLURAL, PLURAL, VERSION
 from ..contract.instances import finalizer
+from ..contract import run_inputs as ri
 from ..contract.phases import Phase
 from ..contract import approvals, audit, transitions
 from ..contract import notifications as notification_rules
@@ -49,6 +50,7 @@ from ..kube import Kube
 from . import admission, template_gate
 from . import metrics
 from .cache import WorldCache
+from .inbox import Deliveries
 from .notify import Notifications
 from .leader import Leadership
 from .reconcile import Reconciler, finished_expiry, job_view, pod_view
@@ -92,6 +94,7 @@ async def _reconcile_all() -> None:
     standby saw was acted on, and its timers were never armed)."""
     keys = sorted(_known, key=lambda k: not _known[k])
     log.info("leader: reconciling %d runs", len(keys))
+    _deliver_waiting()
     gate = asyncio.Semaphore(SETTINGS_WORKERS)
 
     async def one(namespace: str, name: str) -> None:
@@ -202,6 +205,8 @@ async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespac
     if not LEADER.acting():
         return
     schedule(namespace, name)
+    if (namespace, name) in _waiting or (namespace, body.get("metadata", {}).get("uid", "")) in _waiting:
+        deliver_soon(namespace, name)  # inputs sent before the run existed, or before we led
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT, **MINE})
@@ -227,6 +232,7 @@ def forget(namespace: str, name: str) -> None:
         armed.cancel()
     _failures.pop(key, None)
     reconciler().forget(namespace, name)
+    deliveries().forget(namespace, name)
 
 
 # Per run: the timer that reconciles it again by itself, and its failures in a row.
@@ -353,6 +359,89 @@ def admit_notifier(body: kopf.Body, patch: kopf.Patch, userinfo: dict[str, Any],
 
 if SETTINGS.notifications:
     kopf.on.event(GROUP, VERSION, NOTIFIER_PLURAL, labels=MINE)(notifier_changed)
+
+
+# ---- runtime inputs (controller/inbox.py) ------------------------------------------
+
+_deliveries: Deliveries | None = None
+# Delivery has its own threads: a burst of reconciles must not hold up an input.
+_delivery_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deliver")
+# Runs being delivered to now -> whether another request came meanwhile.
+_delivering: dict[tuple[str, str], bool] = {}
+# (namespace, target) of requests seen and not delivered yet (a name or a uid): looked at
+# again when that run appears or this replica becomes the leader. Emptied by delivery.
+_waiting: set[tuple[str, str]] = set()
+
+
+def deliveries() -> Deliveries:
+    global _deliveries
+    if _deliveries is None:
+        _deliveries = Deliveries(reconciler().kube)
+    return _deliveries
+
+
+def _run_for(namespace: str, target: str) -> dict[str, Any] | None:
+    """The FlowRun (of this instance) a request names, by name or uid, from the cache."""
+    obj = CACHE.flowrun(namespace, target)
+    if obj is None and ri.UID.match(target):
+        obj = CACHE.flowrun_by_uid(namespace, target)
+    return obj
+
+
+def deliver_soon(namespace: str, target: str) -> None:
+    if not LEADER.acting():
+        return
+    run = _run_for(namespace, target)
+    if run is None:
+        return  # sent before the run exists (or not this instance's): waits in its object
+    key = (namespace, run["metadata"]["name"])
+    if key in _delivering:
+        _delivering[key] = True
+        return
+    _delivering[key] = False
+    task = asyncio.get_running_loop().create_task(_deliver(key))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+async def _deliver(key: tuple[str, str]) -> None:
+    namespace, name = key
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            run = CACHE.flowrun(namespace, name)
+            if run is None:
+                return
+            try:
+                await loop.run_in_executor(_delivery_executor, deliveries().deliver, run)
+                _waiting.discard((namespace, name))
+                _waiting.discard((namespace, run["metadata"].get("uid", "")))
+            except Exception as exc:  # noqa: BLE001 - the next request or resync retries
+                log.error("%s/%s: delivering inputs failed (%s: %s); retrying in 1 s",
+                          namespace, name, type(exc).__name__, exc)
+                loop.call_later(1.0, deliver_soon, namespace, name)
+                return
+            if not _delivering[key]:
+                return
+            _delivering[key] = False
+    finally:
+        _delivering.pop(key, None)
+
+
+@kopf.on.event(GROUP, VERSION, ri.INPUT_PLURAL)
+async def input_sent(type: str | None, body: kopf.Body, namespace: str, labels: dict[str, str],
+                     **_: Any) -> None:
+    """An input was sent (or found at start): deliver the pending inputs of its run."""
+    target = labels.get(LABEL_RUN, "")
+    if type == "DELETED" or not target:
+        return
+    _waiting.add((namespace, target))
+    deliver_soon(namespace, target)
+
+
+def _deliver_waiting() -> None:
+    for namespace, target in list(_waiting):
+        deliver_soon(namespace, target)
 
 
 # ---- admission --------------------------------------------------------------------
