@@ -26,6 +26,7 @@ from . import output
 from ..contract import input_schema as schemas
 from .errors import FAILED, INVALID_INPUT, NOT_FOUND, OK, TIMEOUT, CliError, api_message
 from .inputs import InputError, build_input, load_object, parse_parameters, read_text, split_assignment
+from .messages import cmd_inputs, cmd_send
 
 TERMINAL = {p.value for p in Phase if p.terminal}
 STOPPED = {Phase.PAUSED.value, Phase.SUSPENDED.value}
@@ -570,4 +571,6 @@ COMMANDS: dict[str, Callable[[Any, Session], int]] = {
     "logs": cmd_logs,
     "wait": cmd_wait,
     "ui": cmd_ui,
+    "send": cmd_send,
+    "inputs": cmd_inputs,
 }

@@ -286,3 +286,36 @@ def target_of(flow_run_id: str) -> tuple[str, bool]:
     """(the target as the label carries it, whether it is a uid)."""
     text = str(flow_run_id)
     return text, bool(UID.match(text))
+
+
+# ---- what the flow waits for (status.receiving) ------------------------------------------
+
+MAX_RECEIVING_SCHEMA_BYTES = 32 * 1024  # as status.pause.inputSchema
+
+
+def receiving(status: dict[str, Any], key_prefix: str, type_name: str, schema: dict[str, Any] | None,
+              description: str | None, now_iso: str) -> dict[str, Any] | None:
+    """The `status.receiving` a flow publishes when it waits in receive_input, or None
+    when the status says so already (one write per kind of wait, not per input). A schema
+    larger than the bound is left out (the sender is then not checked at the door)."""
+    if schema is not None and value_bytes(schema) > MAX_RECEIVING_SCHEMA_BYTES:
+        schema = None
+    current = status.get("receiving") or {}
+    if current.get("keyPrefix") == key_prefix and current.get("inputSchema") == schema \
+            and current.get("type") == type_name:
+        return None
+    out: dict[str, Any] = {"keyPrefix": key_prefix, "type": type_name, "inputSchema": schema, "since": now_iso}
+    out["description"] = description[:8192] if description else None
+    return out
+
+
+def door_problems(status: dict[str, Any], key: str, value: Any) -> list[str]:
+    """Why a run that publishes what it waits for would not take this input (a value that
+    does not fit the schema of that key prefix); empty when it fits or nothing is known.
+    Inputs of other key prefixes are not judged: they wait for their own receive_input."""
+    from .inputs import input_errors
+    current = status.get("receiving") or {}
+    prefix = current.get("keyPrefix")
+    if not prefix or not key.startswith(str(prefix)) or not current.get("inputSchema"):
+        return []
+    return input_errors(current["inputSchema"], value)

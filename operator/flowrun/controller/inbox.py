@@ -65,10 +65,15 @@ class Deliveries:
             state = self.load(namespace, name)
         delivered: list[dict[str, Any]] = []
         refused: list[tuple[dict[str, Any], str]] = []
+        status = run.get("status") or {}
+
+        def problems(r: dict[str, Any]) -> list[str]:
+            spec = r.get("spec") or {}
+            return ri.request_problems(r) or ri.door_problems(status, str(spec.get("key") or ""), spec.get("value"))
         for _ in range(10):
             todo = ri.pending(requests, state.last_revision)
-            good = [r for r in todo if not ri.request_problems(r)]
-            refused = [(r, "; ".join(ri.request_problems(r))) for r in todo if ri.request_problems(r)]
+            good = [r for r in todo if not problems(r)]
+            refused = [(r, "; ".join(problems(r))) for r in todo if problems(r)]
             try:
                 writes, after = ri.plan(state, [ri.entry_of(r) for r in good])
             except ri.InboxFull as exc:

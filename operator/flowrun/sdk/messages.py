@@ -26,7 +26,7 @@ from ..contract import run_inputs as ri
 from ..kube import Kube, KubeError
 from .context import current_run
 from .inbox import read_entries, reader
-from .inputs import RunInput, RunInputMetadata, as_run_input, key_prefix_for, upgrade
+from .inputs import RunInput, RunInputMetadata, as_run_input, description_of, key_prefix_for, upgrade
 
 R = TypeVar("R", bound=RunInput)
 T = TypeVar("T")
@@ -78,10 +78,12 @@ def ensure_flow_run_id(flow_run_id: Any = None) -> str:
 
 
 class _Run:
-    """A run as a reader or sender names it: its name when known, its uid when known."""
+    """A run as a reader or sender names it: its name when known, its uid when known, and
+    the object when the caller may read it."""
 
-    def __init__(self, namespace: str, name: str | None, uid: str | None) -> None:
-        self.namespace, self.name, self.uid = namespace, name, uid
+    def __init__(self, namespace: str, name: str | None, uid: str | None,
+                 obj: dict[str, Any] | None = None) -> None:
+        self.namespace, self.name, self.uid, self.obj = namespace, name, uid, obj
 
 
 def _resolve(kube: Kube, flow_run_id: str, namespace: str) -> _Run:
@@ -101,7 +103,7 @@ def _resolve(kube: Kube, flow_run_id: str, namespace: str) -> _Run:
         raise
     if obj is None:
         raise ValueError(f"FlowRun {flow_run_id} not found in namespace {namespace}")
-    return _Run(namespace, obj["metadata"]["name"], obj["metadata"].get("uid"))
+    return _Run(namespace, obj["metadata"]["name"], obj["metadata"].get("uid"), obj)
 
 
 _whoami: dict[int, str] = {}
@@ -130,10 +132,13 @@ def _as_sendable(run_input: Any) -> tuple[RunInput, str]:
 
 
 def create_input(kube: Kube, namespace: str, target: str, key: str, value: Any,
-                 sender: str | None = None) -> dict[str, Any]:
+                 sender: str | None = None, run: dict[str, Any] | None = None) -> dict[str, Any]:
     """Store one input for the run `target` (a name or uid); returns the stored object.
-    Refuses (ValueError) a key or value the operator would not deliver."""
+    Refuses (ValueError) a key or value the operator would not deliver, or (with `run`,
+    the FlowRun as read) a value that does not fit what the run waits for with that key."""
     problems = ri.key_problems(key) + ri.value_problems(value)
+    if run is not None and not problems:
+        problems = ri.door_problems(run.get("status") or {}, key, value)
     if problems:
         raise ValueError(f"input for FlowRun {target} refused: {'; '.join(problems)}")
     body = ri.request(namespace, target, key, value, _username(kube), claimed_sender=sender)
@@ -155,7 +160,7 @@ def _send(run_input: Any, flow_run_id: Any, sender: str | None, key_prefix: str 
     run = _resolve(kube, ensure_flow_run_id(flow_run_id), ns)
     key = ri.new_key(key_prefix if key_prefix is not None else prefix, str(uuid.uuid4()))
     create_input(kube, ns, run.name or run.uid or str(flow_run_id), key,
-                 instance.model_dump(mode="json"), sender)
+                 instance.model_dump(mode="json"), sender, run=run.obj)
 
 
 def send_input(run_input: Any, flow_run_id: Any, sender: str | None = None,
@@ -221,10 +226,22 @@ class GetInputHandler(Generic[R]):
             return instance.value
         return instance
 
+    def _publish(self, run: _Run) -> None:
+        """In the run's own pod: say what it waits for (status.receiving)."""
+        ctx = current_run()
+        if ctx is None or ctx.live is None or ctx.live.name != run.name or ctx.live.namespace != run.namespace:
+            return
+        schema = self.run_input_cls.model_json_schema()
+        name = getattr(self.run_input_cls, "__type_name__", "") or self.run_input_cls.__name__
+        ctx.live.receiving(self.key_prefix, name, schema, description_of(self.run_input_cls))
+
     def _next(self) -> Any:
         with self._lock:
             inbox, run = self._reader_and_run()
-            found = inbox.wait_for(self._position, self.key_prefix, self.exclude_keys, self.timeout)
+            found = inbox.wait_for(self._position, self.key_prefix, self.exclude_keys, 0)
+            if found is None:
+                self._publish(run)
+                found = inbox.wait_for(self._position, self.key_prefix, self.exclude_keys, self.timeout)
             if found is None:
                 raise TimeoutError("Timed out waiting for input")
             index, entry = found

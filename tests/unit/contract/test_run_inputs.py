@@ -138,3 +138,26 @@ def test_request_object_carries_the_target_label():
     assert body["spec"] == {"flowRun": "greeter", "key": "k-1", "value": {"value": "a"},
                             "sender": "alice", "claimedSender": "me"}
     assert ri.target_of("3f1d2c4e-0000-4000-8000-000000000000") == ("3f1d2c4e-0000-4000-8000-000000000000", True)
+
+
+SCHEMA = {"type": "object", "properties": {"value": {"type": "string"}}, "required": ["value"],
+          "additionalProperties": False}
+
+
+def test_receiving_is_written_once_per_kind_of_wait():
+    first = ri.receiving({}, "strautomaticruninput-auto", "str", SCHEMA, None, "t0")
+    assert first == {"keyPrefix": "strautomaticruninput-auto", "type": "str", "inputSchema": SCHEMA,
+                     "since": "t0", "description": None}
+    assert ri.receiving({"receiving": first}, "strautomaticruninput-auto", "str", SCHEMA, None, "t1") is None
+    other = ri.receiving({"receiving": first}, "order-auto", "Order", {"type": "object"}, "**Order**", "t2")
+    assert other and other["keyPrefix"] == "order-auto" and other["description"] == "**Order**"
+    huge = {"type": "object", "description": "x" * (ri.MAX_RECEIVING_SCHEMA_BYTES + 1)}
+    assert ri.receiving({}, "p", "T", huge, None, "t")["inputSchema"] is None
+
+
+def test_the_door_judges_only_inputs_of_the_awaited_prefix():
+    status = {"receiving": {"keyPrefix": "strautomaticruninput-auto", "inputSchema": SCHEMA}}
+    assert ri.door_problems(status, "strautomaticruninput-auto-1", {"value": "ok"}) == []
+    assert ri.door_problems(status, "strautomaticruninput-auto-1", {"value": 3}) == ["value: 3 is not of type 'string'"]
+    assert ri.door_problems(status, "order-auto-1", {"value": 3}) == [], "another channel waits for its own receive"
+    assert ri.door_problems({}, "strautomaticruninput-auto-1", {"value": 3}) == [], "nothing known, nothing judged"
