@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from cluster import kubectl, wait_for
+from cluster.cli import fails, flowrun, ok
 from cluster.flowruns import apply, flowrun_manifest, get_fr, names, wait_phase
 from flowrun.flow_runs import resume_flow_run
 from flowrun.input import filter_flow_run_input, read_flow_run_input
@@ -107,3 +108,52 @@ def test_a_suspended_run_re_executes_with_the_same_inputs_in_the_same_order(oper
     assert result["record"] == {"values": ["one", "two", "three"], "attempt": 1}, \
         "the re-execution received something else than the first execution"
     assert result["again"] == ["one", "two", "three"]
+
+
+# ---- Prefect's documented examples (tests/e2e/prefect_docs, imports swapped) ----------------
+
+def docs_run(namespace: str, image: str, name: str, flow: str, **spec) -> None:
+    apply(namespace, flowrun_manifest(name, f"prefect_docs.{flow}", image=image, **spec))
+
+
+def logs(namespace: str, name: str) -> str:
+    return ok(flowrun("logs", name, "--tail", "200", namespace=namespace)).stdout
+
+
+def test_prefect_docs_send_and_receive_examples(operator, namespace, runner_image):
+    docs_run(namespace, runner_image, "plain", "receive_greeter:greeter_flow")
+    docs_run(namespace, runner_image, "meta", "receive_with_metadata:greeter_flow")
+    docs_run(namespace, runner_image, "respond", "greeter_respond:greeter")
+    docs_run(namespace, runner_image, "squarer", "run_input_receiver_mended:receiver_flow")
+    for name in ("plain", "meta"):
+        # The flow publishes what it waits for; `flowrun send` sends a str to it.
+        wait_for(lambda: (get_fr(namespace, name)["status"].get("receiving") or {}).get("keyPrefix")
+                 == "strautomaticruninput-auto", timeout=120, what=f"{name} waiting in receive_input")
+        ok(flowrun("send", name, "--input", "value=andrew", namespace=namespace))
+        wait_for(lambda: "Hello, andrew!" in logs(namespace, name), timeout=60, what=f"{name}'s greeting")
+        ok(flowrun("cancel", name, namespace=namespace))  # timeout=None: it would wait for ever
+    # A value of the wrong type is refused at the door, with the reason.
+    refused = fails(flowrun("send", "plain", "--json", '{"value": 3}', namespace=namespace), 4)
+    assert "3 is not of type 'string'" in refused
+
+    # The greeter that answers the run that sent each name, and stops on __EXIT__.
+    run(namespace, runner_image, "asker", "asker", parameters={"greeter_run": "respond", "names": ["andrew"]})
+    assert completed(namespace, "asker")["status"]["result"] == ["Hello, andrew!"]
+    completed(namespace, "respond")
+    assert "Goodbye!" in logs(namespace, "respond")
+
+    # The API reference's pair: the published sender reads the receiver's inputs (refused
+    # here: a run reads only its own); the mended one gets its square back by uid.
+    squarer = wait_phase(namespace, "squarer", "Running")["metadata"]["uid"]
+    docs_run(namespace, runner_image, "published", "run_input_sender:sender_flow",
+             parameters={"receiver_flow_run_id": squarer})
+    failed = wait_phase(namespace, "published", "Completed", "Failed", timeout=180)
+    assert failed["status"]["phase"] == "Failed" and "may not read the inputs" in failed["status"]["message"], \
+        failed["status"]
+    docs_run(namespace, runner_image, "mended", "run_input_sender_mended:sender_flow",
+             parameters={"receiver_flow_run_id": squarer})
+    completed(namespace, "mended")
+    line = next(ln for ln in logs(namespace, "mended").splitlines() if "squared is" in ln)
+    number, square = line.split("squared is")
+    assert int(square.strip()) == int(number.split()[-1]) ** 2, line
+    ok(flowrun("cancel", "squarer", namespace=namespace))
