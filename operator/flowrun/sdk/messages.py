@@ -128,7 +128,7 @@ def _as_sendable(run_input: Any) -> tuple[RunInput, str]:
         model = upgrade(type(run_input))
         return model.model_validate(run_input.model_dump()), key_prefix_for(type(run_input))
     model, _ = as_run_input(type(run_input))
-    return model(value=run_input), key_prefix_for(type(run_input))
+    return model.model_validate({"value": run_input}), key_prefix_for(type(run_input))
 
 
 def create_input(kube: Kube, namespace: str, target: str, key: str, value: Any,

@@ -308,6 +308,12 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
             else:
                 rights[verb] = (True, "")
         pause = pending_pause(obj) or {}
+        # A running flow that waits in receive_input: a form for the input it waits for.
+        receiving = (obj.get("status") or {}).get("receiving") or {} if phase_of(obj) == "Running" else {}
+        may_send = (True, "")
+        if receiving:
+            if not kube.i_may(ns, "create", "flowruninputs", "flowrun.io"):
+                may_send = (False, f"{person.name or 'you'} may not send inputs (create flowruninputs) in {ns}")
         ctx: dict[str, Any] = {
             "person": person, "obj": obj, "ns": ns, "name": name, "phase": phase_of(obj),
             "row": views.row(obj, views.utcnow()),
@@ -316,6 +322,10 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
             "pause": pause, "waiting": views.is_waiting(obj) or (pause and phase_of(obj) in ("Paused", "Suspended")),
             "description": views.markdown(pause.get("description") or "") if pause.get("description") else "",
             "fields": forms.build(pause.get("inputSchema"), submitted, errors),
+            "receiving": receiving, "may_send": may_send,
+            "receive_fields": forms.build(receiving.get("inputSchema"), submitted, errors) if receiving else [],
+            "receive_description": views.markdown(receiving.get("description") or "")
+            if receiving.get("description") else "",
             "submitted": submitted or {}, "errors": errors or {}, "alert": alert,
             "pretty": views.pretty,
         }
@@ -352,7 +362,7 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
         ns, name, verb = request.path_params["namespace"], request.path_params["name"], request.path_params["action"]
         targets = {"resume": State.RUNNING, "suspend": State.SUSPENDED, "pause": State.PAUSED,
                    "cancel": State.CANCELLED, "reject": State.CANCELLED}
-        if verb not in targets:
+        if verb not in targets and verb != "send":
             raise HTTPException(404, "no such action")
         form = await request.form()
         if not csrf_ok(settings, request, form):
@@ -360,6 +370,8 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
                               "Reload the page and try again.", person)
         submitted = {k: str(v) for k, v in form.items() if not k.startswith("_")}
         submitted["_json"] = str(form.get("_json") or "")
+        if verb == "send":
+            return await call(send, request, person, ns, name, submitted)
         reason = str(form.get("_reason") or "").strip() or None
         target = targets[verb]
 
@@ -390,6 +402,36 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
             return render(request, "run.html", status=code, **ctx)
 
         return await call(run)
+
+    def send(request: Request, person: Person, ns: str, name: str, submitted: dict[str, str]) -> Response:
+        """The form of a flow waiting in receive_input: send it an input, as the person."""
+        import uuid
+
+        from ..contract import run_inputs as ri
+        from ..sdk.messages import create_input
+        obj = person.kube.get_flowrun(ns, name)
+        if obj is None:
+            raise HTTPException(404, f"FlowRun {ns}/{name} not found (or you may not see it)")
+        receiving = (obj.get("status") or {}).get("receiving") or {}
+
+        def refused(message: str, fields: dict[str, str], code: int) -> Response:
+            ctx = run_parts(person, obj, submitted=submitted, errors=fields, alert=message)
+            return render(request, "run.html", status=code, **ctx)
+
+        if not receiving.get("keyPrefix"):
+            return refused(f"{name} does not wait in receive_input now", {}, 409)
+        try:
+            value = forms.parse(receiving.get("inputSchema") or {}, submitted)
+        except forms.FormError as exc:
+            return refused(str(exc), exc.fields, 422)
+        key = ri.new_key(str(receiving["keyPrefix"]), str(uuid.uuid4()))
+        try:
+            create_input(person.kube, ns, name, key, value, run=obj)
+        except ValueError as exc:
+            return refused(str(exc), {}, 422)
+        except PermissionError as exc:
+            return refused(str(exc), {}, 403)
+        return RedirectResponse(f"/runs/{ns}/{name}", status_code=303)
 
     async def sign_in_page(request: Request) -> Response:
         if settings.auth != "token":
