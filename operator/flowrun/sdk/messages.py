@@ -86,24 +86,33 @@ class _Run:
         self.namespace, self.name, self.uid, self.obj = namespace, name, uid, obj
 
 
-def _resolve(kube: Kube, flow_run_id: str, namespace: str) -> _Run:
+def _resolve(kube: Kube, flow_run_id: str, namespace: str | None) -> _Run:
+    """The run `flow_run_id` names (a name in `namespace`, else the current one; or a uid,
+    looked for in every namespace the caller may list when no namespace is given)."""
     ctx = current_run()
-    if ctx is not None and ctx.live is not None and ctx.live.namespace == namespace \
+    ns = _namespace(namespace)
+    if ctx is not None and ctx.live is not None and ctx.live.namespace == ns \
             and flow_run_id in (ctx.live.name, ctx.uid):
-        return _Run(namespace, ctx.live.name, ctx.uid or None)
-    is_uid = bool(ri.UID.match(flow_run_id.lower()))
+        return _Run(ns, ctx.live.name, ctx.uid or None)
+    uid = flow_run_id.lower() if ri.UID.match(flow_run_id.lower()) else None
     try:
-        obj = kube.get_flowrun(namespace, flow_run_id) if not is_uid else None
-        if obj is None and is_uid:
-            items = kube.list_flowruns(namespace)
-            obj = next((i for i in items if i["metadata"].get("uid") == flow_run_id.lower()), None)
+        obj = kube.get_flowrun(ns, flow_run_id) if uid is None else None
+        if uid is not None:
+            try:
+                items = kube.list_flowruns(namespace if namespace or ctx is not None else None)
+            except KubeError as exc:
+                if exc.status != 403 or namespace:
+                    raise
+                items = kube.list_flowruns(ns)
+            obj = next((i for i in items if i["metadata"].get("uid") == uid), None)
     except KubeError as exc:
         if exc.status == 403:  # a run's pod: it may not read other runs; the operator resolves
-            return _Run(namespace, None if is_uid else flow_run_id, flow_run_id.lower() if is_uid else None)
+            return _Run(ns, flow_run_id if uid is None else None, uid)
         raise
     if obj is None:
-        raise ValueError(f"FlowRun {flow_run_id} not found in namespace {namespace}")
-    return _Run(namespace, obj["metadata"]["name"], obj["metadata"].get("uid"), obj)
+        raise ValueError(f"FlowRun {flow_run_id} not found in namespace {ns}"
+                         + (" (nor by uid where you may list runs)" if uid else ""))
+    return _Run(obj["metadata"]["namespace"], obj["metadata"]["name"], obj["metadata"].get("uid"), obj)
 
 
 _whoami: dict[int, str] = {}
@@ -156,10 +165,9 @@ def _send(run_input: Any, flow_run_id: Any, sender: str | None, key_prefix: str 
           namespace: str | None) -> None:
     instance, prefix = _as_sendable(run_input)
     kube = _kube()
-    ns = _namespace(namespace)
-    run = _resolve(kube, ensure_flow_run_id(flow_run_id), ns)
+    run = _resolve(kube, ensure_flow_run_id(flow_run_id), namespace)
     key = ri.new_key(key_prefix if key_prefix is not None else prefix, str(uuid.uuid4()))
-    create_input(kube, ns, run.name or run.uid or str(flow_run_id), key,
+    create_input(kube, run.namespace, run.name or run.uid or str(flow_run_id), key,
                  instance.model_dump(mode="json"), sender, run=run.obj)
 
 
@@ -211,7 +219,7 @@ class GetInputHandler(Generic[R]):
     def _reader_and_run(self) -> tuple[Any, _Run]:
         kube = _kube()
         if self._run is None:
-            self._run = _resolve(kube, self._flow_run_id, _namespace(self._namespace))
+            self._run = _resolve(kube, self._flow_run_id, self._namespace)
         run = self._run
         if run.name is None:
             raise PermissionError(f"may not read the inputs of FlowRun {self._flow_run_id}: "
@@ -326,7 +334,7 @@ class FlowRunInput(pydantic.BaseModel):
 
 def _entries(flow_run_id: Any, namespace: str | None) -> tuple[_Run, list[dict[str, Any]]]:
     kube = _kube()
-    run = _resolve(kube, ensure_flow_run_id(flow_run_id), _namespace(namespace))
+    run = _resolve(kube, ensure_flow_run_id(flow_run_id), namespace)
     if run.name is None:
         raise PermissionError(f"may not read the inputs of FlowRun {flow_run_id}")
     return run, read_entries(kube, run.namespace, run.name)
@@ -353,9 +361,8 @@ def create_flow_run_input(key: str, value: Any, flow_run_id: Any = None, sender:
                           namespace: str | None = None) -> None:
     """Store `value` (JSON) as an input of a run under exactly `key`."""
     kube = _kube()
-    ns = _namespace(namespace)
-    run = _resolve(kube, ensure_flow_run_id(flow_run_id), ns)
-    create_input(kube, ns, run.name or run.uid or str(flow_run_id), key, value, sender)
+    run = _resolve(kube, ensure_flow_run_id(flow_run_id), namespace)
+    create_input(kube, run.namespace, run.name or run.uid or str(flow_run_id), key, value, sender, run=run.obj)
 
 
 def create_flow_run_input_from_model(key: str, model_instance: pydantic.BaseModel, flow_run_id: Any = None,
