@@ -14,13 +14,17 @@ sorted by revision), or to another run than the one it names (its name, or its u
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..contract import run_inputs as ri
 from ..contract.constants import LABEL_RUN
 from ..kube import Conflict, Kube, KubeError
+from .cache import WorldCache
 from .resources import owner_reference
 
 log = logging.getLogger(__name__)
@@ -118,3 +122,80 @@ class Deliveries:
             else:
                 self.kube.patch_inbox(namespace, page, ri.page_patch(mark, write))
             mark = write.last_revision
+
+
+class InputQueue:
+    """When to deliver: per run, one delivery at a time (a request that comes meanwhile
+    makes the running one go once more), in threads of its own so that a burst of
+    reconciles never holds up an input. Requests for a run this replica does not know
+    (yet) are remembered by (namespace, target) until that run appears or this replica
+    becomes the leader; only the leader delivers."""
+
+    def __init__(self, deliveries: Deliveries, cache: WorldCache, acting: Callable[[], bool]) -> None:
+        self.deliveries, self.cache, self.acting = deliveries, cache, acting
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deliver")
+        self._inflight: dict[tuple[str, str], bool] = {}
+        self._waiting: set[tuple[str, str]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _run_for(self, namespace: str, target: str) -> dict[str, Any] | None:
+        obj = self.cache.flowrun(namespace, target)
+        if obj is None and ri.UID.match(target):
+            obj = self.cache.flowrun_by_uid(namespace, target)
+        return obj
+
+    def sent(self, namespace: str, target: str) -> None:
+        """A request for `target` (a run's name or uid) appeared."""
+        self._waiting.add((namespace, target))
+        self.deliver_soon(namespace, target)
+
+    def run_seen(self, namespace: str, name: str, uid: str) -> None:
+        """A FlowRun event: deliver what waited for it."""
+        if (namespace, name) in self._waiting or (namespace, uid) in self._waiting:
+            self.deliver_soon(namespace, name)
+
+    def forget(self, namespace: str, name: str) -> None:
+        self.deliveries.forget(namespace, name)
+
+    def deliver_waiting(self) -> None:
+        """Just became the leader: deliver every request seen and not delivered."""
+        for namespace, target in list(self._waiting):
+            self.deliver_soon(namespace, target)
+
+    def deliver_soon(self, namespace: str, target: str) -> None:
+        if not self.acting():
+            return
+        run = self._run_for(namespace, target)
+        if run is None:
+            return  # sent before the run exists (or not this instance's): waits in its object
+        key = (namespace, run["metadata"]["name"])
+        if key in self._inflight:
+            self._inflight[key] = True
+            return
+        self._inflight[key] = False
+        task = asyncio.get_running_loop().create_task(self._deliver(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, key: tuple[str, str]) -> None:
+        namespace, name = key
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                run = self.cache.flowrun(namespace, name)
+                if run is None:
+                    return
+                try:
+                    await loop.run_in_executor(self.executor, self.deliveries.deliver, run)
+                    self._waiting.discard((namespace, name))
+                    self._waiting.discard((namespace, run["metadata"].get("uid", "")))
+                except Exception as exc:  # noqa: BLE001 - retried in a second
+                    log.error("%s/%s: delivering inputs failed (%s: %s); retrying in 1 s",
+                              namespace, name, type(exc).__name__, exc)
+                    loop.call_later(1.0, self.deliver_soon, namespace, name)
+                    return
+                if not self._inflight[key]:
+                    return
+                self._inflight[key] = False
+        finally:
+            self._inflight.pop(key, None)
