@@ -37,7 +37,8 @@ from urllib.parse import urlsplit
 from ..contract import instances
 from ..contract import notifications as n
 from ..contract.constants import API_VERSION, GROUP, KIND, VERSION
-from ..contract.status import now, timestamp
+from ..contract.lifecycle.vocabulary import now
+from ..contract.status import timestamp
 from ..kube import Kube, KubeError
 from . import template_gate
 from .failpoints import failpoint
