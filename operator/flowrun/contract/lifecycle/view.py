@@ -53,6 +53,8 @@ class PauseView:
     rejected_generation: int | None
     suspend_after_seconds: int | None
     approval: dict[str, Any] | None
+    description: str
+    notify_message: str
     # As stored: what a patch copies when it keeps the pause (the deadline as written).
     deadline_text: str | None
     doc: Mapping[str, Any]
@@ -75,6 +77,8 @@ class PauseView:
             rejected_generation=_int_or_none(doc.get("rejectedGeneration")),
             suspend_after_seconds=_int_or_none(doc.get("suspendAfterSeconds")) or None,
             approval=_doc(doc.get("approval")) or None,
+            description=str(doc.get("description") or ""),
+            notify_message=str(doc.get("notifyMessage") or ""),
             deadline_text=doc.get("deadline"),
             doc=doc,
         )
@@ -95,6 +99,7 @@ class RunView:
 
     name: str
     namespace: str
+    uid: str
     generation: int
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
@@ -113,6 +118,9 @@ class RunView:
     job_uid: str
     pod_losses: int
     start_time: str | None
+    completion_time: datetime | None
+    history: tuple[Mapping[str, Any], ...]
+    notifications: tuple[Mapping[str, Any], ...]  # deliveries recorded (notifications.py)
     pause: PauseView | None  # as recorded, resumed or not
     resumed: Any  # the compact list of pause keys resumed (status.keys_contain reads it)
     inputs: Mapping[str, Any]  # inputs of resumed pauses not yet on the run's volume
@@ -121,6 +129,7 @@ class RunView:
     has_result: bool
     result: Any
     # spec
+    flow: str
     state: State
     parameters: Any
     reason: str  # why spec.state was changed (a cancel's reason)
@@ -138,6 +147,7 @@ class RunView:
         return cls(
             name=str(meta.get("name") or ""),
             namespace=str(meta.get("namespace") or ""),
+            uid=str(meta.get("uid") or ""),
             generation=_int(meta.get("generation")),
             labels=_doc(meta.get("labels")),
             annotations=_doc(meta.get("annotations")),
@@ -152,6 +162,9 @@ class RunView:
             job_uid=str(status.get("jobUID") or ""),
             pod_losses=_int(status.get("podLosses")),
             start_time=status.get("startTime"),
+            completion_time=parse_timestamp(status.get("completionTime")),
+            history=tuple(_doc(e) for e in status.get("history") or []),
+            notifications=tuple(_doc(r) for r in status.get("notifications") or []),
             pause=PauseView.of(status.get("pause")),
             resumed=status.get("resumed"),
             inputs=_doc(status.get("inputs")),
@@ -159,6 +172,7 @@ class RunView:
             subflows_received=status.get("subflowsReceived"),
             has_result="result" in status,
             result=status.get("result"),
+            flow=str(spec.get("flow") or ""),
             state=State(spec.get("state") or State.RUNNING.value),
             parameters=spec.get("parameters"),
             reason=str(spec.get("reason") or ""),
@@ -172,6 +186,12 @@ class RunView:
     @property
     def terminal(self) -> bool:
         return self.phase is not None and self.phase.terminal
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """When the run ended: its completionTime, else its last history entry's time."""
+        last = parse_timestamp(self.history[-1].get("time")) if self.history else None
+        return self.completion_time or last
 
     @property
     def stopped(self) -> bool:
