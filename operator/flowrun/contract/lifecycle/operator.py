@@ -28,6 +28,7 @@ from .attempts import Situation, follow_attempt, live_jobs, terminal
 from .steps import DeleteJobs, PatchChildren, Step, Wait, Write, end_status
 from .view import Approval, RunView
 from .vocabulary import (
+    ACTIONS,
     ANNOTATION_CANCELLED_WITH_PARENT,
     ANNOTATION_SUSPENDED_WITH_PARENT,
     CANCELLED,
@@ -157,7 +158,7 @@ def _fail_past_deadline(s: Situation) -> Step | Next:
     if deadline is None or deadline > s.now or run.pause is None:
         return NEXT
     pause = run.pause
-    verb = "paused" if run.phase is Phase.PAUSED else "suspended"
+    verb = ACTIONS[State.PAUSED if run.phase is Phase.PAUSED else State.SUSPENDED].done
     message = (f"Flow run was {verb} and never resumed: no resume within "
                f"{pause.timeout_seconds}s of {verb} at {pause.key}")
     return Write(status=end_status(run.status, Phase.FAILED, DEADLINE_EXCEEDED, message, action="timed-out",
