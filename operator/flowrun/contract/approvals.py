@@ -16,14 +16,8 @@ approvals=2, allow_creator=False)`), stored in `status.pause.approval`:
   must carry the input. A second resume by the same person does not count twice.
 - The operator copies the entries it can verify into `status.pause.approval.approvals`
   (with a history entry and an Event each); one it cannot verify (written while the
-  webhook was bypassed, or signed for another object, pause or input) is not counted, and
-  a resume short of the quorum, or with another input than the one approved, is put back
+  webhook was bypassed) is not counted, and a resume short of the quorum is put back
   with a message saying why.
-- Each entry is signed (contract/signing.py) over the object's uid, the pause's key and
-  the generation it was recorded at, who, their groups, when and a hash of their input:
-  a deleted run's approvals do not count for a new run of the same name.
-- The creator excluded is who started the root run: a subflow's creator is its parent's
-  pod, so a child carries its root's creator in a record the webhook signed.
 
 Nothing here does I/O.
 """
@@ -36,7 +30,7 @@ from typing import Any
 
 from .identities import ANNOTATION_CREATED_BY as ANNOTATION_CREATED_BY
 from .identities import created_by, is_run_account
-from .lifecycle.view import pending_pause
+from .lifecycle.view import Approval, PauseView, RunView
 from .signing import KeyRing, digest
 
 ANNOTATION_APPROVALS = "flowrun.io/approvals"
@@ -44,12 +38,19 @@ ANNOTATION_APPROVALS = "flowrun.io/approvals"
 ANNOTATION_ROOT_CREATED_BY = "flowrun.io/root-created-by"
 
 
-def approval_of(pause: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The pause's approval rule, when it has one."""
-    approval = (pause or {}).get("approval") or None
-    if not approval or not (approval.get("approvers") or int(approval.get("required") or 1) > 1):
-        return None
-    return dict(approval)
+def approval_of(pause: PauseView | Mapping[str, Any] | None) -> Approval | None:
+    """The pause's approval rule, when it has one (the pause as read, or as stored)."""
+    if isinstance(pause, PauseView):
+        return pause.approval
+    return Approval.of((pause or {}).get("approval"))
+
+
+def _rule(approval: Approval | Mapping[str, Any]) -> Approval:
+    """A rule as the functions below take it: typed, or as stored (a rule of nobody in
+    particular reads as the open rule)."""
+    if isinstance(approval, Approval):
+        return approval
+    return Approval.of(approval) or Approval((), 1, bool(approval.get("allowCreator")), (), approval)
 
 
 def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: bool = False) -> dict[str, Any] | None:
@@ -63,26 +64,27 @@ def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: 
             "approvals": []}
 
 
-def may_approve(approval: Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
-    approvers = approval.get("approvers") or []
+def may_approve(approval: Approval | Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
+    approvers = _rule(approval).approvers
     if not approvers:
         return True
     return any(a == user or (a.startswith("group:") and a[len("group:"):] in groups) for a in approvers)
 
 
-def who_may(approval: Mapping[str, Any]) -> str:
-    approvers = approval.get("approvers") or []
+def who_may(approval: Approval | Mapping[str, Any]) -> str:
+    approvers = _rule(approval).approvers
     return ", ".join(approvers) if approvers else "anyone allowed to resume it"
 
 
-def refusal(approval: Mapping[str, Any], key: str, user: str, groups: Sequence[str], creator: str, *,
-            root_run: str = "", own_run: str = "") -> str:
+def refusal(approval: Approval | Mapping[str, Any], key: str, user: str, groups: Sequence[str],
+            creator: str, *, root_run: str = "", own_run: str = "") -> str:
     """Why `user` may not approve this pause ("" when they may). `creator` is who started
     the root run `root_run` (this run itself, or the run whose pod started this subflow,
-    and so on up); "" with a `root_run` of "" when that is unknown."""
-    if not may_approve(approval, user, groups):
-        return f"only {who_may(approval)} may resume {key}; {user or 'an unknown user'} may not"
-    if approval.get("allowCreator"):
+    and so on up); "" when that is unknown."""
+    rule = _rule(approval)
+    if not may_approve(rule, user, groups):
+        return f"only {who_may(rule)} may resume {key}; {user or 'an unknown user'} may not"
+    if rule.allow_creator:
         return ""
     if not creator and own_run:
         whose = "this run" if root_run == own_run else "the run that started this subflow"
@@ -139,22 +141,34 @@ def root_creator(obj: Mapping[str, Any], keys: KeyRing, now: datetime) -> tuple[
 
 # ---- the webhook's signed record -------------------------------------------------------
 
-def _entry_payload(obj: Mapping[str, Any], pause: Mapping[str, Any], entry: Mapping[str, Any]) -> list[Any]:
+def _entry_payload(run: RunView, pause: PauseView, entry: Mapping[str, Any]) -> list[Any]:
     """What an approval vouches for: this very object (uid), this pause (key and the
     generation it was recorded at), who, with which groups, when, and the input they sent."""
-    meta = obj.get("metadata") or {}
-    return ["approval", meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""),
-            pause.get("key"), int(pause.get("generation") or 0), entry.get("by"),
+    return ["approval", run.namespace, run.name, run.uid, pause.key, pause.generation, entry.get("by"),
             sorted(entry.get("groups") or []), entry.get("time"), entry.get("input")]
 
 
-def sign(keys: KeyRing, obj: Mapping[str, Any], pause: Mapping[str, Any], entry: Mapping[str, Any]) -> str:
-    return keys.sign(_entry_payload(obj, pause, entry))
+def sign(keys: KeyRing, obj: Mapping[str, Any] | RunView, pause: PauseView | Mapping[str, Any],
+         entry: Mapping[str, Any]) -> str:
+    return keys.sign(_entry_payload(_view(obj), _pause(pause), entry))
 
 
-def recorded(obj: Mapping[str, Any]) -> dict[str, Any]:
+def _pause(pause: PauseView | Mapping[str, Any]) -> PauseView:
+    if isinstance(pause, PauseView):
+        return pause
+    view = PauseView.of(pause)
+    if view is None:
+        raise ValueError("no pause")
+    return view
+
+
+def _view(obj: Mapping[str, Any] | RunView) -> RunView:
+    return obj if isinstance(obj, RunView) else RunView.of(obj)
+
+
+def recorded(obj: Mapping[str, Any] | RunView) -> dict[str, Any]:
     """The webhook's record of approvals given: {"key": pause key, "entries": [...]}."""
-    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_APPROVALS) or ""
+    text = _view(obj).annotations.get(ANNOTATION_APPROVALS) or ""
     try:
         value = json.loads(text) if text else {}
     except ValueError:
@@ -162,44 +176,46 @@ def recorded(obj: Mapping[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def verified(obj: Mapping[str, Any], pause: Mapping[str, Any] | None, keys: KeyRing,
+def verified(obj: Mapping[str, Any] | RunView, pause: PauseView | Mapping[str, Any] | None, keys: KeyRing,
              now: datetime) -> list[dict[str, Any]]:
     """The approvals of this pause of this object that carry the webhook's valid
     signature, one per person. An entry signed for another object (a deleted run of the
-    same name), another pause, or by a key past its grace does not count."""
+    same name), another pause or input, or by a key past its grace does not count."""
     return [{k: e[k] for k in ("by", "groups", "time", "input") if k in e} for e in _valid(obj, pause, keys, now)]
 
 
-def _valid(obj: Mapping[str, Any], pause: Mapping[str, Any] | None, keys: KeyRing,
+def _valid(obj: Mapping[str, Any] | RunView, pause: PauseView | Mapping[str, Any] | None, keys: KeyRing,
            now: datetime) -> list[dict[str, Any]]:
     if not keys or not pause:
         return []
-    record = recorded(obj)
-    if record.get("key") != pause.get("key"):
+    run, view = _view(obj), _pause(pause)
+    record = recorded(run)
+    if record.get("key") != view.key:
         return []
     out: dict[str, dict[str, Any]] = {}
     for entry in record.get("entries") or []:
         if not isinstance(entry, dict) or not entry.get("by") or not isinstance(entry.get("by"), str):
             continue
-        if keys.verify(_entry_payload(obj, pause, entry), entry.get("sig"), now) and entry["by"] not in out:
+        if keys.verify(_entry_payload(run, view, entry), entry.get("sig"), now) and entry["by"] not in out:
             out[entry["by"]] = dict(entry)
     return list(out.values())
 
 
-def count(approval: Mapping[str, Any] | None) -> int:
-    return len({a.get("by") for a in (approval or {}).get("approvals") or []})
+def count(approval: Approval | None) -> int:
+    return len(approval.given_by) if approval is not None else 0
 
 
-def complete(approval: Mapping[str, Any] | None) -> bool:
-    return approval is None or count(approval) >= int(approval.get("required") or 1)
+def complete(approval: Approval | None) -> bool:
+    return approval is None or count(approval) >= approval.required
 
 
-def input_refusal(approval: Mapping[str, Any] | None, data: Any) -> str:
+def input_refusal(approval: Approval | Mapping[str, Any] | None, data: Any) -> str:
     """Why `data` is not the input the counted approvals were given for ("" when it is):
     approvals vouch for the input their approvers sent, and a resume carries only that."""
     want = digest(data)
-    others = sorted({str(a.get("by")) for a in (approval or {}).get("approvals") or []
-                     if "input" in a and a.get("input") != want})
+    rule = _rule(approval) if approval is not None else None
+    others = sorted({str(g.get("by")) for g in (rule.given if rule is not None else ())
+                     if "input" in g and g.get("input") != want})
     if not others:
         return ""
     return f"the input differs from the one approved by {', '.join(others)}"
@@ -209,52 +225,51 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
                     user: str, groups: Sequence[str], time: str, keys: KeyRing,
                     now: datetime) -> tuple[str, dict[str, Any]]:
     """The mutating webhook's answer to a resume of a pause that has an approval rule:
-    (refusal, patch). The patch records the approval (signed) and, while the quorum is
-    not complete, keeps `spec.state` and `spec.input` as they were."""
-    approval = approval_of(pause) or {}
+    (refusal, patch). The patch records the approval (signed for this object, pause and
+    input) and, while the quorum is not complete, keeps `spec.state` and `spec.input` as
+    they were."""
+    approval = approval_of(pause) or _rule({})
+    run, view = RunView.of(old), _pause(pause)
     creator, root = root_creator(old, keys, now)
-    own = (old.get("metadata") or {}).get("name", "")
-    why = refusal(approval, pause["key"], user, groups, creator, root_run=root, own_run=own)
+    why = refusal(approval, view.key, user, groups, creator, root_run=root, own_run=run.name)
     if why:
         return why, {}
     data = (new.get("spec") or {}).get("input")
-    entries = _valid(old, pause, keys, now)
-    counted = list(approval.get("approvals") or [])
-    mismatch = input_refusal({"approvals": entries + counted}, data)
-    if mismatch and user not in {e.get("by") for e in entries + counted}:
-        return (f"{mismatch}: the approvals of {pause['key']} must agree on its input "
+    entries = _valid(run, view, keys, now)
+    earlier = [*entries, *approval.given]
+    mismatch = input_refusal(Approval(approval.approvers, approval.required, approval.allow_creator,
+                                      tuple(earlier), approval.doc), data)
+    if mismatch and user not in {e.get("by") for e in earlier}:
+        return (f"{mismatch}: the approvals of {view.key} must agree on its input "
                 "(send the same input, or reject the run)"), {}
-    given = {e.get("by") for e in entries} | {a.get("by") for a in counted}
+    given = {e.get("by") for e in entries} | set(approval.given_by)
     if user not in given:
         entry: dict[str, Any] = {"by": user, "groups": sorted(groups), "time": time, "input": digest(data)}
-        entry["sig"] = sign(keys, old, pause, entry)
+        entry["sig"] = sign(keys, run, view, entry)
         entries.append(entry)
         given.add(user)
-    meta = old.get("metadata") or {}
     patch: dict[str, Any] = {"metadata": {"annotations": {ANNOTATION_APPROVALS: json.dumps(
-        {"key": pause["key"], "uid": meta.get("uid", ""), "generation": int(pause.get("generation") or 0),
-         "entries": entries},
+        {"key": view.key, "uid": run.uid, "generation": view.generation, "entries": entries},
         separators=(",", ":"))}}}
-    if len(given) < int(approval.get("required") or 1):
-        old_spec = old.get("spec") or {}
-        patch["spec"] = {"state": old_spec.get("state"), "input": old_spec.get("input")}
+    if len(given) < approval.required:
+        patch["spec"] = {"state": run.state.value, "input": run.input}
     return "", patch
 
 
 def may_answer_now(obj: Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
     """Whether `user` could answer the pause this run waits at, as far as its approval
     rule goes (RBAC is asked apart): listed, not the excluded creator, not counted yet."""
-    pause = pending_pause(obj)
-    if pause is None or ((obj.get("status") or {}).get("phase") not in ("Paused", "Suspended")):
+    run = RunView.of(obj)
+    pause = run.pending
+    if pause is None or not run.stopped:
         return False
-    rule = approval_of(pause)
+    rule = pause.approval
     if rule is None:
         return True
-    meta = obj.get("metadata") or {}
-    creator, root = created_by(obj), meta.get("name", "")
-    if is_run_account(creator, meta.get("namespace", "")):  # a subflow: its root's creator, as claimed
+    creator, root = created_by(obj), run.name
+    if is_run_account(creator, run.namespace):  # a subflow: its root's creator, as claimed (display only)
         claimed = _claimed_root(obj)
         creator, root = str(claimed.get("user") or ""), str(claimed.get("run") or "")
-    if refusal(rule, pause["key"], user, groups, creator, root_run=root, own_run=meta.get("name", "")):
+    if refusal(rule, pause.key, user, groups, creator, root_run=root, own_run=run.name):
         return False
-    return user not in {a.get("by") for a in rule.get("approvals") or []}
+    return user not in rule.given_by

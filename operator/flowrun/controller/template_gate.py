@@ -18,7 +18,7 @@ from typing import Any
 
 from ..contract import template_policy as policy
 from ..contract.signing import NO_KEYS, KeyRing, KeyRingError, parse_keyring, single
-from ..contract.status import now
+from ..contract.lifecycle.vocabulary import now
 from .resources import cache_claim_name
 from .settings import Settings
 

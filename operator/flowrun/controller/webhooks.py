@@ -22,7 +22,7 @@ import kopf
 
 from ..contract import notifications as notification_rules
 from ..contract.constants import GROUP, VERSION
-from ..contract.status import now
+from ..contract.lifecycle.vocabulary import now
 from ..kube import Kube
 from . import admission, template_gate
 from .settings import Settings

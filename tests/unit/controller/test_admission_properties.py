@@ -170,7 +170,7 @@ def test_random_admission_reviews(review, parent, verbs):
             rule = approvals.approval_of(old["status"]["pause"])
             assert rule is not None and approvals.may_approve(rule, user, userinfo["groups"])
             creator, _root = approvals.root_creator(old, KEYS, NOW)
-            assert rule.get("allowCreator") or (creator and creator != user)
+            assert rule.allow_creator or (creator and creator != user)
 
     # Who created it, and the root creator, are the API server's userinfo only.
     if old is None:
