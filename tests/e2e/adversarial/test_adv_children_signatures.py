@@ -110,20 +110,22 @@ def test_a_person_cannot_inject_a_subflow_result(operator, namespace, persona_ro
     assert out.returncode != 0, out.stdout
     assert "only the run victim's own pod may create its children" in out.stderr, out.stderr
     assert "eve may not" in out.stderr, out.stderr
-    # Claiming to be the parent's runner is refused by the API server itself (the policy
-    # holds whether or not the webhook answers).
-    forged = json.loads(json.dumps(posing))
-    forged["metadata"]["annotations"] = {"flowrun.io/created-by": runner(ns, "victim")}
-    out = as_(ns, "eve", "create", "-f", "-", input=labelled(forged))
-    assert out.returncode != 0 and "flowrun.io/created-by" in out.stderr and "eve" in out.stderr, out.stderr
     assert name not in flowruns(ns)
 
     # Without the webhook (the namespace no longer selected by it, as when it is down):
-    # the API server stores what eve may create, but the operator neither starts it nor
+    # claiming to be the parent's runner is refused by the API server itself (the records
+    # policy); what eve may create is stored, but the operator neither starts it nor
     # copies anything of it into the parent, whose run_flow fails, saying why.
     from cluster.pytest_plugin import SESSION_LABEL
     kubectl("label", "namespace", ns, f"{SESSION_LABEL[0]}-")
     try:
+        forged = json.loads(json.dumps(posing))
+        forged["metadata"]["annotations"] = {"flowrun.io/created-by": runner(ns, "victim")}
+        out = as_(ns, "eve", "create", "-f", "-", input=labelled(forged))
+        assert out.returncode != 0, out.stdout
+        assert "flowrun.io/created-by records who created the FlowRun: it may name only you (eve)" in out.stderr, \
+            out.stderr
+        assert name not in flowruns(ns)
         out = as_(ns, "eve", "create", "-f", "-", input=labelled(posing))
         assert out.returncode == 0, out.stderr
     finally:
@@ -191,7 +193,7 @@ def test_approvals_of_a_deleted_run_do_not_count_for_its_successor(operator, nam
              what="the personas' rights")
     manifest = labelled(flowrun_manifest("pay", "testflows.approvals:two_finance_approvals"))
     as_(ns, "carol", "create", "-f", "-", input=manifest)
-    wait_phase(ns, "pay", "Paused")
+    wait_phase(ns, "pay", "Paused", timeout=CLAIM_WAIT)
     go = json.dumps({"spec": {"state": "Running", "input": {"ok": True}}})
     for who in ("alice", "bob"):
         assert as_(ns, who, "patch", "fr", "pay", "--type", "merge", "-p", go, groups=FINANCE).returncode == 0
@@ -202,9 +204,11 @@ def test_approvals_of_a_deleted_run_do_not_count_for_its_successor(operator, nam
 
     # eve deletes it and starts it again under the same name: same pause, same approvers.
     assert as_(ns, "eve", "delete", "fr", "pay").returncode == 0
-    wait_for(lambda: "pay" not in flowruns(ns), timeout=60, what="the old run to go")
+    wait_for(lambda: "pay" not in flowruns(ns) and "pay-cache" not in names("pvc", ns)
+             and "pay-runner" not in names("serviceaccounts", ns), timeout=120,
+             what="the old run and what it owned to go")
     assert as_(ns, "eve", "create", "-f", "-", input=manifest).returncode == 0
-    again = wait_phase(ns, "pay", "Paused")
+    again = wait_phase(ns, "pay", "Paused", timeout=CLAIM_WAIT)
     # With the webhook bypassed, she writes the old signed approvals and resumes.
     from cluster.pytest_plugin import SESSION_LABEL
     kubectl("label", "namespace", ns, f"{SESSION_LABEL[0]}-")
