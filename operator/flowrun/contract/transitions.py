@@ -41,7 +41,7 @@ from .constants import (
     MAX_PENDING_SUBFLOW_BYTES,
     MAX_SCHEMA_BYTES,
 )
-from .inputs import input_errors
+from .inputs import input_errors, schema_problems
 from .models import FlowRun
 from .phases import InvalidTransition, PauseKind, Phase, State, check_state_change
 from .status import (
@@ -783,6 +783,9 @@ def check_pause_request(request: PauseRequest) -> None:
     if request.input_schema is not None and json_size(request.input_schema) > MAX_SCHEMA_BYTES:
         raise ValueError(f"the input model's JSON schema is {json_size(request.input_schema)} bytes, "
                          f"more than the {MAX_SCHEMA_BYTES} a pause may store")
+    problems = schema_problems(request.input_schema)
+    if problems:
+        raise ValueError("the input model's JSON schema cannot be used to check input: " + "; ".join(problems))
 
 
 @dataclass
@@ -994,13 +997,14 @@ def review_update(old: Mapping[str, Any], new: Mapping[str, Any], *, runner_of_r
     resuming = new_state == State.RUNNING.value and (
         old_state != new_state or (input_changed and new_spec.get("input") is not None))
     pause = pending_pause(old)
-    if resuming and not runner_of_run and (pause is not None or old_state != State.RUNNING.value):
+    # (the run's own runner is checked like anyone: flow code holds its token)
+    if resuming and (pause is not None or old_state != State.RUNNING.value):
         problems = input_errors((pause or {}).get("inputSchema"), new_spec.get("input"))
         if problems:
             errors.append("input does not match what the run waits for: " + "; ".join(
                 f"spec.input.{p}" if not p.startswith("(input)") else f"spec.input{p[7:]}" for p in problems))
     elif (input_changed and new_spec.get("input") is not None and new_state == State.RUNNING.value
-          and pause is None and not runner_of_run):
+          and pause is None):
         errors.append(f"FlowRun is not paused or suspended (phase {phase or 'Pending'}); "
                       "there is nothing to resume with input")
     return errors
