@@ -19,7 +19,7 @@ from flowrun.ui import views
 def cases() -> list[tuple[str, object]]:
     evil = {"type": "object", "properties": {"x": {"type": "string", "pattern": "^(a+)+$"}}}
     many = {"type": "object", "properties": {"x": {"type": "string", "allOf": [
-        {"pattern": f"^(a+)+(b|c|{i})*$"} for i in range(300)]}}}
+        {"pattern": f"^(a+)+(b|c|{i})*$"} for i in range(100)]}}}
     defs: dict = {f"d{i}": {"anyOf": [{"$ref": f"#/$defs/d{i + 1}"}] * 2} for i in range(60)}
     defs["d60"] = {"type": "integer"}
     chain = {"$defs": defs, "$ref": "#/$defs/d0"}
@@ -33,7 +33,7 @@ def cases() -> list[tuple[str, object]]:
     return [
         ("pattern ^(a+)+$ vs 'a'*26+'!'", lambda: input_errors(evil, {"x": "a" * 26 + "!"})),
         ("pattern ^(a+)+$ vs 'a'*60000+'!'", lambda: input_errors(evil, {"x": "a" * 60_000 + "!"})),
-        ("300 catastrophic patterns vs 'a'*200+'!' (allOf)", lambda: input_errors(many, {"x": "a" * 200 + "!"})),
+        ("100 catastrophic patterns vs 'a'*200+'!' (allOf)", lambda: input_errors(many, {"x": "a" * 200 + "!"})),
         ("anyOf x2 chained 60 deep ($ref): stops at the budget", lambda: input_errors(chain, "x")),
         ("enum of 3000 vs 10000 items: stops at the budget", lambda: input_errors(enum, ["x"] * 10_000)),
         ("legit: 1500 objects, 60 KB, valid", lambda: input_errors(legit, legit_data)),

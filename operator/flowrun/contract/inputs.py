@@ -25,9 +25,11 @@ from .constants import MAX_INPUT_BYTES, MAX_SCHEMA_BYTES
 from .status import json_size
 
 MAX_PATTERN_LENGTH = 1024
+MAX_PATTERNS = 100  # per schema: each is compiled (about 0.3 ms each)
 # Enough for a 64 KiB input against a pydantic model's schema (measured: a list of 2,000
 # objects of 5 fields, 50 KB, costs about 57,000 units); bench/README.md has the worst case.
-MAX_VALIDATION_WORK = 100_000
+MAX_VALIDATION_WORK = 60_000
+REF_COST = 20
 REFUSED_KEYWORDS = ("patternProperties", "unevaluatedProperties", "unevaluatedItems")
 # Subtrees that hold values, not schemas: their keys are not keywords.
 _VALUE_KEYWORDS = ("default", "const", "enum", "examples")
@@ -49,7 +51,7 @@ def _spend(units: int) -> None:
         raise TooCostly()
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=1024)
 def _compiled(pattern: str) -> Any:
     import re2  # google-re2: only where input is checked
     options = re2.Options()
@@ -90,6 +92,7 @@ def schema_problems(schema: Any) -> list[str]:
     if size > MAX_SCHEMA_BYTES:
         return [f"the input schema is {size} bytes, more than the {MAX_SCHEMA_BYTES} allowed"]
     problems: list[str] = []
+    patterns: set[str] = set()
 
     def walk(node: Any) -> None:
         if isinstance(node, list):
@@ -102,6 +105,10 @@ def schema_problems(schema: Any) -> list[str]:
             if key in REFUSED_KEYWORDS:
                 problems.append(f"the keyword {key} is not supported")
             elif key == "pattern" and isinstance(value, str):
+                patterns.add(value)
+                if len(patterns) > MAX_PATTERNS:
+                    problems.append(f"more than {MAX_PATTERNS} different patterns")
+                    return
                 problem = pattern_problem(value)
                 if problem:
                     problems.append(problem)
@@ -167,16 +174,18 @@ def _validator_class() -> Any:
     def refused(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
         yield ValidationError("this schema keyword is not supported (see schema_problems)")
 
-    def metered(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def metered(fn: Callable[..., Any], base_cost: int) -> Callable[..., Any]:
         def keyword(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
-            _spend(1 + (len(value) if isinstance(value, (list, dict, str)) else 0))
+            _spend(base_cost + (len(value) if isinstance(value, (list, dict)) else 0))
             return fn(validator, value, instance, schema)
         return keyword
 
     keywords: dict[str, Callable[..., Any]] = dict(base.VALIDATORS)
     keywords.update(pattern=pattern, uniqueItems=unique_items,
                     **{name: refused for name in REFUSED_KEYWORDS})
-    return jsonschema.validators.extend(base, {k: metered(v) for k, v in keywords.items()})
+    # A reference costs a resolution (the `referencing` library): several plain keywords' worth.
+    costs = {"$ref": REF_COST, "$dynamicRef": REF_COST}
+    return jsonschema.validators.extend(base, {k: metered(v, costs.get(k, 1)) for k, v in keywords.items()})
 
 
 def input_problems(schema: dict[str, Any] | None, data: Any) -> list[tuple[str, str]]:

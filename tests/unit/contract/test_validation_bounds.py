@@ -108,3 +108,8 @@ def test_work_budget_is_per_check():
     input_errors({"$defs": defs, "$ref": "#/$defs/d0"}, "x")
     assert inputs._work.get(None) is None
     assert input_errors({"type": "integer"}, 1) == []
+
+
+def test_too_many_patterns_are_refused():
+    schema = {"type": "object", "properties": {f"p{i}": {"type": "string", "pattern": f"^{i}$"} for i in range(150)}}
+    assert "more than 100 different patterns" in schema_problems(schema)[0]
