@@ -49,7 +49,9 @@ def ui(ui_ns, tmp_path_factory):
 
 
 def client(ui: UIServer, user: str | None) -> httpx.Client:
-    return httpx.Client(base_url=ui.url, headers=ui.headers(user) if user else {}, timeout=30)
+    # A browser sends its page's Origin with every POST; the UI refuses changes without it (ui/guard.py).
+    headers = {"Origin": ui.url, **(ui.headers(user) if user else {})}
+    return httpx.Client(base_url=ui.url, headers=headers, timeout=30)
 
 
 def csrf(page: str) -> str:
@@ -218,7 +220,7 @@ def test_sign_in_with_a_token(ui_ns, tmp_path_factory):
     token = kubectl("create", "token", "ui-token-user", namespace=ns).stdout.strip()
     server = UIServer(ns, "token", tmp_path_factory.mktemp("ui-token")).start()
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as c:
+        with httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=30) as c:
             first = c.get("/")
             assert first.status_code == 303 and first.headers["location"] == "/signin"
             form = c.get("/signin").text

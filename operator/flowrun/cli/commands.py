@@ -552,7 +552,9 @@ def cmd_ui(args: Any, s: Session) -> int:
         s.print(f"flowrun UI for {where}: http://{host}:{port}/")
         s.note("Ctrl-C stops it.")
 
-    serve(Settings(auth="kubeconfig", namespaces=namespaces, kubeconfig=s.kubeconfig),
+    from ..ui.guard import local_hosts
+    serve(Settings(auth="kubeconfig", namespaces=namespaces, kubeconfig=s.kubeconfig,
+                   allowed_hosts=local_hosts(args.address)),
           args.address, args.port, base=s.kube, on_ready=ready)
     return OK
 

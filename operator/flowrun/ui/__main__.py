@@ -7,6 +7,7 @@ FLOWRUN_UI_SECRET_FILE     a file with the CSRF key (else random per start)
 FLOWRUN_UI_USER_HEADER     proxy mode: the header naming the user (X-Forwarded-User)
 FLOWRUN_UI_GROUPS_HEADER   proxy mode: the header listing groups, comma-separated
 FLOWRUN_UI_INSECURE_COOKIES  "true" only for plain-HTTP testing off-cluster
+FLOWRUN_UI_ALLOWED_HOSTS   comma-separated Host names to answer to; empty: any (ui/guard.py)
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def main() -> None:
         auth=env("FLOWRUN_UI_AUTH", "token"), namespaces=names or None, secret=secret,
         secure_cookies=(env("FLOWRUN_UI_INSECURE_COOKIES", "").lower() != "true"),
         user_header=env("FLOWRUN_UI_USER_HEADER", "X-Forwarded-User"),
-        groups_header=env("FLOWRUN_UI_GROUPS_HEADER", "X-Forwarded-Groups"))
+        groups_header=env("FLOWRUN_UI_GROUPS_HEADER", "X-Forwarded-Groups"),
+        allowed_hosts=[h.strip() for h in (env("FLOWRUN_UI_ALLOWED_HOSTS") or "").split(",") if h.strip()] or None)
     if settings.auth not in ("token", "proxy"):
         raise SystemExit("FLOWRUN_UI_AUTH must be token or proxy in a pod")
     serve(settings, env("FLOWRUN_UI_ADDRESS", "0.0.0.0"), int(env("FLOWRUN_UI_PORT", "8080")))

@@ -50,6 +50,7 @@ from ..contract.transitions import pending_pause
 from ..kube import actions
 from ..kube.client import Gone, Kube, KubeError
 from . import forms, views
+from .guard import Guard
 from .cache import RunCache
 
 log = logging.getLogger("flowrun.ui")
@@ -84,6 +85,8 @@ class Settings:
     groups_header: str = "X-Forwarded-Groups"
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     title: str = "flowrun"
+    # Host names the UI answers to (guard.py); None: any (in the cluster, behind an ingress).
+    allowed_hosts: list[str] | None = None
 
 
 @dataclass
@@ -594,7 +597,8 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(Headers, settings=settings)],
+        middleware=[Middleware(Guard, allowed_hosts=settings.allowed_hosts, namespaces=settings.namespaces),
+                    Middleware(Headers, settings=settings)],
         exception_handlers={HTTPException: http_error, KubeError: kube_error,
                             Unauthenticated: unauthenticated},
     )
