@@ -42,6 +42,7 @@ from .constants import (
     MAX_SCHEMA_BYTES,
 )
 from .inputs import input_errors, schema_problems
+from .vocabulary import history_action
 from .models import FlowRun
 from .phases import InvalidTransition, PauseKind, Phase, State, check_state_change
 from .status import (
@@ -722,6 +723,7 @@ def runner_note(obj: Mapping[str, Any], attempt: int, action: str, message: str,
     if stop:
         return stop
     status = _status(obj)
+    action = history_action(action)  # a fixed vocabulary: anything else is `other`
     return Write(status={"message": clip(message, 1024),
                          "history": history_patch(status, action, by="runner", message=message, when=now)})
 
