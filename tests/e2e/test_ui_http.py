@@ -95,7 +95,17 @@ def test_the_list_puts_runs_waiting_for_a_person_first_and_filters(ui, runs):
         assert page.status_code == 403 and 'role="alert"' in page.text and "Forbidden" in page.text
     with client(ui, None) as c:
         page = c.get("/")
-        assert page.status_code == 401 and "X-Forwarded-User" in page.text
+        assert page.status_code == 401 and "X-Flowrun-Proxy-Secret" in page.text
+        # Identity headers from anyone but the proxy (no or a wrong shared secret): refused.
+        for secret in (None, "guessed"):
+            spoof = {"X-Forwarded-User": "ui-approver", "X-Forwarded-Groups": "ui-approvers"}
+            if secret:
+                spoof["X-Flowrun-Proxy-Secret"] = secret
+            page = c.get(f"/runs/{ns}/pay", headers=spoof)
+            assert page.status_code == 401 and "authenticating proxy" in page.text
+        # The proxy itself may not make the UI a system: user.
+        admin = {**ui.headers("ui-approver"), "X-Forwarded-User": "system:admin"}
+        assert c.get("/", headers=admin).status_code == 403
 
 
 def test_the_run_page(ui, runs):

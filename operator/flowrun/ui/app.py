@@ -51,6 +51,7 @@ from ..kube import actions
 from ..kube.client import Gone, Kube, KubeError
 from . import forms, views
 from .guard import Guard
+from .proxy_auth import DEFAULT_SECRET_HEADER, NotAllowed, NotTheProxy, proxy_identity
 from .cache import RunCache
 
 log = logging.getLogger("flowrun.ui")
@@ -87,6 +88,17 @@ class Settings:
     title: str = "flowrun"
     # Host names the UI answers to (guard.py); None: any (in the cluster, behind an ingress).
     allowed_hosts: list[str] | None = None
+    # auth=proxy (proxy_auth.py): the proxy's shared secret and its header; whom the UI may
+    # impersonate (users None: any but system: users; groups: only these).
+    proxy_secret: bytes | None = None
+    proxy_secret_header: str = DEFAULT_SECRET_HEADER
+    impersonate_users: list[str] | None = None
+    impersonate_groups: list[str] = field(default_factory=list)
+    # TLS served by the UI itself; with client_ca_file, only clients with a certificate
+    # signed by that CA connect (mTLS: the proxy proves itself).
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    client_ca_file: str | None = None
 
 
 @dataclass
@@ -160,10 +172,14 @@ class People:
                 raise Unauthenticated("sign in with a token")
             key = "t:" + hashlib.sha256(token.encode()).hexdigest()
             return self._cached(key, lambda: self._whoami(self.base.as_person(token=token), True))
-        user = (request.headers.get(s.user_header) or "").strip()
-        if not user:
-            raise Unauthenticated(f"no user in the {s.user_header} header (is the authenticating proxy in front?)")
-        groups = tuple(g.strip() for g in (request.headers.get(s.groups_header) or "").split(",") if g.strip())
+        try:
+            user, groups = proxy_identity(request.headers, user_header=s.user_header, groups_header=s.groups_header,
+                                          secret=s.proxy_secret, secret_header=s.proxy_secret_header,
+                                          users=s.impersonate_users, groups=s.impersonate_groups)
+        except NotTheProxy as exc:
+            raise Unauthenticated(str(exc)) from None
+        except NotAllowed as exc:
+            raise HTTPException(403, str(exc)) from None
         key = "p:" + user + "\0" + "\0".join(groups)
         return self._cached(key, lambda: Person(self.base.as_person(user=user, groups=groups), user, list(groups)))
 
@@ -647,9 +663,15 @@ def serve(settings: Settings, host: str, port: int, *, base: Kube | None = None,
           on_ready: Any = None) -> None:
     """Run the UI until interrupted (uvicorn)."""
     import uvicorn
+    tls: dict[str, Any] = {}
+    if settings.tls_cert_file:
+        import ssl
+        tls = {"ssl_certfile": settings.tls_cert_file, "ssl_keyfile": settings.tls_key_file}
+        if settings.client_ca_file:
+            tls.update(ssl_ca_certs=settings.client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
     config = uvicorn.Config(create_app(settings, base), host=host, port=port, log_level=os.environ.get(
         "FLOWRUN_UI_LOG_LEVEL", "warning"), access_log=False, timeout_graceful_shutdown=1,
-        proxy_headers=False)
+        proxy_headers=False, **tls)
     server = uvicorn.Server(config)
     if on_ready is not None:
         original = server.startup
