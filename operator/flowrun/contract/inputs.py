@@ -53,7 +53,7 @@ def _spend(units: int) -> None:
 
 @functools.lru_cache(maxsize=1024)
 def _compiled(pattern: str) -> Any:
-    import re2  # google-re2: only where input is checked
+    import re2  # type: ignore[import-untyped]  # google-re2 (no stubs): only where input is checked
     options = re2.Options()
     options.log_errors = False
     options.max_mem = 8 << 20
@@ -185,7 +185,8 @@ def _validator_class() -> Any:
                     **{name: refused for name in REFUSED_KEYWORDS})
     # A reference costs a resolution (the `referencing` library): several plain keywords' worth.
     costs = {"$ref": REF_COST, "$dynamicRef": REF_COST}
-    return jsonschema.validators.extend(base, {k: metered(v, costs.get(k, 1)) for k, v in keywords.items()})
+    return jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+        base, {k: metered(v, costs.get(k, 1)) for k, v in keywords.items()})
 
 
 def input_problems(schema: dict[str, Any] | None, data: Any) -> list[tuple[str, str]]:

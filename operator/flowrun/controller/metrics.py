@@ -5,7 +5,7 @@ FLOWRUN_METRICS_PORT at /metrics when that is set. The chart's Grafana dashboard
 - flowrun_transitions_total{action}: transitions recorded in runs' status.history
   (created, started, paused, suspended, resumed, completed, failed, timed-out, ...),
   counted once each when the operator announces them as Events;
-  Every label value comes from a fixed set (contract/vocabulary.py): what flow code
+  Every label value comes from a fixed set (contract/bounded.py): what flow code
   writes into its status (history actions, phases, pause kinds) that is not in the set is
   counted as `other`, so no run can create label values;
 - flowrun_runs{phase}: FlowRuns this operator currently sees, by phase;
@@ -38,7 +38,7 @@ from typing import Any, Callable
 from prometheus_client import CollectorRegistry, Counter as PromCounter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
-from ..contract.vocabulary import PAUSE_KINDS, PHASES, bounded
+from ..contract.bounded import PAUSE_KINDS, PHASES, bounded
 
 REGISTRY = CollectorRegistry()
 TRANSITIONS = PromCounter("flowrun_transitions", "FlowRun transitions, by history action",

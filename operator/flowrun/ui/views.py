@@ -15,10 +15,10 @@ import nh3
 
 from ..contract import approvals
 from ..contract import input_schema as schemas
-from ..contract.actions import STOPPED, WORDS, allowed, phase_of, state_of
+from ..contract.lifecycle.people import STOPPED, WORDS, allowed, phase_of, state_of
 from ..contract.phases import State
 from ..contract.status import parse_timestamp
-from ..contract.transitions import pending_pause, waits_for_a_person
+from ..contract.lifecycle.view import pending_pause, waits_for_a_person
 
 PAGE_SIZE = 50
 _MD = markdown_it.MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -116,23 +116,29 @@ def _requirement(part: str) -> Callable[[Mapping[str, str]], bool] | None:
         options = {v.strip() for v in rest[:-1].split(",") if v.strip()}
         if not all(_VALUE.fullmatch(v) for v in options):
             return None
-        key = words[0]
-        if words[1] == "in":
-            return lambda lb: lb.get(key) in options
-        return lambda lb: lb.get(key) not in options
+        return _label_in(words[0], options, negate=words[1] == "notin")
     for op in ("!=", "==", "="):
         if op in part:
             key, _, value = (x.strip() for x in part.partition(op))
             if not _KEY.fullmatch(key) or not _VALUE.fullmatch(value):
                 return None
-            if op == "!=":
-                return lambda lb: lb.get(key) != value
-            return lambda lb: lb.get(key) == value
+            return _label_in(key, {value}, negate=op == "!=")
     neg = part.startswith("!")
     key = part[1:].strip() if neg else part
     if not _KEY.fullmatch(key):
         return None
-    return (lambda lb: key not in lb) if neg else (lambda lb: key in lb)
+    return _label_present(key, negate=neg)
+
+
+def _label_in(key: str, values: set[str], *, negate: bool = False) -> Callable[[Mapping[str, str]], bool]:
+    """`key=value`, `key!=value`, `key in (...)`, `key notin (...)` (a missing label is
+    not in any set)."""
+    return lambda labels: (labels.get(key) in values) != negate
+
+
+def _label_present(key: str, *, negate: bool = False) -> Callable[[Mapping[str, str]], bool]:
+    """`key` or `!key`."""
+    return lambda labels: (key in labels) != negate
 
 
 def selector_matcher(selector: str) -> Callable[[Mapping[str, str]], bool] | None:

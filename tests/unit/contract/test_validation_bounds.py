@@ -6,7 +6,8 @@ fail by hanging if the bound is lost."""
 import pytest
 
 from flowrun.contract import inputs
-from flowrun.contract import transitions as t
+from flowrun.contract.lifecycle import people, runner
+from flowrun.contract.phases import PauseKind
 from flowrun.contract.inputs import MAX_VALIDATION_WORK, input_errors, input_problems, schema_problems
 
 pytestmark = pytest.mark.timeout(20)
@@ -85,10 +86,10 @@ def test_a_legit_large_input_fits_the_budget():
 
 
 def test_the_pause_itself_refuses_an_unusable_schema():
-    request = t.PauseRequest(key="k", kind=t.PauseKind.PAUSE, timeout_seconds=None, input_schema={
+    request = runner.PauseRequest(key="k", kind=PauseKind.PAUSE, timeout_seconds=None, input_schema={
         "type": "object", "properties": {"x": {"type": "string", "pattern": r"(a)\1"}}})
     with pytest.raises(ValueError, match="RE2"):
-        t.check_pause_request(request)
+        runner.check_pause_request(request)
 
 
 def test_the_runner_resuming_its_own_run_is_checked_like_anyone():
@@ -97,7 +98,7 @@ def test_the_runner_resuming_its_own_run_is_checked_like_anyone():
            "status": {"phase": "Suspended", "pause": {"key": "k", "kind": "suspend", "inputSchema": EVIL}}}
     new = {**old, "spec": {"state": "Running", "input": {"x": "a" * 40 + "!"}}}
     for runner in (False, True):
-        errors = t.review_update(old, new, runner_of_run=runner)
+        errors = people.review_update(old, new, runner_of_run=runner)
         assert errors and "does not match" in errors[0], (runner, errors)
 
 

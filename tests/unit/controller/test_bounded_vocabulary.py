@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from fakeapi import FakeKube, Store
-from flowrun.contract import transitions as t
-from flowrun.contract import vocabulary as v
+from flowrun.contract.lifecycle import runner as t
+from flowrun.contract.lifecycle.steps import Write
+from flowrun.contract import bounded as v
 from flowrun.controller import metrics
 from flowrun.controller.reconcile import Reconciler
 from flowrun.controller.settings import Settings
@@ -42,7 +43,7 @@ def test_the_runner_records_only_known_actions():
     obj = {"metadata": {"name": "r", "namespace": "ns", "generation": 1},
            "status": {"phase": "Running", "attempt": 1}}
     step = t.runner_note(obj, 1, "pwned-" + "x" * 300, "m", datetime.now(timezone.utc))
-    assert isinstance(step, t.Write) and step.status["history"][-1]["action"] == "other"
+    assert isinstance(step, Write) and step.status["history"][-1]["action"] == "other"
 
 
 def test_flow_written_history_becomes_other_and_its_events_are_rate_limited():
