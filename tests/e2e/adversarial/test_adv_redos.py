@@ -26,7 +26,7 @@ def test_hostile_pattern_and_input_are_refused_and_the_webhook_keeps_answering(o
         assert "does not match" in out.stderr, out.stderr
     # The run's own account (flow code holds its token) is checked like anyone.
     runner = f"system:serviceaccount:{namespace}:redos-runner"
-    out = kubectl("patch", "flowrun", "redos", "--type=merge", "-p",
+    out = kubectl("patch", "flowruns.flowrun.io", "redos", "--type=merge", "-p",
                   '{"spec":{"state":"Running","input":{"word":"' + "a" * 60 + '!"}}}',
                   f"--as={runner}", namespace=namespace, check=False)
     assert out.returncode != 0 and "does not match" in out.stderr, out.stderr

@@ -1,7 +1,7 @@
 """Flows that write hostile things where flow code may (issue 26)."""
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from flowrun import flow, pause_flow_run
 
@@ -12,7 +12,9 @@ class Word(BaseModel):
 
 
 class Echo(BaseModel):
-    # A backreference: RE2 cannot compile it, so no pause may store it.
+    # A backreference: RE2 cannot compile it, so no pause may store it. (pydantic's own
+    # default engine, Rust's regex, refuses it too: this model asks for Python's re.)
+    model_config = ConfigDict(regex_engine="python-re")
     word: Annotated[str, Field(pattern=r"^(a)\1$")]
 
 
