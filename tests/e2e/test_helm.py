@@ -116,7 +116,8 @@ def schema_dir(kubeconfig, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("schemas")
     paths = json.loads(kubectl("get", "--raw", "/openapi/v3").stdout)["paths"]
     wanted = {"api/v1", "apis/apps/v1", "apis/rbac.authorization.k8s.io/v1",
-              "apis/admissionregistration.k8s.io/v1", "apis/apiextensions.k8s.io/v1", "apis/policy/v1"}
+              "apis/admissionregistration.k8s.io/v1", "apis/apiextensions.k8s.io/v1", "apis/policy/v1",
+              "apis/networking.k8s.io/v1"}
     for path in sorted(wanted):
         assert path in paths, f"the API server publishes no OpenAPI v3 document for {path}"
         doc = json.loads(kubectl("get", "--raw", "/openapi/v3/" + path, timeout=120).stdout)
