@@ -6,7 +6,8 @@ fail by hanging if the bound is lost."""
 import pytest
 
 from flowrun.contract import inputs
-from flowrun.contract.lifecycle import people, runner
+from flowrun.contract.lifecycle import pausing as runner
+from flowrun.contract.lifecycle import people
 from flowrun.contract.phases import PauseKind
 from flowrun.contract.inputs import MAX_VALIDATION_WORK, input_errors, input_problems, schema_problems
 
