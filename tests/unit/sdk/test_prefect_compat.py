@@ -296,12 +296,15 @@ class FakeLive:
     def checkpoint(self, _next_key):
         pass
 
-    def pause(self, key, *, kind, timeout, model, description=None):
+    def pause(self, key, *, kind, timeout, model, description=None, as_model=False):
         self.calls.append({"key": key, "kind": kind.value, "description": description,
                            "schema": model.model_json_schema() if model else None,
                            "thread": threading.current_thread().name})
         self.paused.set()
         assert self.resumed.wait(5), "never resumed"
+        if model is not None:  # as LiveFlowRun: validated by the model once
+            instance = model.model_validate(self.data or {})
+            return instance if as_model else instance.model_dump(mode="json")
         return self.data
 
     def resume(self, data=None):
