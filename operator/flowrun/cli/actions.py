@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..contract import input_schema as schemas
+from ..contract.lifecycle.vocabulary import Refusal
 from ..contract.phases import Phase, State
 from ..kube import actions
 from ..sdk.pausing import RESUME_WATCH_SECONDS, watch_resume
@@ -110,14 +111,14 @@ def _refused(name: str, exc: actions.Refused, bulk: bool,
     if not exc.applies and bulk:
         return _Skip(exc.message)
     if exc.invalid_input:
-        if exc.message.startswith("does not wait for input"):
+        if exc.code is Refusal.NOT_WAITING_FOR_INPUT:
             return InputError(f"FlowRun {name!r} {exc.message.replace('without input', 'without --input/--input-file')}")
         fields = ", ".join(f"{f.name} ({f.type}{', required' if f.required else ''})"
                            for f in schemas.fields((expected or {}).get(name)))
         return InputError(f"invalid input for FlowRun {name!r}: {exc.message}"
                           + (f" [expected: {fields}]" if fields else ""))
-    if exc.message.startswith(("not paused", "does not wait")):
-        return CliError(f"FlowRun {name!r} is {exc.message}" if exc.message.startswith("not")
+    if exc.code in (Refusal.NOT_STOPPED, Refusal.NOT_AT_A_PAUSE):
+        return CliError(f"FlowRun {name!r} is {exc.message}" if exc.code is Refusal.NOT_STOPPED
                         else f"FlowRun {name!r} {exc.message.replace('use cancel', 'use `flowrun cancel`')}",
                         FAILED)
     return CliError(f"FlowRun {name!r}: {exc.message}", FAILED)

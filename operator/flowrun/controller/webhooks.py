@@ -26,7 +26,7 @@ from ..contract.lifecycle.view import pending_pause
 from ..contract import notifications as notification_rules
 from ..contract import template_policy as policy
 from ..contract.constants import GROUP, VERSION
-from ..contract.status import now
+from ..contract.lifecycle.vocabulary import now
 from ..kube import Kube
 from . import admission, template_gate
 from .settings import Settings

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from typing import Any
 
 import urllib3
 
+from ..contract.lifecycle.vocabulary import KINDS
 from .access import AccessCalls
 from .errors import Conflict, Gone, KubeError, api_error, webhook_unreachable
 from .flowruns import FlowRunCalls
@@ -78,18 +80,16 @@ def context_namespace(kubeconfig: str | None = None) -> str:
     return (active or {}).get("context", {}).get("namespace") or "default"
 
 
-# kind -> (API group attribute, method suffix). Only kinds the project touches.
-_KINDS: dict[str, tuple[str, str]] = {
-    "Job": ("batch", "namespaced_job"),
-    "Pod": ("core", "namespaced_pod"),
-    "PersistentVolumeClaim": ("core", "namespaced_persistent_volume_claim"),
-    "ServiceAccount": ("core", "namespaced_service_account"),
-    "ConfigMap": ("core", "namespaced_config_map"),
-    "Secret": ("core", "namespaced_secret"),
-    "Event": ("core", "namespaced_event"),
-    "Role": ("rbac", "namespaced_role"),
-    "RoleBinding": ("rbac", "namespaced_role_binding"),
-}
+# The client library's API object by API group, for the kinds of contract's KINDS that
+# go through it (FlowRuns and notifiers go through our own transport).
+_CLIENT_APIS = {"": "core", "batch": "batch", "rbac.authorization.k8s.io": "rbac"}
+
+
+def _client_method(kind: str) -> tuple[str, str]:
+    """(API object, method suffix) of the client library for a kind: ("core",
+    "namespaced_persistent_volume_claim"); KeyError for a kind it does not handle."""
+    group = KINDS[kind].group
+    return _CLIENT_APIS[group], "namespaced_" + re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()
 
 
 class Kube(FlowRunCalls, AccessCalls):
@@ -185,7 +185,7 @@ class Kube(FlowRunCalls, AccessCalls):
 
     def _method(self, verb: str, kind: str) -> Callable[..., Any]:
         try:
-            group, suffix = _KINDS[kind]
+            group, suffix = _client_method(kind)
         except KeyError:
             raise ValueError(f"kind {kind!r} is not handled by flowrun.kube") from None
         method: Callable[..., Any] = getattr(self._api(group), f"{verb}_{suffix}")

@@ -93,10 +93,6 @@ def description_of(model: type[BaseModel] | None) -> str | None:
     return getattr(model, "__description__", None) if model is not None else None
 
 
-def input_schema(model: type[BaseModel]) -> dict[str, Any]:
-    return model.model_json_schema()
-
-
 def validation_messages(exc: pydantic.ValidationError) -> list[str]:
     """Readable 'field: problem' lines of a pydantic validation error."""
     lines = []

@@ -24,22 +24,26 @@ from typing import Any
 
 import pydantic
 
+from ..contract.lifecycle.pausing import PauseMemo, PauseRequest, check_pause_request, runner_pause
+
 from ..contract.lifecycle.runner import (
-    PauseMemo,
-    PauseRequest,
-    check_pause_request,
+
     runner_checkpoint,
+
     runner_fence,
+
     runner_finished,
+
     runner_note,
-    runner_pause,
+
     runner_started,
+
 )
-from ..contract.lifecycle.steps import Exit, Hold, Proceed, RunnerStep, Stash, Stop, Write
+from ..contract.lifecycle.steps import Exit, Hold, PauseHere, Proceed, RunnerStep, Stash, Stop, Write
 from ..contract.lifecycle.subflows import subflow_received
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import PauseKind
-from ..contract.status import now
+from ..contract.lifecycle.vocabulary import now
 from ..kube import Gone, Kube, webhook_unreachable
 from .inputs import validation_messages
 
@@ -354,7 +358,7 @@ class LiveFlowRun:
                 seen = self.latest
                 self.wait_until(lambda obj: _rv(obj) != _rv(seen) or None)
                 continue
-            if step == "pause":
+            if isinstance(step, PauseHere):
                 log.info("pause requested from outside; pausing before the next task")
                 self.pause(next_key(), kind=PauseKind.PAUSE, timeout=self.default_timeout,
                            model=None, requested_by="user")
