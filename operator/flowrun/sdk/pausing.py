@@ -24,6 +24,7 @@ from typing import Any, TypeVar, overload
 import pydantic
 
 from ..contract.lifecycle.people import Plan
+from ..contract.lifecycle.vocabulary import Refusal
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import PauseKind, Phase, State
 from ..contract.status import keys_contain
@@ -190,7 +191,7 @@ class ResumeError(ValueError):
     input, refused by the flow's validators...). `code`: why, when the run's state or
     its input refused it (the contract's refusal code; None otherwise)."""
 
-    def __init__(self, message: str, code: Any = None) -> None:
+    def __init__(self, message: str, code: Refusal | None = None) -> None:
         super().__init__(message)
         self.code = code
 
@@ -260,12 +261,11 @@ def _act(flow_run_id: str, namespace: str | None, target: State, *, data: Any = 
     try:
         obj, done = actions.change(kube, ns, name, target, data=data, reason=reason)
     except actions.Refused as exc:
-        code = getattr(exc, "code", None)
-        if exc.invalid_input and target is State.RUNNING:
-            raise ResumeError(f"input for FlowRun {name} is invalid: {exc.message}", code) from None
-        if not exc.applies and target is State.RUNNING and exc.message.startswith("not paused"):
-            raise ResumeError(f"FlowRun {name} is {exc.message}", code) from None
-        raise ResumeError(f"FlowRun {name}: {exc.message}", code) from None
+        if exc.code in (Refusal.INVALID_INPUT, Refusal.NOT_WAITING_FOR_INPUT):
+            raise ResumeError(f"input for FlowRun {name} is invalid: {exc.message}", exc.code) from None
+        if exc.code is Refusal.NOT_STOPPED:
+            raise ResumeError(f"FlowRun {name} is {exc.message}", exc.code) from None
+        raise ResumeError(f"FlowRun {name}: {exc.message}", exc.code) from None
     except actions.ApiRefused as exc:
         raise exc.error from None
     if obj is None or done is None:
@@ -291,11 +291,12 @@ def cancel_flow_run(flow_run_id: Any, reason: str | None = None, namespace: str 
     def cancel() -> None:
         try:
             _act(str(flow_run_id), namespace, State.CANCELLED, reason=reason)
-        except ResumeError:
-            kube = Kube()
-            ns, name, obj = _find(kube, str(flow_run_id), namespace)
-            if (obj.get("spec") or {}).get("state") != State.CANCELLED.value:
+        except ResumeError as exc:
+            if exc.code is not Refusal.FINISHED:
                 raise
+            _, _, obj = _find(Kube(), str(flow_run_id), namespace)
+            if (obj.get("spec") or {}).get("state") != State.CANCELLED.value:
+                raise  # a run that ended otherwise; one already cancelled is left as it is
     return _dual(cancel)
 
 

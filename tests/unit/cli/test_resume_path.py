@@ -18,6 +18,7 @@ from fakeapi import FakeKube, Store
 from flowrun.cli import actions as cli_actions, commands, inputs as cli_inputs, main as cli_main
 from flowrun.cli.commands import Session
 from flowrun.cli.parser import build_parser
+from flowrun.contract.inputs import forget_answers
 from flowrun.contract.phases import PauseKind
 from flowrun.sdk.cache import ResultCache
 from flowrun.sdk.live import LiveFlowRun
@@ -38,6 +39,7 @@ class Answer(pydantic.BaseModel):
 @pytest.fixture(autouse=True)
 def counters(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     COUNTS.clear()
+    forget_answers()  # what another test checked is not this test's
     split = cli_inputs.split_assignment
     iter_errors = jsonschema.Draft202012Validator.iter_errors
 
@@ -77,6 +79,20 @@ def test_the_cli_parses_the_input_once_and_validates_it_once(counters: Counter[s
     assert code == 0, err.getvalue()
     assert person.get_flowrun("ns", "r")["spec"]["input"] == {"approved": True, "amount": 3}
     assert dict(counters) == {"parse": 2, "schema": 1}  # one parse of each of the two --input
+
+
+def test_a_refused_input_is_validated_once_too(counters: Counter[str]) -> None:
+    store = Store()
+    person = paused_run(store)
+    person.patch_flowrun("ns", "r", {"spec": {"state": "Paused"}})
+    person.patch_flowrun("ns", "r", {"status": {"phase": "Paused", "pause": {
+        "key": "pause-1", "kind": "Pause", "inputSchema": Answer.model_json_schema()}}}, status=True)
+    args = build_parser().parse_args(["resume", "r", "--input", "approved=true", "--input", 'amount:="3"'])
+    with pytest.raises(cli_inputs.InputError, match="amount: '3' is not of type 'integer'"):
+        commands.COMMANDS["resume"](args, Session(namespace_arg="ns", out=io.StringIO(), err=io.StringIO(),
+                                                  _kube=person))
+    assert dict(counters) == {"parse": 2, "schema": 1}
+    assert person.get_flowrun("ns", "r")["spec"]["state"] == "Paused"
 
 
 def test_the_pod_validates_the_input_once_with_the_schema_and_once_with_the_model(
