@@ -172,7 +172,7 @@ def _paused(run: RunView, request: PauseRequest, now: datetime, generation: int,
 
 def _judge_resume(run: RunView, request: PauseRequest, recorded: PauseView,
                   memo: PauseMemo, now: datetime, check: Callable[[Any], str | None]) -> RunnerStep:
-    if not approvals.complete(approvals.approval_of(recorded.doc)):
+    if not approvals.complete(recorded.approval):
         return Hold("the operator counts the pause's approvals")
     data = run.input
     generation = run.generation
