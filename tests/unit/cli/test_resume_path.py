@@ -1,7 +1,7 @@
 """How often one resume parses and validates its input, per process (docs/design.md, "A
 person's action: one door"): `flowrun resume NAME --input k=v` in the CLI's process, and
 the runner's pod that the resume wakes. Counted, not assumed: the counters wrap the one
-parser of `--input`, the one JSON-schema validator (contract/inputs.py) and the flow's
+parser of `--input`, the one JSON-schema check (contract/inputs.py `_check`) and the flow's
 pydantic model."""
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import threading
 from collections import Counter
 from typing import Any
 
-import jsonschema
 import pydantic
 import pytest
 
@@ -18,6 +17,7 @@ from fakeapi import FakeKube, Store
 from flowrun.cli import actions as cli_actions, commands, inputs as cli_inputs, main as cli_main
 from flowrun.cli.commands import Session
 from flowrun.cli.parser import build_parser
+from flowrun.contract import inputs as contract_inputs
 from flowrun.contract.inputs import forget_answers
 from flowrun.contract.phases import PauseKind
 from flowrun.sdk.cache import ResultCache
@@ -41,20 +41,20 @@ def counters(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     COUNTS.clear()
     forget_answers()  # what another test checked is not this test's
     split = cli_inputs.split_assignment
-    iter_errors = jsonschema.Draft202012Validator.iter_errors
+    check = contract_inputs._check
 
     def counted_split(text: str) -> tuple[str, str, str]:
         COUNTS["parse"] += 1
         return split(text)
 
-    def counted_iter_errors(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def counted_check(schema: Any, data: Any) -> Any:
         COUNTS["schema"] += 1
-        return iter_errors(self, *args, **kwargs)
+        return check(schema, data)
 
     for module in (cli_inputs, cli_actions):
         if hasattr(module, "split_assignment"):
             monkeypatch.setattr(module, "split_assignment", counted_split)
-    monkeypatch.setattr(jsonschema.Draft202012Validator, "iter_errors", counted_iter_errors)
+    monkeypatch.setattr(contract_inputs, "_check", counted_check)
     return COUNTS
 
 
