@@ -142,6 +142,10 @@ def test_without_the_webhook_a_wider_template_fails_and_nobody_is_credited(opera
     forged = flowrun_manifest("wide", FLOW, template=ANOTHER_ACCOUNT)
     forged["metadata"]["annotations"] = {"flowrun.io/template-approval": "0" * 64,
                                          "flowrun.io/changed-by": "somebody-else"}
+    # Crediting someone else is refused by the API server itself (the chart's records policy).
+    out = apply(ns, forged, check=False)
+    assert out.returncode != 0 and "flowrun.io/changed-by records who made a change" in out.stderr, out.stderr
+    del forged["metadata"]["annotations"]["flowrun.io/changed-by"]
     apply(ns, forged)
     fr = wait_phase(ns, "wide", "Failed", "Completed", timeout=60)
     assert fr["status"]["phase"] == "Failed"
