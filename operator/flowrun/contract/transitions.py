@@ -60,6 +60,7 @@ from .status import (
 FLOW_FAILED = "FlowFailed"                      # the flow raised (after its retries)
 DEADLINE_EXCEEDED = "DeadlineExceeded"          # a pause or suspension was never resumed
 POD_LOSSES_EXHAUSTED = "PodLossesExhausted"     # more pods lost than spec.maxPodLosses
+CONFLICT = "Conflict"  # an object of the name a run needs belongs to someone else
 INFRASTRUCTURE_REFUSED = "InfrastructureRefused"  # invalid Job, image that cannot be pulled...
 CANCELLED = "Cancelled"                         # spec.state: Cancelled
 END_REASONS = frozenset({FLOW_FAILED, DEADLINE_EXCEEDED, POD_LOSSES_EXHAUSTED,
@@ -623,6 +624,17 @@ def job_refused(obj: Mapping[str, Any], code: int, message: str, now: datetime) 
                                  by="operator", now=now))
     reason = "QuotaExceeded" if "quota" in message.lower() else "JobRefused"
     return _blocked(status, run, reason, f"The runner Job cannot be created: {message}", now)
+
+
+def job_conflict(obj: Mapping[str, Any], message: str, now: datetime) -> Write | Wait:
+    """An object the attempt needs exists under its name but belongs to someone else
+    (contract/ownership.py): the run fails with the reason Conflict, naming it; it is
+    never adopted."""
+    run = FlowRun.from_body(obj)
+    if run.phase is None or run.phase.terminal:
+        return Wait("finished")
+    return Write(status=_end(_status(obj), Phase.FAILED, CONFLICT, message, action="failed",
+                             by="operator", now=now))
 
 
 # ---- subflows ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any
 from ..contract import transitions as t
 from ..contract.children import is_child_of
 from ..contract.instances import belongs
+from ..contract.ownership import conflict_message, owned_by
 from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT, LABEL_PARENT, LABEL_RUN, LABEL_STARTED_BY
 from ..contract.phases import Phase
 from ..contract.status import now, parse_timestamp
@@ -245,12 +246,18 @@ class Reconciler:
         if refused:  # never valid without the webhook's signature: the run fails, as on a 422
             self.write(obj, lambda cur: t.job_refused(cur, 422, refused, now()))
             return None
+        uid = obj["metadata"].get("uid") or ""
         try:
-            for child in resources.runner_account(obj):
-                self.kube.create(child)
+            wanted = resources.runner_account(obj)
             if resources.owns_cache_claim(obj):
-                self.kube.create(resources.cache_claim(obj, self.settings))
+                wanted.append(resources.cache_claim(obj, self.settings))
+            for child in wanted:
+                # A 409 returns the object of that name: used only if it is this run's own.
+                if not owned_by(made := self.kube.create(child), uid):
+                    return self.conflict(obj, {**made, "kind": child["kind"]})
             job = self.kube.create(resources.job(obj, attempt, self.settings))
+            if not owned_by(job, uid):
+                return self.conflict(obj, {**job, "kind": "Job"})
             if self.cache is not None:
                 self.cache.put_job(job)  # ahead of its watch event: never created twice
             return None
@@ -265,6 +272,17 @@ class Reconciler:
             if isinstance(decision, t.Write):
                 return None
             return now() + timedelta(seconds=self.settings.job_retry_seconds)
+
+    def conflict(self, obj: dict[str, Any], existing: dict[str, Any]) -> None:
+        """An object of a name the run needs is someone else's: never adopted; the run
+        fails with the reason Conflict (a Warning Event of that reason names the object)."""
+        message = conflict_message(existing, obj)
+        ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        log.warning("%s/%s: %s", ns, name, message)
+        self.kube.emit_event({"apiVersion": API_VERSION, "kind": KIND, "metadata": obj["metadata"]},
+                             t.CONFLICT, message, type_="Warning")
+        self.write(obj, lambda cur: t.job_conflict(cur, message, now()))
+        return None
 
     # ---- events ----------------------------------------------------------------------
 
