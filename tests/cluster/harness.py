@@ -319,12 +319,13 @@ def tenancy_policy(release: str, instance: str, namespace_prefix: str) -> list[d
     from . import HELM, K8S_VERSION
     proc = subprocess.run(
         [str(HELM), "template", release, str(CHART), "--kube-version", K8S_VERSION.lstrip("v"),
-         "--set", f"instance={instance}", "--show-only", "templates/admission-policy.yaml"],
+         "--set", f"instance={instance}", "--set", "notifications.enabled=true",
+         "--show-only", "templates/admission-policy.yaml"],
         capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"helm template failed: {proc.stderr}")
     docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
-    for doc in docs:
+    for doc in docs:  # the FlowRun and FlowRunNotifier policies
         if doc["kind"] == "ValidatingAdmissionPolicy":
             doc["spec"]["matchConditions"] = [
                 {"name": "test-session", "expression": f"request.namespace.startsWith('{namespace_prefix}')"}]
