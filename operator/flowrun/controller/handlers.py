@@ -40,6 +40,7 @@ import kopf
 
 from ..contract.constants import GROUP, LABEL_INSTANCE, LABEL_RUN, NOTIFIER_PLURAL, PLURAL, VERSION
 from ..contract.instances import finalizer
+from ..contract.ownership import owned_by
 from ..contract.phases import Phase
 from ..contract import approvals, audit, transitions
 from ..contract import notifications as notification_rules
@@ -422,8 +423,7 @@ def guard_template(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patc
     new = dict(body)
     meta = new.get("metadata") or {}
     namespace, user = meta.get("namespace", ""), _user(userinfo)
-    run = policy.is_run_account(user, namespace)
-    own_run = reconciler().kube.get_flowrun(namespace, run) if run else None
+    own_run = _own_run(user, namespace)
     errors, signature = admission.review_template(
         new, dict(old) if old else None, user=user, own_run=own_run,
         can_create_pods=lambda: reconciler().kube.can_create_pods(namespace, userinfo or {}),
@@ -431,6 +431,21 @@ def guard_template(body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patc
     if errors:
         raise kopf.AdmissionError("; ".join(errors), code=403)
     patch.metadata.annotations[policy.ANNOTATION_TEMPLATE_APPROVAL] = signature
+
+
+def _own_run(user: str, namespace: str) -> dict[str, Any] | None:
+    """The FlowRun whose own ServiceAccount `user` is: named `<run>-runner` AND owned by
+    that run's uid (an unrelated account of that name, e.g. `gitlab-runner` next to a run
+    `gitlab`, is nobody's runner: contract/ownership.py)."""
+    run = policy.is_run_account(user, namespace)
+    if not run:
+        return None
+    kube = reconciler().kube
+    obj = kube.get_flowrun(namespace, run)
+    if obj is None:
+        return None
+    account = kube.get("ServiceAccount", namespace, user.rsplit(":", 1)[-1])
+    return obj if account is not None and owned_by(account, obj["metadata"].get("uid") or "") else None
 
 
 def _refused_event(obj: dict[str, Any], reason: str, message: str, userinfo: dict[str, Any]) -> None:
