@@ -179,10 +179,22 @@ def refusal(reaches: list[str], *, user: str, allowed: bool, reason: str = "") -
 POD_SHAPING_FIELDS = ("template", "image", "cache")
 
 
+def _set(value: Any) -> bool:
+    return value not in (None, "", False, {}, [])
+
+
 def pod_shape(spec: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The pod-shaping fields of a FlowRun's spec (absent ones as None)."""
+    """The pod-shaping fields of a FlowRun's spec, empty values left out (so a default
+    the API server fills in, e.g. `cache: {claimName: ""}`, signs like an absent field)."""
     spec = spec or {}
-    return {field: spec.get(field) for field in POD_SHAPING_FIELDS}
+    out: dict[str, Any] = {}
+    for field in POD_SHAPING_FIELDS:
+        value = spec.get(field)
+        if isinstance(value, Mapping) and field == "cache":
+            value = {k: v for k, v in value.items() if _set(v)}
+        if _set(value):
+            out[field] = value
+    return out
 
 
 def _canonical(namespace: str, name: str, spec: Mapping[str, Any] | None) -> bytes:

@@ -137,3 +137,5 @@ def test_the_operator_runs_a_further_reaching_template_only_with_the_webhooks_si
     assert not approved(key, run(wide, good, image="evil:latest"))
     assert not approved(key, run(wide, good, cache={"claimName": "db"}))
     assert "did not approve" in operator_refusal(run(wide, good, image="evil:latest"), key, CLAIM)
+    # defaults the API server fills in sign like absent fields
+    assert approved(key, run(wide, good, image="", cache={"claimName": ""}))
