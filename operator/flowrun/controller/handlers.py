@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -366,9 +367,13 @@ def webhook_server() -> kopf.WebhookServer:
         from .certs import write_self_signed
         certs = write_self_signed(Path(tempfile.mkdtemp(prefix="flowrun-webhook-")), [host])
         template_gate.use_key_file(certs / "tls.key")
+    # With a client CA, only a caller with a certificate it signed (the API server) is
+    # answered: a pod calling the webhook directly gets no TLS session, so no answer.
+    client = ({"verify_mode": ssl.CERT_REQUIRED, "verify_cafile": SETTINGS.webhook_client_ca}
+              if SETTINGS.webhook_client_ca else {})
     return kopf.WebhookServer(addr=SETTINGS.webhook_addr, port=SETTINGS.webhook_port, host=host,
                               certfile=str(certs / "tls.crt"), pkeyfile=str(certs / "tls.key"),
-                              cafile=str(certs / "ca.crt"))
+                              cafile=str(certs / "ca.crt"), **client)
 
 
 def _user(userinfo: dict[str, Any] | None) -> str:
