@@ -62,15 +62,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, colour: bool
     """Columns separated by three spaces, as kubectl prints them. Cells may carry
     colour codes (widths count visible characters). The last column is not padded and is
     cut to `max_last` characters."""
-    rows = [[str(c) for c in r] for r in rows]
+    body = [[str(c) for c in r] for r in rows]
     if max_last:
-        rows = [r[:-1] + [_cut(r[-1], max_last)] for r in rows]
+        body = [r[:-1] + [_cut(r[-1], max_last)] for r in body]
     widths = [visible_len(h) for h in headers]
-    for row in rows:
+    for row in body:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], visible_len(cell))
     lines = []
-    for row, is_header in [(list(headers), True)] + [(r, False) for r in rows]:
+    for row, is_header in [(list(headers), True)] + [(r, False) for r in body]:
         cells = []
         for i, cell in enumerate(row):
             pad = "" if i == len(row) - 1 else " " * (widths[i] - visible_len(cell))

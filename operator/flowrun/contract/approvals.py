@@ -29,6 +29,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .lifecycle.view import pending_pause
+
 ANNOTATION_APPROVALS = "flowrun.io/approvals"
 ANNOTATION_CREATED_BY = "flowrun.io/created-by"
 
@@ -41,7 +43,7 @@ def approval_of(pause: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return dict(approval)
 
 
-def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: bool = False) -> dict | None:
+def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: bool = False) -> dict[str, Any] | None:
     """The `approval` of a PauseRequest, or None when anyone who may patch may resume."""
     approvers = [str(a).strip() for a in approvers or [] if str(a).strip()]
     if approvals < 1:
@@ -147,7 +149,6 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
 def may_answer_now(obj: Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
     """Whether `user` could answer the pause this run waits at, as far as its approval
     rule goes (RBAC is asked apart): listed, not the excluded creator, not counted yet."""
-    from .transitions import pending_pause  # the rules above are the bottom layer
     pause = pending_pause(obj)
     if pause is None or ((obj.get("status") or {}).get("phase") not in ("Paused", "Suspended")):
         return False

@@ -258,7 +258,7 @@ def notifier_status(current: Mapping[str, Any] | None, *, ready: bool, reason: s
     """The status patch of a notifier (Ready condition, lastDelivery, lastError), or None
     when nothing changes. lastTransitionTime moves only when Ready's status does."""
     current = current or {}
-    old = next((c for c in current.get("conditions") or [] if c.get("type") == "Ready"), {})
+    old: Mapping[str, Any] = next((c for c in current.get("conditions") or [] if c.get("type") == "Ready"), {})
     value = "True" if ready else "False"
     condition = {"type": "Ready", "status": value, "reason": reason, "message": clip(message, 1024),
                  "lastTransitionTime": old.get("lastTransitionTime") if old.get("status") == value
@@ -289,7 +289,7 @@ def approval(key: bytes, notifier: Mapping[str, Any]) -> str:
 
 def approved(key: bytes | None, notifier: Mapping[str, Any]) -> bool:
     given = ((notifier.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_NOTIFIER_APPROVAL, "")
-    return bool(key) and bool(given) and hmac.compare_digest(given, approval(key, notifier))
+    return key is not None and bool(key) and bool(given) and hmac.compare_digest(given, approval(key, notifier))
 
 
 def secret_names(notifier: Mapping[str, Any]) -> list[str]:

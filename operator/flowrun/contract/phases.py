@@ -174,6 +174,6 @@ def conditions_for(
             "status": status,
             "reason": reason,
             "message": message if status == "True" or (ctype == "Progressing" and blocked) else "",
-            "lastTransitionTime": stamp if changed else prev.get("lastTransitionTime", stamp),
+            "lastTransitionTime": stamp if prev is None or changed else prev.get("lastTransitionTime", stamp),
         })
     return out

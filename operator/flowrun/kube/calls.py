@@ -48,7 +48,7 @@ _FR_STATUS = ("flowrun.io", "flowruns/status")
 
 # Kube method -> the (group, resource, verb) it needs. `None` as the resource means "the
 # kind passed as the first argument" (or, for `create`, the object's kind). Keep the
-# HTTP verbs in step with the code: the test reads client.py.
+# HTTP verbs in step with the code: the test reads client.py, flowruns.py and access.py.
 METHOD_CALLS: dict[str, list[tuple[str | None, str | None, str]]] = {
     "get_flowrun": [(*_FR, "get")],
     "list_flowruns": [(*_FR, "list")],

@@ -111,7 +111,7 @@ class Flow(Generic[P, R]):
         self.on_crashed_hooks = list(on_crashed or [])
         self.on_running_hooks = list(on_running or [])
         self.is_async = inspect.iscoroutinefunction(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
         return f"<Flow {self.name}>"

@@ -71,7 +71,7 @@ def upgrade(model: type[BaseModel]) -> type[RunInput]:
     if issubclass(model, RunInput):
         return model
     if model not in _upgraded:
-        config = ConfigDict(**{**model.model_config, "extra": "forbid"})  # type: ignore[typeddict-item]
+        config = ConfigDict(**{**model.model_config, "extra": "forbid"})
         _upgraded[model] = type(model.__name__, (model, RunInput),
                                 {"model_config": config, "__module__": model.__module__,
                                  "__qualname__": model.__qualname__, "__doc__": model.__doc__})

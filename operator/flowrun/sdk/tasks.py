@@ -156,7 +156,7 @@ class Task(Generic[P, R]):
         self.on_failure_hooks = list(on_failure or [])
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     @functools.cached_property
     def return_type(self) -> Any:
@@ -171,7 +171,8 @@ class Task(Generic[P, R]):
         try:
             source = inspect.getsource(self.fn).encode()
         except (OSError, TypeError):
-            source = getattr(self.fn, "__code__", None).co_code if hasattr(self.fn, "__code__") else b""
+            code = getattr(self.fn, "__code__", None)
+            source = code.co_code if code is not None else b""
         return hashlib.sha256(source).hexdigest()
 
     def __repr__(self) -> str:

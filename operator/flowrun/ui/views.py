@@ -15,10 +15,10 @@ import nh3
 
 from ..contract import approvals
 from ..contract import input_schema as schemas
-from ..contract.actions import STOPPED, WORDS, allowed, phase_of, state_of
+from ..contract.lifecycle.people import STOPPED, WORDS, allowed, phase_of, state_of
 from ..contract.phases import State
 from ..contract.status import parse_timestamp
-from ..contract.transitions import pending_pause, waits_for_a_person
+from ..contract.lifecycle.view import pending_pause, waits_for_a_person
 
 PAGE_SIZE = 50
 _MD = markdown_it.MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -79,6 +79,17 @@ def is_waiting(obj: Mapping[str, Any]) -> bool:
 _REQ = re.compile(r"\s*(!?)([\w./-]+)\s*(?:(==|=|!=)\s*([\w.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$")
 
 
+def _label_in(key: str, values: set[str], *, negate: bool = False) -> Callable[[Mapping[str, str]], bool]:
+    """`key=value`, `key!=value`, `key in (...)`, `key notin (...)` (a missing label is
+    not in any set)."""
+    return lambda labels: (labels.get(key) in values) != negate
+
+
+def _label_present(key: str, *, negate: bool = False) -> Callable[[Mapping[str, str]], bool]:
+    """`key` or `!key`."""
+    return lambda labels: (key in labels) != negate
+
+
 def selector_matcher(selector: str) -> Callable[[Mapping[str, str]], bool] | None:
     """A Kubernetes label selector (`team=a,tier!=web,env in (x,y),!legacy,canary`) as a
     predicate over labels, as the API server applies it; None when it does not parse
@@ -92,19 +103,16 @@ def selector_matcher(selector: str) -> Callable[[Mapping[str, str]], bool] | Non
         if neg and (op or setop):
             return None
         if op in ("=", "=="):
-            checks.append(lambda lb, k=key, v=value: lb.get(k) == v)
+            checks.append(_label_in(key, {value}))
         elif op == "!=":
-            checks.append(lambda lb, k=key, v=value: lb.get(k) != v)
+            checks.append(_label_in(key, {value}, negate=True))
         elif setop:
             options = {v.strip() for v in values.split(",") if v.strip()}
-            if setop == "in":
-                checks.append(lambda lb, k=key, o=options: lb.get(k) in o)
-            else:
-                checks.append(lambda lb, k=key, o=options: lb.get(k) not in o)
+            checks.append(_label_in(key, options, negate=setop != "in"))
         elif neg:
-            checks.append(lambda lb, k=key: k not in lb)
+            checks.append(_label_present(key, negate=True))
         else:
-            checks.append(lambda lb, k=key: k in lb)
+            checks.append(_label_present(key))
     return lambda labels: all(check(labels) for check in checks)
 
 

@@ -292,7 +292,7 @@ def test_every_event_has_a_type_and_a_headline():
 def test_the_flows_note_is_recorded_with_the_pause_and_bounded():
     from flowrun.contract.constants import MAX_NOTIFY_MESSAGE_BYTES
     from flowrun.contract.phases import PauseKind
-    from flowrun.contract.transitions import PauseRequest
+    from flowrun.contract.lifecycle.runner import PauseRequest
     info = PauseRequest(key="pause-1", kind=PauseKind.PAUSE, timeout_seconds=60,
                         notify_message="Invoice 42 needs you").record(T0, 1, None)
     assert info["notifyMessage"] == "Invoice 42 needs you"

@@ -30,13 +30,29 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from fakeapi import FakeKube, Store, merge_patch
-from flowrun.contract import transitions as t
+from flowrun.contract.lifecycle.runner import (
+    PauseMemo,
+    PauseRequest,
+    runner_checkpoint,
+    runner_finished,
+    runner_pause,
+    runner_started,
+)
+from flowrun.contract.lifecycle.steps import Exit, Hold, Proceed, Stash, Stop, Write
+from flowrun.contract.lifecycle.view import pending_pause
+from flowrun.contract.lifecycle.vocabulary import (
+    CANCELLED,
+    DEADLINE_EXCEEDED,
+    INFRASTRUCTURE_REFUSED,
+    POD_LOSSES_EXHAUSTED,
+)
 from flowrun.contract.constants import MAX_FLOWRUN_BYTES
 from flowrun.contract.phases import PauseKind, Phase
 from flowrun.contract.status import keys_contain, now
 from flowrun.controller.admission import review_update
 from flowrun.controller.cache import WorldCache
-from flowrun.controller.reconcile import Reconciler, job_view, pod_view
+from flowrun.controller.reconcile import Reconciler
+from flowrun.controller.views import job_view, pod_view
 from flowrun.controller.settings import Settings
 from flowrun.sdk.live import write_step
 
@@ -44,8 +60,8 @@ NS, NAME = "ns", "r"
 RUNNER_USER = f"system:serviceaccount:{NS}:{NAME}-runner"
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
           "additionalProperties": False}
-K1 = t.PauseRequest("pause-1", PauseKind.PAUSE, 3600, input_schema=SCHEMA)
-K2 = t.PauseRequest("pause-2", PauseKind.SUSPEND, 3600)
+K1 = PauseRequest("pause-1", PauseKind.PAUSE, 3600, input_schema=SCHEMA)
+K2 = PauseRequest("pause-2", PauseKind.SUSPEND, 3600)
 
 
 class Crash(Exception):
@@ -78,7 +94,7 @@ class Runner:
         self.attempt = attempt
         self.pod = pod
         self.pc = "boot"  # boot -> A -> K1 -> B -> K2 -> C -> finish -> exited | stopped
-        self.memo = t.PauseMemo()
+        self.memo = PauseMemo()
         self.got_k1: Any = "unset"
         self.seen: dict | None = None  # the run as its watch last brought it (may lag)
 
@@ -135,7 +151,7 @@ class FlowRunInterleavings(RuleBasedStateMachine):
     @rule(name=st.sampled_from(["Marvin", "Ford", "nobody"]))
     def resume_with_input(self, name: str) -> None:
         old = self.run()
-        waiting = t.pending_pause(old)
+        waiting = pending_pause(old)
         if self.person({"state": "Running", "input": {"name": name}}):
             if waiting and waiting["key"] == "pause-1" and model_check({"name": name}) is None:
                 self.accepted.append(("resume", {"name": name}))
@@ -282,7 +298,7 @@ class FlowRunInterleavings(RuleBasedStateMachine):
         else:
             obj = runner.seen = self.runner_kube.get_flowrun(NS, NAME)
         step = step_for(obj)
-        if isinstance(step, t.Write):
+        if isinstance(step, Write):
             written, landed = write_step(lambda decide, **kw: self.runner_kube.update_flowrun(NS, NAME, decide, **kw),
                                          step_for, obj, spec_first=step.spec_first)
             if written is not None:
@@ -294,50 +310,50 @@ class FlowRunInterleavings(RuleBasedStateMachine):
 
     def _runner_step(self, r: Runner) -> None:
         def stop_if(step) -> bool:
-            if isinstance(step, t.Stop):
+            if isinstance(step, Stop):
                 r.pc = "stopped"
                 self._pod_ends(r.pod, "Succeeded")
                 return True
             return False
 
         if r.pc == "boot":
-            step = self._write(r, lambda o: t.runner_started(o, r.attempt, "go", now()))
+            step = self._write(r, lambda o: runner_started(o, r.attempt, "go", now()))
             if not stop_if(step):
                 obj = self.runner_kube.get_flowrun(NS, NAME)
                 if (obj.get("status") or {}).get("phase") in ("Running", "Paused"):
                     r.pc = "A"
         elif r.pc in ("A", "B", "C"):
-            check = t.runner_checkpoint(self.runner_kube.get_flowrun(NS, NAME), r.attempt)
-            if stop_if(check) or isinstance(check, t.Hold):
+            check = runner_checkpoint(self.runner_kube.get_flowrun(NS, NAME), r.attempt)
+            if stop_if(check) or isinstance(check, Hold):
                 return
             if check == "pause":  # an outside pause: not modelled as a key; carry on
                 pass
             r.pc = {"A": "K1", "B": "K2", "C": "finish"}[r.pc]
-            r.memo = t.PauseMemo()
+            r.memo = PauseMemo()
         elif r.pc in ("K1", "K2"):
             request = K1 if r.pc == "K1" else K2
 
-            def on_write(write: t.Write, obj) -> None:
+            def on_write(write: Write, obj) -> None:
                 if write.spec is not None and write.spec_first:
                     r.memo.armed = int(obj["metadata"]["generation"])
-            step = self._write(r, lambda o: t.runner_pause(
+            step = self._write(r, lambda o: runner_pause(
                 o, r.attempt, request, r.memo, now(), check=model_check,
                 stored=lambda k: ((k in self.volume), self.volume.get(k))), on_write)
             if stop_if(step):
                 return
-            if isinstance(step, t.Stash):
+            if isinstance(step, Stash):
                 self.volume[step.key] = step.value
                 r.memo.stashed[step.key] = step.generation
-            elif isinstance(step, t.Proceed):
+            elif isinstance(step, Proceed):
                 if r.pc == "K1":
                     assert model_check(step.value) is None and step.value is not None, step.value
                     r.got_k1 = step.value
                 r.pc = "B" if r.pc == "K1" else "C"
-            elif isinstance(step, t.Exit):
+            elif isinstance(step, Exit):
                 r.pc = "exited"
                 self._pod_ends(r.pod, "Succeeded")
         elif r.pc == "finish":
-            done = self._write(r, lambda o: t.runner_finished(o, r.attempt, failed=False, message="done",
+            done = self._write(r, lambda o: runner_finished(o, r.attempt, failed=False, message="done",
                                                                now=now(), result=1, has_result=True))
             if not stop_if(done):
                 r.pc = "exited"
@@ -349,10 +365,10 @@ class FlowRunInterleavings(RuleBasedStateMachine):
     def failed_only_for_a_documented_reason(self) -> None:
         status = self.run().get("status") or {}
         if status.get("phase") == Phase.FAILED.value:
-            assert status.get("reason") in (t.POD_LOSSES_EXHAUSTED, t.DEADLINE_EXCEEDED,
-                                            t.INFRASTRUCTURE_REFUSED), status
+            assert status.get("reason") in (POD_LOSSES_EXHAUSTED, DEADLINE_EXCEEDED,
+                                            INFRASTRUCTURE_REFUSED), status
         if status.get("phase") == Phase.CANCELLED.value:
-            assert status.get("reason") == t.CANCELLED
+            assert status.get("reason") == CANCELLED
 
     @invariant()
     def a_finished_run_never_changes(self) -> None:

@@ -14,7 +14,24 @@ def test_no_handler_needs_kopfs_diff_base_or_a_finalizer():
     assert handlers.FINALIZER  # the name kopf strips from runs an earlier version marked
     assert list(registry._changing.get_all_handlers()) == []
     assert list(registry._spawning.get_all_handlers()) == []
-    assert "flowrun_changed" in [h.fn.__name__ for h in registry._watching.get_all_handlers()]
+    watching = [h.fn.__name__ for h in registry._watching.get_all_handlers()]
+    assert {"flowrun_changed", "job_changed", "pod_changed"} <= set(watching)
+    assert [h.fn.__name__ for h in registry._indexing.get_all_handlers()] == ["run_jobs", "run_pods"]
+
+
+def test_the_parts_are_made_at_startup_not_at_import():
+    """Importing the registrations makes no client, cache, thread or election: the
+    startup handler does (so a test, or `--help`, touches no cluster)."""
+    assert handlers._parts is None
+    try:
+        handlers.parts()
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("parts() before startup must say the operator has not started")
+    startup = [h.fn.__name__ for h in kopf.get_default_registry()._activities.get_all_handlers()
+               if h.activity.value == "startup"]
+    assert startup == ["start", "elect"]  # the parts first, then the election that uses them
 
 
 def test_the_diff_base_is_empty_and_stored_nowhere():
@@ -35,6 +52,7 @@ import ssl  # noqa: E402
 import pytest  # noqa: E402
 
 from flowrun.controller.certs import write_self_signed  # noqa: E402
+from flowrun.controller.webhooks import webhook_server  # noqa: E402
 
 
 def _handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
@@ -61,14 +79,13 @@ def _handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
 
 
 @pytest.mark.parametrize("client_ca", [False, True])
-def test_with_a_client_ca_the_webhook_answers_only_callers_it_signed(tmp_path, monkeypatch, client_ca):
+def test_with_a_client_ca_the_webhook_answers_only_callers_it_signed(tmp_path, client_ca):
     serving = write_self_signed(tmp_path / "serving", ["127.0.0.1"])
     apiserver = write_self_signed(tmp_path / "apiserver-client", ["kube-apiserver"])
     settings = dataclasses.replace(handlers.SETTINGS, webhook_port=9443, webhook_host="127.0.0.1",
                                    webhook_cert_dir=str(serving),
                                    webhook_client_ca=str(apiserver / "ca.crt") if client_ca else "")
-    monkeypatch.setattr(handlers, "SETTINGS", settings)
-    _, server_ctx = handlers.webhook_server()._build_ssl()
+    _, server_ctx = webhook_server(settings)._build_ssl()
     assert server_ctx is not None
 
     def caller(cert_dir=None) -> ssl.SSLContext:
