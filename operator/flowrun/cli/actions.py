@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..contract import input_schema as schemas
+from ..contract.lifecycle.vocabulary import ACTIONS, Refusal
 from ..contract.phases import Phase, State
 from ..kube import actions
 from ..sdk.pausing import RESUME_WATCH_SECONDS, watch_resume
@@ -112,14 +113,14 @@ def _refused(name: str, exc: actions.Refused, bulk: bool,
     if not exc.applies and bulk:
         return _Skip(exc.message)
     if exc.invalid_input:
-        if exc.message.startswith("does not wait for input"):
+        if exc.code is Refusal.NOT_WAITING_FOR_INPUT:
             return InputError(f"FlowRun {name!r} {exc.message.replace('without input', 'without --input/--input-file')}")
         fields = ", ".join(f"{f.name} ({f.type}{', required' if f.required else ''})"
                            for f in schemas.fields((expected or {}).get(name)))
         return InputError(f"invalid input for FlowRun {name!r}: {exc.message}"
                           + (f" [expected: {fields}]" if fields else ""))
-    if exc.message.startswith(("not paused", "does not wait")):
-        return CliError(f"FlowRun {name!r} is {exc.message}" if exc.message.startswith("not")
+    if exc.code in (Refusal.NOT_STOPPED, Refusal.NOT_AT_A_PAUSE):
+        return CliError(f"FlowRun {name!r} is {exc.message}" if exc.code is Refusal.NOT_STOPPED
                         else f"FlowRun {name!r} {exc.message.replace('use cancel', 'use `flowrun cancel`')}",
                         FAILED)
     return CliError(f"FlowRun {name!r}: {exc.message}", FAILED)
@@ -153,16 +154,19 @@ def _set_state(args: Any, s: Session, target: State, verb: str, done: str, *,
 
 
 def cmd_suspend(args: Any, s: Session) -> int:
-    return _set_state(args, s, State.SUSPENDED, "suspend", "suspended")
+    return _set_state(args, s, State.SUSPENDED, ACTIONS[State.SUSPENDED].verb, ACTIONS[State.SUSPENDED].done)
 
 
 def cmd_cancel(args: Any, s: Session) -> int:
-    return _set_state(args, s, State.CANCELLED, "cancel", "cancelled", reason=args.reason or None)
+    return _set_state(args, s, State.CANCELLED, ACTIONS[State.CANCELLED].verb, ACTIONS[State.CANCELLED].done,
+                      reason=args.reason or None)
 
 
 def cmd_reject(args: Any, s: Session) -> int:
-    return _set_state(args, s, State.CANCELLED, "reject", "cancelled", reason=args.reason, only_waiting=True)
+    # A reject is a cancel of a run that waits at a pause.
+    return _set_state(args, s, State.CANCELLED, "reject", ACTIONS[State.CANCELLED].done, reason=args.reason,
+                      only_waiting=True)
 
 
 def cmd_pause(args: Any, s: Session) -> int:
-    return _set_state(args, s, State.PAUSED, "pause", "paused")
+    return _set_state(args, s, State.PAUSED, ACTIONS[State.PAUSED].verb, ACTIONS[State.PAUSED].done)

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence, TextIO
 import yaml
 
 from ..contract import input_schema as schemas
+from ..contract.phases import Phase
 
 PHASE_COLOURS = {
     "Pending": "2",        # dim
@@ -220,7 +221,7 @@ def describe(obj: dict[str, Any], now: datetime, *, colour: bool = False,
         lines.append(("Parameters", compact_json(spec["parameters"])))
     state = spec.get("state") or "Running"
     state_note = f"   (desired: {state})" if state not in (ph, "Running") or \
-        (state == "Running" and ph in ("Paused", "Suspended")) else ""
+        (state == "Running" and Phase(ph).stopped) else ""
     lines.append(("Phase", phase(ph, colour) + state_note))
     lines.append(("Attempt", str(status.get("attempt", 0))))
     lines.append(("Job", status.get("jobName") or "-"))
@@ -237,7 +238,7 @@ def describe(obj: dict[str, Any], now: datetime, *, colour: bool = False,
     out = [f"{k + ':':<{width}}{v}" for k, v in lines]
 
     pause = status.get("pause") or {}
-    if pause and ph in ("Paused", "Suspended"):
+    if pause and Phase(ph).stopped:
         out.append("")
         out.append(bold("Pause:", colour))
         by = pause.get("requestedBy")

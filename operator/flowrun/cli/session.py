@@ -6,16 +6,17 @@ import re
 import secrets
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TextIO
 
+from ..contract.lifecycle import vocabulary
 from ..contract.phases import Phase
 from ..kube.client import Kube, context_namespace
 from . import output
 from .errors import INVALID_INPUT, NOT_FOUND, CliError
 
 TERMINAL = {p.value for p in Phase if p.terminal}
-STOPPED = {Phase.PAUSED.value, Phase.SUSPENDED.value}
+STOPPED = {p.value for p in Phase if p.stopped}
 MAX_NAME = 52
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -56,7 +57,8 @@ class Session:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    """The contract's one clock."""
+    return vocabulary.now()
 
 
 def phase_of(obj: dict[str, Any]) -> str:

@@ -29,18 +29,25 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .lifecycle.view import pending_pause
+from .lifecycle.view import Approval, PauseView, RunView
 
 ANNOTATION_APPROVALS = "flowrun.io/approvals"
 ANNOTATION_CREATED_BY = "flowrun.io/created-by"
 
 
-def approval_of(pause: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The pause's approval rule, when it has one."""
-    approval = (pause or {}).get("approval") or None
-    if not approval or not (approval.get("approvers") or int(approval.get("required") or 1) > 1):
-        return None
-    return dict(approval)
+def approval_of(pause: PauseView | Mapping[str, Any] | None) -> Approval | None:
+    """The pause's approval rule, when it has one (the pause as read, or as stored)."""
+    if isinstance(pause, PauseView):
+        return pause.approval
+    return Approval.of((pause or {}).get("approval"))
+
+
+def _rule(approval: Approval | Mapping[str, Any]) -> Approval:
+    """A rule as the functions below take it: typed, or as stored (a rule of nobody in
+    particular reads as the open rule)."""
+    if isinstance(approval, Approval):
+        return approval
+    return Approval.of(approval) or Approval((), 1, bool(approval.get("allowCreator")), (), approval)
 
 
 def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: bool = False) -> dict[str, Any] | None:
@@ -54,23 +61,25 @@ def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: 
             "approvals": []}
 
 
-def may_approve(approval: Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
-    approvers = approval.get("approvers") or []
+def may_approve(approval: Approval | Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
+    approvers = _rule(approval).approvers
     if not approvers:
         return True
     return any(a == user or (a.startswith("group:") and a[len("group:"):] in groups) for a in approvers)
 
 
-def who_may(approval: Mapping[str, Any]) -> str:
-    approvers = approval.get("approvers") or []
+def who_may(approval: Approval | Mapping[str, Any]) -> str:
+    approvers = _rule(approval).approvers
     return ", ".join(approvers) if approvers else "anyone allowed to resume it"
 
 
-def refusal(approval: Mapping[str, Any], key: str, user: str, groups: Sequence[str], creator: str) -> str:
+def refusal(approval: Approval | Mapping[str, Any], key: str, user: str, groups: Sequence[str],
+            creator: str) -> str:
     """Why `user` may not approve this pause ("" when they may)."""
-    if not may_approve(approval, user, groups):
-        return f"only {who_may(approval)} may resume {key}; {user or 'an unknown user'} may not"
-    if creator and user == creator and not approval.get("allowCreator"):
+    rule = _rule(approval)
+    if not may_approve(rule, user, groups):
+        return f"only {who_may(rule)} may resume {key}; {user or 'an unknown user'} may not"
+    if creator and user == creator and not rule.allow_creator:
         return f"{user} started this run and may not approve its own pause {key} (allow_creator is off)"
     return ""
 
@@ -83,9 +92,13 @@ def sign(secret: bytes, namespace: str, name: str, key: str, entry: Mapping[str,
     return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
 
 
-def recorded(obj: Mapping[str, Any]) -> dict[str, Any]:
+def _view(obj: Mapping[str, Any] | RunView) -> RunView:
+    return obj if isinstance(obj, RunView) else RunView.of(obj)
+
+
+def recorded(obj: Mapping[str, Any] | RunView) -> dict[str, Any]:
     """The webhook's record of approvals given: {"key": pause key, "entries": [...]}."""
-    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_APPROVALS) or ""
+    text = _view(obj).annotations.get(ANNOTATION_APPROVALS) or ""
     try:
         value = json.loads(text) if text else {}
     except ValueError:
@@ -93,30 +106,30 @@ def recorded(obj: Mapping[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def verified(obj: Mapping[str, Any], key: str, secret: bytes | None) -> list[dict[str, Any]]:
+def verified(obj: Mapping[str, Any] | RunView, key: str, secret: bytes | None) -> list[dict[str, Any]]:
     """The approvals of pause `key` that carry the webhook's valid signature, one per person."""
     if not secret:
         return []
-    meta = obj.get("metadata") or {}
-    record = recorded(obj)
+    run = _view(obj)
+    record = recorded(run)
     if record.get("key") != key:
         return []
     out: dict[str, dict[str, Any]] = {}
     for entry in record.get("entries") or []:
         if not isinstance(entry, dict) or not entry.get("by"):
             continue
-        want = sign(secret, meta.get("namespace", ""), meta.get("name", ""), key, entry)
+        want = sign(secret, run.namespace, run.name, key, entry)
         if hmac.compare_digest(str(entry.get("sig", "")), want) and entry["by"] not in out:
             out[entry["by"]] = {k: entry[k] for k in ("by", "groups", "time") if k in entry}
     return list(out.values())
 
 
-def count(approval: Mapping[str, Any] | None) -> int:
-    return len({a.get("by") for a in (approval or {}).get("approvals") or []})
+def count(approval: Approval | None) -> int:
+    return len(approval.given_by) if approval is not None else 0
 
 
-def complete(approval: Mapping[str, Any] | None) -> bool:
-    return approval is None or count(approval) >= int(approval.get("required") or 1)
+def complete(approval: Approval | None) -> bool:
+    return approval is None or count(approval) >= approval.required
 
 
 def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mapping[str, Any], *,
@@ -124,38 +137,38 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
     """The mutating webhook's answer to a resume of a pause that has an approval rule:
     (refusal, patch). The patch records the approval (signed) and, while the quorum is
     not complete, keeps `spec.state` and `spec.input` as they were."""
-    approval = approval_of(pause) or {}
-    meta = old.get("metadata") or {}
-    creator = ((meta.get("annotations") or {}).get(ANNOTATION_CREATED_BY)) or ""
+    approval = approval_of(pause) or _rule({})
+    run = RunView.of(old)
+    creator = run.annotations.get(ANNOTATION_CREATED_BY) or ""
     why = refusal(approval, pause["key"], user, groups, creator)
     if why:
         return why, {}
-    record = recorded(old)
+    record = recorded(run)
     entries = list(record.get("entries") or []) if record.get("key") == pause["key"] else []
-    given = {e.get("by") for e in entries} | {a.get("by") for a in approval.get("approvals") or []}
+    given = {e.get("by") for e in entries} | set(approval.given_by)
     if user not in given:
         entry = {"by": user, "groups": sorted(groups), "time": time}
-        entry["sig"] = sign(secret, meta.get("namespace", ""), meta.get("name", ""), pause["key"], entry)
+        entry["sig"] = sign(secret, run.namespace, run.name, pause["key"], entry)
         entries.append(entry)
         given.add(user)
     patch: dict[str, Any] = {"metadata": {"annotations": {
         ANNOTATION_APPROVALS: json.dumps({"key": pause["key"], "entries": entries}, separators=(",", ":"))}}}
-    if len(given) < int(approval.get("required") or 1):
-        old_spec = old.get("spec") or {}
-        patch["spec"] = {"state": old_spec.get("state"), "input": old_spec.get("input")}
+    if len(given) < approval.required:
+        patch["spec"] = {"state": run.state.value, "input": run.input}
     return "", patch
 
 
 def may_answer_now(obj: Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
     """Whether `user` could answer the pause this run waits at, as far as its approval
     rule goes (RBAC is asked apart): listed, not the excluded creator, not counted yet."""
-    pause = pending_pause(obj)
-    if pause is None or ((obj.get("status") or {}).get("phase") not in ("Paused", "Suspended")):
+    run = RunView.of(obj)
+    pause = run.pending
+    if pause is None or not run.stopped:
         return False
-    rule = approval_of(pause)
+    rule = pause.approval
     if rule is None:
         return True
-    creator = (((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_CREATED_BY)) or ""
-    if refusal(rule, pause["key"], user, groups, creator):
+    creator = run.annotations.get(ANNOTATION_CREATED_BY) or ""
+    if refusal(rule, pause.key, user, groups, creator):
         return False
-    return user not in {a.get("by") for a in rule.get("approvals") or []}
+    return user not in rule.given_by

@@ -40,14 +40,6 @@ class FlowRunSpec(_Model):
     max_pod_losses: int | None = None
     suspend_after_seconds: int | None = None
 
-    @property
-    def module_name(self) -> str:
-        return self.flow.split(":", 1)[0]
-
-    @property
-    def function_name(self) -> str:
-        return self.flow.split(":", 1)[1]
-
 
 class PauseInfo(_Model):
     key: str

@@ -35,9 +35,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..contract import instances
+from ..contract import notification_payloads as payloads
 from ..contract import notifications as n
 from ..contract.constants import API_VERSION, GROUP, KIND, VERSION
-from ..contract.status import now, timestamp
+from ..contract.lifecycle.vocabulary import now
+from ..contract.status import timestamp
 from ..kube import Kube, KubeError
 from . import template_gate
 from .failpoints import failpoint
@@ -245,9 +247,9 @@ class Notifications:
             return None
         try:
             sink_type, url, signing = self.sink(notifier)
-            data = n.payload(obj, delivery, ui_base_url=self.settings.ui_base_url)
+            data = payloads.payload(obj, delivery, ui_base_url=self.settings.ui_base_url)
             try:
-                headers, body = n.request(sink_type, data, msg_id=delivery.id, when=at, signing_secret=signing)
+                headers, body = payloads.request(sink_type, data, msg_id=delivery.id, when=at, signing_secret=signing)
             except ValueError as exc:
                 raise SinkError(str(exc), "InvalidSigningSecret") from None
         except SinkError as exc:

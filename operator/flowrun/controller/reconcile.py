@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..contract.lifecycle.operator import job_conflict, job_refused, next_due, operator_step
+from ..contract.lifecycle.attempts import job_conflict, job_refused
+from ..contract.lifecycle.operator import next_due, operator_step
 from ..contract.lifecycle.steps import CreateJob, DeleteJobs, PatchChildren, Step, Wait, Write
 from ..contract.lifecycle.subflows import subflow_mirror
 from ..contract.lifecycle.vocabulary import CONFLICT
@@ -31,7 +32,7 @@ from ..contract.instances import belongs
 from ..contract.ownership import conflict_message, owned_by
 from ..contract.constants import API_VERSION, KIND, LABEL_PARENT, LABEL_RUN
 from ..contract.phases import Phase
-from ..contract.status import now
+from ..contract.lifecycle.vocabulary import now
 from ..kube import Kube, KubeError
 from . import metrics, resources, template_gate
 from .cache import WorldCache

@@ -14,7 +14,8 @@ from ..contract.lifecycle.vocabulary import ANNOTATION_SUSPENDED_WITH_PARENT
 from ..contract.lifecycle.world import ChildView, JobView, PodView
 from ..contract.constants import LABEL_ATTEMPT, LABEL_PARENT, LABEL_STARTED_BY
 from ..contract.phases import Phase
-from ..contract.status import now, parse_timestamp
+from ..contract.lifecycle.vocabulary import now
+from ..contract.status import parse_timestamp
 
 # Waiting reasons of a container that will not fix themselves soon.
 _IMAGE_ERRORS = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}

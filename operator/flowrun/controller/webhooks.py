@@ -27,8 +27,8 @@ from ..contract.lifecycle.view import pending_pause
 from ..contract import notifications as notification_rules
 from ..contract import template_policy as policy
 from ..contract.constants import GROUP, VERSION
+from ..contract.lifecycle.vocabulary import now
 from ..contract.ownership import owned_by
-from ..contract.status import now
 from ..kube import Kube
 from . import admission, template_gate
 from .settings import Settings

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from ..contract.status import now
+from ..contract.lifecycle.vocabulary import now
 from . import metrics
 from .cache import WorldCache
 from .reconcile import Reconciler

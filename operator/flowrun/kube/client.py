@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -25,9 +26,11 @@ from typing import Any
 
 import urllib3
 
+from ..contract.lifecycle.vocabulary import KINDS
 from .access import AccessCalls
 from .errors import Conflict, Gone, KubeError, api_error, webhook_unreachable
 from .flowruns import FlowRunCalls
+from .inputs import InputCalls
 from .rest import Endpoint, HTTPError, Transport, in_pod, lines, observe_request
 
 log = logging.getLogger(__name__)
@@ -78,21 +81,19 @@ def context_namespace(kubeconfig: str | None = None) -> str:
     return (active or {}).get("context", {}).get("namespace") or "default"
 
 
-# kind -> (API group attribute, method suffix). Only kinds the project touches.
-_KINDS: dict[str, tuple[str, str]] = {
-    "Job": ("batch", "namespaced_job"),
-    "Pod": ("core", "namespaced_pod"),
-    "PersistentVolumeClaim": ("core", "namespaced_persistent_volume_claim"),
-    "ServiceAccount": ("core", "namespaced_service_account"),
-    "ConfigMap": ("core", "namespaced_config_map"),
-    "Secret": ("core", "namespaced_secret"),
-    "Event": ("core", "namespaced_event"),
-    "Role": ("rbac", "namespaced_role"),
-    "RoleBinding": ("rbac", "namespaced_role_binding"),
-}
+# The client library's API object by API group, for the kinds of contract's KINDS that
+# go through it (FlowRuns and notifiers go through our own transport).
+_CLIENT_APIS = {"": "core", "batch": "batch", "rbac.authorization.k8s.io": "rbac"}
 
 
-class Kube(FlowRunCalls, AccessCalls):
+def _client_method(kind: str) -> tuple[str, str]:
+    """(API object, method suffix) of the client library for a kind: ("core",
+    "namespaced_persistent_volume_claim"); KeyError for a kind it does not handle."""
+    group = KINDS[kind].group
+    return _CLIENT_APIS[group], "namespaced_" + re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()
+
+
+class Kube(InputCalls, FlowRunCalls, AccessCalls):
     """Thin, synchronous wrapper over the Kubernetes API. Thread-safe for calls.
 
     FlowRun requests go through a small transport of our own (see rest.py); other kinds
@@ -185,7 +186,7 @@ class Kube(FlowRunCalls, AccessCalls):
 
     def _method(self, verb: str, kind: str) -> Callable[..., Any]:
         try:
-            group, suffix = _KINDS[kind]
+            group, suffix = _client_method(kind)
         except KeyError:
             raise ValueError(f"kind {kind!r} is not handled by flowrun.kube") from None
         method: Callable[..., Any] = getattr(self._api(group), f"{verb}_{suffix}")

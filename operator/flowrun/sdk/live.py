@@ -23,22 +23,26 @@ from typing import Any
 
 import pydantic
 
+from ..contract.lifecycle.pausing import PauseMemo, PauseRequest, check_pause_request, runner_pause
+
 from ..contract.lifecycle.runner import (
-    PauseMemo,
-    PauseRequest,
-    check_pause_request,
+
     runner_checkpoint,
+
     runner_fence,
+
     runner_finished,
+
     runner_note,
-    runner_pause,
+
     runner_started,
+
 )
-from ..contract.lifecycle.steps import Exit, Hold, Proceed, RunnerStep, Stash, Stop, Write
+from ..contract.lifecycle.steps import Exit, Hold, PauseHere, Proceed, RunnerStep, Stash, Stop, Write
 from ..contract.lifecycle.subflows import subflow_received
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import PauseKind
-from ..contract.status import now
+from ..contract.lifecycle.vocabulary import now
 from ..kube import Gone, Kube, webhook_unreachable
 from .inputs import validation_messages
 
@@ -255,6 +259,21 @@ class LiveFlowRun:
         without a phase change: e.g. a flow retry."""
         self._write_once(lambda obj: runner_note(obj, self.attempt, action, message, now()))
 
+    def receiving(self, key_prefix: str, type_name: str, schema: dict[str, Any] | None,
+                  description: str | None) -> None:
+        """Publish what the flow waits for in receive_input (status.receiving), unless the
+        status says so already: the UI's form and `flowrun send` check inputs against it."""
+        from ..contract.run_inputs import receiving
+
+        def step(obj: dict[str, Any]) -> RunnerStep:
+            stop = runner_fence(obj, self.attempt)
+            if stop:
+                return stop
+            patch = receiving(obj.get("status") or {}, key_prefix, type_name, schema, description,
+                              now().isoformat().replace("+00:00", "Z"))
+            return Write(status={"receiving": patch}) if patch else None
+        self._write_once(step)
+
     def _write_once(self, step_for: Callable[[dict[str, Any]], RunnerStep]) -> None:
         done: list[bool] = []
         self._drive(lambda obj: None if done else step_for(obj), on_write=lambda _w, _o: done.append(True))
@@ -342,7 +361,7 @@ class LiveFlowRun:
                 seen = self.latest
                 self.wait_until(lambda obj: _rv(obj) != _rv(seen) or None)
                 continue
-            if step == "pause":
+            if isinstance(step, PauseHere):
                 log.info("pause requested from outside; pausing before the next task")
                 self.pause(next_key(), kind=PauseKind.PAUSE, timeout=self.default_timeout,
                            model=None, requested_by="user")

@@ -256,7 +256,7 @@ def _resume(flow_run_id: str, run_input: Any, namespace: str | None) -> None:
     def decide(obj: dict[str, Any]):
         phase = (obj.get("status") or {}).get("phase")
         state = (obj.get("spec") or {}).get("state")
-        if state == State.RUNNING.value and phase not in (Phase.PAUSED.value, Phase.SUSPENDED.value):
+        if state == State.RUNNING.value and not (phase and Phase(phase).stopped):
             raise ResumeError(f"FlowRun {name} is not paused or suspended (phase {phase})")
         try:
             patch = user_change(obj, State.RUNNING, data=run_input)

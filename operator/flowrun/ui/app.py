@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..kube.client import Kube
 from .people import Person, Settings, Unauthenticated
-from .routes import errors, events, run, runs, signin
+from .routes import errors, events, inputs, run, runs, signin
 from .security import Headers
 from .site import HERE, Site
 
@@ -39,7 +39,7 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
     """The app: every page's routes (ui/routes/, a module per page), the middleware (the
     one place it is assembled) and the error pages, over one `Site` (ui/site.py)."""
     app = Starlette(
-        routes=[*runs.ROUTES, *run.ROUTES, *events.ROUTES, *signin.ROUTES,
+        routes=[*runs.ROUTES, *inputs.ROUTES, *run.ROUTES, *events.ROUTES, *signin.ROUTES,
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
         middleware=[Middleware(Headers, settings=settings)],
         exception_handlers=errors.HANDLERS,

@@ -7,16 +7,17 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Mapping
 
 import markdown_it
 import nh3
 
 from ..contract import approvals
+from ..contract.lifecycle import vocabulary
 from ..contract import input_schema as schemas
-from ..contract.lifecycle.people import STOPPED, WORDS, allowed, phase_of, state_of
-from ..contract.phases import State
+from ..contract.lifecycle.people import allowed, phase_of, state_of
+from ..contract.phases import Phase, State
 from ..contract.status import parse_timestamp
 from ..contract.lifecycle.view import pending_pause, waits_for_a_person
 
@@ -73,7 +74,7 @@ def waits_for(obj: Mapping[str, Any]) -> str:
 
 def is_waiting(obj: Mapping[str, Any]) -> bool:
     """Waiting for a person: Paused or Suspended at a pause its flow asked for."""
-    return phase_of(obj) in STOPPED and waits_for_a_person(obj)
+    return Phase(phase_of(obj)).stopped and waits_for_a_person(obj)
 
 
 _REQ = re.compile(r"\s*(!?)([\w./-]+)\s*(?:(==|=|!=)\s*([\w.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$")
@@ -237,7 +238,7 @@ def controls(obj: Mapping[str, Any], rights: Mapping[str, tuple[bool, str]],
     can = allowed(obj)
     out = []
     for target, label in LABELS.items():
-        ok, why = rights.get(WORDS[target][0], (True, ""))
+        ok, why = rights.get(vocabulary.ACTIONS[target].verb, (True, ""))
         if ok and target is State.RUNNING and me is not None and (pending_pause(obj) or {}).get("approval"):
             user, groups = me.get("username", ""), list(me.get("groups") or [])
             if not approvals.may_answer_now(obj, user, groups):
@@ -271,7 +272,8 @@ def pretty(value: Any) -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """The contract's one clock."""
+    return vocabulary.now()
 
 
 __all__ = ["Control", "Filters", "Listing", "controls", "controls_signature", "listing",

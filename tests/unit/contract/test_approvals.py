@@ -10,7 +10,7 @@ import pytest
 from flowrun.contract import approvals as a
 from flowrun.contract.phases import PauseKind
 from flowrun.contract.lifecycle.operator import operator_step
-from flowrun.contract.lifecycle.runner import PauseMemo, PauseRequest, runner_pause
+from flowrun.contract.lifecycle.pausing import PauseMemo, PauseRequest, runner_pause
 from flowrun.contract.lifecycle.steps import Hold, Write
 from flowrun.contract.lifecycle.world import JobView, Policy, World
 

@@ -6,16 +6,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from flowrun.contract.lifecycle.operator import job_refused, next_due, operator_step
+from flowrun.contract.lifecycle.attempts import job_refused
+from flowrun.contract.lifecycle.operator import next_due, operator_step
 from flowrun.contract.lifecycle.people import InputRefused, review_update, user_change
+from flowrun.contract.lifecycle.pausing import PauseMemo, PauseRequest, runner_pause
 from flowrun.contract.lifecycle.runner import (
-    PauseMemo,
-    PauseRequest,
     runner_checkpoint,
     runner_fence,
     runner_finished,
     runner_note,
-    runner_pause,
     runner_started,
 )
 from flowrun.contract.lifecycle.steps import (
@@ -24,6 +23,7 @@ from flowrun.contract.lifecycle.steps import (
     Exit,
     Hold,
     PatchChildren,
+    PauseHere,
     Proceed,
     Stash,
     Stop,
@@ -365,7 +365,7 @@ def test_input_the_model_refuses_on_reexecution_takes_the_resume_back():
 
 
 def test_checkpoint():
-    assert runner_checkpoint(run("Running", "Paused"), 1) == "pause"
+    assert isinstance(runner_checkpoint(run("Running", "Paused"), 1), PauseHere)
     assert isinstance(runner_checkpoint(run("Running", "Suspended"), 1), Hold)
     assert runner_checkpoint(run("Running"), 1) is None
     # A pause of an earlier attempt waits to be re-established where the flow reaches it.

@@ -30,15 +30,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from fakeapi import FakeKube, Store, merge_patch
-from flowrun.contract.lifecycle.runner import (
-    PauseMemo,
-    PauseRequest,
-    runner_checkpoint,
-    runner_finished,
-    runner_pause,
-    runner_started,
-)
-from flowrun.contract.lifecycle.steps import Exit, Hold, Proceed, Stash, Stop, Write
+from flowrun.contract.lifecycle.pausing import PauseMemo, PauseRequest, runner_pause
+from flowrun.contract.lifecycle.runner import runner_checkpoint, runner_finished, runner_started
+from flowrun.contract.lifecycle.steps import Exit, Hold, PauseHere, Proceed, Stash, Stop, Write
 from flowrun.contract.lifecycle.view import pending_pause
 from flowrun.contract.lifecycle.vocabulary import (
     CANCELLED,
@@ -48,7 +42,8 @@ from flowrun.contract.lifecycle.vocabulary import (
 )
 from flowrun.contract.constants import MAX_FLOWRUN_BYTES
 from flowrun.contract.phases import PauseKind, Phase
-from flowrun.contract.status import keys_contain, now
+from flowrun.contract.lifecycle.vocabulary import now
+from flowrun.contract.status import keys_contain
 from flowrun.controller.admission import review_update
 from flowrun.controller.cache import WorldCache
 from flowrun.controller.reconcile import Reconciler
@@ -326,7 +321,7 @@ class FlowRunInterleavings(RuleBasedStateMachine):
             check = runner_checkpoint(self.runner_kube.get_flowrun(NS, NAME), r.attempt)
             if stop_if(check) or isinstance(check, Hold):
                 return
-            if check == "pause":  # an outside pause: not modelled as a key; carry on
+            if isinstance(check, PauseHere):  # an outside pause: not modelled as a key; carry on
                 pass
             r.pc = {"A": "K1", "B": "K2", "C": "finish"}[r.pc]
             r.memo = PauseMemo()

@@ -90,6 +90,12 @@ class Exit:
     key: str
 
 
+@dataclass(frozen=True)
+class PauseHere:
+    """Runner, at a task boundary: a person asked for a pause; pause before the next
+    task (at a key of the runner's choosing)."""
+
+
 Step = Write | CreateJob | DeleteJobs | PatchChildren | Wait | None
 RunnerStep = Write | Stop | Hold | Proceed | Stash | Exit | None
 

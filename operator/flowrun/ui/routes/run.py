@@ -11,14 +11,16 @@ from starlette.routing import Route
 
 from ...contract.lifecycle.people import Refused, phase_of
 from ...contract.constants import LABEL_PARENT, LABEL_STARTED_BY
-from ...contract.phases import State
+from ...contract.phases import Phase, State
 from ...contract.status import current_pod
 from ...contract.lifecycle.view import pending_pause
+from ...contract.lifecycle.vocabulary import ACTIONS_BY_VERB
 from ...kube import actions
 from .. import forms, views
 from ..people import Person
 from ..security import csrf_ok
 from ..site import call, quiet, site
+from .inputs import inputs_form
 
 LOG_TAIL = 200
 
@@ -47,16 +49,17 @@ def run_parts(person: Person, obj: dict[str, Any], *, submitted: dict[str, str] 
         else:
             rights[verb] = (True, "")
     pause = pending_pause(obj) or {}
+    receiving = inputs_form(person, obj, submitted, errors)
     ctx: dict[str, Any] = {
         "person": person, "obj": obj, "ns": ns, "name": name, "phase": phase_of(obj),
         "row": views.row(obj, views.utcnow()),
         "controls": views.controls(obj, rights, person.me),
         "signature": views.controls_signature(obj),
-        "pause": pause, "waiting": views.is_waiting(obj) or (pause and phase_of(obj) in ("Paused", "Suspended")),
+        "pause": pause, "waiting": views.is_waiting(obj) or (pause and Phase(phase_of(obj)).stopped),
         "description": views.markdown(pause.get("description") or "") if pause.get("description") else "",
         "fields": forms.build(pause.get("inputSchema"), submitted, errors),
         "submitted": submitted or {}, "errors": errors or {}, "alert": alert,
-        "pretty": views.pretty,
+        "pretty": views.pretty, **receiving,
     }
     if details:
         none: list[dict[str, Any]] = []
@@ -96,8 +99,8 @@ async def act(request: Request) -> Response:
     s = site(request)
     person = await s.person(request)
     ns, name, verb = request.path_params["namespace"], request.path_params["name"], request.path_params["action"]
-    targets = {"resume": State.RUNNING, "suspend": State.SUSPENDED, "pause": State.PAUSED,
-               "cancel": State.CANCELLED, "reject": State.CANCELLED}
+    # A person's actions by verb, and `reject`: a cancel only of a run waiting at a pause.
+    targets = {**{verb: action.state for verb, action in ACTIONS_BY_VERB.items()}, "reject": State.CANCELLED}
     if verb not in targets:
         raise HTTPException(404, "no such action")
     form = await request.form()
