@@ -51,7 +51,9 @@ class Person:
 
 def client_for(person: Person, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     monkeypatch.setattr(actions, "action_verbs_on", lambda kube: False)
-    return TestClient(create_app(Settings(namespaces=["ns"]), person))  # type: ignore[arg-type]
+    # (a browser sends its page's Origin with every POST: ui/guard.py refuses changes without it)
+    return TestClient(create_app(Settings(namespaces=["ns"]), person),  # type: ignore[arg-type]
+                      headers={"Origin": "http://testserver"})
 
 
 def csrf(page: str) -> str:

@@ -49,11 +49,14 @@ def action_verb(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
 
 
 class InputRefused(ValueError):
-    """Input that the pause the run waits at does not accept (`code`: why)."""
+    """Input that the pause the run waits at does not accept (`code`: why; `problems`:
+    the (field's JSON path, problem) pairs the schema found, so nobody validates again)."""
 
-    def __init__(self, message: str, code: Refusal = Refusal.INVALID_INPUT) -> None:
+    def __init__(self, message: str, code: Refusal = Refusal.INVALID_INPUT,
+                 problems: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.problems = list(problems or [])
 
 
 def user_change(obj: Mapping[str, Any], target: State, *, data: Any = None,
@@ -75,9 +78,10 @@ def user_change(obj: Mapping[str, Any], target: State, *, data: Any = None,
         if data is not None and not schema:
             raise InputRefused("the run does not wait for input; resume it without input",
                                Refusal.NOT_WAITING_FOR_INPUT)
-        errors = input_errors(schema, data)
-        if errors:
-            raise InputRefused("; ".join(errors))
+        problems = input_problems(schema, data)
+        if problems:
+            raise InputRefused("; ".join(f"{where}: {message}" for where, message in problems),
+                               problems=problems)
         if data is not None:
             patch["spec"]["input"] = data
     return patch
@@ -114,13 +118,14 @@ def review_update(old: Mapping[str, Any], new: Mapping[str, Any], *, runner_of_r
         errors.append(SUBFLOW_SUSPEND_MESSAGE)
     resuming = now.state is State.RUNNING and (state_changed or (input_changed and now.input_given))
     pause = was.pending
-    if resuming and not runner_of_run and (pause is not None or was.state is not State.RUNNING):
+    # (the run's own runner is checked like anyone: flow code holds its token)
+    if resuming and (pause is not None or was.state is not State.RUNNING):
         problems = input_errors(pause.input_schema if pause else None, now.input)
         if problems:
             errors.append("input does not match what the run waits for: " + "; ".join(
                 f"spec.input.{p}" if not p.startswith("(input)") else f"spec.input{p[7:]}" for p in problems))
     elif (input_changed and now.input_given and now.state is State.RUNNING
-          and pause is None and not runner_of_run):
+          and pause is None):
         errors.append(f"FlowRun is not paused or suspended (phase {phase or 'Pending'}); "
                       "there is nothing to resume with input")
     return errors
@@ -195,9 +200,8 @@ def plan(obj: Mapping[str, Any], target: State, *, data: Any = None, reason: str
         except InvalidTransition as exc:
             raise Refused(str(exc), applies=False, code=exc.code) from None
         except InputRefused as exc:
-            problems = input_problems(schema, data)
             raise Refused(str(exc), invalid_input=True, code=exc.code, fields=field_map(
-                ("" if path == "(input)" else path, msg) for path, msg in problems)) from None
+                ("" if path == "(input)" else path, msg) for path, msg in exc.problems)) from None
         return Plan(patch, ph, key=pause.key if pause and run.stopped else None,
                     input_sent=data is not None)
     if only_waiting and (not run.stopped or pause is None):
