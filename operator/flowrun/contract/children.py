@@ -80,14 +80,12 @@ def child_errors(child: Mapping[str, Any], parent: Mapping[str, Any]) -> list[st
 
 
 def person_refusal(new: Mapping[str, Any], old: Mapping[str, Any] | None, user: str) -> str:
-    """The webhook's refusal of a FlowRun labelled as a run's child by anyone but that
-    run's own pod (on create, or when the labels change)."""
+    """The webhook's refusal of a FlowRun labelled as a run's child (on create, or when
+    the labels change) by anyone but that run's own pod; the caller asks only when the
+    user is not the pod of an existing run that owns its account."""
     parent = claimed_parent(new)
     if not parent or (old is not None and claimed_parent(old) == parent and
                       ((old.get("metadata") or {}).get("labels") == (new.get("metadata") or {}).get("labels"))):
-        return ""
-    namespace = (new.get("metadata") or {}).get("namespace", "")
-    if user == run_account(namespace, parent):
         return ""
     label = LABEL_PARENT if ((new.get("metadata") or {}).get("labels") or {}).get(LABEL_PARENT) else LABEL_STARTED_BY
     return (f"only the run {parent}'s own pod may create its children (run_flow does); "

@@ -29,11 +29,19 @@ from .status import parse_timestamp, timestamp
 # valid signature (so a bypassed webhook cannot be used to skip the check).
 ANNOTATION_TEMPLATE_APPROVAL = "flowrun.io/template-approval"
 
-# Pod spec fields a template may always set.
-ALLOWED_POD_FIELDS = {"nodeSelector", "tolerations", "affinity", "priorityClassName", "containers", "volumes"}
+# Pod spec fields a template may always set. Not priorityClassName: a priority (e.g.
+# system-node-critical) evicts other people's pods, and RBAC has no right to ask about it
+# but `create pods`.
+ALLOWED_POD_FIELDS = {"nodeSelector", "tolerations", "affinity", "containers", "volumes"}
 # Fields of the runner container (the first of `containers`) a template may always set.
 ALLOWED_CONTAINER_FIELDS = {"name", "resources", "env", "envFrom", "volumeMounts"}
 ALLOWED_METADATA_FIELDS = {"labels", "annotations"}
+# Pod labels and annotations a template may always set: only under this prefix. Any other
+# label can put the run's pod behind another workload's Service (its endpoints move to
+# it), into a NetworkPolicy's or a PodDisruptionBudget's selection; other annotations
+# reach sidecar injectors, AppArmor profiles and the like. A Service or policy that
+# selects on this prefix invites runs' pods on purpose.
+USER_METADATA_PREFIX = "user.flowrun.io/"
 
 
 
@@ -99,6 +107,14 @@ def _reaching(template: Mapping[str, Any] | None, cache_claim: str) -> list[tupl
     for key in metadata:
         if key not in ALLOWED_METADATA_FIELDS:
             add(f"metadata.{key}", "metadata", key, metadata[key])
+    for kind in ("labels", "annotations"):
+        for key in sorted(metadata.get(kind) or {}):
+            if not str(key).startswith(USER_METADATA_PREFIX):
+                add(f"metadata.{kind}[{key}] (only keys under {USER_METADATA_PREFIX} are allowed: "
+                    "a label can put the pod behind another workload's Service)"
+                    if kind == "labels" else
+                    f"metadata.{kind}[{key}] (only keys under {USER_METADATA_PREFIX} are allowed)",
+                    "metadata", kind, key, (metadata.get(kind) or {})[key])
     spec = template.get("spec") or {}
     for key, value in spec.items():
         if key not in ALLOWED_POD_FIELDS:
@@ -107,7 +123,9 @@ def _reaching(template: Mapping[str, Any] | None, cache_claim: str) -> list[tupl
                     "hostNetwork": "spec.hostNetwork: a host namespace",
                     "hostPID": "spec.hostPID: a host namespace", "hostIPC": "spec.hostIPC: a host namespace",
                     "securityContext": "spec.securityContext: changes the pod's security context",
-                    "imagePullSecrets": "spec.imagePullSecrets: uses Secrets"}.get(key, f"spec.{key}")
+                    "imagePullSecrets": "spec.imagePullSecrets: uses Secrets",
+                    "priorityClassName": f"spec.priorityClassName: {value!r} (a priority evicts other pods)",
+                    }.get(key, f"spec.{key}")
             add(what, "spec", key, value)
     containers = spec.get("containers") or []
     for i, container in enumerate(containers):
@@ -162,24 +180,46 @@ def refusal(reaches: list[str], *, user: str, allowed: bool, reason: str = "") -
 
 # ---- the webhook's signature on an approved template -----------------------------------
 
+# Every field of a FlowRun's spec that shapes its pod: an approval covers them all, so a
+# change of any (a new image for an approved run that mounts a Secret) voids it.
+POD_SHAPING_FIELDS = ("template", "image", "cache")
+
 # A template approved on CREATE is signed before the API server gives the object its uid;
 # that signature vouches only for an object created within this many seconds of it (the
 # API server's creationTimestamp), so it cannot be replayed onto a run re-created later.
 CREATION_SKEW_SECONDS = 60
 
 
-def _payload(meta: Mapping[str, Any], uid: str, at: str, template: Mapping[str, Any] | None) -> list[Any]:
-    return ["template", meta.get("namespace", ""), meta.get("name", ""), uid, at, template or {}]
+def _set(value: Any) -> bool:
+    return value not in (None, "", False, {}, [])
+
+
+def pod_shape(spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The pod-shaping fields of a FlowRun's spec, empty values left out (so a default
+    the API server fills in, e.g. `cache: {claimName: ""}`, signs like an absent field)."""
+    spec = spec or {}
+    out: dict[str, Any] = {}
+    for field in POD_SHAPING_FIELDS:
+        value = spec.get(field)
+        if isinstance(value, Mapping) and field == "cache":
+            value = {k: v for k, v in value.items() if _set(v)}
+        if _set(value):
+            out[field] = value
+    return out
+
+
+def _payload(meta: Mapping[str, Any], uid: str, at: str, spec: Mapping[str, Any] | None) -> list[Any]:
+    return ["template", meta.get("namespace", ""), meta.get("name", ""), uid, at, pod_shape(spec)]
 
 
 def sign(keys: KeyRing, obj: Mapping[str, Any], now: datetime) -> str | None:
-    """The approval annotation for `obj`'s template: bound to its uid, or, on CREATE
-    (no uid yet), to its creation at `now`. None without a key."""
+    """The approval annotation for `obj`'s pod shape (template, image, cache): bound to
+    its uid, or, on CREATE (no uid yet), to its creation at `now`. None without a key."""
     if not keys:
         return None
     meta = obj.get("metadata") or {}
     uid, at = str(meta.get("uid") or ""), timestamp(now)
-    sig = keys.sign(_payload(meta, uid, at, (obj.get("spec") or {}).get("template")))
+    sig = keys.sign(_payload(meta, uid, at, obj.get("spec")))
     return json.dumps({"uid": uid, "at": at, "sig": sig}, separators=(",", ":"))
 
 
@@ -204,8 +244,7 @@ def approved(keys: KeyRing, obj: Mapping[str, Any], now: datetime) -> bool:
             return False
         if signed is None or created is None or abs((created - signed).total_seconds()) > CREATION_SKEW_SECONDS:
             return False
-    return keys.verify(_payload(meta, uid, record["at"], (obj.get("spec") or {}).get("template")),
-                       record.get("sig"), now)
+    return keys.verify(_payload(meta, uid, record["at"], obj.get("spec")), record.get("sig"), now)
 
 
 def operator_refusal(obj: Mapping[str, Any], keys: KeyRing, cache_claim: str, now: datetime) -> str:

@@ -14,6 +14,7 @@ Made once, when the operator starts (controller/handlers.py registers the endpoi
 """
 from __future__ import annotations
 
+import ssl
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ from typing import Any
 import kopf
 
 from ..contract import notifications as notification_rules
+from ..contract import template_policy as policy
 from ..contract.constants import GROUP, VERSION
 from ..contract.lifecycle.vocabulary import now
+from ..contract.ownership import owned_by
 from ..kube import Kube
 from . import admission, template_gate
 from .settings import Settings
@@ -38,6 +41,13 @@ def webhook_server(settings: Settings) -> kopf.WebhookServer:
         from .certs import write_self_signed
         certs = write_self_signed(Path(tempfile.mkdtemp(prefix="flowrun-webhook-")), [host])
         template_gate.use_key_file(certs / "tls.key")
+    # With a client CA, only a caller with a certificate it signed (the API server) is
+    # answered: a pod calling the webhook directly gets no TLS session, so no answer.
+    if settings.webhook_client_ca:
+        return kopf.WebhookServer(addr=settings.webhook_addr, port=settings.webhook_port, host=host,
+                                  certfile=str(certs / "tls.crt"), pkeyfile=str(certs / "tls.key"),
+                                  cafile=str(certs / "ca.crt"), verify_mode=ssl.CERT_REQUIRED,
+                                  verify_cafile=settings.webhook_client_ca)
     return kopf.WebhookServer(addr=settings.webhook_addr, port=settings.webhook_port, host=host,
                               certfile=str(certs / "tls.crt"), pkeyfile=str(certs / "tls.key"),
                               cafile=str(certs / "ca.crt"))
@@ -55,8 +65,10 @@ class Webhooks:
     # ---- FlowRuns -------------------------------------------------------------------------
 
     def _asker(self) -> admission.Asker:
+        # The run whose pod a user is: named <run>-runner AND its account owned by that run
+        # (own_run below); admission asks only for users named like a run's account.
         return admission.Asker(may=self.kube.may, can_create_pods=self.kube.can_create_pods,
-                               get_flowrun=self.kube.get_flowrun)
+                               get_flowrun=lambda ns, name: self.own_run(policy.run_account(ns, name), ns))
 
     def validate(self, body: kopf.Body, old: dict[str, Any] | None, operation: str | None,
                  userinfo: dict[str, Any]) -> None:
@@ -87,6 +99,20 @@ class Webhooks:
             patch.metadata.annotations[name] = value
         for name, value in answer.spec.items():
             patch.spec[name] = value
+
+    def own_run(self, user: str, namespace: str) -> dict[str, Any] | None:
+        """The FlowRun whose own ServiceAccount `user` is: named `<run>-runner` AND owned
+        by that run's uid (an unrelated account of that name, e.g. `gitlab-runner` next to
+        a run `gitlab`, is nobody's runner: contract/ownership.py)."""
+        run = policy.is_run_account(user, namespace)
+        if not run:
+            return None
+        obj = self.kube.get_flowrun(namespace, run)
+        if obj is None:
+            return None
+        account = self.kube.get("ServiceAccount", namespace, user.rsplit(":", 1)[-1])
+        uid = str((obj.get("metadata") or {}).get("uid") or "")
+        return obj if account is not None and owned_by(account, uid) else None
 
     def _refused_event(self, obj: dict[str, Any], reason: str, message: str, userinfo: dict[str, Any]) -> None:
         """A refused request changes nothing, so it cannot be in the run's history: it is a

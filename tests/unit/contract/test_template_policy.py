@@ -29,12 +29,12 @@ def c(**fields):
 
 WITHIN = {
     "nothing": {},
-    "labels and annotations": {"metadata": {"labels": {"team": "a"}, "annotations": {"x": "y"}}},
+    "labels and annotations under user.flowrun.io/": {"metadata": {"labels": {"user.flowrun.io/team": "a"},
+                                                                   "annotations": {"user.flowrun.io/x": "y"}}},
     "resources": c(resources={"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}),
     "node selector": {"spec": {"nodeSelector": {"disk": "ssd"}}},
     "tolerations": {"spec": {"tolerations": [{"key": "gpu", "operator": "Exists"}]}},
     "affinity": {"spec": {"affinity": {"nodeAffinity": {}}}},
-    "priority class": {"spec": {"priorityClassName": "high"}},
     "literal env": c(env=[{"name": "A", "value": "1"}]),
     "env from a ConfigMap key": c(env=[{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}]),
     "envFrom a ConfigMap": c(envFrom=[{"configMapRef": {"name": "cm"}, "prefix": "X_"}]),
@@ -67,6 +67,13 @@ FURTHER = {
     "the runner's command": (c(command=["sh"]), "spec.containers[0].command"),
     "the pod's name": ({"metadata": {"name": "x"}}, "metadata.name"),
     "node name": ({"spec": {"nodeName": "n1"}}, "spec.nodeName"),
+    # a label can put the run's pod behind another workload's Service; a priority evicts others
+    "a label another Service may select": ({"metadata": {"labels": {"app": "web"}}},
+                                           "metadata.labels[app]"),
+    "an annotation outside user.flowrun.io/": ({"metadata": {"annotations": {"sidecar.istio.io/inject": "true"}}},
+                                               "metadata.annotations[sidecar.istio.io/inject]"),
+    "a priority class": ({"spec": {"priorityClassName": "system-node-critical"}},
+                         "spec.priorityClassName: 'system-node-critical'"),
 }
 
 
@@ -136,10 +143,10 @@ NOW = datetime(2026, 11, 25, 12, 0, 30, tzinfo=timezone.utc)
 KEYS = single(b"k" * 32)
 
 
-def run(template, annotations=None, name="r", uid=UID, created=CREATED):
+def run(template, annotations=None, name="r", uid=UID, created=CREATED, **spec):
     return {"metadata": {"name": name, "namespace": "ns", "annotations": annotations or {}, "uid": uid,
                          "creationTimestamp": created},
-            "spec": {"flow": "a:b", "template": template}}
+            "spec": {"flow": "a:b", "template": template, **spec}}
 
 
 def test_the_operator_runs_a_further_reaching_template_only_with_the_webhooks_signature():
@@ -155,6 +162,12 @@ def test_the_operator_runs_a_further_reaching_template_only_with_the_webhooks_si
     assert not approved(KEYS, run({"spec": {"serviceAccountName": "root"}}, good), NOW)
     assert not approved(NO_KEYS, run(wide, good), NOW)
     assert "did not approve" in operator_refusal(run(wide, {ANNOTATION_TEMPLATE_APPROVAL: "forged"}), KEYS, CLAIM, NOW)
+    # ...and every other field that shapes the pod: a new image or cache voids the approval
+    assert not approved(KEYS, run(wide, good, image="evil:latest"), NOW)
+    assert not approved(KEYS, run(wide, good, cache={"claimName": "db"}), NOW)
+    assert "did not approve" in operator_refusal(run(wide, good, image="evil:latest"), KEYS, CLAIM, NOW)
+    # defaults the API server fills in sign like absent fields
+    assert approved(KEYS, run(wide, good, image="", cache={"claimName": ""}), NOW)
 
 
 def test_a_signature_made_on_create_vouches_only_for_that_creation():

@@ -125,6 +125,21 @@ def test_a_wider_template_needs_the_right_to_create_pods():
     assert approved(KEYS, created, NOW)
 
 
+def test_a_new_image_for_an_approved_run_is_judged_again_against_who_changes_it():
+    old = fr(template=WIDE, uid=UID)
+    old["metadata"]["annotations"][ANNOTATION_TEMPLATE_APPROVAL] = sign(KEYS, old, NOW)
+    new = fr(template=WIDE, uid=UID, annotations=dict(old["metadata"]["annotations"]))
+    new["spec"]["image"] = "evil:latest"
+    sar, calls = asks((False, "no RBAC policy matched"))
+    errors, signature = review_template(new, old, user="eve", own_run=None, can_create_pods=sar, keys=KEYS, now=NOW)
+    assert signature is None and "eve may not create pods" in errors[0] and calls == [1]
+    sar, _ = asks((True, ""))
+    errors, signature = review_template(new, old, user="admin", own_run=None, can_create_pods=sar, keys=KEYS,
+                                        now=NOW)
+    new["metadata"]["annotations"][ANNOTATION_TEMPLATE_APPROVAL] = signature
+    assert errors == [] and approved(KEYS, new, NOW)
+
+
 def test_an_unchanged_template_keeps_the_webhooks_approval_only():
     old = fr(template=WIDE, annotations={ANNOTATION_TEMPLATE_APPROVAL: "webhook-made"})
     new = fr(template=WIDE, annotations={ANNOTATION_TEMPLATE_APPROVAL: "client-made"})
@@ -181,7 +196,7 @@ def test_a_run_may_not_change_its_own_template():
     errors, _ = review_template(fr(name="parent", uid=UID, template=WIDE), PARENT,
                                 user="system:serviceaccount:ns:parent-runner", own_run=PARENT,
                                 can_create_pods=sar, keys=KEYS, now=NOW)
-    assert errors == ["a run's ServiceAccount may not change spec.template"]
+    assert errors == ["a run's ServiceAccount may not change spec.template, spec.image or spec.cache"]
 
 
 # ---- children only from their parent's pod; the root creator; approvals need the verb -----
