@@ -41,10 +41,16 @@ browser: ## install Debian's chromium for the web UI's browser tests (when /usr/
 # worker); each worker has its own namespaces and operator, so they never share runs.
 TEST_WORKERS ?= 3
 
+.PHONY: typecheck
+typecheck: venv ## mypy over operator/flowrun (strict for contract/ and kube/; settings in pyproject.toml)
+	@echo "==> mypy: types (strict for flowrun.contract and flowrun.kube)"
+	@$(VENV)/bin/mypy
+
 .PHONY: test
-test: venv browser ## run the whole suite: lint, unit, integration and end-to-end on a real cluster
+test: venv browser ## run the whole suite: lint, types, unit, integration and end-to-end on a real cluster
 	@echo "==> import-linter: the rooms' layering"
 	@$(VENV)/bin/lint-imports --no-cache
+	@$(MAKE) --no-print-directory typecheck
 	@echo "==> the test cluster and the images (starts the local cluster when KUBECONFIG does not answer)"
 	@kc=$$($(PY) tests/cluster/prepare.py) || exit 1; \
 	  echo "==> pytest with $(TEST_WORKERS) workers, one operator each (KUBECONFIG=$$kc)"; \

@@ -227,7 +227,8 @@ def test_pause_deadline_passing_while_operator_is_down(operator, namespace):
                                           parameters={"timeout": timeout}))
         fr = wait_phase(namespace, run, "Paused")
         operator.kill()
-        from flowrun.contract.status import now, parse_timestamp
+        from flowrun.contract.lifecycle.vocabulary import now
+        from flowrun.contract.status import parse_timestamp
         deadline = parse_timestamp(fr["status"]["pause"]["deadline"])
         time.sleep(max(0.0, (deadline - now()).total_seconds()) + 3)  # a negative check: the deadline passes
         fr = get_fr(namespace, run)

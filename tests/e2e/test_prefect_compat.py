@@ -88,7 +88,7 @@ def test_prefect_docs_model_validator_refusal_keeps_the_run_paused(operator, nam
                             namespace=namespace), INVALID_INPUT, "still paused")
     assert "Green is only in-stock for medium, large, and XL sizes." in refused
     # The runner records the refusal in the status first, then puts spec.state back to
-    # Paused (contract/transitions.py): the CLI answers on the first; the second follows.
+    # Paused (contract/lifecycle/runner.py): the CLI answers on the first; the second follows.
     fr = wait_for(lambda: (got := get_fr(namespace, "shirt"))["spec"]["state"] == "Paused" and got,
                   timeout=30, what="spec.state back to Paused after the refusal")
     assert fr["status"]["phase"] == "Paused" and "Green is only in-stock" in fr["status"]["message"]

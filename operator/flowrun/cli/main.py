@@ -2,7 +2,8 @@
 
 This module only parses, dispatches and turns expected failures into one line on stderr
 (`flowrun: error: ...`) and an exit code (see errors.py); the commands live in
-commands.py, the grammar in parser.py, formatting in output.py.
+commands.py (by group: runs.py, actions.py, waiting.py), the grammar in parser.py,
+formatting in output.py.
 """
 from __future__ import annotations
 

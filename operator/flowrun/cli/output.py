@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence, TextIO
 import yaml
 
 from ..contract import input_schema as schemas
+from ..contract.phases import Phase
 
 PHASE_COLOURS = {
     "Pending": "2",        # dim
@@ -62,15 +63,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, colour: bool
     """Columns separated by three spaces, as kubectl prints them. Cells may carry
     colour codes (widths count visible characters). The last column is not padded and is
     cut to `max_last` characters."""
-    rows = [[str(c) for c in r] for r in rows]
+    body = [[str(c) for c in r] for r in rows]
     if max_last:
-        rows = [r[:-1] + [_cut(r[-1], max_last)] for r in rows]
+        body = [r[:-1] + [_cut(r[-1], max_last)] for r in body]
     widths = [visible_len(h) for h in headers]
-    for row in rows:
+    for row in body:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], visible_len(cell))
     lines = []
-    for row, is_header in [(list(headers), True)] + [(r, False) for r in rows]:
+    for row, is_header in [(list(headers), True)] + [(r, False) for r in body]:
         cells = []
         for i, cell in enumerate(row):
             pad = "" if i == len(row) - 1 else " " * (widths[i] - visible_len(cell))
@@ -220,7 +221,7 @@ def describe(obj: dict[str, Any], now: datetime, *, colour: bool = False,
         lines.append(("Parameters", compact_json(spec["parameters"])))
     state = spec.get("state") or "Running"
     state_note = f"   (desired: {state})" if state not in (ph, "Running") or \
-        (state == "Running" and ph in ("Paused", "Suspended")) else ""
+        (state == "Running" and Phase(ph).stopped) else ""
     lines.append(("Phase", phase(ph, colour) + state_note))
     lines.append(("Attempt", str(status.get("attempt", 0))))
     lines.append(("Job", status.get("jobName") or "-"))
@@ -237,7 +238,7 @@ def describe(obj: dict[str, Any], now: datetime, *, colour: bool = False,
     out = [f"{k + ':':<{width}}{v}" for k, v in lines]
 
     pause = status.get("pause") or {}
-    if pause and ph in ("Paused", "Suspended"):
+    if pause and Phase(ph).stopped:
         out.append("")
         out.append(bold("Pause:", colour))
         by = pause.get("requestedBy")

@@ -29,6 +29,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .lifecycle.view import RunView
+
 ANNOTATION_APPROVALS = "flowrun.io/approvals"
 ANNOTATION_CREATED_BY = "flowrun.io/created-by"
 
@@ -41,7 +43,7 @@ def approval_of(pause: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return dict(approval)
 
 
-def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: bool = False) -> dict | None:
+def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: bool = False) -> dict[str, Any] | None:
     """The `approval` of a PauseRequest, or None when anyone who may patch may resume."""
     approvers = [str(a).strip() for a in approvers or [] if str(a).strip()]
     if approvals < 1:
@@ -81,9 +83,13 @@ def sign(secret: bytes, namespace: str, name: str, key: str, entry: Mapping[str,
     return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
 
 
-def recorded(obj: Mapping[str, Any]) -> dict[str, Any]:
+def _view(obj: Mapping[str, Any] | RunView) -> RunView:
+    return obj if isinstance(obj, RunView) else RunView.of(obj)
+
+
+def recorded(obj: Mapping[str, Any] | RunView) -> dict[str, Any]:
     """The webhook's record of approvals given: {"key": pause key, "entries": [...]}."""
-    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_APPROVALS) or ""
+    text = _view(obj).annotations.get(ANNOTATION_APPROVALS) or ""
     try:
         value = json.loads(text) if text else {}
     except ValueError:
@@ -91,19 +97,19 @@ def recorded(obj: Mapping[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def verified(obj: Mapping[str, Any], key: str, secret: bytes | None) -> list[dict[str, Any]]:
+def verified(obj: Mapping[str, Any] | RunView, key: str, secret: bytes | None) -> list[dict[str, Any]]:
     """The approvals of pause `key` that carry the webhook's valid signature, one per person."""
     if not secret:
         return []
-    meta = obj.get("metadata") or {}
-    record = recorded(obj)
+    run = _view(obj)
+    record = recorded(run)
     if record.get("key") != key:
         return []
     out: dict[str, dict[str, Any]] = {}
     for entry in record.get("entries") or []:
         if not isinstance(entry, dict) or not entry.get("by"):
             continue
-        want = sign(secret, meta.get("namespace", ""), meta.get("name", ""), key, entry)
+        want = sign(secret, run.namespace, run.name, key, entry)
         if hmac.compare_digest(str(entry.get("sig", "")), want) and entry["by"] not in out:
             out[entry["by"]] = {k: entry[k] for k in ("by", "groups", "time") if k in entry}
     return list(out.values())
@@ -123,38 +129,37 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
     (refusal, patch). The patch records the approval (signed) and, while the quorum is
     not complete, keeps `spec.state` and `spec.input` as they were."""
     approval = approval_of(pause) or {}
-    meta = old.get("metadata") or {}
-    creator = ((meta.get("annotations") or {}).get(ANNOTATION_CREATED_BY)) or ""
+    run = RunView.of(old)
+    creator = run.annotations.get(ANNOTATION_CREATED_BY) or ""
     why = refusal(approval, pause["key"], user, groups, creator)
     if why:
         return why, {}
-    record = recorded(old)
+    record = recorded(run)
     entries = list(record.get("entries") or []) if record.get("key") == pause["key"] else []
     given = {e.get("by") for e in entries} | {a.get("by") for a in approval.get("approvals") or []}
     if user not in given:
         entry = {"by": user, "groups": sorted(groups), "time": time}
-        entry["sig"] = sign(secret, meta.get("namespace", ""), meta.get("name", ""), pause["key"], entry)
+        entry["sig"] = sign(secret, run.namespace, run.name, pause["key"], entry)
         entries.append(entry)
         given.add(user)
     patch: dict[str, Any] = {"metadata": {"annotations": {
         ANNOTATION_APPROVALS: json.dumps({"key": pause["key"], "entries": entries}, separators=(",", ":"))}}}
     if len(given) < int(approval.get("required") or 1):
-        old_spec = old.get("spec") or {}
-        patch["spec"] = {"state": old_spec.get("state"), "input": old_spec.get("input")}
+        patch["spec"] = {"state": run.state.value, "input": run.input}
     return "", patch
 
 
 def may_answer_now(obj: Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
     """Whether `user` could answer the pause this run waits at, as far as its approval
     rule goes (RBAC is asked apart): listed, not the excluded creator, not counted yet."""
-    from .transitions import pending_pause  # the rules above are the bottom layer
-    pause = pending_pause(obj)
-    if pause is None or ((obj.get("status") or {}).get("phase") not in ("Paused", "Suspended")):
+    run = RunView.of(obj)
+    pause = run.pending
+    if pause is None or not run.stopped:
         return False
-    rule = approval_of(pause)
+    rule = approval_of(pause.doc)
     if rule is None:
         return True
-    creator = (((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_CREATED_BY)) or ""
-    if refusal(rule, pause["key"], user, groups, creator):
+    creator = run.annotations.get(ANNOTATION_CREATED_BY) or ""
+    if refusal(rule, pause.key, user, groups, creator):
         return False
     return user not in {a.get("by") for a in rule.get("approvals") or []}

@@ -31,7 +31,7 @@ def actor(obj: Mapping[str, Any]) -> str:
     the webhook stamped it; "unknown" when no valid stamp is there."""
     meta = obj.get("metadata") or {}
     annotations = meta.get("annotations") or {}
-    user = annotations.get(ANNOTATION_CHANGED_BY, "")
+    user = str(annotations.get(ANNOTATION_CHANGED_BY, ""))
     if user and annotations.get(ANNOTATION_CHANGED_GENERATION) == str(meta.get("generation", "")):
         return user
     return UNKNOWN

@@ -44,8 +44,9 @@ def resolve(node: Any, root: dict[str, Any], _depth: int = 0) -> dict[str, Any]:
 
 def _alternatives(node: dict[str, Any]) -> list[Any] | None:
     for key in ("anyOf", "oneOf"):
-        if isinstance(node.get(key), list):
-            return node[key]
+        found = node.get(key)
+        if isinstance(found, list):
+            return found
     return None
 
 
@@ -194,7 +195,7 @@ def property_schema(schema: dict[str, Any] | None, name: str) -> dict[str, Any] 
 
 def closed(schema: dict[str, Any] | None) -> bool:
     """True when the schema allows no properties beyond those it names."""
-    return bool(schema) and resolve(schema, schema).get("additionalProperties") is False
+    return schema is not None and bool(schema) and resolve(schema, schema).get("additionalProperties") is False
 
 
 def coerce(name: str, raw: str, prop: dict[str, Any] | None, root: dict[str, Any]) -> Any:

@@ -17,7 +17,7 @@ from .constants import LABEL_INSTANCE
 
 
 def instance_of(obj: Mapping[str, Any]) -> str:
-    return ((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_INSTANCE, "")
+    return str(((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_INSTANCE, ""))
 
 
 def belongs(obj: Mapping[str, Any], instance: str) -> bool:

@@ -25,6 +25,9 @@ from typing import Any
 
 from .constants import GROUP
 
+# A lease as last read: (holder, renewTime, leaseTransitions).
+Record = tuple[str, Any, int]
+
 
 class Action(enum.Enum):
     ACQUIRE = "acquire"  # write the lease with us as holder (create, or update it by version)
@@ -47,7 +50,7 @@ class Timings:
 @dataclass(frozen=True)
 class Observed:
     """What one replica remembers of the lease between two reads (its own clock)."""
-    record: tuple | None = None  # (holder, renewTime, transitions) as last read
+    record: Record | None = None  # (holder, renewTime, transitions) as last read
     changed_at: float | None = None  # monotonic time it last saw the record change
     renewed_at: float | None = None  # monotonic time its own last successful renewal started
 
@@ -56,7 +59,7 @@ def lease_name(instance: str) -> str:
     return f"flowrun-operator-{instance}" if instance else "flowrun-operator"
 
 
-def record_of(lease: dict[str, Any] | None) -> tuple | None:
+def record_of(lease: dict[str, Any] | None) -> Record | None:
     if lease is None:
         return None
     spec = lease.get("spec") or {}

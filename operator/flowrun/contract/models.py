@@ -40,14 +40,6 @@ class FlowRunSpec(_Model):
     max_pod_losses: int | None = None
     suspend_after_seconds: int | None = None
 
-    @property
-    def module_name(self) -> str:
-        return self.flow.split(":", 1)[0]
-
-    @property
-    def function_name(self) -> str:
-        return self.flow.split(":", 1)[1]
-
 
 class PauseInfo(_Model):
     key: str
@@ -92,7 +84,7 @@ class FlowRunStatus(_Model):
     start_time: datetime | None = None
     completion_time: datetime | None = None
     job_uid: str = ""
-    # Why a run ended Failed or Cancelled: one of contract.transitions.END_REASONS.
+    # Why a run ended Failed or Cancelled: one of contract.lifecycle.vocabulary.END_REASONS.
     reason: str = ""
     # Runner pods lost (deleted, evicted, drained, node gone) and survived so far.
     pod_losses: int = 0
@@ -120,15 +112,15 @@ class FlowRun(_Model):
 
     @property
     def name(self) -> str:
-        return self.metadata["name"]
+        return str(self.metadata["name"])
 
     @property
     def namespace(self) -> str:
-        return self.metadata.get("namespace", "default")
+        return str(self.metadata.get("namespace", "default"))
 
     @property
     def uid(self) -> str:
-        return self.metadata.get("uid", "")
+        return str(self.metadata.get("uid", ""))
 
     @property
     def phase(self) -> Phase | None:

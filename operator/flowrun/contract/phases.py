@@ -9,43 +9,16 @@ Never put Kubernetes I/O here: these are pure functions of plain values.
 """
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+# The words themselves (Phase, State, PauseKind, the actions' verbs, refusal codes) are
+# lifecycle/vocabulary.py's; they are named here too for this module's many readers.
+from .lifecycle.vocabulary import ACTIONS, PauseKind, Phase, Refusal, State
 
-class Phase(str, enum.Enum):
-    PENDING = "Pending"
-    RUNNING = "Running"
-    PAUSED = "Paused"
-    SUSPENDED = "Suspended"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED)
-
-    @property
-    def stopped(self) -> bool:
-        """Waiting for a person: paused or suspended."""
-        return self in (Phase.PAUSED, Phase.SUSPENDED)
-
-
-class State(str, enum.Enum):
-    """`spec.state`: the desired state."""
-
-    RUNNING = "Running"
-    PAUSED = "Paused"
-    SUSPENDED = "Suspended"
-    CANCELLED = "Cancelled"
-
-
-class PauseKind(str, enum.Enum):
-    PAUSE = "Pause"
-    SUSPEND = "Suspend"
+__all__ = ["CONDITION_TYPES", "INITIAL_PHASES", "PHASE_TRANSITIONS", "InvalidTransition", "PauseKind",
+           "Phase", "State", "check_phase_transition", "check_state_change", "conditions_for"]
 
 
 # phase -> the phases it may move to. Staying in the same phase is always allowed.
@@ -66,7 +39,12 @@ INITIAL_PHASES = frozenset({Phase.PENDING, Phase.SUSPENDED, Phase.CANCELLED})
 
 
 class InvalidTransition(ValueError):
-    """A phase or state change the state machine does not allow."""
+    """A phase or state change the state machine does not allow. A person's change
+    carries why (`code`, a vocabulary.Refusal) besides the message in today's words."""
+
+    def __init__(self, message: str, code: Refusal | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def check_phase_transition(current: str | None, target: str) -> None:
@@ -93,11 +71,11 @@ def check_state_change(old_state: str, new_state: str, phase: str | None) -> Non
     new = State(new_state)
     old = State(old_state)
     if ph.terminal:
-        raise InvalidTransition(
-            f"FlowRun is {ph.value}; it can no longer be {_verb(new)}"
-        )
+        raise InvalidTransition(f"FlowRun is {ph.value}; it can no longer be {ACTIONS[new].done}",
+                                Refusal.FINISHED)
     if old is State.CANCELLED:
-        raise InvalidTransition(f"FlowRun is being cancelled; it can no longer be {_verb(new)}")
+        raise InvalidTransition(f"FlowRun is being cancelled; it can no longer be {ACTIONS[new].done}",
+                                Refusal.BEING_CANCELLED)
     if new is State.CANCELLED:
         return
     if new is State.RUNNING:
@@ -105,17 +83,12 @@ def check_state_change(old_state: str, new_state: str, phase: str | None) -> Non
         return
     if new is State.PAUSED:
         if old is State.SUSPENDED or ph is Phase.SUSPENDED:
-            raise InvalidTransition(
-                "a suspended FlowRun has no running process to pause; resume it first"
-            )
+            raise InvalidTransition("a suspended FlowRun has no running process to pause; resume it first",
+                                    Refusal.NOTHING_TO_PAUSE)
         return
     if new is State.SUSPENDED:
         return
 
-
-def _verb(state: State) -> str:
-    return {State.RUNNING: "resumed", State.PAUSED: "paused", State.SUSPENDED: "suspended",
-            State.CANCELLED: "cancelled"}[state]
 
 
 # ---- conditions -------------------------------------------------------------------
@@ -145,7 +118,7 @@ def conditions_for(
         "Suspended": ("True", "Suspended") if ph is Phase.SUSPENDED else ("False", ph.value),
         "AwaitingInput": (
             ("True", "InputRequired")
-            if awaiting_input and ph in (Phase.PAUSED, Phase.SUSPENDED)
+            if awaiting_input and ph.stopped
             else ("False", "NoInputRequired")
         ),
         "Succeeded": (
@@ -174,6 +147,6 @@ def conditions_for(
             "status": status,
             "reason": reason,
             "message": message if status == "True" or (ctype == "Progressing" and blocked) else "",
-            "lastTransitionTime": stamp if changed else prev.get("lastTransitionTime", stamp),
+            "lastTransitionTime": stamp if prev is None or changed else prev.get("lastTransitionTime", stamp),
         })
     return out

@@ -14,11 +14,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .constants import LABEL_ATTEMPT, MAX_HISTORY, MAX_MESSAGE_BYTES
+from .lifecycle.vocabulary import now
 from .phases import check_phase_transition, conditions_for
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
 
 
 def timestamp(when: datetime | None = None) -> str:

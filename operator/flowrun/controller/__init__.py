@@ -1,2 +1,3 @@
-"""The controller: kopf handlers (handlers.py) over plain reconcile logic (reconcile.py)
-and manifest builders (resources.py). Never imports the CLI."""
+"""The controller: kopf registrations (handlers.py) over the work queue (workqueue.py), the
+webhook endpoints (webhooks.py), plain reconcile logic (reconcile.py, reading the world
+through views.py) and manifest builders (resources.py). Never imports the CLI."""

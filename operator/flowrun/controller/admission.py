@@ -2,7 +2,7 @@
 stores a change, so a refused change leaves the run exactly as it was and the user sees
 the reason at once (`kubectl patch` prints it).
 
-The rules themselves live in contract/transitions.py (`review_create`,
+The rules themselves live in contract/lifecycle/people.py (`review_create`,
 `review_update`); this module only says who is asking. The operator and the runner
 apply the same rules again when they act, so an unreachable webhook (failurePolicy
 Ignore) never lets invalid input resume a run.
@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..contract import template_policy as policy
-from ..contract import transitions
 from ..contract.children import child_errors
-from ..contract.transitions import ANNOTATION_SUSPENDED_WITH_PARENT, SUBFLOW_SUSPEND_MESSAGE
+from ..contract.lifecycle import people
+from ..contract.lifecycle.vocabulary import ANNOTATION_SUSPENDED_WITH_PARENT, SUBFLOW_SUSPEND_MESSAGE
 from .resources import cache_claim_name
 
 __all__ = ["ANNOTATION_SUSPENDED_WITH_PARENT", "SUBFLOW_SUSPEND_MESSAGE", "review_create", "review_template",
@@ -29,12 +29,12 @@ def runner_account(obj: dict[str, Any]) -> str:
 
 
 def review_create(new: dict[str, Any]) -> list[str]:
-    return transitions.review_create(new)
+    return people.review_create(new)
 
 
 def review_update(old: dict[str, Any], new: dict[str, Any], *, user: str = "") -> list[str]:
     """Error messages (empty: allowed) for an update of a FlowRun's main resource."""
-    return transitions.review_update(old, new, runner_of_run=bool(user) and user == runner_account(new))
+    return people.review_update(old, new, runner_of_run=bool(user) and user == runner_account(new))
 
 
 # ---- spec.template and children: who may ask for what ---------------------------------

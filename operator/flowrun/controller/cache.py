@@ -27,7 +27,7 @@ import threading
 from dataclasses import replace
 from typing import Any, Callable
 
-from ..contract import transitions as t
+from ..contract.lifecycle.world import JobView, PodView
 from ..contract.constants import LABEL_RUN
 
 RunKey = tuple[str, str]  # (namespace, run name)
@@ -52,11 +52,11 @@ def run_of(obj: dict[str, Any]) -> RunKey | None:
 
 
 class WorldCache:
-    def __init__(self, job_view: Callable[[dict], t.JobView], pod_view: Callable[[dict], t.PodView]) -> None:
+    def __init__(self, job_view: Callable[[dict], JobView], pod_view: Callable[[dict], PodView]) -> None:
         self._lock = threading.Lock()
         self._runs: dict[RunKey, dict[str, Any]] = {}
-        self._jobs: dict[RunKey, dict[str, t.JobView]] = {}
-        self._pods: dict[RunKey, dict[str, t.PodView]] = {}
+        self._jobs: dict[RunKey, dict[str, JobView]] = {}
+        self._pods: dict[RunKey, dict[str, PodView]] = {}
         self._job_view, self._pod_view = job_view, pod_view
 
     # ---- FlowRuns ------------------------------------------------------------------------
@@ -104,11 +104,11 @@ class WorldCache:
             if name in views:
                 views[name] = replace(views[name], deleting=True)
 
-    def jobs(self, namespace: str, run: str) -> tuple[t.JobView, ...]:
+    def jobs(self, namespace: str, run: str) -> tuple[JobView, ...]:
         with self._lock:
             return tuple((self._jobs.get((namespace, run)) or {}).values())
 
-    def pods(self, namespace: str, run: str) -> tuple[t.PodView, ...]:
+    def pods(self, namespace: str, run: str) -> tuple[PodView, ...]:
         with self._lock:
             return tuple((self._pods.get((namespace, run)) or {}).values())
 

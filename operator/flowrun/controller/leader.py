@@ -19,6 +19,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 from datetime import datetime, timezone
 
 from ..contract import leases
@@ -46,7 +47,7 @@ class Leadership:
         self._kube = kube
         self.seen = leases.Observed()
         self.leading = False
-        self._written: dict | None = None  # the Lease as this replica last wrote it
+        self._written: dict[str, Any] | None = None  # the Lease as this replica last wrote it
         self.transitions = 0  # times this replica became the leader (metrics, tests)
 
     @property
@@ -94,9 +95,9 @@ class Leadership:
         if self.leading and self._written is not None:
             # The leader renews what it wrote last (one request per period, not two); a
             # conflict means someone else wrote the Lease: read it next time.
-            lease = self._written
+            lease: dict[str, Any] | None = self._written
         else:
-            lease = await asyncio.to_thread(lambda: self.kube.get_lease(self.namespace, self.name))
+            lease = await asyncio.to_thread(self.kube.get_lease, self.namespace, self.name)
         started = time.monotonic()
         self.seen = leases.observe(self.seen, lease, time.monotonic())
         action = leases.decide(lease, self.identity, self.seen, time.monotonic(), self.timings,
@@ -129,7 +130,7 @@ class Leadership:
             log.info("leader election: %s is the leader now (%s)", self.identity,
                      "acquired" if action is leases.Action.ACQUIRE else "renewed")
             if self.on_gain:
-                asyncio.get_running_loop().create_task(self.on_gain())
+                asyncio.get_running_loop().create_task(_awaited(self.on_gain()))
 
     def _lose(self, why: str) -> None:
         if not self.leading:
@@ -154,3 +155,8 @@ class Leadership:
                 log.info("leader election: released the lease")
         except Exception as exc:  # noqa: BLE001 - the lease then simply expires
             log.warning("leader election: could not release the lease: %s", exc)
+
+
+async def _awaited(outcome: Awaitable[None]) -> None:
+    """`on_gain`'s awaitable as the coroutine a task wants."""
+    await outcome

@@ -35,6 +35,8 @@ from typing import Any, Callable
 from prometheus_client import CollectorRegistry, Counter as PromCounter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
+from ..contract.phases import Phase
+
 REGISTRY = CollectorRegistry()
 TRANSITIONS = PromCounter("flowrun_transitions", "FlowRun transitions, by history action",
                           ["action"], registry=REGISTRY)
@@ -59,7 +61,7 @@ WORKQUEUE_DEPTH = Gauge("flowrun_workqueue_depth", "Runs being reconciled now, i
 API_REQUESTS = PromCounter("flowrun_api_requests", "Requests this process sent to the API server",
                            ["source", "verb", "resource"], registry=REGISTRY)
 
-_WAITING = ("Paused", "Suspended")
+_WAITING = tuple(p.value for p in Phase if p.stopped)
 
 
 def count_requests() -> None:
@@ -172,7 +174,7 @@ class _RunsByPhase:
             counts = Counter(_phases.values())
         family = GaugeMetricFamily("flowrun_runs", "FlowRuns seen by this operator, by phase",
                                    labels=["phase"])
-        for phase in ("Pending", "Running", "Paused", "Suspended", "Completed", "Failed", "Cancelled"):
+        for phase in (p.value for p in Phase):
             family.add_metric([phase], counts.get(phase, 0))
         yield family
         if _cache_sizes is not None:

@@ -35,9 +35,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..contract import instances
+from ..contract import notification_payloads as payloads
 from ..contract import notifications as n
 from ..contract.constants import API_VERSION, GROUP, KIND, VERSION
-from ..contract.status import now, timestamp
+from ..contract.lifecycle.vocabulary import now
+from ..contract.status import timestamp
 from ..kube import Kube, KubeError
 from . import template_gate
 from .failpoints import failpoint
@@ -116,7 +118,7 @@ class Notifications:
         except KubeError as exc:
             log.warning("notifier %s: could not read its Secrets (%s)", _name(notifier), exc.reason)
             return
-        ready = next((c for c in (notifier.get("status") or {}).get("conditions") or []
+        ready: dict[str, Any] = next((c for c in (notifier.get("status") or {}).get("conditions") or []
                       if c.get("type") == "Ready"), {})
         if ready.get("reason") in (None, "NotApproved", "SecretMissing", "SecretForbidden", "InvalidURL",
                                    "InvalidSigningSecret"):
@@ -241,18 +243,19 @@ class Notifications:
         notifier = self.kube.get_notifier(ns, delivery.notifier)
         obj = self.kube.get_flowrun(ns, run)
         at = now()
-        if not n.still_due(obj, notifier, delivery, at):
+        if obj is None or notifier is None or not n.still_due(obj, notifier, delivery, at):
             return None
         try:
             sink_type, url, signing = self.sink(notifier)
-            data = n.payload(obj, delivery, ui_base_url=self.settings.ui_base_url)
+            data = payloads.payload(obj, delivery, ui_base_url=self.settings.ui_base_url)
             try:
-                headers, body = n.request(sink_type, data, msg_id=delivery.id, when=at, signing_secret=signing)
+                headers, body = payloads.request(sink_type, data, msg_id=delivery.id, when=at, signing_secret=signing)
             except ValueError as exc:
                 raise SinkError(str(exc), "InvalidSigningSecret") from None
         except SinkError as exc:
             self.set_notifier_status(notifier, ready=False, reason=exc.reason, message=str(exc))
-            return self.give_up(pending, obj, notifier, str(exc))
+            self.give_up(pending, obj, notifier, str(exc))
+            return None
         failpoint("notify-before-send")
         status, error, said = self.post(url, headers, body)
         outcome = n.classify(status, error)
@@ -279,7 +282,8 @@ class Notifications:
             said = f"{said}; gave up after retrying for {n.RETRY_FOR_SECONDS // 60} min"
             error_info.update(message=said, permanent=True)
         self.set_notifier_status(notifier, ready=False, reason="DeliveryFailed", message=said, error=error_info)
-        return self.give_up(pending, obj, notifier, said)
+        self.give_up(pending, obj, notifier, said)
+        return None
 
     def give_up(self, pending: Pending, obj: dict[str, Any], notifier: dict[str, Any], why: str) -> None:
         """A Warning Event on the run, and the failure recorded so it is not retried."""

@@ -1,4 +1,4 @@
-"""Reconciling one FlowRun: the thin shell around `contract.transitions.operator_step`.
+"""Reconciling one FlowRun: the thin shell around `contract.lifecycle.operator.operator_step`.
 
 The shell only reads (the FlowRun, its Jobs, pods and linked children), asks the
 contract for the next single step, and does it: a compare-and-swap write of the
@@ -9,7 +9,7 @@ what this process remembers, so a crash between any two steps leaves a state fro
 the next reconcile simply continues.
 
 What this module must never do: decide. If a branch here needs an `if` about a run's
-phase or state, it belongs in contract/transitions.py.
+phase or state, it belongs in contract/lifecycle/.
 """
 from __future__ import annotations
 
@@ -21,23 +21,25 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..contract import transitions as t
+from ..contract.lifecycle.attempts import job_refused
+from ..contract.lifecycle.operator import next_due, operator_step
+from ..contract.lifecycle.steps import CreateJob, DeleteJobs, PatchChildren, Step, Wait, Write
+from ..contract.lifecycle.subflows import subflow_mirror
+from ..contract.lifecycle.world import ChildView, Policy, World
 from ..contract.children import is_child_of
 from ..contract.instances import belongs
-from ..contract.constants import API_VERSION, KIND, LABEL_ATTEMPT, LABEL_PARENT, LABEL_RUN, LABEL_STARTED_BY
+from ..contract.constants import API_VERSION, KIND, LABEL_PARENT, LABEL_RUN
 from ..contract.phases import Phase
-from ..contract.status import now, parse_timestamp
+from ..contract.lifecycle.vocabulary import now
 from ..kube import Kube, KubeError
 from . import metrics, resources, template_gate
 from .cache import WorldCache
 from .failpoints import failpoint
 from .settings import Settings
+from .views import child_view, finished_at, finished_expiry, job_view, parent_of, pod_view
 
 log = logging.getLogger("flowrun.controller")
 
-# Waiting reasons of a container that will not fix themselves soon.
-_IMAGE_ERRORS = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
-_CONFIG_ERRORS = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
 MAX_STEPS = 25
 
 
@@ -76,7 +78,7 @@ class Reconciler:
         self.kube = kube
         self.settings = settings
         self.cache = cache
-        self.policy = t.Policy(
+        self.policy = Policy(
             default_timeout_seconds=settings.default_timeout_seconds,
             max_pod_losses=settings.max_pod_losses,
             suspend_after_seconds=settings.suspend_after_seconds,
@@ -145,17 +147,17 @@ class Reconciler:
         for _ in range(max_steps):
             if not self.may_act():
                 return None, None
-            step = t.operator_step(obj, world, self.policy, now())
+            step = operator_step(obj, world, self.policy, now())
             if step is None:
-                return t.next_due(obj, self.policy), obj
-            decide = lambda cur: t.operator_step(cur, world, self.policy, now())  # noqa: E731
-            if isinstance(step, t.Wait):
+                return next_due(obj, self.policy), obj
+            decide = lambda cur: operator_step(cur, world, self.policy, now())  # noqa: E731
+            if isinstance(step, Wait):
                 if step.status is not None:
-                    obj = self.write(obj, lambda cur: s if isinstance(s := decide(cur), t.Wait) else None) or obj
-                due = t.next_due(obj, self.policy)
+                    obj = self.write(obj, lambda cur: s if isinstance(s := decide(cur), Wait) else None) or obj
+                due = next_due(obj, self.policy)
                 return min(filter(None, (step.until, due)), default=None), obj
-            if isinstance(step, t.Write):
-                written = self.write(obj, lambda cur: s if isinstance(s := decide(cur), t.Write) else None,
+            if isinstance(step, Write):
+                written = self.write(obj, lambda cur: s if isinstance(s := decide(cur), Write) else None,
                                      spec_first=step.spec_first)
                 if written is None:
                     return None, None
@@ -166,12 +168,14 @@ class Reconciler:
             if retry is not None:
                 return retry, obj
             ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+            read: dict[str, Any] | None
             if self.cache is not None:  # the act wrote nothing, or wrote through the cache
-                obj = self.cache.put_flowrun(obj)
+                read = self.cache.put_flowrun(obj)
             else:
-                obj = self.kube.get_flowrun(ns, name)
-            if obj is None:
+                read = self.kube.get_flowrun(ns, name)
+            if read is None:
                 return None, None
+            obj = read
             world = self.observe(obj)
         (log.warning if max_steps == MAX_STEPS else log.debug)("%s/%s: still not converged after %d steps", obj["metadata"]["namespace"],
                     obj["metadata"]["name"], max_steps)
@@ -184,9 +188,9 @@ class Reconciler:
 
         def decide(cur: dict[str, Any]):
             step = step_for(cur)
-            if isinstance(step, t.Write):
+            if isinstance(step, Write):
                 main_patch, status_patch = step.patches()
-            elif isinstance(step, t.Wait) and step.status is not None:
+            elif isinstance(step, Wait) and step.status is not None:
                 main_patch, status_patch = None, step.status
             else:
                 return None
@@ -198,18 +202,18 @@ class Reconciler:
                                            current=obj)
         return None if written is None else self.cache.put_flowrun(written)
 
-    def act(self, obj: dict[str, Any], step: t.Step) -> datetime | None:
+    def act(self, obj: dict[str, Any], step: Step) -> datetime | None:
         ns = obj["metadata"]["namespace"]
-        if isinstance(step, t.CreateJob):
+        if isinstance(step, CreateJob):
             return self.ensure_job(obj, step.attempt)
-        if isinstance(step, t.DeleteJobs):
+        if isinstance(step, DeleteJobs):
             failpoint("before-delete-jobs")
             for job_name in step.names:
                 self.kube.delete("Job", ns, job_name, propagation="Background")
                 if self.cache is not None:
                     self.cache.job_deleting(ns, obj["metadata"]["name"], job_name)
             return None
-        if isinstance(step, t.PatchChildren):
+        if isinstance(step, PatchChildren):
             for child, patch in step.patches:
                 try:
                     self.kube.patch_flowrun(ns, child, patch)
@@ -221,20 +225,20 @@ class Reconciler:
 
     # ---- what the operator sees ------------------------------------------------------
 
-    def observe(self, obj: dict[str, Any]) -> t.World:
+    def observe(self, obj: dict[str, Any]) -> World:
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         status = obj.get("status") or {}
         if status.get("phase") == Phase.COMPLETED.value:
-            return t.World()  # nothing is done to a completed run's Jobs or pods
+            return World()  # nothing is done to a completed run's Jobs or pods
         if self.cache is not None and self.cache.jobs_known(ns, name, status.get("jobName") or ""):
             jobs, pods = self.cache.jobs(ns, name), self.cache.pods(ns, name)
         else:
             jobs = tuple(job_view(j) for j in self.kube.list("Job", ns, f"{LABEL_RUN}={name}"))
             pods = tuple(pod_view(p) for p in self.kube.list("Pod", ns, f"{LABEL_RUN}={name}"))
-        children: tuple[t.ChildView, ...] = ()
+        children: tuple[ChildView, ...] = ()
         if status.get("subflows") or status.get("subflowsReceived"):
             children = tuple(child_view(c, obj) for c in self.kube.list_flowruns(ns, f"{LABEL_PARENT}={name}"))
-        return t.World(jobs=jobs, pods=pods, children=children)
+        return World(jobs=jobs, pods=pods, children=children)
 
     # ---- children --------------------------------------------------------------------
 
@@ -243,7 +247,7 @@ class Reconciler:
         server becomes the run's message (and, when it cannot succeed, its end)."""
         refused = template_gate.refusal(obj, self.settings)  # the webhook may have been bypassed
         if refused:  # never valid without the webhook's signature: the run fails, as on a 422
-            self.write(obj, lambda cur: t.job_refused(cur, 422, refused, now()))
+            self.write(obj, lambda cur: job_refused(cur, 422, refused, now()))
             return None
         try:
             for child in resources.runner_account(obj):
@@ -260,9 +264,9 @@ class Reconciler:
             log.warning("%s/%s: the API server refused attempt %d's objects: %s",
                         obj["metadata"]["namespace"], obj["metadata"]["name"], attempt, exc.message)
             code, message = exc.status, exc.message
-            decision = t.job_refused(obj, code, message, now())
-            self.write(obj, lambda cur: t.job_refused(cur, code, message, now()))
-            if isinstance(decision, t.Write):
+            decision = job_refused(obj, code, message, now())
+            self.write(obj, lambda cur: job_refused(cur, code, message, now()))
+            if isinstance(decision, Write):
                 return None
             return now() + timedelta(seconds=self.settings.job_retry_seconds)
 
@@ -312,7 +316,7 @@ class Reconciler:
         written = self.kube.update_flowrun(namespace, name, lambda cur: None
                                            if int((cur.get("status") or {}).get("eventedSeq") or 0) >= last
                                            else (None, {"eventedSeq": last}),
-                                           **({"current": obj} if self.cache is not None else {}))
+                                           current=obj if self.cache is not None else None)
         if written is not None and self.cache is not None:
             self.cache.put_flowrun(written)
         if written is not None:
@@ -331,7 +335,7 @@ class Reconciler:
         # Only into the run the child really belongs to (not a poser, not an older run of
         # the parent's name: contract/children.py).
         self.kube.update_flowrun(namespace, parent, lambda cur: (
-            None if not is_child_of(child, cur) or (d := t.subflow_mirror(cur, child)) is None
+            None if not is_child_of(child, cur) or (d := subflow_mirror(cur, child)) is None
             else d.patches()))
 
     def mirror_pending_children(self, obj: dict[str, Any]) -> None:
@@ -380,113 +384,3 @@ _EVENT_REASONS = {
     "pod-lost": ("PodLost", "Warning"),
     "blocked": ("Blocked", "Warning"),
 }
-
-
-# ---- reading the world (pure) ------------------------------------------------------------
-
-
-def _attempt_label(obj: dict[str, Any]) -> int:
-    value = (obj["metadata"].get("labels") or {}).get(LABEL_ATTEMPT, "0")
-    return int(value) if value.isdigit() else 0
-
-
-def job_view(job: dict[str, Any]) -> t.JobView:
-    finished = None
-    for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
-            finished = cond["type"]
-    return t.JobView(name=job["metadata"]["name"], attempt=_attempt_label(job),
-                     uid=job["metadata"].get("uid", ""), finished=finished,
-                     deleting=bool(job["metadata"].get("deletionTimestamp")))
-
-
-def pod_view(pod: dict[str, Any]) -> t.PodView:
-    status = pod.get("status") or {}
-    problem, reason = pod_problem(pod)
-    unschedulable, unschedulable_since = "", None
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False" \
-                and cond.get("reason") == "Unschedulable":
-            unschedulable = cond.get("message", "Unschedulable")
-            unschedulable_since = parse_timestamp(cond.get("lastTransitionTime"))
-    return t.PodView(name=pod["metadata"]["name"], attempt=_attempt_label(pod),
-                     alive=status.get("phase") not in ("Succeeded", "Failed"),
-                     problem=problem, problem_reason=reason,
-                     problem_since=parse_timestamp(pod["metadata"].get("creationTimestamp")),
-                     unschedulable=unschedulable, unschedulable_since=unschedulable_since,
-                     detail=pod_exit_detail(pod))
-
-
-def child_view(child: dict[str, Any], parent: dict[str, Any]) -> t.ChildView:
-    owned = any(ref.get("controller") and ref.get("uid") == parent["metadata"].get("uid")
-                for ref in child["metadata"].get("ownerReferences") or [])
-    annotations = child["metadata"].get("annotations") or {}
-    return t.ChildView(
-        name=child["metadata"]["name"], linked=owned and t.is_linked_child(child),
-        phase=(child.get("status") or {}).get("phase") or "",
-        state=(child.get("spec") or {}).get("state", "Running"),
-        suspended_with_parent=annotations.get(t.ANNOTATION_SUSPENDED_WITH_PARENT) == parent["metadata"]["name"],
-        waiting=t.waits_for_a_person(child))
-
-
-def pod_problem(pod: dict[str, Any]) -> tuple[str, str]:
-    """(message, reason) when a pod is stuck in a way that waiting will not fix soon."""
-    status = pod.get("status") or {}
-    for cs in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        reason = waiting.get("reason")
-        if reason in _IMAGE_ERRORS:
-            return (f"Image {cs.get('image')!r} cannot be pulled ({reason}): "
-                    f"{waiting.get('message', '').strip()}").strip(), reason
-        if reason in _CONFIG_ERRORS:
-            return (f"The runner container cannot start ({reason}): "
-                    f"{waiting.get('message', '').strip()}"), reason
-    return "", ""
-
-
-def pod_exit_detail(pod: dict[str, Any]) -> str:
-    status = pod.get("status") or {}
-    name = pod["metadata"]["name"]
-    if pod["metadata"].get("deletionTimestamp") and status.get("phase") not in ("Succeeded", "Failed"):
-        return f"pod {name} deleted"
-    if status.get("reason"):
-        return f"pod {name}: {status.get('reason')} {status.get('message', '')}".strip()
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "DisruptionTarget" and cond.get("status") == "True":
-            return f"pod {name}: {cond.get('reason', 'disrupted')} {cond.get('message', '')}".strip()
-    for cs in status.get("containerStatuses") or []:
-        term = (cs.get("state") or {}).get("terminated")
-        if term:
-            return f"pod {name}: {term.get('reason', 'Terminated')} (exit code {term.get('exitCode')})"
-    return ""
-
-
-def parent_of(obj: dict[str, Any]) -> str:
-    """The run that started this one with run_flow (linked or not), or ""."""
-    labels = obj["metadata"].get("labels") or {}
-    return labels.get(LABEL_PARENT) or labels.get(LABEL_STARTED_BY) or ""
-
-
-def finished_at(obj: dict[str, Any]) -> datetime:
-    """When a finished run ended: status.completionTime, else its last history entry."""
-    status = obj.get("status") or {}
-    history = status.get("history") or []
-    return (parse_timestamp(status.get("completionTime"))
-            or (parse_timestamp(history[-1].get("time")) if history else None)
-            or now())
-
-
-def finished_expiry(obj: dict[str, Any], default_ttl: int | None) -> datetime | None:
-    """When a finished FlowRun is due for deletion, if ever: its end plus
-    spec.ttlSecondsAfterFinished (else the operator's default). A linked subflow has
-    none of its own: it goes with its parent, whose re-execution may still need it."""
-    phase = (obj.get("status") or {}).get("phase")
-    if not phase or not Phase(phase).terminal:
-        return None
-    if (obj["metadata"].get("labels") or {}).get(LABEL_PARENT):
-        return None
-    ttl = (obj.get("spec") or {}).get("ttlSecondsAfterFinished")
-    ttl = default_ttl if ttl is None else ttl
-    if ttl is None:
-        return None
-    return finished_at(obj) + timedelta(seconds=int(ttl))

@@ -1,15 +1,15 @@
 """A person's action on a run, applied: the one code path the CLI (`flowrun resume`,
 `suspend`, `pause`, `cancel`, `reject`) and the web UI's buttons share. The decision is
-`contract.actions.plan`, taken again on every fresh read (compare-and-swap through
+`contract.lifecycle.people.plan`, taken again on every fresh read (compare-and-swap through
 `Kube.update_flowrun`); an API server's refusal comes back as `ApiRefused` with the
 fields it names."""
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..contract.actions import Plan, Refused, plan, refusal_fields
+from ..contract.lifecycle.people import Plan, Refused, plan, refusal_fields
 from ..contract.phases import State
-from ..contract.transitions import pending_pause
+from ..contract.lifecycle.view import pending_pause
 from .client import Kube, KubeError
 
 
@@ -30,7 +30,7 @@ def action_verbs_on(kube: Kube) -> bool:
         found = kube.get_config_map("kube-public", "flowrun-operator")
     except KubeError:
         return False
-    return ((found or {}).get("data") or {}).get("actionVerbs", "").lower() == "true"
+    return str(((found or {}).get("data") or {}).get("actionVerbs", "")).lower() == "true"
 
 
 class ApiRefused(Exception):
@@ -45,7 +45,7 @@ class ApiRefused(Exception):
 
 
 def change(kube: Kube, namespace: str, name: str, target: State, *,
-           data: Any = None, make_input: Callable[[dict | None], Any] | None = None,
+           data: Any = None, make_input: Callable[[dict[str, Any] | None], Any] | None = None,
            reason: str | None = None, only_waiting: bool = False,
            on_plan: Callable[[dict[str, Any], Plan], None] | None = None,
            ) -> tuple[dict[str, Any] | None, Plan | None]:
@@ -55,7 +55,7 @@ def change(kube: Kube, namespace: str, name: str, target: State, *,
     state does not allow it, or the input is invalid) or ApiRefused."""
     chosen: list[Plan] = []
 
-    def decide(obj: dict[str, Any]) -> tuple[dict | None, dict | None] | None:
+    def decide(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None] | None:
         given = data
         if make_input is not None and target is State.RUNNING:
             given = make_input((pending_pause(obj) or {}).get("inputSchema"))

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..contract.lifecycle.vocabulary import KINDS
+
 
 class Right(NamedTuple):
     group: str  # "" for the core group
@@ -28,27 +30,12 @@ class Right(NamedTuple):
     verb: str
 
 
-# kind (as `Kube.create/get/list/delete` take it) -> (API group, plural)
-KIND_RESOURCES: dict[str, tuple[str, str]] = {
-    "FlowRun": ("flowrun.io", "flowruns"),
-    "FlowRunNotifier": ("flowrun.io", "flowrunnotifiers"),
-    "Job": ("batch", "jobs"),
-    "Pod": ("", "pods"),
-    "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
-    "ServiceAccount": ("", "serviceaccounts"),
-    "ConfigMap": ("", "configmaps"),
-    "Secret": ("", "secrets"),
-    "Event": ("", "events"),
-    "Role": ("rbac.authorization.k8s.io", "roles"),
-    "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
-}
-
 _FR = ("flowrun.io", "flowruns")
 _FR_STATUS = ("flowrun.io", "flowruns/status")
 
 # Kube method -> the (group, resource, verb) it needs. `None` as the resource means "the
 # kind passed as the first argument" (or, for `create`, the object's kind). Keep the
-# HTTP verbs in step with the code: the test reads client.py.
+# HTTP verbs in step with the code: the test reads client.py, flowruns.py and access.py.
 METHOD_CALLS: dict[str, list[tuple[str | None, str | None, str]]] = {
     "get_flowrun": [(*_FR, "get")],
     "list_flowruns": [(*_FR, "list")],
@@ -163,6 +150,6 @@ def rights_of(method: str, kind: str | None = None) -> set[Right]:
         if resource is None:
             if kind is None:
                 raise ValueError(f"Kube.{method} needs a kind to know its rights")
-            group, resource = KIND_RESOURCES[kind]
+            group, resource = KINDS[kind].group, KINDS[kind].plural
         out.add(Right(group or "", resource, verb))
     return out

@@ -20,6 +20,8 @@ from urllib.parse import urlencode
 
 import urllib3
 
+from .errors import api_error
+
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # A projected token file is re-read at least this often (client-go: one minute), and at
 # once after a 401: the kubelet rotates it long before the old token expires.
@@ -215,7 +217,8 @@ class Transport:
             content_type if data is not None else None)
         if resp.status >= 400:
             raise HTTPError(resp.status, resp.data)
-        return json.loads(resp.data or b"{}")
+        answer: dict[str, Any] = json.loads(resp.data or b"{}")
+        return answer
 
     def text(self, path: str, *, query: Mapping[str, Any] | None = None) -> str:
         """A GET whose answer is text (a pod's log)."""
@@ -224,7 +227,7 @@ class Transport:
             timeout=urllib3.Timeout(connect=10, read=self.timeout)))
         if resp.status >= 400:
             raise HTTPError(resp.status, resp.data)
-        return resp.data.decode("utf-8", errors="replace")
+        return bytes(resp.data).decode("utf-8", errors="replace")
 
     def stream(self, path: str, *, query: Mapping[str, Any], read_timeout: float | None) -> Any:
         """An open streaming response (for watches); iterate with `lines()`."""
@@ -263,3 +266,18 @@ def lines(resp: Any) -> Iterator[str]:
             yield line.decode("utf-8", errors="replace")
     if buffer:
         yield buffer.decode("utf-8", errors="replace")
+
+
+class RestCalls:
+    """The base of the calls over this transport (kube/flowruns.py, kube/access.py)."""
+    rest: Transport
+
+    def _get_or_none(self, path: str) -> dict[str, Any] | None:
+        """GET `path`: the object, or None when the API server says 404."""
+        try:
+            got: dict[str, Any] = self.rest.request("GET", path)
+            return got
+        except HTTPError as exc:
+            if exc.status == 404:
+                return None
+            raise api_error(exc) from None

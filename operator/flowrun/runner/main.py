@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Awaitable
 from typing import Any
 
 from ..contract.constants import (
@@ -117,7 +118,7 @@ def run(kube: Kube, namespace: str, name: str, *, attempt: int, cache_dir: str) 
         try:
             outcome = flow.call_with_parameters(dict(fr.spec.parameters), on_retry=retrying)
             if inspect.isawaitable(outcome):
-                outcome = asyncio.run(outcome)
+                outcome = asyncio.run(_awaited(outcome))
         except FlowSuspended as exc:
             log.info("flow suspended (%s); exiting so the operator can tear the Job down", exc)
             return 0
@@ -173,3 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     except KubeError as exc:
         log.error("Kubernetes API error: %s", exc)
         return 1
+
+
+async def _awaited(outcome: Awaitable[Any]) -> Any:
+    """An async flow's awaitable as the coroutine asyncio.run wants."""
+    return await outcome

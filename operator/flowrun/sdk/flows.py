@@ -29,14 +29,14 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 import pydantic
 
 from . import states
+from .bodies import Body, arun, run, timed
 from .cache import MemoryCache
 from .context import RunContext, current_run, enter_run, exit_run
 from .futures import ThreadPoolTaskRunner
 from .live import FlowSuspended, RunCancelled, RunStopped
 from .logs import reset_log_prints, set_log_prints
 from .options import check_keywords, format_run_name
-from .retries import OnRetry, RetryDelay, RetryPolicy, acall_with_retries, call_with_retries
-from .timeouts import acall_with_timeout, call_with_timeout
+from .retries import OnRetry, RetryDelay, RetryPolicy, retrying
 
 log = logging.getLogger("flowrun.flow")
 
@@ -111,22 +111,29 @@ class Flow(Generic[P, R]):
         self.on_crashed_hooks = list(on_crashed or [])
         self.on_running_hooks = list(on_running or [])
         self.is_async = inspect.iscoroutinefunction(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
         return f"<Flow {self.name}>"
 
     def with_options(self, **options: Any) -> "Flow[P, R]":
+        """A copy of this flow with some options changed (every other one kept)."""
         check_keywords("flow", options, FLOW_KEYWORDS)
-        current = dict(name=self.name, description=self.description, version=self.version,
-                       tags=self.tags, validate_parameters=self.validate_parameters,
-                       retries=self.retry_policy.retries,
-                       retry_delay_seconds=list(self.retry_policy.delays),
-                       timeout_seconds=self.timeout_seconds, log_prints=self.log_prints,
-                       persist_result=self.persist_result, flow_run_name=self.flow_run_name,
-                       task_runner=self.task_runner, on_completion=self.on_completion_hooks,
-                       on_failure=self.on_failure_hooks, on_cancellation=self.on_cancellation_hooks)
-        return Flow(self.fn, **{**current, **options})
+        return Flow(self.fn, **{**self._options(), **options})
+
+    def _options(self) -> dict[str, Any]:
+        """Every keyword of the constructor, as this flow has it: what with_options starts
+        from (tests/unit/sdk/test_with_options.py checks that none is missing)."""
+        return dict(name=self.name, description=self.description, version=self.version,
+                    tags=self.tags, validate_parameters=self.validate_parameters,
+                    retries=self.retry_policy.retries,
+                    retry_delay_seconds=list(self.retry_policy.delays),
+                    timeout_seconds=self.timeout_seconds, log_prints=self.log_prints,
+                    persist_result=self.persist_result, cache_result_in_memory=self.cache_result_in_memory,
+                    result_serializer=self.result_serializer, flow_run_name=self.flow_run_name,
+                    task_runner=self.task_runner, on_completion=self.on_completion_hooks,
+                    on_failure=self.on_failure_hooks, on_cancellation=self.on_cancellation_hooks,
+                    on_crashed=self.on_crashed_hooks, on_running=self.on_running_hooks)
 
     @functools.cached_property
     def _validated(self) -> Callable[..., Any]:
@@ -146,7 +153,7 @@ class Flow(Generic[P, R]):
     def _call(self, call: Callable[[], Any], on_retry: OnRetry | None) -> Any:
         ctx = current_run()
 
-        def retrying(retry: int, exc: BaseException, delay: float) -> None:
+        def retried(retry: int, exc: BaseException, delay: float) -> None:
             log.warning("flow %s failed (%s: %s); retry %d of %d in %g s", self.name,
                         type(exc).__name__, exc, retry, self.retry_policy.retries, delay)
             if ctx is not None:
@@ -155,11 +162,9 @@ class Flow(Generic[P, R]):
                 on_retry(retry, exc, delay)
 
         what = f"Flow run {self._display(ctx)}"
-        if self.is_async:
-            return self._run_async(ctx, lambda: acall_with_retries(
-                lambda: acall_with_timeout(call, self.timeout_seconds, what), self.retry_policy, retrying))
-        return self._run_sync(ctx, lambda: call_with_retries(
-            lambda: call_with_timeout(call, self.timeout_seconds, what), self.retry_policy, retrying))
+        body = self._body(ctx, retrying(lambda: timed(call, self.timeout_seconds, what), self.retry_policy,
+                                        retried))
+        return arun(body) if self.is_async else run(body)
 
     # ---- around one execution: task runner, log_prints, hooks ------------------------
 
@@ -207,24 +212,12 @@ class Flow(Generic[P, R]):
             except Exception:  # noqa: BLE001 - a hook never changes the outcome
                 log.exception("flow %s: hook %s failed", self.name, getattr(hook, "__name__", hook))
 
-    def _run_sync(self, ctx: RunContext | None, body: Callable[[], Any]) -> Any:
-        saved = self._enter(ctx)
-        stopping = False
-        try:
-            value = body()
-        except BaseException as exc:
-            stopping = isinstance(exc, RunStopped) and not isinstance(exc, FlowSuspended)
-            self._exit(ctx, saved, stopping)
-            self._outcome(ctx, exc)
-            raise
-        self._exit(ctx, saved, False)
-        self._outcome(ctx, None, value)
-        return value
-
-    async def _run_async(self, ctx: RunContext | None, body: Callable[[], Any]) -> Any:
+    def _body(self, ctx: RunContext | None, tries: Body[Any]) -> Body[Any]:
+        """One execution of the flow around its tries, for both drivers (sdk/bodies.py):
+        the task runner and log_prints set up and put back, then the hooks of the outcome."""
         saved = self._enter(ctx)
         try:
-            value = await body()
+            value = yield from tries
         except BaseException as exc:
             stopping = isinstance(exc, RunStopped) and not isinstance(exc, FlowSuspended)
             self._exit(ctx, saved, stopping)

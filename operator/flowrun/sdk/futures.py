@@ -144,7 +144,8 @@ def resolve(value: Any) -> Any:
 def wait_for_upstream(wait_for: Iterable[Any] | None) -> None:
     for item in wait_for or ():
         if isinstance(item, TaskFuture):
-            state = (item.wait(), item.state)[1]
+            item.wait()
+            state = item.state
         elif isinstance(item, State):
             state = item
         else:

@@ -71,7 +71,7 @@ def upgrade(model: type[BaseModel]) -> type[RunInput]:
     if issubclass(model, RunInput):
         return model
     if model not in _upgraded:
-        config = ConfigDict(**{**model.model_config, "extra": "forbid"})  # type: ignore[typeddict-item]
+        config = ConfigDict(**{**model.model_config, "extra": "forbid"})
         _upgraded[model] = type(model.__name__, (model, RunInput),
                                 {"model_config": config, "__module__": model.__module__,
                                  "__qualname__": model.__qualname__, "__doc__": model.__doc__})
@@ -91,10 +91,6 @@ def as_run_input(wait_for_input: Any) -> tuple[type[RunInput], bool]:
 
 def description_of(model: type[BaseModel] | None) -> str | None:
     return getattr(model, "__description__", None) if model is not None else None
-
-
-def input_schema(model: type[BaseModel]) -> dict[str, Any]:
-    return model.model_json_schema()
 
 
 def validation_messages(exc: pydantic.ValidationError) -> list[str]:

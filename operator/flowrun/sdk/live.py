@@ -1,6 +1,6 @@
 """The FlowRun as the running flow sees it: a live copy kept by a watch, and the
 runner's side of starting, pausing, suspending, resuming and ending, as a thin shell
-around contract/transitions.py's `runner_*` decisions.
+around contract/lifecycle/runner.py's `runner_*` decisions.
 
 Every step is the same loop (`_drive`): ask the contract what to do with the latest
 FlowRun; write what it says (compare-and-swap, decided again on every fresh read);
@@ -23,10 +23,26 @@ from typing import Any
 
 import pydantic
 
-from ..contract import transitions as t
+from ..contract.lifecycle.pausing import PauseMemo, PauseRequest, check_pause_request, runner_pause
+
+from ..contract.lifecycle.runner import (
+
+    runner_checkpoint,
+
+    runner_fence,
+
+    runner_finished,
+
+    runner_note,
+
+    runner_started,
+
+)
+from ..contract.lifecycle.steps import Exit, Hold, PauseHere, Proceed, RunnerStep, Stash, Stop, Write
+from ..contract.lifecycle.subflows import subflow_received
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import PauseKind
-from ..contract.status import now
+from ..contract.lifecycle.vocabulary import now
 from ..kube import Gone, Kube, webhook_unreachable
 from .inputs import validation_messages
 
@@ -63,24 +79,24 @@ class RunFenced(RunTerminated):
     is suspended or finished): stop quietly, report nothing."""
 
 
-def stopped(step: t.Stop) -> RunTerminated:
+def stopped(step: Stop) -> RunTerminated:
     return RunCancelled(step.reason) if step.cancelled else RunFenced(step.reason)
 
 
 def write_step(update: Callable[..., dict[str, Any] | None],
-               step_for: Callable[[dict[str, Any]], t.RunnerStep],
-               seen: dict[str, Any], *, spec_first: bool) -> tuple[dict[str, Any] | None, t.Write | None]:
+               step_for: Callable[[dict[str, Any]], RunnerStep],
+               seen: dict[str, Any], *, spec_first: bool) -> tuple[dict[str, Any] | None, Write | None]:
     """The compare-and-swap of one runner Write: decided on `seen` (the run as the watch
     brought it) first, then on each fresh read after a conflict, with `update`
     (Kube.update_flowrun's signature without the run). Returns the FlowRun as written or
     read (None: deleted) and the Write that landed, None when the last decision was to
     write nothing: a decision whose write conflicted was never made."""
-    landed: list[t.Write] = []
+    landed: list[Write] = []
 
     def decide(cur: dict[str, Any]):
         landed.clear()
         again = step_for(cur)
-        if not isinstance(again, t.Write):
+        if not isinstance(again, Write):
             return None
         landed.append(again)
         return again.patches()
@@ -92,7 +108,7 @@ def raise_if_finished(obj: dict[str, Any], attempt: int | None = None) -> None:
     """Nothing more may run once the run moved on: finished, cancelled, suspended, or
     (with `attempt`) taken over by a later attempt."""
     status = obj.get("status") or {}
-    step = t.runner_fence(obj, int(status.get("attempt") or 0) if attempt is None else attempt)
+    step = runner_fence(obj, int(status.get("attempt") or 0) if attempt is None else attempt)
     if step is not None:
         raise stopped(step)
 
@@ -185,13 +201,13 @@ class LiveFlowRun:
 
     # ---- the loop every step goes through ---------------------------------------------
 
-    def _drive(self, step_for: Callable[[dict[str, Any]], t.RunnerStep],
-               on_write: Callable[[t.Write, dict[str, Any]], None] | None = None) -> t.RunnerStep:
+    def _drive(self, step_for: Callable[[dict[str, Any]], RunnerStep],
+               on_write: Callable[[Write, dict[str, Any]], None] | None = None) -> RunnerStep:
         """Ask, write, wait, until the contract says something else than Write or Hold."""
         while True:
             seen = self.latest
             step = step_for(seen)
-            if isinstance(step, t.Write):
+            if isinstance(step, Write):
                 obj, landed = write_step(self._update, step_for, seen, spec_first=step.spec_first)
                 if obj is None:
                     raise RunFenced(f"FlowRun {self.namespace}/{self.name} was deleted")
@@ -199,10 +215,10 @@ class LiveFlowRun:
                 if landed is not None and on_write is not None:
                     on_write(landed, obj)
                 continue
-            if isinstance(step, t.Hold):
+            if isinstance(step, Hold):
                 self.wait_until(lambda obj: _rv(obj) != _rv(seen) or None)
                 continue
-            if isinstance(step, t.Stop):
+            if isinstance(step, Stop):
                 raise stopped(step)
             return step
 
@@ -232,24 +248,24 @@ class LiveFlowRun:
     # ---- status reports from the runner -----------------------------------------------
 
     def started(self, message: str) -> None:
-        self._drive(lambda obj: t.runner_started(obj, self.attempt, message, now()))
+        self._drive(lambda obj: runner_started(obj, self.attempt, message, now()))
 
     def finished(self, *, failed: bool, message: str, result: Any = None, has_result: bool = False) -> None:
-        self._write_once(lambda obj: t.runner_finished(obj, self.attempt, failed=failed, message=message,
+        self._write_once(lambda obj: runner_finished(obj, self.attempt, failed=failed, message=message,
                                                        now=now(), result=result, has_result=has_result))
 
     def record(self, action: str, message: str) -> None:
         """A history entry (the operator turns it into an Event) and the run's message,
         without a phase change: e.g. a flow retry."""
-        self._write_once(lambda obj: t.runner_note(obj, self.attempt, action, message, now()))
+        self._write_once(lambda obj: runner_note(obj, self.attempt, action, message, now()))
 
-    def _write_once(self, step_for: Callable[[dict[str, Any]], t.RunnerStep]) -> None:
+    def _write_once(self, step_for: Callable[[dict[str, Any]], RunnerStep]) -> None:
         done: list[bool] = []
         self._drive(lambda obj: None if done else step_for(obj), on_write=lambda _w, _o: done.append(True))
 
     def received_subflow(self, child: str) -> None:
         """A subflow's result is on the volume: it may leave the status."""
-        self._drive(lambda obj: t.subflow_received(obj, self.attempt, child))
+        self._drive(lambda obj: subflow_received(obj, self.attempt, child))
 
     # ---- pause / suspend -------------------------------------------------------------
 
@@ -268,13 +284,13 @@ class LiveFlowRun:
     ) -> Any:
         """Record the pause (or suspension) and, for a pause, block until resumed.
         Returns the validated input (a dict, or None). A suspension raises FlowSuspended."""
-        request = t.PauseRequest(
+        request = PauseRequest(
             key=key, kind=kind, timeout_seconds=timeout,
             input_schema=model.model_json_schema() if model is not None else None,
             description=description, requested_by=requested_by,
             suspend_after_seconds=suspend_after, approval=approval, notify_message=notify_message)
-        t.check_pause_request(request)
-        memo = t.PauseMemo()
+        check_pause_request(request)
+        memo = PauseMemo()
 
         def check(data: Any) -> str | None:
             if model is None:
@@ -285,22 +301,22 @@ class LiveFlowRun:
                 return "; ".join(validation_messages(exc))
             return None
 
-        def on_write(write: t.Write, obj: dict[str, Any]) -> None:
+        def on_write(write: Write, obj: dict[str, Any]) -> None:
             if write.spec is not None and write.spec_first:
                 memo.armed = int(obj["metadata"].get("generation") or 0)
 
         while True:
-            step = self._drive(lambda obj: t.runner_pause(obj, self.attempt, request, memo, now(),
+            step = self._drive(lambda obj: runner_pause(obj, self.attempt, request, memo, now(),
                                                           check=check, stored=self._stored_input),
                                on_write=on_write)
-            if isinstance(step, t.Stash):
+            if isinstance(step, Stash):
                 self._store_input(step.key, step.value)
                 memo.stashed[step.key] = step.generation
                 continue
-            if isinstance(step, t.Exit):
+            if isinstance(step, Exit):
                 log.info("suspended at %s: the Job will be torn down; resume restarts the flow", key)
                 raise FlowSuspended(key)
-            if isinstance(step, t.Proceed):
+            if isinstance(step, Proceed):
                 data = step.value
                 if model is not None:
                     data = model.model_validate(data or {}).model_dump(mode="json")
@@ -322,15 +338,15 @@ class LiveFlowRun:
     def checkpoint(self, next_key: Callable[[], str]) -> None:
         """At a task boundary: honour a pause or suspension requested from outside."""
         while True:
-            step = t.runner_checkpoint(self.latest, self.attempt)
-            if isinstance(step, t.Stop):
+            step = runner_checkpoint(self.latest, self.attempt)
+            if isinstance(step, Stop):
                 raise stopped(step)
-            if isinstance(step, t.Hold):
+            if isinstance(step, Hold):
                 log.info("suspension requested from outside; waiting for the Job to be torn down")
                 seen = self.latest
                 self.wait_until(lambda obj: _rv(obj) != _rv(seen) or None)
                 continue
-            if step == "pause":
+            if isinstance(step, PauseHere):
                 log.info("pause requested from outside; pausing before the next task")
                 self.pause(next_key(), kind=PauseKind.PAUSE, timeout=self.default_timeout,
                            model=None, requested_by="user")
@@ -339,12 +355,12 @@ class LiveFlowRun:
     def stop_reason(self, signum: int) -> RunTerminated:
         """The exception a SIGTERM raises in the flow: RunCancelled when the run was
         cancelled (its on_cancellation hooks run), else RunTerminated."""
-        step = t.runner_fence(self.latest, self.attempt)
+        step = runner_fence(self.latest, self.attempt)
         if step is None or not step.cancelled:
             # The watch may not have brought the cancel yet: the operator records it
             # before it deletes the Job, so one read settles it.
             try:
-                step = t.runner_fence(self.kube.get_flowrun(self.namespace, self.name), self.attempt)
+                step = runner_fence(self.kube.get_flowrun(self.namespace, self.name), self.attempt)
             except Exception:  # noqa: BLE001 - stopping anyway; only the reason is unsure
                 step = None
         if step is not None and step.cancelled:

@@ -22,9 +22,9 @@ _install_lock = threading.Lock()
 _installed = False
 
 
-class RunLoggerAdapter(logging.LoggerAdapter):
+class RunLoggerAdapter(logging.LoggerAdapter[logging.Logger]):
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        return f"{self.extra['prefix']}{msg}", kwargs
+        return f"{(self.extra or {}).get('prefix', '')}{msg}", kwargs
 
 
 def _ensure_output(logger: logging.Logger) -> None:

@@ -23,7 +23,8 @@ from typing import Any, TypeVar, overload
 
 import pydantic
 
-from ..contract import transitions
+from ..contract.lifecycle.people import InputRefused, user_change
+from ..contract.lifecycle.view import pending_pause
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import InvalidTransition, PauseKind, Phase, State
 from ..contract.status import keys_contain
@@ -255,15 +256,15 @@ def _resume(flow_run_id: str, run_input: Any, namespace: str | None) -> None:
     def decide(obj: dict[str, Any]):
         phase = (obj.get("status") or {}).get("phase")
         state = (obj.get("spec") or {}).get("state")
-        if state == State.RUNNING.value and phase not in (Phase.PAUSED.value, Phase.SUSPENDED.value):
+        if state == State.RUNNING.value and not (phase and Phase(phase).stopped):
             raise ResumeError(f"FlowRun {name} is not paused or suspended (phase {phase})")
         try:
-            patch = transitions.user_change(obj, State.RUNNING, data=run_input)
-        except transitions.InputRefused as exc:
+            patch = user_change(obj, State.RUNNING, data=run_input)
+        except InputRefused as exc:
             raise ResumeError(f"input for FlowRun {name} is invalid: {exc}") from None
         except InvalidTransition as exc:
             raise ResumeError(f"FlowRun {name}: {exc}") from None
-        seen["key"] = (transitions.pending_pause(obj) or {}).get("key")
+        seen["key"] = (pending_pause(obj) or {}).get("key")
         return patch, None
 
     patched = kube.update_flowrun(ns, name, decide)
@@ -288,7 +289,7 @@ def cancel_flow_run(flow_run_id: Any, reason: str | None = None, namespace: str 
             if (obj.get("spec") or {}).get("state") == State.CANCELLED.value:
                 return None
             try:
-                return transitions.user_change(obj, State.CANCELLED, reason=reason), None
+                return user_change(obj, State.CANCELLED, reason=reason), None
             except InvalidTransition as exc:
                 raise ResumeError(f"FlowRun {name}: {exc}") from None
 

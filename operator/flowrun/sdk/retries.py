@@ -11,14 +11,14 @@ are BaseExceptions (flowrun.sdk.live.RunStopped) and are never retried, nor dela
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import random
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, Union
+
+from .bodies import Body, Sleep
 
 log = logging.getLogger("flowrun.retry")
 
@@ -95,30 +95,17 @@ class RetryPolicy:
             return False
 
 
-def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, on_retry: OnRetry) -> T:
+def retrying(attempt: Callable[[], Body[T]], policy: RetryPolicy, on_retry: OnRetry) -> Body[T]:
+    """The body (sdk/bodies.py) of a call retried as `policy` says: `attempt()` is the body
+    of one try; each retry is told to `on_retry` before its delay."""
     retry = 0
     while True:
         try:
-            return fn()
+            return (yield from attempt())
         except Exception as exc:
             retry += 1
             if not policy.wants_retry(retry, exc):
                 raise
             delay = policy.delay(retry)
             on_retry(retry, exc, delay)
-        time.sleep(delay)
-
-
-async def acall_with_retries(fn: Callable[[], Awaitable[T]], policy: RetryPolicy,
-                             on_retry: OnRetry) -> T:
-    retry = 0
-    while True:
-        try:
-            return await fn()
-        except Exception as exc:
-            retry += 1
-            if not policy.wants_retry(retry, exc):
-                raise
-            delay = policy.delay(retry)
-            on_retry(retry, exc, delay)
-        await asyncio.sleep(delay)
+        yield Sleep(delay)

@@ -31,7 +31,7 @@ class SubflowFailed(RuntimeError):
 def flow_reference(flow: Flow | str) -> str:
     if isinstance(flow, str):
         return flow
-    fn = getattr(flow, "fn", flow)
+    fn: Any = getattr(flow, "fn", flow)
     return f"{fn.__module__}:{fn.__qualname__}"
 
 

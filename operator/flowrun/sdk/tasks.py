@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from . import states
+from .bodies import Body, arun, run, timed
 from .cache import SERIALIZERS, NotSerializable, encode
 from .cache_policies import DEFAULT, CachePolicy
 from .context import RunContext, current_run, enter_task, exit_task, run_active_elsewhere
@@ -34,8 +35,7 @@ from .futures import (TaskFuture, TaskFutureList, ThreadPoolTaskRunner, resolve,
                       wait_for_upstream)
 from .logs import reset_log_prints, set_log_prints
 from .options import check_keywords, format_run_name
-from .retries import RetryCondition, RetryDelay, RetryPolicy, acall_with_retries, call_with_retries
-from .timeouts import acall_with_timeout, call_with_timeout
+from .retries import RetryCondition, RetryDelay, RetryPolicy, retrying
 
 log = logging.getLogger("flowrun.task")
 
@@ -143,6 +143,7 @@ class Task(Generic[P, R]):
         self.result_serializer = result_serializer
         self.persist_result = persist_result
         self.cache_result_in_memory = cache_result_in_memory
+        self._cache_result_in_run_given = cache_result_in_run
         # persist_result=False or cache_policy=NONE: nothing stored, the call always runs.
         self.cache_result_in_run = (cache_result_in_run and persist_result is not False
                                     and not self.cache_policy.is_none)
@@ -156,7 +157,7 @@ class Task(Generic[P, R]):
         self.on_failure_hooks = list(on_failure or [])
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     @functools.cached_property
     def return_type(self) -> Any:
@@ -171,25 +172,32 @@ class Task(Generic[P, R]):
         try:
             source = inspect.getsource(self.fn).encode()
         except (OSError, TypeError):
-            source = getattr(self.fn, "__code__", None).co_code if hasattr(self.fn, "__code__") else b""
+            code = getattr(self.fn, "__code__", None)
+            source = code.co_code if code is not None else b""
         return hashlib.sha256(source).hexdigest()
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
 
     def with_options(self, **options: Any) -> "Task[P, R]":
+        """A copy of this task with some options changed (every other one kept)."""
         check_keywords("task", options, TASK_KEYWORDS)
-        current = {k: getattr(self, k) for k in ("name", "description", "version", "cache_policy",
-                                                 "cache_key_fn", "cache_expiration", "refresh_cache",
-                                                 "result_serializer", "persist_result",
-                                                 "cache_result_in_memory", "timeout_seconds",
-                                                 "log_prints", "task_run_name")}
-        current.update(tags=self.tags, on_completion=self.on_completion_hooks,
-                       on_failure=self.on_failure_hooks, retries=self.retry_policy.retries,
-                       retry_delay_seconds=list(self.retry_policy.delays),
-                       retry_jitter_factor=self.retry_policy.jitter,
-                       retry_condition_fn=self.retry_policy.condition)
-        return Task(self.fn, **{**current, **options})
+        return Task(self.fn, **{**self._options(), **options})
+
+    def _options(self) -> dict[str, Any]:
+        """Every keyword of the constructor, as this task has it: what with_options starts
+        from (tests/unit/sdk/test_with_options.py checks that none is missing)."""
+        return dict(name=self.name, description=self.description, tags=self.tags, version=self.version,
+                    cache_policy=self.cache_policy, cache_key_fn=self.cache_key_fn,
+                    cache_expiration=self.cache_expiration, refresh_cache=self.refresh_cache,
+                    result_serializer=self.result_serializer, persist_result=self.persist_result,
+                    cache_result_in_memory=self.cache_result_in_memory,
+                    cache_result_in_run=self._cache_result_in_run_given,
+                    retries=self.retry_policy.retries, retry_delay_seconds=list(self.retry_policy.delays),
+                    retry_jitter_factor=self.retry_policy.jitter,
+                    retry_condition_fn=self.retry_policy.condition, timeout_seconds=self.timeout_seconds,
+                    log_prints=self.log_prints, task_run_name=self.task_run_name,
+                    on_completion=self.on_completion_hooks, on_failure=self.on_failure_hooks)
 
     # ---- calling ---------------------------------------------------------------------
 
@@ -362,37 +370,16 @@ class Task(Generic[P, R]):
 
     def _call_sync(self, ctx: RunContext | None, identity: str | None, args: tuple, kwargs: dict,
                    wait_for: Any, return_state: bool) -> Any:
-        identity = identity or self.name
-        arguments: dict[str, Any] = {}
-        try:
-            wait_for_upstream(wait_for)
-            args, kwargs = resolve(args), resolve(kwargs)
-            arguments = self._arguments(args, kwargs)
-            if ctx is not None:
-                hit, key, fingerprint = self._lookup(ctx, identity, arguments)
-                if hit is not None:
-                    return self._finish(ctx, identity, arguments, hit.value, return_state=return_state)
-            display = self._display(identity, arguments)
-
-            def attempt() -> Any:
-                token = enter_task(identity, display)
-                prints = set_log_prints(self.log_prints)
-                try:
-                    return call_with_timeout(lambda: self.fn(*args, **kwargs), self.timeout_seconds,
-                                             f"Task run {display}")
-                finally:
-                    reset_log_prints(prints)
-                    exit_task(token)
-
-            value = call_with_retries(attempt, self.retry_policy, self._retrying(identity))
-        except Exception as exc:  # noqa: BLE001 - hooks and states, then re-raised
-            return self._finish(ctx, identity, arguments, exc=exc, return_state=return_state)
-        if ctx is not None:
-            self._store(ctx, identity, value, key, fingerprint)
-        return self._finish(ctx, identity, arguments, value, return_state=return_state)
+        return run(self._body(ctx, identity, args, kwargs, wait_for, return_state))
 
     async def _call_async(self, ctx: RunContext | None, identity: str | None, args: tuple, kwargs: dict,
                           wait_for: Any, return_state: bool) -> Any:
+        return await arun(self._body(ctx, identity, args, kwargs, wait_for, return_state))
+
+    def _body(self, ctx: RunContext | None, identity: str | None, args: tuple, kwargs: dict,
+              wait_for: Any, return_state: bool) -> Body[Any]:
+        """One call of the task, for both drivers (sdk/bodies.py): upstream futures, the
+        cache, the tries under their timeout, the hooks and the state."""
         identity = identity or self.name
         arguments: dict[str, Any] = {}
         try:
@@ -405,17 +392,17 @@ class Task(Generic[P, R]):
                     return self._finish(ctx, identity, arguments, hit.value, return_state=return_state)
             display = self._display(identity, arguments)
 
-            async def attempt() -> Any:
+            def attempt() -> Body[Any]:
                 token = enter_task(identity, display)
                 prints = set_log_prints(self.log_prints)
                 try:
-                    return await acall_with_timeout(lambda: self.fn(*args, **kwargs),  # type: ignore[arg-type,return-value]
-                                                    self.timeout_seconds, f"Task run {display}")
+                    return (yield from timed(lambda: self.fn(*args, **kwargs), self.timeout_seconds,
+                                             f"Task run {display}"))
                 finally:
                     reset_log_prints(prints)
                     exit_task(token)
 
-            value = await acall_with_retries(attempt, self.retry_policy, self._retrying(identity))
+            value = yield from retrying(attempt, self.retry_policy, self._retrying(identity))
         except Exception as exc:  # noqa: BLE001 - hooks and states, then re-raised
             return self._finish(ctx, identity, arguments, exc=exc, return_state=return_state)
         if ctx is not None:

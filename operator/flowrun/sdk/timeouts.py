@@ -38,6 +38,17 @@ class _Clock:
     def pausing(self) -> bool:
         return bool(self.ctx and self.ctx.pausing)
 
+    # What both watchers below (a thread for a sync call, the event loop for an async
+    # one) decide by: how long to wait for the call now, and whether its time is up.
+    def next_wait(self, seconds: float) -> float:
+        left = self.remaining(seconds)
+        if self.pausing():  # look again soon: the clock stops while a pause waits
+            left = max(left, _POLL_WHILE_PAUSED)
+        return max(left, 0.0)
+
+    def over(self, seconds: float) -> bool:
+        return self.remaining(seconds) <= 0 and not self.pausing()
+
 
 def _message(what: str, seconds: float) -> str:
     return f"{what} exceeded timeout of {seconds:g} second(s)"
@@ -64,12 +75,9 @@ def call_with_timeout(fn: Callable[[], T], seconds: float | None, what: str) -> 
 
     def watch() -> None:
         while True:
-            left = clock.remaining(seconds)
-            if clock.pausing():
-                left = max(left, _POLL_WHILE_PAUSED)
-            if finished.wait(max(left, 0)):
+            if finished.wait(clock.next_wait(seconds)):
                 return
-            if clock.remaining(seconds) > 0 or clock.pausing():
+            if not clock.over(seconds):
                 continue
             with lock:
                 if finished.is_set():
@@ -105,13 +113,10 @@ async def acall_with_timeout(make: Callable[[], Awaitable[T]], seconds: float | 
     job = asyncio.ensure_future(make())
     try:
         while True:
-            left = clock.remaining(seconds)
-            if clock.pausing():
-                left = max(left, _POLL_WHILE_PAUSED)
-            await asyncio.wait({job}, timeout=max(left, 0))
+            await asyncio.wait({job}, timeout=clock.next_wait(seconds))
             if job.done():
                 return job.result()
-            if clock.remaining(seconds) <= 0 and not clock.pausing():
+            if clock.over(seconds):
                 job.cancel()
                 try:
                     await job

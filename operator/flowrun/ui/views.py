@@ -7,18 +7,19 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Mapping
 
 import markdown_it
 import nh3
 
 from ..contract import approvals
+from ..contract.lifecycle import vocabulary
 from ..contract import input_schema as schemas
-from ..contract.actions import STOPPED, WORDS, allowed, phase_of, state_of
-from ..contract.phases import State
+from ..contract.lifecycle.people import allowed, phase_of, state_of
+from ..contract.phases import Phase, State
 from ..contract.status import parse_timestamp
-from ..contract.transitions import pending_pause, waits_for_a_person
+from ..contract.lifecycle.view import pending_pause, waits_for_a_person
 
 PAGE_SIZE = 50
 _MD = markdown_it.MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -73,10 +74,21 @@ def waits_for(obj: Mapping[str, Any]) -> str:
 
 def is_waiting(obj: Mapping[str, Any]) -> bool:
     """Waiting for a person: Paused or Suspended at a pause its flow asked for."""
-    return phase_of(obj) in STOPPED and waits_for_a_person(obj)
+    return Phase(phase_of(obj)).stopped and waits_for_a_person(obj)
 
 
 _REQ = re.compile(r"\s*(!?)([\w./-]+)\s*(?:(==|=|!=)\s*([\w.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$")
+
+
+def _label_in(key: str, values: set[str], *, negate: bool = False) -> Callable[[Mapping[str, str]], bool]:
+    """`key=value`, `key!=value`, `key in (...)`, `key notin (...)` (a missing label is
+    not in any set)."""
+    return lambda labels: (labels.get(key) in values) != negate
+
+
+def _label_present(key: str, *, negate: bool = False) -> Callable[[Mapping[str, str]], bool]:
+    """`key` or `!key`."""
+    return lambda labels: (key in labels) != negate
 
 
 def selector_matcher(selector: str) -> Callable[[Mapping[str, str]], bool] | None:
@@ -92,19 +104,16 @@ def selector_matcher(selector: str) -> Callable[[Mapping[str, str]], bool] | Non
         if neg and (op or setop):
             return None
         if op in ("=", "=="):
-            checks.append(lambda lb, k=key, v=value: lb.get(k) == v)
+            checks.append(_label_in(key, {value}))
         elif op == "!=":
-            checks.append(lambda lb, k=key, v=value: lb.get(k) != v)
+            checks.append(_label_in(key, {value}, negate=True))
         elif setop:
             options = {v.strip() for v in values.split(",") if v.strip()}
-            if setop == "in":
-                checks.append(lambda lb, k=key, o=options: lb.get(k) in o)
-            else:
-                checks.append(lambda lb, k=key, o=options: lb.get(k) not in o)
+            checks.append(_label_in(key, options, negate=setop != "in"))
         elif neg:
-            checks.append(lambda lb, k=key: k not in lb)
+            checks.append(_label_present(key, negate=True))
         else:
-            checks.append(lambda lb, k=key: k in lb)
+            checks.append(_label_present(key))
     return lambda labels: all(check(labels) for check in checks)
 
 
@@ -229,7 +238,7 @@ def controls(obj: Mapping[str, Any], rights: Mapping[str, tuple[bool, str]],
     can = allowed(obj)
     out = []
     for target, label in LABELS.items():
-        ok, why = rights.get(WORDS[target][0], (True, ""))
+        ok, why = rights.get(vocabulary.ACTIONS[target].verb, (True, ""))
         if ok and target is State.RUNNING and me is not None and (pending_pause(obj) or {}).get("approval"):
             user, groups = me.get("username", ""), list(me.get("groups") or [])
             if not approvals.may_answer_now(obj, user, groups):
@@ -263,7 +272,8 @@ def pretty(value: Any) -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """The contract's one clock."""
+    return vocabulary.now()
 
 
 __all__ = ["Control", "Filters", "Listing", "controls", "controls_signature", "listing",

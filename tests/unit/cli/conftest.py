@@ -5,5 +5,5 @@ import pytest
 def _no_resume_watch(monkeypatch):
     """The fake API server has no runner that would accept or refuse a resume: do not
     wait for one (test_resume_reports_a_refusal sets its own)."""
-    from flowrun.cli import commands
-    monkeypatch.setattr(commands, "RESUME_WATCH_SECONDS", 0)
+    from flowrun.cli import actions
+    monkeypatch.setattr(actions, "RESUME_WATCH_SECONDS", 0)

@@ -6,7 +6,7 @@ import copy
 import io
 from datetime import datetime, timezone
 
-from flowrun.cli import commands, errors, main as cli_main, output
+from flowrun.cli import actions as cli_actions, commands, errors, main as cli_main, output
 from flowrun.cli.commands import Session
 from flowrun.cli.parser import build_parser
 
@@ -70,7 +70,7 @@ def run(kube, *argv):
 
 
 def test_resume_reports_a_refusal_and_then_succeeds(monkeypatch):
-    monkeypatch.setattr(commands, "RESUME_WATCH_SECONDS", 5)
+    monkeypatch.setattr(cli_actions, "RESUME_WATCH_SECONDS", 5)
     kube = RefusingKube()
     code, _, message = run(kube, "resume", "greet", "--input", "age=3")
     assert code == errors.INVALID_INPUT

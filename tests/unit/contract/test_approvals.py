@@ -8,7 +8,11 @@ from datetime import datetime, timezone
 import pytest
 
 from flowrun.contract import approvals as a
-from flowrun.contract import transitions as t
+from flowrun.contract.phases import PauseKind
+from flowrun.contract.lifecycle.operator import operator_step
+from flowrun.contract.lifecycle.pausing import PauseMemo, PauseRequest, runner_pause
+from flowrun.contract.lifecycle.steps import Hold, Write
+from flowrun.contract.lifecycle.world import JobView, Policy, World
 
 SECRET = b"k" * 32
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
@@ -86,26 +90,26 @@ def test_only_signed_approvals_count():
 
 def test_the_operator_counts_signed_approvals_into_the_status():
     obj = paused(FINANCE2, entries=[sign({"by": "alice", "groups": ["finance"], "time": "t1"})])
-    step = t.operator_step(obj, t.World(jobs=(t.JobView("r-1", 1, "j"),)), t.Policy(approval_secret=SECRET), NOW)
-    assert isinstance(step, t.Write)
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(approval_secret=SECRET), NOW)
+    assert isinstance(step, Write)
     assert [x["by"] for x in step.status["pause"]["approval"]["approvals"]] == ["alice"]
     assert step.status["history"][-1]["action"] == "approved" and "1 of 2" in step.status["message"]
 
 
 def test_a_resume_short_of_the_quorum_is_put_back():
     obj = paused(FINANCE2, state="Running", generation=3, status_approvals=[{"by": "alice"}])
-    step = t.operator_step(obj, t.World(jobs=(t.JobView("r-1", 1, "j"),)), t.Policy(approval_secret=SECRET), NOW)
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(approval_secret=SECRET), NOW)
     assert step.spec == {"spec": {"state": "Paused"}} and "needs 2 approvals" in step.status["message"]
 
 
 def test_the_runner_waits_for_the_quorum_to_be_counted():
     obj = paused(FINANCE2, state="Running", generation=3, status_approvals=[{"by": "alice"}])
-    req = t.PauseRequest("pause-1", t.PauseKind.PAUSE, 3600, approval=FINANCE2)
-    step = t.runner_pause(obj, 1, req, t.PauseMemo(), NOW, check=lambda d: None, stored=lambda k: (False, None))
-    assert isinstance(step, t.Hold)
+    req = PauseRequest("pause-1", PauseKind.PAUSE, 3600, approval=FINANCE2)
+    step = runner_pause(obj, 1, req, PauseMemo(), NOW, check=lambda d: None, stored=lambda k: (False, None))
+    assert isinstance(step, Hold)
     obj["status"]["pause"]["approval"]["approvals"].append({"by": "bob"})
-    step = t.runner_pause(obj, 1, req, t.PauseMemo(), NOW, check=lambda d: None, stored=lambda k: (False, None))
-    assert isinstance(step, t.Write) and step.status["phase"] == "Running"
+    step = runner_pause(obj, 1, req, PauseMemo(), NOW, check=lambda d: None, stored=lambda k: (False, None))
+    assert isinstance(step, Write) and step.status["phase"] == "Running"
 
 
 class People:
@@ -126,7 +130,7 @@ class People:
 
 
 def test_what_waits_for_me():
-    from flowrun.cli.commands import waiting_for
+    from flowrun.cli.runs import waiting_for
     pay = paused(FINANCE2, status_approvals=[{"by": "bob"}])
     pay["metadata"]["name"] = "pay"
     open_pause = paused(a.request(None) or {}, creator="carol")

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from flowrun.contract import notification_payloads as payloads
 from flowrun.contract import notifications as n
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
@@ -24,7 +25,7 @@ def run(phase="Paused", *, key="pause-1", schema=None, labels=None, deadline=T0 
              "notifyMessage": "Invoice 42 needs you", "approval": {"approvers": ["alice", "group:finance"],
                                                                     "required": 2}}
     return {"metadata": {"name": "pay", "namespace": "fin", "uid": "uid-1", "labels": labels or {"team": "finance"}},
-            "spec": {"flow": "examples.approvals:pay", "state": phase},
+            "spec": {"flow": "examples.approvals:pay", "state": phase if phase in ("Paused", "Suspended") else "Running"},
             "status": {"phase": phase, "message": "waiting", "pause": pause if phase in ("Paused", "Suspended") else None,
                        **status}}
 
@@ -203,7 +204,7 @@ def test_the_webhooks_stamp_covers_the_secret_references():
 def test_payload_says_everything_a_person_needs():
     obj = run(schema=SCHEMA)
     (d,) = n.due(obj, notifier(), T0)
-    data = n.payload(obj, d, ui_base_url="https://flowrun.example/")
+    data = payloads.payload(obj, d, ui_base_url="https://flowrun.example/")
     assert data["run"] == "pay" and data["namespace"] == "fin" and data["flow"] == "examples.approvals:pay"
     assert data["phase"] == "Paused" and data["message"] == "waiting" and data["event"] == "AwaitingInput"
     pause = data["pause"]
@@ -215,9 +216,9 @@ def test_payload_says_everything_a_person_needs():
         {"name": "note", "type": "string", "required": False, "default": ""}]
     assert data["resumeCommand"] == "flowrun resume pay -n fin --input amount=<amount>"
     assert data["url"] == "https://flowrun.example/runs/fin/pay"
-    assert "url" not in n.payload(obj, d)  # no UI address: no link
+    assert "url" not in payloads.payload(obj, d)  # no UI address: no link
     (end,) = n.due(run("Failed", completionTime=ts(T0)), notifier(events=["Failed"]), T0)
-    failed = n.payload(run("Failed"), end)
+    failed = payloads.payload(run("Failed"), end)
     assert "pause" not in failed and "resumeCommand" not in failed
 
 
@@ -226,7 +227,7 @@ def test_webhook_delivery_verifies_with_the_standardwebhooks_library():
     obj = run(schema=SCHEMA)
     (d,) = n.due(obj, notifier(), T0)
     when = datetime.now(timezone.utc)
-    headers, body = n.webhook_request(n.payload(obj, d), msg_id=d.id, when=when, signing_secret=SECRET)
+    headers, body = payloads.webhook_request(payloads.payload(obj, d), msg_id=d.id, when=when, signing_secret=SECRET)
     assert headers["webhook-id"] == d.id and headers["webhook-timestamp"] == str(int(when.timestamp()))
     got = Webhook(SECRET).verify(body, headers)
     assert got["type"] == "io.flowrun.run.awaiting-input" and got["data"]["run"] == "pay"
@@ -234,16 +235,16 @@ def test_webhook_delivery_verifies_with_the_standardwebhooks_library():
         Webhook("whsec_" + "A" * 32).verify(body, headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(SECRET).verify(body.replace(b"pay", b"pax"), headers)
-    unsigned, _ = n.webhook_request(n.payload(obj, d), msg_id=d.id, when=when, signing_secret=None)
+    unsigned, _ = payloads.webhook_request(payloads.payload(obj, d), msg_id=d.id, when=when, signing_secret=None)
     assert "webhook-signature" not in unsigned
     with pytest.raises(ValueError, match="whsec_"):
-        n.webhook_request(n.payload(obj, d), msg_id=d.id, when=when, signing_secret="whsec_")
+        payloads.webhook_request(payloads.payload(obj, d), msg_id=d.id, when=when, signing_secret="whsec_")
 
 
 def test_slack_message_is_valid_block_kit():
     obj = run(schema=SCHEMA)
     (d,) = n.due(obj, notifier(), T0)
-    headers, body = n.request("slack", n.payload(obj, d, ui_base_url="https://ui"), msg_id=d.id, when=T0)
+    headers, body = payloads.request("slack", payloads.payload(obj, d, ui_base_url="https://ui"), msg_id=d.id, when=T0)
     message = json.loads(body)
     assert headers["content-type"] == "application/json" and message["text"]
     blocks = message["blocks"]
@@ -263,7 +264,7 @@ def test_slack_message_is_valid_block_kit():
                 assert element["url"] == "https://ui/runs/fin/pay" and len(element["action_id"]) <= 255
     text = json.dumps(blocks)
     assert "Invoice 42 needs you" in text and "`amount`" in text and "flowrun resume pay" in text
-    no_ui = json.loads(n.request("slack", n.payload(obj, d), msg_id=d.id, when=T0)[1])
+    no_ui = json.loads(payloads.request("slack", payloads.payload(obj, d), msg_id=d.id, when=T0)[1])
     assert not [b for b in no_ui["blocks"] if b["type"] == "actions"]
 
 
@@ -271,7 +272,7 @@ def test_cloudevent_is_structured_mode_with_our_attributes():
     from cloudevents.core.bindings.http import HTTPMessage, from_http_event
     obj = run("Suspended")
     (d,) = n.due(obj, notifier(), T0)
-    headers, body = n.request("cloudevents", n.payload(obj, d), msg_id=d.id, when=T0)
+    headers, body = payloads.request("cloudevents", payloads.payload(obj, d), msg_id=d.id, when=T0)
     assert headers["content-type"].startswith("application/cloudevents+json")
     raw = json.loads(body)
     assert raw["specversion"] == "1.0" and raw["id"] == d.id and raw["type"] == "io.flowrun.run.suspended"
@@ -283,16 +284,16 @@ def test_cloudevent_is_structured_mode_with_our_attributes():
 
 def test_every_event_has_a_type_and_a_headline():
     for event in n.EVENTS:
-        assert n.event_type(event).startswith("io.flowrun.run.")
-        assert n._headline({"namespace": "a", "run": "b", "event": event, "pause": {"key": "k"}})
+        assert payloads.event_type(event).startswith("io.flowrun.run.")
+        assert payloads._headline({"namespace": "a", "run": "b", "event": event, "pause": {"key": "k"}})
     with pytest.raises(ValueError):
-        n.request("pager", {}, msg_id="x", when=T0)
+        payloads.request("pager", {}, msg_id="x", when=T0)
 
 
 def test_the_flows_note_is_recorded_with_the_pause_and_bounded():
     from flowrun.contract.constants import MAX_NOTIFY_MESSAGE_BYTES
     from flowrun.contract.phases import PauseKind
-    from flowrun.contract.transitions import PauseRequest
+    from flowrun.contract.lifecycle.pausing import PauseRequest
     info = PauseRequest(key="pause-1", kind=PauseKind.PAUSE, timeout_seconds=60,
                         notify_message="Invoice 42 needs you").record(T0, 1, None)
     assert info["notifyMessage"] == "Invoice 42 needs you"

@@ -7,7 +7,7 @@ or both); the run's creator; an outsider; no key at all. The signature binds nam
 name, pause key, person, groups and time; it carries no uid (see docs/testing.md).
 
 The runner's fence (contract/transitions.py): a runner whose attempt is no longer the
-run's, or whose run is suspended, cancelled, finished or deleted, writes nothing and
+run's, or whose run is suspended, cancelled or finished, writes nothing and
 returns nothing to flow code, even at a pause that was resumed already."""
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ from typing import Any
 import pytest
 
 from flowrun.contract import approvals as a
-from flowrun.contract import transitions as t
+from flowrun.contract.lifecycle.operator import operator_step
+from flowrun.contract.lifecycle.pausing import PauseMemo, PauseRequest, runner_pause
+from flowrun.contract.lifecycle.runner import runner_checkpoint, runner_fence, runner_finished, runner_note, runner_started
+from flowrun.contract.lifecycle.steps import Proceed, Stop, Write
+from flowrun.contract.lifecycle.subflows import subflow_received
+from flowrun.contract.lifecycle.world import JobView, Policy, World
 from flowrun.contract.phases import PauseKind
 
 SECRET = b"k" * 32
@@ -51,8 +56,8 @@ def paused(rule: dict[str, Any] | None = FINANCE2, *, entries: list[Any] | None 
 
 def counted_by_operator(obj: dict[str, Any]) -> list[str]:
     """Who the operator's next step counts (copies into status.pause.approval)."""
-    step = t.operator_step(obj, t.World(jobs=(t.JobView("r-1", 1, "j"),)), t.Policy(approval_secret=SECRET), NOW)
-    if isinstance(step, t.Write) and (step.status or {}).get("pause", {}).get("approval"):
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(approval_secret=SECRET), NOW)
+    if isinstance(step, Write) and (step.status or {}).get("pause", {}).get("approval"):
         return [x["by"] for x in step.status["pause"]["approval"]["approvals"]]
     return [x["by"] for x in obj["status"]["pause"].get("approval", {}).get("approvals", [])]
 
@@ -132,7 +137,7 @@ def test_the_same_person_twice_in_the_record_is_one_approval():
 
 def test_a_person_counted_already_is_not_counted_again():
     obj = paused(entries=[signed(ALICE)], counted=("alice",))
-    step = t.operator_step(obj, t.World(jobs=(t.JobView("r-1", 1, "j"),)), t.Policy(approval_secret=SECRET), NOW)
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(approval_secret=SECRET), NOW)
     assert step is None, "nothing new to count"
 
 
@@ -256,8 +261,14 @@ FENCED = [
     ("cancelled", resumed_run(phase="Cancelled")),
     ("completed", resumed_run(phase="Completed")),
     ("failed", resumed_run(phase="Failed")),
-    ("deleted", None),
 ]
+
+
+def test_a_deleted_run_fences_every_attempt():
+    """The runner's callers stop on a deleted run before asking a step (the steps take
+    the run, never None); the fence itself says so."""
+    stop = runner_fence(None, 1)
+    assert isinstance(stop, Stop) and "deleted" in stop.reason and not stop.cancelled
 
 
 @pytest.mark.parametrize("stored", [True, False], ids=["input-on-the-volume", "input-in-the-status"])
@@ -265,31 +276,31 @@ FENCED = [
 def test_a_fenced_runner_never_proceeds_past_a_resumed_pause(case, obj, stored):
     """Attempt 1 at pause-1, which was resumed: once fenced, it stops there, whatever the
     status says about the resume (no Proceed, no Stash, no write)."""
-    request = t.PauseRequest("pause-1", PauseKind.PAUSE, 600)
-    memo = t.PauseMemo(stashed={"pause-1": 3} if stored else {})
-    got = t.runner_pause(obj, 1, request, memo, NOW, check=lambda d: None,
+    request = PauseRequest("pause-1", PauseKind.PAUSE, 600)
+    memo = PauseMemo(stashed={"pause-1": 3} if stored else {})
+    got = runner_pause(obj, 1, request, memo, NOW, check=lambda d: None,
                          stored=lambda k: (stored, {"name": "M"} if stored else None))
-    assert isinstance(got, t.Stop), got
+    assert isinstance(got, Stop), got
 
 
 @pytest.mark.parametrize("case,obj", FENCED, ids=[c[0] for c in FENCED])
 def test_every_runner_step_of_a_fenced_attempt_stops(case, obj):
-    request = t.PauseRequest("pause-2", PauseKind.SUSPEND, 600)
-    for got in (t.runner_started(obj, 1, "go", NOW), t.runner_checkpoint(obj, 1),
-                t.runner_finished(obj, 1, failed=False, message="done", now=NOW, result=1, has_result=True),
-                t.runner_finished(obj, 1, failed=True, message="boom", now=NOW),
-                t.runner_note(obj, 1, "retrying", "again", NOW), t.subflow_received(obj, 1, "c"),
-                t.runner_pause(obj, 1, request, t.PauseMemo(), NOW, check=lambda d: None,
+    request = PauseRequest("pause-2", PauseKind.SUSPEND, 600)
+    for got in (runner_started(obj, 1, "go", NOW), runner_checkpoint(obj, 1),
+                runner_finished(obj, 1, failed=False, message="done", now=NOW, result=1, has_result=True),
+                runner_finished(obj, 1, failed=True, message="boom", now=NOW),
+                runner_note(obj, 1, "retrying", "again", NOW), subflow_received(obj, 1, "c"),
+                runner_pause(obj, 1, request, PauseMemo(), NOW, check=lambda d: None,
                                stored=lambda k: (False, None))):
-        assert isinstance(got, t.Stop), got
+        assert isinstance(got, Stop), got
         assert got.cancelled is (case in ("being cancelled", "cancelled"))
 
 
 def test_the_current_attempt_proceeds_with_the_input_on_the_volume():
     """The same run, not fenced: the control row of the table above."""
-    request = t.PauseRequest("pause-1", PauseKind.PAUSE, 600)
+    request = PauseRequest("pause-1", PauseKind.PAUSE, 600)
     obj = resumed_run()
     obj["status"].pop("inputs")
-    got = t.runner_pause(obj, 1, request, t.PauseMemo(), NOW, check=lambda d: None,
+    got = runner_pause(obj, 1, request, PauseMemo(), NOW, check=lambda d: None,
                          stored=lambda k: (True, {"name": "M"}))
-    assert got == t.Proceed({"name": "M"})
+    assert got == Proceed({"name": "M"})

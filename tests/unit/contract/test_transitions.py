@@ -1,4 +1,4 @@
-"""Every transition of contract/transitions.py, for every actor, as tables: the operator's
+"""Every transition of contract/lifecycle/, for every actor, as tables: the operator's
 next step, the runner's fenced steps, and what people may change (refusals included)."""
 from __future__ import annotations
 
@@ -6,12 +6,44 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from flowrun.contract import transitions as t
+from flowrun.contract.lifecycle.attempts import job_refused
+from flowrun.contract.lifecycle.operator import next_due, operator_step
+from flowrun.contract.lifecycle.people import InputRefused, review_update, user_change
+from flowrun.contract.lifecycle.pausing import PauseMemo, PauseRequest, runner_pause
+from flowrun.contract.lifecycle.runner import (
+    runner_checkpoint,
+    runner_fence,
+    runner_finished,
+    runner_note,
+    runner_started,
+)
+from flowrun.contract.lifecycle.steps import (
+    CreateJob,
+    DeleteJobs,
+    Exit,
+    Hold,
+    PatchChildren,
+    PauseHere,
+    Proceed,
+    Stash,
+    Stop,
+    Wait,
+    Write,
+)
+from flowrun.contract.lifecycle.subflows import subflow_mirror, subflow_received
+from flowrun.contract.lifecycle.vocabulary import (
+    DEADLINE_EXCEEDED,
+    FLOW_FAILED,
+    INFRASTRUCTURE_REFUSED,
+    POD_LOSSES_EXHAUSTED,
+    SUBFLOW_SUSPEND_MESSAGE,
+)
+from flowrun.contract.lifecycle.world import ChildView, JobView, PodView, Policy, World
 from flowrun.contract.phases import InvalidTransition, PauseKind, State
 from flowrun.contract.status import keys_add, keys_contain, keys_remove
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
-POLICY = t.Policy(default_timeout_seconds=600, max_pod_losses=2, image_pull_grace_seconds=30)
+POLICY = Policy(default_timeout_seconds=600, max_pod_losses=2, image_pull_grace_seconds=30)
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 
 
@@ -47,140 +79,140 @@ def pause(key="pause-1", kind="Pause", generation=2, schema=None, deadline=600, 
             "timeoutSeconds": 600, "requestedBy": "flow", **extra}
 
 
-JOB1 = t.JobView(name="r-1", attempt=1, uid="j1")
-POD1 = t.PodView(name="r-1-x", attempt=1)
+JOB1 = JobView(name="r-1", attempt=1, uid="j1")
+POD1 = PodView(name="r-1-x", attempt=1)
 
 
 # ---- the operator ------------------------------------------------------------------------
 
 OPERATOR_TABLE = [
     # (case, run, world, expected step type, check)
-    ("new run starts attempt 1", run(None), t.World(), t.Write,
+    ("new run starts attempt 1", run(None), World(), Write,
      lambda s: s.status["phase"] == "Pending" and s.status["attempt"] == 1),
-    ("new run created suspended starts nothing", run(None, "Suspended"), t.World(), t.Write,
+    ("new run created suspended starts nothing", run(None, "Suspended"), World(), Write,
      lambda s: s.status["phase"] == "Suspended" and s.status["attempt"] == 0),
-    ("new run created cancelled ends", run(None, "Cancelled"), t.World(), t.Write,
+    ("new run created cancelled ends", run(None, "Cancelled"), World(), Write,
      lambda s: s.status["phase"] == "Cancelled" and s.status["reason"] == "Cancelled"),
-    ("pending without its Job creates it", run("Pending"), t.World(), t.CreateJob,
+    ("pending without its Job creates it", run("Pending"), World(), CreateJob,
      lambda s: s.attempt == 1),
-    ("a Job not recorded yet is recorded", run("Pending"), t.World(jobs=(JOB1,)), t.Write,
+    ("a Job not recorded yet is recorded", run("Pending"), World(jobs=(JOB1,)), Write,
      lambda s: s.status == {"jobUID": "j1"}),
-    ("a running run with its Job is converged", run("Running", job_uid="j1"), t.World(jobs=(JOB1,), pods=(POD1,)),
+    ("a running run with its Job is converged", run("Running", job_uid="j1"), World(jobs=(JOB1,), pods=(POD1,)),
      type(None), None),
-    ("the recorded Job deleted: pod lost, next attempt", run("Running", job_uid="j1"), t.World(), t.Write,
+    ("the recorded Job deleted: pod lost, next attempt", run("Running", job_uid="j1"), World(), Write,
      lambda s: s.status["phase"] == "Pending" and s.status["attempt"] == 2 and s.status["podLosses"] == 1),
     ("the Job failed without a report: next attempt",
-     run("Running", job_uid="j1"), t.World(jobs=(t.JobView("r-1", 1, "j1", finished="Failed"),)), t.Write,
+     run("Running", job_uid="j1"), World(jobs=(JobView("r-1", 1, "j1", finished="Failed"),)), Write,
      lambda s: s.status["attempt"] == 2 and s.status["history"][-1]["action"] == "pod-lost"),
     ("a paused run's pod lost keeps its pause",
-     run("Paused", "Paused", job_uid="j1", pause=pause()), t.World(), t.Write,
+     run("Paused", "Paused", job_uid="j1", pause=pause()), World(), Write,
      lambda s: s.status["attempt"] == 2 and "pause" not in s.status),
     ("losses beyond maxPodLosses fail the run",
-     run("Running", job_uid="j1", podLosses=2), t.World(), t.Write,
-     lambda s: s.status["phase"] == "Failed" and s.status["reason"] == t.POD_LOSSES_EXHAUSTED),
+     run("Running", job_uid="j1", podLosses=2), World(), Write,
+     lambda s: s.status["phase"] == "Failed" and s.status["reason"] == POD_LOSSES_EXHAUSTED),
     ("spec.maxPodLosses 0 fails at the first loss",
      {**run("Running", job_uid="j1"), "spec": {"flow": "m:f", "state": "Running", "maxPodLosses": 0}},
-     t.World(), t.Write, lambda s: s.status["reason"] == t.POD_LOSSES_EXHAUSTED),
+     World(), Write, lambda s: s.status["reason"] == POD_LOSSES_EXHAUSTED),
     ("old attempt's Job goes before the new one", run("Pending", attempt=2),
-     t.World(jobs=(t.JobView("r-1", 1, "j1", finished="Failed"),)), t.DeleteJobs, lambda s: s.names == ("r-1",)),
+     World(jobs=(JobView("r-1", 1, "j1", finished="Failed"),)), DeleteJobs, lambda s: s.names == ("r-1",)),
     ("new Job waits for the old pod to stop", run("Pending", attempt=2),
-     t.World(pods=(t.PodView("r-1-x", 1, alive=True),)), t.Wait, None),
+     World(pods=(PodView("r-1-x", 1, alive=True),)), Wait, None),
     ("suspension asked while running is recorded", run("Running", "Suspended", job_uid="j1", generation=3),
-     t.World(jobs=(JOB1,)), t.Write,
+     World(jobs=(JOB1,)), Write,
      lambda s: s.status["phase"] == "Suspended" and s.status["pause"]["key"] == "external-suspend-1"
      and s.status["jobName"] == ""),
     ("suspending a paused run keeps its pause",
      run("Paused", "Suspended", job_uid="j1", pause=pause(schema=SCHEMA, approval={"approvers": ["bob"]})),
-     t.World(jobs=(JOB1,)), t.Write,
+     World(jobs=(JOB1,)), Write,
      lambda s: s.status["pause"]["key"] == "pause-1" and s.status["pause"]["kind"] == "Suspend"
      and s.status["pause"]["inputSchema"] == SCHEMA and s.status["pause"]["deadline"] == ts(600)
      and s.status["pause"]["approval"] == {"approvers": ["bob"]}),
     ("a flow's own suspension is recorded as the flow's",
-     run("Running", "Suspended", pause=pause(kind="Suspend")), t.World(), t.Write,
+     run("Running", "Suspended", pause=pause(kind="Suspend")), World(), Write,
      lambda s: "by the flow" in s.status["message"] and "history" not in s.status),
     ("suspended: its Job is deleted", run("Suspended", "Suspended", pause=pause(kind="Suspend")),
-     t.World(jobs=(JOB1,)), t.DeleteJobs, lambda s: s.names == ("r-1",)),
+     World(jobs=(JOB1,)), DeleteJobs, lambda s: s.names == ("r-1",)),
     ("suspended: linked children suspended with it", run("Suspended", "Suspended", pause=pause(kind="Suspend")),
-     t.World(children=(t.ChildView("c", linked=True, phase="Running"),)), t.PatchChildren,
+     World(children=(ChildView("c", linked=True, phase="Running"),)), PatchChildren,
      lambda s: s.patches[0][1]["spec"]["state"] == "Suspended"),
     ("suspended: independent children are left alone", run("Suspended", "Suspended", pause=pause(kind="Suspend")),
-     t.World(children=(t.ChildView("c", linked=False, phase="Running"),)), type(None), None),
+     World(children=(ChildView("c", linked=False, phase="Running"),)), type(None), None),
     ("resumed suspension starts the next attempt with the input",
      run("Suspended", "Running", generation=5, pause=pause(kind="Suspend", schema=SCHEMA),
-         spec_input={"name": "Marvin"}), t.World(), t.Write,
+         spec_input={"name": "Marvin"}), World(), Write,
      lambda s: s.status["attempt"] == 2 and s.status["phase"] == "Pending"
      and keys_contain(s.status["resumed"], "pause-1") and s.status["inputs"] == {"pause-1": {"name": "Marvin"}}),
     ("resumed suspension with invalid input goes back", run("Suspended", "Running", generation=5,
                                                             pause=pause(kind="Suspend", schema=SCHEMA)),
-     t.World(), t.Write,
+     World(), Write,
      lambda s: s.spec == {"spec": {"state": "Suspended"}} and s.status["pause"]["rejectedGeneration"] == 5),
     ("a rejection already recorded only puts spec.state back",
      run("Suspended", "Running", generation=5, pause=pause(kind="Suspend", schema=SCHEMA, rejectedGeneration=5)),
-     t.World(), t.Write, lambda s: s.status is None and s.spec == {"spec": {"state": "Suspended"}}),
+     World(), Write, lambda s: s.status is None and s.spec == {"spec": {"state": "Suspended"}}),
     ("resumed suspension waits for the old pod", run("Suspended", "Running", pause=pause(kind="Suspend")),
-     t.World(pods=(t.PodView("r-1-x", 1, alive=True),)), t.Wait, None),
-    ("created suspended and set running: attempt 1", run("Suspended", "Running", attempt=0), t.World(), t.Write,
+     World(pods=(PodView("r-1-x", 1, alive=True),)), Wait, None),
+    ("created suspended and set running: attempt 1", run("Suspended", "Running", attempt=0), World(), Write,
      lambda s: s.status["attempt"] == 1 and s.status["history"][-1]["action"] == "started"),
-    ("a paused run past its deadline fails", run("Paused", "Paused", pause=pause(deadline=-1)), t.World(),
-     t.Write, lambda s: s.status["phase"] == "Failed" and s.status["reason"] == t.DEADLINE_EXCEEDED
+    ("a paused run past its deadline fails", run("Paused", "Paused", pause=pause(deadline=-1)), World(),
+     Write, lambda s: s.status["phase"] == "Failed" and s.status["reason"] == DEADLINE_EXCEEDED
      and "paused and never resumed" in s.status["message"]),
     ("a suspended run past its deadline fails", run("Suspended", "Suspended", pause=pause(kind="Suspend", deadline=-1)),
-     t.World(), t.Write, lambda s: "suspended and never resumed" in s.status["message"]),
+     World(), Write, lambda s: "suspended and never resumed" in s.status["message"]),
     ("no deadline while a new attempt re-executes", run("Pending", "Paused", pause=pause(deadline=-1)),
-     t.World(), t.CreateJob, None),
-    ("cancel ends the run", run("Paused", "Cancelled", spec_reason="wrong numbers", pause=pause()), t.World(),
-     t.Write, lambda s: s.status["phase"] == "Cancelled" and "wrong numbers" in s.status["message"]
+     World(), CreateJob, None),
+    ("cancel ends the run", run("Paused", "Cancelled", spec_reason="wrong numbers", pause=pause()), World(),
+     Write, lambda s: s.status["phase"] == "Cancelled" and "wrong numbers" in s.status["message"]
      and s.status["history"][-1]["by"] == "alice"),
-    ("cancelled: its Job goes", run("Cancelled", "Cancelled"), t.World(jobs=(JOB1,)), t.DeleteJobs, None),
+    ("cancelled: its Job goes", run("Cancelled", "Cancelled"), World(jobs=(JOB1,)), DeleteJobs, None),
     ("cancelled: linked children are cancelled", run("Cancelled", "Cancelled"),
-     t.World(children=(t.ChildView("c", linked=True, phase="Paused", state="Paused"),)), t.PatchChildren,
+     World(children=(ChildView("c", linked=True, phase="Paused", state="Paused"),)), PatchChildren,
      lambda s: s.patches[0][1]["spec"]["state"] == "Cancelled"),
-    ("failed by the flow keeps its Job for the logs", run("Failed", reason=t.FLOW_FAILED), t.World(jobs=(JOB1,)),
+    ("failed by the flow keeps its Job for the logs", run("Failed", reason=FLOW_FAILED), World(jobs=(JOB1,)),
      type(None), None),
-    ("failed by a deadline loses its Job", run("Failed", reason=t.DEADLINE_EXCEEDED), t.World(jobs=(JOB1,)),
-     t.DeleteJobs, None),
+    ("failed by a deadline loses its Job", run("Failed", reason=DEADLINE_EXCEEDED), World(jobs=(JOB1,)),
+     DeleteJobs, None),
     ("an image that cannot be pulled: wait for the grace period", run("Pending", job_uid="j1"),
-     t.World(jobs=(JOB1,), pods=(t.PodView("p", 1, problem="Image 'x' cannot be pulled", problem_reason="ErrImagePull",
-                                            problem_since=NOW - timedelta(seconds=5)),)), t.Wait,
+     World(jobs=(JOB1,), pods=(PodView("p", 1, problem="Image 'x' cannot be pulled", problem_reason="ErrImagePull",
+                                            problem_since=NOW - timedelta(seconds=5)),)), Wait,
      lambda s: s.status["conditions"][-1] == {**s.status["conditions"][-1], "type": "Progressing", "status": "False",
                                              "reason": "ErrImagePull"} and s.until == NOW + timedelta(seconds=25)),
     ("an image that cannot be pulled after the grace: Failed", run("Pending", job_uid="j1"),
-     t.World(jobs=(JOB1,), pods=(t.PodView("p", 1, problem="Image 'x' cannot be pulled", problem_reason="ErrImagePull",
-                                            problem_since=NOW - timedelta(seconds=31)),)), t.Write,
-     lambda s: s.status["reason"] == t.INFRASTRUCTURE_REFUSED),
+     World(jobs=(JOB1,), pods=(PodView("p", 1, problem="Image 'x' cannot be pulled", problem_reason="ErrImagePull",
+                                            problem_since=NOW - timedelta(seconds=31)),)), Write,
+     lambda s: s.status["reason"] == INFRASTRUCTURE_REFUSED),
     ("an unschedulable pod says why", run("Pending", job_uid="j1"),
-     t.World(jobs=(JOB1,), pods=(t.PodView("p", 1, unschedulable="0/1 nodes are available",
-                                            unschedulable_since=NOW - timedelta(seconds=11)),)), t.Wait,
+     World(jobs=(JOB1,), pods=(PodView("p", 1, unschedulable="0/1 nodes are available",
+                                            unschedulable_since=NOW - timedelta(seconds=11)),)), Wait,
      lambda s: "cannot be scheduled: 0/1 nodes" in s.status["message"]),
     ("a pod unschedulable for a moment (its claim being bound) is not reported yet", run("Pending", job_uid="j1"),
-     t.World(jobs=(JOB1,), pods=(t.PodView("p", 1, unschedulable="unbound immediate PersistentVolumeClaims",
-                                            unschedulable_since=NOW - timedelta(seconds=2)),)), t.Wait,
+     World(jobs=(JOB1,), pods=(PodView("p", 1, unschedulable="unbound immediate PersistentVolumeClaims",
+                                            unschedulable_since=NOW - timedelta(seconds=2)),)), Wait,
      lambda s: s.status is None and s.until == NOW + timedelta(seconds=8)),
     ("an unschedulable pod already said: nothing new to write",
      run("Pending", job_uid="j1", message="The runner pod cannot be scheduled: 0/1 nodes are available"),
-     t.World(jobs=(JOB1,), pods=(t.PodView("p", 1, unschedulable="0/1 nodes are available"),)), t.Wait,
+     World(jobs=(JOB1,), pods=(PodView("p", 1, unschedulable="0/1 nodes are available"),)), Wait,
      lambda s: s.status is None),
     ("an idle pause becomes a suspension of the same pause",
      {**run("Paused", "Paused", job_uid="j1", pause=pause(since=-120)),
       "spec": {"flow": "m:f", "state": "Paused", "suspendAfterSeconds": 60}},
-     t.World(jobs=(JOB1,)), t.Write,
+     World(jobs=(JOB1,)), Write,
      lambda s: s.status["phase"] == "Suspended" and s.status["pause"]["key"] == "pause-1"
      and s.status["pause"]["deadline"] == ts(600)),
     ("a linked child's own idle timer does not apply",
      {**run("Paused", "Paused", job_uid="j1", pause=pause(since=-120, suspendAfterSeconds=60),
             labels={"flowrun.io/parent": "p"}, owners=[{"controller": True, "uid": "pu"}])},
-     t.World(jobs=(JOB1,)), type(None), None),
+     World(jobs=(JOB1,)), type(None), None),
     ("children suspended with the parent come back with it", run("Pending", attempt=2, job_uid="j2"),
-     t.World(jobs=(t.JobView("r-2", 2, "j2"),),
-             children=(t.ChildView("c", linked=True, phase="Suspended", state="Suspended",
-                                   suspended_with_parent=True),)), t.PatchChildren,
+     World(jobs=(JobView("r-2", 2, "j2"),),
+             children=(ChildView("c", linked=True, phase="Suspended", state="Suspended",
+                                   suspended_with_parent=True),)), PatchChildren,
      lambda s: s.patches[0][1]["spec"]["state"] == "Running"),
 ]
 
 
 @pytest.mark.parametrize("case,obj,world,kind,check", OPERATOR_TABLE, ids=[c[0] for c in OPERATOR_TABLE])
 def test_operator_step(case, obj, world, kind, check):
-    step = t.operator_step(obj, world, POLICY, NOW)
+    step = operator_step(obj, world, POLICY, NOW)
     assert isinstance(step, kind), step
     if check is not None:
         assert check(step), step
@@ -189,16 +221,16 @@ def test_operator_step(case, obj, world, kind, check):
 def test_a_deleted_run_is_left_to_the_garbage_collector():
     obj = run("Running")
     obj["metadata"]["deletionTimestamp"] = ts()
-    assert t.operator_step(obj, t.World(), POLICY, NOW) is None
+    assert operator_step(obj, World(), POLICY, NOW) is None
 
 
-@pytest.mark.parametrize("code,kind,reason", [(422, t.Write, t.INFRASTRUCTURE_REFUSED), (400, t.Write, t.INFRASTRUCTURE_REFUSED),
-                                              (403, t.Wait, "QuotaExceeded")])
+@pytest.mark.parametrize("code,kind,reason", [(422, Write, INFRASTRUCTURE_REFUSED), (400, Write, INFRASTRUCTURE_REFUSED),
+                                              (403, Wait, "QuotaExceeded")])
 def test_a_refused_job(code, kind, reason):
     message = "exceeded quota: q, requested: pods=1" if code == 403 else "spec.template: invalid"
-    step = t.job_refused(run("Pending"), code, message, NOW)
+    step = job_refused(run("Pending"), code, message, NOW)
     assert isinstance(step, kind)
-    if kind is t.Write:
+    if kind is Write:
         assert step.status["reason"] == reason and step.status["phase"] == "Failed"
     else:
         progressing = next(c for c in step.status["conditions"] if c["type"] == "Progressing")
@@ -208,8 +240,8 @@ def test_a_refused_job(code, kind, reason):
 
 def test_next_due_is_the_earlier_of_deadline_and_idle_suspension():
     obj = run("Paused", "Paused", pause=pause(since=-10, deadline=600, suspendAfterSeconds=60))
-    assert t.next_due(obj, POLICY) == NOW + timedelta(seconds=50)
-    assert t.next_due(run("Running"), POLICY) is None
+    assert next_due(obj, POLICY) == NOW + timedelta(seconds=50)
+    assert next_due(run("Running"), POLICY) is None
 
 
 # ---- the runner --------------------------------------------------------------------------
@@ -227,90 +259,90 @@ FENCE_TABLE = [
 
 @pytest.mark.parametrize("case,obj,attempt,stop", FENCE_TABLE, ids=[c[0] for c in FENCE_TABLE])
 def test_runner_fence(case, obj, attempt, stop):
-    step = t.runner_fence(obj, attempt)
+    step = runner_fence(obj, attempt)
     if stop is None:
         assert step is None
     else:
-        assert isinstance(step, t.Stop) and stop in step.reason
+        assert isinstance(step, Stop) and stop in step.reason
         assert step.cancelled == (stop == "cancelled")
 
 
 def test_every_runner_step_is_fenced():
     stale = run("Pending", attempt=2)
-    req = t.PauseRequest("pause-1", PauseKind.PAUSE, 600)
-    for step in (t.runner_started(stale, 1, "go", NOW),
-                 t.runner_finished(stale, 1, failed=False, message="done", now=NOW),
-                 t.runner_finished(stale, 1, failed=True, message="boom", now=NOW),
-                 t.runner_note(stale, 1, "retrying", "again", NOW),
-                 t.runner_checkpoint(stale, 1),
-                 t.subflow_received(stale, 1, "c"),
-                 t.runner_pause(stale, 1, req, t.PauseMemo(), NOW, check=lambda d: None,
+    req = PauseRequest("pause-1", PauseKind.PAUSE, 600)
+    for step in (runner_started(stale, 1, "go", NOW),
+                 runner_finished(stale, 1, failed=False, message="done", now=NOW),
+                 runner_finished(stale, 1, failed=True, message="boom", now=NOW),
+                 runner_note(stale, 1, "retrying", "again", NOW),
+                 runner_checkpoint(stale, 1),
+                 subflow_received(stale, 1, "c"),
+                 runner_pause(stale, 1, req, PauseMemo(), NOW, check=lambda d: None,
                                 stored=lambda k: (False, None))):
-        assert isinstance(step, t.Stop), step
+        assert isinstance(step, Stop), step
 
 
 def pause_step(obj, memo=None, kind=PauseKind.PAUSE, schema=None, check=None, stored=None, key="pause-1"):
-    req = t.PauseRequest(key, kind, 600, input_schema=schema)
-    return t.runner_pause(obj, 1, req, memo or t.PauseMemo(), NOW, check=check or (lambda d: None),
+    req = PauseRequest(key, kind, 600, input_schema=schema)
+    return runner_pause(obj, 1, req, memo or PauseMemo(), NOW, check=check or (lambda d: None),
                           stored=stored or (lambda k: (False, None)))
 
 
 PAUSE_TABLE = [
-    ("arm: spec.state first", run("Running"), t.PauseMemo(), PauseKind.PAUSE, None, t.Write,
+    ("arm: spec.state first", run("Running"), PauseMemo(), PauseKind.PAUSE, None, Write,
      lambda s: s.spec_first and s.spec == {"spec": {"state": "Paused", "input": None}} and s.status is None),
-    ("armed: record the pause at this generation", run("Running", "Paused", generation=2), t.PauseMemo(armed=2),
-     PauseKind.PAUSE, None, t.Write,
+    ("armed: record the pause at this generation", run("Running", "Paused", generation=2), PauseMemo(armed=2),
+     PauseKind.PAUSE, None, Write,
      lambda s: s.status["phase"] == "Paused" and s.status["pause"]["generation"] == 2),
     ("a withdrawal between the two writes is judged as the resume",
-     run("Running", "Running", generation=3), t.PauseMemo(armed=2), PauseKind.PAUSE, None, t.Write,
+     run("Running", "Running", generation=3), PauseMemo(armed=2), PauseKind.PAUSE, None, Write,
      lambda s: s.status["pause"]["generation"] == 2),
-    ("established: hold", run("Paused", "Paused", generation=2, pause=pause(generation=2)), t.PauseMemo(),
-     PauseKind.PAUSE, None, t.Hold, None),
-    ("resumed without input", run("Paused", "Running", generation=3, pause=pause(generation=2)), t.PauseMemo(),
-     PauseKind.PAUSE, None, t.Write,
+    ("established: hold", run("Paused", "Paused", generation=2, pause=pause(generation=2)), PauseMemo(),
+     PauseKind.PAUSE, None, Hold, None),
+    ("resumed without input", run("Paused", "Running", generation=3, pause=pause(generation=2)), PauseMemo(),
+     PauseKind.PAUSE, None, Write,
      lambda s: s.status["phase"] == "Running" and keys_contain(s.status["resumed"], "pause-1")
      and s.status["pause"] is None and s.status["history"][-1]["by"] == "alice"),
     ("resumed with input: on the volume first",
      run("Paused", "Running", generation=3, pause=pause(generation=2, schema=SCHEMA), spec_input={"name": "M"}),
-     t.PauseMemo(), PauseKind.PAUSE, SCHEMA, t.Stash, lambda s: s.value == {"name": "M"} and s.generation == 3),
+     PauseMemo(), PauseKind.PAUSE, SCHEMA, Stash, lambda s: s.value == {"name": "M"} and s.generation == 3),
     ("resumed with input on the volume: record",
      run("Paused", "Running", generation=3, pause=pause(generation=2, schema=SCHEMA), spec_input={"name": "M"}),
-     t.PauseMemo(stashed={"pause-1": 3}), PauseKind.PAUSE, SCHEMA, t.Write,
+     PauseMemo(stashed={"pause-1": 3}), PauseKind.PAUSE, SCHEMA, Write,
      lambda s: "inputs" not in s.status and keys_contain(s.status["resumed"], "pause-1")),
     ("input the schema refuses: back to Paused with the reason",
      run("Paused", "Running", generation=3, pause=pause(generation=2, schema=SCHEMA), spec_input={"x": 1}),
-     t.PauseMemo(), PauseKind.PAUSE, SCHEMA, t.Write,
+     PauseMemo(), PauseKind.PAUSE, SCHEMA, Write,
      lambda s: s.spec == {"spec": {"state": "Paused"}} and "required" in s.status["message"]
      and s.status["pause"] == {"rejectedGeneration": 3}),
     ("a refused generation is not judged again",
      run("Paused", "Running", generation=3, pause=pause(generation=2, schema=SCHEMA, rejectedGeneration=3),
-         spec_input={"x": 1}), t.PauseMemo(), PauseKind.PAUSE, SCHEMA, t.Write,
+         spec_input={"x": 1}), PauseMemo(), PauseKind.PAUSE, SCHEMA, Write,
      lambda s: s.spec_first and s.spec == {"spec": {"state": "Paused", "input": None}}),
     ("a suspension requested: hold", run("Paused", "Suspended", generation=3, pause=pause(generation=2)),
-     t.PauseMemo(), PauseKind.PAUSE, None, t.Hold, None),
+     PauseMemo(), PauseKind.PAUSE, None, Hold, None),
     ("re-established by a new attempt: same deadline",
-     run("Pending", "Paused", generation=2, pause=pause(generation=2, deadline=100)), t.PauseMemo(),
-     PauseKind.PAUSE, None, t.Write,
+     run("Pending", "Paused", generation=2, pause=pause(generation=2, deadline=100)), PauseMemo(),
+     PauseKind.PAUSE, None, Write,
      lambda s: s.status["phase"] == "Paused" and s.status["pause"]["deadline"] == ts(100)
      and "re-established" in s.status["message"]),
     ("input given while the pod was lost is the resume",
      run("Pending", "Running", generation=4, pause=pause(generation=2, schema=SCHEMA), spec_input={"name": "M"}),
-     t.PauseMemo(), PauseKind.PAUSE, SCHEMA, t.Stash, None),
+     PauseMemo(), PauseKind.PAUSE, SCHEMA, Stash, None),
     ("resumed in an earlier attempt: its input from the status, to the volume",
-     run("Running", resumed=["pause-1"], inputs={"pause-1": {"name": "M"}}), t.PauseMemo(), PauseKind.PAUSE,
-     SCHEMA, t.Stash, lambda s: s.value == {"name": "M"}),
+     run("Running", resumed=["pause-1"], inputs={"pause-1": {"name": "M"}}), PauseMemo(), PauseKind.PAUSE,
+     SCHEMA, Stash, lambda s: s.value == {"name": "M"}),
     ("stashed: the input leaves the status",
-     run("Running", resumed=["pause-1"], inputs={"pause-1": {"name": "M"}}), t.PauseMemo(stashed={"pause-1": 1}),
-     PauseKind.PAUSE, SCHEMA, t.Write, lambda s: s.status == {"inputs": {"pause-1": None}}),
-    ("resumed earlier, input on the volume: proceed", run("Running", resumed=["pause-1..3"]), t.PauseMemo(),
-     PauseKind.PAUSE, SCHEMA, t.Proceed, lambda s: s.value == {"name": "from-volume"}),
-    ("a flow suspends: record first", run("Running"), t.PauseMemo(), PauseKind.SUSPEND, None, t.Write,
+     run("Running", resumed=["pause-1"], inputs={"pause-1": {"name": "M"}}), PauseMemo(stashed={"pause-1": 1}),
+     PauseKind.PAUSE, SCHEMA, Write, lambda s: s.status == {"inputs": {"pause-1": None}}),
+    ("resumed earlier, input on the volume: proceed", run("Running", resumed=["pause-1..3"]), PauseMemo(),
+     PauseKind.PAUSE, SCHEMA, Proceed, lambda s: s.value == {"name": "from-volume"}),
+    ("a flow suspends: record first", run("Running"), PauseMemo(), PauseKind.SUSPEND, None, Write,
      lambda s: s.spec is None and s.status["pause"]["kind"] == "Suspend" and "phase" not in s.status),
     ("a flow suspends: then spec.state", run("Running", generation=1, pause=pause(kind="Suspend", generation=1)),
-     t.PauseMemo(), PauseKind.SUSPEND, None, t.Write,
+     PauseMemo(), PauseKind.SUSPEND, None, Write,
      lambda s: s.spec == {"spec": {"state": "Suspended", "input": None}}),
     ("a flow suspends: then exits", run("Running", "Suspended", generation=2, pause=pause(kind="Suspend", generation=1)),
-     t.PauseMemo(), PauseKind.SUSPEND, None, t.Exit, None),
+     PauseMemo(), PauseKind.SUSPEND, None, Exit, None),
 ]
 
 
@@ -326,23 +358,23 @@ def test_input_the_model_refuses_on_reexecution_takes_the_resume_back():
     obj = run("Running", resumed=["pause-1"], inputs={"pause-1": {"name": "x"}},
               pause=pause(kind="Suspend", schema=SCHEMA, deadline=300))
     step = pause_step(obj, schema=SCHEMA, check=lambda d: "name: must be longer")
-    assert isinstance(step, t.Write)
+    assert isinstance(step, Write)
     assert not keys_contain(step.status["resumed"], "pause-1")
     assert step.status["inputs"] == {"pause-1": None}
     assert step.status["pause"]["deadline"] == ts(300) and "must be longer" in step.status["message"]
 
 
 def test_checkpoint():
-    assert t.runner_checkpoint(run("Running", "Paused"), 1) == "pause"
-    assert isinstance(t.runner_checkpoint(run("Running", "Suspended"), 1), t.Hold)
-    assert t.runner_checkpoint(run("Running"), 1) is None
+    assert isinstance(runner_checkpoint(run("Running", "Paused"), 1), PauseHere)
+    assert isinstance(runner_checkpoint(run("Running", "Suspended"), 1), Hold)
+    assert runner_checkpoint(run("Running"), 1) is None
     # A pause of an earlier attempt waits to be re-established where the flow reaches it.
-    assert t.runner_checkpoint(run("Running", "Paused", pause=pause()), 1) is None
+    assert runner_checkpoint(run("Running", "Paused", pause=pause()), 1) is None
 
 
 def test_runner_finished_failed_is_a_flow_failure():
-    step = t.runner_finished(run("Running"), 1, failed=True, message="ValueError: x", now=NOW)
-    assert step.status["phase"] == "Failed" and step.status["reason"] == t.FLOW_FAILED
+    step = runner_finished(run("Running"), 1, failed=True, message="ValueError: x", now=NOW)
+    assert step.status["phase"] == "Failed" and step.status["reason"] == FLOW_FAILED
 
 
 # ---- subflows --------------------------------------------------------------------------
@@ -356,11 +388,11 @@ def child(name="r-sub-1", phase="Completed", result=None):
 
 def test_subflow_results_are_mirrored_until_received():
     parent = run("Running")
-    step = t.subflow_mirror(parent, child(result=1))
+    step = subflow_mirror(parent, child(result=1))
     assert step.status == {"subflows": {"r-sub-1": {"phase": "Completed", "message": "ok", "result": 1}}}
     parent["status"]["subflowsReceived"] = ["r-sub-1"]
-    assert t.subflow_mirror(parent, child(result=1)) is None
-    received = t.subflow_received(run("Running"), 1, "r-sub-1")
+    assert subflow_mirror(parent, child(result=1)) is None
+    received = subflow_received(run("Running"), 1, "r-sub-1")
     assert received.status == {"subflows": {"r-sub-1": None}, "subflowsReceived": ["r-sub-1"]}
 
 
@@ -368,7 +400,7 @@ def test_pending_subflow_results_are_bounded():
     big = "x" * 60_000
     parent = run("Running", subflows={"a": {"phase": "Completed", "result": big},
                                       "b": {"phase": "Completed", "result": big}})
-    step = t.subflow_mirror(parent, child("c", result=big))
+    step = subflow_mirror(parent, child("c", result=big))
     assert step.status["subflows"]["c"] == {"phase": "Completed", "message": "ok", "resultPending": True}
 
 
@@ -379,11 +411,11 @@ USER_TABLE = [
     ("resume with input", run("Paused", "Paused", pause=pause(schema=SCHEMA)), State.RUNNING, {"name": "M"},
      {"spec": {"state": "Running", "input": {"name": "M"}}}),
     ("resume without required input", run("Paused", "Paused", pause=pause(schema=SCHEMA)), State.RUNNING, None,
-     t.InputRefused),
+     InputRefused),
     ("resume of a suspended pause needs the same input",
-     run("Suspended", "Suspended", pause=pause(kind="Suspend", schema=SCHEMA)), State.RUNNING, None, t.InputRefused),
+     run("Suspended", "Suspended", pause=pause(kind="Suspend", schema=SCHEMA)), State.RUNNING, None, InputRefused),
     ("input for a pause without a schema", run("Paused", "Paused", pause=pause()), State.RUNNING, {"a": 1},
-     t.InputRefused),
+     InputRefused),
     ("suspend a running run", run("Running"), State.SUSPENDED, None, {"spec": {"state": "Suspended"}}),
     ("pause a suspended run", run("Suspended", "Suspended"), State.PAUSED, None, InvalidTransition),
     ("cancel a suspended run", run("Suspended", "Suspended"), State.CANCELLED, None, {"spec": {"state": "Cancelled"}}),
@@ -397,9 +429,9 @@ USER_TABLE = [
 def test_user_change(case, obj, target, data, expected):
     if isinstance(expected, type) and issubclass(expected, Exception):
         with pytest.raises(expected):
-            t.user_change(obj, target, data=data)
+            user_change(obj, target, data=data)
     else:
-        assert t.user_change(obj, target, data=data) == expected
+        assert user_change(obj, target, data=data) == expected
 
 
 def with_spec(obj, **spec):
@@ -418,7 +450,7 @@ REVIEW_TABLE = [
     ("the runner's own pause write", run("Running"), {"state": "Paused", "input": None}, True, []),
     ("a linked child suspended alone",
      run("Running", labels={"flowrun.io/parent": "p"}, owners=[{"controller": True, "uid": "x"}]),
-     {"state": "Suspended"}, False, [t.SUBFLOW_SUSPEND_MESSAGE]),
+     {"state": "Suspended"}, False, [SUBFLOW_SUSPEND_MESSAGE]),
     ("a linked child suspending itself (its runner)",
      run("Running", labels={"flowrun.io/parent": "p"}, owners=[{"controller": True, "uid": "x"}]),
      {"state": "Suspended"}, True, []),
@@ -434,7 +466,7 @@ REVIEW_TABLE = [
 
 @pytest.mark.parametrize("case,old,spec,runner,errors", REVIEW_TABLE, ids=[c[0] for c in REVIEW_TABLE])
 def test_review_update(case, old, spec, runner, errors):
-    got = t.review_update(old, with_spec(old, **spec), runner_of_run=runner)
+    got = review_update(old, with_spec(old, **spec), runner_of_run=runner)
     assert len(got) == len(errors), got
     for want, have in zip(errors, got):
         assert want in have
@@ -456,10 +488,10 @@ def test_compact_keys_hold_many_pauses_in_little_room():
 def test_a_child_created_without_the_webhook_is_not_started():
     child = run(None, labels={"flowrun.io/parent": "p"})
     child["metadata"]["annotations"] = {}  # no stamp: the webhook did not see its creation
-    step = t.operator_step(child, t.World(), POLICY, NOW)
-    assert isinstance(step, t.Write) and "phase" not in step.status
+    step = operator_step(child, World(), POLICY, NOW)
+    assert isinstance(step, Write) and "phase" not in step.status
     assert "who created this subflow is unknown" in step.status["message"]
     child["status"]["message"] = step.status["message"]
-    assert isinstance(t.operator_step(child, t.World(), POLICY, NOW), t.Wait)
+    assert isinstance(operator_step(child, World(), POLICY, NOW), Wait)
     stamped = run(None, labels={"flowrun.io/parent": "p"})
-    assert t.operator_step(stamped, t.World(), POLICY, NOW).status["phase"] == "Pending"
+    assert operator_step(stamped, World(), POLICY, NOW).status["phase"] == "Pending"

@@ -10,7 +10,8 @@ from collections import Counter
 from fakeapi import FakeKube, Store
 from flowrun.controller import metrics
 from flowrun.controller.cache import WorldCache
-from flowrun.controller.reconcile import Reconciler, job_view, pod_view
+from flowrun.controller.reconcile import Reconciler
+from flowrun.controller.views import job_view, pod_view
 from flowrun.controller.settings import Settings
 
 

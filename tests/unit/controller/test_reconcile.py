@@ -103,7 +103,7 @@ def test_two_reconciles_of_one_run_never_overlap():
 
 
 def test_children_suspended_with_their_parent_come_back_unless_they_wait_for_a_person():
-    from flowrun.controller.reconcile import child_view
+    from flowrun.controller.views import child_view
     parent = {"metadata": {"name": "p", "uid": "pu"}}
 
     def child(pause):

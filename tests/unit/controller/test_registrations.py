@@ -14,7 +14,24 @@ def test_no_handler_needs_kopfs_diff_base_or_a_finalizer():
     assert handlers.FINALIZER  # the name kopf strips from runs an earlier version marked
     assert list(registry._changing.get_all_handlers()) == []
     assert list(registry._spawning.get_all_handlers()) == []
-    assert "flowrun_changed" in [h.fn.__name__ for h in registry._watching.get_all_handlers()]
+    watching = [h.fn.__name__ for h in registry._watching.get_all_handlers()]
+    assert {"flowrun_changed", "job_changed", "pod_changed"} <= set(watching)
+    assert [h.fn.__name__ for h in registry._indexing.get_all_handlers()] == ["run_jobs", "run_pods"]
+
+
+def test_the_parts_are_made_at_startup_not_at_import():
+    """Importing the registrations makes no client, cache, thread or election: the
+    startup handler does (so a test, or `--help`, touches no cluster)."""
+    assert handlers._parts is None
+    try:
+        handlers.parts()
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("parts() before startup must say the operator has not started")
+    startup = [h.fn.__name__ for h in kopf.get_default_registry()._activities.get_all_handlers()
+               if h.activity.value == "startup"]
+    assert startup == ["start", "elect"]  # the parts first, then the election that uses them
 
 
 def test_the_diff_base_is_empty_and_stored_nowhere():

@@ -1,5 +1,5 @@
 from flowrun.controller import resources
-from flowrun.controller.reconcile import pod_problem
+from flowrun.controller.views import pod_problem
 from flowrun.controller.settings import Settings
 
 RUN = {

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from flowrun.controller.reconcile import finished_expiry
+from flowrun.controller.views import finished_expiry
 from flowrun.controller.settings import Settings
 
 ENDED = "2026-11-24T10:00:00Z"

@@ -7,7 +7,7 @@ import pytest
 
 from flowrun import exponential_backoff, flow, task
 from flowrun.runtime import flow_run
-from flowrun.sdk import retries as retries_module
+from flowrun.sdk import bodies as bodies_module  # where the retries sleep (sync and async)
 from flowrun.sdk.cache import ResultCache
 from flowrun.sdk.context import RunContext, enter_run, exit_run
 from flowrun.sdk.live import FlowSuspended
@@ -21,8 +21,8 @@ def slept(monkeypatch):
     async def fake_async_sleep(seconds):
         delays.append(seconds)
 
-    monkeypatch.setattr(retries_module.time, "sleep", delays.append)
-    monkeypatch.setattr(retries_module.asyncio, "sleep", fake_async_sleep)
+    monkeypatch.setattr(bodies_module.time, "sleep", delays.append)
+    monkeypatch.setattr(bodies_module.asyncio, "sleep", fake_async_sleep)
     return delays
 
 

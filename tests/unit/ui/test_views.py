@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from flowrun.contract.actions import refusal_fields
+from flowrun.contract.lifecycle.people import refusal_fields
 from flowrun.ui import views
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)

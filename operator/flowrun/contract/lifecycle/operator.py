@@ -1,0 +1,317 @@
+"""The operator's rules: its next single step for a run, as an ordered list of small
+named rules (`RULES`), the first with something to say deciding.
+
+`operator_step(obj, world, policy, now)` returns one compare-and-swap write of the
+FlowRun, or one effect on the world (create the attempt's Job, delete Jobs, patch
+linked children), or None when the run is converged. The controller applies one step,
+reads again, and asks again; so a crash between any two steps leaves a state from which
+the next reconcile continues. Following a live attempt (its Job and pods) is in
+attempts.py.
+
+It must never do I/O or read a clock (`now` is an argument, the world a plain value),
+and never import the runner's or people's rules.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import approvals
+from ..audit import UNKNOWN
+from ..constants import LABEL_PARENT, LABEL_STARTED_BY
+from ..inputs import input_errors
+from ..phases import PauseKind, Phase, State
+from ..status import clip, history_patch, keys_add, phase_patch, timestamp
+from .attempts import Situation, follow_attempt, live_jobs, terminal
+from .steps import DeleteJobs, PatchChildren, Step, Wait, Write, end_status
+from .view import RunView
+from .vocabulary import (
+    ANNOTATION_CANCELLED_WITH_PARENT,
+    ANNOTATION_SUSPENDED_WITH_PARENT,
+    CANCELLED,
+    DEADLINE_EXCEEDED,
+    REMOVE_JOBS,
+    UNATTRIBUTED_CHILD,
+)
+from .world import Policy, World
+
+
+class Next:
+    """A rule's answer when the run is not its business: ask the next rule."""
+
+
+NEXT = Next()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One of the operator's rules: a name (what it is about) and its decision."""
+
+    name: str
+    decide: Callable[[Situation], Step | Next]
+
+
+def operator_step(obj: Mapping[str, Any], world: World, policy: Policy, now: datetime) -> Step:
+    """The operator's next single step for this run; None when nothing is left to do."""
+    situation = Situation(RunView.of(obj), world, policy, now)
+    for rule in RULES:
+        step = rule.decide(situation)
+        if not isinstance(step, Next):
+            return step
+    return None
+
+
+def idle_suspension_due(run: RunView, policy: Policy) -> datetime | None:
+    """When a paused run turns into a suspension of the same pause, if ever:
+    spec.suspendAfterSeconds, else the pause's suspend_after, else the operator's
+    default. Linked children never: their parent takes them along."""
+    pause = run.pause
+    if run.phase is not Phase.PAUSED or run.linked_child or pause is None or pause.kind is not PauseKind.PAUSE:
+        return None
+    after = run.suspend_after_seconds or pause.suspend_after_seconds or policy.suspend_after_seconds
+    if not after or pause.since is None:
+        return None
+    return pause.since + timedelta(seconds=int(after))
+
+
+def next_due(obj: Mapping[str, Any], policy: Policy) -> datetime | None:
+    """The next moment at which the operator must act on a run by itself."""
+    run = RunView.of(obj)
+    times = [t for t in (run.pause_deadline, idle_suspension_due(run, policy)) if t is not None]
+    return min(times) if times else None
+
+
+# ---- the rules, in the order they are asked ------------------------------------------------
+
+def _left_to_the_garbage_collector(s: Situation) -> Step | Next:
+    return None if s.run.deleting else NEXT
+
+
+def _record_new_run(s: Situation) -> Step | Next:
+    """A new FlowRun is recorded: Pending with attempt 1; created suspended, or
+    cancelled, it starts no Job. A child nobody can be named for is not started."""
+    run, now = s.run, s.now
+    if run.phase is not None:
+        return NEXT
+    by = run.changed_by
+    if (run.labels.get(LABEL_PARENT) or run.labels.get(LABEL_STARTED_BY)) and by == UNKNOWN:
+        if run.message == UNATTRIBUTED_CHILD:
+            return Wait(UNATTRIBUTED_CHILD)
+        return Write(status={"message": UNATTRIBUTED_CHILD})
+    if run.state is State.CANCELLED:
+        return Write(status=end_status(run.status, Phase.CANCELLED, CANCELLED, "Cancelled before it started",
+                                       action="cancelled", by=by, now=now))
+    if run.state is State.SUSPENDED:
+        patch = phase_patch(run.status, Phase.SUSPENDED.value,
+                            "Created suspended: set spec.state to Running to start it",
+                            when=now, attempt=0, jobName="")
+        patch["history"] = history_patch(run.status, "created-suspended", by=by, when=now)
+        return Write(status=patch)
+    patch = phase_patch(run.status, Phase.PENDING.value, "Starting attempt 1", when=now, attempt=1,
+                        jobName=s.policy.job_name(run.name, 1))
+    patch["history"] = history_patch(run.status, "created", by=by, when=now)
+    return Write(status=patch)
+
+
+def _tidy_finished_run(s: Situation) -> Step | Next:
+    """A finished run is only tidied up: the Jobs of a cancelled, timed-out or refused
+    run go (a flow's own failure keeps its Job for `kubectl logs`), and the linked
+    children of a cancelled run are cancelled."""
+    run = s.run
+    if not run.terminal:
+        return NEXT
+    if run.phase is Phase.CANCELLED or run.end_reason in REMOVE_JOBS:
+        live = live_jobs(s.world)
+        if live:
+            return DeleteJobs(live)
+    if run.phase is Phase.CANCELLED:
+        patches = tuple(
+            (c.name, {"metadata": {"annotations": {ANNOTATION_CANCELLED_WITH_PARENT: run.name}},
+                      "spec": {"state": State.CANCELLED.value,
+                               "reason": f"its parent {run.name} was cancelled"}})
+            for c in s.world.children
+            if c.linked and not terminal(c.phase) and c.state != State.CANCELLED.value)
+        if patches:
+            return PatchChildren(patches)
+    return None
+
+
+def _end_cancelled_run(s: Situation) -> Step | Next:
+    """spec.state Cancelled ends the run (the rule above then removes its Job and
+    cancels its children)."""
+    run = s.run
+    if run.state is not State.CANCELLED:
+        return NEXT
+    reason = run.reason.strip()
+    message = "Cancelled" + (f": {reason}" if reason else "")
+    return Write(status=end_status(run.status, Phase.CANCELLED, CANCELLED, message, action="cancelled",
+                                   by=run.changed_by, key=run.pause.key if run.pause else "", now=s.now))
+
+
+def _fail_past_deadline(s: Situation) -> Step | Next:
+    """A pause or suspension past its deadline fails the run."""
+    run = s.run
+    deadline = run.pause_deadline
+    if deadline is None or deadline > s.now or run.pause is None:
+        return NEXT
+    pause = run.pause
+    verb = "paused" if run.phase is Phase.PAUSED else "suspended"
+    message = (f"Flow run was {verb} and never resumed: no resume within "
+               f"{pause.timeout_seconds}s of {verb} at {pause.key}")
+    return Write(status=end_status(run.status, Phase.FAILED, DEADLINE_EXCEEDED, message, action="timed-out",
+                                   by="operator", key=pause.key, now=s.now))
+
+
+def _count_approvals(s: Situation) -> Step | Next:
+    """Approvals of the pause the run waits at: count those the webhook signed; a
+    resume short of the quorum is put back, saying what is missing."""
+    run, now = s.run, s.now
+    pause = run.pending
+    rule = approvals.approval_of(pause.doc if pause is not None else None)
+    if pause is None or rule is None or not run.stopped:
+        return NEXT
+    key = pause.key
+    have = {a.get("by") for a in rule.get("approvals") or []}
+    fresh = [e for e in approvals.verified(run, key, s.policy.approval_secret) if e["by"] not in have]
+    if fresh:
+        history: dict[str, Any] = {"history": run.status.get("history")}
+        for entry in fresh:
+            history["history"] = history_patch(history, "approved", by=entry["by"], key=key, when=now,
+                                               message=f"approval {len(have) + 1} of {rule.get('required', 1)}",
+                                               groups=entry.get("groups"))
+            have.add(entry["by"])
+        rule["approvals"] = [*(rule.get("approvals") or []), *fresh]
+        return Write(status={"pause": {**pause.doc, "approval": rule}, "history": history["history"],
+                             "message": clip(f"Waiting at {key}: {approvals.count(rule)} of "
+                                             f"{rule.get('required', 1)} approvals", 1024)})
+    if run.resumes(pause) and not approvals.complete(rule):
+        back = State.PAUSED if run.phase is Phase.PAUSED else State.SUSPENDED
+        message = (f"Resume of {key} not counted: it needs {rule.get('required', 1)} approvals by "
+                   f"{approvals.who_may(rule)}, {approvals.count(rule)} given (a change made without the "
+                   "admission webhook cannot be attributed)")
+        return Write(status={"message": clip(message, 1024),
+                             "pause": {**pause.doc, "rejectedGeneration": run.generation},
+                             "history": history_patch(run.status, "resume-rejected", by=run.changed_by, key=key,
+                                                      message="approvals missing", when=now)},
+                     spec={"spec": {"state": back.value}})
+    return NEXT
+
+
+def _record_suspension(s: Situation) -> Step | Next:
+    """A suspension asked for (by the flow or a person) while something runs."""
+    if s.run.state is not State.SUSPENDED or s.run.phase is Phase.SUSPENDED:
+        return NEXT
+    return Write(status=_suspension(s, idle=False))
+
+
+def _while_suspended(s: Situation) -> Step | Next:
+    """Suspended: no Job may be left, linked children are suspended with their parent,
+    and a resume (its input judged) starts the next attempt once no pod is left."""
+    run, now = s.run, s.now
+    if run.phase is not Phase.SUSPENDED:
+        return NEXT
+    live = live_jobs(s.world)
+    if live:
+        return DeleteJobs(live)
+    patches = tuple(
+        (c.name, {"metadata": {"annotations": {ANNOTATION_SUSPENDED_WITH_PARENT: run.name}},
+                  "spec": {"state": State.SUSPENDED.value}})
+        for c in s.world.children
+        if c.linked and not terminal(c.phase) and c.state not in (State.SUSPENDED.value, State.CANCELLED.value))
+    if patches:
+        return PatchChildren(patches)
+    if run.state is not State.RUNNING:
+        return None
+    pause = run.pending
+    if pause is not None:
+        errors = input_errors(pause.input_schema, run.input)
+        if errors:
+            message = f"Resume rejected, input is invalid: {'; '.join(errors)}"
+            back = {"spec": {"state": State.SUSPENDED.value}}
+            if pause.rejected_generation == run.generation:
+                return Write(spec=back)
+            patch = {"message": clip(message, 1024),
+                     "pause": {**pause.doc, "rejectedGeneration": run.generation},
+                     "history": history_patch(run.status, "resume-rejected", by=run.changed_by,
+                                              key=pause.key, message="; ".join(errors), when=now)}
+            return Write(status=patch, spec=back)
+    if any(p.alive for p in s.world.pods):
+        return Wait("the pods of the suspended attempt are still stopping")
+    attempt = run.attempt + 1
+    fields: dict[str, Any] = {"attempt": attempt, "jobName": s.policy.job_name(run.name, attempt),
+                              "jobUID": ""}
+    if run.start_time is not None:
+        fields["startTime"] = run.start_time
+    if pause is not None:
+        fields["resumed"] = keys_add(run.resumed, pause.key)
+        if run.input is not None:
+            fields["inputs"] = {pause.key: run.input}
+        history = history_patch(run.status, "resumed", by=run.changed_by, key=pause.key, when=now, given=run.input)
+        message = f"Resumed from {pause.key}; starting attempt {attempt}"
+    else:
+        history = history_patch(run.status, "started" if attempt == 1 else "resumed", by=run.changed_by, when=now)
+        message = f"Starting attempt {attempt}"
+    patch = phase_patch(run.status, Phase.PENDING.value, message, when=now, **fields)
+    patch["history"] = history
+    return Write(status=patch)
+
+
+def _suspend_idle_pause(s: Situation) -> Step | Next:
+    """A pause idle for its suspend-after time becomes a suspension of the same pause."""
+    due = idle_suspension_due(s.run, s.policy)
+    if due is None or due > s.now:
+        return NEXT
+    return Write(status=_suspension(s, idle=True))
+
+
+def _suspension(s: Situation, *, idle: bool) -> dict[str, Any]:
+    """Status of a run suspended now. A pause it waits at (or must re-establish) is kept:
+    same key, deadline, input schema and approvers, so resuming it needs exactly what
+    resuming the pause needed."""
+    run, now = s.run, s.now
+    pending = run.pending
+    history = None
+    if pending is not None:
+        flow_suspended = pending.kind is PauseKind.SUSPEND and pending.requested_by == "flow"
+        pause = {**pending.doc, "kind": PauseKind.SUSPEND.value}
+        key = pending.key
+        if flow_suspended:
+            message = f"Suspended at {key} by the flow; resume with spec.state=Running"
+        elif idle:
+            message = (f"Suspended at {key} after waiting "
+                       f"{int((now - (pending.since or now)).total_seconds())} s "
+                       "(suspendAfterSeconds): its pod is freed; resume it as you would the pause")
+            history = history_patch(run.status, "suspended", by="operator", key=key,
+                                    message="idle pause suspended", when=now)
+        else:
+            message = f"Suspended while waiting at {key}; resume it as you would the pause"
+            history = history_patch(run.status, "suspended", by=run.changed_by, key=key, when=now)
+    else:
+        timeout = s.policy.default_timeout_seconds
+        key = f"external-suspend-{run.attempt}"
+        pause = {"key": key, "kind": PauseKind.SUSPEND.value, "since": timestamp(now),
+                 "timeoutSeconds": timeout, "deadline": timestamp(now + timedelta(seconds=timeout)),
+                 "inputSchema": None, "requestedBy": "user", "generation": run.generation}
+        message = "Suspended from outside; resume with spec.state=Running"
+        history = history_patch(run.status, "suspended", by=run.changed_by, key=key, when=now)
+    patch = phase_patch(run.status, Phase.SUSPENDED.value, message, when=now, pause=pause,
+                        jobName="", jobUID="")
+    if history is not None:
+        patch["history"] = history
+    return patch
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("a deleted run is left to the garbage collector", _left_to_the_garbage_collector),
+    Rule("a new run is recorded", _record_new_run),
+    Rule("a finished run is only tidied up", _tidy_finished_run),
+    Rule("a cancelled run ends", _end_cancelled_run),
+    Rule("a pause past its deadline fails the run", _fail_past_deadline),
+    Rule("approvals are counted before any resume", _count_approvals),
+    Rule("a suspension asked for is recorded", _record_suspension),
+    Rule("a suspended run runs nothing until a resume starts the next attempt", _while_suspended),
+    Rule("an idle pause becomes a suspension", _suspend_idle_pause),
+    Rule("a live attempt has its Job, and its pod can run", follow_attempt),
+)

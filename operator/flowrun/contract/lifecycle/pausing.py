@@ -1,0 +1,211 @@
+"""The runner's rules for a pause: what the flow's pause_flow_run / suspend_flow_run
+call does next (`runner_pause`), from arming the pause to returning its input.
+
+It exists apart from runner.py because a pause is most of the runner's life: arm it
+(spec first), record it, wait, judge a resume's input (schema, then the flow's own
+model), put the input on the run's volume, and take back a resume whose input the
+flow's model refuses. It must never do I/O or read a clock (`now` is an argument; the
+model's validation and the volume's reads are callbacks), and never import the
+operator's or people's rules.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import approvals
+from ..constants import MAX_DESCRIPTION_BYTES, MAX_INPUT_BYTES, MAX_KEY_LENGTH, MAX_NOTIFY_MESSAGE_BYTES
+from ..constants import MAX_SCHEMA_BYTES
+from ..inputs import input_errors
+from ..phases import PauseKind, Phase, State
+from ..status import clip, history_patch, json_size, keys_add, keys_remove, phase_patch, timestamp
+from .runner import fence
+from .steps import Exit, Hold, Proceed, RunnerStep, Stash, Write
+from .view import PauseView, RunView
+
+
+@dataclass(frozen=True)
+class PauseRequest:
+    """What the flow's pause_flow_run/suspend_flow_run call asks for."""
+    key: str
+    kind: PauseKind
+    timeout_seconds: int | None
+    input_schema: dict[str, Any] | None = None
+    description: str | None = None
+    requested_by: str = "flow"
+    suspend_after_seconds: int | None = None
+    approval: dict[str, Any] | None = None
+    notify_message: str | None = None
+
+    def record(self, now: datetime, generation: int, earlier: PauseView | None) -> dict[str, Any]:
+        """status.pause for this request. A pause recorded by an earlier attempt at the
+        same key keeps its start and deadline (a lost pod does not extend a pause)."""
+        since = (earlier.since if earlier else None) or now
+        deadline = earlier.deadline_text if earlier else (
+            timestamp(since + timedelta(seconds=self.timeout_seconds)) if self.timeout_seconds else None)
+        info: dict[str, Any] = {
+            "key": self.key, "kind": self.kind.value, "since": timestamp(since),
+            "timeoutSeconds": self.timeout_seconds, "deadline": deadline,
+            "inputSchema": self.input_schema, "requestedBy": self.requested_by,
+            "generation": generation,
+        }
+        if self.description:
+            info["description"] = clip(self.description, MAX_DESCRIPTION_BYTES)
+        if self.suspend_after_seconds:
+            info["suspendAfterSeconds"] = self.suspend_after_seconds
+        if self.notify_message:
+            info["notifyMessage"] = clip(self.notify_message, MAX_NOTIFY_MESSAGE_BYTES)
+        if self.approval:
+            info["approval"] = self.approval
+        return info
+
+
+def check_pause_request(request: PauseRequest) -> None:
+    """Refuse a pause the run could not hold: raise ValueError saying why."""
+    if not request.key or len(request.key) > MAX_KEY_LENGTH:
+        raise ValueError(f"a pause key must be 1 to {MAX_KEY_LENGTH} characters: {request.key!r}")
+    if request.input_schema is not None and json_size(request.input_schema) > MAX_SCHEMA_BYTES:
+        raise ValueError(f"the input model's JSON schema is {json_size(request.input_schema)} bytes, "
+                         f"more than the {MAX_SCHEMA_BYTES} a pause may store")
+
+
+@dataclass
+class PauseMemo:
+    """What the runner remembers between the steps of one pause (only an optimisation
+    of what the FlowRun says; losing it with the pod loses nothing)."""
+    armed: int | None = None  # the generation our spec write produced
+    stashed: dict[str, int] = field(default_factory=dict)  # key -> generation stashed
+
+
+def _pause_message(request: PauseRequest, *, re_established: bool = False) -> str:
+    fields = ", ".join((request.input_schema or {}).get("properties", {}).keys())
+    text = f"Paused at {request.key}; " + (f"waiting for input ({fields})" if request.input_schema
+                                            else "resume with spec.state=Running")
+    return text + (" (re-established by a new pod)" if re_established else "")
+
+
+def runner_pause(obj: Mapping[str, Any], attempt: int, request: PauseRequest, memo: PauseMemo,
+                 now: datetime, *, check: Callable[[Any], str | None],
+                 stored: Callable[[str], tuple[bool, Any]]) -> RunnerStep:
+    """The runner's next step for a pause_flow_run / suspend_flow_run call.
+
+    `check(data)`: the input model's own validation (None when valid, else the message);
+    `stored(key)`: (found, input) from the run's volume.
+    """
+    run = RunView.of(obj)
+    stop = fence(run, attempt)
+    if stop:
+        return stop
+    generation = run.generation
+    key = request.key
+    # 1. Resumed already (in this attempt or an earlier one): its input, from the status
+    #    until it is on the volume, then from the volume.
+    if run.resumed_at(key):
+        if key in run.inputs:
+            data = run.inputs[key]
+            if memo.stashed.get(key) is None:
+                error = check(data)
+                if error:
+                    return _unresume(run, request, error, now, generation)
+                return Stash(key, data, generation)
+            return Write(status={"inputs": {key: None}})
+        found, data = stored(key)
+        if found:
+            error = check(data)
+            if error:
+                return _unresume(run, request, error, now, generation)
+        return Proceed(data if found else None)
+    target = State.PAUSED if request.kind is PauseKind.PAUSE else State.SUSPENDED
+    state = run.state
+    recorded = run.recorded(key)
+    # 2. A suspension asked for from outside: a pause waits for it to be recorded (then
+    #    the fence stops this runner) or withdrawn.
+    if state is State.SUSPENDED and request.kind is PauseKind.PAUSE:
+        return Hold("a suspension was requested")
+    # 3. Not recorded yet.
+    if recorded is None:
+        if request.kind is PauseKind.SUSPEND:
+            # Record first: the operator acts on spec.state and must find the key.
+            patch = {"pause": request.record(now, generation, None),
+                     "history": history_patch(run.status, "suspended", by=request.requested_by, key=key, when=now)}
+            return Write(status=patch)
+        if memo.armed is not None and generation > memo.armed and state is not target:
+            # A person changed spec.state after our write armed the pause: record the
+            # pause as of that write, so their change is judged as its resume.
+            return Write(status=_paused(run, request, now, memo.armed, None))
+        if state is not target or run.input_given:
+            # Arm: spec first, so that any later change of spec.state is newer than it.
+            return Write(spec={"spec": {"state": target.value, "input": None}}, spec_first=True)
+        return Write(status=_paused(run, request, now, generation, None))
+    resumed = run.resumes(recorded)
+    # 4. Recorded: a flow's own suspension sets spec.state, then ends the process.
+    if request.kind is PauseKind.SUSPEND:
+        if state is State.SUSPENDED:
+            return Exit(key)
+        if resumed and run.input_given:
+            return _judge_resume(run, request, recorded, memo, now, check)
+        return Write(spec={"spec": {"state": State.SUSPENDED.value, "input": None}})
+    # 5. Recorded pause: a change of spec.state to Running after it armed is its resume.
+    if resumed:
+        return _judge_resume(run, request, recorded, memo, now, check)
+    if state is State.RUNNING:
+        return Write(spec={"spec": {"state": State.PAUSED.value, "input": None}}, spec_first=True)
+    if run.phase is not Phase.PAUSED:
+        # Re-established by a new attempt (its pod was lost): same key, same deadline.
+        return Write(status=_paused(run, request, now, recorded.generation, recorded))
+    return Hold(f"paused at {key}")
+
+
+def _paused(run: RunView, request: PauseRequest, now: datetime, generation: int,
+            earlier: PauseView | None) -> dict[str, Any]:
+    pause = request.record(now, generation, earlier)
+    if earlier and earlier.rejected_generation is not None:
+        pause["rejectedGeneration"] = earlier.rejected_generation
+    patch = phase_patch(run.status, Phase.PAUSED.value, _pause_message(request, re_established=bool(earlier)),
+                        when=now, pause=pause)
+    if not earlier:
+        patch["history"] = history_patch(run.status, "paused", by=request.requested_by, key=request.key, when=now)
+    return patch
+
+
+def _judge_resume(run: RunView, request: PauseRequest, recorded: PauseView,
+                  memo: PauseMemo, now: datetime, check: Callable[[Any], str | None]) -> RunnerStep:
+    if not approvals.complete(approvals.approval_of(recorded.doc)):
+        return Hold("the operator counts the pause's approvals")
+    data = run.input
+    generation = run.generation
+    errors = input_errors(recorded.input_schema, data)
+    error = "; ".join(errors) if errors else (check(data) if recorded.input_schema else None)
+    if error is None and data is not None and json_size(data) > MAX_INPUT_BYTES:
+        error = f"the input is {json_size(data)} bytes, more than the {MAX_INPUT_BYTES} allowed"
+    key = request.key
+    if error:
+        back = State.PAUSED if request.kind is PauseKind.PAUSE else State.SUSPENDED
+        patch = {"message": clip(f"Resume of {key} rejected, input is invalid: {error}", 1024),
+                 "pause": {"rejectedGeneration": generation},
+                 "history": history_patch(run.status, "resume-rejected", by=run.changed_by, key=key,
+                                          message=error, when=now)}
+        return Write(status=patch, spec={"spec": {"state": back.value}})
+    if data is not None and memo.stashed.get(key) != generation:
+        return Stash(key, data, generation)
+    patch = phase_patch(run.status, Phase.RUNNING.value, f"Resumed from {key}", when=now, pause=None,
+                        resumed=keys_add(run.resumed, key))
+    patch["history"] = history_patch(run.status, "resumed", by=run.changed_by, key=key, when=now, given=data)
+    return Write(status=patch)
+
+
+def _unresume(run: RunView, request: PauseRequest, error: str, now: datetime,
+              generation: int) -> Write:
+    """Input stored for a pause fails the flow's own model validation (a resume judged
+    by the operator, which knows only the JSON schema): the pause is not over. It is
+    taken back and waits again, at the same key, for input that validates."""
+    key = request.key
+    pause = request.record(now, generation, run.recorded(key))
+    pause["rejectedGeneration"] = generation
+    patch = {"resumed": keys_remove(run.resumed, key), "inputs": {key: None},
+             "pause": pause, "message": clip(f"Resume of {key} rejected, input is invalid: {error}", 1024),
+             "history": history_patch(run.status, "resume-rejected", by=run.changed_by, key=key,
+                                      message=error, when=now)}
+    return Write(status=patch)
