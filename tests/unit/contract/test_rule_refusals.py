@@ -220,6 +220,9 @@ def test_a_named_user_may_approve_and_nobody_else():
 def test_a_rule_exists_only_with_approvers_or_a_quorum():
     assert a.approval_of(None) is None and a.approval_of({"key": "k"}) is None
     assert a.approval_of({"approval": {"approvers": [], "required": 1}}) is None
+    assert a.approval_of({"approval": {"approvers": []}}) is None, "no quorum said: one"
+    assert a.complete({"approvers": ["x"], "approvals": [{"by": "y"}]}), "no quorum said: one"
+    assert not a.complete({"approvers": ["x"], "approvals": []}) and a.complete(None)
     assert a.approval_of({"approval": {"approvers": [], "required": 2}}) == {"approvers": [], "required": 2}
     assert a.approval_of({"approval": {"approvers": ["x"]}}) == {"approvers": ["x"]}
     assert a.request([], 2) == {"approvers": [], "required": 2, "allowCreator": False, "approvals": []}
