@@ -105,17 +105,27 @@ def test_a_refused_job_of_a_new_run_changes_nothing():
 
 
 @pytest.mark.parametrize("message,reason", [("exceeded quota: q", "QuotaExceeded"), ("forbidden: no rights", "JobRefused")])
-def test_a_forbidden_job_says_why_once(message, reason):
-    step = job_refused(run("Pending"), 403, message, NOW)
+@pytest.mark.parametrize("phase", ["Pending", "Running"])
+def test_a_forbidden_job_says_why_once(message, reason, phase):
+    step = job_refused(run(phase), 403, message, NOW)
     text = f"The runner Job cannot be created: {message}"
     assert isinstance(step, Wait) and step.reason == text and step.until is None
-    assert step.status["phase"] == "Pending" and step.status["message"] == text
+    assert step.status["phase"] == phase and step.status["message"] == text
     assert step.status["history"] == [*EARLIER, entry("blocked", "operator", message=text)]
     blocked = next(c for c in step.status["conditions"] if c["type"] == "Progressing")
     assert blocked["status"] == "False" and blocked["reason"] == reason
     stamped_now(step.status)
-    again = job_refused(run("Pending", message=text), 403, message, NOW)
+    again = job_refused(run(phase, message=text), 403, message, NOW)
     assert again == Wait(text), "said already: nothing new to write"
+
+
+def test_a_long_block_message_is_said_once_too():
+    message = "quota " + "q" * 2000
+    first = job_refused(run("Pending"), 403, message, NOW)
+    assert isinstance(first, Wait) and first.status is not None
+    said = run("Pending", message=first.status["message"])
+    assert len(first.status["message"].encode()) == 1024
+    assert job_refused(said, 403, message, NOW).status is None
 
 
 def test_an_image_problem_is_said_with_its_deadline():
@@ -205,3 +215,27 @@ def test_a_pause_is_recorded_with_its_message():
     assert step.status["pause"]["since"] == T and step.status["pause"]["generation"] == 2
     assert step.status["history"] == [*EARLIER, entry("paused", "flow", "pause-1")]
     stamped_now(step.status)
+
+
+# ---- linked children: finished ones are left alone ----------------------------------------------
+
+@pytest.mark.parametrize("parent,child_state,patched", [
+    (("Cancelled", "Cancelled"), "Running", False),   # a cancelled parent: finished children stay
+    (("Suspended", "Suspended"), "Running", False),   # a suspended parent: finished children stay
+])
+@pytest.mark.parametrize("child_phase", ["Completed", "Failed", "Cancelled"])
+def test_finished_children_are_left_alone(parent, child_state, patched, child_phase):
+    from flowrun.contract.lifecycle.world import ChildView
+    phase, state = parent
+    obj = run(phase, state, pause={"key": "s", "kind": "Suspend", "generation": 1, "requestedBy": "user"}
+              if phase == "Suspended" else None)
+    child = ChildView("c", linked=True, phase=child_phase, state=child_state)
+    assert operator_step(obj, World(children=(child,)), Policy(), NOW) is None
+
+
+def test_children_suspended_with_a_parent_come_back_unless_finished():
+    from flowrun.contract.lifecycle.world import ChildView
+    obj = run("Running", jobUID="j1")
+    world = World(jobs=(JobView("r-1", 1, "j1"),), children=(
+        ChildView("done", linked=True, phase="Completed", state="Suspended", suspended_with_parent=True),))
+    assert operator_step(obj, world, Policy(), NOW) is None

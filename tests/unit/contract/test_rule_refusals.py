@@ -172,10 +172,17 @@ def test_the_webhook_lets_a_second_person_complete_the_quorum():
 
 
 def test_the_webhook_drops_a_record_of_another_pause():
-    why, patch = webhook(paused(entries=[signed(ALICE, key="pause-0")], record_key="pause-0"), "alice")
+    """Alice approved pause-0; Bob's approval of pause-1 is its first, not its second."""
+    why, patch = webhook(paused(entries=[signed(ALICE, key="pause-0")], record_key="pause-0"), "bob")
     record = json.loads(patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS])
-    assert record["key"] == "pause-1" and [e["by"] for e in record["entries"]] == ["alice"]
+    assert record["key"] == "pause-1" and [e["by"] for e in record["entries"]] == ["bob"]
     assert patch["spec"] == {"state": "Paused", "input": None}
+
+
+def test_a_rule_without_a_quorum_needs_one_approver():
+    rule = {"approvers": ["alice", "bob"], "allowCreator": False, "approvals": []}
+    why, patch = webhook(paused(rule), "alice")
+    assert why == "" and "spec" not in patch, "one listed approver is the whole quorum"
 
 
 def test_the_webhook_signs_what_it_records():
@@ -205,7 +212,7 @@ def test_who_may_not_approve(user, groups, creator, allow, why):
 @pytest.mark.parametrize("user,groups", [("eve", ["sales"]), ("carol", ["finance"])], ids=["outsider", "creator"])
 def test_the_webhook_refuses_and_records_nothing(user, groups):
     why, patch = webhook(paused(entries=[signed(ALICE)]), user, groups)
-    assert why and patch == {}
+    assert "pause-1" in why and patch == {}
 
 
 def test_a_named_user_may_approve_and_nobody_else():
