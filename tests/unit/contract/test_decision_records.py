@@ -165,11 +165,11 @@ def pause_step(obj: dict[str, Any], memo: PauseMemo | None = None, check: Any = 
 
 
 def test_a_resume_is_recorded_with_who_and_what():
-    obj = run("Paused", generation=3, pause=pause(), spec={"input": {"name": "Marvin"}})
+    obj = run("Paused", generation=3, pause=pause(), spec={"input": {"name": "Marvin"}}, resumed=["approve"])
     step = pause_step(obj, PauseMemo(stashed={"pause-1": 3}))
     assert isinstance(step, Write) and step.spec is None
     assert step.status["phase"] == "Running" and step.status["message"] == "Resumed from pause-1"
-    assert step.status["pause"] is None and step.status["resumed"] == ["pause-1"]
+    assert step.status["pause"] is None and step.status["resumed"] == ["approve", "pause-1"]
     assert step.status["history"] == [*EARLIER, entry("resumed", "alice", "pause-1", input='{"name": "Marvin"}')]
     stamped_now(step.status)
 
@@ -188,10 +188,11 @@ def test_a_refused_resume_is_recorded_with_why():
 
 
 def test_input_the_model_refuses_later_is_recorded_and_the_pause_kept():
-    obj = run("Running", generation=4, resumed=["pause-1"], inputs={"pause-1": {"name": "x"}}, pause=pause())
+    obj = run("Running", generation=4, resumed=["approve", "pause-1"], inputs={"pause-1": {"name": "x"}},
+              pause=pause())
     step = pause_step(obj, check=lambda d: "name: too short")
     assert isinstance(step, Write) and step.spec is None
-    assert step.status["resumed"] == [] and step.status["inputs"] == {"pause-1": None}
+    assert step.status["resumed"] == ["approve"] and step.status["inputs"] == {"pause-1": None}
     assert step.status["message"] == "Resume of pause-1 rejected, input is invalid: name: too short"
     kept = step.status["pause"]
     assert kept["since"] == "2026-11-25T11:55:00Z" and kept["deadline"] == "2026-11-25T12:04:10Z"
@@ -239,3 +240,50 @@ def test_children_suspended_with_a_parent_come_back_unless_finished():
     world = World(jobs=(JobView("r-1", 1, "j1"),), children=(
         ChildView("done", linked=True, phase="Completed", state="Suspended", suspended_with_parent=True),))
     assert operator_step(obj, world, Policy(), NOW) is None
+
+
+def test_input_refused_after_the_pause_left_the_status_starts_a_new_record():
+    """The pause record is gone (the run went on): the taken-back pause starts now."""
+    obj = run("Running", generation=4, resumed=["pause-1"], inputs={"pause-1": {"name": "x"}})
+    step = pause_step(obj, check=lambda d: "name: too short")
+    assert isinstance(step, Write)
+    assert step.status["pause"]["since"] == T and step.status["pause"]["deadline"] == "2026-11-25T12:10:00Z"
+
+
+def test_the_runner_holds_while_the_operator_counts_approvals():
+    rule = {"approvers": ["bob"], "required": 1, "approvals": []}
+    obj = run("Paused", generation=3, pause=pause(approval=rule), spec={"input": {"name": "M"}})
+    from flowrun.contract.lifecycle.steps import Hold
+    assert pause_step(obj) == Hold("the operator counts the pause's approvals")
+
+
+def test_every_schema_error_is_said_joined():
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+              "required": ["name", "age"]}
+    obj = run("Paused", generation=3, pause=pause(inputSchema=schema), spec={"input": {}})
+    step = pause_step(obj)
+    assert isinstance(step, Write)
+    assert step.status["message"] == ("Resume of pause-1 rejected, input is invalid: (input): 'name' is a "
+                                      "required property; (input): 'age' is a required property")
+
+
+@pytest.mark.parametrize("kind,back", [(PauseKind.PAUSE, "Paused"), (PauseKind.SUSPEND, "Suspended")])
+def test_the_flows_model_judges_a_resume_and_a_refusal_puts_it_back(kind, back):
+    """Input the schema accepts but the flow's model refuses: the resume is rejected,
+    spec.state goes back to what the pause was (a pause, or the flow's suspension)."""
+    obj = run("Paused" if kind is PauseKind.PAUSE else "Running", generation=3,
+              pause=pause(kind=kind.value), spec={"input": {"name": "x" * 10}})
+    long = "name: " + "n" * 2000
+    req = PauseRequest("pause-1", kind, 600, input_schema=SCHEMA)
+    step = runner_pause(obj, 1, req, PauseMemo(), NOW, check=lambda d: long if d else "no input",
+                        stored=lambda k: (False, None))
+    assert isinstance(step, Write) and step.spec == {"spec": {"state": back}}
+    assert len(step.status["message"].encode()) == 1024 and step.status["message"].endswith("...")
+
+
+def test_without_a_schema_the_flows_model_is_not_asked():
+    obj = run("Paused", generation=3, pause=pause(inputSchema=None))
+    req = PauseRequest("pause-1", PauseKind.PAUSE, 600)
+    step = runner_pause(obj, 1, req, PauseMemo(), NOW, check=lambda d: "never asked",
+                        stored=lambda k: (False, None))
+    assert isinstance(step, Write) and step.status["phase"] == "Running"
