@@ -68,11 +68,12 @@ test-unit: venv ## run only the tests that need no cluster
 MODULES ?= contract/*
 MUTATION_EXAMPLES ?= 50
 MUTATION_JOBS ?= 2
+MUTATION_WORK ?= .out/mutation/work
 
 .PHONY: mutation
 mutation: venv ## mutation score of contract/ (mutmut; MODULES=contract/approvals.py for a subset); .out/mutation/report.md
 	@$(PY) -c 'import mutmut' 2>/dev/null || $(PIP) install --quiet -e '.[mutation]'
-	@$(PY) tests/mutation/run.py --modules '$(MODULES)' --examples $(MUTATION_EXAMPLES) --jobs $(MUTATION_JOBS)
+	@$(PY) tests/mutation/run.py --modules '$(MODULES)' --examples $(MUTATION_EXAMPLES) --jobs $(MUTATION_JOBS) --work '$(MUTATION_WORK)'
 
 # The interleavings property test at many examples, once, to hunt flaky failures (a
 # failure is a bug of the code or of the test's model: fix it, never retry it).

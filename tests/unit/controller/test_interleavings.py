@@ -577,3 +577,32 @@ def test_teardown_settles_a_runner_left_on_a_lagging_copy():
     machine.lagging = True  # as the last rule left it
     machine.teardown()
     assert runner.got_k1 == {"name": "Marvin"}
+
+
+def test_the_clock_actor_fires_a_pause_deadline_at_its_time_and_once():
+    """The clock as an actor, replayed: the run pauses at K1 (deadline one hour on), the
+    clock moves to one second before it (nothing happens), then to it (the run fails,
+    DeadlineExceeded, ending at the deadline), then further (nothing more)."""
+    machine = FlowRunInterleavings()
+    try:
+        for _ in range(3):
+            machine.operator_step()
+        machine.kubelet_starts_pods()
+        (runner,) = machine.runners.values()
+        for _ in range(4):
+            machine._runner_step(runner)
+        status = machine.run()["status"]
+        assert status["phase"] == "Paused" and status["pause"]["deadline"] == "2026-11-25T13:00:00Z"
+        machine.clock_advances(3599)
+        machine.operator_step()
+        assert machine.run()["status"]["phase"] == "Paused"
+        machine.clock_advances(1)
+        machine.operator_step()
+        status = machine.run()["status"]
+        assert status["reason"] == DEADLINE_EXCEEDED and status["completionTime"] == "2026-11-25T13:00:00Z"
+        machine.clock_advances(3600)
+        machine.operator_step()
+        machine.a_deadline_fires_once_and_only_past_its_time()
+        machine.a_finished_run_never_changes()
+    finally:
+        machine.teardown()
