@@ -23,11 +23,16 @@ RUNNER_IMAGE = f"flowrun-runner:{IMAGE_TAG}"
 
 
 def install_crd() -> None:
-    """Every CRD of crds/ (FlowRun, FlowRunNotifier)."""
+    """Every CRD of crds/ (FlowRun, FlowRunNotifier, FlowRunInput, FlowRunInbox), and the
+    chart's admission policy of sent inputs (cluster-wide, as `helm install` makes it)."""
+    import yaml
     for path in sorted((REPO / "crds").glob("*.yaml")):
         kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
     kubectl("wait", "--for=condition=Established", "crd/flowruns.flowrun.io",
-            "crd/flowrunnotifiers.flowrun.io", "--timeout=60s")
+            "crd/flowrunnotifiers.flowrun.io", "crd/flowruninputs.flowrun.io",
+            "crd/flowruninboxes.flowrun.io", "--timeout=60s")
+    policy = helm_template("--show-only", "templates/inputs-policy.yaml")
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump_all(policy))
 
 
 def build_runner_image() -> str:

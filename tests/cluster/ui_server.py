@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -48,6 +49,7 @@ class UIServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = (log_dir or Path("/tmp")) / f"ui-{mode}-{self.port}.log"
         self.proc: subprocess.Popen | None = None
+        self.proxy_secret = secrets.token_urlsafe(24)
 
     def start(self) -> "UIServer":
         env = {**os.environ, "FLOWRUN_UI_LOG_LEVEL": "WARNING"}
@@ -59,6 +61,13 @@ class UIServer:
             env.update(FLOWRUN_UI_AUTH=self.mode, FLOWRUN_UI_ADDRESS="127.0.0.1",
                        FLOWRUN_UI_PORT=str(self.port), FLOWRUN_UI_NAMESPACES=self.namespace,
                        FLOWRUN_UI_INSECURE_COOKIES="true")
+            if self.mode == "proxy":
+                # the proxy proves itself with a shared secret (ui/proxy_auth.py)
+                secret_file = self.log_path.with_suffix(".proxy-secret")
+                secret_file.write_text(self.proxy_secret)
+                secret_file.chmod(0o600)
+                env.update(FLOWRUN_UI_PROXY_SECRET_FILE=str(secret_file),
+                           FLOWRUN_UI_IMPERSONATE_GROUPS=",".join(g for gs, _ in PEOPLE.values() for g in gs))
         self._log = open(self.log_path, "a")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
                                      cwd=REPO, start_new_session=True)
@@ -93,4 +102,5 @@ class UIServer:
     def headers(self, user: str) -> dict[str, str]:
         """What an authenticating proxy in front of the UI would send for `user`."""
         groups = PEOPLE[user][0]
-        return {"X-Forwarded-User": user, "X-Forwarded-Groups": ",".join(groups)}
+        return {"X-Forwarded-User": user, "X-Forwarded-Groups": ",".join(groups),
+                "X-Flowrun-Proxy-Secret": self.proxy_secret}

@@ -55,6 +55,10 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
                                                     SESSION_INSTANCE)
             kubectl("apply", "-f", "-", input=yaml.safe_dump_all(configurations))
         metrics_port = free_port()
+        # In a pod the operator knows the `kubernetes` Service by KUBERNETES_SERVICE_HOST;
+        # on this machine it is told, so notifications refuse it as in the cluster.
+        service_ip = kubectl("get", "service", "kubernetes", "-n", "default", "-o",
+                             "jsonpath={.spec.clusterIP}", check=False).stdout.strip()
         # A short grace for images that cannot be pulled, so the test of it fails fast; a
         # short retry after a refused Job; rights by verb on (the admin holds every verb,
         # the tests' people only those their Roles grant).
@@ -62,7 +66,8 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
                              KUBECONFIG=str(operator_kubeconfig), FLOWRUN_METRICS_PORT=str(metrics_port),
                              FLOWRUN_IMAGE_PULL_GRACE_SECONDS="5", FLOWRUN_JOB_RETRY_SECONDS="2",
                              FLOWRUN_ACTION_VERBS="true", FLOWRUN_OPERATOR_USER=rights.username,
-                             FLOWRUN_NOTIFICATIONS="true",
+                             FLOWRUN_NOTIFICATIONS="true", FLOWRUN_NOTIFY_API_ADDRESSES=service_ip,
+                             FLOWRUN_NOTIFY_DEADLINE_SECONDS="20",
                              FLOWRUN_INSTANCE=SESSION_INSTANCE, FLOWRUN_LEASE_NAMESPACE=rights.namespace,
                              FLOWRUN_LEASE_IDENTITY="session-operator",
                              **webhook)

@@ -116,7 +116,8 @@ def schema_dir(kubeconfig, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("schemas")
     paths = json.loads(kubectl("get", "--raw", "/openapi/v3").stdout)["paths"]
     wanted = {"api/v1", "apis/apps/v1", "apis/rbac.authorization.k8s.io/v1",
-              "apis/admissionregistration.k8s.io/v1", "apis/apiextensions.k8s.io/v1", "apis/policy/v1"}
+              "apis/admissionregistration.k8s.io/v1", "apis/apiextensions.k8s.io/v1", "apis/policy/v1",
+              "apis/networking.k8s.io/v1"}
     for path in sorted(wanted):
         assert path in paths, f"the API server publishes no OpenAPI v3 document for {path}"
         doc = json.loads(kubectl("get", "--raw", "/openapi/v3/" + path, timeout=120).stdout)
@@ -490,7 +491,13 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
               "--set", "runner.image.pullPolicy=Never",
               # the web UI in the cluster, behind an (imagined) authenticating proxy: it
               # acts as the user the proxy names, by impersonation (docs/ui.md)
-              "--set", "ui.enabled=true", "--set", "ui.auth=proxy"]
+              "--set", "ui.enabled=true", "--set", "ui.auth=proxy",
+              # the proxy proves itself with a shared secret (issue 26): headers from anyone
+              # else are not believed
+              "--set", "ui.proxy.sharedSecret.secretName=ui-proxy"]
+    proxy_secret = secrets.token_urlsafe(24)
+    kubectl("create", "secret", "generic", "ui-proxy", f"--from-literal=secret={proxy_secret}", namespace=namespace)
+    proxy = {"X-Flowrun-Proxy-Secret": proxy_secret}
     installed = False
     try:
         # 1. install and wait for the operator to be ready
@@ -552,11 +559,37 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
                 namespace=runs_namespace)
         with _port_forward(namespace, f"svc/{fullname}-ui", 80) as base:
             page = wait_for(lambda: (got := _get(f"{base}/runs/{runs_namespace}/greet",
-                                                 {"X-Forwarded-User": "ui-reader"}))[0] == 200 and got,
+                                                 {"X-Forwarded-User": "ui-reader", **proxy}))[0] == 200 and got,
                             timeout=60, what="the in-cluster UI to show the run")
             assert page[0] == 200 and "Completed" in page[1] and "Hello, Marvin!" in page[1], page
-            status, body = _get(f"{base}/runs/{runs_namespace}/greet", {"X-Forwarded-User": "ui-stranger"})
+            status, body = _get(f"{base}/runs/{runs_namespace}/greet", {"X-Forwarded-User": "ui-stranger", **proxy})
             assert status == 403, (status, body[:500])
+        # 2c. the proxy-header spoof from a pod (a tenant's run could do it): straight to the
+        #     UI's Service, claiming to be someone who may read the run. Refused (401), and the
+        #     same request with the proxy's secret is answered (so the refusal is the check's).
+        ui_ip = kubectl("get", "service", f"{fullname}-ui", "-o", "jsonpath={.spec.clusterIP}",
+                        namespace=namespace).stdout.strip()
+        spoof = ("import urllib.request, urllib.error, sys\n"
+                 f"url = 'http://{ui_ip}/runs/{runs_namespace}/greet'\n"
+                 "for extra in ({}, {'X-Flowrun-Proxy-Secret': 'guess'}, {'X-Flowrun-Proxy-Secret': sys.argv[1]}):\n"
+                 "    req = urllib.request.Request(url, headers={'X-Forwarded-User': 'ui-reader',\n"
+                 "                                               'X-Forwarded-Groups': 'system:masters', **extra})\n"
+                 "    try:\n"
+                 "        with urllib.request.urlopen(req, timeout=20) as r: print('STATUS', r.status, 'Hello, Marvin!' in r.read().decode())\n"
+                 "    except urllib.error.HTTPError as e: print('STATUS', e.code, False)\n")
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "spoof"},
+               "spec": {"restartPolicy": "Never", "containers": [{
+                   "name": "spoof", "image": f"flowrun-operator:{IMAGE_TAG}", "imagePullPolicy": "Never",
+                   "command": ["python", "-c", spoof, proxy_secret],
+                   "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "allowPrivilegeEscalation": False,
+                                       "capabilities": {"drop": ["ALL"]},
+                                       "seccompProfile": {"type": "RuntimeDefault"}}}]}}
+        kubectl("apply", "-f", "-", namespace=runs_namespace, input=json.dumps(pod))
+        wait_for(lambda: kubectl("get", "pod", "spoof", "-o", "jsonpath={.status.phase}", namespace=runs_namespace,
+                                 check=False).stdout in ("Succeeded", "Failed"), timeout=180, what="the spoofing pod")
+        answers = [line.split()[1:] for line in kubectl("logs", "spoof", namespace=runs_namespace).stdout.splitlines()
+                   if line.startswith("STATUS")]
+        assert answers == [["401", "False"], ["401", "False"], ["200", "True"]], answers
         assert kubectl("auth", "can-i", "list", "flowruns.flowrun.io", "-n", runs_namespace,
                        f"--as=system:serviceaccount:{namespace}:{fullname}-ui", check=False).stdout.strip() == "no"
 

@@ -49,7 +49,9 @@ def ui(ui_ns, tmp_path_factory):
 
 
 def client(ui: UIServer, user: str | None) -> httpx.Client:
-    return httpx.Client(base_url=ui.url, headers=ui.headers(user) if user else {}, timeout=30)
+    # A browser sends its page's Origin with every POST; the UI refuses changes without it (ui/guard.py).
+    headers = {"Origin": ui.url, **(ui.headers(user) if user else {})}
+    return httpx.Client(base_url=ui.url, headers=headers, timeout=30)
 
 
 def csrf(page: str) -> str:
@@ -93,7 +95,17 @@ def test_the_list_puts_runs_waiting_for_a_person_first_and_filters(ui, runs):
         assert page.status_code == 403 and 'role="alert"' in page.text and "Forbidden" in page.text
     with client(ui, None) as c:
         page = c.get("/")
-        assert page.status_code == 401 and "X-Forwarded-User" in page.text
+        assert page.status_code == 401 and "X-Flowrun-Proxy-Secret" in page.text
+        # Identity headers from anyone but the proxy (no or a wrong shared secret): refused.
+        for secret in (None, "guessed"):
+            spoof = {"X-Forwarded-User": "ui-approver", "X-Forwarded-Groups": "ui-approvers"}
+            if secret:
+                spoof["X-Flowrun-Proxy-Secret"] = secret
+            page = c.get(f"/runs/{ns}/pay", headers=spoof)
+            assert page.status_code == 401 and "authenticating proxy" in page.text
+        # The proxy itself may not make the UI a system: user.
+        admin = {**ui.headers("ui-approver"), "X-Forwarded-User": "system:admin"}
+        assert c.get("/", headers=admin).status_code == 403
 
 
 def test_the_run_page(ui, runs):
@@ -218,7 +230,7 @@ def test_sign_in_with_a_token(ui_ns, tmp_path_factory):
     token = kubectl("create", "token", "ui-token-user", namespace=ns).stdout.strip()
     server = UIServer(ns, "token", tmp_path_factory.mktemp("ui-token")).start()
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as c:
+        with httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=30) as c:
             first = c.get("/")
             assert first.status_code == 303 and first.headers["location"] == "/signin"
             form = c.get("/signin").text

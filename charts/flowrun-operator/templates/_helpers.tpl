@@ -90,7 +90,8 @@ The rules the operator needs in every namespace it watches: exactly
 `flowrun.kube.calls.OPERATOR_RIGHTS` (tests/unit/chart/test_operator_rights.py checks
 both ways; docs/security.md says why each is needed). It creates each run's Role, so it
 must hold every verb that Role grants (RBAC escalation prevention): flowruns
-get/list/watch/patch/create and flowruns/status get/patch.
+get/list/watch/patch/create, flowruns/status get/patch, flowruninputs create and
+flowruninboxes get/list/watch.
 */}}
 {{- define "flowrun-operator.namespacedRules" -}}
 - apiGroups: [flowrun.io]
@@ -99,6 +100,12 @@ get/list/watch/patch/create and flowruns/status get/patch.
 - apiGroups: [flowrun.io]
   resources: [flowruns/status]
   verbs: [get, patch]
+- apiGroups: [flowrun.io]
+  resources: [flowruninputs]
+  verbs: [list, watch, delete, create]
+- apiGroups: [flowrun.io]
+  resources: [flowruninboxes]
+  verbs: [get, list, watch, create, patch]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [create, get, list, watch, delete]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..contract import input_schema as schemas
-from ..contract.lifecycle.vocabulary import Refusal
+from ..contract.lifecycle.vocabulary import ACTIONS, Refusal
 from ..contract.phases import Phase, State
 from ..kube import actions
 from ..sdk.pausing import RESUME_WATCH_SECONDS, watch_resume
@@ -154,16 +154,19 @@ def _set_state(args: Any, s: Session, target: State, verb: str, done: str, *,
 
 
 def cmd_suspend(args: Any, s: Session) -> int:
-    return _set_state(args, s, State.SUSPENDED, "suspend", "suspended")
+    return _set_state(args, s, State.SUSPENDED, ACTIONS[State.SUSPENDED].verb, ACTIONS[State.SUSPENDED].done)
 
 
 def cmd_cancel(args: Any, s: Session) -> int:
-    return _set_state(args, s, State.CANCELLED, "cancel", "cancelled", reason=args.reason or None)
+    return _set_state(args, s, State.CANCELLED, ACTIONS[State.CANCELLED].verb, ACTIONS[State.CANCELLED].done,
+                      reason=args.reason or None)
 
 
 def cmd_reject(args: Any, s: Session) -> int:
-    return _set_state(args, s, State.CANCELLED, "reject", "cancelled", reason=args.reason, only_waiting=True)
+    # A reject is a cancel of a run that waits at a pause.
+    return _set_state(args, s, State.CANCELLED, "reject", ACTIONS[State.CANCELLED].done, reason=args.reason,
+                      only_waiting=True)
 
 
 def cmd_pause(args: Any, s: Session) -> int:
-    return _set_state(args, s, State.PAUSED, "pause", "paused")
+    return _set_state(args, s, State.PAUSED, ACTIONS[State.PAUSED].verb, ACTIONS[State.PAUSED].done)

@@ -236,5 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free one)")
 
+    # send / inputs (runtime inputs: cli/messages.py) ----------------------------------
+    from .messages import add_commands
+    add_commands(add)
+
     add("version", "print the version", "  flowrun version\n  kubectl flowrun version")
     return parser

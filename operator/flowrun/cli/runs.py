@@ -169,7 +169,7 @@ def cmd_logs(args: Any, s: Session) -> int:
 
 def cmd_ui(args: Any, s: Session) -> int:
     try:
-        from ..ui.app import Settings, serve  # the one import of the UI: its command
+        from ..ui.app import Settings, local_hosts, serve  # the one import of the UI: its command
     except ImportError as exc:
         raise CliError(f"the web UI needs the ui extra (pip install 'flowrun-operator[ui]'): {exc}",
                        FAILED) from None
@@ -181,6 +181,7 @@ def cmd_ui(args: Any, s: Session) -> int:
         s.print(f"flowrun UI for {where}: http://{host}:{port}/")
         s.note("Ctrl-C stops it.")
 
-    serve(Settings(auth="kubeconfig", namespaces=namespaces, kubeconfig=s.kubeconfig),
+    serve(Settings(auth="kubeconfig", namespaces=namespaces, kubeconfig=s.kubeconfig,
+                   allowed_hosts=local_hosts(args.address)),
           args.address, args.port, base=s.kube, on_ready=ready)
     return OK

@@ -29,18 +29,25 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .lifecycle.view import RunView
+from .lifecycle.view import Approval, PauseView, RunView
 
 ANNOTATION_APPROVALS = "flowrun.io/approvals"
 ANNOTATION_CREATED_BY = "flowrun.io/created-by"
 
 
-def approval_of(pause: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The pause's approval rule, when it has one."""
-    approval = (pause or {}).get("approval") or None
-    if not approval or not (approval.get("approvers") or int(approval.get("required") or 1) > 1):
-        return None
-    return dict(approval)
+def approval_of(pause: PauseView | Mapping[str, Any] | None) -> Approval | None:
+    """The pause's approval rule, when it has one (the pause as read, or as stored)."""
+    if isinstance(pause, PauseView):
+        return pause.approval
+    return Approval.of((pause or {}).get("approval"))
+
+
+def _rule(approval: Approval | Mapping[str, Any]) -> Approval:
+    """A rule as the functions below take it: typed, or as stored (a rule of nobody in
+    particular reads as the open rule)."""
+    if isinstance(approval, Approval):
+        return approval
+    return Approval.of(approval) or Approval((), 1, bool(approval.get("allowCreator")), (), approval)
 
 
 def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: bool = False) -> dict[str, Any] | None:
@@ -54,23 +61,25 @@ def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: 
             "approvals": []}
 
 
-def may_approve(approval: Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
-    approvers = approval.get("approvers") or []
+def may_approve(approval: Approval | Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
+    approvers = _rule(approval).approvers
     if not approvers:
         return True
     return any(a == user or (a.startswith("group:") and a[len("group:"):] in groups) for a in approvers)
 
 
-def who_may(approval: Mapping[str, Any]) -> str:
-    approvers = approval.get("approvers") or []
+def who_may(approval: Approval | Mapping[str, Any]) -> str:
+    approvers = _rule(approval).approvers
     return ", ".join(approvers) if approvers else "anyone allowed to resume it"
 
 
-def refusal(approval: Mapping[str, Any], key: str, user: str, groups: Sequence[str], creator: str) -> str:
+def refusal(approval: Approval | Mapping[str, Any], key: str, user: str, groups: Sequence[str],
+            creator: str) -> str:
     """Why `user` may not approve this pause ("" when they may)."""
-    if not may_approve(approval, user, groups):
-        return f"only {who_may(approval)} may resume {key}; {user or 'an unknown user'} may not"
-    if creator and user == creator and not approval.get("allowCreator"):
+    rule = _rule(approval)
+    if not may_approve(rule, user, groups):
+        return f"only {who_may(rule)} may resume {key}; {user or 'an unknown user'} may not"
+    if creator and user == creator and not rule.allow_creator:
         return f"{user} started this run and may not approve its own pause {key} (allow_creator is off)"
     return ""
 
@@ -115,12 +124,12 @@ def verified(obj: Mapping[str, Any] | RunView, key: str, secret: bytes | None) -
     return list(out.values())
 
 
-def count(approval: Mapping[str, Any] | None) -> int:
-    return len({a.get("by") for a in (approval or {}).get("approvals") or []})
+def count(approval: Approval | None) -> int:
+    return len(approval.given_by) if approval is not None else 0
 
 
-def complete(approval: Mapping[str, Any] | None) -> bool:
-    return approval is None or count(approval) >= int(approval.get("required") or 1)
+def complete(approval: Approval | None) -> bool:
+    return approval is None or count(approval) >= approval.required
 
 
 def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mapping[str, Any], *,
@@ -128,7 +137,7 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
     """The mutating webhook's answer to a resume of a pause that has an approval rule:
     (refusal, patch). The patch records the approval (signed) and, while the quorum is
     not complete, keeps `spec.state` and `spec.input` as they were."""
-    approval = approval_of(pause) or {}
+    approval = approval_of(pause) or _rule({})
     run = RunView.of(old)
     creator = run.annotations.get(ANNOTATION_CREATED_BY) or ""
     why = refusal(approval, pause["key"], user, groups, creator)
@@ -136,7 +145,7 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
         return why, {}
     record = recorded(run)
     entries = list(record.get("entries") or []) if record.get("key") == pause["key"] else []
-    given = {e.get("by") for e in entries} | {a.get("by") for a in approval.get("approvals") or []}
+    given = {e.get("by") for e in entries} | set(approval.given_by)
     if user not in given:
         entry = {"by": user, "groups": sorted(groups), "time": time}
         entry["sig"] = sign(secret, run.namespace, run.name, pause["key"], entry)
@@ -144,7 +153,7 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
         given.add(user)
     patch: dict[str, Any] = {"metadata": {"annotations": {
         ANNOTATION_APPROVALS: json.dumps({"key": pause["key"], "entries": entries}, separators=(",", ":"))}}}
-    if len(given) < int(approval.get("required") or 1):
+    if len(given) < approval.required:
         patch["spec"] = {"state": run.state.value, "input": run.input}
     return "", patch
 
@@ -156,10 +165,10 @@ def may_answer_now(obj: Mapping[str, Any], user: str, groups: Sequence[str]) -> 
     pause = run.pending
     if pause is None or not run.stopped:
         return False
-    rule = approval_of(pause.doc)
+    rule = pause.approval
     if rule is None:
         return True
     creator = run.annotations.get(ANNOTATION_CREATED_BY) or ""
     if refusal(rule, pause.key, user, groups, creator):
         return False
-    return user not in {a.get("by") for a in rule.get("approvals") or []}
+    return user not in rule.given_by

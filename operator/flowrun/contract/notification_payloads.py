@@ -73,15 +73,15 @@ def payload(obj: Mapping[str, Any], delivery: Delivery, *, ui_base_url: str = ""
     }
     pause = run.pause
     if delivery.kind in ("pause", "DeadlineNear") and pause is not None:
-        approval_rule = pause.approval or {}
+        rule = pause.approval
         data["pause"] = {
             "key": pause.key, "kind": pause.kind.value if pause.kind else None,
             "description": pause.description,
             "notifyMessage": clip(pause.notify_message, MAX_NOTIFY_MESSAGE_BYTES),
             "inputFields": input_fields(pause.input_schema),
             "deadline": pause.deadline_text,
-            "approvers": list(approval_rule.get("approvers") or []),
-            "approvalsRequired": approval_rule.get("required") or (1 if approval_rule else 0),
+            "approvers": list(rule.approvers) if rule else [],
+            "approvalsRequired": rule.required if rule else 0,
         }
         data["resumeCommand"] = resume_command(run)
     url = run_url(run, ui_base_url)

@@ -201,20 +201,12 @@ def still_due(obj: Mapping[str, Any] | None, notifier: Mapping[str, Any] | None,
 
 # ---- failures and retries ------------------------------------------------------------
 
-TRANSIENT_ERRORS = frozenset({"timeout", "refused", "reset", "unreachable"})
-
-
 def classify(status: int | None, error: str | None = None) -> str:
-    """"delivered", "transient" (retried: 5xx, 408, 425, 429, timeouts, refused or reset
-    connections) or "permanent" (other answers, an invalid URL, a host that does not
-    resolve, a bad signing secret)."""
-    if status is not None:
-        if 200 <= status < 300:
-            return "delivered"
-        if status >= 500 or status in (408, 425, 429):
-            return "transient"
-        return "permanent"
-    return "transient" if error in TRANSIENT_ERRORS else "permanent"
+    """"delivered" (a 2xx answer) or "failed": retried with backoff for up to
+    RETRY_FOR_SECONDS, whatever went wrong. One kind on purpose (issue 26): a notifier's
+    owner must not learn from its records or its retries whether an address answered
+    HTTP, refused, timed out or was refused by the egress policy (a port scanner)."""
+    return "delivered" if status is not None and 200 <= status < 300 else "failed"
 
 
 def retry_at(first_failure: datetime, failures: int, now: datetime) -> datetime | None:

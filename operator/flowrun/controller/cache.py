@@ -65,6 +65,14 @@ class WorldCache:
         with self._lock:
             return self._runs.get((namespace, name))
 
+    def flowrun_by_uid(self, namespace: str, uid: str) -> dict[str, Any] | None:
+        """The FlowRun of `namespace` whose uid this is (a scan: only for inputs sent by uid)."""
+        with self._lock:
+            for (ns, _), obj in self._runs.items():
+                if ns == namespace and obj["metadata"].get("uid") == uid:
+                    return obj
+        return None
+
     def put_flowrun(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Remember `obj` unless a newer copy is known; returns the newest. The copy kept
         has no managedFields (nothing decides from them, and they are the bulk of it)."""

@@ -36,10 +36,12 @@ import kopf
 
 from ..contract.constants import GROUP, LABEL_INSTANCE, LABEL_RUN, NOTIFIER_PLURAL, PLURAL, VERSION
 from ..contract.instances import finalizer
+from ..contract.run_inputs import INPUT_PLURAL
 from ..contract.phases import Phase
 from ..kube import Kube
 from . import metrics
 from .cache import WorldCache
+from .inbox import Deliveries, InputQueue
 from .leader import Leadership
 from .notify import Notifications
 from .reconcile import Reconciler
@@ -70,6 +72,7 @@ class Parts:
     queue: WorkQueue
     webhooks: Webhooks
     notifications: Notifications | None
+    inputs: InputQueue
     election: asyncio.Task[None] | None = None
 
     @classmethod
@@ -82,9 +85,14 @@ class Parts:
         leader = Leadership(settings)
         queue = WorkQueue(reconciler, settings, cache, acting=leader.acting,
                           look_at=notifications.look_at if notifications is not None else None)
-        leader.on_gain, leader.on_lose = queue.reconcile_all, queue.stand_by
+        inputs = InputQueue(Deliveries(kube), cache, leader.acting)
+
+        async def on_gain() -> None:
+            inputs.deliver_waiting()
+            await queue.reconcile_all()
+        leader.on_gain, leader.on_lose = on_gain, queue.stand_by
         reconciler.may_act = leader.acting
-        return cls(settings, cache, reconciler, leader, queue, Webhooks(kube, settings), notifications)
+        return cls(settings, cache, reconciler, leader, queue, Webhooks(kube, settings), notifications, inputs)
 
 
 _parts: Parts | None = None
@@ -180,12 +188,14 @@ async def flowrun_changed(type: str | None, body: kopf.Body, name: str, namespac
     p = parts()
     if type == "DELETED":
         p.queue.forget(namespace, name)
+        p.inputs.forget(namespace, name)
         return
     p.cache.put_flowrun(dict(body))
     phase = (body.get("status") or {}).get("phase")
     p.queue.seen(namespace, name, live=not phase or not Phase(phase).terminal)
     if p.leader.acting():
         p.queue.schedule(namespace, name)
+    p.inputs.run_seen(namespace, name, (body.get("metadata") or {}).get("uid", ""))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT, **MINE})  # type: ignore[arg-type]
@@ -202,6 +212,16 @@ async def pod_changed(type: str | None, body: kopf.Body, labels: dict[str, str],
     cache = parts().cache
     (cache.drop_pod if type == "DELETED" else cache.put_pod)(dict(body))
     parts().queue.schedule(namespace, labels[LABEL_RUN])
+
+
+@kopf.on.event(GROUP, VERSION, INPUT_PLURAL)  # type: ignore[arg-type]
+async def input_sent(type: str | None, namespace: str, labels: dict[str, str], **_: Any) -> None:
+    """An input was sent (or found at start): deliver the pending inputs of its run
+    (controller/inbox.py). Every instance sees every input; each delivers only to its
+    own runs (those in its cache)."""
+    target = labels.get(LABEL_RUN, "")
+    if type != "DELETED" and target:
+        parts().inputs.sent(namespace, target)
 
 
 async def notifier_changed(type: str | None, body: kopf.Body, **_: Any) -> None:

@@ -5,6 +5,9 @@ FLOWRUN_METRICS_PORT at /metrics when that is set. The chart's Grafana dashboard
 - flowrun_transitions_total{action}: transitions recorded in runs' status.history
   (created, started, paused, suspended, resumed, completed, failed, timed-out, ...),
   counted once each when the operator announces them as Events;
+  Every label value comes from a fixed set (contract/bounded.py): what flow code
+  writes into its status (history actions, phases, pause kinds) that is not in the set is
+  counted as `other`, so no run can create label values;
 - flowrun_runs{phase}: FlowRuns this operator currently sees, by phase;
 - flowrun_phase_seconds{phase}: how long runs stayed in a phase, observed when they
   leave it (as this operator saw the change; a restart forgets a phase in progress);
@@ -35,6 +38,7 @@ from typing import Any, Callable
 from prometheus_client import CollectorRegistry, Counter as PromCounter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
+from ..contract.bounded import PAUSE_KINDS, PHASES, bounded
 from ..contract.phases import Phase
 
 REGISTRY = CollectorRegistry()
@@ -119,7 +123,7 @@ def _enter(key: str, phase: str, at: float) -> _Seen | None:
     seen = _runs.get(key)
     if seen is None or seen.phase != phase:
         if seen is not None:
-            PHASE_SECONDS.labels(seen.phase).observe(max(at - seen.since, 0.0))
+            PHASE_SECONDS.labels(bounded(seen.phase, PHASES)).observe(max(at - seen.since, 0.0))
         _runs[key] = _Seen(phase, at)
     _phases[key] = phase
     return seen
@@ -130,14 +134,14 @@ def observe_run(obj: dict[str, Any], *, wall: datetime | None = None) -> None:
     spent in the previous one, a resume request and how long it took to act on it."""
     meta, status = obj["metadata"], obj.get("status") or {}
     key = f"{meta['namespace']}/{meta['name']}"
-    phase = status.get("phase") or "Pending"
+    phase = bounded(status.get("phase") or "Pending", PHASES)
     state = (obj.get("spec") or {}).get("state") or "Running"
     at = time.monotonic()
     with _lock:
         before = _runs.get(key)
         asked, kind = (before.resume_asked, before.kind) if before else (None, "")
         if before is not None and before.phase in _WAITING and phase != before.phase and asked is not None:
-            RESUME_LATENCY_SECONDS.labels(kind or before.phase).observe(max(at - asked, 0.0))
+            RESUME_LATENCY_SECONDS.labels(bounded(kind, PAUSE_KINDS)).observe(max(at - asked, 0.0))
             asked = None
         seen_before = _enter(key, phase, at)
         seen = _runs[key]
@@ -145,7 +149,9 @@ def observe_run(obj: dict[str, Any], *, wall: datetime | None = None) -> None:
             seen.resume_asked, seen.kind = asked, kind
         if phase in _WAITING and state == "Running" and seen.resume_asked is None:
             pause = status.get("pause") or {}
-            seen.resume_asked, seen.kind = at, pause.get("kind") or ("Suspend" if phase == "Suspended" else "Pause")
+            # pause.kind is written by flow code: a label only from the fixed set
+            seen.resume_asked, seen.kind = at, bounded(
+                pause.get("kind") or ("Suspend" if phase == "Suspended" else "Pause"), PAUSE_KINDS)
             since = _timestamp(pause.get("since"))
             if since is not None:
                 wall_now = wall or datetime.now(timezone.utc)

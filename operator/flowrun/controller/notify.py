@@ -5,15 +5,26 @@
   URL) into its Ready condition, and looks at every run of the namespace again.
 - `Notifications.look_at` (after each reconcile of a run) queues what the contract says
   is due, and says when a DeadlineNear will be.
-- Two background threads send, so a slow receiver never holds up a reconcile. Before
+- Worker threads send (settings.notify_workers, 8 by default), at most
+  settings.notify_per_namespace deliveries in flight per namespace, each attempt with a
+  total deadline (settings.notify_deadline_seconds): a receiver that trickles bytes holds
+  at most its own namespace's share, never another namespace's deliveries. Before
   every send the run and the notifier are read again (the delivery must still be due);
   after a 2xx the delivery is recorded in the run's status (compare-and-swap), so a
   restart does not send it again and a crash before the send does not lose it.
-  Transient failures are retried with backoff for up to an hour (the notifier's
-  Ready=False and lastError from the first failure on); permanent ones, and retries
-  that ran out, become a `NotificationFailed` Warning Event on the run at once.
+  Failed deliveries, whatever failed, are retried with backoff for up to an hour (the
+  notifier's Ready=False and lastError "delivery failed" from the first failure on);
+  retries that ran out, and a sink that cannot be used as configured, become a
+  `NotificationFailed` Warning Event on the run.
 - Secret values (URLs, signing keys) never reach a log line, an Event or a status:
   errors are described in our own words.
+- Egress (contract/egress.py): the host is resolved here, every address vetted (no
+  loopback, link-local, the API server...), and the connection made to the vetted
+  address itself (TLS still checks the host name), so DNS cannot answer differently
+  between the check and the connect. What the notifier's owner sees of a failed delivery
+  is "delivery failed", whatever happened (refused by policy, no answer, a refused
+  connection, an HTTP error): nothing that maps the network. The details go to the
+  operator's log only.
 
 What this module must never do: decide what is due, what an answer means, or what a
 payload says (contract/notifications.py does).
@@ -34,7 +45,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..contract import instances
+from ..contract import egress, instances
 from ..contract import notification_payloads as payloads
 from ..contract import notifications as n
 from ..contract.constants import API_VERSION, GROUP, KIND, VERSION
@@ -46,8 +57,7 @@ from .failpoints import failpoint
 from .settings import Settings
 
 log = logging.getLogger("flowrun.controller.notify")
-SEND_TIMEOUT_SECONDS = 10.0
-WORKERS = 2
+FAILED = "delivery failed"  # all a notifier's owner learns of a failed delivery
 
 
 class SinkError(Exception):
@@ -78,6 +88,8 @@ class Notifications:
         self._seq = 0
         self._threads: list[threading.Thread] = []
         self._unseen: set[tuple[str, str]] = set()  # notifiers whose runs are yet to be looked at
+        self._in_flight: dict[str, int] = {}  # namespace -> deliveries being sent
+        self.policy = egress_policy(settings, kube)
 
     # ---- notifiers --------------------------------------------------------------------
 
@@ -209,20 +221,36 @@ class Notifications:
     def _start(self) -> None:
         if self._threads:
             return
-        for i in range(WORKERS):
+        for i in range(self.settings.notify_workers):
             thread = threading.Thread(target=self._work, name=f"notify-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
+    def _next(self) -> tuple[str, str, str, str] | None:
+        """The earliest due delivery of a namespace below its limit (lock held), or None."""
+        now_ = time.time()
+        skipped = []
+        found = None
+        while self._heap and self._heap[0][0] <= now_:
+            item = heapq.heappop(self._heap)
+            if self._in_flight.get(item[2][0], 0) < self.settings.notify_per_namespace:
+                found = item[2]
+                break
+            skipped.append(item)
+        for item in skipped:
+            heapq.heappush(self._heap, item)
+        return found
+
     def _work(self) -> None:
         while True:
             with self._lock:
-                while not self._heap or self._heap[0][0] > time.time():
+                while (key := self._next()) is None:
+                    # woken by a push or a delivery ending (its namespace has room again)
                     self._lock.wait(timeout=None if not self._heap else max(self._heap[0][0] - time.time(), 0.01))
-                _, _, key = heapq.heappop(self._heap)
                 pending = self._pending.get(key)
-            if pending is None:
-                continue
+                if pending is None:
+                    continue
+                self._in_flight[key[0]] = self._in_flight.get(key[0], 0) + 1
             try:
                 retry = self.attempt(pending)
             except Exception as exc:  # noqa: BLE001 - an API hiccup: try again shortly
@@ -230,10 +258,14 @@ class Notifications:
                             pending.delivery.notifier, pending.run, type(exc).__name__)
                 retry = time.time() + 5
             with self._lock:
+                self._in_flight[key[0]] -= 1
+                if not self._in_flight[key[0]]:
+                    del self._in_flight[key[0]]
                 if retry is None:
                     self._pending.pop(key, None)
                 else:
                     self._push(key, retry)
+                self._lock.notify_all()
 
     # ---- one delivery ------------------------------------------------------------------
 
@@ -257,10 +289,13 @@ class Notifications:
             self.give_up(pending, obj, notifier, str(exc))
             return None
         failpoint("notify-before-send")
-        status, error, said = self.post(url, headers, body)
+        status, error, detail = self.post(url, headers, body)
         outcome = n.classify(status, error)
         where = f"notifier {ns}/{delivery.notifier}, run {run}, {delivery.event} ({delivery.id})"
-        if outcome == "delivered":
+        said = FAILED  # the owner's record: nothing about the network
+        if outcome != "delivered":
+            log.warning("%s: %s", where, detail)  # the details: the operator's log only
+        else:
             self.kube.update_flowrun(ns, run, lambda cur: (
                 None if (p := n.record_patch(cur, delivery, "Delivered", now())) is None else (None, p)))
             log.info("%s: delivered (HTTP %s)", where, status)
@@ -269,8 +304,8 @@ class Notifications:
                                                              "event": delivery.event, "id": delivery.id})
             return None
         error_info = {"time": timestamp(at), "run": run, "event": delivery.event, "id": delivery.id,
-                      "message": said, "permanent": outcome == "permanent"}
-        if outcome == "transient":
+                      "message": said, "permanent": False}
+        if outcome == "failed":
             pending.failures += 1
             pending.first_failure = pending.first_failure or at
             again = n.retry_at(pending.first_failure, pending.failures, at)
@@ -299,39 +334,135 @@ class Notifications:
         return None
 
     def post(self, url: str, headers: dict[str, str], body: bytes) -> tuple[int | None, str | None, str]:
-        """(HTTP status, error kind, what happened in words without the URL). The
+        """(HTTP status, error kind, what happened, for the operator's log only). The
+        host is resolved and each address vetted by the egress policy; the connection goes
+        to the vetted address (TLS checks the host name), within one total deadline. The
         standard library's http.client, which logs nothing (urllib3's debug log would
         print the URL's path, and a Slack URL's path is its token)."""
         parts = urlsplit(url)
         try:
-            port = parts.port
+            port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             return None, "invalid-url", "the URL in the Secret is not valid"
+        host = parts.hostname or ""
+        deadline = time.monotonic() + self.settings.notify_deadline_seconds
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            return None, "dns", "the receiver's host name does not resolve"
+        address, refused = None, []
+        for info in infos:
+            ip = str(info[4][0])
+            why = egress.refusal(self.policy, ip, port)
+            if why is None:
+                address = ip
+                break
+            refused.append(why)
+        if address is None:
+            return None, "egress", f"refused by the egress policy: {'; '.join(dict.fromkeys(refused))}"
+        timeout = max(deadline - time.monotonic(), 0.1)
+        conn: http.client.HTTPConnection
         if parts.scheme == "https":
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                parts.hostname or "", port, timeout=SEND_TIMEOUT_SECONDS, context=ssl.create_default_context())
+            conn = _PinnedHTTPS(host, port, address, timeout=timeout, context=ssl.create_default_context())
         else:
-            conn = http.client.HTTPConnection(parts.hostname or "", port, timeout=SEND_TIMEOUT_SECONDS)
+            conn = _PinnedHTTP(host, port, address, timeout=timeout)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # The total deadline: a receiver that trickles a byte a second never trips a
+        # per-read timeout, so the socket is shut when the deadline passes.
+        watchdog = threading.Timer(timeout, conn.abort)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             conn.request("POST", target, body=body, headers=headers)
             resp = conn.getresponse()
             resp.read(64 * 1024)
+            if conn.aborted:
+                raise TimeoutError()
             return resp.status, None, f"the receiver answered HTTP {resp.status}"
-        except socket.gaierror:
-            return None, "dns", "the receiver's host name does not resolve"
         except TimeoutError:
-            return None, "timeout", f"the receiver did not answer within {SEND_TIMEOUT_SECONDS:g} s"
+            return None, "timeout", f"no complete answer within {self.settings.notify_deadline_seconds:g} s"
         except ConnectionRefusedError:
             return None, "refused", "the receiver refused the connection"
         except ssl.SSLError:
             return None, "tls", "the receiver's TLS certificate was not accepted"
         except (OSError, http.client.HTTPException) as exc:
+            if conn.aborted:
+                return None, "timeout", f"no complete answer within {self.settings.notify_deadline_seconds:g} s"
             if getattr(exc, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH):
                 return None, "unreachable", "the receiver could not be reached"
             return None, "reset", "the connection to the receiver broke"
         finally:
+            watchdog.cancel()
             conn.close()
+
+
+class _Pinned:
+    """A connection to a vetted address, whatever the host name resolves to now."""
+    address: str
+    aborted: bool = False
+    sock: Any
+    timeout: Any
+    port: int
+
+    def _open(self) -> socket.socket:
+        return socket.create_connection((self.address, self.port), self.timeout)
+
+    def abort(self) -> None:
+        self.aborted = True
+        sock = self.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _PinnedHTTP(_Pinned, http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, address: str, **kwargs: Any) -> None:
+        http.client.HTTPConnection.__init__(self, host, port, **kwargs)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = self._open()
+
+
+class _PinnedHTTPS(_Pinned, http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, address: str, *, context: ssl.SSLContext, **kwargs: Any) -> None:
+        http.client.HTTPSConnection.__init__(self, host, port, context=context, **kwargs)
+        self.address = address
+        self._tls = context
+
+    def connect(self) -> None:
+        raw = self._open()
+        self.sock = raw
+        self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
+
+
+def egress_policy(settings: Settings, kube: Any) -> egress.EgressPolicy:
+    """The policy from the settings, plus the API server's own addresses: the
+    `kubernetes` Service (KUBERNETES_SERVICE_HOST in a pod, any port), the server this
+    process talks to, and FLOWRUN_NOTIFY_API_ADDRESSES (the chart: the endpoints)."""
+    import os
+    api: set[tuple[str, int | None]] = set()
+    service = os.environ.get("KUBERNETES_SERVICE_HOST", "").strip()
+    if service:
+        api.add((service, None))
+    server = getattr(getattr(getattr(kube, "rest", None), "endpoint", None), "host", "") or ""
+    if server:
+        parts = urlsplit(server)
+        try:
+            for info in socket.getaddrinfo(parts.hostname or "", parts.port or 443, type=socket.SOCK_STREAM):
+                api.add((str(info[4][0]), parts.port or 443))
+        except (OSError, UnicodeError, ValueError):
+            pass
+    for item in (i.strip() for i in settings.notify_api_addresses.split(",")):
+        if not item:
+            continue
+        ip, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
+        api.add((ip.strip("[]"), int(port) if port.isdigit() else None))
+    return egress.EgressPolicy(deny=egress.parse_networks(settings.notify_deny),
+                               allow=egress.parse_networks(settings.notify_allow),
+                               api_addresses=frozenset(api))
 
 
 def _same_spec(a: dict[str, Any], b: dict[str, Any]) -> bool:

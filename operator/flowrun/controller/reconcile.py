@@ -30,7 +30,9 @@ from ..contract.children import is_child_of
 from ..contract.instances import belongs
 from ..contract.constants import API_VERSION, KIND, LABEL_PARENT, LABEL_RUN
 from ..contract.phases import Phase
+from ..contract import bounded
 from ..contract.lifecycle.vocabulary import now
+from ..contract.status import clip
 from ..kube import Kube, KubeError
 from . import metrics, resources, template_gate
 from .cache import WorldCache
@@ -93,6 +95,7 @@ class Reconciler:
         # instead of a write per entry (bench/scale.py: 3 status writes per run). Lost with
         # the process: a new leader announces those entries again (at least once).
         self._announced: dict[tuple[str, str], tuple[str, int]] = {}
+        self._event_budgets: dict[tuple[str, str], bounded.EventBudget] = {}
         # Fencing (controller/leader.py): checked before every step; a replica that is not
         # the leader (any more) stops where it is.
         self.may_act: Callable[[], bool] = lambda: True
@@ -135,6 +138,7 @@ class Reconciler:
         """The run is gone: drop what this process kept for it."""
         metrics.observe_phase(namespace, name, None)
         self._announced.pop((namespace, name), None)
+        self._event_budgets.pop((namespace, name), None)
         if self.cache is not None:
             self.cache.forget_run(namespace, name)
 
@@ -297,16 +301,24 @@ class Reconciler:
         done = max(recorded, self._announced_seq(obj))
         fresh = [e for e in status.get("history") or [] if int(e.get("seq") or 0) > done]
         involved = {"apiVersion": API_VERSION, "kind": KIND, "metadata": obj["metadata"]}
+        budget = self._event_budgets.setdefault((namespace, name), bounded.EventBudget())
         for entry in fresh:
-            reason, type_ = _EVENT_REASONS.get(entry.get("action", ""), (entry.get("action", "").title(), "Normal"))
-            parts = [entry.get("action", "")]
+            # Flow code may write history itself: its action, key and message are bounded here.
+            action = bounded.history_action(entry.get("action"))
+            reason, type_ = _EVENT_REASONS.get(action, ("Other", "Normal"))
+            metrics.TRANSITIONS.labels(action).inc()
+            if not budget.allow(time.monotonic()):
+                continue  # a run writing history in a loop: its Events are rate-limited
+            parts = [action]
             if entry.get("key"):
-                parts.append(f"at {entry['key']}")
+                parts.append(f"at {clip(str(entry['key']), 63)}")
             if entry.get("by"):
-                parts.append(f"by {entry['by']}")
-            text = entry.get("message") or " ".join(parts)
+                parts.append(f"by {clip(str(entry['by']), 253)}")
+            text = clip(str(entry.get("message") or " ".join(parts)), 1024)
+            if budget.suppressed:
+                text += f" ({budget.suppressed} earlier Events of this run not sent: rate-limited)"
+                budget.suppressed = 0
             self.kube.emit_event(involved, reason, text, type_=type_)
-            metrics.TRANSITIONS.labels(entry.get("action", "")).inc()
         last = max([done] + [int(e.get("seq") or 0) for e in fresh])
         if last > done:
             self._announced[(namespace, name)] = (obj["metadata"].get("uid") or "", last)

@@ -25,6 +25,7 @@ from ..contract.constants import (
     PLURAL,
     RUNNER_UID,
 )
+from ..contract.run_inputs import INBOX_PLURAL, INPUT_PLURAL, page_names
 from .settings import Settings
 
 CONTAINER = "flow"
@@ -80,7 +81,8 @@ def cache_claim(flowrun: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
 def runner_account(flowrun: dict[str, Any]) -> list[dict[str, Any]]:
     """ServiceAccount, Role and RoleBinding: the run's pod may read, watch and patch its
-    own FlowRun (by resourceNames), and create FlowRuns (subflows); nothing else."""
+    own FlowRun (by resourceNames), read its own inbox pages (by resourceNames), create
+    FlowRuns (subflows) and send inputs (create FlowRunInputs); nothing else."""
     name = flowrun["metadata"]["name"]
     account = runner_account_name(name)
     own = [name]
@@ -97,6 +99,11 @@ def runner_account(flowrun: dict[str, Any]) -> list[dict[str, Any]]:
              # parent never reads its children (the operator mirrors their status into
              # the parent's status.subflows).
              {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["create"]},
+             # Runtime inputs: its own inbox pages, by name (never another run's inputs),
+             # and sending inputs (create returns only what it created).
+             {"apiGroups": [GROUP], "resources": [INBOX_PLURAL], "resourceNames": page_names(name),
+              "verbs": ["get", "list", "watch"]},
+             {"apiGroups": [GROUP], "resources": [INPUT_PLURAL], "verbs": ["create"]},
          ]},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
          "metadata": _meta(flowrun, account),

@@ -69,6 +69,17 @@ class Settings:
     notifications: bool = False
     # The web UI's address: notifications link to <ui_base_url>/runs/<namespace>/<name>.
     ui_base_url: str = ""
+    # Notification egress (contract/egress.py): CIDRs refused besides the built-in ones,
+    # CIDRs that alone are allowed (empty: any not refused), and more addresses of the API
+    # server ("ip" for any port, "ip:port"; the chart adds the `kubernetes` endpoints).
+    notify_deny: str = ""
+    notify_allow: str = ""
+    notify_api_addresses: str = ""
+    # Delivery: worker threads, at most this many deliveries in flight per namespace, and
+    # a total deadline per attempt (connect, TLS, send, answer).
+    notify_workers: int = 8
+    notify_per_namespace: int = 2
+    notify_deadline_seconds: float = 15.0
     # This operator's instance id: it handles only FlowRuns labelled flowrun.io/instance
     # with it; empty: only FlowRuns without that label.
     instance: str = ""
@@ -109,6 +120,12 @@ class Settings:
             metrics_port=int(_env("FLOWRUN_METRICS_PORT", "0") or 0),
             notifications=_env("FLOWRUN_NOTIFICATIONS", "").strip().lower() in ("1", "true", "yes", "on"),
             ui_base_url=_env("FLOWRUN_UI_BASE_URL", "").strip(),
+            notify_deny=_env("FLOWRUN_NOTIFY_EGRESS_DENY", ""),
+            notify_allow=_env("FLOWRUN_NOTIFY_EGRESS_ALLOW", ""),
+            notify_api_addresses=_env("FLOWRUN_NOTIFY_API_ADDRESSES", ""),
+            notify_workers=max(1, int(_env("FLOWRUN_NOTIFY_WORKERS", str(cls.notify_workers)))),
+            notify_per_namespace=max(1, int(_env("FLOWRUN_NOTIFY_PER_NAMESPACE", str(cls.notify_per_namespace)))),
+            notify_deadline_seconds=float(_env("FLOWRUN_NOTIFY_DEADLINE_SECONDS", str(cls.notify_deadline_seconds))),
             instance=_env("FLOWRUN_INSTANCE", "").strip(),
             lease_namespace=_env("FLOWRUN_LEASE_NAMESPACE", "").strip(),
             lease_identity=_env("FLOWRUN_LEASE_IDENTITY", "").strip(),

@@ -45,6 +45,14 @@ METHOD_CALLS: dict[str, list[tuple[str | None, str | None, str]]] = {
     "update_flowrun": [(*_FR, "get"), (*_FR, "patch"), (*_FR_STATUS, "patch")],
     "watch_flowrun": [(*_FR, "get"), (*_FR, "list"), (*_FR, "watch")],
     "get_notifier": [("flowrun.io", "flowrunnotifiers", "get")],
+    # runtime inputs (contract/run_inputs.py): send requests and the runs' inbox pages
+    "create_input": [("flowrun.io", "flowruninputs", "create")],
+    "list_inputs": [("flowrun.io", "flowruninputs", "list")],
+    "delete_input": [("flowrun.io", "flowruninputs", "delete")],
+    "get_inbox": [("flowrun.io", "flowruninboxes", "get")],
+    "create_inbox": [("flowrun.io", "flowruninboxes", "create")],
+    "patch_inbox": [("flowrun.io", "flowruninboxes", "patch")],
+    "watch_inbox": [("flowrun.io", "flowruninboxes", "list"), ("flowrun.io", "flowruninboxes", "watch")],
     "patch_notifier_status": [("flowrun.io", "flowrunnotifiers/status", "patch")],
     # create adopts an existing object of the same name: it reads it on a 409
     "create": [(None, None, "create"), (None, None, "get")],
@@ -102,6 +110,13 @@ OPERATOR_RIGHTS: tuple[Row, ...] = (
     Row("rbac.authorization.k8s.io", "rolebindings", ("create", "get"), False,
         "binds each run's Role to its account"),
     Row("", "events", ("create",), False, "one Event per transition (kopf posts some too)"),
+    Row("flowrun.io", "flowruninputs", ("list", "watch", "delete", "create"), False,
+        "watch inputs sent to runs (kopf), list a run's pending ones, delete each once it is "
+        "in the run's inbox; `create` only because each run's Role grants it (a run's pod "
+        "sends inputs), the operator never sends"),
+    Row("flowrun.io", "flowruninboxes", ("get", "list", "watch", "create", "patch"), False,
+        "write each run's inbox pages (owned by the run); `list` and `watch` only because "
+        "each run's Role grants them on its own pages"),
     Row("flowrun.io", "flowrunnotifiers", ("get", "list", "watch"), False,
         "watch notifiers (kopf); read one again just before a delivery", "notifications.enabled"),
     Row("flowrun.io", "flowrunnotifiers/status", ("patch",), False,
@@ -133,6 +148,7 @@ KOPF_CALLS: tuple[Right, ...] = (
     Right("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     Right("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
     Right("flowrun.io", "flowrunnotifiers", "list"), Right("flowrun.io", "flowrunnotifiers", "watch"),
+    Right("flowrun.io", "flowruninputs", "list"), Right("flowrun.io", "flowruninputs", "watch"),
 )
 
 

@@ -30,6 +30,7 @@ from ..contract.lifecycle.vocabulary import KINDS
 from .access import AccessCalls
 from .errors import Conflict, Gone, KubeError, api_error, webhook_unreachable
 from .flowruns import FlowRunCalls
+from .inputs import InputCalls
 from .rest import Endpoint, HTTPError, Transport, in_pod, lines, observe_request
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def _client_method(kind: str) -> tuple[str, str]:
     return _CLIENT_APIS[group], "namespaced_" + re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()
 
 
-class Kube(FlowRunCalls, AccessCalls):
+class Kube(InputCalls, FlowRunCalls, AccessCalls):
     """Thin, synchronous wrapper over the Kubernetes API. Thread-safe for calls.
 
     FlowRun requests go through a small transport of our own (see rest.py); other kinds

@@ -200,10 +200,11 @@ class FlowRunCalls(RestCalls):
         self, namespace: str | None, query: Mapping[str, Any],
         restart: Callable[[], tuple[str, list[tuple[str, dict[str, Any]]]]], *,
         stop: threading.Event | None, server_timeout: int,
-        on_connect: Callable[[Any], None] | None = None,
+        on_connect: Callable[[Any], None] | None = None, path: str | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """The watch loop under both: `restart()` gives a resourceVersion to watch from
-        and the events to report first; called again after a 410 Gone."""
+        and the events to report first; called again after a 410 Gone. `path`: another
+        collection than the namespace's FlowRuns (inbox pages, kube/inputs.py)."""
         rv: str | None = None
         failures = 0
         while not (stop and stop.is_set()):
@@ -221,7 +222,7 @@ class FlowRunCalls(RestCalls):
                 yield from first
             resp = None
             try:
-                resp = self.rest.stream(self._path(namespace), query={
+                resp = self.rest.stream(path or self._path(namespace), query={
                     **query, "watch": "true",
                     "resourceVersion": rv, "allowWatchBookmarks": "true",
                     "timeoutSeconds": server_timeout}, read_timeout=server_timeout + 30)

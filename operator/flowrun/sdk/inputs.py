@@ -14,18 +14,58 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, PrivateAttr, create_model
 from pydantic.fields import FieldInfo
+
+from ..contract import run_inputs as ri
 
 # status.pause.description is for a prompt, not a document: longer ones are cut.
 MAX_DESCRIPTION_CHARS = 4096
 
 
+class RunInputMetadata(BaseModel):
+    """Prefect's: the input's key, its sender (the API server's user name of whoever sent
+    it) and receiver (the receiving run's uid); also the run that sent it, if a run did."""
+    key: str
+    sender: str | None = None
+    receiver: Any = None
+    sender_run: str | None = None
+    namespace: str | None = None
+
+
 class RunInput(BaseModel):
-    """Base class of the data a paused or suspended run waits for. Unknown fields are
-    rejected (`extra="forbid"`), so a typo in a resume never passes silently."""
+    """Base class of the data a paused or suspended run waits for, or that is sent to a
+    running flow (send_input / receive_input). Unknown fields are rejected
+    (`extra="forbid"`), so a typo in a resume never passes silently."""
 
     model_config = ConfigDict(extra="forbid")
+    _metadata: RunInputMetadata | None = PrivateAttr(default=None)
+
+    @property
+    def metadata(self) -> RunInputMetadata | None:
+        """Where a received input came from (None for one made here)."""
+        return self._metadata
+
+    @classmethod
+    def receive(cls, timeout: float | None = 3600, poll_interval: float = 10,
+                raise_timeout_error: bool = False, exclude_keys: Any = None,
+                key_prefix: str | None = None, flow_run_id: Any = None, with_metadata: bool = False) -> Any:
+        """Iterate over the inputs of this type sent to the run (Prefect's RunInput.receive)."""
+        from .messages import receive_input
+        return receive_input(cls, timeout=timeout, poll_interval=poll_interval,
+                             raise_timeout_error=raise_timeout_error, exclude_keys=exclude_keys,
+                             key_prefix=key_prefix, flow_run_id=flow_run_id, with_metadata=with_metadata)
+
+    def send_to(self, flow_run_id: Any, sender: str | None = None, key_prefix: str | None = None) -> Any:
+        """Send this input to a FlowRun (name or uid); awaitable in async code."""
+        from .messages import send_input
+        return send_input(self, flow_run_id, sender=sender, key_prefix=key_prefix)
+
+    def respond(self, run_input: Any, sender: str | None = None, key_prefix: str | None = None) -> Any:
+        """Send `run_input` to the run that sent this input (recorded by the system, never
+        claimed); RuntimeError when no run sent it. Awaitable in async code."""
+        from .messages import respond
+        return respond(self, run_input, sender=sender, key_prefix=key_prefix)
 
     # The Markdown prompt shown above the expected fields (with_initial_data); a dunder
     # name so that a model may still have a field called `description`.
@@ -59,6 +99,7 @@ class _WrappedInput(RunInput):
     """A RunInput made around a plain type: the resume data is {"value": ...}."""
 
     value: Any
+    __type_name__: ClassVar[str] = ""
 
 
 _wrapped: dict[Any, type[RunInput]] = {}
@@ -84,9 +125,32 @@ def as_run_input(wait_for_input: Any) -> tuple[type[RunInput], bool]:
         return upgrade(wait_for_input), False
     if wait_for_input not in _wrapped:
         name = getattr(wait_for_input, "__name__", None) or str(wait_for_input)
-        _wrapped[wait_for_input] = create_model(
+        made = create_model(
             f"{name.capitalize()}Input", __base__=_WrappedInput, value=(wait_for_input, ...))
+        made.__type_name__ = _type_name(wait_for_input)
+        _wrapped[wait_for_input] = made
     return _wrapped[wait_for_input], True
+
+
+def _type_name(_type: Any) -> str:
+    """Prefect's name of a plain type: `str`, `list` for list[int`]..."""
+    return str(getattr(_type, "__name__", getattr(_type, "_name", "")) or "")
+
+
+def key_prefix_for(input_type: Any) -> str:
+    """The default key prefix of inputs of `input_type`, as Prefect makes it: a RunInput
+    class's lowercased name + `-auto`; a BaseModel's as its RunInput subclass
+    (`<name>runinput-auto`); a plain type's `<type>automaticruninput-auto`."""
+    if isinstance(input_type, type) and issubclass(input_type, _WrappedInput):
+        return ri.automatic_prefix(input_type.__type_name__)
+    if isinstance(input_type, type) and issubclass(input_type, BaseModel):
+        if input_type in _upgraded.values():
+            original = next(k for k, v in _upgraded.items() if v is input_type)
+            return ri.model_prefix(f"{original.__name__}RunInput")
+        if issubclass(input_type, RunInput):
+            return ri.model_prefix(input_type.__name__)
+        return ri.model_prefix(f"{input_type.__name__}RunInput")
+    return ri.automatic_prefix(_type_name(input_type))
 
 
 def description_of(model: type[BaseModel] | None) -> str | None:

@@ -259,6 +259,21 @@ class LiveFlowRun:
         without a phase change: e.g. a flow retry."""
         self._write_once(lambda obj: runner_note(obj, self.attempt, action, message, now()))
 
+    def receiving(self, key_prefix: str, type_name: str, schema: dict[str, Any] | None,
+                  description: str | None) -> None:
+        """Publish what the flow waits for in receive_input (status.receiving), unless the
+        status says so already: the UI's form and `flowrun send` check inputs against it."""
+        from ..contract.run_inputs import receiving
+
+        def step(obj: dict[str, Any]) -> RunnerStep:
+            stop = runner_fence(obj, self.attempt)
+            if stop:
+                return stop
+            patch = receiving(obj.get("status") or {}, key_prefix, type_name, schema, description,
+                              now().isoformat().replace("+00:00", "Z"))
+            return Write(status={"receiving": patch}) if patch else None
+        self._write_once(step)
+
     def _write_once(self, step_for: Callable[[dict[str, Any]], RunnerStep]) -> None:
         done: list[bool] = []
         self._drive(lambda obj: None if done else step_for(obj), on_write=lambda _w, _o: done.append(True))

@@ -27,21 +27,24 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from ..kube.client import Kube
+from .guard import Guard, local_hosts
 from .people import Person, Settings, Unauthenticated
-from .routes import errors, events, run, runs, signin
+from .routes import errors, events, inputs, run, runs, signin
 from .security import Headers
 from .site import HERE, Site
 
-__all__ = ["Person", "Settings", "Unauthenticated", "create_app", "serve"]
+__all__ = ["Person", "Settings", "Unauthenticated", "create_app", "local_hosts", "serve"]
 
 
 def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
     """The app: every page's routes (ui/routes/, a module per page), the middleware (the
     one place it is assembled) and the error pages, over one `Site` (ui/site.py)."""
     app = Starlette(
-        routes=[*runs.ROUTES, *run.ROUTES, *events.ROUTES, *signin.ROUTES,
+        routes=[*runs.ROUTES, *inputs.ROUTES, *run.ROUTES, *events.ROUTES, *signin.ROUTES,
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
-        middleware=[Middleware(Headers, settings=settings)],
+        # (the security headers wrap the guard: its refusals carry them too)
+        middleware=[Middleware(Headers, settings=settings),
+                    Middleware(Guard, allowed_hosts=settings.allowed_hosts, namespaces=settings.namespaces)],
         exception_handlers=errors.HANDLERS,
     )
     app.state.site = Site(settings, base)
@@ -52,9 +55,15 @@ def serve(settings: Settings, host: str, port: int, *, base: Kube | None = None,
           on_ready: Any = None) -> None:
     """Run the UI until interrupted (uvicorn)."""
     import uvicorn
+    tls: dict[str, Any] = {}
+    if settings.tls_cert_file:
+        import ssl
+        tls = {"ssl_certfile": settings.tls_cert_file, "ssl_keyfile": settings.tls_key_file}
+        if settings.client_ca_file:
+            tls.update(ssl_ca_certs=settings.client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
     config = uvicorn.Config(create_app(settings, base), host=host, port=port, log_level=os.environ.get(
         "FLOWRUN_UI_LOG_LEVEL", "warning"), access_log=False, timeout_graceful_shutdown=1,
-        proxy_headers=False)
+        proxy_headers=False, **tls)
     server = uvicorn.Server(config)
     if on_ready is not None:
         original = server.startup

@@ -15,10 +15,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from ..kube.client import Kube
 from .cache import RunCache
+from .proxy_auth import DEFAULT_SECRET_HEADER, NotAllowed, NotTheProxy, proxy_identity
 
 COOKIE_TOKEN = "flowrun_token"
 
@@ -33,6 +35,19 @@ class Settings:
     groups_header: str = "X-Forwarded-Groups"
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     title: str = "flowrun"
+    # Host names the UI answers to (guard.py); None: any (in the cluster, behind an ingress).
+    allowed_hosts: list[str] | None = None
+    # auth=proxy (proxy_auth.py): the proxy's shared secret and its header; whom the UI may
+    # impersonate (users None: any but system: users; groups: only these).
+    proxy_secret: bytes | None = None
+    proxy_secret_header: str = DEFAULT_SECRET_HEADER
+    impersonate_users: list[str] | None = None
+    impersonate_groups: list[str] = field(default_factory=list)
+    # TLS served by the UI itself; with client_ca_file, only clients with a certificate
+    # signed by that CA connect (mTLS: the proxy proves itself).
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    client_ca_file: str | None = None
 
 
 @dataclass
@@ -106,10 +121,14 @@ class People:
                 raise Unauthenticated("sign in with a token")
             key = "t:" + hashlib.sha256(token.encode()).hexdigest()
             return self._cached(key, lambda: self._whoami(self.base.as_person(token=token), True))
-        user = (request.headers.get(s.user_header) or "").strip()
-        if not user:
-            raise Unauthenticated(f"no user in the {s.user_header} header (is the authenticating proxy in front?)")
-        groups = tuple(g.strip() for g in (request.headers.get(s.groups_header) or "").split(",") if g.strip())
+        try:
+            user, groups = proxy_identity(request.headers, user_header=s.user_header, groups_header=s.groups_header,
+                                          secret=s.proxy_secret, secret_header=s.proxy_secret_header,
+                                          users=s.impersonate_users, groups=s.impersonate_groups)
+        except NotTheProxy as exc:
+            raise Unauthenticated(str(exc)) from None
+        except NotAllowed as exc:
+            raise HTTPException(403, str(exc)) from None
         key = "p:" + user + "\0" + "\0".join(groups)
         return self._cached(key, lambda: Person(self.base.as_person(user=user, groups=groups), user, list(groups)))
 

@@ -77,7 +77,58 @@ def is_waiting(obj: Mapping[str, Any]) -> bool:
     return Phase(phase_of(obj)).stopped and waits_for_a_person(obj)
 
 
-_REQ = re.compile(r"\s*(!?)([\w./-]+)\s*(?:(==|=|!=)\s*([\w.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$")
+_KEY = re.compile(r"[\w./-]+")
+_VALUE = re.compile(r"[\w.-]*")
+MAX_SELECTOR_LENGTH = 4096
+
+
+def _split_selector(selector: str) -> list[str] | None:
+    """The requirements of a selector: split at commas outside parentheses, in one pass."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(selector):
+        if ch == "(":
+            depth += 1
+            if depth > 1:
+                return None
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif ch == "," and depth == 0:
+            parts.append(selector[start:i])
+            start = i + 1
+    if depth:
+        return None
+    parts.append(selector[start:])
+    return parts
+
+
+def _requirement(part: str) -> Callable[[Mapping[str, str]], bool] | None:
+    """One requirement (`k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a)`, `k`, `!k`),
+    parsed without backtracking: linear in its length."""
+    part = part.strip()
+    if "(" in part:
+        head, _, rest = part.partition("(")
+        if not rest.endswith(")"):
+            return None
+        words = head.split()
+        if len(words) != 2 or words[1] not in ("in", "notin") or not _KEY.fullmatch(words[0]):
+            return None
+        options = {v.strip() for v in rest[:-1].split(",") if v.strip()}
+        if not all(_VALUE.fullmatch(v) for v in options):
+            return None
+        return _label_in(words[0], options, negate=words[1] == "notin")
+    for op in ("!=", "==", "="):
+        if op in part:
+            key, _, value = (x.strip() for x in part.partition(op))
+            if not _KEY.fullmatch(key) or not _VALUE.fullmatch(value):
+                return None
+            return _label_in(key, {value}, negate=op == "!=")
+    neg = part.startswith("!")
+    key = part[1:].strip() if neg else part
+    if not _KEY.fullmatch(key):
+        return None
+    return _label_present(key, negate=neg)
 
 
 def _label_in(key: str, values: set[str], *, negate: bool = False) -> Callable[[Mapping[str, str]], bool]:
@@ -93,27 +144,21 @@ def _label_present(key: str, *, negate: bool = False) -> Callable[[Mapping[str, 
 
 def selector_matcher(selector: str) -> Callable[[Mapping[str, str]], bool] | None:
     """A Kubernetes label selector (`team=a,tier!=web,env in (x,y),!legacy,canary`) as a
-    predicate over labels, as the API server applies it; None when it does not parse
-    (the API server is then asked, and says why)."""
-    checks: list[Callable[[Mapping[str, str]], bool]] = []
-    for part in re.split(r",(?![^(]*\))", selector.strip()) if selector.strip() else []:
-        m = _REQ.match(part)
-        if not m:
+    predicate over labels, as the API server applies it; None when it does not parse or
+    is longer than MAX_SELECTOR_LENGTH (the API server is then asked, and says why).
+    Linear in the selector's length (no backtracking regular expression)."""
+    selector = selector.strip()
+    if len(selector) > MAX_SELECTOR_LENGTH:
+        return None
+    parts = _split_selector(selector) if selector else []
+    if parts is None:
+        return None
+    checks = []
+    for part in parts:
+        check = _requirement(part)
+        if check is None:
             return None
-        neg, key, op, value, setop, values = m.groups()
-        if neg and (op or setop):
-            return None
-        if op in ("=", "=="):
-            checks.append(_label_in(key, {value}))
-        elif op == "!=":
-            checks.append(_label_in(key, {value}, negate=True))
-        elif setop:
-            options = {v.strip() for v in values.split(",") if v.strip()}
-            checks.append(_label_in(key, options, negate=setop != "in"))
-        elif neg:
-            checks.append(_label_present(key, negate=True))
-        else:
-            checks.append(_label_present(key))
+        checks.append(check)
     return lambda labels: all(check(labels) for check in checks)
 
 

@@ -21,7 +21,7 @@ def test_the_ui_is_off_by_default():
 
 
 def test_proxy_mode_may_only_impersonate_and_can_be_restricted():
-    docs = render("--set", "ui.enabled=true", "--set", "ui.auth=proxy",
+    docs = render("--set", "ui.enabled=true", "--set", "ui.auth=proxy", "--set", "ui.proxy.sharedSecret.secretName=proxy",
                   "--set", "ui.impersonation.groups={finance,qa}", "--set", "ui.namespaces={payments}")
     ui = ui_objects(docs)
     assert set(ui) >= {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"}
@@ -64,3 +64,45 @@ def test_invalid_ui_values_are_refused():
     proc = subprocess.run([str(HELM), "template", "ci", str(CHART), "--set", "ui.auth=basic"],
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "/ui/auth" in proc.stderr
+
+
+def _fails(*args: str) -> str:
+    proc = subprocess.run([str(HELM), "template", "ci", str(CHART), "--kube-version", "1.33.0", *args],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0, "rendered"
+    return proc.stderr
+
+
+def test_proxy_mode_without_a_proof_of_the_proxy_does_not_render():
+    """Identity headers from anyone who reaches the Service would make them anyone: the
+    chart refuses proxy mode without a shared secret or mTLS (issue 26)."""
+    assert "proves itself" in _fails("--set", "ui.enabled=true", "--set", "ui.auth=proxy")
+
+
+def test_system_users_and_groups_are_never_impersonated():
+    for key in ("users", "groups"):
+        err = _fails("--set", "ui.enabled=true", "--set", "ui.auth=proxy",
+                     "--set", "ui.proxy.sharedSecret.secretName=proxy",
+                     "--set", f"ui.impersonation.{key}={{alice,system:masters}}")
+        assert "system:" in err or "not" in err, err
+
+
+def test_proxy_groups_default_to_none_and_the_secret_is_mounted():
+    docs = render("--set", "ui.enabled=true", "--set", "ui.auth=proxy", "--set", "ui.proxy.sharedSecret.secretName=proxy")
+    ui = ui_objects(docs)
+    rules = ui["ClusterRole"]["rules"]
+    assert [r["resources"] for r in rules] == [["users"]]  # no group may be impersonated
+    pod = ui["Deployment"]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["FLOWRUN_UI_PROXY_SECRET_FILE"] == "/etc/flowrun-ui-proxy/secret"
+    assert env["FLOWRUN_UI_IMPERSONATE_GROUPS"] == ""
+    assert {"name": "proxy-secret", "secret": {"secretName": "proxy"}} in pod["volumes"]
+
+
+def test_proxy_mtls_serves_tls_and_probes_the_port():
+    docs = render("--set", "ui.enabled=true", "--set", "ui.auth=proxy", "--set", "ui.proxy.mtls.secretName=ui-tls")
+    pod = ui_objects(docs)["Deployment"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["FLOWRUN_UI_CLIENT_CA_FILE"] == "/etc/flowrun-ui-tls/ca.crt"
+    assert "tcpSocket" in container["livenessProbe"] and "FLOWRUN_UI_PROXY_SECRET_FILE" not in env

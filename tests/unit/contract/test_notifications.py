@@ -145,11 +145,11 @@ def test_records_are_bounded_and_never_duplicated():
 # ---- failures ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("status,error,outcome", [
-    (200, None, "delivered"), (204, None, "delivered"), (500, None, "transient"), (503, None, "transient"),
-    (429, None, "transient"), (408, None, "transient"), (404, None, "permanent"), (400, None, "permanent"),
-    (301, None, "permanent"), (None, "timeout", "transient"), (None, "refused", "transient"),
-    (None, "reset", "transient"), (None, "dns", "permanent"), (None, "invalid-url", "permanent"),
-    (None, "tls", "permanent")])
+    (200, None, "delivered"), (204, None, "delivered"), (500, None, "failed"), (503, None, "failed"),
+    (429, None, "failed"), (408, None, "failed"), (404, None, "failed"), (400, None, "failed"),
+    (301, None, "failed"), (None, "timeout", "failed"), (None, "refused", "failed"),
+    (None, "reset", "failed"), (None, "dns", "failed"), (None, "invalid-url", "failed"),
+    (None, "tls", "failed"), (None, "egress", "failed")])
 def test_classification(status, error, outcome):
     assert n.classify(status, error) == outcome
 

@@ -38,11 +38,19 @@ def test_shared_claim_is_used_and_not_owned():
 def test_role_is_limited_to_the_run_itself():
     role = next(o for o in resources.runner_account(RUN) if o["kind"] == "Role")
     for rule in role["rules"]:
-        if rule["verbs"] == ["create"]:  # subflows: the one rule not limited by name
-            assert rule["resources"] == ["flowruns"] and "resourceNames" not in rule
+        if rule["verbs"] == ["create"]:  # subflows and sent inputs: not limited by name
+            assert rule["resources"] in (["flowruns"], ["flowruninputs"]) and "resourceNames" not in rule
+            continue
+        if rule["resources"] == ["flowruninboxes"]:  # its own inbox pages, read only
+            assert rule["resourceNames"] == [f"joke-inbox-{i}" for i in range(32)]
+            assert rule["verbs"] == ["get", "list", "watch"]
             continue
         assert rule["resourceNames"] == ["joke"]
         assert "delete" not in rule["verbs"]
+    # never list/watch on every input or inbox of the namespace
+    for rule in role["rules"]:
+        if {"flowruninputs", "flowruninboxes"} & set(rule["resources"]):
+            assert rule["verbs"] == ["create"] or rule.get("resourceNames"), rule
 
 
 def test_template_overrides_merge_without_losing_our_labels():

@@ -60,5 +60,18 @@ def test_every_page_answers_with_the_security_headers(client: TestClient, path: 
 
 
 def test_an_action_without_the_forms_csrf_token_is_refused(client: TestClient) -> None:
-    response = client.post("/runs/ns/r1/resume", data={"_csrf": "forged"})
+    response = client.post("/runs/ns/r1/resume", data={"_csrf": "forged"}, headers={"Origin": "http://testserver"})
     assert response.status_code == 403 and "CSRF" in response.text
+
+
+def test_the_front_door_comes_first_with_the_security_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(actions, "action_verbs_on", lambda kube: False)
+    local = TestClient(create_app(Settings(namespaces=["ns"], allowed_hosts=["127.0.0.1", "localhost"]),
+                                  OnePerson()), base_url="http://127.0.0.1:8080")  # type: ignore[arg-type]
+    for response in (local.get("/runs/ns/r1", headers={"Host": "evil.example:8080"}),
+                     local.post("/runs/ns/r1/resume", data={"_csrf": "x"}),  # no Origin
+                     local.get("/runs/other/r1")):  # a namespace not served
+        assert response.status_code in (403, 421)
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers[name] == value
+    assert local.get("/runs/ns/r1").status_code == 200

@@ -26,8 +26,9 @@ from ..phases import PauseKind, Phase, State
 from ..status import clip, history_patch, keys_add, phase_patch, timestamp
 from .attempts import Situation, follow_attempt, live_jobs, terminal
 from .steps import DeleteJobs, PatchChildren, Step, Wait, Write, end_status
-from .view import RunView
+from .view import Approval, RunView
 from .vocabulary import (
+    ACTIONS,
     ANNOTATION_CANCELLED_WITH_PARENT,
     ANNOTATION_SUSPENDED_WITH_PARENT,
     CANCELLED,
@@ -157,7 +158,7 @@ def _fail_past_deadline(s: Situation) -> Step | Next:
     if deadline is None or deadline > s.now or run.pause is None:
         return NEXT
     pause = run.pause
-    verb = "paused" if run.phase is Phase.PAUSED else "suspended"
+    verb = ACTIONS[State.PAUSED if run.phase is Phase.PAUSED else State.SUSPENDED].done
     message = (f"Flow run was {verb} and never resumed: no resume within "
                f"{pause.timeout_seconds}s of {verb} at {pause.key}")
     return Write(status=end_status(run.status, Phase.FAILED, DEADLINE_EXCEEDED, message, action="timed-out",
@@ -169,26 +170,26 @@ def _count_approvals(s: Situation) -> Step | Next:
     resume short of the quorum is put back, saying what is missing."""
     run, now = s.run, s.now
     pause = run.pending
-    rule = approvals.approval_of(pause.doc if pause is not None else None)
+    rule = pause.approval if pause is not None else None
     if pause is None or rule is None or not run.stopped:
         return NEXT
     key = pause.key
-    have = {a.get("by") for a in rule.get("approvals") or []}
+    have = set(rule.given_by)
     fresh = [e for e in approvals.verified(run, key, s.policy.approval_secret) if e["by"] not in have]
     if fresh:
         history: dict[str, Any] = {"history": run.status.get("history")}
         for entry in fresh:
             history["history"] = history_patch(history, "approved", by=entry["by"], key=key, when=now,
-                                               message=f"approval {len(have) + 1} of {rule.get('required', 1)}",
+                                               message=f"approval {len(have) + 1} of {rule.required}",
                                                groups=entry.get("groups"))
             have.add(entry["by"])
-        rule["approvals"] = [*(rule.get("approvals") or []), *fresh]
-        return Write(status={"pause": {**pause.doc, "approval": rule}, "history": history["history"],
-                             "message": clip(f"Waiting at {key}: {approvals.count(rule)} of "
-                                             f"{rule.get('required', 1)} approvals", 1024)})
+        counted = rule.with_given(fresh)
+        return Write(status={"pause": {**pause.doc, "approval": counted}, "history": history["history"],
+                             "message": clip(f"Waiting at {key}: {approvals.count(Approval.of(counted))} of "
+                                             f"{rule.required} approvals", 1024)})
     if run.resumes(pause) and not approvals.complete(rule):
         back = State.PAUSED if run.phase is Phase.PAUSED else State.SUSPENDED
-        message = (f"Resume of {key} not counted: it needs {rule.get('required', 1)} approvals by "
+        message = (f"Resume of {key} not counted: it needs {rule.required} approvals by "
                    f"{approvals.who_may(rule)}, {approvals.count(rule)} given (a change made without the "
                    "admission webhook cannot be attributed)")
         return Write(status={"message": clip(message, 1024),

@@ -18,7 +18,7 @@ from typing import Any
 from .. import approvals
 from ..constants import MAX_DESCRIPTION_BYTES, MAX_INPUT_BYTES, MAX_KEY_LENGTH, MAX_NOTIFY_MESSAGE_BYTES
 from ..constants import MAX_SCHEMA_BYTES
-from ..inputs import input_errors
+from ..inputs import input_errors, schema_problems
 from ..phases import PauseKind, Phase, State
 from ..status import clip, history_patch, json_size, keys_add, keys_remove, phase_patch, timestamp
 from .runner import fence
@@ -69,6 +69,9 @@ def check_pause_request(request: PauseRequest) -> None:
     if request.input_schema is not None and json_size(request.input_schema) > MAX_SCHEMA_BYTES:
         raise ValueError(f"the input model's JSON schema is {json_size(request.input_schema)} bytes, "
                          f"more than the {MAX_SCHEMA_BYTES} a pause may store")
+    problems = schema_problems(request.input_schema)
+    if problems:
+        raise ValueError("the input model's JSON schema cannot be used to check input: " + "; ".join(problems))
 
 
 @dataclass
@@ -172,7 +175,7 @@ def _paused(run: RunView, request: PauseRequest, now: datetime, generation: int,
 
 def _judge_resume(run: RunView, request: PauseRequest, recorded: PauseView,
                   memo: PauseMemo, now: datetime, check: Callable[[Any], str | None]) -> RunnerStep:
-    if not approvals.complete(approvals.approval_of(recorded.doc)):
+    if not approvals.complete(recorded.approval):
         return Hold("the operator counts the pause's approvals")
     data = run.input
     generation = run.generation

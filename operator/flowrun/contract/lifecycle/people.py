@@ -114,13 +114,14 @@ def review_update(old: Mapping[str, Any], new: Mapping[str, Any], *, runner_of_r
         errors.append(SUBFLOW_SUSPEND_MESSAGE)
     resuming = now.state is State.RUNNING and (state_changed or (input_changed and now.input_given))
     pause = was.pending
-    if resuming and not runner_of_run and (pause is not None or was.state is not State.RUNNING):
+    # (the run's own runner is checked like anyone: flow code holds its token)
+    if resuming and (pause is not None or was.state is not State.RUNNING):
         problems = input_errors(pause.input_schema if pause else None, now.input)
         if problems:
             errors.append("input does not match what the run waits for: " + "; ".join(
                 f"spec.input.{p}" if not p.startswith("(input)") else f"spec.input{p[7:]}" for p in problems))
     elif (input_changed and now.input_given and now.state is State.RUNNING
-          and pause is None and not runner_of_run):
+          and pause is None):
         errors.append(f"FlowRun is not paused or suspended (phase {phase or 'Pending'}); "
                       "there is nothing to resume with input")
     return errors

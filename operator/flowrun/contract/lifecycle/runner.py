@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ..bounded import history_action
 from ..phases import Phase, State
 from ..status import clip, history_patch, phase_patch, timestamp
 from .steps import Hold, PauseHere, RunnerStep, Stop, Write, end_status
@@ -81,6 +82,7 @@ def runner_note(obj: Mapping[str, Any], attempt: int, action: str, message: str,
     stop = fence(run, attempt)
     if stop:
         return stop
+    action = history_action(action)  # a fixed vocabulary: anything else is `other`
     return Write(status={"message": clip(message, 1024),
                          "history": history_patch(run.status, action, by="runner", message=message, when=now)})
 

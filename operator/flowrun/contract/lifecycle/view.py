@@ -10,7 +10,7 @@ status as read, for the patch builders of contract/status.py that extend it.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,6 +35,38 @@ def _int_or_none(value: Any) -> int | None:
 
 
 @dataclass(frozen=True)
+class Approval:
+    """`status.pause.approval`: who may answer a pause (contract/approvals.py's rules),
+    how many distinct people must, and whose approvals were counted."""
+
+    approvers: tuple[str, ...]  # users, and groups as "group:<name>"; empty: anyone
+    required: int
+    allow_creator: bool
+    given: tuple[Mapping[str, Any], ...]  # counted approvals: {by, groups, time}
+    doc: Mapping[str, Any]  # as stored
+
+    @classmethod
+    def of(cls, value: Any) -> Approval | None:
+        """The rule, or None when the pause has none (anyone who may resume it may)."""
+        doc = _doc(value)
+        approvers = tuple(str(a) for a in doc.get("approvers") or [])
+        required = int(doc.get("required") or 1)
+        if not doc or not (approvers or required > 1):
+            return None
+        return cls(approvers, required, bool(doc.get("allowCreator")),
+                   tuple(_doc(g) for g in doc.get("approvals") or []), doc)
+
+    @property
+    def given_by(self) -> frozenset[str]:
+        """Who approved (each person once)."""
+        return frozenset(str(g.get("by")) for g in self.given)
+
+    def with_given(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The rule as stored, with these approvals counted too."""
+        return {**self.doc, "approvals": [*self.given, *entries]}
+
+
+@dataclass(frozen=True)
 class PauseView:
     """`status.pause`: the pause (or suspension) a run recorded."""
 
@@ -52,7 +84,7 @@ class PauseView:
     # A generation whose resume was refused: not judged again.
     rejected_generation: int | None
     suspend_after_seconds: int | None
-    approval: dict[str, Any] | None
+    approval: Approval | None
     description: str
     notify_message: str
     # As stored: what a patch copies when it keeps the pause (the deadline as written).
@@ -76,7 +108,7 @@ class PauseView:
             generation=_int(doc.get("generation")),
             rejected_generation=_int_or_none(doc.get("rejectedGeneration")),
             suspend_after_seconds=_int_or_none(doc.get("suspendAfterSeconds")) or None,
-            approval=_doc(doc.get("approval")) or None,
+            approval=Approval.of(doc.get("approval")),
             description=str(doc.get("description") or ""),
             notify_message=str(doc.get("notifyMessage") or ""),
             deadline_text=doc.get("deadline"),

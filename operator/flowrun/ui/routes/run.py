@@ -20,6 +20,7 @@ from .. import forms, views
 from ..people import Person
 from ..security import csrf_ok
 from ..site import call, quiet, site
+from .inputs import inputs_form
 
 LOG_TAIL = 200
 
@@ -48,6 +49,7 @@ def run_parts(person: Person, obj: dict[str, Any], *, submitted: dict[str, str] 
         else:
             rights[verb] = (True, "")
     pause = pending_pause(obj) or {}
+    receiving = inputs_form(person, obj, submitted, errors)
     ctx: dict[str, Any] = {
         "person": person, "obj": obj, "ns": ns, "name": name, "phase": phase_of(obj),
         "row": views.row(obj, views.utcnow()),
@@ -57,7 +59,7 @@ def run_parts(person: Person, obj: dict[str, Any], *, submitted: dict[str, str] 
         "description": views.markdown(pause.get("description") or "") if pause.get("description") else "",
         "fields": forms.build(pause.get("inputSchema"), submitted, errors),
         "submitted": submitted or {}, "errors": errors or {}, "alert": alert,
-        "pretty": views.pretty,
+        "pretty": views.pretty, **receiving,
     }
     if details:
         none: list[dict[str, Any]] = []

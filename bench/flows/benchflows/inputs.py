@@ -1,0 +1,17 @@
+import time
+
+from flowrun import flow
+from flowrun.input.run_input import receive_input
+
+
+@flow
+def receive_many(count: int = 50) -> int:
+    """Receives `count` str inputs; prints the wall-clock time of each as soon as the loop
+    yields it, so the benchmark can measure send -> flow code (bench/inputs_latency.py)."""
+    got = 0
+    for value in receive_input(str, timeout=600):
+        print(f"RECEIVED {value} {time.time():.6f}", flush=True)
+        got += 1
+        if got == count:
+            break
+    return got

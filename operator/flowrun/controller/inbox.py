@@ -1,0 +1,201 @@
+"""Delivering inputs sent to a run (FlowRunInput requests) into its inbox pages.
+
+A thin shell around contract/run_inputs.py: list the run's pending requests (a
+snapshot, so etcd's order), plan the page writes, write them (each guarded by the
+page's delivery mark), then delete the requests delivered. Called per run, serialised
+per run by handlers.py, whenever a request for it appears (and when the run appears or
+this replica becomes the leader, for requests that waited).
+
+What is kept in memory: per run with an inbox, its last page's number, size and mark
+(a few integers), never the entries; dropped when the run is deleted.
+
+What it must never do: deliver a request twice (the mark), out of order (the snapshot,
+sorted by revision), or to another run than the one it names (its name, or its uid).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..contract import run_inputs as ri
+from ..contract.constants import LABEL_RUN
+from ..kube import Conflict, Kube, KubeError
+from .cache import WorldCache
+from .resources import owner_reference
+
+log = logging.getLogger(__name__)
+
+
+class Deliveries:
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+        self._pages: dict[tuple[str, str], ri.PageState] = {}
+        self._lock = threading.Lock()
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._pages.pop((namespace, name), None)
+
+    def load(self, namespace: str, name: str) -> ri.PageState:
+        """The run's last page as the API has it: the first page not sealed (or the one
+        after the last sealed page, not created yet, carrying its mark)."""
+        mark = 0
+        for index in range(ri.MAX_PAGES):
+            page = self.kube.get_inbox(namespace, ri.page_name(name, index))
+            if page is None:
+                return ri.PageState(index=index, last_revision=mark)
+            state = ri.state_of(page, index)
+            if not (page.get("spec") or {}).get("sealed"):
+                return state
+            mark = state.last_revision
+        return ri.PageState(index=ri.MAX_PAGES - 1, entries=ri.PAGE_MAX_ENTRIES, last_revision=mark, exists=True)
+
+    def deliver(self, run: dict[str, Any]) -> int:
+        """Copy the run's pending inputs into its inbox, in order; returns how many."""
+        meta = run["metadata"]
+        namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
+        targets = ",".join(sorted({name, uid} - {""}))
+        requests = self.kube.list_inputs(namespace, f"{LABEL_RUN} in ({targets})")
+        if not requests:
+            return 0
+        key = (namespace, name)
+        with self._lock:
+            state = self._pages.get(key)
+        if state is None:
+            state = self.load(namespace, name)
+        delivered: list[dict[str, Any]] = []
+        refused: list[tuple[dict[str, Any], str]] = []
+        status = run.get("status") or {}
+
+        def problems(r: dict[str, Any]) -> list[str]:
+            spec = r.get("spec") or {}
+            return ri.request_problems(r) or ri.door_problems(status, str(spec.get("key") or ""), spec.get("value"))
+        for _ in range(10):
+            todo = ri.pending(requests, state.last_revision)
+            good = [r for r in todo if not problems(r)]
+            refused = [(r, "; ".join(problems(r))) for r in todo if problems(r)]
+            try:
+                writes, after = ri.plan(state, [ri.entry_of(r) for r in good])
+            except ri.InboxFull as exc:
+                refused += [(r, str(exc)) for r in good]
+                good, writes, after = [], [], state
+            try:
+                self._write(namespace, name, run, state, writes)
+            except Conflict:
+                state = self.load(namespace, name)  # someone (an earlier us) wrote: read the mark again
+                continue
+            state = after
+            delivered = good
+            break
+        else:
+            raise KubeError(409, "Conflict", f"inbox of {namespace}/{name} kept changing; gave up")
+        with self._lock:
+            self._pages[key] = state
+        for req, why in refused:
+            self.kube.emit_event(run, "InputRefused",
+                                 f"input {req['metadata']['name']} (key {(req.get('spec') or {}).get('key')}) "
+                                 f"not delivered: {why}", type_="Warning")
+        # Delivered now, or earlier (a crash before the delete): the request has done its job.
+        for req in requests:
+            if ri.revision(req) <= state.last_revision or any(req is r for r, _ in refused):
+                self.kube.delete_input(namespace, req["metadata"]["name"])
+        if delivered:
+            log.info("%s/%s: %d input(s) delivered to page %d", namespace, name, len(delivered), state.index)
+        return len(delivered)
+
+    def _write(self, namespace: str, name: str, run: dict[str, Any], state: ri.PageState,
+               writes: list[ri.PageWrite]) -> None:
+        mark = state.last_revision
+        for write in writes:
+            page = ri.page_name(name, write.index)
+            if write.create:
+                try:
+                    self.kube.create_inbox(ri.page_object(namespace, name, owner_reference(run), write))
+                except KubeError as exc:
+                    if exc.status == 409:
+                        raise Conflict(409, "Conflict", f"page {page} exists already") from None
+                    raise
+            else:
+                self.kube.patch_inbox(namespace, page, ri.page_patch(mark, write))
+            mark = write.last_revision
+
+
+class InputQueue:
+    """When to deliver: per run, one delivery at a time (a request that comes meanwhile
+    makes the running one go once more), in threads of its own so that a burst of
+    reconciles never holds up an input. Requests for a run this replica does not know
+    (yet) are remembered by (namespace, target) until that run appears or this replica
+    becomes the leader; only the leader delivers."""
+
+    def __init__(self, deliveries: Deliveries, cache: WorldCache, acting: Callable[[], bool]) -> None:
+        self.deliveries, self.cache, self.acting = deliveries, cache, acting
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deliver")
+        self._inflight: dict[tuple[str, str], bool] = {}
+        self._waiting: set[tuple[str, str]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _run_for(self, namespace: str, target: str) -> dict[str, Any] | None:
+        obj = self.cache.flowrun(namespace, target)
+        if obj is None and ri.UID.match(target):
+            obj = self.cache.flowrun_by_uid(namespace, target)
+        return obj
+
+    def sent(self, namespace: str, target: str) -> None:
+        """A request for `target` (a run's name or uid) appeared."""
+        self._waiting.add((namespace, target))
+        self.deliver_soon(namespace, target)
+
+    def run_seen(self, namespace: str, name: str, uid: str) -> None:
+        """A FlowRun event: deliver what waited for it."""
+        if (namespace, name) in self._waiting or (namespace, uid) in self._waiting:
+            self.deliver_soon(namespace, name)
+
+    def forget(self, namespace: str, name: str) -> None:
+        self.deliveries.forget(namespace, name)
+
+    def deliver_waiting(self) -> None:
+        """Just became the leader: deliver every request seen and not delivered."""
+        for namespace, target in list(self._waiting):
+            self.deliver_soon(namespace, target)
+
+    def deliver_soon(self, namespace: str, target: str) -> None:
+        if not self.acting():
+            return
+        run = self._run_for(namespace, target)
+        if run is None:
+            return  # sent before the run exists (or not this instance's): waits in its object
+        key = (namespace, run["metadata"]["name"])
+        if key in self._inflight:
+            self._inflight[key] = True
+            return
+        self._inflight[key] = False
+        task = asyncio.get_running_loop().create_task(self._deliver(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, key: tuple[str, str]) -> None:
+        namespace, name = key
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                run = self.cache.flowrun(namespace, name)
+                if run is None:
+                    return
+                try:
+                    await loop.run_in_executor(self.executor, self.deliveries.deliver, run)
+                    self._waiting.discard((namespace, name))
+                    self._waiting.discard((namespace, run["metadata"].get("uid", "")))
+                except Exception as exc:  # noqa: BLE001 - retried in a second
+                    log.error("%s/%s: delivering inputs failed (%s: %s); retrying in 1 s",
+                              namespace, name, type(exc).__name__, exc)
+                    loop.call_later(1.0, self.deliver_soon, namespace, name)
+                    return
+                if not self._inflight[key]:
+                    return
+                self._inflight[key] = False
+        finally:
+            self._inflight.pop(key, None)

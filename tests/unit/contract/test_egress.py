@@ -1,0 +1,51 @@
+"""Where notifications may go (contract/egress.py)."""
+import pytest
+
+from flowrun.contract.egress import EgressPolicy, parse_networks, refusal
+
+DEFAULT = EgressPolicy(api_addresses=frozenset({("10.96.0.1", None), ("10.250.0.1", 6443)}))
+
+
+@pytest.mark.parametrize("ip,port", [
+    ("127.0.0.1", 80), ("127.1.2.3", 8080), ("::1", 80), ("::ffff:127.0.0.1", 80),  # loopback
+    ("169.254.169.254", 80), ("fe80::1", 80), ("fe80::1%eth0", 80),  # link-local: cloud metadata
+    ("0.0.0.0", 80), ("::", 80), ("224.0.0.1", 80), ("255.255.255.255", 80),
+    ("10.96.0.1", 443), ("10.96.0.1", 80),  # the kubernetes Service: any port
+    ("10.250.0.1", 6443),  # an API server endpoint
+    ("not-an-ip", 80),
+])
+def test_refused_by_default(ip, port):
+    assert refusal(DEFAULT, ip, port)
+
+
+@pytest.mark.parametrize("ip,port", [("93.184.216.34", 443), ("10.1.2.3", 8080), ("10.250.0.1", 8080),
+                                     ("2001:db8::1", 443)])
+def test_allowed_by_default(ip, port):
+    assert refusal(DEFAULT, ip, port) is None
+
+
+def test_deny_further_ranges():
+    policy = EgressPolicy(deny=parse_networks("10.0.0.0/8, 192.168.0.0/16"))
+    assert refusal(policy, "10.1.2.3", 80) and refusal(policy, "192.168.1.1", 80)
+    assert refusal(policy, "93.184.216.34", 80) is None
+
+
+def test_allow_only_listed_and_the_builtins_still_apply():
+    policy = EgressPolicy(allow=parse_networks(["203.0.113.0/24", "0.0.0.0/0"]),
+                          api_addresses=frozenset({("203.0.113.5", None)}))
+    assert refusal(policy, "203.0.113.9", 443) is None
+    assert refusal(policy, "127.0.0.1", 80)  # 0.0.0.0/0 does not name loopback
+    assert refusal(policy, "203.0.113.5", 443)  # the API server, whatever is allowed
+    only = EgressPolicy(allow=parse_networks("203.0.113.0/24"))
+    assert refusal(only, "198.51.100.1", 443) == "outside notifications.egress.allow"
+
+
+def test_a_loopback_receiver_allowed_by_name():
+    policy = EgressPolicy(allow=parse_networks("127.0.0.1/32"))
+    assert refusal(policy, "127.0.0.1", 8080) is None
+    assert refusal(policy, "127.0.0.2", 8080)
+
+
+def test_parse_errors_name_the_range():
+    with pytest.raises(ValueError, match="'10.0.0.0/33'"):
+        parse_networks("10.0.0.0/8,10.0.0.0/33")

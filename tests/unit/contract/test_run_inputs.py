@@ -1,0 +1,163 @@
+"""The pure rules of runtime inputs (contract/run_inputs.py): keys, ordering, delivery
+into pages, prefixes, exclude_keys, metadata."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flowrun.contract import run_inputs as ri
+
+
+def req(name: str, rv: int, key: str = "strautomaticruninput-auto-1", value: Any = None,
+        sender: str = "alice", namespace: str = "ns") -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace, "resourceVersion": str(rv),
+                         "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"flowRun": "r", "key": key, "value": {"value": name} if value is None else value,
+                     "sender": sender}}
+
+
+def test_prefixes_are_prefects():
+    assert ri.automatic_prefix("str") == "strautomaticruninput-auto"
+    assert ri.model_prefix("GreeterInput") == "greeterinput-auto"
+    assert ri.new_key("greeterinput-auto", "u") == "greeterinput-auto-u"
+
+
+def test_pending_is_in_revision_order_and_skips_what_was_delivered():
+    reqs = [req("c", 30), req("a", 10), req("b", 20), req("old", 5)]
+    assert [r["metadata"]["name"] for r in ri.pending(reqs, 5)] == ["a", "b", "c"]
+    assert [r["metadata"]["name"] for r in ri.pending(reqs, 20)] == ["c"]
+    # revisions compare as numbers, not text
+    assert [r["metadata"]["name"] for r in ri.pending([req("x", 100), req("y", 99)], 0)] == ["y", "x"]
+
+
+def test_entry_records_the_sender_and_the_sending_run_from_the_user_name_only():
+    entry = ri.entry_of(req("a", 7, sender="system:serviceaccount:ns:asker-runner"))
+    assert entry["sender"] == "system:serviceaccount:ns:asker-runner"
+    assert entry["senderRun"] == "asker" and entry["revision"] == "7"
+    person = ri.entry_of(req("b", 8, sender="alice"))
+    assert "senderRun" not in person
+    # another namespace's account, or an account that is not a runner's, names no run
+    assert ri.sender_run("system:serviceaccount:other:asker-runner", "ns") is None
+    assert ri.sender_run("system:serviceaccount:ns:default", "ns") is None
+    assert ri.sender_run("system:serviceaccount:ns:-runner", "ns") is None
+    claimed = req("c", 9)
+    claimed["spec"]["claimedSender"] = "prefect.flow-run.123"
+    assert ri.entry_of(claimed)["claimedSender"] == "prefect.flow-run.123"
+    assert "senderRun" not in ri.entry_of(claimed), "a claim never names a sending run"
+
+
+def test_request_problems():
+    assert ri.request_problems(req("a", 1)) == []
+    assert ri.request_problems(req("a", 1, key="")) == ["key: must not be empty"]
+    assert "key:" in ri.request_problems(req("a", 1, key="bad key"))[0]
+    big = {"value": "x" * (ri.MAX_VALUE_BYTES + 1)}
+    assert "more than" in ri.request_problems(req("a", 1, value=big))[0]
+
+
+def entries(n: int, size: int = 10, start: int = 1) -> list[dict[str, Any]]:
+    return [{"name": f"e{i}", "key": f"k-{i}", "value": "x" * size, "revision": str(i)}
+            for i in range(start, start + n)]
+
+
+def test_plan_creates_the_first_page_then_appends():
+    writes, after = ri.plan(ri.PageState(), entries(3))
+    assert [(w.index, w.create, w.seal, len(w.entries)) for w in writes] == [(0, True, False, 3)]
+    assert after.exists and after.entries == 3 and after.last_revision == 3
+    writes, again = ri.plan(after, entries(2, start=4))
+    assert [(w.index, w.create, w.seal) for w in writes] == [(0, False, False)]
+    assert again.entries == 5 and again.last_revision == 5
+
+
+def test_a_full_page_is_sealed_before_the_next_is_created():
+    state = ri.PageState(index=0, entries=ri.PAGE_MAX_ENTRIES - 1, bytes=100, last_revision=10, exists=True)
+    writes, after = ri.plan(state, entries(3, start=11))
+    assert [(w.index, w.create, w.seal, len(w.entries)) for w in writes] == [
+        (0, False, False, 1), (0, False, True, 0), (1, True, False, 2)]
+    assert writes[1].last_revision == 11, "the seal is guarded by the mark the append left"
+    assert after.index == 1 and after.entries == 2 and after.last_revision == 13
+
+
+def test_pages_are_bounded_by_bytes_too():
+    big = entries(3, size=ri.PAGE_MAX_BYTES // 2)
+    writes, after = ri.plan(ri.PageState(), big)
+    assert [w.index for w in writes if w.entries] == [0, 1, 2]
+    assert all(w.bytes <= ri.PAGE_MAX_BYTES for w in writes)
+
+
+def test_the_inbox_is_bounded():
+    full = ri.PageState(index=ri.MAX_PAGES - 1, entries=ri.PAGE_MAX_ENTRIES, exists=True)
+    with pytest.raises(ri.InboxFull):
+        ri.plan(full, entries(1))
+    assert len(ri.page_names("r")) == ri.MAX_PAGES
+
+
+def test_page_patch_is_guarded_by_the_mark():
+    write = ri.PageWrite(0, entries=entries(2), last_revision=2, bytes=40)
+    ops = ri.page_patch(0, write)
+    assert ops[0] == {"op": "test", "path": "/spec/lastRevision", "value": "0"}
+    assert [o["op"] for o in ops[1:3]] == ["add", "add"] and ops[1]["path"] == "/spec/entries/-"
+    assert {"op": "replace", "path": "/spec/lastRevision", "value": "2"} in ops
+    seal = ri.page_patch(2, ri.PageWrite(0, seal=True, last_revision=2))
+    assert seal == [{"op": "test", "path": "/spec/lastRevision", "value": "2"},
+                    {"op": "replace", "path": "/spec/sealed", "value": True}]
+
+
+def test_page_object_is_owned_by_the_run():
+    owner = {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "name": "r", "uid": "u"}
+    page = ri.page_object("ns", "r", owner, ri.PageWrite(0, entries=entries(1), create=True, last_revision=1, bytes=5))
+    assert page["metadata"]["name"] == "r-inbox-0" and page["metadata"]["ownerReferences"] == [owner]
+    assert page["spec"]["lastRevision"] == "1" and page["spec"]["sealed"] is False
+    assert ri.state_of(page, 0) == ri.PageState(index=0, entries=1, bytes=5, last_revision=1, exists=True)
+
+
+def test_matching_by_prefix_and_excluded_keys():
+    got = [{"key": "strautomaticruninput-auto-1"}, {"key": "greeterinput-auto-2"},
+           {"key": "strautomaticruninput-auto-3"}, {"key": "chat-strautomaticruninput-auto-4"}]
+    assert ri.next_match(got, 0, "strautomaticruninput-auto") == 0
+    assert ri.next_match(got, 1, "strautomaticruninput-auto") == 2
+    assert ri.next_match(got, 0, "strautomaticruninput-auto", {"strautomaticruninput-auto-1"}) == 2
+    assert ri.next_match(got, 3, "strautomaticruninput-auto") is None
+    assert ri.next_match(got, 0, "chat") == 3, "key_prefix separates channels"
+    assert [e["key"] for e in ri.filter_entries(got, "strautomaticruninput-auto", limit=5)] == [
+        "strautomaticruninput-auto-1", "strautomaticruninput-auto-3"]
+    assert ri.filter_entries(got, "greeter", limit=0) == []
+    assert ri.find_key(got, "greeterinput-auto-2") == {"key": "greeterinput-auto-2"}
+    assert ri.find_key(got, "nope") is None
+
+
+def test_metadata_names_key_sender_receiver_and_sending_run():
+    entry = ri.entry_of(req("a", 3, key="k-1", sender="system:serviceaccount:ns:s-runner"))
+    assert ri.metadata(entry, "uid-1") == {"key": "k-1", "sender": "system:serviceaccount:ns:s-runner",
+                                           "receiver": "uid-1", "sender_run": "s"}
+
+
+def test_request_object_carries_the_target_label():
+    body = ri.request("ns", "greeter", "k-1", {"value": "a"}, "alice", claimed_sender="me")
+    assert body["metadata"]["labels"] == {"flowrun.io/run": "greeter"}
+    assert body["spec"] == {"flowRun": "greeter", "key": "k-1", "value": {"value": "a"},
+                            "sender": "alice", "claimedSender": "me"}
+    assert ri.target_of("3f1d2c4e-0000-4000-8000-000000000000") == ("3f1d2c4e-0000-4000-8000-000000000000", True)
+
+
+SCHEMA = {"type": "object", "properties": {"value": {"type": "string"}}, "required": ["value"],
+          "additionalProperties": False}
+
+
+def test_receiving_is_written_once_per_kind_of_wait():
+    first = ri.receiving({}, "strautomaticruninput-auto", "str", SCHEMA, None, "t0")
+    assert first == {"keyPrefix": "strautomaticruninput-auto", "type": "str", "inputSchema": SCHEMA,
+                     "since": "t0", "description": None}
+    assert ri.receiving({"receiving": first}, "strautomaticruninput-auto", "str", SCHEMA, None, "t1") is None
+    other = ri.receiving({"receiving": first}, "order-auto", "Order", {"type": "object"}, "**Order**", "t2")
+    assert other and other["keyPrefix"] == "order-auto" and other["description"] == "**Order**"
+    huge = {"type": "object", "description": "x" * (ri.MAX_RECEIVING_SCHEMA_BYTES + 1)}
+    assert ri.receiving({}, "p", "T", huge, None, "t")["inputSchema"] is None
+
+
+def test_the_door_judges_only_inputs_of_the_awaited_prefix():
+    status = {"receiving": {"keyPrefix": "strautomaticruninput-auto", "inputSchema": SCHEMA}}
+    assert ri.door_problems(status, "strautomaticruninput-auto-1", {"value": "ok"}) == []
+    assert ri.door_problems(status, "strautomaticruninput-auto-1", {"value": 3}) == ["value: 3 is not of type 'string'"]
+    assert ri.door_problems(status, "order-auto-1", {"value": 3}) == [], "another channel waits for its own receive"
+    assert ri.door_problems({}, "strautomaticruninput-auto-1", {"value": 3}) == [], "nothing known, nothing judged"
