@@ -20,7 +20,7 @@ from flowrun.contract.lifecycle.pausing import PauseMemo, PauseRequest, check_pa
 from flowrun.contract.lifecycle.people import review_create
 from flowrun.contract.lifecycle.steps import Stash, Step, Wait, Write
 from flowrun.contract.lifecycle.subflows import subflow_mirror
-from flowrun.contract.lifecycle.view import PauseView, RunView
+from flowrun.contract.lifecycle.view import Approval, PauseView, RunView
 from flowrun.contract.lifecycle.vocabulary import DEADLINE_EXCEEDED, INFRASTRUCTURE_REFUSED, POD_LOSSES_EXHAUSTED
 from flowrun.contract.lifecycle.world import JobView, PodView, Policy, World
 from flowrun.contract.constants import (
@@ -357,8 +357,9 @@ def test_description_and_notify_message_bounds(over):
 ])
 def test_the_quorum_boundary(required, given, done):
     rule = {"approvers": ["group:finance"], "required": required, "approvals": [{"by": b} for b in given]}
-    assert a.count(rule) == len(set(given))
-    assert a.complete(rule) is done
+    approval = Approval.of(rule)
+    assert a.count(approval) == len(set(given))
+    assert a.complete(approval) is done
 
 
 @pytest.mark.parametrize("required", [2, 3])

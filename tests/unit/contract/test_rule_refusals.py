@@ -24,6 +24,7 @@ from flowrun.contract.lifecycle.runner import runner_checkpoint, runner_fence, r
 from flowrun.contract.lifecycle.steps import Proceed, Stop, Write
 from flowrun.contract.lifecycle.subflows import subflow_received
 from flowrun.contract.lifecycle.world import JobView, Policy, World
+from flowrun.contract.lifecycle.view import Approval
 from flowrun.contract.phases import PauseKind
 
 SECRET = b"k" * 32
@@ -228,10 +229,12 @@ def test_a_rule_exists_only_with_approvers_or_a_quorum():
     assert a.approval_of(None) is None and a.approval_of({"key": "k"}) is None
     assert a.approval_of({"approval": {"approvers": [], "required": 1}}) is None
     assert a.approval_of({"approval": {"approvers": []}}) is None, "no quorum said: one"
-    assert a.complete({"approvers": ["x"], "approvals": [{"by": "y"}]}), "no quorum said: one"
-    assert not a.complete({"approvers": ["x"], "approvals": []}) and a.complete(None)
-    assert a.approval_of({"approval": {"approvers": [], "required": 2}}) == {"approvers": [], "required": 2}
-    assert a.approval_of({"approval": {"approvers": ["x"]}}) == {"approvers": ["x"]}
+    assert a.complete(Approval.of({"approvers": ["x"], "approvals": [{"by": "y"}]})), "no quorum said: one"
+    assert not a.complete(Approval.of({"approvers": ["x"], "approvals": []})) and a.complete(None)
+    quorum = a.approval_of({"approval": {"approvers": [], "required": 2}})
+    assert quorum is not None and quorum.approvers == () and quorum.required == 2
+    named = a.approval_of({"approval": {"approvers": ["x"]}})
+    assert named is not None and named.approvers == ("x",) and named.required == 1
     assert a.request([], 2) == {"approvers": [], "required": 2, "allowCreator": False, "approvals": []}
     with pytest.raises(ValueError, match="approvals must be at least 1"):
         a.request(["x"], approvals=0)
