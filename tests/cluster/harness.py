@@ -309,3 +309,29 @@ def webhook_configurations(name: str, url: str, ca_pem: bytes, session_label: tu
         out.append({"apiVersion": "admissionregistration.k8s.io/v1", "kind": f"{kind}WebhookConfiguration",
                     "metadata": {"name": name}, "webhooks": hooks})
     return out
+
+
+def tenancy_policy(release: str, instance: str, namespace_prefix: str) -> list[dict]:
+    """The chart's ValidatingAdmissionPolicy and binding (templates/admission-policy.yaml,
+    as `helm template` renders it for `release` and `instance`), limited to namespaces
+    named with `namespace_prefix` (a matchCondition: a selector cannot match a prefix), so
+    other sessions on the same cluster never meet it. Applied by the tests as admin, as
+    Helm would; the operator holds no admissionregistration rights."""
+    import subprocess
+
+    import yaml
+
+    from . import HELM, K8S_VERSION
+    proc = subprocess.run(
+        [str(HELM), "template", release, str(CHART), "--kube-version", K8S_VERSION.lstrip("v"),
+         "--set", f"instance={instance}", "--set", "notifications.enabled=true",
+         "--show-only", "templates/admission-policy.yaml"],
+        capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"helm template failed: {proc.stderr}")
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    for doc in docs:  # the FlowRun and FlowRunNotifier policies
+        if doc["kind"] == "ValidatingAdmissionPolicy":
+            doc["spec"]["matchConditions"] = [
+                {"name": "test-session", "expression": f"request.namespace.startsWith('{namespace_prefix}')"}]
+    return docs

@@ -34,14 +34,19 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
     renders (harness.ChartRights). Only the set-up here (RBAC, webhook configurations)
     uses the admin kubeconfig."""
     from cluster import is_local_cluster
-    from cluster.harness import ChartRights, apiserver_host, free_port, webhook_configurations
+    from cluster.harness import ChartRights, apiserver_host, free_port, tenancy_policy, webhook_configurations
     from cluster.pytest_plugin import SESSION_INSTANCE, SESSION_LABEL, SESSION_NAMESPACES, SESSION_PREFIX
     from flowrun.controller.certs import write_self_signed
     workdir = tmp_path_factory.mktemp("operator")
     rights = ChartRights(SESSION_PREFIX, SESSION_NAMESPACES, workdir)
-    webhook, configurations = {}, []
+    webhook, configurations, hooks = {}, [], []
     try:
         operator_kubeconfig = rights.create()
+        # The chart's tenancy policy (it runs in the API server, webhook or not).
+        policy = tenancy_policy(rights.release, SESSION_INSTANCE, SESSION_PREFIX)
+        configurations.extend(policy)
+        kubectl("apply", "-f", "-", input=yaml.safe_dump_all(policy))
+        _wait_for_policy(rights.namespace, rights.username, SESSION_INSTANCE)
         if is_local_cluster():
             # The API server runs on this machine: it calls the operator's webhook at the
             # address it listens on itself, with a self-signed certificate whose CA the
@@ -50,10 +55,10 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
             certs = write_self_signed(workdir / "webhook-certs", [host])
             webhook = {"FLOWRUN_WEBHOOK_PORT": str(port), "FLOWRUN_WEBHOOK_ADDR": host,
                        "FLOWRUN_WEBHOOK_HOST": host, "FLOWRUN_WEBHOOK_CERT_DIR": str(certs)}
-            configurations = webhook_configurations(f"{SESSION_PREFIX}flowrun.io", f"https://{host}:{port}",
-                                                    (certs / "ca.crt").read_bytes(), SESSION_LABEL,
-                                                    SESSION_INSTANCE)
-            kubectl("apply", "-f", "-", input=yaml.safe_dump_all(configurations))
+            hooks = webhook_configurations(f"{SESSION_PREFIX}flowrun.io", f"https://{host}:{port}",
+                                           (certs / "ca.crt").read_bytes(), SESSION_LABEL, SESSION_INSTANCE)
+            configurations.extend(hooks)
+            kubectl("apply", "-f", "-", input=yaml.safe_dump_all(hooks))
         metrics_port = free_port()
         # In a pod the operator knows the `kubernetes` Service by KUBERNETES_SERVICE_HOST;
         # on this machine it is told, so notifications refuse it as in the cluster.
@@ -74,8 +79,7 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
         op.username = rights.username
         op.rights, op.webhook_env, op.workdir = rights, webhook, workdir
         # For tests that take the webhook away: put its configurations back as Helm would.
-        op.restore_webhooks = lambda: configurations and kubectl(
-            "apply", "-f", "-", input=yaml.safe_dump_all(configurations))
+        op.restore_webhooks = lambda: hooks and kubectl("apply", "-f", "-", input=yaml.safe_dump_all(hooks))
         op.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         launch = op.start
 
@@ -101,6 +105,21 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
         for config in configurations:
             kubectl("delete", config["kind"].lower(), config["metadata"]["name"], "--ignore-not-found", check=False)
         rights.delete()
+
+
+def _wait_for_policy(namespace: str, user: str, instance: str) -> None:
+    """The API server enforces a new policy a moment after it is stored: wait until it
+    refuses a probe (a server-side dry run, as the operator's account, which may create
+    FlowRuns but not pods, of a run that turns on pickle on a shared claim)."""
+    probe = {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun",
+             "metadata": {"name": "policy-probe", "labels": {"flowrun.io/instance": instance}},
+             "spec": {"flow": "a:b", "cache": {"claimName": "probe", "allowPickle": True}}}
+
+    def refused() -> bool:
+        out = kubectl("create", "--dry-run=server", "-f", "-", "--as", user, namespace=namespace,
+                      input=yaml.safe_dump(probe), check=False)
+        return out.returncode != 0 and "allowPickle" in out.stderr
+    wait_for(refused, timeout=60, interval=0.5, what="the tenancy policy to be enforced")
 
 
 @pytest.fixture(autouse=True)

@@ -281,6 +281,31 @@ def test_personas_and_the_published_setting():
     assert env["FLOWRUN_OPERATOR_USER"].startswith("system:serviceaccount:")
 
 
+def test_the_tenancy_policy_follows_the_watched_namespaces_and_the_instance():
+    """The ValidatingAdmissionPolicy of docs/security.md ("Threat model"): FlowRuns of this
+    instance in the watched namespaces; notifiers too with notifications; off on request."""
+    docs = template()
+    (policy,) = find(docs, "ValidatingAdmissionPolicy")
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    assert policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"] == ["flowruns"]
+    (binding,) = find(docs, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"] and binding["spec"]["validationActions"] == ["Deny"]
+    assert binding["spec"]["matchResources"] == {
+        "objectSelector": {"matchExpressions": [{"key": "flowrun.io/instance", "operator": "DoesNotExist"}]}}
+    scoped = template("-f", str(CHART / "ci" / "namespaced-values.yaml"), "--set", "instance=blue",
+                      "--set", "notifications.enabled=true")
+    bindings = find(scoped, "ValidatingAdmissionPolicyBinding")
+    assert sorted(b["metadata"]["name"] for b in bindings) == ["ci-flowrun-operator-notifiers",
+                                                               "ci-flowrun-operator-tenancy"]
+    for one in bindings:
+        assert one["spec"]["matchResources"] == {
+            "namespaceSelector": {"matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}]},
+            "objectSelector": {"matchLabels": {"flowrun.io/instance": "blue"}}}
+    off = template("--set", "authorization.tenancyPolicy=false")
+    assert not {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} & {d["kind"] for d in off}
+
+
 def test_webhook_objects_and_contract():
     docs = template()
     (service,) = find(docs, "Service")

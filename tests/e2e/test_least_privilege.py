@@ -96,7 +96,7 @@ def test_only_someone_who_may_create_pods_asks_for_more_than_the_allow_list(oper
         assert out.returncode != 0, out.stdout
         assert "eve may not create pods" in out.stderr and says in out.stderr, out.stderr
     out = create_as(namespace, "eve", flowrun_manifest("eve-ok", FLOW, template={
-        "metadata": {"labels": {"team": "a"}},
+        "metadata": {"labels": {"user.flowrun.io/team": "a"}},
         "spec": {"containers": [{"name": "flow", "env": [{"name": "A", "value": "1"}],
                                  "resources": {"requests": {"cpu": "10m"}}}]}}))
     assert out.returncode == 0, out.stderr

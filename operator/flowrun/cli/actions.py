@@ -11,7 +11,7 @@ from ..kube import actions
 from ..sdk.pausing import RESUME_WATCH_SECONDS, watch_resume
 from . import output
 from .errors import FAILED, INVALID_INPUT, NOT_FOUND, OK, CliError
-from .inputs import InputError, build_input, load_object, read_text, split_assignment
+from .inputs import InputError, load_object, parse_input, read_text
 from .session import STOPPED, Session, strip_kind
 
 
@@ -72,14 +72,12 @@ def cmd_resume(args: Any, s: Session) -> int:
     names, bulk = _targets(args, s, "resume")
     file_data = load_object(read_text(args.input_file), args.input_file) \
         if args.input_file else None
-    assignments = args.input or []
-    for pair in assignments:
-        split_assignment(pair)  # a malformed --input fails before anything else
+    given = parse_input(args.input or [], file_data)  # once: a malformed --input fails first
 
     def resume(name: str) -> str:
         def make_input(schema: dict | None) -> Any:
             _expected[name] = schema
-            return build_input(assignments, file_data, schema)  # InputError passes through
+            return given.build(schema)  # InputError passes through
 
         try:
             result, done = actions.change(s.kube, s.namespace, name, State.RUNNING,

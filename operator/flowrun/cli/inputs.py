@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -98,28 +99,50 @@ def coerce(name: str, raw: str, prop: dict[str, Any] | None, root: dict[str, Any
         raise InputError(str(exc)) from None
 
 
+@dataclass(frozen=True)
+class GivenInput:
+    """`--input-file` and `--input` as the command line gave them, parsed once: the file's
+    object and each assignment split (and its `@file` read). What each value becomes
+    depends on the schema of the pause the run waits at, known only once the run is read:
+    `build(schema)`."""
+    file_data: dict[str, Any] | None
+    assignments: tuple[tuple[str, str, str], ...]  # (key, mode, text): mode "=", ":=" or "@"
+
+    def build(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The resume input: the file's object, then each `--input` on top, coerced with
+        the schema. None when no input was given at all."""
+        if not self.assignments and self.file_data is None:
+            return None
+        data: dict[str, Any] = dict(self.file_data or {})
+        root = schema or {}
+        for key, mode, text in self.assignments:
+            prop = schemas.property_schema(schema, key)
+            if mode == ":=":
+                data[key] = parse_json(text, f"input {key}")
+            elif mode == "@":
+                types = schemas.json_types(prop, root) if prop is not None else []
+                data[key] = text if types == ["string"] else coerce(key, text.strip(), prop, root) \
+                    if types else json_or_string(text)
+            else:
+                data[key] = coerce(key, text, prop, root)
+        return data
+
+
+def parse_input(assignments: list[str], file_data: dict[str, Any] | None,
+                read: Callable[[str], str] = read_text) -> GivenInput:
+    """Parse `--input` once (a malformed one fails here, before anything is read)."""
+    parsed = []
+    for pair in assignments:
+        key, mode, value = split_assignment(pair)
+        parsed.append((key, mode, read(value) if mode == "@" else value))
+    return GivenInput(file_data, tuple(parsed))
+
+
 def build_input(
     assignments: list[str],
     file_data: dict[str, Any] | None,
     schema: dict[str, Any] | None,
     read: Callable[[str], str] = read_text,
 ) -> dict[str, Any] | None:
-    """The resume input: the file's object, then each `--input` on top, coerced with
-    the schema. None when no input was given at all."""
-    if not assignments and file_data is None:
-        return None
-    data: dict[str, Any] = dict(file_data or {})
-    root = schema or {}
-    for pair in assignments:
-        key, mode, value = split_assignment(pair)
-        prop = schemas.property_schema(schema, key)
-        if mode == ":=":
-            data[key] = parse_json(value, f"input {key}")
-        elif mode == "@":
-            text = read(value)
-            types = schemas.json_types(prop, root) if prop is not None else []
-            data[key] = text if types == ["string"] else coerce(key, text.strip(), prop, root) \
-                if types else json_or_string(text)
-        else:
-            data[key] = coerce(key, value, prop, root)
-    return data
+    """The resume input for `schema`, from the command line's words (parse, then build)."""
+    return parse_input(assignments, file_data, read).build(schema)

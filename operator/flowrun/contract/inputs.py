@@ -13,11 +13,17 @@ The schema is written by flow code, so it is hostile input too. Checking is boun
 - every keyword evaluation costs work units (its size: an enum's length, a text's
   length / 256...); one check stops after MAX_VALIDATION_WORK units and refuses the input
   ("too costly to check"), so nested anyOf/$ref chains cannot take exponential time.
+
+Each process checks a given input against a given schema once: the answer is kept (a few
+recent ones), since the same resume is judged again by every decision taken again on a
+fresh read (compare-and-swap, watch events) and, in the operator, by the webhook and then
+the reconcile.
 """
 from __future__ import annotations
 
 import contextvars
 import functools
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -189,13 +195,34 @@ def _validator_class() -> Any:
         base, {k: metered(v, costs.get(k, 1)) for k, v in keywords.items()})
 
 
+KEPT_ANSWERS = 64
+
+
 def input_problems(schema: dict[str, Any] | None, data: Any) -> list[tuple[str, str]]:
     """(field's JSON path, problem) for `data` against `schema`, empty when valid; the
     path is dotted (`address.city`, `tags.0`), "(input)" for the input as a whole.
     No schema means no input is expected, so anything passes. Bounded in time: see the
-    module's docstring."""
+    module's docstring. Checked once per process (the answer is kept)."""
     if not schema:
         return []
+    try:
+        texts = json.dumps(schema), json.dumps(data if data is not None else {})
+    except (TypeError, ValueError, RecursionError):  # not plain JSON: checked as it is, not kept
+        return _check(schema, data)
+    return list(_answer(*texts))
+
+
+@functools.lru_cache(maxsize=KEPT_ANSWERS)
+def _answer(schema: str, data: str) -> tuple[tuple[str, str], ...]:
+    return tuple(_check(json.loads(schema), json.loads(data)))
+
+
+def forget_answers() -> None:
+    """Tests: check again what was checked before."""
+    _answer.cache_clear()
+
+
+def _check(schema: dict[str, Any], data: Any) -> list[tuple[str, str]]:
     unusable = schema_problems(schema)
     if unusable:
         return [("(input)", "the pause's input schema cannot be used to check input: " + "; ".join(unusable))]

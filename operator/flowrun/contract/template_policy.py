@@ -25,11 +25,19 @@ from typing import Any
 # valid signature (so a bypassed webhook cannot be used to skip the check).
 ANNOTATION_TEMPLATE_APPROVAL = "flowrun.io/template-approval"
 
-# Pod spec fields a template may always set.
-ALLOWED_POD_FIELDS = {"nodeSelector", "tolerations", "affinity", "priorityClassName", "containers", "volumes"}
+# Pod spec fields a template may always set. Not priorityClassName: a priority (e.g.
+# system-node-critical) evicts other people's pods, and RBAC has no right to ask about it
+# but `create pods`.
+ALLOWED_POD_FIELDS = {"nodeSelector", "tolerations", "affinity", "containers", "volumes"}
 # Fields of the runner container (the first of `containers`) a template may always set.
 ALLOWED_CONTAINER_FIELDS = {"name", "resources", "env", "envFrom", "volumeMounts"}
 ALLOWED_METADATA_FIELDS = {"labels", "annotations"}
+# Pod labels and annotations a template may always set: only under this prefix. Any other
+# label can put the run's pod behind another workload's Service (its endpoints move to
+# it), into a NetworkPolicy's or a PodDisruptionBudget's selection; other annotations
+# reach sidecar injectors, AppArmor profiles and the like. A Service or policy that
+# selects on this prefix invites runs' pods on purpose.
+USER_METADATA_PREFIX = "user.flowrun.io/"
 
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 RUNNER_ACCOUNT_SUFFIX = "-runner"
@@ -82,9 +90,17 @@ def reaches_further(template: Mapping[str, Any] | None, *, cache_claim: str) -> 
     for key in template:
         if key not in ("metadata", "spec"):
             out.append(f"template.{key}")
-    for key in (template.get("metadata") or {}):
+    t_meta = template.get("metadata") or {}
+    for key in t_meta:
         if key not in ALLOWED_METADATA_FIELDS:
             out.append(f"metadata.{key}")
+    for kind in ("labels", "annotations"):
+        for key in sorted(t_meta.get(kind) or {}):
+            if not str(key).startswith(USER_METADATA_PREFIX):
+                out.append(f"metadata.{kind}[{key}] (only keys under {USER_METADATA_PREFIX} are allowed: "
+                           "a label can put the pod behind another workload's Service)"
+                           if kind == "labels" else
+                           f"metadata.{kind}[{key}] (only keys under {USER_METADATA_PREFIX} are allowed)")
     spec = template.get("spec") or {}
     for key, value in spec.items():
         if key not in ALLOWED_POD_FIELDS:
@@ -93,7 +109,9 @@ def reaches_further(template: Mapping[str, Any] | None, *, cache_claim: str) -> 
                     "hostNetwork": "spec.hostNetwork: a host namespace",
                     "hostPID": "spec.hostPID: a host namespace", "hostIPC": "spec.hostIPC: a host namespace",
                     "securityContext": "spec.securityContext: changes the pod's security context",
-                    "imagePullSecrets": "spec.imagePullSecrets: uses Secrets"}.get(key, f"spec.{key}")
+                    "imagePullSecrets": "spec.imagePullSecrets: uses Secrets",
+                    "priorityClassName": f"spec.priorityClassName: {value!r} (a priority evicts other pods)",
+                    }.get(key, f"spec.{key}")
             out.append(what)
     containers = spec.get("containers") or []
     for i, container in enumerate(containers):
@@ -156,21 +174,45 @@ def refusal(reaches: list[str], *, user: str, allowed: bool, reason: str = "") -
 
 # ---- the webhook's signature on an approved template -----------------------------------
 
-def _canonical(namespace: str, name: str, template: Mapping[str, Any] | None) -> bytes:
-    return json.dumps([namespace, name, template or {}], sort_keys=True, separators=(",", ":")).encode()
+# Every field of a FlowRun's spec that shapes its pod: an approval covers them all, so a
+# change of any (a new image for an approved run that mounts a Secret) voids it.
+POD_SHAPING_FIELDS = ("template", "image", "cache")
 
 
-def sign(key: bytes, namespace: str, name: str, template: Mapping[str, Any] | None) -> str:
-    return hmac.new(key, _canonical(namespace, name, template), hashlib.sha256).hexdigest()
+def _set(value: Any) -> bool:
+    return value not in (None, "", False, {}, [])
+
+
+def pod_shape(spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The pod-shaping fields of a FlowRun's spec, empty values left out (so a default
+    the API server fills in, e.g. `cache: {claimName: ""}`, signs like an absent field)."""
+    spec = spec or {}
+    out: dict[str, Any] = {}
+    for field in POD_SHAPING_FIELDS:
+        value = spec.get(field)
+        if isinstance(value, Mapping) and field == "cache":
+            value = {k: v for k, v in value.items() if _set(v)}
+        if _set(value):
+            out[field] = value
+    return out
+
+
+def _canonical(namespace: str, name: str, spec: Mapping[str, Any] | None) -> bytes:
+    return json.dumps([namespace, name, pod_shape(spec)], sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign(key: bytes, namespace: str, name: str, spec: Mapping[str, Any] | None) -> str:
+    """The approval of a FlowRun's pod shape (template, image, cache): `spec` is its spec."""
+    return hmac.new(key, _canonical(namespace, name, spec), hashlib.sha256).hexdigest()
 
 
 def approved(key: bytes | None, obj: Mapping[str, Any]) -> bool:
-    """True when the FlowRun's template carries the webhook's valid signature."""
+    """True when the FlowRun's pod shape carries the webhook's valid signature."""
     if not key:
         return False
     meta = obj.get("metadata") or {}
     given = (meta.get("annotations") or {}).get(ANNOTATION_TEMPLATE_APPROVAL, "")
-    want = sign(key, meta.get("namespace", ""), meta.get("name", ""), (obj.get("spec") or {}).get("template"))
+    want = sign(key, meta.get("namespace", ""), meta.get("name", ""), obj.get("spec"))
     return bool(given) and hmac.compare_digest(given, want)
 
 

@@ -54,16 +54,16 @@ def review_template(
     """
     meta = new.get("metadata") or {}
     template = (new.get("spec") or {}).get("template")
-    old_template = ((old or {}).get("spec") or {}).get("template")
-    if old is not None and template == old_template:
+    if old is not None and policy.pod_shape(new.get("spec")) == policy.pod_shape(old.get("spec")):
         # Unchanged: the approval stays what the webhook made it (a client's own edit undone).
         return [], ((old.get("metadata") or {}).get("annotations") or {}).get(policy.ANNOTATION_TEMPLATE_APPROVAL)
     reaches = policy.reaches_further(template, cache_claim=cache_claim_name(new))
-    sign = (lambda: policy.sign(key, meta.get("namespace", ""), meta.get("name", ""), template)) if key else (lambda: None)
+    spec = new.get("spec")
+    sign = (lambda: policy.sign(key, meta.get("namespace", ""), meta.get("name", ""), spec)) if key else (lambda: None)
 
     if own_run is not None:
         if old is not None:
-            return ["a run's ServiceAccount may not change spec.template"], None
+            return ["a run's ServiceAccount may not change spec.template, spec.image or spec.cache"], None
         errors = child_errors(new, own_run)
         wider = policy.no_wider_than(template, (own_run.get("spec") or {}).get("template"),
                                      child_claim=cache_claim_name(new), parent_claim=cache_claim_name(own_run))

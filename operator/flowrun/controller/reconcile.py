@@ -21,13 +21,15 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..contract.lifecycle.attempts import job_refused
+from ..contract.lifecycle.attempts import job_conflict, job_refused
 from ..contract.lifecycle.operator import next_due, operator_step
 from ..contract.lifecycle.steps import CreateJob, DeleteJobs, PatchChildren, Step, Wait, Write
 from ..contract.lifecycle.subflows import subflow_mirror
+from ..contract.lifecycle.vocabulary import CONFLICT
 from ..contract.lifecycle.world import ChildView, Policy, World
 from ..contract.children import is_child_of
 from ..contract.instances import belongs
+from ..contract.ownership import conflict_message, owned_by
 from ..contract.constants import API_VERSION, KIND, LABEL_PARENT, LABEL_RUN
 from ..contract.phases import Phase
 from ..contract import bounded
@@ -253,12 +255,20 @@ class Reconciler:
         if refused:  # never valid without the webhook's signature: the run fails, as on a 422
             self.write(obj, lambda cur: job_refused(cur, 422, refused, now()))
             return None
+        uid = obj["metadata"].get("uid") or ""
         try:
-            for child in resources.runner_account(obj):
-                self.kube.create(child)
+            wanted = resources.runner_account(obj)
             if resources.owns_cache_claim(obj):
-                self.kube.create(resources.cache_claim(obj, self.settings))
+                wanted.append(resources.cache_claim(obj, self.settings))
+            for child in wanted:
+                # A 409 returns the object of that name: used only if it is this run's own.
+                if not owned_by(made := self.kube.create(child), uid):
+                    self.conflict(obj, {**made, "kind": child["kind"]})
+                    return None
             job = self.kube.create(resources.job(obj, attempt, self.settings))
+            if not owned_by(job, uid):
+                self.conflict(obj, {**job, "kind": "Job"})
+                return None
             if self.cache is not None:
                 self.cache.put_job(job)  # ahead of its watch event: never created twice
             return None
@@ -273,6 +283,16 @@ class Reconciler:
             if isinstance(decision, Write):
                 return None
             return now() + timedelta(seconds=self.settings.job_retry_seconds)
+
+    def conflict(self, obj: dict[str, Any], existing: dict[str, Any]) -> None:
+        """An object of a name the run needs is someone else's: never adopted; the run
+        fails with the reason Conflict (a Warning Event of that reason names the object)."""
+        message = conflict_message(existing, obj)
+        ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        log.warning("%s/%s: %s", ns, name, message)
+        self.kube.emit_event({"apiVersion": API_VERSION, "kind": KIND, "metadata": obj["metadata"]},
+                             CONFLICT, message, type_="Warning")
+        self.write(obj, lambda cur: job_conflict(cur, message, now()))
 
     # ---- events ----------------------------------------------------------------------
 

@@ -54,6 +54,10 @@ class Settings:
     webhook_host: str = ""
     webhook_cert_dir: str = ""
     webhook_manage: str = ""
+    # A CA file: when set, the webhook answers only callers presenting a client certificate
+    # signed by it (the API server, configured with --admission-control-config-file; see
+    # docs/security.md, "Residual risks"). Empty: any caller is answered.
+    webhook_client_ca: str = ""
     # The secret the webhook signs approved spec.template's with and the operator checks
     # (contract/template_policy.py); default: the webhook's tls.key in webhook_cert_dir.
     approval_key_file: str = ""
@@ -114,6 +118,7 @@ class Settings:
             webhook_host=_env("FLOWRUN_WEBHOOK_HOST", ""),
             webhook_cert_dir=_env("FLOWRUN_WEBHOOK_CERT_DIR", ""),
             webhook_manage=_env("FLOWRUN_WEBHOOK_MANAGE", ""),
+            webhook_client_ca=_env("FLOWRUN_WEBHOOK_CLIENT_CA", ""),
             approval_key_file=_env("FLOWRUN_APPROVAL_KEY_FILE", ""),
             action_verbs=_env("FLOWRUN_ACTION_VERBS", "").strip().lower() in ("1", "true", "yes", "on"),
             operator_user=_env("FLOWRUN_OPERATOR_USER", ""),

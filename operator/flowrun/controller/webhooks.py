@@ -14,6 +14,7 @@ Made once, when the operator starts (controller/handlers.py registers the endpoi
 """
 from __future__ import annotations
 
+import ssl
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from ..contract import notifications as notification_rules
 from ..contract import template_policy as policy
 from ..contract.constants import GROUP, VERSION
 from ..contract.lifecycle.vocabulary import now
+from ..contract.ownership import owned_by
 from ..kube import Kube
 from . import admission, template_gate
 from .settings import Settings
@@ -42,6 +44,13 @@ def webhook_server(settings: Settings) -> kopf.WebhookServer:
         from .certs import write_self_signed
         certs = write_self_signed(Path(tempfile.mkdtemp(prefix="flowrun-webhook-")), [host])
         template_gate.use_key_file(certs / "tls.key")
+    # With a client CA, only a caller with a certificate it signed (the API server) is
+    # answered: a pod calling the webhook directly gets no TLS session, so no answer.
+    if settings.webhook_client_ca:
+        return kopf.WebhookServer(addr=settings.webhook_addr, port=settings.webhook_port, host=host,
+                                  certfile=str(certs / "tls.crt"), pkeyfile=str(certs / "tls.key"),
+                                  cafile=str(certs / "ca.crt"), verify_mode=ssl.CERT_REQUIRED,
+                                  verify_cafile=settings.webhook_client_ca)
     return kopf.WebhookServer(addr=settings.webhook_addr, port=settings.webhook_port, host=host,
                               certfile=str(certs / "tls.crt"), pkeyfile=str(certs / "tls.key"),
                               cafile=str(certs / "ca.crt"))
@@ -102,6 +111,20 @@ class Webhooks:
         for key, value in audit.stamp(dict(body), dict(old) if old else None, _user(userinfo)).items():
             patch.metadata.annotations[key] = value
 
+    def own_run(self, user: str, namespace: str) -> dict[str, Any] | None:
+        """The FlowRun whose own ServiceAccount `user` is: named `<run>-runner` AND owned
+        by that run's uid (an unrelated account of that name, e.g. `gitlab-runner` next to
+        a run `gitlab`, is nobody's runner: contract/ownership.py)."""
+        run = policy.is_run_account(user, namespace)
+        if not run:
+            return None
+        obj = self.kube.get_flowrun(namespace, run)
+        if obj is None:
+            return None
+        account = self.kube.get("ServiceAccount", namespace, user.rsplit(":", 1)[-1])
+        uid = str((obj.get("metadata") or {}).get("uid") or "")
+        return obj if account is not None and owned_by(account, uid) else None
+
     def guard_template(self, body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
                        userinfo: dict[str, Any]) -> None:
         """spec.template beyond the allow-list only for someone who could create such a pod
@@ -110,8 +133,7 @@ class Webhooks:
         new = dict(body)
         meta = new.get("metadata") or {}
         namespace, user = meta.get("namespace", ""), _user(userinfo)
-        run = policy.is_run_account(user, namespace)
-        own_run = self.kube.get_flowrun(namespace, run) if run else None
+        own_run = self.own_run(user, namespace)
         errors, signature = admission.review_template(
             new, dict(old) if old else None, user=user, own_run=own_run,
             can_create_pods=lambda: self.kube.can_create_pods(namespace, userinfo or {}),

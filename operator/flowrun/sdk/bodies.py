@@ -44,39 +44,43 @@ def timed(fn: Callable[[], Any], seconds: float | None, what: str) -> Body[Any]:
     return (yield Timed(fn, seconds, what))
 
 
+def _advance(body: Body[T], sent: Any, thrown: BaseException | None) -> tuple[bool, Any]:
+    """Resume the body with an outcome: (True, what it returned) or (False, its next effect)."""
+    try:
+        return False, (body.send(sent) if thrown is None else body.throw(thrown))
+    except StopIteration as stop:
+        return True, stop.value
+
+
 def run(body: Body[T]) -> T:
     """Carry the body out in this thread."""
-    sent: Any = None
-    thrown: BaseException | None = None
-    while True:
-        try:
-            effect = body.send(sent) if thrown is None else body.throw(thrown)
-        except StopIteration as stop:
-            return stop.value
+    done, got = _advance(body, None, None)
+    while not done:
         sent, thrown = None, None
         try:
-            if isinstance(effect, Sleep):
-                time.sleep(effect.seconds)
+            if isinstance(got, Sleep):
+                time.sleep(got.seconds)
             else:
-                sent = call_with_timeout(effect.fn, effect.seconds, effect.what)
+                sent = call_with_timeout(got.fn, got.seconds, got.what)
         except BaseException as exc:  # noqa: BLE001 - thrown into the body, which decides
             thrown = exc
+        done, got = _advance(body, sent, thrown)
+    result: T = got
+    return result
 
 
 async def arun(body: Body[T]) -> T:
     """Carry the body out on the event loop."""
-    sent: Any = None
-    thrown: BaseException | None = None
-    while True:
-        try:
-            effect = body.send(sent) if thrown is None else body.throw(thrown)
-        except StopIteration as stop:
-            return stop.value
+    done, got = _advance(body, None, None)
+    while not done:
         sent, thrown = None, None
         try:
-            if isinstance(effect, Sleep):
-                await asyncio.sleep(effect.seconds)
+            if isinstance(got, Sleep):
+                await asyncio.sleep(got.seconds)
             else:
-                sent = await acall_with_timeout(effect.fn, effect.seconds, effect.what)
+                sent = await acall_with_timeout(got.fn, got.seconds, got.what)
         except BaseException as exc:  # noqa: BLE001 - thrown into the body, which decides
             thrown = exc
+        done, got = _advance(body, sent, thrown)
+    result: T = got
+    return result

@@ -35,7 +35,7 @@ from .context import RunContext, current_run, enter_run, exit_run
 from .futures import ThreadPoolTaskRunner
 from .live import FlowSuspended, RunCancelled, RunStopped
 from .logs import reset_log_prints, set_log_prints
-from .options import check_keywords, format_run_name
+from .options import check_keywords, format_run_name, with_changes
 from .retries import OnRetry, RetryDelay, RetryPolicy, retrying
 
 log = logging.getLogger("flowrun.flow")
@@ -118,12 +118,11 @@ class Flow(Generic[P, R]):
 
     def with_options(self, **options: Any) -> "Flow[P, R]":
         """A copy of this flow with some options changed (every other one kept)."""
-        check_keywords("flow", options, FLOW_KEYWORDS)
-        return Flow(self.fn, **{**self._options(), **options})
+        return Flow(self.fn, **with_changes("flow", self._options(), options, FLOW_KEYWORDS))
 
     def _options(self) -> dict[str, Any]:
-        """Every keyword of the constructor, as this flow has it: what with_options starts
-        from (tests/unit/sdk/test_with_options.py checks that none is missing)."""
+        """Every keyword of the constructor, as this flow has it (what with_options starts
+        from; tests/unit/sdk/test_with_options.py checks that none is missing)."""
         return dict(name=self.name, description=self.description, version=self.version,
                     tags=self.tags, validate_parameters=self.validate_parameters,
                     retries=self.retry_policy.retries,

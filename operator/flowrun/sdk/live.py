@@ -14,6 +14,7 @@ sleep-poll.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -296,9 +297,12 @@ class LiveFlowRun:
         suspend_after: int | None = None,
         approval: dict[str, Any] | None = None,
         notify_message: str | None = None,
+        as_model: bool = False,
     ) -> Any:
         """Record the pause (or suspension) and, for a pause, block until resumed.
-        Returns the validated input (a dict, or None). A suspension raises FlowSuspended."""
+        Returns the validated input (a dict, or None; with `as_model`, the model itself).
+        A suspension raises FlowSuspended. The model validates each input once (its
+        answer is kept for the decisions taken again on every read)."""
         request = PauseRequest(
             key=key, kind=kind, timeout_seconds=timeout,
             input_schema=model.model_json_schema() if model is not None else None,
@@ -307,14 +311,20 @@ class LiveFlowRun:
         check_pause_request(request)
         memo = PauseMemo()
 
+        judged: dict[str, tuple[str | None, pydantic.BaseModel | None]] = {}  # input -> (error, model)
+
+        def judge(data: Any) -> tuple[str | None, pydantic.BaseModel | None]:
+            assert model is not None
+            seen = json.dumps(data, sort_keys=True, default=str)
+            if seen not in judged:
+                try:
+                    judged[seen] = (None, model.model_validate(data or {}))
+                except pydantic.ValidationError as exc:
+                    judged[seen] = ("; ".join(validation_messages(exc)), None)
+            return judged[seen]
+
         def check(data: Any) -> str | None:
-            if model is None:
-                return None
-            try:
-                model.model_validate(data or {})
-            except pydantic.ValidationError as exc:
-                return "; ".join(validation_messages(exc))
-            return None
+            return None if model is None else judge(data)[0]
 
         def on_write(write: Write, obj: dict[str, Any]) -> None:
             if write.spec is not None and write.spec_first:
@@ -332,10 +342,12 @@ class LiveFlowRun:
                 log.info("suspended at %s: the Job will be torn down; resume restarts the flow", key)
                 raise FlowSuspended(key)
             if isinstance(step, Proceed):
-                data = step.value
-                if model is not None:
-                    data = model.model_validate(data or {}).model_dump(mode="json")
-                return data
+                if model is None:
+                    return step.value
+                _error, instance = judge(step.value)
+                if instance is None:  # the contract proceeds only with input the model took
+                    instance = model.model_validate(step.value or {})  # raises, saying why
+                return instance if as_model else instance.model_dump(mode="json")
             raise RuntimeError(f"unexpected step {step!r}")
 
     def _store_input(self, key: str, value: Any) -> None:

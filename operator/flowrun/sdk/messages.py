@@ -17,6 +17,7 @@ import asyncio
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar, overload
 
@@ -48,11 +49,20 @@ def _dual(blocking: Any) -> Any:
 
 # ---- where: the API, the namespace, the run -----------------------------------------
 
+_outside: list[Kube] = []
+_outside_lock = threading.Lock()
+
+
 def _kube() -> Kube:
+    """The run's own client inside a flow; elsewhere one client per process (made once:
+    reading a kubeconfig and asking who we are is not paid per input)."""
     ctx = current_run()
     if ctx is not None and ctx.live is not None:
         return ctx.live.kube
-    return Kube()
+    with _outside_lock:
+        if not _outside:
+            _outside.append(Kube())
+        return _outside[0]
 
 
 def _namespace(namespace: str | None) -> str:
@@ -115,16 +125,16 @@ def _resolve(kube: Kube, flow_run_id: str, namespace: str | None) -> _Run:
     return _Run(obj["metadata"]["namespace"], obj["metadata"]["name"], obj["metadata"].get("uid"), obj)
 
 
-_whoami: dict[int, str] = {}
+_whoami: "weakref.WeakKeyDictionary[Kube, str]" = weakref.WeakKeyDictionary()
 _whoami_lock = threading.Lock()
 
 
 def _username(kube: Kube) -> str:
     """Who the API server says we are (a SelfSubjectReview, once per client)."""
     with _whoami_lock:
-        if id(kube) not in _whoami:
-            _whoami[id(kube)] = str(kube.whoami().get("username") or "")
-        return _whoami[id(kube)]
+        if kube not in _whoami:
+            _whoami[kube] = str(kube.whoami().get("username") or "")
+        return _whoami[kube]
 
 
 # ---- sending --------------------------------------------------------------------------

@@ -13,6 +13,14 @@ def check_keywords(what: str, given: dict[str, Any], supported: Iterable[str]) -
                         f"supported: {', '.join(sorted(known))}")
 
 
+def with_changes(what: str, current: dict[str, Any], changes: dict[str, Any],
+                 supported: Iterable[str]) -> dict[str, Any]:
+    """`with_options`: the keywords to build the copy with (every current option, then
+    the changes, which must be supported keywords)."""
+    check_keywords(what, changes, supported)
+    return {**current, **changes}
+
+
 def format_run_name(template: Any, parameters: dict[str, Any]) -> str | None:
     """flow_run_name / task_run_name: a str.format template over the parameters, or a
     callable (no arguments, or the parameters as keywords ... Prefect calls it bare)."""

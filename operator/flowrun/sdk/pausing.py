@@ -23,12 +23,12 @@ from typing import Any, TypeVar, overload
 
 import pydantic
 
-from ..contract.lifecycle.people import InputRefused, user_change
-from ..contract.lifecycle.view import pending_pause
+from ..contract.lifecycle.people import Plan
+from ..contract.lifecycle.vocabulary import Refusal
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
-from ..contract.phases import InvalidTransition, PauseKind, Phase, State
+from ..contract.phases import PauseKind, Phase, State
 from ..contract.status import keys_contain
-from ..kube import Kube, KubeError
+from ..kube import Kube, KubeError, actions
 from .context import RunContext, require_flow_context
 from .inputs import as_run_input, description_of
 from ..contract import approvals as approval_rules
@@ -63,12 +63,13 @@ def _key(ctx: RunContext, key: str | None) -> str:
     return key if key is not None else f"pause-{index}"
 
 
-def _finish(model_info: tuple[type[pydantic.BaseModel], bool] | None, data: Any) -> Any:
+def _finish(model_info: tuple[type[pydantic.BaseModel], bool] | None, instance: Any) -> Any:
+    """What the pause returns: the input's model (validated once, by the runner), or its
+    one value for `wait_for_input=int` and the like."""
     if model_info is None:
         return None
-    model, unwrap = model_info
-    instance = model.model_validate(data or {})
-    return instance.value if unwrap else instance  # type: ignore[attr-defined]
+    _, unwrap = model_info
+    return instance.value if unwrap else instance
 
 
 def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None, key: str | None,
@@ -100,7 +101,7 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
             ctx.task_runner.wait_idle()  # the Job is torn down next: let submitted tasks finish
         ctx.pause_began()
         try:
-            data = live.pause(pause_key, kind=kind, timeout=timeout, model=model, **extra)
+            data = live.pause(pause_key, kind=kind, timeout=timeout, model=model, as_model=True, **extra)
         finally:
             ctx.pause_ended()
         return _finish(model_info, data)
@@ -177,19 +178,22 @@ def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
     `timeout=None` waits forever. With `flow_run_id=` (a name or uid), suspend another
     FlowRun. Awaitable in async code."""
     if flow_run_id is not None:
-        def patch() -> None:
-            kube = Kube()
-            ns, name, _ = _find(kube, str(flow_run_id), namespace)
-            kube.patch_flowrun(ns, name, {"spec": {"state": State.SUSPENDED.value}})
-        return _dual(patch)
+        def suspend() -> None:
+            _act(str(flow_run_id), namespace, State.SUSPENDED)
+        return _dual(suspend)
     return _pause(PauseKind.SUSPEND, "suspend_flow_run", wait_for_input, timeout, key,
                   approval=approval_rules.request(approvers, approvals, allow_creator),
                   notify_message=notify_message)
 
 
 class ResumeError(ValueError):
-    """A resume that cannot be done as asked (not paused, invalid input, refused by
-    the flow's validators...)."""
+    """A resume, suspend or cancel that cannot be done as asked (not paused, invalid
+    input, refused by the flow's validators...). `code`: why, when the run's state or
+    its input refused it (the contract's refusal code; None otherwise)."""
+
+    def __init__(self, message: str, code: Refusal | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _namespace(namespace: str | None) -> str:
@@ -246,32 +250,35 @@ def resume_flow_run(flow_run_id: Any, run_input: Any = None, namespace: str | No
     return _dual(lambda: _resume(str(flow_run_id), run_input, namespace))
 
 
-def _resume(flow_run_id: str, run_input: Any, namespace: str | None) -> None:
+def _act(flow_run_id: str, namespace: str | None, target: State, *, data: Any = None,
+         reason: str | None = None) -> tuple[Kube, str, str, dict[str, Any], Plan]:
+    """A person's action through the one door the CLI and the web UI use too
+    (kube/actions.py: `plan`, applied by compare-and-swap): (kube, namespace, name, the
+    run as written, the plan). A refusal is a ResumeError with its code; the API server's
+    own refusal is its KubeError, as before."""
     kube = Kube()
-    ns, name, obj = _find(kube, flow_run_id, namespace)
+    ns, name, _ = _find(kube, flow_run_id, namespace)
+    try:
+        obj, done = actions.change(kube, ns, name, target, data=data, reason=reason)
+    except actions.Refused as exc:
+        if exc.code in (Refusal.INVALID_INPUT, Refusal.NOT_WAITING_FOR_INPUT):
+            raise ResumeError(f"input for FlowRun {name} is invalid: {exc.message}", exc.code) from None
+        if exc.code is Refusal.NOT_STOPPED:
+            raise ResumeError(f"FlowRun {name} is {exc.message}", exc.code) from None
+        raise ResumeError(f"FlowRun {name}: {exc.message}", exc.code) from None
+    except actions.ApiRefused as exc:
+        raise exc.error from None
+    if obj is None or done is None:
+        raise ResumeError(f"FlowRun {ns}/{name} not found")
+    return kube, ns, name, obj, done
+
+
+def _resume(flow_run_id: str, run_input: Any, namespace: str | None) -> None:
     if isinstance(run_input, pydantic.BaseModel):
         run_input = run_input.model_dump(mode="json")
-    seen: dict[str, Any] = {}
-
-    def decide(obj: dict[str, Any]):
-        phase = (obj.get("status") or {}).get("phase")
-        state = (obj.get("spec") or {}).get("state")
-        if state == State.RUNNING.value and not (phase and Phase(phase).stopped):
-            raise ResumeError(f"FlowRun {name} is not paused or suspended (phase {phase})")
-        try:
-            patch = user_change(obj, State.RUNNING, data=run_input)
-        except InputRefused as exc:
-            raise ResumeError(f"input for FlowRun {name} is invalid: {exc}") from None
-        except InvalidTransition as exc:
-            raise ResumeError(f"FlowRun {name}: {exc}") from None
-        seen["key"] = (pending_pause(obj) or {}).get("key")
-        return patch, None
-
-    patched = kube.update_flowrun(ns, name, decide)
-    if patched is None:
-        raise ResumeError(f"FlowRun {ns}/{name} not found")
-    if seen.get("key"):
-        refusal = watch_resume(kube, ns, name, seen["key"], patched, RESUME_WATCH_SECONDS)
+    kube, ns, name, patched, done = _act(flow_run_id, namespace, State.RUNNING, data=run_input)
+    if done.key:
+        refusal = watch_resume(kube, ns, name, done.key, patched, RESUME_WATCH_SECONDS)
         if refusal:
             raise ResumeError(f"FlowRun {name} did not accept the input: {refusal}")
 
@@ -280,21 +287,16 @@ def cancel_flow_run(flow_run_id: Any, reason: str | None = None, namespace: str 
     """Cancel a FlowRun (by name or uid) from any live phase (paused and suspended
     included): its Job is deleted (a live runner runs the flow's on_cancellation hooks
     first), its linked subflows are cancelled, and it ends Cancelled with `reason` in
-    its message. Awaitable in async code."""
+    its message. Cancelling a run already cancelled does nothing. Awaitable in async code."""
     def cancel() -> None:
-        kube = Kube()
-        ns, name, _ = _find(kube, str(flow_run_id), namespace)
-
-        def decide(obj: dict[str, Any]):
-            if (obj.get("spec") or {}).get("state") == State.CANCELLED.value:
-                return None
-            try:
-                return user_change(obj, State.CANCELLED, reason=reason), None
-            except InvalidTransition as exc:
-                raise ResumeError(f"FlowRun {name}: {exc}") from None
-
-        if kube.update_flowrun(ns, name, decide) is None:
-            raise ResumeError(f"FlowRun {ns}/{name} not found")
+        try:
+            _act(str(flow_run_id), namespace, State.CANCELLED, reason=reason)
+        except ResumeError as exc:
+            if exc.code is not Refusal.FINISHED:
+                raise
+            _, _, obj = _find(Kube(), str(flow_run_id), namespace)
+            if (obj.get("spec") or {}).get("state") != State.CANCELLED.value:
+                raise  # a run that ended otherwise; one already cancelled is left as it is
     return _dual(cancel)
 
 

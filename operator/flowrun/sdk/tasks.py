@@ -34,7 +34,7 @@ from .context import RunContext, current_run, enter_task, exit_task, run_active_
 from .futures import (TaskFuture, TaskFutureList, ThreadPoolTaskRunner, resolve, unmapped,
                       wait_for_upstream)
 from .logs import reset_log_prints, set_log_prints
-from .options import check_keywords, format_run_name
+from .options import check_keywords, format_run_name, with_changes
 from .retries import RetryCondition, RetryDelay, RetryPolicy, retrying
 
 log = logging.getLogger("flowrun.task")
@@ -181,12 +181,11 @@ class Task(Generic[P, R]):
 
     def with_options(self, **options: Any) -> "Task[P, R]":
         """A copy of this task with some options changed (every other one kept)."""
-        check_keywords("task", options, TASK_KEYWORDS)
-        return Task(self.fn, **{**self._options(), **options})
+        return Task(self.fn, **with_changes("task", self._options(), options, TASK_KEYWORDS))
 
     def _options(self) -> dict[str, Any]:
-        """Every keyword of the constructor, as this task has it: what with_options starts
-        from (tests/unit/sdk/test_with_options.py checks that none is missing)."""
+        """Every keyword of the constructor, as this task has it (what with_options starts
+        from; tests/unit/sdk/test_with_options.py checks that none is missing)."""
         return dict(name=self.name, description=self.description, tags=self.tags, version=self.version,
                     cache_policy=self.cache_policy, cache_key_fn=self.cache_key_fn,
                     cache_expiration=self.cache_expiration, refresh_cache=self.refresh_cache,

@@ -180,7 +180,9 @@ def test_a_trickling_receiver_does_not_delay_another_namespace(operator, namespa
         condition = wait_for(lambda: (c := ready(namespace, "slow")).get("reason") == "DeliveryFailing" and c,
                              timeout=120, what="the slow deliveries to fail at their deadline")
         assert condition["message"] == "delivery failed; retrying"
-        assert "END /slow" in pod_log(namespace, "slow-receiver")
+        # the receiver sees the operator hang up (its next write fails: a second or two later)
+        wait_for(lambda: "END /slow" in pod_log(namespace, "slow-receiver"), timeout=60,
+                 what="the slow receiver to see the connection closed")
     finally:
         for i in range(4):
             kubectl("patch", "fr", f"slow-{i}", "--type", "merge", "-p", '{"spec":{"state":"Cancelled"}}',

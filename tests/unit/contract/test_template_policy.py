@@ -25,12 +25,12 @@ def c(**fields):
 
 WITHIN = {
     "nothing": {},
-    "labels and annotations": {"metadata": {"labels": {"team": "a"}, "annotations": {"x": "y"}}},
+    "labels and annotations under user.flowrun.io/": {"metadata": {"labels": {"user.flowrun.io/team": "a"},
+                                                                   "annotations": {"user.flowrun.io/x": "y"}}},
     "resources": c(resources={"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}),
     "node selector": {"spec": {"nodeSelector": {"disk": "ssd"}}},
     "tolerations": {"spec": {"tolerations": [{"key": "gpu", "operator": "Exists"}]}},
     "affinity": {"spec": {"affinity": {"nodeAffinity": {}}}},
-    "priority class": {"spec": {"priorityClassName": "high"}},
     "literal env": c(env=[{"name": "A", "value": "1"}]),
     "env from a ConfigMap key": c(env=[{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}]),
     "envFrom a ConfigMap": c(envFrom=[{"configMapRef": {"name": "cm"}, "prefix": "X_"}]),
@@ -63,6 +63,13 @@ FURTHER = {
     "the runner's command": (c(command=["sh"]), "spec.containers[0].command"),
     "the pod's name": ({"metadata": {"name": "x"}}, "metadata.name"),
     "node name": ({"spec": {"nodeName": "n1"}}, "spec.nodeName"),
+    # a label can put the run's pod behind another workload's Service; a priority evicts others
+    "a label another Service may select": ({"metadata": {"labels": {"app": "web"}}},
+                                           "metadata.labels[app]"),
+    "an annotation outside user.flowrun.io/": ({"metadata": {"annotations": {"sidecar.istio.io/inject": "true"}}},
+                                               "metadata.annotations[sidecar.istio.io/inject]"),
+    "a priority class": ({"spec": {"priorityClassName": "system-node-critical"}},
+                         "spec.priorityClassName: 'system-node-critical'"),
 }
 
 
@@ -108,9 +115,9 @@ def test_a_child_reaches_no_further_than_its_parent():
     assert no_wider_than(mount_parent_cache, {}, child_claim="c-cache", parent_claim="p-cache")
 
 
-def run(template, annotations=None, name="r"):
+def run(template, annotations=None, name="r", **spec):
     return {"metadata": {"name": name, "namespace": "ns", "annotations": annotations or {}},
-            "spec": {"flow": "a:b", "template": template}}
+            "spec": {"flow": "a:b", "template": template, **spec}}
 
 
 def test_the_operator_runs_a_further_reaching_template_only_with_the_webhooks_signature():
@@ -118,7 +125,7 @@ def test_the_operator_runs_a_further_reaching_template_only_with_the_webhooks_si
     wide = {"spec": {"serviceAccountName": "admin"}}
     assert operator_refusal(run({"spec": {"nodeSelector": {"a": "b"}}}), None, CLAIM) == ""
     assert "did not approve" in operator_refusal(run(wide), key, CLAIM)
-    good = {ANNOTATION_TEMPLATE_APPROVAL: sign(key, "ns", "r", wide)}
+    good = {ANNOTATION_TEMPLATE_APPROVAL: sign(key, "ns", "r", {"template": wide})}
     assert approved(key, run(wide, good)) and operator_refusal(run(wide, good), key, CLAIM) == ""
     # a signature is bound to the key, the run's name and the exact template
     assert not approved(b"other" * 8, run(wide, good))
@@ -126,3 +133,9 @@ def test_the_operator_runs_a_further_reaching_template_only_with_the_webhooks_si
     assert not approved(key, run({"spec": {"serviceAccountName": "root"}}, good))
     assert not approved(None, run(wide, good))
     assert "did not approve" in operator_refusal(run(wide, {ANNOTATION_TEMPLATE_APPROVAL: "forged"}), key, CLAIM)
+    # ...and every other field that shapes the pod: a new image or cache voids the approval
+    assert not approved(key, run(wide, good, image="evil:latest"))
+    assert not approved(key, run(wide, good, cache={"claimName": "db"}))
+    assert "did not approve" in operator_refusal(run(wide, good, image="evil:latest"), key, CLAIM)
+    # defaults the API server fills in sign like absent fields
+    assert approved(key, run(wide, good, image="", cache={"claimName": ""}))

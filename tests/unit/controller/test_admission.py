@@ -110,7 +110,19 @@ def test_a_wider_template_needs_the_right_to_create_pods():
     sar, _ = asks((True, ""))
     errors, signature = review_template(fr(template=WIDE), None, user="admin", own_run=None,
                                         can_create_pods=sar, key=KEY)
-    assert errors == [] and signature == sign(KEY, "ns", "r", WIDE)
+    assert errors == [] and signature == sign(KEY, "ns", "r", {"template": WIDE})
+
+
+def test_a_new_image_for_an_approved_run_is_judged_again_against_who_changes_it():
+    old = fr(template=WIDE, annotations={ANNOTATION_TEMPLATE_APPROVAL: sign(KEY, "ns", "r", {"template": WIDE})})
+    new = fr(template=WIDE, annotations=dict(old["metadata"]["annotations"]))
+    new["spec"]["image"] = "evil:latest"
+    sar, calls = asks((False, "no RBAC policy matched"))
+    errors, signature = review_template(new, old, user="eve", own_run=None, can_create_pods=sar, key=KEY)
+    assert signature is None and "eve may not create pods" in errors[0] and calls == [1]
+    sar, _ = asks((True, ""))
+    errors, signature = review_template(new, old, user="admin", own_run=None, can_create_pods=sar, key=KEY)
+    assert errors == [] and signature == sign(KEY, "ns", "r", new["spec"])
 
 
 def test_an_unchanged_template_keeps_the_webhooks_approval_only():
@@ -154,13 +166,13 @@ def test_a_run_cannot_widen_its_childs_template_even_if_its_account_could_create
 
 
 def test_a_child_may_reach_as_far_as_its_approved_parent():
-    parent = fr(name="parent", uid=UID, template=WIDE, annotations={ANNOTATION_TEMPLATE_APPROVAL: sign(KEY, "ns", "parent", WIDE)})
+    parent = fr(name="parent", uid=UID, template=WIDE, annotations={ANNOTATION_TEMPLATE_APPROVAL: sign(KEY, "ns", "parent", {"template": WIDE})})
     assert approved(KEY, parent)
     sar, _ = asks((False, ""))
     child = linked_child(template=WIDE)
     errors, signature = review_template(child, None, user="system:serviceaccount:ns:parent-runner",
                                         own_run=parent, can_create_pods=sar, key=KEY)
-    assert errors == [] and signature == sign(KEY, "ns", child["metadata"]["name"], WIDE)
+    assert errors == [] and signature == sign(KEY, "ns", child["metadata"]["name"], {"template": WIDE})
 
 
 def test_a_run_may_not_change_its_own_template():
@@ -168,4 +180,4 @@ def test_a_run_may_not_change_its_own_template():
     errors, _ = review_template(fr(name="parent", uid=UID, template=WIDE), PARENT,
                                 user="system:serviceaccount:ns:parent-runner", own_run=PARENT,
                                 can_create_pods=sar, key=KEY)
-    assert errors == ["a run's ServiceAccount may not change spec.template"]
+    assert errors == ["a run's ServiceAccount may not change spec.template, spec.image or spec.cache"]

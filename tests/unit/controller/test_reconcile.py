@@ -152,3 +152,35 @@ def test_the_mark_rides_with_the_operators_next_status_write():
     rec.reconcile("ns", "r")
     status = kube.get_flowrun("ns", "r")["status"]
     assert status["phase"] == "Suspended" and status["eventedSeq"] >= 1
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("kind,name", [("ServiceAccount", "r-runner"), ("Role", "r-runner"),
+                                       ("RoleBinding", "r-runner"), ("PersistentVolumeClaim", "r-cache"),
+                                       ("Job", "r-1")])
+def test_an_object_of_the_name_that_is_not_the_runs_own_is_never_adopted(kind, name):
+    store, kube, rec = setup()
+    theirs = {"kind": kind, "metadata": {"name": name, "namespace": "ns", "labels": {"app": "gitlab"}}}
+    kube.put(theirs)
+    before = kube.get(kind, "ns", name)
+    assert rec.reconcile("ns", "r") is None
+    fr = kube.get_flowrun("ns", "r")
+    assert fr["status"]["phase"] == "Failed" and fr["status"]["reason"] == "Conflict"
+    assert f"{kind} {name} already exists and does not belong to this run" in fr["status"]["message"]
+    failed = next(c for c in fr["status"]["conditions"] if c["type"] == "Failed")
+    assert failed["status"] == "True" and name in failed["message"]
+    assert "Conflict" in [e["reason"] for e in store.events]
+    assert kube.get(kind, "ns", name) == before  # untouched
+    if kind != "Job":
+        assert kube.get("Job", "ns", "r-1") is None  # nothing started
+
+
+def test_the_runs_own_objects_are_used_again_on_a_later_attempt():
+    store, kube, rec = setup()
+    rec.reconcile("ns", "r")
+    fr = kube.get_flowrun("ns", "r")
+    rec.ensure_job(fr, 2)  # the account, Role, binding and claim exist: owned, so used
+    assert kube.get("Job", "ns", "r-2") is not None
+    assert kube.get_flowrun("ns", "r")["status"]["phase"] == "Pending"

@@ -11,6 +11,7 @@ import flowrun.sdk.pausing as pausing
 from flowrun import flow, task
 from flowrun.cache_policies import INPUTS, NONE, TASK_SOURCE
 from flowrun.context import FlowRunContext, TaskRunContext, get_run_context
+from flowrun import cancel_flow_run
 from flowrun.flow_runs import pause_flow_run, resume_flow_run, suspend_flow_run
 from flowrun.input import RunInput
 from flowrun.logging import get_run_logger
@@ -296,12 +297,15 @@ class FakeLive:
     def checkpoint(self, _next_key):
         pass
 
-    def pause(self, key, *, kind, timeout, model, description=None):
+    def pause(self, key, *, kind, timeout, model, description=None, as_model=False):
         self.calls.append({"key": key, "kind": kind.value, "description": description,
                            "schema": model.model_json_schema() if model else None,
                            "thread": threading.current_thread().name})
         self.paused.set()
         assert self.resumed.wait(5), "never resumed"
+        if model is not None:  # as LiveFlowRun: validated by the model once
+            instance = model.model_validate(self.data or {})
+            return instance if as_model else instance.model_dump(mode="json")
         return self.data
 
     def resume(self, data=None):
@@ -426,6 +430,39 @@ def test_suspend_another_run_by_uid(monkeypatch):
     monkeypatch.setattr(pausing, "Kube", lambda: kube)
     suspend_flow_run(flow_run_id=UID)
     assert kube.patches[0][1:] == ("greet", {"spec": {"state": "Suspended"}})
+
+
+def run_in_phase(phase, state):
+    obj = paused_run(UserInput.model_json_schema())
+    obj["spec"]["state"], obj["status"]["phase"] = state, phase
+    return obj
+
+
+@pytest.mark.parametrize("call,phase,state,code", [
+    (lambda: suspend_flow_run(flow_run_id="greet", namespace="team"), "Completed", "Running", "Finished"),
+    (lambda: resume_flow_run("greet", namespace="team"), "Running", "Running", "NotStopped"),
+    (lambda: resume_flow_run("greet", run_input={"name": 1}, namespace="team"), "Paused", "Paused",
+     "InvalidInput"),
+    (lambda: cancel_flow_run("greet", namespace="team"), "Failed", "Running", "Finished"),
+])
+def test_the_sdks_actions_are_refused_by_the_one_door_with_a_code(monkeypatch, call, phase, state, code):
+    """resume_flow_run, suspend_flow_run(flow_run_id=) and cancel_flow_run decide nothing
+    themselves (kube/actions.py plans the change, as for the CLI and the UI): a refusal
+    says why with the contract's code, and nothing is written."""
+    kube = FakeKube(run_in_phase(phase, state))
+    monkeypatch.setattr(pausing, "Kube", lambda: kube)
+    with pytest.raises(pausing.ResumeError) as refused:
+        call()
+    assert refused.value.code is not None and refused.value.code.value == code
+    assert kube.patches == []
+
+
+def test_cancelling_a_run_already_cancelled_does_nothing(monkeypatch):
+    for phase in ("Running", "Cancelled"):
+        kube = FakeKube(run_in_phase(phase, "Cancelled"))
+        monkeypatch.setattr(pausing, "Kube", lambda: kube)
+        cancel_flow_run("greet", namespace="team")
+        assert kube.patches == []
 
 
 def test_resume_reports_a_refusal_by_the_flows_validators(monkeypatch):

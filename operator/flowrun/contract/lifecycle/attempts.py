@@ -17,7 +17,7 @@ from ..phases import Phase, State
 from ..status import clip, history_patch, phase_patch
 from .steps import CreateJob, DeleteJobs, PatchChildren, Step, Wait, Write, end_status
 from .view import RunView
-from .vocabulary import ANNOTATION_SUSPENDED_WITH_PARENT, INFRASTRUCTURE_REFUSED, POD_LOSSES_EXHAUSTED
+from .vocabulary import ANNOTATION_SUSPENDED_WITH_PARENT, CONFLICT, INFRASTRUCTURE_REFUSED, POD_LOSSES_EXHAUSTED
 from .world import Policy, World
 
 
@@ -143,3 +143,14 @@ def job_refused(obj: Mapping[str, Any], code: int, message: str, now: datetime) 
                                        by="operator", now=now))
     reason = "QuotaExceeded" if "quota" in message.lower() else "JobRefused"
     return _blocked(run, reason, f"The runner Job cannot be created: {message}", now)
+
+
+def job_conflict(obj: Mapping[str, Any], message: str, now: datetime) -> Write | Wait:
+    """An object the attempt needs exists under its name but belongs to someone else
+    (contract/ownership.py): the run fails with the reason Conflict, naming it; it is
+    never adopted."""
+    run = RunView.of(obj)
+    if run.phase is None or run.terminal:
+        return Wait("finished")
+    return Write(status=end_status(run.status, Phase.FAILED, CONFLICT, message, action="failed",
+                                   by="operator", now=now))

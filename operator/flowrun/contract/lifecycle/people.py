@@ -49,11 +49,14 @@ def action_verb(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
 
 
 class InputRefused(ValueError):
-    """Input that the pause the run waits at does not accept (`code`: why)."""
+    """Input that the pause the run waits at does not accept (`code`: why; `problems`:
+    the (field's JSON path, problem) pairs the schema found, so nobody validates again)."""
 
-    def __init__(self, message: str, code: Refusal = Refusal.INVALID_INPUT) -> None:
+    def __init__(self, message: str, code: Refusal = Refusal.INVALID_INPUT,
+                 problems: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.problems = list(problems or [])
 
 
 def user_change(obj: Mapping[str, Any], target: State, *, data: Any = None,
@@ -75,9 +78,10 @@ def user_change(obj: Mapping[str, Any], target: State, *, data: Any = None,
         if data is not None and not schema:
             raise InputRefused("the run does not wait for input; resume it without input",
                                Refusal.NOT_WAITING_FOR_INPUT)
-        errors = input_errors(schema, data)
-        if errors:
-            raise InputRefused("; ".join(errors))
+        problems = input_problems(schema, data)
+        if problems:
+            raise InputRefused("; ".join(f"{where}: {message}" for where, message in problems),
+                               problems=problems)
         if data is not None:
             patch["spec"]["input"] = data
     return patch
@@ -196,9 +200,8 @@ def plan(obj: Mapping[str, Any], target: State, *, data: Any = None, reason: str
         except InvalidTransition as exc:
             raise Refused(str(exc), applies=False, code=exc.code) from None
         except InputRefused as exc:
-            problems = input_problems(schema, data)
             raise Refused(str(exc), invalid_input=True, code=exc.code, fields=field_map(
-                ("" if path == "(input)" else path, msg) for path, msg in problems)) from None
+                ("" if path == "(input)" else path, msg) for path, msg in exc.problems)) from None
         return Plan(patch, ph, key=pause.key if pause and run.stopped else None,
                     input_sent=data is not None)
     if only_waiting and (not run.stopped or pause is None):

@@ -101,8 +101,9 @@ DEADLINE_EXCEEDED = "DeadlineExceeded"          # a pause or suspension was neve
 POD_LOSSES_EXHAUSTED = "PodLossesExhausted"     # more pods lost than spec.maxPodLosses
 INFRASTRUCTURE_REFUSED = "InfrastructureRefused"  # invalid Job, image that cannot be pulled...
 CANCELLED = "Cancelled"                         # spec.state: Cancelled
+CONFLICT = "Conflict"  # an object of a name the run needs belongs to someone else (contract/ownership.py)
 END_REASONS = frozenset({FLOW_FAILED, DEADLINE_EXCEEDED, POD_LOSSES_EXHAUSTED,
-                         INFRASTRUCTURE_REFUSED, CANCELLED})
+                         INFRASTRUCTURE_REFUSED, CANCELLED, CONFLICT})
 # Runs that end for these reasons lose their Jobs (no pod may run on); a flow's own
 # failure keeps its Job so that `kubectl logs` shows the traceback.
 REMOVE_JOBS = frozenset({DEADLINE_EXCEEDED, INFRASTRUCTURE_REFUSED, CANCELLED})
