@@ -62,6 +62,30 @@ test: venv browser ## run the whole suite: lint, types, unit, integration and en
 test-unit: venv ## run only the tests that need no cluster
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
+# Mutation testing of the rules (contract/): slow, so not part of `make test`. Run it
+# before changing a rule (docs/testing.md): MODULES narrows it to some modules, e.g.
+# `make mutation MODULES=contract/approvals.py`. Report: .out/mutation/report.md.
+MODULES ?= contract/*
+MUTATION_EXAMPLES ?= 50
+MUTATION_JOBS ?= 2
+MUTATION_WORK ?= .out/mutation/work
+
+.PHONY: mutation
+mutation: venv ## mutation score of contract/ (mutmut; MODULES=contract/approvals.py for a subset); .out/mutation/report.md
+	@$(PY) -c 'import mutmut' 2>/dev/null || $(PIP) install --quiet -e '.[mutation]'
+	@$(PY) tests/mutation/run.py --modules '$(MODULES)' --examples $(MUTATION_EXAMPLES) --jobs $(MUTATION_JOBS) --work '$(MUTATION_WORK)'
+
+# The interleavings property test at many examples, once, to hunt flaky failures (a
+# failure is a bug of the code or of the test's model: fix it, never retry it).
+INTERLEAVINGS ?= 20000
+
+.PHONY: interleavings
+interleavings: venv ## the interleavings property test at INTERLEAVINGS examples (20,000), timed
+	@echo "==> tests/unit/controller/test_interleavings.py at $(INTERLEAVINGS) examples"
+	@start=$$(date +%s); FLOWRUN_INTERLEAVINGS=$(INTERLEAVINGS) $(PY) -m pytest -q -p no:cacheprovider \
+	  tests/unit/controller/test_interleavings.py -k test_interleavings --timeout 0 $(PYTEST_ARGS); rc=$$?; \
+	  echo "==> $(INTERLEAVINGS) examples in $$(( $$(date +%s) - start )) s"; exit $$rc
+
 .PHONY: cluster-up
 cluster-up: ## start (or reuse) the local single-node cluster; last line: export KUBECONFIG=...
 	@$(CLUSTER)/cluster-up.sh

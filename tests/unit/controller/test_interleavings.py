@@ -8,20 +8,33 @@ contract's runner steps applied through the real compare-and-swap loop, one writ
 time, stale attempts included). The flow: task A, a pause for input (K1), task B, a
 suspension by the flow itself (K2), task C, done.
 
+The clock is an actor too: it advances by seconds or by hours, so pause deadlines
+(K1's, K2's, an outside suspension's) come and go between any two steps.
+
 Invariants, after every step:
 - a Failed run failed for a reason of the documented list (never "the flow raised": it
   does not), and a finished run never changes again;
 - at most one runner process runs flow code at any moment;
+- a fenced attempt writes nothing and runs no flow code: no runner write lands while the
+  run (as the API server has it) fences that runner's attempt, and no runner moves on
+  into flow code on a copy of the run that fences it;
+- status.podLosses never exceeds spec.maxPodLosses, nor the pods that ended early; the
+  run fails for pod losses only once it lost one more than the limit;
+- a deadline fires once and only past its time (the run's completionTime is not before
+  the pause's deadline, one `timed-out` entry);
 - at most one Job was ever created per attempt;
 - the FlowRun stays under its size bound.
-And when the run is left alone to settle: a resume that the API server accepted with
+And when the run is left alone to settle (every watch, the runners' included, catches
+up: each runner decides on a fresh copy): a resume that the API server accepted with
 valid input for K1 is not lost (the flow received exactly that input), unless a later
-suspension, cancellation or pod-loss limit explains otherwise.
+suspension, cancellation or pod-loss limit explains otherwise; and no run waits at a
+pause whose deadline has passed.
 """
 from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -31,9 +44,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from fakeapi import FakeKube, Store, merge_patch
 from flowrun.contract.lifecycle.pausing import PauseMemo, PauseRequest, runner_pause
-from flowrun.contract.lifecycle.runner import runner_checkpoint, runner_finished, runner_started
+from flowrun.contract.lifecycle.runner import runner_checkpoint, runner_fence, runner_finished, runner_started
 from flowrun.contract.lifecycle.steps import Exit, Hold, PauseHere, Proceed, Stash, Stop, Write
-from flowrun.contract.lifecycle.view import pending_pause
+from flowrun.contract.lifecycle.view import RunView, pending_pause
 from flowrun.contract.lifecycle.vocabulary import (
     CANCELLED,
     DEADLINE_EXCEEDED,
@@ -42,8 +55,8 @@ from flowrun.contract.lifecycle.vocabulary import (
 )
 from flowrun.contract.constants import MAX_FLOWRUN_BYTES
 from flowrun.contract.phases import PauseKind, Phase
-from flowrun.contract.lifecycle.vocabulary import now
-from flowrun.contract.status import keys_contain
+from flowrun.contract.status import keys_contain, parse_timestamp
+from flowrun.controller import reconcile
 from flowrun.controller.admission import review_update
 from flowrun.controller.cache import WorldCache
 from flowrun.controller.reconcile import Reconciler
@@ -57,6 +70,8 @@ SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "require
           "additionalProperties": False}
 K1 = PauseRequest("pause-1", PauseKind.PAUSE, 3600, input_schema=SCHEMA)
 K2 = PauseRequest("pause-2", PauseKind.SUSPEND, 3600)
+MAX_POD_LOSSES = 3
+START = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
 
 
 class Crash(Exception):
@@ -65,6 +80,7 @@ class Crash(Exception):
 
 class CrashingKube(FakeKube):
     crash_after: int | None = None
+    landing: Any = None  # called with the run as stored and the write's version, before a write
 
     def patch_flowrun(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         if self.crash_after is not None:
@@ -72,6 +88,8 @@ class CrashingKube(FakeKube):
                 self.crash_after = None
                 raise Crash()
             self.crash_after -= 1
+        if self.landing is not None:
+            self.landing(self.store.objects.get(("FlowRun", args[0], args[1])), kwargs.get("resource_version"))
         return super().patch_flowrun(*args, **kwargs)
 
 
@@ -92,6 +110,8 @@ class Runner:
         self.memo = PauseMemo()
         self.got_k1: Any = "unset"
         self.seen: dict | None = None  # the run as its watch last brought it (may lag)
+        self.decided_on: dict | None = None  # the copy its last step was decided on
+        self.reported_end = False  # its runner_finished write landed
 
     @property
     def running_code(self) -> bool:
@@ -107,17 +127,38 @@ class FlowRunInterleavings(RuleBasedStateMachine):
         self.user = FakeKube(self.store, user="alice")
         self.operator_kube = CrashingKube(self.store, user="system:serviceaccount:flowrun-system:flowrun-operator")
         self.runner_kube = CrashingKube(self.store, user=RUNNER_USER)
-        self.reconciler = Reconciler(self.operator_kube, Settings(runner_image="img", max_pod_losses=3))
+        self.reconciler = Reconciler(self.operator_kube, Settings(runner_image="img", max_pod_losses=MAX_POD_LOSSES))
         self.volume: dict[str, Any] = {}
         self.runners: dict[str, Runner] = {}
         self.accepted: list[tuple[str, Any]] = []  # ("resume", input) / ("suspend"|"cancel"|"pause", None)
         self.finished_as: dict[str, Any] | None = None
         self.cache: WorldCache | None = None
+        self.clock = START  # the clock actor's time: the operator's and the runners' now()
+        self._real_now = reconcile.now
+        reconcile.now = lambda: self.clock
+        self.acting: Runner | None = None  # the runner whose step is being taken
+        self.fenced_writes: list[str] = []
+        self.runner_kube_landing()
         self.user.create_flowrun(NS, {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun",
                                       "metadata": {"name": NAME, "namespace": NS},
                                       "spec": {"flow": "m:f", "state": "Running"}})
 
     # ---- helpers -------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock
+
+    def runner_kube_landing(self) -> None:
+        def landing(stored: dict[str, Any] | None, version: str | None) -> None:
+            runner = self.acting
+            if runner is None or stored is None:
+                return
+            if version is not None and stored["metadata"]["resourceVersion"] != version:
+                return  # it conflicts: nothing lands
+            stop = runner_fence(stored, runner.attempt)
+            if stop is not None:
+                self.fenced_writes.append(f"{runner.pod} (attempt {runner.attempt}) wrote after: {stop.reason}")
+        self.runner_kube.landing = landing
 
     def run(self) -> dict[str, Any]:
         obj = self.user.get_flowrun(NS, NAME)
@@ -177,7 +218,8 @@ class FlowRunInterleavings(RuleBasedStateMachine):
         cache lags the API and its kinds lag each other in every order."""
         if cached:
             self.cache = WorldCache(job_view, pod_view)
-            self.reconciler = Reconciler(self.operator_kube, Settings(runner_image="img", max_pod_losses=3),
+            self.reconciler = Reconciler(self.operator_kube,
+                                         Settings(runner_image="img", max_pod_losses=MAX_POD_LOSSES),
                                          cache=self.cache)
 
     @rule(kind=st.sampled_from(["FlowRun", "Job", "Pod"]))
@@ -217,6 +259,13 @@ class FlowRunInterleavings(RuleBasedStateMachine):
             pass
         finally:
             self.operator_kube.crash_after = None
+
+    # ---- the clock -----------------------------------------------------------------
+
+    @rule(seconds=st.sampled_from([1, 600, 3599, 3600, 3601]))
+    def clock_advances(self, seconds: int) -> None:
+        """Time passes: a second, a minute, a pause's whole timeout (3,600 s) and a bit."""
+        self.clock += timedelta(seconds=seconds)
 
     # ---- the kubelet ---------------------------------------------------------------
 
@@ -292,6 +341,7 @@ class FlowRunInterleavings(RuleBasedStateMachine):
             obj = runner.seen
         else:
             obj = runner.seen = self.runner_kube.get_flowrun(NS, NAME)
+        runner.decided_on = obj
         step = step_for(obj)
         if isinstance(step, Write):
             written, landed = write_step(lambda decide, **kw: self.runner_kube.update_flowrun(NS, NAME, decide, **kw),
@@ -303,7 +353,23 @@ class FlowRunInterleavings(RuleBasedStateMachine):
             return None
         return step
 
+    def _fresh(self, r: Runner) -> dict[str, Any]:
+        obj = r.decided_on = self.runner_kube.get_flowrun(NS, NAME)
+        return obj
+
     def _runner_step(self, r: Runner) -> None:
+        self.acting = r
+        before = r.pc
+        try:
+            self._runner_moves(r)
+        finally:
+            self.acting = None
+        if r.pc != before and r.running_code:
+            # It moved on into flow code: on a copy that let it (not fenced).
+            stop = runner_fence(r.decided_on, r.attempt)
+            assert stop is None, f"{r.pod} (attempt {r.attempt}) ran flow code after: {stop.reason}"
+
+    def _runner_moves(self, r: Runner) -> None:
         def stop_if(step) -> bool:
             if isinstance(step, Stop):
                 r.pc = "stopped"
@@ -312,13 +378,13 @@ class FlowRunInterleavings(RuleBasedStateMachine):
             return False
 
         if r.pc == "boot":
-            step = self._write(r, lambda o: runner_started(o, r.attempt, "go", now()))
+            step = self._write(r, lambda o: runner_started(o, r.attempt, "go", self.now()))
             if not stop_if(step):
-                obj = self.runner_kube.get_flowrun(NS, NAME)
+                obj = self._fresh(r)
                 if (obj.get("status") or {}).get("phase") in ("Running", "Paused"):
                     r.pc = "A"
         elif r.pc in ("A", "B", "C"):
-            check = runner_checkpoint(self.runner_kube.get_flowrun(NS, NAME), r.attempt)
+            check = runner_checkpoint(self._fresh(r), r.attempt)
             if stop_if(check) or isinstance(check, Hold):
                 return
             if isinstance(check, PauseHere):  # an outside pause: not modelled as a key; carry on
@@ -332,7 +398,7 @@ class FlowRunInterleavings(RuleBasedStateMachine):
                 if write.spec is not None and write.spec_first:
                     r.memo.armed = int(obj["metadata"]["generation"])
             step = self._write(r, lambda o: runner_pause(
-                o, r.attempt, request, r.memo, now(), check=model_check,
+                o, r.attempt, request, r.memo, self.now(), check=model_check,
                 stored=lambda k: ((k in self.volume), self.volume.get(k))), on_write)
             if stop_if(step):
                 return
@@ -349,8 +415,9 @@ class FlowRunInterleavings(RuleBasedStateMachine):
                 self._pod_ends(r.pod, "Succeeded")
         elif r.pc == "finish":
             done = self._write(r, lambda o: runner_finished(o, r.attempt, failed=False, message="done",
-                                                               now=now(), result=1, has_result=True))
+                                                               now=self.now(), result=1, has_result=True))
             if not stop_if(done):
+                r.reported_end = True
                 r.pc = "exited"
                 self._pod_ends(r.pod, "Succeeded")
 
@@ -380,6 +447,40 @@ class FlowRunInterleavings(RuleBasedStateMachine):
         assert len(running) <= 1, [(r.pod, r.pc) for r in running]
 
     @invariant()
+    def a_fenced_attempt_writes_nothing(self) -> None:
+        assert not self.fenced_writes, self.fenced_writes
+
+    def _pods_ended_early(self) -> int:
+        """Pods that ended without their runner reporting the run's end: lost, crashed,
+        stopped by a fence, or exited on the flow's own suspension (a fence or a
+        suspension withdrawn with the webhook bypassed leaves such a pod behind too)."""
+        return sum(1 for r in self.runners.values()
+                   if r.pc in ("exited", "stopped", "dead") and not r.reported_end)
+
+    @invariant()
+    def pod_losses_stay_within_the_limit(self) -> None:
+        status = self.run().get("status") or {}
+        losses = int(status.get("podLosses") or 0)
+        ended = self._pods_ended_early()
+        assert losses <= MAX_POD_LOSSES, status
+        assert losses <= ended, (losses, ended, status.get("history"))
+        if status.get("reason") == POD_LOSSES_EXHAUSTED:
+            assert losses == MAX_POD_LOSSES and ended > MAX_POD_LOSSES, (losses, ended)
+
+    @invariant()
+    def a_deadline_fires_once_and_only_past_its_time(self) -> None:
+        status = self.run().get("status") or {}
+        fired = [h for h in status.get("history") or [] if h.get("action") == "timed-out"]
+        assert len(fired) <= 1, fired
+        if status.get("reason") == DEADLINE_EXCEEDED:
+            assert len(fired) == 1, status.get("history")
+            deadline = parse_timestamp((status.get("pause") or {}).get("deadline"))
+            ended = parse_timestamp(status.get("completionTime"))
+            assert deadline is not None and ended is not None and deadline <= ended <= self.clock, status
+        else:
+            assert not fired, status
+
+    @invariant()
     def one_job_per_attempt(self) -> None:
         assert all(count == 1 for (kind, _, _), count in self.store.created.items() if kind == "Job"), \
             self.store.created
@@ -393,6 +494,12 @@ class FlowRunInterleavings(RuleBasedStateMachine):
                            self.volume, sorted(map(str, self.store.objects))], sort_keys=True, default=str)
 
     def teardown(self) -> None:
+        try:
+            self._settle()
+        finally:
+            reconcile.now = self._real_now
+
+    def _settle(self) -> None:
         """Leave the run alone until it settles; a resume accepted last is not lost.
         Every watch catches up here, the runners' too: a runner left on the lagging copy
         of the last rule would wait for ever on a resume its watch never brings, which no
@@ -413,6 +520,11 @@ class FlowRunInterleavings(RuleBasedStateMachine):
                 break
         obj = self.run()
         status = obj.get("status") or {}
+        for r in self.runners.values():  # every runner settled on a fresh copy
+            if r.pc not in ("exited", "stopped", "dead") and r.decided_on is not None:
+                assert r.decided_on["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"], r.pod
+        deadline = RunView.of(obj).pause_deadline
+        assert deadline is None or deadline > self.clock, f"waits past its deadline: {status}"
         if not self.accepted or self.accepted[-1][0] != "resume":
             return
         if status.get("phase") in (Phase.FAILED.value, Phase.CANCELLED.value):
@@ -443,3 +555,54 @@ def test_the_fake_api_bumps_generation_on_spec_changes_only(unused):
     assert gen() == 1
     kube.patch_flowrun("ns", "x", {"spec": {"state": "Paused"}})
     assert gen() == 2
+
+
+def test_teardown_settles_a_runner_left_on_a_lagging_copy():
+    """The failing case of issue 28, replayed: start, four runner steps (the last one on a
+    lagging copy: the runner records its pause and keeps that copy), a resume with input,
+    teardown. The teardown lets every watch catch up, so the runner sees the resume and
+    the flow gets its input; a teardown that kept the last rule's lagging copy left the
+    runner holding at the pause for ever."""
+    machine = FlowRunInterleavings()
+    for _ in range(3):  # the run recorded, its Job created, the Job's uid recorded
+        machine.operator_step()
+    machine.kubelet_starts_pods()
+    (runner,) = machine.runners.values()
+    for lagging in (False, False, False, True):  # started, at K1, armed, pause recorded
+        machine.lagging = lagging
+        machine._runner_step(runner)
+    assert runner.pc == "K1" and (machine.run()["status"].get("pause") or {}).get("key") == "pause-1"
+    machine.resume_with_input("Marvin")
+    assert machine.accepted == [("resume", {"name": "Marvin"})]
+    machine.lagging = True  # as the last rule left it
+    machine.teardown()
+    assert runner.got_k1 == {"name": "Marvin"}
+
+
+def test_the_clock_actor_fires_a_pause_deadline_at_its_time_and_once():
+    """The clock as an actor, replayed: the run pauses at K1 (deadline one hour on), the
+    clock moves to one second before it (nothing happens), then to it (the run fails,
+    DeadlineExceeded, ending at the deadline), then further (nothing more)."""
+    machine = FlowRunInterleavings()
+    try:
+        for _ in range(3):
+            machine.operator_step()
+        machine.kubelet_starts_pods()
+        (runner,) = machine.runners.values()
+        for _ in range(4):
+            machine._runner_step(runner)
+        status = machine.run()["status"]
+        assert status["phase"] == "Paused" and status["pause"]["deadline"] == "2026-11-25T13:00:00Z"
+        machine.clock_advances(3599)
+        machine.operator_step()
+        assert machine.run()["status"]["phase"] == "Paused"
+        machine.clock_advances(1)
+        machine.operator_step()
+        status = machine.run()["status"]
+        assert status["reason"] == DEADLINE_EXCEEDED and status["completionTime"] == "2026-11-25T13:00:00Z"
+        machine.clock_advances(3600)
+        machine.operator_step()
+        machine.a_deadline_fires_once_and_only_past_its_time()
+        machine.a_finished_run_never_changes()
+    finally:
+        machine.teardown()
