@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowrun.contract import approvals as a
+from flowrun.contract.signing import single
 from flowrun.contract.lifecycle.operator import idle_suspension_due, next_due, operator_step
 from flowrun.contract.lifecycle.pausing import PauseMemo, PauseRequest, check_pause_request, runner_pause
 from flowrun.contract.lifecycle.people import review_create
@@ -369,9 +370,11 @@ def test_the_webhook_lets_the_resume_through_at_exactly_the_nth_approver(require
     record: dict[str, Any] = {}
     for i, user in enumerate(names, start=1):
         old = _paused(rule, record)
-        new = {**old, "spec": {"flow": "m:f", "state": "Running", "input": {"n": i}}}
+        # (the approvals of one pause agree on its input: every approver sends the same)
+        new = {**old, "spec": {"flow": "m:f", "state": "Running", "input": {"n": 1}}}
         why, patch = a.webhook_approve(old, new, old["status"]["pause"], user=user, groups=["finance"],
-                                       time=f"t{i}", secret=b"s" * 32)
+                                       time=f"t{i}", keys=single(b"s" * 32),
+                                       now=datetime(2026, 11, 25, tzinfo=timezone.utc))
         assert why == ""
         record = patch["metadata"]["annotations"]
         assert ("spec" not in patch) is (i == required), (i, patch)
@@ -381,6 +384,7 @@ def test_the_webhook_lets_the_resume_through_at_exactly_the_nth_approver(require
 
 def _paused(rule: dict[str, Any] | None, annotations: dict[str, str]) -> dict[str, Any]:
     obj = run("Paused", "Paused", pause=pause(approval=rule))
+    obj["metadata"]["annotations"]["flowrun.io/created-by"] = "dave"  # known (else nobody may approve)
     obj["metadata"]["annotations"].update(annotations)
     return obj
 

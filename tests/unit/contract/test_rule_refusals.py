@@ -4,7 +4,8 @@ Approvals (contract/approvals.py): an entry without a signature, with a wrong on
 for another run, namespace or pause, or altered after signing (its person, groups or
 time); the same person twice towards a quorum (in the webhook's record, in the status,
 or both); the run's creator; an outsider; no key at all. The signature binds namespace,
-name, pause key, person, groups and time; it carries no uid (see docs/testing.md).
+name, the run's uid, the pause's key and generation, person, groups, time and the input
+(a hash), with a key id (contract/signing.py).
 
 The runner's fence (contract/transitions.py): a runner whose attempt is no longer the
 run's, or whose run is suspended, cancelled or finished, writes nothing and
@@ -26,8 +27,10 @@ from flowrun.contract.lifecycle.subflows import subflow_received
 from flowrun.contract.lifecycle.world import JobView, Policy, World
 from flowrun.contract.lifecycle.view import Approval
 from flowrun.contract.phases import PauseKind
+from flowrun.contract.signing import KeyRing, digest, single
 
 SECRET = b"k" * 32
+KEYS = single(SECRET)
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
 FINANCE2 = a.request(["group:finance"], approvals=2)
 ALICE = {"by": "alice", "groups": ["finance"], "time": "2026-11-25T11:59:30Z"}
@@ -35,8 +38,9 @@ BOB = {"by": "bob", "groups": ["finance", "ops"], "time": "2026-11-25T11:59:40Z"
 
 
 def signed(entry: dict[str, Any], *, namespace: str = "ns", name: str = "r", key: str = "pause-1",
-           secret: bytes = SECRET) -> dict[str, Any]:
-    return {**entry, "sig": a.sign(secret, namespace, name, key, entry)}
+           secret: bytes = SECRET, uid: str = "uid-r", generation: int = 2) -> dict[str, Any]:
+    obj = {"metadata": {"namespace": namespace, "name": name, "uid": uid}}
+    return {**entry, "sig": a.sign(single(secret), obj, {"key": key, "generation": generation}, entry)}
 
 
 def paused(rule: dict[str, Any] | None = FINANCE2, *, entries: list[Any] | None = None, record_key: str = "pause-1",
@@ -50,14 +54,15 @@ def paused(rule: dict[str, Any] | None = FINANCE2, *, entries: list[Any] | None 
                    "flowrun.io/changed-by-generation": str(generation)}
     if entries is not None:
         annotations[a.ANNOTATION_APPROVALS] = json.dumps({"key": record_key, "entries": entries})
-    return {"metadata": {"name": "r", "namespace": "ns", "generation": generation, "annotations": annotations},
+    return {"metadata": {"name": "r", "namespace": "ns", "uid": "uid-r", "generation": generation,
+                         "annotations": annotations},
             "spec": {"flow": "m:f", "state": state},
             "status": {"phase": phase, "attempt": 1, "jobName": "r-1", "jobUID": "j", "pause": pause}}
 
 
 def counted_by_operator(obj: dict[str, Any]) -> list[str]:
     """Who the operator's next step counts (copies into status.pause.approval)."""
-    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(approval_secret=SECRET), NOW)
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
     if isinstance(step, Write) and (step.status or {}).get("pause", {}).get("approval"):
         return [x["by"] for x in step.status["pause"]["approval"]["approvals"]]
     return [x["by"] for x in obj["status"]["pause"].get("approval", {}).get("approvals", [])]
@@ -67,12 +72,14 @@ def counted_by_operator(obj: dict[str, Any]) -> list[str]:
 
 def test_a_signature_is_stable_across_versions():
     """Approvals signed by the running operator are verified by the next one (a rolling
-    upgrade counts what the old pods signed): the signed text is fixed, HMAC-SHA256 of
-    ["ns","r","pause-1","alice",["finance"],"2026-11-25T11:59:30Z"] (compact JSON)."""
-    assert a.sign(SECRET, "ns", "r", "pause-1", ALICE) == \
-        "b13757827f1c67ad01061eb5878d130a48ec49df96d972027856c2d44d9f3cd4"
-    assert a.sign(SECRET, "ns", "r", "pause-1", {"by": "alice"}) == a.sign(
-        SECRET, "ns", "r", "pause-1", {"by": "alice", "groups": []}), "no groups: an empty list"
+    upgrade counts what the old pods signed): the signed text is fixed, `tls:` and
+    HMAC-SHA256 of ["approval","ns","r","uid-r","pause-1",2,"alice",["finance"],
+    "2026-11-25T11:59:30Z",null] (canonical JSON)."""
+    assert signed(ALICE)["sig"] == \
+        "tls:" + __import__("hmac").new(SECRET, json.dumps(
+            ["approval", "ns", "r", "uid-r", "pause-1", 2, "alice", ["finance"], "2026-11-25T11:59:30Z", None],
+            separators=(",", ":")).encode(), "sha256").hexdigest()
+    assert signed({"by": "alice"})["sig"] == signed({"by": "alice", "groups": []})["sig"], "no groups: an empty list"
 
 
 FORGED = [
@@ -83,6 +90,10 @@ FORGED = [
     ("signed for another run", signed(ALICE, name="r2")),
     ("signed for another namespace", signed(ALICE, namespace="ns2")),
     ("signed for another pause", signed(ALICE, key="pause-2")),
+    ("signed for a deleted run of the same name", signed(ALICE, uid="uid-of-the-deleted-run")),
+    ("signed for another generation of the pause", signed(ALICE, generation=7)),
+    ("input changed after signing", {**signed({**ALICE, "input": digest({"ok": True})}), "input": digest(False)}),
+    ("old format: no key id", {**ALICE, "sig": signed(ALICE)["sig"].split(":", 1)[1]}),
     ("another person's signature", {**ALICE, "by": "mallory", "sig": signed(ALICE)["sig"]}),
     ("groups added after signing", {**signed(ALICE), "groups": ["finance", "admins"]}),
     ("time changed after signing", {**signed(ALICE), "time": "2026-11-25T11:59:31Z"}),
@@ -94,24 +105,24 @@ FORGED = [
 @pytest.mark.parametrize("case,entry", FORGED, ids=[c[0] for c in FORGED])
 def test_an_approval_the_webhook_did_not_sign_is_not_counted(case, entry):
     obj = paused(entries=[entry])
-    assert a.verified(obj, "pause-1", SECRET) == []
+    assert a.verified(obj, obj["status"]["pause"], KEYS, NOW) == []
     assert counted_by_operator(obj) == []
 
 
 def test_a_good_signature_counts_next_to_forged_ones():
     obj = paused(entries=[f for _, f in FORGED] + [signed(BOB)])
-    assert a.verified(obj, "pause-1", SECRET) == [{"by": "bob", "groups": ["finance", "ops"], "time": BOB["time"]}]
+    assert a.verified(obj, obj["status"]["pause"], KEYS, NOW) == [{"by": "bob", "groups": ["finance", "ops"], "time": BOB["time"]}]
     assert counted_by_operator(obj) == ["bob"]
 
 
 def test_the_groups_are_signed_in_any_order():
     entry = signed(BOB)
-    assert a.verified(paused(entries=[{**entry, "groups": ["ops", "finance"]}]), "pause-1", SECRET) != []
+    assert a.verified(paused(entries=[{**entry, "groups": ["ops", "finance"]}]), paused()["status"]["pause"], KEYS, NOW) != []
 
 
 def test_a_record_for_another_pause_counts_nothing():
     obj = paused(entries=[signed(ALICE, key="pause-0")], record_key="pause-0")
-    assert a.verified(obj, "pause-1", SECRET) == [] and counted_by_operator(obj) == []
+    assert a.verified(obj, obj["status"]["pause"], KEYS, NOW) == [] and counted_by_operator(obj) == []
 
 
 @pytest.mark.parametrize("text", ["", "not json", "[1, 2]", json.dumps({"key": "pause-1"}),
@@ -119,33 +130,33 @@ def test_a_record_for_another_pause_counts_nothing():
 def test_a_malformed_record_counts_nothing(text):
     obj = paused()
     obj["metadata"]["annotations"][a.ANNOTATION_APPROVALS] = text
-    assert a.verified(obj, "pause-1", SECRET) == []
+    assert a.verified(obj, obj["status"]["pause"], KEYS, NOW) == []
     assert a.recorded(obj) in ({}, json.loads(text) if text.startswith("{") else {})
 
 
 def test_without_a_key_nothing_is_counted():
     obj = paused(entries=[signed(ALICE)])
-    assert a.verified(obj, "pause-1", None) == [] and a.verified(obj, "pause-1", b"") == []
+    assert a.verified(obj, obj["status"]["pause"], KeyRing(None), NOW) == []
 
 
 # ---- the same person twice -----------------------------------------------------------------
 
 def test_the_same_person_twice_in_the_record_is_one_approval():
     obj = paused(entries=[signed(ALICE), signed({**ALICE, "time": "2026-11-25T11:59:59Z"})])
-    assert [e["by"] for e in a.verified(obj, "pause-1", SECRET)] == ["alice"]
+    assert [e["by"] for e in a.verified(obj, obj["status"]["pause"], KEYS, NOW)] == ["alice"]
     assert counted_by_operator(obj) == ["alice"]
 
 
 def test_a_person_counted_already_is_not_counted_again():
     obj = paused(entries=[signed(ALICE)], counted=("alice",))
-    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(approval_secret=SECRET), NOW)
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
     assert step is None, "nothing new to count"
 
 
 def webhook(old: dict[str, Any], user: str, groups: list[str] | None = None) -> tuple[str, dict[str, Any]]:
     new = {**old, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": True}}}
     return a.webhook_approve(old, new, old["status"]["pause"], user=user, groups=groups or ["finance"],
-                             time="2026-11-25T12:00:00Z", secret=SECRET)
+                             time="2026-11-25T12:00:00Z", keys=KEYS, now=NOW)
 
 
 @pytest.mark.parametrize("recorded,counted", [
@@ -169,7 +180,7 @@ def test_the_webhook_lets_a_second_person_complete_the_quorum():
     assert why == "" and "spec" not in patch
     entries = json.loads(patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS])["entries"]
     assert [e["by"] for e in entries] == ["alice", "bob"]
-    assert a.verified(paused(entries=entries), "pause-1", SECRET)[1]["by"] == "bob"
+    assert a.verified(paused(entries=entries), paused()["status"]["pause"], KEYS, NOW)[1]["by"] == "bob"
 
 
 def test_the_webhook_drops_a_record_of_another_pause():
@@ -190,7 +201,9 @@ def test_the_webhook_signs_what_it_records():
     _, patch = webhook(paused(), "alice", ["ops", "finance"])
     entry = json.loads(patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS])["entries"][0]
     assert entry["groups"] == ["finance", "ops"] and entry["time"] == "2026-11-25T12:00:00Z"
-    assert entry["sig"] == a.sign(SECRET, "ns", "r", "pause-1", entry)
+    obj = paused()
+    assert entry["sig"] == a.sign(KEYS, obj, obj["status"]["pause"], entry)
+    assert entry["input"] == digest({"ok": True}), "what was approved: the input sent"
 
 
 # ---- the creator and outsiders ---------------------------------------------------------------------
