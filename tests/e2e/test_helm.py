@@ -285,7 +285,7 @@ def test_personas_and_the_published_setting():
 def test_the_tenancy_policy_follows_the_watched_namespaces_and_the_instance():
     """The ValidatingAdmissionPolicy of docs/security.md ("Threat model"): FlowRuns of this
     instance in the watched namespaces; notifiers too with notifications; off on request."""
-    docs = [d for d in template() if not d["metadata"]["name"].endswith("-inputs.flowrun.io")]  # issue 24's own
+    docs = [d for d in template() if not d["metadata"]["name"].endswith(("-inputs.flowrun.io", "-records"))]  # their own
     (policy,) = find(docs, "ValidatingAdmissionPolicy")
     assert policy["spec"]["failurePolicy"] == "Fail"
     assert policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"] == ["flowruns"]
@@ -296,7 +296,7 @@ def test_the_tenancy_policy_follows_the_watched_namespaces_and_the_instance():
     scoped = template("-f", str(CHART / "ci" / "namespaced-values.yaml"), "--set", "instance=blue",
                       "--set", "notifications.enabled=true")
     bindings = [b for b in find(scoped, "ValidatingAdmissionPolicyBinding")
-                if not b["metadata"]["name"].endswith("-inputs.flowrun.io")]
+                if not b["metadata"]["name"].endswith(("-inputs.flowrun.io", "-records"))]
     assert sorted(b["metadata"]["name"] for b in bindings) == ["ci-flowrun-operator-notifiers",
                                                                "ci-flowrun-operator-tenancy"]
     for one in bindings:
@@ -306,14 +306,50 @@ def test_the_tenancy_policy_follows_the_watched_namespaces_and_the_instance():
             "objectSelector": {"matchLabels": {"flowrun.io/instance": "blue"}}}
     off = template("--set", "authorization.tenancyPolicy=false")
     assert [d["metadata"]["name"] for d in off if d["kind"] == "ValidatingAdmissionPolicy"] == [
-        "ci-flowrun-operator-inputs.flowrun.io"], "only the inputs' sender policy, which is not tenancy's"
+        "ci-flowrun-operator-records", "ci-flowrun-operator-inputs.flowrun.io"], \
+        "only the records and the inputs' sender policies, which are not tenancy's"
+
+
+def test_the_records_policy_and_the_signing_key_ring():
+    """docs/security.md ("Signed records"): created-by and changed-by name only the
+    requesting user, for this instance's FlowRuns in the watched namespaces; the key ring
+    is its own Secret, mounted into the operator (and one brought by the user instead)."""
+    docs = template()
+    (policy,) = find(docs, "ValidatingAdmissionPolicy", "ci-flowrun-operator-records")
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    assert policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"] == ["flowruns"]
+    says = [v.get("messageExpression", v.get("message", "")) for v in policy["spec"]["validations"]]
+    assert "flowrun.io/created-by records who created" in says[0] and "flowrun.io/root-created-by" in says[1]
+    assert "flowrun.io/changed-by records who made a change" in says[2] and len(says) == 3
+    (binding,) = find(docs, "ValidatingAdmissionPolicyBinding", "ci-flowrun-operator-records")
+    assert binding["spec"]["policyName"] == "ci-flowrun-operator-records"
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    scoped = template("-f", str(CHART / "ci" / "namespaced-values.yaml"), "--set", "instance=blue")
+    (binding,) = find(scoped, "ValidatingAdmissionPolicyBinding", "ci-flowrun-operator-records")
+    assert binding["spec"]["matchResources"]["objectSelector"] == {"matchLabels": {"flowrun.io/instance": "blue"}}
+    assert not find(template("--set", "authorization.recordsPolicy=false"), "ValidatingAdmissionPolicy",
+                    "ci-flowrun-operator-records")
+    (ring,) = find(docs, "Secret", "ci-flowrun-operator-signing-keys")
+    keyring = json.loads(base64.b64decode(ring["data"]["keyring.json"]))
+    assert keyring["current"] in keyring["keys"] and len(keyring["keys"][keyring["current"]]["key"]) >= 32
+    (deployment,) = find(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["FLOWRUN_SIGNING_KEYS_FILE"] == "/etc/flowrun/signing/keyring.json"
+    assert {"name": "signing-keys", "secret": {"secretName": "ci-flowrun-operator-signing-keys",
+                                               "defaultMode": 0o440}} in pod["volumes"]
+    own = template("--set", "signing.existingSecret=my-ring")
+    assert not find(own, "Secret", "ci-flowrun-operator-signing-keys")
+    (deployment,) = find(own, "Deployment")
+    assert {"name": "signing-keys", "secret": {"secretName": "my-ring", "defaultMode": 0o440}} in \
+        deployment["spec"]["template"]["spec"]["volumes"]
 
 
 def test_webhook_objects_and_contract():
     docs = template()
     (service,) = find(docs, "Service")
     assert service["spec"]["ports"] == [{"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}]
-    (secret,) = find(docs, "Secret")
+    (secret,) = find(docs, "Secret", "ci-flowrun-operator-webhook-tls")
     ca = secret["data"]["ca.crt"]
     for kind, path in (("ValidatingWebhookConfiguration", "/flowrun-validate"),
                        ("MutatingWebhookConfiguration", "/flowrun-mutate")):
