@@ -14,6 +14,7 @@ import base64
 import json
 import secrets
 import textwrap
+from datetime import datetime, timezone
 
 import pytest
 import yaml
@@ -22,6 +23,7 @@ from cluster import kubectl, wait_for
 from cluster.flowruns import apply, flowrun_manifest, get_fr, labelled, names, wait_phase
 from cluster.harness import helm_template
 from flowrun.contract import template_policy as policy
+from flowrun.contract.signing import single
 from flowrun.contract.children import child_name
 
 pytestmark = pytest.mark.e2e
@@ -372,7 +374,7 @@ def test_a_forged_admission_review_sent_to_the_webhook_gains_nothing(operator, n
     key = (operator.workdir / "webhook-certs" / "tls.key").read_bytes()
     forged = json.loads(json.dumps(body))
     forged["metadata"]["annotations"] = {policy.ANNOTATION_TEMPLATE_APPROVAL: approval}
-    assert approval and policy.approved(key, forged), answer
+    assert approval and policy.approved(single(key), forged, datetime.now(timezone.utc)), answer
     # ...and gains eve nothing where the webhook does not answer: the API server refuses.
     del forged["metadata"]["namespace"]
     out = create_as(unhooked, "eve", forged)

@@ -90,3 +90,13 @@ def test_namespace_of():
 def test_healthz_answers_any_host():
     assert client().get("/healthz", headers={"Host": "10.1.2.3:8080"}).status_code == 200
     assert client().get("/healthzx", headers={"Host": "10.1.2.3:8080"}).status_code == 421
+
+
+def test_the_pages_referrer_policy_keeps_the_origin_on_our_own_posts():
+    """Under `Referrer-Policy: no-referrer` a browser sends `Origin: null` on the UI's own
+    form posts (the Fetch standard's request-origin serialisation), and the guard refuses
+    null: every button would be refused. Only policies that keep a same-origin Origin fit."""
+    from flowrun.ui.security import SECURITY_HEADERS
+
+    assert SECURITY_HEADERS["Referrer-Policy"] in ("same-origin", "strict-origin", "strict-origin-when-cross-origin")
+    assert origin_problem("POST", "null", "127.0.0.1:8080")
