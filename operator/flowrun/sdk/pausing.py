@@ -181,7 +181,7 @@ def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIME
         raise ValueError("pause_flow_run needs a timeout (a paused pod holds resources); "
                          "use suspend_flow_run(timeout=None) to wait without limit")
     return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, timeout, key, suspend_after,
-                  approval_rules.request(approvers, approvals, allow_creator), notify_message, on_timeout)
+                  approval_rules.request(approvers, approvals, allow_creator), notify_message, on_timeout=on_timeout)
 
 
 @overload

@@ -625,18 +625,25 @@ def test_teardown_settles_a_runner_left_on_a_lagging_copy():
     assert runner.got_k1 == {"name": "Marvin"}
 
 
+def _paused_at_k1(machine: FlowRunInterleavings, on_timeout: OnTimeout) -> Runner:
+    machine.the_flow_declares_what_its_deadlines_do(on_timeout, OnTimeout.FAIL)
+    for _ in range(3):
+        machine.operator_step()
+    machine.kubelet_starts_pods()
+    (runner,) = machine.runners.values()
+    for _ in range(4):
+        machine._runner_step(runner)
+    assert machine.run()["status"]["phase"] == "Paused"
+    return runner
+
+
 def test_the_clock_actor_fires_a_pause_deadline_at_its_time_and_once():
     """The clock as an actor, replayed: the run pauses at K1 (deadline one hour on), the
     clock moves to one second before it (nothing happens), then to it (the run fails,
     DeadlineExceeded, ending at the deadline), then further (nothing more)."""
     machine = FlowRunInterleavings()
     try:
-        for _ in range(3):
-            machine.operator_step()
-        machine.kubelet_starts_pods()
-        (runner,) = machine.runners.values()
-        for _ in range(4):
-            machine._runner_step(runner)
+        _paused_at_k1(machine, OnTimeout.FAIL)
         status = machine.run()["status"]
         assert status["phase"] == "Paused" and status["pause"]["deadline"] == "2026-11-25T13:00:00Z"
         machine.clock_advances(3599)
@@ -652,18 +659,6 @@ def test_the_clock_actor_fires_a_pause_deadline_at_its_time_and_once():
         machine.a_finished_run_never_changes()
     finally:
         machine.teardown()
-
-
-def _paused_at_k1(machine: FlowRunInterleavings, on_timeout: OnTimeout) -> Runner:
-    machine.the_flow_declares_what_its_deadlines_do(on_timeout, OnTimeout.FAIL)
-    for _ in range(3):
-        machine.operator_step()
-    machine.kubelet_starts_pods()
-    (runner,) = machine.runners.values()
-    for _ in range(4):
-        machine._runner_step(runner)
-    assert machine.run()["status"]["phase"] == "Paused"
-    return runner
 
 
 def test_the_clock_actor_fires_on_timeout_resume_through_the_system():
