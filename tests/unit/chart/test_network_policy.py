@@ -1,6 +1,7 @@
 """The chart's NetworkPolicies (networkPolicy.*), rendered with `helm template` (issue 26).
 The test cluster's network plugin does not enforce NetworkPolicy, so these are render
-tests: what the policies select and allow."""
+tests: what the policies select and allow. They are enforced for real in one e2e test,
+tests/e2e/adversarial/test_adv_network_policy.py (kube-router for its duration)."""
 from __future__ import annotations
 
 from cluster.harness import helm_template
