@@ -19,13 +19,19 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any
 
 from ..contract import run_inputs as ri
 from ..contract.constants import LABEL_RUN
+from ..contract.instances import belongs
 from ..kube import Conflict, Kube, KubeError
 from .cache import WorldCache
 from .resources import owner_reference
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +84,12 @@ class Deliveries:
             todo = ri.pending(requests, state.last_revision)
             good = [r for r in todo if not problems(r)]
             refused = [(r, "; ".join(problems(r))) for r in todo if problems(r)]
+            full = False
             try:
                 writes, after = ri.plan(state, [ri.entry_of(r) for r in good])
-            except ri.InboxFull as exc:
-                refused += [(r, str(exc)) for r in good]
-                good, writes, after = [], [], state
+            except ri.InboxFull as exc:  # those that fit go in; the rest are refused
+                refused += [(r, str(exc)) for r in good[exc.taken:]]
+                good, writes, after, full = good[:exc.taken], exc.writes, exc.after, True
             try:
                 self._write(namespace, name, run, state, writes)
             except Conflict:
@@ -95,10 +102,17 @@ class Deliveries:
             raise KubeError(409, "Conflict", f"inbox of {namespace}/{name} kept changing; gave up")
         with self._lock:
             self._pages[key] = state
+        if full and not (status.get("inbox") or {}).get("full"):
+            # The one write about inputs to the FlowRun: senders who read it are refused at the door.
+            self.kube.patch_flowrun(namespace, name, {"status": {"inbox": ri.inbox_full(now_iso())}}, status=True)
+            log.warning("%s/%s: the inbox is full (%d pages); further inputs are refused", namespace, name,
+                        ri.MAX_PAGES)
         for req, why in refused:
             self.kube.emit_event(run, "InputRefused",
                                  f"input {req['metadata']['name']} (key {(req.get('spec') or {}).get('key')}) "
-                                 f"not delivered: {why}", type_="Warning")
+                                 f"from {(req.get('spec') or {}).get('sender')} not delivered: {why}",
+                                 type_="Warning")
+            self.kube.emit_event(req, "InputRefused", f"not delivered to FlowRun {name}: {why}", type_="Warning")
         # Delivered now, or earlier (a crash before the delete): the request has done its job.
         for req in requests:
             if ri.revision(req) <= state.last_revision or any(req is r for r, _ in refused):
@@ -106,6 +120,26 @@ class Deliveries:
         if delivered:
             log.info("%s/%s: %d input(s) delivered to page %d", namespace, name, len(delivered), state.index)
         return len(delivered)
+
+    def sweep(self, namespace: str, target: str, grace_seconds: float, instance: str) -> bool | None:
+        """The requests for `target` (a run's name or uid) that this instance has not
+        delivered: when no such run exists, drop those older than the grace, each with a
+        Warning Event about it. Returns True while some still wait for their run, None
+        when the run exists but is another instance's (it delivers them), else False."""
+        if ri.UID.match(target):
+            run = next((r for r in self.kube.list_flowruns(namespace) if r["metadata"].get("uid") == target), None)
+        else:
+            run = self.kube.get_flowrun(namespace, target)
+        if run is not None:
+            return True if belongs(run, instance) else None
+        requests = self.kube.list_inputs(namespace, f"{LABEL_RUN}={target}")
+        dropped = ri.orphans(requests, datetime.now(timezone.utc), grace_seconds)
+        for req in dropped:
+            message = ri.orphan_message(req, namespace, grace_seconds)
+            self.kube.emit_event(req, "InputDropped", message, type_="Warning")
+            if self.kube.delete_input(namespace, req["metadata"]["name"]):
+                log.warning("%s", message)
+        return len(dropped) < len(requests)
 
     def _write(self, namespace: str, name: str, run: dict[str, Any], state: ri.PageState,
                writes: list[ri.PageWrite]) -> None:
@@ -131,8 +165,10 @@ class InputQueue:
     (yet) are remembered by (namespace, target) until that run appears or this replica
     becomes the leader; only the leader delivers."""
 
-    def __init__(self, deliveries: Deliveries, cache: WorldCache, acting: Callable[[], bool]) -> None:
+    def __init__(self, deliveries: Deliveries, cache: WorldCache, acting: Callable[[], bool],
+                 orphan_seconds: float = ri.ORPHAN_GRACE_SECONDS, instance: str = "") -> None:
         self.deliveries, self.cache, self.acting = deliveries, cache, acting
+        self.orphan_seconds, self.instance = orphan_seconds, instance
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deliver")
         self._inflight: dict[tuple[str, str], bool] = {}
         self._waiting: set[tuple[str, str]] = set()
@@ -161,6 +197,31 @@ class InputQueue:
         """Just became the leader: deliver every request seen and not delivered."""
         for namespace, target in list(self._waiting):
             self.deliver_soon(namespace, target)
+
+    async def sweeping(self) -> None:
+        """Runs while the operator does: every so often (a tenth of the grace, 5 s to
+        60 s), the leader looks at the targets that inputs wait for and that are not
+        this instance's known runs (controller/inbox.py's sweep). What is remembered per
+        waiting target is forgotten when its run turns out to be another instance's or
+        when nothing waits for it any more: the set does not grow without limit."""
+        loop = asyncio.get_running_loop()
+        period = min(60.0, max(5.0, self.orphan_seconds / 10))
+        while True:
+            await asyncio.sleep(period)
+            if not self.acting():
+                continue
+            for namespace, target in list(self._waiting):
+                if self._run_for(namespace, target) is not None:
+                    continue  # ours and known: delivery handles it
+                try:
+                    waits = await loop.run_in_executor(self.executor, self.deliveries.sweep, namespace, target,
+                                                       self.orphan_seconds, self.instance)
+                except Exception as exc:  # noqa: BLE001 - looked at again next time
+                    log.error("%s: sweeping inputs for %s failed (%s: %s)", namespace, target,
+                              type(exc).__name__, exc)
+                    continue
+                if not waits:
+                    self._waiting.discard((namespace, target))
 
     def deliver_soon(self, namespace: str, target: str) -> None:
         if not self.acting():
