@@ -180,7 +180,7 @@ def test_a_person_sends_an_input_to_a_running_flow_in_the_browser(page, ui, ns):
     expect(form.get_by_role("heading")).to_have_text("Waiting for input: Order")
     field = lambda path: form.locator(f"[name='{path}']")  # noqa: E731 - inputs are named by JSON path
     field("item").fill("towel")
-    field("quantity").fill("many")
+    field("quantity").fill("2.5")  # a number the browser takes, not an integer
     form.get_by_role("button", name="Send", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("quantity")
     expect(page.locator("#err-quantity")).to_be_visible()
