@@ -220,13 +220,15 @@ async def pod_changed(type: str | None, body: kopf.Body, labels: dict[str, str],
 
 
 @kopf.on.event(GROUP, VERSION, INPUT_PLURAL)  # type: ignore[arg-type]
-async def input_sent(type: str | None, namespace: str, labels: dict[str, str], **_: Any) -> None:
+async def input_sent(type: str | None, namespace: str, labels: dict[str, str], meta: kopf.Meta,
+                     **_: Any) -> None:
     """An input was sent (or found at start): deliver the pending inputs of its run
     (controller/inbox.py). Every instance sees every input; each delivers only to its
     own runs (those in its cache)."""
     target = labels.get(LABEL_RUN, "")
     if type != "DELETED" and target:
-        parts().inputs.sent(namespace, target)
+        version = str(meta.get("resourceVersion") or "")
+        parts().inputs.sent(namespace, target, int(version) if version.isdigit() else 0)
 
 
 async def notifier_changed(type: str | None, body: kopf.Body, **_: Any) -> None:

@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 
 
 class Deliveries:
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, later: Callable[[Callable[[], object]], object] | None = None) -> None:
         self.kube = kube
+        self.later: Callable[[Callable[[], object]], object] = later or (lambda work: work())
         self._pages: dict[tuple[str, str], ri.PageState] = {}
         self._lock = threading.Lock()
 
@@ -60,12 +61,19 @@ class Deliveries:
             mark = state.last_revision
         return ri.PageState(index=ri.MAX_PAGES - 1, entries=ri.PAGE_MAX_ENTRIES, last_revision=mark, exists=True)
 
-    def deliver(self, run: dict[str, Any]) -> int:
-        """Copy the run's pending inputs into its inbox, in order; returns how many."""
+    def deliver(self, run: dict[str, Any], seen: str | None = None) -> int:
+        """Copy the run's pending inputs into its inbox, in order; returns how many.
+        `seen`: the newest resourceVersion of a request the watch brought for this run
+        (the list then comes from the API server's cache, at least that recent)."""
         meta = run["metadata"]
         namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
         targets = ",".join(sorted({name, uid} - {""}))
-        requests = self.kube.list_inputs(namespace, f"{LABEL_RUN} in ({targets})")
+        try:
+            requests = self.kube.list_inputs(namespace, f"{LABEL_RUN} in ({targets})", not_older_than=seen)
+        except KubeError as exc:
+            if not seen or exc.status not in (410, 504):  # (a cache that lags: "too large resource version")
+                raise
+            requests = self.kube.list_inputs(namespace, f"{LABEL_RUN} in ({targets})")
         if not requests:
             return 0
         key = (namespace, name)
@@ -77,13 +85,14 @@ class Deliveries:
         refused: list[tuple[dict[str, Any], str]] = []
         status = run.get("status") or {}
 
-        def problems(r: dict[str, Any]) -> list[str]:
+        def problems(r: dict[str, Any]) -> str:
             spec = r.get("spec") or {}
-            return ri.request_problems(r) or ri.door_problems(status, str(spec.get("key") or ""), spec.get("value"))
+            return "; ".join(ri.request_problems(r)
+                             or ri.door_problems(status, str(spec.get("key") or ""), spec.get("value")))
         for _ in range(10):
-            todo = ri.pending(requests, state.last_revision)
-            good = [r for r in todo if not problems(r)]
-            refused = [(r, "; ".join(problems(r))) for r in todo if problems(r)]
+            judged = [(r, problems(r)) for r in ri.pending(requests, state.last_revision)]
+            good = [r for r, why in judged if not why]
+            refused = [(r, why) for r, why in judged if why]
             full = False
             try:
                 writes, after = ri.plan(state, [ri.entry_of(r) for r in good])
@@ -117,10 +126,16 @@ class Deliveries:
                                  f"from {(req.get('spec') or {}).get('sender')} not delivered: {why}",
                                  type_="Warning")
             self.kube.emit_event(req, "InputRefused", f"not delivered to FlowRun {name}: {why}", type_="Warning")
-        # Delivered now, or earlier (a crash before the delete): the request has done its job.
-        for req in requests:
-            if ri.revision(req) <= state.last_revision or any(req is r for r, _ in refused):
-                self.kube.delete_input(namespace, req["metadata"]["name"])
+        # A refused request goes now (a later delivery must not judge it again); one
+        # delivered now, or earlier (a crash before the delete), has done its job and
+        # goes after this delivery returns (`later`: off the path of the next input; a
+        # later list skips it by the mark, and deletes it if it is still there).
+        for req, _ in refused:
+            self.kube.delete_input(namespace, req["metadata"]["name"])
+        done = [req["metadata"]["name"] for req in requests
+                if ri.revision(req) <= state.last_revision and not any(req is r for r, _ in refused)]
+        if done:
+            self.later(lambda: [self.kube.delete_input(namespace, n) for n in done])
         return len(delivered)
 
     def sweep(self, namespace: str, target: str, grace_seconds: float, instance: str) -> bool | None:
@@ -172,9 +187,20 @@ class InputQueue:
         self.deliveries, self.cache, self.acting = deliveries, cache, acting
         self.orphan_seconds, self.instance = orphan_seconds, instance
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deliver")
+        self.cleanup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliver-cleanup")
+        deliveries.later = self._clean_up
         self._inflight: dict[tuple[str, str], bool] = {}
+        self._seen: dict[tuple[str, str], int] = {}  # per run: the newest request revision not listed yet
         self._waiting: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def _clean_up(self, work: Callable[[], object]) -> None:
+        def run() -> None:
+            try:
+                work()
+            except Exception as exc:  # noqa: BLE001 - the next delivery deletes what is left
+                log.warning("deleting delivered inputs failed (%s: %s)", type(exc).__name__, exc)
+        self.cleanup.submit(run)
 
     def _run_for(self, namespace: str, target: str) -> dict[str, Any] | None:
         obj = self.cache.flowrun(namespace, target)
@@ -182,10 +208,10 @@ class InputQueue:
             obj = self.cache.flowrun_by_uid(namespace, target)
         return obj
 
-    def sent(self, namespace: str, target: str) -> None:
-        """A request for `target` (a run's name or uid) appeared."""
+    def sent(self, namespace: str, target: str, revision: int = 0) -> None:
+        """A request for `target` (a run's name or uid) appeared, at `revision`."""
         self._waiting.add((namespace, target))
-        self.deliver_soon(namespace, target)
+        self.deliver_soon(namespace, target, revision)
 
     def run_seen(self, namespace: str, name: str, uid: str) -> None:
         """A FlowRun event: deliver what waited for it."""
@@ -194,6 +220,7 @@ class InputQueue:
 
     def forget(self, namespace: str, name: str) -> None:
         self.deliveries.forget(namespace, name)
+        self._seen.pop((namespace, name), None)
 
     def deliver_waiting(self) -> None:
         """Just became the leader: deliver every request seen and not delivered."""
@@ -225,13 +252,15 @@ class InputQueue:
                 if not waits:
                     self._waiting.discard((namespace, target))
 
-    def deliver_soon(self, namespace: str, target: str) -> None:
+    def deliver_soon(self, namespace: str, target: str, revision: int = 0) -> None:
         if not self.acting():
             return
         run = self._run_for(namespace, target)
         if run is None:
             return  # sent before the run exists (or not this instance's): waits in its object
         key = (namespace, run["metadata"]["name"])
+        if revision:
+            self._seen[key] = max(self._seen.get(key, 0), revision)
         if key in self._inflight:
             self._inflight[key] = True
             return
@@ -248,8 +277,9 @@ class InputQueue:
                 run = self.cache.flowrun(namespace, name)
                 if run is None:
                     return
+                seen = self._seen.pop(key, 0)
                 try:
-                    await loop.run_in_executor(self.executor, self.deliveries.deliver, run)
+                    await loop.run_in_executor(self.executor, self.deliveries.deliver, run, str(seen) if seen else None)
                     self._waiting.discard((namespace, name))
                     self._waiting.discard((namespace, run["metadata"].get("uid", "")))
                 except Exception as exc:  # noqa: BLE001 - retried in a second

@@ -14,7 +14,7 @@ import pytest
 
 from flowrun.contract import run_inputs as ri
 from flowrun.controller.inbox import Deliveries
-from flowrun.kube import Conflict
+from flowrun.kube import Conflict, KubeError
 
 NS = "ns"
 
@@ -31,6 +31,7 @@ class FakeApi:
         self.runs: dict[str, dict[str, Any]] = {}
         self.events: list[tuple[str, str, str, str]] = []  # (kind, name, reason, message)
         self.status_patches: list[dict[str, Any]] = []
+        self.lists: list[str | None] = []
 
     def send(self, target: str, value: str, ago: float = 0) -> dict[str, Any]:
         self.rv += 1
@@ -40,8 +41,12 @@ class FakeApi:
         return body
 
     # ---- the Kube calls Deliveries makes
-    def list_inputs(self, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
+    def list_inputs(self, namespace: str, selector: str | None = None,
+                    not_older_than: str | None = None) -> list[dict[str, Any]]:
         assert selector is not None
+        self.lists.append(not_older_than)
+        if not_older_than and int(not_older_than) > self.rv:
+            raise KubeError(504, "Timeout", "Too large resource version")
         targets = selector.split(" in (")[1].rstrip(")").split(",") if " in (" in selector else [selector.split("=")[1]]
         return [copy.deepcopy(i) for i in self.inputs.values() if i["spec"]["flowRun"] in targets]
 
@@ -174,3 +179,28 @@ def test_the_sweep_leaves_existing_runs_alone() -> None:
     api.send("0f0e0d0c-0b0a-0908-0706-050403020100", "w", ago=3600)
     assert deliveries.sweep(NS, "0f0e0d0c-0b0a-0908-0706-050403020100", 60, "a") is False
     assert "input-w" not in api.inputs and api.events[-1][2] == "InputDropped"
+
+
+def test_delivered_requests_are_deleted_off_the_path_and_never_delivered_twice() -> None:
+    api = FakeApi()
+    run = a_run(api)
+    deferred: list[Any] = []
+    deliveries = Deliveries(api, later=deferred.append)  # type: ignore[arg-type]
+    api.send("r", "a")
+    assert deliveries.deliver(run, seen=str(api.rv)) == 1
+    assert list(api.inputs) == ["input-a"], "deleted after the delivery returns, not during it"
+    api.send("r", "b")
+    assert deliveries.deliver(run, seen=str(api.rv)) == 1
+    assert delivered(api) == ["a", "b"], "the request not deleted yet is below the mark: not delivered again"
+    for work in deferred:
+        work()
+    assert api.inputs == {}
+    assert api.lists == [str(api.rv - 1), str(api.rv)]
+
+
+def test_a_cache_behind_the_watch_falls_back_to_a_plain_list() -> None:
+    api = FakeApi()
+    run = a_run(api)
+    api.send("r", "a")
+    assert Deliveries(api).deliver(run, seen=str(api.rv + 5)) == 1  # type: ignore[arg-type]
+    assert api.lists == [str(api.rv + 5), None] and delivered(api) == ["a"]
