@@ -37,9 +37,8 @@ log = logging.getLogger(__name__)
 
 
 class Deliveries:
-    def __init__(self, kube: Kube, later: Callable[[Callable[[], object]], object] | None = None) -> None:
+    def __init__(self, kube: Kube) -> None:
         self.kube = kube
-        self.later: Callable[[Callable[[], object]], object] = later or (lambda work: work())
         self._pages: dict[tuple[str, str], ri.PageState] = {}
         self._lock = threading.Lock()
 
@@ -126,16 +125,13 @@ class Deliveries:
                                  f"from {(req.get('spec') or {}).get('sender')} not delivered: {why}",
                                  type_="Warning")
             self.kube.emit_event(req, "InputRefused", f"not delivered to FlowRun {name}: {why}", type_="Warning")
-        # A refused request goes now (a later delivery must not judge it again); one
-        # delivered now, or earlier (a crash before the delete), has done its job and
-        # goes after this delivery returns (`later`: off the path of the next input; a
-        # later list skips it by the mark, and deletes it if it is still there).
-        for req, _ in refused:
-            self.kube.delete_input(namespace, req["metadata"]["name"])
-        done = [req["metadata"]["name"] for req in requests
-                if ri.revision(req) <= state.last_revision and not any(req is r for r, _ in refused)]
-        if done:
-            self.later(lambda: [self.kube.delete_input(namespace, n) for n in done])
+        # Delivered now, or earlier (a crash before the delete), or refused: the request
+        # has done its job. Deleted here, before the next delivery lists again: deleting
+        # later (off the path) was measured to let thousands pile up in a burst, each
+        # listed again by every delivery (bench/README.md, inputs_scale.py).
+        for req in requests:
+            if ri.revision(req) <= state.last_revision or any(req is r for r, _ in refused):
+                self.kube.delete_input(namespace, req["metadata"]["name"])
         return len(delivered)
 
     def sweep(self, namespace: str, target: str, grace_seconds: float, instance: str) -> bool | None:
@@ -187,20 +183,10 @@ class InputQueue:
         self.deliveries, self.cache, self.acting = deliveries, cache, acting
         self.orphan_seconds, self.instance = orphan_seconds, instance
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deliver")
-        self.cleanup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliver-cleanup")
-        deliveries.later = self._clean_up
         self._inflight: dict[tuple[str, str], bool] = {}
         self._seen: dict[tuple[str, str], int] = {}  # per run: the newest request revision not listed yet
         self._waiting: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-
-    def _clean_up(self, work: Callable[[], object]) -> None:
-        def run() -> None:
-            try:
-                work()
-            except Exception as exc:  # noqa: BLE001 - the next delivery deletes what is left
-                log.warning("deleting delivered inputs failed (%s: %s)", type(exc).__name__, exc)
-        self.cleanup.submit(run)
 
     def _run_for(self, namespace: str, target: str) -> dict[str, Any] | None:
         obj = self.cache.flowrun(namespace, target)
