@@ -38,3 +38,17 @@ def suspend_on_timeout(timeout: int = 5, on_timeout: str = "resume") -> dict:
 def resume_without_defaults() -> None:
     prepare()
     pause_flow_run(wait_for_input=NoDefault, timeout=60, on_timeout="resume")
+
+
+@flow
+def pause_until(seconds: float = 20) -> str:
+    prepare()
+    pause_flow_run(until=seconds)
+    return "continued"
+
+
+@flow
+def suspend_until(seconds: float = 20) -> str:
+    prepare()
+    suspend_flow_run(until=seconds)
+    return "continued"
