@@ -194,7 +194,8 @@ def test_until_a_time_continues_by_itself_across_an_operator_kill(operator, name
     continues it (credited to the system)."""
     name = f"until-{kind}"
     phase = "Paused" if kind == "pause" else "Suspended"
-    apply(namespace, flowrun_manifest(name, f"testflows.waiting:{kind}_until", parameters={"seconds": 25}))
+    apply(namespace, flowrun_manifest(name, "testflows.waiting:until_a_time",
+                                      parameters={"seconds": 25, "suspend": kind == "suspend"}))
     fr = wait_phase(namespace, name, phase)
     until = parse_timestamp(fr["status"]["pause"]["until"])
     assert until is not None and fr["status"]["pause"]["deadline"] == fr["status"]["pause"]["until"]
@@ -221,7 +222,8 @@ def test_until_a_time_continues_by_itself_across_an_operator_kill(operator, name
 
 
 def test_until_a_time_a_person_may_resume_earlier(operator, namespace):
-    apply(namespace, flowrun_manifest("early", "testflows.waiting:suspend_until", parameters={"seconds": 3600}))
+    apply(namespace, flowrun_manifest("early", "testflows.waiting:until_a_time",
+                                      parameters={"seconds": 3600, "suspend": True}))
     wait_phase(namespace, "early", "Suspended")
     patch_fr(namespace, "early", {"spec": {"state": "Running"}})
     fr = wait_phase(namespace, "early", "Completed", "Failed", timeout=180)

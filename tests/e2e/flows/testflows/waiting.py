@@ -40,15 +40,10 @@ def resume_without_defaults() -> None:
     pause_flow_run(wait_for_input=NoDefault, timeout=60, on_timeout="resume")
 
 
-@flow
-def pause_until(seconds: float = 20) -> str:
-    prepare()
-    pause_flow_run(until=seconds)
-    return "continued"
-
 
 @flow
-def suspend_until(seconds: float = 20) -> str:
+def until_a_time(seconds: float = 20, suspend: bool = False) -> str:
     prepare()
-    suspend_flow_run(until=seconds)
+    wait = suspend_flow_run if suspend else pause_flow_run
+    wait(until=seconds)
     return "continued"
