@@ -78,6 +78,7 @@ def pause(key="pause-1", kind="Pause", generation=2, schema=None, deadline=600, 
             "since": ts(since), "deadline": ts(deadline) if deadline is not None else None,
             "timeoutSeconds": 600, "requestedBy": "flow", **extra}
 
+TIMED_OUT = {"outcome": "resume", "time": ts(), "generation": 2}
 
 JOB1 = JobView(name="r-1", attempt=1, uid="j1")
 POD1 = PodView(name="r-1-x", attempt=1)
@@ -160,6 +161,73 @@ OPERATOR_TABLE = [
      World(), Write, lambda s: "suspended and never resumed" in s.status["message"]),
     ("no deadline while a new attempt re-executes", run("Pending", "Paused", pause=pause(deadline=-1)),
      World(), CreateJob, None),
+    # on_timeout: what a deadline nobody answered does (issue 25)
+    ("on_timeout cancel: a paused run past its deadline ends Cancelled, by the system",
+     run("Paused", "Paused", pause=pause(deadline=-1, onTimeout="cancel")), World(), Write,
+     lambda s: s.status["phase"] == "Cancelled" and s.status["reason"] == "Cancelled" and s.spec is None
+     and "nobody answered pause-1" in s.status["message"]
+     and s.status["history"][-1] == {**s.status["history"][-1], "action": "timed-out", "by": "operator"}),
+    ("on_timeout cancel: a suspended run too",
+     run("Suspended", "Suspended", pause=pause(kind="Suspend", deadline=-1, onTimeout="cancel")), World(), Write,
+     lambda s: s.status["phase"] == "Cancelled"),
+    ("on_timeout resume: the outcome is written first, in the status alone (the commit point)",
+     run("Paused", "Paused", generation=2, pause=pause(deadline=-1, schema=SCHEMA, onTimeout="resume",
+                                                      timeoutInput={"name": "Nobody"})), World(), Write,
+     lambda s: s.spec is None and s.status["pause"]["timedOut"] == {"outcome": "resume", "time": ts(), "generation": 2}
+     and s.status["history"][-1] == {**s.status["history"][-1], "action": "timed-out", "by": "operator"}
+     and s.status["pause"]["key"] == "pause-1" and "phase" not in s.status),
+    ("on_timeout resume: then spec.state Running, the input left to the recorded defaults",
+     run("Paused", "Paused", generation=2, pause=pause(deadline=-1, schema=SCHEMA, onTimeout="resume",
+                                                      timeoutInput={"name": "Nobody"},
+                                                      timedOut={"outcome": "resume", "generation": 2})),
+     World(jobs=(JOB1,)), Write, lambda s: s.status is None and s.spec == {"spec": {"state": "Running", "input": None}}),
+    ("on_timeout resume: a person's change of state made without the webhook is overruled",
+     run("Paused", "Suspended", generation=3, pause=pause(deadline=-1, onTimeout="resume",
+                                                         timedOut={"outcome": "resume", "generation": 2})),
+     World(jobs=(JOB1,)), Write, lambda s: s.spec == {"spec": {"state": "Running", "input": None}}),
+    ("on_timeout resume, paused: once spec.state is Running, the runner resumes (the operator follows the attempt)",
+     run("Paused", "Running", generation=3, job_uid="j1",
+         pause=pause(deadline=-1, onTimeout="resume", timedOut={"outcome": "resume", "generation": 2})),
+     World(jobs=(JOB1,), pods=(POD1,)), type(None), None),
+    ("on_timeout resume, suspended: the next attempt starts with the defaults, credited to the system",
+     run("Suspended", "Running", generation=3, spec_input={"name": "Mallory"},
+         pause=pause(kind="Suspend", deadline=-1, schema=SCHEMA, onTimeout="resume", timeoutInput={"name": "Nobody"},
+                     timedOut={"outcome": "resume", "generation": 2},
+                     approval={"approvers": ["bob"], "required": 1})), World(), Write,
+     lambda s: s.status["attempt"] == 2 and s.status["inputs"] == {"pause-1": {"name": "Nobody"}}
+     and s.status["history"][-1] == {**s.status["history"][-1], "action": "resumed", "by": "operator"}),
+    ("on_timeout resume: defaults the flow refused fail the run rather than wait for nobody",
+     run("Paused", "Paused", generation=4, pause=pause(deadline=-1, onTimeout="resume", rejectedGeneration=3,
+                                                      timedOut={"outcome": "resume", "generation": 2})),
+     World(jobs=(JOB1,)), Write, lambda s: s.status["phase"] == "Failed" and s.status["reason"] == DEADLINE_EXCEEDED),
+    ("an answer the API server took before the deadline's write is judged first (no outcome yet)",
+     run("Paused", "Running", generation=3, job_uid="j1", spec_input={"name": "Marvin"},
+         pause=pause(deadline=-1, schema=SCHEMA, onTimeout="cancel")), World(jobs=(JOB1,), pods=(POD1,)),
+     type(None), None),
+    ("an answer already refused does not hold the deadline back",
+     run("Paused", "Running", generation=3, job_uid="j1",
+         pause=pause(deadline=-1, onTimeout="cancel", rejectedGeneration=3)), World(jobs=(JOB1,), pods=(POD1,)),
+     Write, lambda s: s.status["phase"] == "Cancelled"),
+    # until: a pause or suspension that continues by itself at a time (issue 25)
+    ("until: at its time the system continues a paused run (one CAS of the status)",
+     run("Paused", "Paused", generation=2, pause=pause(deadline=0, onTimeout="resume", until=ts(0))), World(), Write,
+     lambda s: s.spec is None and s.status["pause"]["timedOut"]["outcome"] == "resume"
+     and s.status["history"][-1] == {**s.status["history"][-1], "action": "continued", "by": "operator"}),
+    ("until: a suspended run continues as the next attempt, no longer waiting for that time",
+     run("Suspended", "Running", generation=3,
+         pause=pause(kind="Suspend", deadline=0, onTimeout="resume", until=ts(0), timedOut=TIMED_OUT)), World(), Write,
+     lambda s: s.status["attempt"] == 2 and s.status["pause"] == {"until": None} and "inputs" not in s.status
+     and "its time came" in s.status["message"]),
+    ("until: resumed earlier by a person, as any pause",
+     run("Suspended", "Running", generation=3, pause=pause(kind="Suspend", deadline=600, onTimeout="resume",
+                                                          until=ts(600))), World(), Write,
+     lambda s: s.status["attempt"] == 2 and s.status["history"][-1]["by"] == "alice"),
+    ("until: a suspended run waits with no Job, its time not come",
+     run("Suspended", "Suspended", pause=pause(kind="Suspend", deadline=600, onTimeout="resume", until=ts(600))),
+     World(), type(None), None),
+    ("on_timeout resume before its deadline: nothing yet",
+     run("Paused", "Paused", job_uid="j1", pause=pause(deadline=1, onTimeout="resume")),
+     World(jobs=(JOB1,), pods=(POD1,)), type(None), None),
     ("cancel ends the run", run("Paused", "Cancelled", spec_reason="wrong numbers", pause=pause()), World(),
      Write, lambda s: s.status["phase"] == "Cancelled" and "wrong numbers" in s.status["message"]
      and s.status["history"][-1]["by"] == "alice"),
@@ -236,6 +304,11 @@ def test_a_refused_job(code, kind, reason):
         progressing = next(c for c in step.status["conditions"] if c["type"] == "Progressing")
         assert progressing["status"] == "False" and progressing["reason"] == reason
         assert step.status["history"][-1]["action"] == "blocked"
+
+
+def test_next_due_of_a_run_suspended_until_a_time_is_that_time():
+    obj = run("Suspended", "Suspended", pause=pause(kind="Suspend", deadline=900, onTimeout="resume", until=ts(900)))
+    assert next_due(obj, POLICY) == NOW + timedelta(seconds=900)
 
 
 def test_next_due_is_the_earlier_of_deadline_and_idle_suspension():
@@ -336,6 +409,28 @@ PAUSE_TABLE = [
      PauseKind.PAUSE, SCHEMA, Write, lambda s: s.status == {"inputs": {"pause-1": None}}),
     ("resumed earlier, input on the volume: proceed", run("Running", resumed=["pause-1..3"]), PauseMemo(),
      PauseKind.PAUSE, SCHEMA, Proceed, lambda s: s.value == {"name": "from-volume"}),
+    ("the system's resume (on_timeout resume): the recorded defaults, on the volume first",
+     run("Paused", "Running", generation=3, spec_input={"name": "Mallory"},
+         pause=pause(generation=2, schema=SCHEMA, onTimeout="resume", timeoutInput={"name": "Nobody"},
+                     timedOut=TIMED_OUT, approval={"approvers": ["bob"], "required": 2})),
+     PauseMemo(), PauseKind.PAUSE, SCHEMA, Stash, lambda s: s.value == {"name": "Nobody"}),
+    ("the system's resume: recorded as the system's, no approval needed",
+     run("Paused", "Running", generation=3,
+         pause=pause(generation=2, schema=SCHEMA, onTimeout="resume", timeoutInput={"name": "Nobody"},
+                     timedOut=TIMED_OUT, approval={"approvers": ["bob"], "required": 2})),
+     PauseMemo(stashed={"pause-1": 3}), PauseKind.PAUSE, SCHEMA, Write,
+     lambda s: s.status["phase"] == "Running" and s.status["pause"] is None
+     and s.status["history"][-1] == {**s.status["history"][-1], "action": "resumed", "by": "operator",
+                                     "input": '{"name": "Nobody"}'}),
+    ("outcome written, spec.state not yet Running: the runner holds",
+     run("Paused", "Paused", generation=2, pause=pause(generation=2, onTimeout="resume", timedOut=TIMED_OUT)),
+     PauseMemo(), PauseKind.PAUSE, None, Hold, None),
+    ("a new pause clears what an earlier one left (its outcome, approvals)",
+     run("Running", "Paused", generation=6, resumed=["pause-0"],
+         pause=pause(key="pause-0", onTimeout="resume", timedOut=TIMED_OUT, approval={"approvers": ["bob"]})),
+     PauseMemo(armed=6), PauseKind.PAUSE, None, Write,
+     lambda s: s.status["pause"]["key"] == "pause-1" and s.status["pause"]["timedOut"] is None
+     and s.status["pause"]["approval"] is None and s.status["pause"]["onTimeout"] is None),
     ("a flow suspends: record first", run("Running"), PauseMemo(), PauseKind.SUSPEND, None, Write,
      lambda s: s.spec is None and s.status["pause"]["kind"] == "Suspend" and "phase" not in s.status),
     ("a flow suspends: then spec.state", run("Running", generation=1, pause=pause(kind="Suspend", generation=1)),
@@ -433,6 +528,14 @@ USER_TABLE = [
     ("suspend a running run", run("Running"), State.SUSPENDED, None, {"spec": {"state": "Suspended"}}),
     ("pause a suspended run", run("Suspended", "Suspended"), State.PAUSED, None, InvalidTransition),
     ("cancel a suspended run", run("Suspended", "Suspended"), State.CANCELLED, None, {"spec": {"state": "Cancelled"}}),
+    ("answer a pause the system settled at its deadline",
+     run("Paused", "Paused", pause=pause(deadline=-1, onTimeout="resume", timedOut=TIMED_OUT)), State.RUNNING,
+     None, InvalidTransition),
+    ("suspend a pause the system settled", run("Paused", "Paused", pause=pause(onTimeout="resume", timedOut=TIMED_OUT)),
+     State.SUSPENDED, None, InvalidTransition),
+    ("cancel a pause the system settled: still possible",
+     run("Paused", "Paused", pause=pause(onTimeout="resume", timedOut=TIMED_OUT)), State.CANCELLED, None,
+     {"spec": {"state": "Cancelled"}}),
     ("resume a cancelled run", run("Running", "Cancelled"), State.RUNNING, None, InvalidTransition),
     ("resume a finished run", run("Completed"), State.RUNNING, None, InvalidTransition),
     ("cancel a finished run", run("Failed"), State.CANCELLED, None, InvalidTransition),
@@ -472,6 +575,15 @@ REVIEW_TABLE = [
      ["being cancelled"]),
     ("a finished run cannot be cancelled", run("Completed", "Running"), {"state": "Cancelled"}, False,
      ["Completed"]),
+    ("input for a pause the system settled is refused",
+     run("Paused", "Paused", pause=pause(schema=SCHEMA, onTimeout="resume", timedOut=TIMED_OUT)),
+     {"state": "Running", "input": {"name": "M"}}, False, ["nobody answered pause-1 in time"]),
+    ("a suspension of a pause the system settled is refused",
+     run("Paused", "Paused", pause=pause(onTimeout="resume", timedOut=TIMED_OUT)), {"state": "Suspended"}, False,
+     ["can no longer be answered"]),
+    ("the system's resume itself: spec.state Running without input (the defaults are the input)",
+     run("Paused", "Paused", pause=pause(schema=SCHEMA, onTimeout="resume", timedOut=TIMED_OUT)),
+     {"state": "Running", "input": None}, False, []),
     ("input to a run that is not paused", run("Running"), {"input": {"a": 1}}, False, ["nothing to resume"]),
     ("input too large", run("Paused", "Paused", pause=pause()), {"state": "Running", "input": {"a": "x" * 70_000}},
      False, ["more than the 65536 allowed"]),
