@@ -31,6 +31,7 @@ from typing import Any
 from .identities import ANNOTATION_CREATED_BY as ANNOTATION_CREATED_BY
 from .identities import created_by, is_run_account
 from .lifecycle.view import Approval, PauseView, RunView
+from .lifecycle.vocabulary import Denial, Refusal
 from .objects import Meta, Object
 from .signing import KeyRing, digest
 
@@ -241,8 +242,8 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
     mismatch = input_refusal(Approval(approval.approvers, approval.required, approval.allow_creator,
                                       tuple(earlier), approval.doc), data)
     if mismatch and user not in {e.get("by") for e in earlier}:
-        return (f"{mismatch}: the approvals of {view.key} must agree on its input "
-                "(send the same input, or reject the run)"), {}
+        return Denial(f"{mismatch}: the approvals of {view.key} must agree on its input "
+                      "(send the same input, or reject the run)", Refusal.INVALID_INPUT), {}
     given = {e.get("by") for e in entries} | set(approval.given_by)
     if user not in given:
         entry: dict[str, Any] = {"by": user, "groups": sorted(groups), "time": time, "input": digest(data)}
