@@ -237,7 +237,7 @@ def test_labels_priority_and_configmaps_reach_no_further_than_the_persons_rbac(o
     }
     for name, (template, says) in attacks.items():
         out = create_as(namespace, "eve", flowrun_manifest(f"eve-{name}", FLOW, template=template))
-        refused(out, *says)
+        refused(out, "denied the request: [NotAllowed] ", *says)  # the webhook's code leads its words
         assert not exists(namespace, "fr", f"eve-{name}")
     assert runs_and_jobs(namespace) == ([], [])
     assert names("pods", namespace, "app=web") == []
