@@ -15,6 +15,7 @@ sleep-poll.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import logging
 import os
 import time
@@ -263,6 +264,7 @@ class LiveFlowRun(Watcher):
         notify_message: str | None = None,
         on_timeout: OnTimeout = OnTimeout.FAIL,
         timeout_input: Any = None,
+        until: datetime | None = None,
         as_model: bool = False,
     ) -> Any:
         """Record the pause (or suspension) and, for a pause, block until resumed.
@@ -274,7 +276,7 @@ class LiveFlowRun(Watcher):
             input_schema=model.model_json_schema() if model is not None else None,
             description=description, requested_by=requested_by,
             suspend_after_seconds=suspend_after, approval=approval, notify_message=notify_message,
-            on_timeout=on_timeout, timeout_input=timeout_input)
+            on_timeout=on_timeout, timeout_input=timeout_input, until=until)
         check_pause_request(request)
         memo = PauseMemo()
 

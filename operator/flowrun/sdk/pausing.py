@@ -13,17 +13,19 @@ in a sync flow the plain call blocks.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
 from collections.abc import Callable
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, TypeVar, overload
 
 import pydantic
 
 from ..contract.lifecycle.people import Plan
-from ..contract.lifecycle.vocabulary import INPUT_REFUSALS, OnTimeout, Refusal
+from ..contract.lifecycle.vocabulary import INPUT_REFUSALS, OnTimeout, Refusal, now
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import PauseKind, Phase, State
 from ..contract.status import keys_contain
@@ -77,11 +79,28 @@ def _on_timeout(what: str, on_timeout: Any, model: type[pydantic.BaseModel] | No
     return outcome, defaults.model_dump(mode="json")
 
 
+def _until(what: str, until: Any, wait_for_input: Any, on_timeout: Any) -> datetime | None:
+    """The time a pause or suspension with `until=` continues by itself (UTC, to the
+    second): a datetime (a naive one is the machine's local time) or seconds from now."""
+    if until is None:
+        return None
+    if wait_for_input is not None or on_timeout != OnTimeout.FAIL.value:
+        raise ValueError(f"{what}(until=...) continues the run by itself at that time, without input: it "
+                         "takes no wait_for_input and no on_timeout (for a pause for input, use timeout= "
+                         "and on_timeout='resume')")
+    if isinstance(until, datetime):
+        return until.astimezone(timezone.utc).replace(microsecond=0)
+    if isinstance(until, (int, float)) and not isinstance(until, bool) and until >= 0:
+        return now() + timedelta(seconds=math.ceil(until))
+    raise TypeError(f"{what}(until=...) takes a datetime or a number of seconds, not {until!r}")
+
+
 def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None, key: str | None,
            suspend_after: int | None = None, approval: dict[str, Any] | None = None,
-           notify_message: str | None = None, on_timeout: Any = "fail") -> Any:
+           notify_message: str | None = None, on_timeout: Any = "fail", until: Any = None) -> Any:
     # The context and the pause key are taken now, in the caller's thread and order;
     # only the waiting may happen in a worker thread.
+    until_at = _until(what, until, wait_for_input, on_timeout)
     model_info = as_run_input(wait_for_input) if wait_for_input is not None else None
     outcome, timeout_input = _on_timeout(what, on_timeout, model_info[0] if model_info else None)
     if outcome is not OnTimeout.FAIL and not timeout:
@@ -107,6 +126,8 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
     if outcome is not OnTimeout.FAIL:
         extra["on_timeout"] = outcome
         extra["timeout_input"] = timeout_input
+    if until_at is not None:
+        extra["until"] = until_at
 
     def wait() -> Any:
         if kind is PauseKind.SUSPEND and ctx.task_runner is not None:
@@ -126,7 +147,8 @@ def pause_flow_run(wait_for_input: None = None, timeout: int = DEFAULT_PAUSE_TIM
                    poll_interval: int = 10, key: str | None = None,
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
                    approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> None: ...
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
+                   until: datetime | float | None = None) -> None: ...
 
 
 @overload
@@ -134,14 +156,16 @@ def pause_flow_run(wait_for_input: type[T], timeout: int = DEFAULT_PAUSE_TIMEOUT
                    poll_interval: int = 10, key: str | None = None,
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
                    approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> T: ...
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
+                   until: datetime | float | None = None) -> T: ...
 
 
 def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
                    poll_interval: int = 10, key: str | None = None,
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
                    approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> Any:
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
+                   until: datetime | float | None = None) -> Any:
     """Pause the flow here; the pod stays alive and this call returns when the run is
     resumed (`spec.state: Running`). With `wait_for_input=Model` it returns the Model
     built from the resume's input. After `timeout` seconds without a resume, the run
@@ -160,7 +184,14 @@ def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIME
     `on_timeout`: what happens when nobody answers within `timeout`: "fail" (the
     default: the run fails), "resume" (the system resumes it with the input's defaults;
     refused here when the input type has a field without one) or "cancel" (the run ends
-    Cancelled, saying nobody answered)."""
+    Cancelled, saying nobody answered).
+
+    `until=`: a datetime, or seconds from now: the run continues by itself at that time
+    (no input; `timeout` is then not used); anyone who may resume it may do so earlier."""
+    if until is not None:
+        return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, None, key, suspend_after,
+                      approval_rules.request(approvers, approvals, allow_creator), notify_message,
+                      on_timeout=on_timeout, until=until)
     if timeout is None:
         raise ValueError("pause_flow_run needs a timeout (a paused pod holds resources); "
                          "use suspend_flow_run(timeout=None) to wait without limit")
@@ -173,7 +204,8 @@ def suspend_flow_run(wait_for_input: None = None, flow_run_id: str | None = None
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
                      approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> None: ...
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
+                   until: datetime | float | None = None) -> None: ...
 
 
 @overload
@@ -181,26 +213,29 @@ def suspend_flow_run(wait_for_input: type[T], flow_run_id: str | None = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
                      approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> T: ...
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
+                   until: datetime | float | None = None) -> T: ...
 
 
 def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
                      approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> Any:
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
+                   until: datetime | float | None = None) -> Any:
     """Suspend: stop the flow and let the operator delete its Job. Resuming starts a
     new Job that runs the flow from the top; finished tasks return cached results and
     this call returns at once (with the resume's input when `wait_for_input` is given).
     `timeout=None` waits forever. With `flow_run_id=` (a name or uid), suspend another
-    FlowRun. `on_timeout` as for pause_flow_run. Awaitable in async code."""
+    FlowRun. `on_timeout` and `until` as for pause_flow_run (a run suspended until a
+    time has no Job until then). Awaitable in async code."""
     if flow_run_id is not None:
         def suspend() -> None:
             _act(str(flow_run_id), namespace, State.SUSPENDED)
         return dual(suspend)
     return _pause(PauseKind.SUSPEND, "suspend_flow_run", wait_for_input, timeout, key,
                   approval=approval_rules.request(approvers, approvals, allow_creator),
-                  notify_message=notify_message, on_timeout=on_timeout)
+                  notify_message=notify_message, on_timeout=on_timeout, until=until)
 
 
 class ResumeError(ValueError):

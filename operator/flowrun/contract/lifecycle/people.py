@@ -30,6 +30,8 @@ def settled_by_system(run: RunView) -> str:
     pause = run.pending
     if pause is None or pause.timed_out is None:
         return ""
+    if pause.until is not None:
+        return f"{pause.key} reached its time: the system continues the run; it can no longer be answered"
     return (f"nobody answered {pause.key} in time: the system resumes it with the input's defaults "
             f"(on_timeout='{pause.timed_out.outcome.value}'); it can no longer be answered")
 
