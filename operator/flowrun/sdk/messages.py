@@ -28,23 +28,10 @@ from ..kube import Kube, KubeError
 from .context import current_run
 from .inbox import read_entries, reader
 from .inputs import RunInput, RunInputMetadata, as_run_input, description_of, key_prefix_for, upgrade
+from .watching import dual
 
 R = TypeVar("R", bound=RunInput)
 T = TypeVar("T")
-
-
-def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _dual(blocking: Any) -> Any:
-    if _in_event_loop():
-        return asyncio.to_thread(blocking)
-    return blocking()
 
 
 # ---- where: the API, the namespace, the run -----------------------------------------
@@ -185,7 +172,7 @@ def send_input(run_input: Any, flow_run_id: Any, sender: str | None = None,
                key_prefix: str | None = None, namespace: str | None = None) -> Any:
     """Send `run_input` (a RunInput, a BaseModel, or a plain value) to a FlowRun (its
     name or uid). Returns once the input is stored; awaitable in async code."""
-    return _dual(lambda: _send(run_input, flow_run_id, sender, key_prefix, namespace))
+    return dual(lambda: _send(run_input, flow_run_id, sender, key_prefix, namespace))
 
 
 def respond(received: RunInput, run_input: Any, sender: str | None = None,
@@ -220,6 +207,7 @@ class GetInputHandler(Generic[R]):
         self._namespace = namespace
         self._position = 0
         self._run: _Run | None = None
+        self._schema: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -249,9 +237,10 @@ class GetInputHandler(Generic[R]):
         ctx = current_run()
         if ctx is None or ctx.live is None or ctx.live.name != run.name or ctx.live.namespace != run.namespace:
             return
-        schema = self.run_input_cls.model_json_schema()
+        if self._schema is None:  # made once per handler, not each time the loop waits again
+            self._schema = self.run_input_cls.model_json_schema()
         name = getattr(self.run_input_cls, "__type_name__", "") or self.run_input_cls.__name__
-        ctx.live.receiving(self.key_prefix, name, schema, description_of(self.run_input_cls))
+        ctx.live.receiving(self.key_prefix, name, self._schema, description_of(self.run_input_cls))
 
     def _next(self) -> Any:
         with self._lock:
@@ -269,7 +258,7 @@ class GetInputHandler(Generic[R]):
 
     def next(self) -> Any:
         """The next input (awaitable in async code); TimeoutError after `timeout`."""
-        return _dual(self._next)
+        return dual(self._next)
 
     def __iter__(self) -> "GetInputHandler[R]":
         return self
