@@ -13,7 +13,6 @@ in a sync flow the plain call blocks.
 """
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import re
@@ -26,13 +25,14 @@ from typing import Any, Literal, TypeVar, overload
 import pydantic
 
 from ..contract.lifecycle.people import Plan
-from ..contract.lifecycle.vocabulary import OnTimeout, Refusal, now
+from ..contract.lifecycle.vocabulary import INPUT_REFUSALS, OnTimeout, Refusal, now
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import PauseKind, Phase, State
 from ..contract.status import keys_contain
 from ..kube import Kube, KubeError, actions
 from .context import RunContext, require_flow_context
 from .inputs import as_run_input, description_of
+from .watching import dual
 from ..contract import approvals as approval_rules
 
 T = TypeVar("T")
@@ -42,22 +42,6 @@ _UID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 # How long resume_flow_run watches the run after its patch, for a refusal of the input
 # by the flow's own validators (the run goes back to Paused with a message).
 RESUME_WATCH_SECONDS = 5.0
-
-
-def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _dual(blocking: Callable[[], T]) -> Any:
-    """Prefect's sync_compatible: in a thread with a running event loop, an awaitable
-    that runs `blocking` in a worker thread; elsewhere, its result."""
-    if _in_event_loop():
-        return asyncio.to_thread(blocking)
-    return blocking()
 
 
 def _key(ctx: RunContext, key: str | None) -> str:
@@ -155,7 +139,7 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
             ctx.pause_ended()
         return _finish(model_info, data)
 
-    return _dual(wait)
+    return dual(wait)
 
 
 @overload
@@ -248,7 +232,7 @@ def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
     if flow_run_id is not None:
         def suspend() -> None:
             _act(str(flow_run_id), namespace, State.SUSPENDED)
-        return _dual(suspend)
+        return dual(suspend)
     return _pause(PauseKind.SUSPEND, "suspend_flow_run", wait_for_input, timeout, key,
                   approval=approval_rules.request(approvers, approvals, allow_creator),
                   notify_message=notify_message, on_timeout=on_timeout, until=until)
@@ -315,15 +299,16 @@ def resume_flow_run(flow_run_id: Any, run_input: Any = None, namespace: str | No
     for a few seconds, the run is watched: if the flow's own validators refuse the
     input (the run goes back to Paused with a message), this raises ResumeError with
     that message. Awaitable in async code."""
-    return _dual(lambda: _resume(str(flow_run_id), run_input, namespace))
+    return dual(lambda: _resume(str(flow_run_id), run_input, namespace))
 
 
 def _act(flow_run_id: str, namespace: str | None, target: State, *, data: Any = None,
          reason: str | None = None) -> tuple[Kube, str, str, dict[str, Any], Plan]:
     """A person's action through the one door the CLI and the web UI use too
     (kube/actions.py: `plan`, applied by compare-and-swap): (kube, namespace, name, the
-    run as written, the plan). A refusal is a ResumeError with its code; the API server's
-    own refusal is its KubeError, as before."""
+    run as written, the plan). A refusal is a ResumeError with its code, and so is our
+    admission webhook's refusal of the input (its code read by kube/errors.py); any other
+    refusal by the API server is its KubeError (`refusal`: the webhook's code, if any)."""
     kube = Kube()
     ns, name, _ = _find(kube, flow_run_id, namespace)
     try:
@@ -335,6 +320,8 @@ def _act(flow_run_id: str, namespace: str | None, target: State, *, data: Any = 
             raise ResumeError(f"FlowRun {name} is {exc.message}", exc.code) from None
         raise ResumeError(f"FlowRun {name}: {exc.message}", exc.code) from None
     except actions.ApiRefused as exc:
+        if exc.code in INPUT_REFUSALS:
+            raise ResumeError(f"input for FlowRun {name} is invalid: {exc.message}", exc.code) from None
         raise exc.error from None
     if obj is None or done is None:
         raise ResumeError(f"FlowRun {ns}/{name} not found")
@@ -365,7 +352,7 @@ def cancel_flow_run(flow_run_id: Any, reason: str | None = None, namespace: str 
             _, _, obj = _find(Kube(), str(flow_run_id), namespace)
             if (obj.get("spec") or {}).get("state") != State.CANCELLED.value:
                 raise  # a run that ended otherwise; one already cancelled is left as it is
-    return _dual(cancel)
+    return dual(cancel)
 
 
 def watch_resume(kube: Kube, namespace: str, name: str, key: str, patched: dict[str, Any],
