@@ -186,7 +186,16 @@ def recorded(obj: Mapping[str, Any] | RunView) -> dict[str, Any]:
         value = json.loads(text) if text else {}
     except ValueError:
         return {}
-    return value if isinstance(value, dict) else {}
+    # Only the exact form the webhook writes: the records policy (chart,
+    # admission-policy-records.yaml) reads the record as text, so a record that parses to
+    # something else than it reads (escaped keys, duplicate keys, spaces) counts for nothing.
+    if not isinstance(value, dict) or _compact(value) != text:
+        return {}
+    return value
+
+
+def _compact(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
 
 
 def verified(obj: Mapping[str, Any] | RunView, pause: PauseView | Mapping[str, Any] | None, keys: KeyRing,
@@ -261,9 +270,8 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
         entry["sig"] = sign(keys, run, view, entry)
         entries.append(entry)
         given.add(user)
-    patch: dict[str, Any] = {"metadata": {"annotations": {ANNOTATION_APPROVALS: json.dumps(
-        {"key": view.key, "uid": run.uid, "generation": view.generation, "entries": entries},
-        separators=(",", ":"))}}}
+    patch: dict[str, Any] = {"metadata": {"annotations": {ANNOTATION_APPROVALS: _compact(
+        {"key": view.key, "uid": run.uid, "generation": view.generation, "entries": entries})}}}
     if len(given) < approval.required:
         patch["spec"] = {"state": run.state.value, "input": run.input}
     return "", patch
