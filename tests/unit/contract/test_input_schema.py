@@ -65,3 +65,23 @@ def test_empty_and_odd_schemas():
     # a dangling $ref is left as it is instead of failing
     assert schemas.resolve({"$ref": "#/$defs/Nope"}, {}) == {"$ref": "#/$defs/Nope"}
     assert schemas.property_schema(None, "x") is None
+
+
+def test_the_type_of_a_const_or_enum_value_is_its_json_type():
+    """A field given by `const` or an untyped `enum` reads as the JSON type of its values:
+    null, boolean (not integer: true is not 1), integer, number, string, array, object."""
+    for value, name in [(None, "null"), (True, "boolean"), (3, "integer"), (2.5, "number"), ("a", "string"),
+                        ([1], "array"), ({"a": 1}, "object")]:
+        assert schemas.json_types({"const": value}, {}) == [name]
+        assert schemas.json_types({"enum": [value]}, {}) == [name]
+    assert schemas.type_name({"const": None}, {}) == "null (= null)"
+    assert schemas.type_name({"const": "on"}, {}) == "string (= on)"
+
+
+def test_a_schema_whose_root_refers_to_a_closed_model_is_closed():
+    """`closed` follows a root `$ref` into `$defs`: a schema that is only a reference to a
+    model without additional properties allows none (the CLI then refuses unknown names)."""
+    schema = {"$ref": "#/$defs/M", "$defs": {"M": {"type": "object", "additionalProperties": False,
+                                                     "properties": {"a": {"type": "string"}}}}}
+    assert schemas.closed(schema)
+    assert not schemas.closed({"$ref": "#/$defs/M", "$defs": {"M": {"type": "object"}}})
