@@ -317,3 +317,25 @@ def test_pause_flow_run_hands_the_note_to_the_run(monkeypatch):
     pausing.pause_flow_run(timeout=5, notify_message="look")
     pausing.suspend_flow_run(notify_message="later")
     assert seen == {"pause_flow_run": "look", "suspend_flow_run": "later"}
+
+
+@pytest.mark.parametrize("extra, clipped", [(0, False), (1, True)])
+def test_a_slack_section_text_is_clipped_at_2900_bytes(extra, clipped):
+    """Slack refuses a section text over 3,000 characters: the run's message is sent whole
+    up to 2,900 bytes and cut (marked "...") one byte past."""
+    obj = run()
+    (d,) = n.due(obj, notifier(), T0)
+    data = payloads.payload(obj, d)
+    data["message"] = "m" * (2900 + extra)
+    section = payloads.slack_message(data)["blocks"][1]["text"]["text"]
+    assert section == ("m" * 2897 + "..." if clipped else "m" * 2900)
+
+
+def test_secret_names_skip_a_reference_without_a_name():
+    """Only named Secret references are read (and checked by the webhook): an empty
+    or nameless reference names nothing."""
+    hook = notifier()
+    hook["spec"]["sink"]["signingSecretRef"] = {"key": "k"}
+    assert n.secret_names(hook) == ["s"]
+    hook["spec"]["sink"]["urlSecretRef"] = {}
+    assert n.secret_names(hook) == []

@@ -258,3 +258,55 @@ def test_an_entry_without_a_key_matches_no_prefix_and_filter_takes_one_by_defaul
     got = [{"key": "p-1"}, {"key": "p-2"}, {"key": "p-3"}]
     assert ri.filter_entries(got, "p") == [{"key": "p-1"}]
     assert ri.filter_entries(got, "p", limit=5, exclude_keys={"p-1", "p-3"}) == [{"key": "p-2"}]
+
+
+def test_a_revision_that_is_not_a_number_counts_as_zero():
+    """etcd's resourceVersion orders requests; one missing or not a decimal number (never
+    written by the API server) sorts first, as revision 0, rather than failing."""
+    assert ri.revision({}) == 0 and ri.revision({"metadata": {"resourceVersion": "abc"}}) == 0
+    assert ri.revision({"metadata": {"resourceVersion": "-3"}}) == 0
+    assert ri.revision({"metadata": {"resourceVersion": "12"}}) == 12
+
+
+@pytest.mark.parametrize("room, pages", [(0, 1), (1, 2)])
+def test_a_page_takes_an_entry_up_to_exactly_its_byte_bound(room, pages):
+    """A page filled to exactly PAGE_MAX_BYTES still takes the entry that fits to the
+    byte; one byte more and the page is sealed (its mark and size with it) and the entry
+    starts the next page."""
+    entry = entries(1, start=2)[0]
+    size = ri.entry_bytes(entry)
+    state = ri.PageState(index=0, entries=1, bytes=ri.PAGE_MAX_BYTES - size + room, last_revision=1, exists=True)
+    writes, after = ri.plan(state, [entry])
+    assert len({w.index for w in writes}) == pages
+    if pages == 1:
+        assert [(w.seal, w.entries, w.bytes, w.last_revision) for w in writes] == [
+            (False, [entry], ri.PAGE_MAX_BYTES, 2)]
+    else:
+        assert [(w.index, w.seal, w.create, w.entries, w.bytes, w.last_revision) for w in writes] == [
+            (0, True, False, [], state.bytes, 1), (1, False, True, [entry], size, 2)]
+        assert after == ri.PageState(index=1, entries=1, bytes=size, last_revision=2, exists=True)
+
+
+def test_the_last_page_but_one_may_still_be_sealed_and_the_last_one_created():
+    """MAX_PAGES pages in all: a full page at index MAX_PAGES - 2 is sealed and the last
+    page created; only a full last page refuses, saying how many pages it has."""
+    state = ri.PageState(index=ri.MAX_PAGES - 2, entries=ri.PAGE_MAX_ENTRIES, exists=True)
+    writes, after = ri.plan(state, entries(1))
+    assert [(w.index, w.seal) for w in writes] == [(ri.MAX_PAGES - 2, True), (ri.MAX_PAGES - 1, False)]
+    full = ri.PageState(index=ri.MAX_PAGES - 1, entries=ri.PAGE_MAX_ENTRIES, exists=True)
+    with pytest.raises(ri.InboxFull, match=f"^the inbox has {ri.MAX_PAGES} full pages$"):
+        ri.plan(full, entries(1))
+
+
+def test_a_plan_counts_every_entrys_bytes_and_keeps_the_highest_revision():
+    """An append's write carries the entries themselves, the page's running byte count
+    (the sum of all entries) and the highest revision seen; an entry without a revision
+    does not lower the mark and counts as revision 0."""
+    got = entries(2, start=5) + [{"name": "n", "key": "k-x", "value": 1}]
+    writes, after = ri.plan(ri.PageState(), got)
+    (write,) = writes
+    total = sum(ri.entry_bytes(e) for e in got)
+    assert (write.entries, write.bytes, write.last_revision) == (got, total, 6)
+    assert after == ri.PageState(index=0, entries=3, bytes=total, last_revision=6, exists=True)
+    _, alone = ri.plan(ri.PageState(), [{"name": "n", "key": "k"}])
+    assert alone.last_revision == 0

@@ -182,3 +182,21 @@ def test_a_signature_made_on_create_vouches_only_for_that_creation():
     assert not approved(KEYS, replayed, NOW)
 
 
+
+
+@pytest.mark.parametrize("env, says", [
+    ({"name": "A", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}},
+     "spec.containers[0].env[A]: a Secret ('db')"),
+    ({"valueFrom": {"secretKeyRef": {}}}, "spec.containers[0].env[?]: a Secret ('?')"),
+    ({"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "x"}, "resourceFieldRef": {}}},
+     "spec.containers[0].env[B]: valueFrom fieldRef, resourceFieldRef (only literal values and ConfigMaps are allowed)"),
+    ({"valueFrom": {}}, "spec.containers[0].env[?]: valueFrom ? (only literal values and ConfigMaps are allowed)"),
+    ({"configMapRef": {"name": "a"}, "secretRef": {}}, "spec.containers[0].envFrom[0]: a Secret ('?')"),
+    ({"secretRef": {"name": "s"}}, "spec.containers[0].envFrom[0]: a Secret ('s')"),
+    ({"configMapRef": {"name": "a"}, "other": {}}, "spec.containers[0].envFrom[0]: configMapRef, other (only ConfigMaps are allowed)"),
+])
+def test_each_environment_item_beyond_the_list_is_named_exactly(env, says):
+    """The refusal names the variable (or `?` for an unnamed one) and the Secret it reads
+    (or `?`), and lists every other source, sorted: the person fixes what it names."""
+    field = "envFrom" if "valueFrom" not in env else "env"
+    assert reaches_further(c(**{field: [env]}), cache_claim=CLAIM) == [says]
