@@ -339,3 +339,66 @@ def test_secret_names_skip_a_reference_without_a_name():
     assert n.secret_names(hook) == ["s"]
     hook["spec"]["sink"]["urlSecretRef"] = {}
     assert n.secret_names(hook) == []
+
+
+def test_the_slack_message_of_a_pause_is_exactly_these_blocks():
+    """The whole Block Kit message for a pause awaiting input, block by block: a header
+    with the headline, the message with flow, phase, deadline and approvers, the flow's
+    note, the description, the expected input (required ones said so), the resume
+    command, and a button to the run in the UI."""
+    data = {"event": "AwaitingInput", "run": "pay", "namespace": "fin", "flow": "f:pay", "phase": "Paused",
+            "message": "waiting", "resumeCommand": "flowrun resume pay -n fin --input amount=<amount>",
+            "url": "https://ui/runs/fin/pay",
+            "pause": {"key": "pause-1", "deadline": "2026-11-26T13:00:00Z", "approvers": ["alice", "group:fin"],
+                      "notifyMessage": "Invoice 42", "description": "Approve **it**",
+                      "inputFields": [{"name": "amount", "type": "integer", "required": True},
+                                      {"name": "note", "type": "string", "required": False}]}}
+    md = lambda text: {"type": "mrkdwn", "text": text}  # noqa: E731
+    assert payloads.slack_message(data) == {
+        "text": "FlowRun fin/pay waits for input at pause-1",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "FlowRun fin/pay waits for input at pause-1",
+                                        "emoji": True}},
+            {"type": "section", "text": md("waiting"),
+             "fields": [md("*Flow*\n`f:pay`"), md("*Phase*\nPaused"), md("*Deadline*\n2026-11-26T13:00:00Z"),
+                        md("*Approvers*\nalice, group:fin")]},
+            {"type": "section", "text": md("Invoice 42")},
+            {"type": "section", "text": md("Approve **it**")},
+            {"type": "section", "text": md("*Expected input*\n• `amount` (integer, required)\n• `note` (string)")},
+            {"type": "context", "elements": [md("`flowrun resume pay -n fin --input amount=<amount>`")]},
+            {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open the run"},
+                                              "url": "https://ui/runs/fin/pay", "action_id": "open-run",
+                                              "style": "primary"}]},
+        ]}
+
+
+def test_the_slack_message_of_an_end_says_the_headline_with_flow_and_phase_only():
+    """An end without a message: the section says the headline; no deadline, approvers,
+    note, input, command or button."""
+    data = {"event": "Failed", "run": "pay", "namespace": "fin", "flow": "f:pay", "phase": "Failed", "message": ""}
+    assert payloads.slack_message(data)["blocks"][1:] == [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "FlowRun fin/pay failed"},
+         "fields": [{"type": "mrkdwn", "text": "*Flow*\n`f:pay`"}, {"type": "mrkdwn", "text": "*Phase*\nFailed"}]}]
+
+
+def test_slack_fields_header_and_input_list_are_bounded():
+    """Slack's limits: a header of at most 150 bytes, each field at most 1,900 (Slack
+    allows 2,000), at most 20 expected input lines."""
+    long = "x" * 3000
+    data = {"event": "Paused", "run": "r" * 200, "namespace": "fin", "flow": long, "phase": long, "message": "m",
+            "pause": {"key": "k", "deadline": long, "approvers": [long],
+                      "inputFields": [{"name": f"f{i}", "type": "string", "required": False} for i in range(25)]}}
+    blocks = payloads.slack_message(data)["blocks"]
+    header = blocks[0]["text"]["text"]
+    assert len(header.encode()) == 150 and header.endswith("...")
+    assert [len(f["text"].encode()) for f in blocks[1]["fields"]] == [1900] * 4
+    lines = blocks[2]["text"]["text"].split("\n")
+    assert lines[0] == "*Expected input*" and len(lines) == 21 and lines[-1] == "• `f19` (string)"
+
+
+def test_retries_stop_at_the_hour_inclusive():
+    """A retry that falls exactly RETRY_FOR_SECONDS after the first failure is still
+    made; one a second later is not."""
+    last = T0 + timedelta(seconds=n.RETRY_FOR_SECONDS - 1)
+    assert n.retry_at(T0, 1, last) == T0 + timedelta(seconds=n.RETRY_FOR_SECONDS)
+    assert n.retry_at(T0, 1, last + timedelta(seconds=1)) is None
