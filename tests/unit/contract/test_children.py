@@ -42,3 +42,15 @@ def test_names_carry_the_parents_uid_and_fit():
 def test_only_a_proper_child_is_a_child(obj, ok):
     assert is_child_of(obj, PARENT) is ok
     assert (child_errors(obj, PARENT) == []) is ok
+
+
+def test_a_child_name_of_exactly_52_characters_is_kept_one_more_is_hashed():
+    """MAX_NAME is inclusive: `<prefix><key>` of 52 characters is the name as it is (a
+    person can read the key); 53 becomes the prefix and a hash of the key, 52 long."""
+    import hashlib
+    prefix = child_prefix("parent", UID)
+    fits = "k" * (MAX_NAME - len(prefix))
+    assert child_name("parent", UID, fits) == prefix + fits
+    over = fits + "k"
+    assert child_name("parent", UID, over) == prefix + hashlib.sha256(over.encode()).hexdigest()[:MAX_NAME - len(prefix)]
+    assert len(child_name("parent", UID, over)) == MAX_NAME

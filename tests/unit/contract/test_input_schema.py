@@ -85,3 +85,12 @@ def test_a_schema_whose_root_refers_to_a_closed_model_is_closed():
                                                      "properties": {"a": {"type": "string"}}}}}
     assert schemas.closed(schema)
     assert not schemas.closed({"$ref": "#/$defs/M", "$defs": {"M": {"type": "object"}}})
+
+
+def test_a_default_is_shown_as_text_and_a_text_default_as_it_is():
+    """The CLI and the UI show a field's default: a string as it is (no quotes), any
+    other value as JSON, and nothing for a field without a default."""
+    schema = {"properties": {"s": {"type": "string", "default": "low"}, "n": {"type": "integer", "default": 3},
+                             "b": {"type": "boolean", "default": False}, "x": {"type": "string"}}}
+    shown = {f.name: f.default_text() for f in schemas.fields(schema)}
+    assert shown == {"s": "low", "n": "3", "b": "false", "x": ""}

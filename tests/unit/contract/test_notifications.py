@@ -402,3 +402,53 @@ def test_retries_stop_at_the_hour_inclusive():
     last = T0 + timedelta(seconds=n.RETRY_FOR_SECONDS - 1)
     assert n.retry_at(T0, 1, last) == T0 + timedelta(seconds=n.RETRY_FOR_SECONDS)
     assert n.retry_at(T0, 1, last + timedelta(seconds=1)) is None
+
+
+def test_next_due_is_none_without_a_stopped_pause_or_a_deadline_and_only_for_covering_notifiers():
+    """The operator looks again for a DeadlineNear only of a run stopped at a pause with a
+    deadline, for a notifier that lists DeadlineNear AND covers the run, and only when
+    that moment is still to come (strictly later than now)."""
+    deadline = T0 + timedelta(seconds=100)
+    hook = notifier(events=["DeadlineNear"], near=30)
+    assert n.next_due(run("Running"), [hook], T0) is None
+    assert n.next_due(run("Completed"), [hook], T0) is None
+    no_deadline = run(deadline=deadline)
+    no_deadline["status"]["pause"].pop("deadline")
+    assert n.next_due(no_deadline, [hook], T0) is None
+    elsewhere = notifier(events=["DeadlineNear"], near=30)
+    elsewhere["metadata"]["namespace"] = "other"
+    assert n.next_due(run(deadline=deadline), [elsewhere], T0) is None
+    assert n.next_due(run(deadline=deadline), [notifier(events=["Paused"], near=30)], T0) is None
+    at = deadline - timedelta(seconds=30)
+    assert n.next_due(run(deadline=deadline), [hook], at - timedelta(seconds=1)) == at
+    assert n.next_due(run(deadline=deadline), [hook], at) is None
+
+
+@pytest.mark.parametrize("url, says", [
+    ("http://[::1", "the URL in the Secret is not a valid URL"),
+    ("ftp://example.com/x", "the URL in the Secret must start with http:// or https://"),
+    ("https:///path", "the URL in the Secret has no host"),
+    ("https://hooks.example.com/T0/B0/secret", ""),
+])
+def test_check_url_says_exactly_what_is_wrong(url, says):
+    assert n.check_url(url) == says
+
+
+def test_the_notifier_approval_is_an_hmac_over_exactly_its_namespace_name_and_secret_references():
+    """The webhook's stamp on a notifier is `<kid>:<hmac>` over the canonical JSON of
+    ["notifier", namespace, name, [[url Secret, key], [signing Secret, key]]] (a missing
+    reference as ["", ""]): an operator of another version, or the webhook before a
+    restart, computes the same stamp, and a stamp of another kind of record never passes."""
+    import hashlib
+    import hmac
+    from flowrun.contract.signing import canonical, single
+    secret = b"k" * 32
+    hook = notifier()
+    hook["spec"]["sink"]["signingSecretRef"] = {"name": "sig", "key": "whsec"}
+    want = hmac.new(secret, canonical(["notifier", "fin", "hook", [["s", "url"], ["sig", "whsec"]]]),
+                    hashlib.sha256).hexdigest()
+    assert n.approval(single(secret, kid="k1"), hook) == f"k1:{want}"
+    bare = {"spec": {"sink": {}}}
+    empty = hmac.new(secret, canonical(["notifier", "", "", [["", ""], ["", ""]]]), hashlib.sha256).hexdigest()
+    assert n.approval(single(secret, kid="k1"), bare) == f"k1:{empty}"
+    assert n.approval(single(secret, kid="k1"), {}) == f"k1:{empty}"

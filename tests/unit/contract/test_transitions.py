@@ -521,3 +521,18 @@ def test_a_child_a_person_created_is_not_started():
         step = operator_step(posing, World(), POLICY, NOW)
         assert isinstance(step, Write) and "phase" not in step.status
         assert "not created by the pod of run p but by eve" in step.status["message"]
+
+
+@pytest.mark.parametrize("key, left", [
+    ("pause-3", ["pause-4..6", "x"]),  # the range's first key
+    ("pause-6", ["pause-3..5", "x"]),  # its last key
+    ("pause-4", ["pause-3", "pause-5..6", "x"]),  # one key left below stays a single key
+    ("pause-5", ["pause-3..4", "pause-6", "x"]),  # and above
+    ("pause-7", ["pause-3..6", "x"]),  # outside the range: nothing removed
+    ("pause-2", ["pause-3..6", "x"]),
+])
+def test_removing_a_key_at_either_end_of_a_range(key, left):
+    """A resumed key is taken out of a compact range wherever it sits, including at the
+    range's two ends, and what remains is written as single keys or ranges."""
+    assert keys_remove(["pause-3..6", "x"], key) == left
+    assert not keys_contain(keys_remove(["pause-3..6", "x"], key), key)
