@@ -452,3 +452,65 @@ def test_the_notifier_approval_is_an_hmac_over_exactly_its_namespace_name_and_se
     empty = hmac.new(secret, canonical(["notifier", "", "", [["", ""], ["", ""]]]), hashlib.sha256).hexdigest()
     assert n.approval(single(secret, kid="k1"), bare) == f"k1:{empty}"
     assert n.approval(single(secret, kid="k1"), {}) == f"k1:{empty}"
+
+
+@pytest.mark.parametrize("event, headline", [
+    ("AwaitingInput", "FlowRun fin/pay waits for input at pause-1"),
+    ("Paused", "FlowRun fin/pay is paused at pause-1"),
+    ("Suspended", "FlowRun fin/pay is suspended at pause-1"),
+    ("DeadlineNear", "FlowRun fin/pay: the pause pause-1 ends at 2026-11-26T13:00:00Z"),
+    ("Failed", "FlowRun fin/pay failed"),
+    ("Cancelled", "FlowRun fin/pay was cancelled"),
+    ("Completed", "FlowRun fin/pay completed"),
+])
+def test_each_event_has_its_headline(event, headline):
+    """The first line a person reads (Slack's text and header): the run, what happened,
+    and for a pause its key (and deadline)."""
+    data = {"event": event, "run": "pay", "namespace": "fin",
+            "pause": {"key": "pause-1", "deadline": "2026-11-26T13:00:00Z"}}
+    assert payloads.slack_message(data)["text"] == headline
+
+
+def test_the_expected_input_names_each_fields_type_from_the_schema():
+    """A field's type as a person reads it: its `type`, `object` for a reference to a
+    model, the alternatives joined by `/` (an untyped one as `?`), else `any`."""
+    schema = {"properties": {"a": {"type": "string"}, "b": {"$ref": "#/$defs/B"}, "c": {"allOf": [{}]},
+                             "d": {"anyOf": [{"type": "integer"}, {"type": "null"}, {}]}, "e": {}, "f": None},
+              "required": ["a"]}
+    assert [(f["name"], f["type"], f["required"]) for f in payloads.input_fields(schema)] == [
+        ("a", "string", True), ("b", "object", False), ("c", "object", False), ("d", "integer/null/?", False),
+        ("e", "any", False), ("f", "any", False)]
+
+
+def test_a_webhook_request_is_exactly_compact_sorted_json_with_the_standard_headers():
+    """The body is signed byte for byte, so it is one canonical text: compact, keys
+    sorted, the event's type and the time of `when` (not of the send). The headers are
+    exactly the Standard Webhooks ones (lower-case, as the specification writes them)."""
+    when = datetime(2020, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    data = {"z": 1, "event": "Completed", "a": [1, 2]}
+    headers, body = payloads.webhook_request(data, msg_id="msg_1", when=when, signing_secret=None)
+    assert body == (b'{"data":{"a":[1,2],"event":"Completed","z":1},"timestamp":"2020-01-02T03:04:05Z",'
+                    b'"type":"io.flowrun.run.completed"}')
+    assert headers == {"content-type": "application/json", "webhook-id": "msg_1",
+                       "webhook-timestamp": str(int(when.timestamp()))}
+    signed, _ = payloads.request("webhook", data, msg_id="msg_1", when=when, signing_secret=SECRET)
+    assert set(signed) == {"content-type", "webhook-id", "webhook-timestamp", "webhook-signature"}
+    with pytest.raises(ValueError) as info:
+        payloads.webhook_request(data, msg_id="msg_1", when=when, signing_secret="whsec_")
+    assert str(info.value) == "the signing secret is not a Standard Webhooks secret (whsec_<base64>)"
+    with pytest.raises(ValueError, match="^unknown sink type 'pager'$"):
+        payloads.request("pager", data, msg_id="x", when=when)
+
+
+@pytest.mark.parametrize("status, outcome", [(199, "failed"), (200, "delivered"), (299, "delivered"),
+                                             (300, "failed"), (None, "failed")])
+def test_only_a_2xx_answer_is_a_delivery(status, outcome):
+    assert n.classify(status) == outcome
+
+
+def test_the_notifier_ready_condition_in_full():
+    """Ready's condition is exactly type, status, reason, the message (clipped at 1,024
+    bytes) and the transition time."""
+    got = n.notifier_status({}, ready=False, reason="SecretMissing", message="x" * 2000, now=T0)
+    assert got == {"conditions": [{"type": "Ready", "status": "False", "reason": "SecretMissing",
+                                   "message": "x" * 1021 + "...", "lastTransitionTime": ts(T0)}]}
