@@ -94,3 +94,15 @@ def test_a_default_is_shown_as_text_and_a_text_default_as_it_is():
                              "b": {"type": "boolean", "default": False}, "x": {"type": "string"}}}
     shown = {f.name: f.default_text() for f in schemas.fields(schema)}
     assert shown == {"s": "low", "n": "3", "b": "false", "x": ""}
+
+
+def test_type_names_of_arrays_objects_and_empty_alternatives():
+    """`array` without items, `array of X` with items (following a reference), `object
+    (Title)` only for a titled object with properties, `any` for empty alternatives."""
+    root = {"$defs": {"A": {"type": "object", "title": "Address", "properties": {"s": {"type": "string"}}}}}
+    assert schemas.type_name({"type": "array"}, root) == "array"
+    assert schemas.type_name({"type": "array", "items": {"$ref": "#/$defs/A"}}, root) == "array of object (Address)"
+    assert schemas.type_name({"type": "object", "title": "T"}, root) == "object"
+    assert schemas.type_name({"type": "string", "title": "T", "properties": {}}, root) == "string"
+    assert schemas.type_name({"type": "object", "properties": {}}, root) == "object"
+    assert schemas.type_name({"anyOf": []}, root) == "any"

@@ -514,3 +514,76 @@ def test_the_notifier_ready_condition_in_full():
     got = n.notifier_status({}, ready=False, reason="SecretMissing", message="x" * 2000, now=T0)
     assert got == {"conditions": [{"type": "Ready", "status": "False", "reason": "SecretMissing",
                                    "message": "x" * 1021 + "...", "lastTransitionTime": ts(T0)}]}
+
+
+def test_a_notifier_stamped_with_a_retired_key_is_approved_within_its_grace_only():
+    """The stamp verifies at the time asked: a key retired with a grace period vouches for
+    the notifiers it stamped until then, not after."""
+    from flowrun.contract.signing import KeyRing, SigningKey
+    old = SigningKey("k1", b"1" * 32)
+    hook = notifier()
+    hook["metadata"]["annotations"] = {n.ANNOTATION_NOTIFIER_APPROVAL: n.approval(KeyRing(old), hook)}
+    rotated = KeyRing(SigningKey("k2", b"2" * 32), (SigningKey("k1", b"1" * 32, T0),))
+    assert n.approved(rotated, hook, T0 - timedelta(seconds=1))
+    assert not n.approved(rotated, hook, T0)
+
+
+def test_last_error_is_rewritten_only_when_more_than_its_time_changed():
+    """The same error again (only its time differs) writes nothing; another message does."""
+    current = {"conditions": [{"type": "Ready", "status": "False", "reason": "R", "message": "m",
+                               "lastTransitionTime": ts(T0)}],
+               "lastError": {"message": "HTTP 500", "time": "t0"}}
+    same = n.notifier_status(current, ready=False, reason="R", message="m", now=T0 + timedelta(1),
+                             error={"message": "HTTP 500", "time": "t1"})
+    assert same is None
+    other = n.notifier_status(current, ready=False, reason="R", message="m", now=T0 + timedelta(1),
+                              error={"message": "HTTP 502", "time": "t1"})
+    assert other == {"lastError": {"message": "HTTP 502", "time": "t1"}}
+    first = n.notifier_status({"conditions": current["conditions"]}, ready=False, reason="R", message="m",
+                              now=T0, error={"message": "HTTP 500", "time": "t1"})
+    assert first == {"lastError": {"message": "HTTP 500", "time": "t1"}}
+
+
+def test_a_delivery_id_is_msg_and_32_hex_digits_of_the_occurrence():
+    """Receivers deduplicate by this id across operator versions: `msg_` and the first 32
+    hex digits of sha256(uid NUL key NUL kind)."""
+    import hashlib
+    assert n.delivery_id("uid-1", "pause-1", "pause") == "msg_" + hashlib.sha256(
+        b"uid-1\0pause-1\0pause").hexdigest()[:32]
+
+
+def test_the_payload_of_a_pause_in_full():
+    """Every field a receiver gets for a pause awaiting input, and for an end (no pause,
+    no resume command): the id, the events, the run's identity, flow, phase, message."""
+    obj = run(schema=SCHEMA)
+    (d,) = n.due(obj, notifier(), T0)
+    assert payloads.payload(obj, d) == {
+        "id": d.id, "event": "AwaitingInput", "events": ["AwaitingInput", "Paused"], "run": "pay",
+        "namespace": "fin", "uid": "uid-1", "flow": "examples.approvals:pay", "phase": "Paused",
+        "message": "waiting",
+        "pause": {"key": "pause-1", "kind": "Pause", "description": "Approve the **payment**",
+                  "notifyMessage": "Invoice 42 needs you", "inputFields": payloads.input_fields(SCHEMA),
+                  "deadline": ts(T0 + timedelta(hours=1)), "approvers": ["alice", "group:finance"],
+                  "approvalsRequired": 2},
+        "resumeCommand": "flowrun resume pay -n fin --input amount=<amount>"}
+    plain = run()
+    plain["status"]["pause"].pop("approval")
+    (p,) = n.due(plain, notifier(), T0)
+    got = payloads.payload(plain, p)["pause"]
+    assert (got["approvers"], got["approvalsRequired"]) == ([], 0)
+    near = run(deadline=T0 + timedelta(seconds=60))
+    (dn,) = n.due(near, notifier(events=["DeadlineNear"]), T0)
+    assert payloads.payload(near, dn)["pause"]["key"] == "pause-1" and "resumeCommand" in payloads.payload(near, dn)
+    ended = run("Failed", completionTime=ts(T0))
+    (e,) = n.due(ended, notifier(events=["Failed"]), T0)
+    assert payloads.payload(ended, e) == {
+        "id": e.id, "event": "Failed", "events": ["Failed"], "run": "pay", "namespace": "fin", "uid": "uid-1",
+        "flow": "examples.approvals:pay", "phase": "Failed", "message": "waiting"}
+
+
+def test_resume_command_and_url_from_a_plain_run():
+    """Both read a FlowRun as it comes from the API (not only a view): a run without a
+    pause resumes without inputs; the UI's address loses its trailing slash."""
+    assert payloads.resume_command(run("Running")) == "flowrun resume pay -n fin"
+    assert payloads.run_url(run(), "https://ui/base/") == "https://ui/base/runs/fin/pay"
+    assert payloads.run_url(run(), "") == ""
