@@ -587,3 +587,38 @@ def test_resume_command_and_url_from_a_plain_run():
     assert payloads.resume_command(run("Running")) == "flowrun resume pay -n fin"
     assert payloads.run_url(run(), "https://ui/base/") == "https://ui/base/runs/fin/pay"
     assert payloads.run_url(run(), "") == ""
+
+
+@pytest.mark.parametrize("expr, labels, selected", [
+    ({"key": "team", "operator": "In", "values": ["a", "b"]}, {"team": "a"}, True),
+    ({"key": "team", "operator": "In", "values": ["a", "b"]}, {"team": "c"}, False),
+    ({"key": "team", "operator": "In", "values": ["a"]}, {}, False),
+    ({"key": "team", "operator": "NotIn", "values": ["a"]}, {"team": "a"}, False),
+    ({"key": "team", "operator": "NotIn", "values": ["a"]}, {"team": "b"}, True),
+    ({"key": "team", "operator": "NotIn", "values": ["a"]}, {}, True),
+    ({"key": "team", "operator": "Exists"}, {"team": "x"}, True),
+    ({"key": "team", "operator": "Exists"}, {}, False),
+    ({"key": "team", "operator": "DoesNotExist"}, {}, True),
+    ({"key": "team", "operator": "DoesNotExist"}, {"team": "x"}, False),
+    ({"key": "team", "operator": "Gt", "values": ["1"]}, {"team": "2"}, False),
+    ({"key": "team", "operator": "in", "values": ["a"]}, {"team": "a"}, False),
+])
+def test_match_expressions_follow_kubernetes_label_selectors(expr, labels, selected):
+    """Each operator on both sides; an operator Kubernetes does not know (or spelled in
+    another case) selects nothing rather than everything."""
+    assert n.selects({"matchExpressions": [expr]}, labels) is selected
+
+
+def test_a_running_run_with_a_pause_left_in_its_status_is_not_announced_as_paused():
+    """Only a stopped run (Paused, Suspended) is at a pause, whatever its status still
+    holds; its end is announced once it ends."""
+    obj = run("Running")
+    obj["status"]["pause"] = run()["status"]["pause"]
+    assert n.occurrences(obj, T0, 600) == []
+
+
+def test_a_notifier_without_a_creation_time_announces_every_end():
+    hook = notifier(events=["Completed"])
+    del hook["metadata"]["creationTimestamp"]
+    (d,) = n.due(run("Completed", completionTime=ts(T0)), hook, T0)
+    assert d.kind == "Completed" and d.notifier == "hook"
