@@ -106,3 +106,12 @@ def test_type_names_of_arrays_objects_and_empty_alternatives():
     assert schemas.type_name({"type": "string", "title": "T", "properties": {}}, root) == "string"
     assert schemas.type_name({"type": "object", "properties": {}}, root) == "object"
     assert schemas.type_name({"anyOf": []}, root) == "any"
+
+
+def test_a_property_schema_follows_references_at_the_root_and_the_property():
+    """The CLI coerces `--input name=...` with the property's resolved schema, also when
+    the whole schema is a reference to a model; an unknown name has none."""
+    schema = {"$ref": "#/$defs/M", "$defs": {"M": {"properties": {"c": {"$ref": "#/$defs/C"}}},
+                                             "C": {"type": "integer"}}}
+    assert schemas.property_schema(schema, "c") == {"type": "integer"}
+    assert schemas.property_schema(schema, "nope") is None

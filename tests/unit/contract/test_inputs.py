@@ -21,3 +21,15 @@ def test_missing_input_is_an_error_when_required():
 
 def test_no_schema_accepts_anything():
     assert input_errors(None, {"x": 1}) == []
+
+
+def test_unique_items_compares_lists_and_objects_by_value():
+    """uniqueItems is JSON equality: [1] and [2] differ, two equal objects do not; true is
+    not 1; two nulls are the same."""
+    from flowrun.contract.inputs import input_errors
+    schema = {"type": "object", "properties": {"v": {"type": "array", "uniqueItems": True}}}
+    assert input_errors(schema, {"v": [[1], [2]]}) == []
+    assert input_errors(schema, {"v": [{"a": 1}, {"a": 2}]}) == []
+    assert input_errors(schema, {"v": [True, 1]}) == []
+    assert input_errors(schema, {"v": [{"a": [1]}, {"a": [1]}]}) == ["v: the array has non-unique elements"]
+    assert input_errors(schema, {"v": [None, None]}) == ["v: the array has non-unique elements"]

@@ -622,3 +622,21 @@ def test_a_notifier_without_a_creation_time_announces_every_end():
     del hook["metadata"]["creationTimestamp"]
     (d,) = n.due(run("Completed", completionTime=ts(T0)), hook, T0)
     assert d.kind == "Completed" and d.notifier == "hook"
+
+
+def test_an_end_at_the_very_second_the_notifier_was_created_is_news():
+    """Only an end strictly before the notifier's creation is old news."""
+    done = run("Completed", completionTime=ts(T0))
+    assert len(n.due(done, notifier(events=["Completed"], created=T0), T0)) == 1
+    assert n.due(done, notifier(events=["Completed"], created=T0 + timedelta(seconds=1)), T0) == []
+
+
+def test_a_recorded_pause_does_not_hide_its_deadline_near():
+    """What was recorded is skipped one by one: the pause sent already, its DeadlineNear
+    still due."""
+    obj = run(deadline=T0 + timedelta(seconds=60))
+    hook = notifier(events=["Paused", "DeadlineNear"])
+    sent = n.delivery_id("uid-1", "pause-1", "pause")
+    obj["status"]["notifications"] = [{"notifier": "hook", "id": sent, "event": "Paused", "time": ts(T0),
+                                       "outcome": "Delivered"}]
+    assert [d.kind for d in n.due(obj, hook, T0)] == ["DeadlineNear"]

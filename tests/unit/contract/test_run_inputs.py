@@ -310,3 +310,32 @@ def test_a_plan_counts_every_entrys_bytes_and_keeps_the_highest_revision():
     assert after == ri.PageState(index=0, entries=3, bytes=total, last_revision=6, exists=True)
     _, alone = ri.plan(ri.PageState(), [{"name": "n", "key": "k"}])
     assert alone.last_revision == 0
+
+
+@pytest.mark.parametrize("length, ok", [(ri.MAX_KEY_CHARS, True), (ri.MAX_KEY_CHARS + 1, False)])
+def test_a_key_may_have_up_to_253_characters(length, ok):
+    assert ri.key_problems("k" * length) == ([] if ok else [f"key: longer than {ri.MAX_KEY_CHARS} characters"])
+
+
+def test_a_key_with_other_characters_is_refused_saying_which_are_allowed():
+    assert ri.key_problems("-a") == [
+        "key: only letters, digits, '-', '_' and '.', starting and ending with a letter or digit"]
+
+
+@pytest.mark.parametrize("extra, ok", [(0, True), (1, False)])
+def test_a_value_may_have_exactly_max_value_bytes(extra, ok):
+    value = "v" * (ri.MAX_VALUE_BYTES - 2 + extra)  # the JSON text has two quotes
+    assert ri.value_bytes(value) == ri.MAX_VALUE_BYTES + extra
+    assert ri.value_problems(value) == ([] if ok else [
+        f"value: {ri.MAX_VALUE_BYTES + 1} bytes, more than the {ri.MAX_VALUE_BYTES} an input may have"])
+
+
+def test_a_send_request_in_full_with_its_claim_cut_at_253():
+    """The FlowRunInput a sender creates, whole: a generated name, the run's label (the
+    operator lists by it), the target, key, value and sender; a claimed sender is kept
+    to 253 characters."""
+    assert ri.request("ns", "greeter", "k-1", {"v": 1}, "alice", claimed_sender="c" * 300) == {
+        "apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRunInput",
+        "metadata": {"generateName": "input-", "namespace": "ns", "labels": {"flowrun.io/run": "greeter"}},
+        "spec": {"flowRun": "greeter", "key": "k-1", "value": {"v": 1}, "sender": "alice", "claimedSender": "c" * 253}}
+    assert "claimedSender" not in ri.request("ns", "g", "k", 1, "alice")["spec"]

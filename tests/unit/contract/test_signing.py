@@ -96,3 +96,9 @@ def test_a_verify_until_that_is_not_text_is_refused():
     """`verifyUntil: 20261209` (a number) is no time: refused, not read as no limit."""
     with pytest.raises(KeyRingError, match="verifyUntil 20261209 is not a time"):
         ring("k1", k1={"key": "1" * 32}, k0={"key": "0" * 32, "verifyUntil": 20261209})
+
+
+def test_no_secret_is_no_ring():
+    """Without a TLS key (or with an empty one) nothing is signed and nothing verifies."""
+    for secret in (None, b""):
+        assert single(secret) is NO_KEYS and single(secret).sign(RECORD) == ""
