@@ -1,6 +1,7 @@
 """Reading a stored input schema as a field list (no cluster)."""
 from __future__ import annotations
 
+import pytest
 from pydantic import BaseModel, Field
 
 from flowrun import RunInput
@@ -115,3 +116,72 @@ def test_a_property_schema_follows_references_at_the_root_and_the_property():
                                              "C": {"type": "integer"}}}
     assert schemas.property_schema(schema, "c") == {"type": "integer"}
     assert schemas.property_schema(schema, "nope") is None
+
+
+REFS = {"$defs": {"Int": {"type": "integer"}, "Flag": {"type": "boolean"},
+                  "Ints": {"type": "array", "items": {"$ref": "#/$defs/Int"}},
+                  "MaybeInt": {"oneOf": [{"$ref": "#/$defs/Int"}, {"type": "null"}]}},
+        "properties": {"n": {"$ref": "#/$defs/Int"}, "f": {"$ref": "#/$defs/Flag"},
+                       "ns": {"$ref": "#/$defs/Ints"}, "m": {"$ref": "#/$defs/MaybeInt"},
+                       "x": {"type": "number"}, "s": {"type": "string"}, "o": {"type": "object"},
+                       "no": {"type": "null"}}}
+
+
+@pytest.mark.parametrize("name, raw, value", [
+    ("n", "7", 7), ("n", "3.0", 3), ("f", "on", True), ("f", "0", False),
+    ("ns", "1, 2,3", [1, 2, 3]), ("ns", "", []), ("ns", "[4]", [4]),
+    ("m", "5", 5), ("m", "null", None), ("m", "None", None), ("m", "~", None),
+    ("x", "2", 2), ("x", "2.5", 2.5), ("s", "None", "None"), ("o", '{"a": 1}', {"a": 1}), ("no", "~", None),
+])
+def test_a_persons_text_becomes_the_type_the_schema_asks_for(name, raw, value):
+    """`--input name=text` (and the UI's form) through references, `oneOf`, lists of a
+    referenced item type, and the spellings of null (`null`, `None`, `~`)."""
+    got = schemas.coerce(name, raw, schemas.property_schema(REFS, name), REFS)
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize("name, raw, says", [
+    ("n", "nan", "n: 'nan' is not a valid integer"),
+    ("n", "2.5", "n: '2.5' is not a valid integer"),
+    ("x", "ten", "x: 'ten' is not a valid number"),
+    ("ns", "1,x", "ns: '1,x' is not a valid array"),
+    ("o", "[1]", "o: '[1]' is not a valid object"),
+    ("m", "maybe", "m: 'maybe' is not a valid integer or null"),
+    ("no", "None?", "no: 'None?' is not a valid null"),
+])
+def test_a_text_of_the_wrong_type_is_refused_naming_the_field_and_the_types(name, raw, says):
+    with pytest.raises(schemas.CoercionError) as info:
+        schemas.coerce(name, raw, schemas.property_schema(REFS, name), REFS)
+    assert str(info.value) == says
+
+
+def test_fields_read_references_for_type_default_enum_and_constraints():
+    """A field given by reference shows the referenced type, default, allowed values and
+    constraints; a `$ref` sibling (description) wins over the target's."""
+    schema = {"$defs": {"Level": {"type": "string", "enum": ["low", "high"], "default": "low",
+                                  "minLength": 3, "description": "inner"}},
+              "properties": {"level": {"$ref": "#/$defs/Level", "description": "outer"}}}
+    (field,) = schemas.fields(schema)
+    assert (field.type, field.default, field.enum, field.constraints, field.description) == (
+        "string", "low", ["low", "high"], ["min length 3"], "outer")
+    assert schemas.resolve({"$ref": "#/$defs/Level", "description": "outer"}, schema) == {
+        "type": "string", "enum": ["low", "high"], "default": "low", "minLength": 3, "description": "outer"}
+
+
+def test_enum_values_of_alternatives_are_merged_once_in_order():
+    node = {"oneOf": [{"enum": ["a", "b"]}, {"$ref": "#/$defs/E"}, {"enum": ["a"]}]}
+    assert schemas.enum_values(node, {"$defs": {"E": {"enum": ["c", "b"]}}}) == ["a", "b", "c"]
+    assert schemas.json_types({"oneOf": [{"type": "string"}, {"type": "null"}]}, {}) == ["string", "null"]
+
+
+def test_a_chain_of_twenty_references_resolves_and_a_cycle_stops():
+    """References are followed 21 deep (depth 0 to 20); a cycle ends there with the node
+    it reached instead of recursing forever."""
+    defs = {f"D{i}": {"$ref": f"#/$defs/D{i + 1}"} for i in range(20)}
+    defs["D20"] = {"type": "integer"}
+    assert schemas.resolve({"$ref": "#/$defs/D0"}, {"$defs": defs}) == {"type": "integer"}
+    defs["D21"] = {"type": "string"}
+    defs["D20"] = {"$ref": "#/$defs/D21"}
+    assert schemas.resolve({"$ref": "#/$defs/D0"}, {"$defs": defs}) == {"$ref": "#/$defs/D21"}
+    cycle = {"$defs": {"A": {"$ref": "#/$defs/A"}}}
+    assert schemas.resolve({"$ref": "#/$defs/A"}, cycle) == {"$ref": "#/$defs/A"}
