@@ -185,3 +185,15 @@ def test_a_chain_of_twenty_references_resolves_and_a_cycle_stops():
     assert schemas.resolve({"$ref": "#/$defs/D0"}, {"$defs": defs}) == {"$ref": "#/$defs/D21"}
     cycle = {"$defs": {"A": {"$ref": "#/$defs/A"}}}
     assert schemas.resolve({"$ref": "#/$defs/A"}, cycle) == {"$ref": "#/$defs/A"}
+
+
+def test_json_types_read_one_of_const_and_typed_enums():
+    """`oneOf` like `anyOf`; a `const` says its value's type; an `enum` with a `type` says
+    that type (not its values' types); a reference at the root is followed."""
+    root = {"$defs": {"N": {"type": "integer"}}}
+    assert schemas.json_types({"oneOf": [{"$ref": "#/$defs/N"}, {"type": "null"}]}, root) == ["integer", "null"]
+    assert schemas.json_types({"$ref": "#/$defs/N"}, root) == ["integer"]
+    assert schemas.json_types({"const": "a", "type": "integer"}, root) == ["string"]
+    assert schemas.json_types({"enum": [1, 2], "type": "number"}, root) == ["number"]
+    assert schemas.type_name({"oneOf": [{"type": "string"}, {"type": "null"}]}, root) == "string | null"
+    assert schemas.enum_values({"oneOf": [{"enum": [1]}]}, root) == [1]

@@ -536,3 +536,24 @@ def test_removing_a_key_at_either_end_of_a_range(key, left):
     range's two ends, and what remains is written as single keys or ranges."""
     assert keys_remove(["pause-3..6", "x"], key) == left
     assert not keys_contain(keys_remove(["pause-3..6", "x"], key), key)
+
+
+def _pod(name: str, attempt: int, job: str) -> dict:
+    return {"metadata": {"name": name, "labels": {"flowrun.io/attempt": str(attempt), "job-name": job}}}
+
+
+def test_the_pod_whose_log_is_shown():
+    """`flowrun logs` and the UI show the newest pod of the asked attempt, else of the
+    run's current Job, else the newest pod; none when there is none."""
+    from flowrun.contract.status import current_pod
+    pods = [_pod("a", 1, "r-1"), _pod("b", 2, "r-2"), _pod("c", 2, "r-2"), _pod("d", 3, "r-3")]
+    run_ = {"status": {"jobName": "r-2"}}
+    assert current_pod(run_, pods)["metadata"]["name"] == "c"
+    assert current_pod(run_, pods, attempt=1)["metadata"]["name"] == "a"
+    assert current_pod(run_, pods, attempt=3)["metadata"]["name"] == "d"
+    assert current_pod(run_, pods, attempt=9) is None
+    assert current_pod({"status": {}}, pods)["metadata"]["name"] == "d"
+    assert current_pod({}, pods)["metadata"]["name"] == "d"
+    assert current_pod({"status": {"jobName": "r-9"}}, pods)["metadata"]["name"] == "d"
+    assert current_pod(run_, [{"metadata": {"name": "x"}}])["metadata"]["name"] == "x"
+    assert current_pod(run_, []) is None
