@@ -557,3 +557,20 @@ def test_the_pod_whose_log_is_shown():
     assert current_pod({"status": {"jobName": "r-9"}}, pods)["metadata"]["name"] == "d"
     assert current_pod(run_, [{"metadata": {"name": "x"}}])["metadata"]["name"] == "x"
     assert current_pod(run_, []) is None
+
+
+@pytest.mark.parametrize("entries, key, after", [
+    (["approve"], "approve", ["approve"]),  # held already: unchanged
+    (["pause-1..3"], "pause-2", ["pause-1..3"]),
+    (["pause-1..2"], "pause-3", ["pause-1..3"]),  # joins the range below
+    (["pause-4..5"], "pause-3", ["pause-3..5"]),  # and above
+    (["pause-1..2", "x", "pause-4..5"], "pause-3", ["x", "pause-1..5"]),  # bridges two ranges
+    (["pause-1"], "pause-3", ["pause-1", "pause-3"]),  # a gap stays a gap
+    (["other-2"], "pause-3", ["other-2", "pause-3"]),  # another stem is not a neighbour
+    (["pause-6..7", "pause-4..5"], "pause-3", ["pause-3..7"]),  # a hand-written list: merged to the end
+])
+def test_adding_a_key_merges_exactly_its_neighbours(entries, key, after):
+    """A compact key list stays complete and small: a key held already changes nothing,
+    a numbered key joins the ranges just below and above it (of its stem only), through
+    every range that becomes adjacent by the merge."""
+    assert keys_add(entries, key) == after
