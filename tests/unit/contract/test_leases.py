@@ -110,3 +110,24 @@ def test_a_released_lease_keeps_everything_but_its_holder():
         "spec": {"holderIdentity": "", "renewTime": "t5", "leaseTransitions": 4}}
     assert leases.released({"metadata": {}}) == {"metadata": {}, "spec": {"holderIdentity": ""}}
     assert current["spec"]["holderIdentity"] == "a", "the lease read is not changed"
+
+
+def test_a_holder_is_waited_out_for_exactly_the_lease_duration():
+    """Unchanged for exactly lease_duration: still stand by; just past it: take it."""
+    held = lease("b")
+    seen = leases.observe(Observed(), held, 100.0)
+    assert leases.decide(held, "a", seen, 100.0 + T.lease_duration, T, leading=False) is Action.STAND_BY
+    assert leases.decide(held, "a", seen, 100.0 + T.lease_duration + 0.001, T, leading=False) is Action.ACQUIRE
+
+
+def test_a_lease_record_is_holder_renew_time_and_transitions():
+    assert leases.record_of(lease("a", renew="t0", transitions=3)) == ("a", "t0", 3)
+    assert leases.record_of({"spec": {"holderIdentity": None}}) == ("", None, 0)
+    assert leases.record_of({}) == ("", None, 0) and leases.record_of(None) is None
+
+
+@pytest.mark.parametrize("retry, renew, duration", [(0, 5, 8), (5, 5, 8), (1, 8, 8)])
+def test_timings_must_be_strictly_ordered(retry, renew, duration):
+    with pytest.raises(ValueError) as info:
+        Timings(lease_duration=duration, renew_deadline=renew, retry_period=retry)
+    assert str(info.value) == "lease timings must satisfy 0 < retry period < renew deadline < lease duration"
