@@ -86,3 +86,29 @@ def test_history_is_sequenced_and_capped():
     assert len(status["history"]) == MAX_HISTORY
     assert status["history"][-1]["seq"] == 105
     assert status["history"][0]["key"] == f"pause-{105 - MAX_HISTORY}"
+
+
+def _awaiting(patch):
+    return {c["type"]: c for c in patch["conditions"]}["AwaitingInput"]["status"]
+
+
+def test_awaiting_input_follows_the_pause_the_patch_writes_else_the_one_the_run_has():
+    """AwaitingInput is True when the pause in effect after the patch asks for input: the
+    pause the patch writes (even None: the pause is cleared), else the run's own."""
+    schema_pause = {"key": "k", "inputSchema": {"type": "object"}}
+    assert _awaiting(phase_patch({"phase": "Running", "pause": schema_pause}, "Paused", "w")) == "True"
+    assert _awaiting(phase_patch({"phase": "Running"}, "Paused", "w", pause=schema_pause)) == "True"
+    assert _awaiting(phase_patch({"phase": "Running", "pause": schema_pause}, "Paused", "w", pause=None)) == "False"
+    assert _awaiting(phase_patch({"phase": "Running", "pause": {"key": "k"}}, "Paused", "w")) == "False"
+
+
+def test_a_phase_patch_keeps_the_transition_time_of_conditions_that_did_not_change():
+    """Kubernetes' convention: lastTransitionTime moves only for a condition whose status
+    changes; the patch is made at `when`."""
+    later = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    first = phase_patch({"phase": "Pending"}, "Running", "go", when=NOW)
+    second = phase_patch({"phase": "Running", "conditions": first["conditions"]}, "Paused", "wait", when=later)
+    times = {c["type"]: c["lastTransitionTime"] for c in second["conditions"]}
+    assert times["Ready"] == times["Paused"] == "2026-01-02T00:00:00Z"
+    assert times["Failed"] == times["Succeeded"] == "2026-01-01T00:00:00Z"
+    assert second["message"] == "wait" and second["phase"] == "Paused"
