@@ -197,3 +197,10 @@ def test_json_types_read_one_of_const_and_typed_enums():
     assert schemas.json_types({"enum": [1, 2], "type": "number"}, root) == ["number"]
     assert schemas.type_name({"oneOf": [{"type": "string"}, {"type": "null"}]}, root) == "string | null"
     assert schemas.enum_values({"oneOf": [{"enum": [1]}]}, root) == [1]
+
+
+def test_the_fields_of_a_schema_that_is_a_reference_to_a_model():
+    schema = {"$ref": "#/$defs/M", "$defs": {"M": {"properties": {"a": {"type": "integer", "minimum": 1}},
+                                                  "required": ["a"]}}}
+    (field,) = schemas.fields(schema)
+    assert (field.name, field.type, field.required, field.constraints) == ("a", "integer", True, [">= 1"])

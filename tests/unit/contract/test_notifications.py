@@ -640,3 +640,14 @@ def test_a_recorded_pause_does_not_hide_its_deadline_near():
     obj["status"]["notifications"] = [{"notifier": "hook", "id": sent, "event": "Paused", "time": ts(T0),
                                        "outcome": "Delivered"}]
     assert [d.kind for d in n.due(obj, hook, T0)] == ["DeadlineNear"]
+
+
+def test_input_fields_carry_description_default_and_enum_and_any_of_types():
+    schema = {"properties": {"c": {"anyOf": [{"type": "string"}, {"enum": [1]}], "enum": ["r", "g"],
+                                   "default": "r", "description": "colour"},
+                             "u": {"anyOf": []}}}
+    assert payloads.input_fields(schema) == [
+        {"name": "c", "type": "string/?", "required": False, "description": "colour", "default": "r",
+         "enum": ["r", "g"]},
+        {"name": "u", "type": "any", "required": False}]
+
