@@ -251,3 +251,23 @@ def test_what_waits_for_me():
     assert names(People("eve", ["sales"])) == ["open"]
     assert names(People("alice", ["finance"], verbs_on=True)) == ["pay"], "no resume verb on open"
     assert names(People("alice", ["finance"], may_patch=())) == []
+
+
+def test_the_root_record_is_signed_over_exactly_the_childs_namespace_name_user_and_root_run():
+    """`{"user","run","sig"}` compact, signed over ["root-created-by", namespace, name,
+    user, root run]: an operator of another version verifies the same record."""
+    import hashlib
+    import hmac
+    from flowrun.contract.signing import canonical, single
+    secret = b"r" * 32
+    child_ = {"metadata": {"namespace": "ns", "name": "p-0f1e2d3c-k"}}
+    mac = hmac.new(secret, canonical(["root-created-by", "ns", "p-0f1e2d3c-k", "carol", "root"]),
+                   hashlib.sha256).hexdigest()
+    assert a.root_record(single(secret, kid="k1"), child_, "carol", "root") == (
+        '{"user":"carol","run":"root","sig":"k1:' + mac + '"}')
+    bare = hmac.new(secret, canonical(["root-created-by", "", "", "carol", "root"]), hashlib.sha256).hexdigest()
+    assert json.loads(a.root_record(single(secret, kid="k1"), {}, "carol", "root"))["sig"] == "k1:" + bare
+
+
+def test_no_approval_rule_counts_zero_approvals():
+    assert a.count(None) == 0 and a.complete(None)

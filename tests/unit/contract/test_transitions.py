@@ -574,3 +574,22 @@ def test_adding_a_key_merges_exactly_its_neighbours(entries, key, after):
     a numbered key joins the ranges just below and above it (of its stem only), through
     every range that becomes adjacent by the merge."""
     assert keys_add(entries, key) == after
+
+
+def test_a_mirrored_entry_already_in_the_parent_is_not_written_again():
+    """The operator writes a child's entry into its parent once: the same phase, message
+    and result again is no write (a watch event repeats it)."""
+    parent = run("Running")
+    parent["status"]["subflows"] = {"r-sub-1": {"phase": "Completed", "message": "ok", "result": 1}}
+    assert subflow_mirror(parent, child(result=1)) is None
+    assert subflow_mirror(parent, child(result=2)) is not None
+
+
+def test_a_received_result_joins_the_compact_list_once():
+    """The runner records each child it has a result of once, in the compact key list
+    with the others; a second report of the same child writes nothing."""
+    obj = run("Running")
+    obj["status"]["subflowsReceived"] = ["r-sub-1"]
+    step = subflow_received(obj, 1, "r-sub-2")
+    assert step.status == {"subflows": {"r-sub-2": None}, "subflowsReceived": ["r-sub-1..2"]}
+    assert subflow_received(obj, 1, "r-sub-1") is None
