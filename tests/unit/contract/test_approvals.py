@@ -271,3 +271,40 @@ def test_the_root_record_is_signed_over_exactly_the_childs_namespace_name_user_a
 
 def test_no_approval_rule_counts_zero_approvals():
     assert a.count(None) == 0 and a.complete(None)
+
+
+def _subflow(claimed: dict | None):
+    child = paused(FINANCE2, creator="system:serviceaccount:ns:root-runner")
+    child["metadata"]["name"] = "root-1234abcd-sub-1"
+    if claimed is not None:
+        child["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = json.dumps(claimed)
+    return child
+
+
+def test_may_answer_now_for_the_ui_buttons():
+    """Whether the UI offers a person the buttons of a pause: a listed approver who is not
+    the creator and has not approved yet; anyone without a rule; nobody when the run is
+    not stopped at a pause."""
+    assert a.may_answer_now(paused(FINANCE2), "alice", ["finance"])
+    assert not a.may_answer_now(paused(FINANCE2), "eve", [])
+    assert not a.may_answer_now(paused(FINANCE2), "carol", ["finance"]), "the creator"
+    assert not a.may_answer_now(paused(FINANCE2, creator=""), "alice", ["finance"]), "creator unknown"
+    given = [{"by": "alice", "groups": ["finance"], "time": "t1", "sig": "x"}]
+    assert not a.may_answer_now(paused(FINANCE2, status_approvals=given), "alice", ["finance"]), "counted already"
+    assert a.may_answer_now(paused(FINANCE2, status_approvals=given), "bob", ["finance"])
+    no_rule = paused(FINANCE2)
+    no_rule["status"]["pause"].pop("approval")
+    assert a.may_answer_now(no_rule, "anyone", [])
+    assert not a.may_answer_now(paused(FINANCE2, phase="Running"), "alice", ["finance"])
+
+
+def test_may_answer_now_of_a_subflow_names_its_roots_creator_as_claimed():
+    """A subflow's creator is its parent's pod: the person excluded is the root run's
+    creator its record claims (display only: the webhook checks the signature); with no
+    claim, nobody is known, so nobody may."""
+    claim = {"user": "carol", "run": "root", "sig": "unchecked"}
+    assert a.may_answer_now(_subflow(claim), "alice", ["finance"])
+    assert not a.may_answer_now(_subflow(claim), "carol", ["finance"])
+    assert not a.may_answer_now(_subflow(None), "alice", ["finance"])
+    assert not a.may_answer_now(_subflow({"user": "carol"}), "carol", ["finance"])
+    assert a.may_answer_now(_subflow({"user": "carol"}), "alice", ["finance"])
