@@ -308,3 +308,12 @@ def test_may_answer_now_of_a_subflow_names_its_roots_creator_as_claimed():
     assert not a.may_answer_now(_subflow(None), "alice", ["finance"])
     assert not a.may_answer_now(_subflow({"user": "carol"}), "carol", ["finance"])
     assert a.may_answer_now(_subflow({"user": "carol"}), "alice", ["finance"])
+
+
+def test_a_verified_approval_keeps_who_when_and_the_input_it_vouches_for():
+    """What counts is recorded without its signature but with the input's digest, so the
+    resume can be checked against the input each approver sent."""
+    want = digest({"ok": True})
+    entry = {"by": "alice", "groups": ["finance"], "time": "t1", "input": want}
+    obj = paused(FINANCE2, entries=[sign(entry)])
+    assert a.verified(obj, obj["status"]["pause"], KEYS, NOW) == [entry]

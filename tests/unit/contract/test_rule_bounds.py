@@ -388,3 +388,17 @@ def _paused(rule: dict[str, Any] | None, annotations: dict[str, str]) -> dict[st
     obj["metadata"]["annotations"].update(annotations)
     return obj
 
+
+
+def test_a_run_failed_for_its_pod_losses_records_it_as_the_operators():
+    """The end is on record: a `failed` history entry by the operator with the message,
+    at the decision's time, and the conditions say Failed."""
+    before = {"time": ts(-60), "action": "started", "by": "runner", "key": "", "seq": 3}
+    got = step(run("Running", jobUID="j1", podLosses=2, history=[before]))
+    assert isinstance(got, Write)
+    assert got.status["history"][0] == before and got.status["history"][1]["seq"] == 4
+    last = got.status["history"][-1]
+    assert (last["action"], last["by"], last["time"]) == ("failed", "operator", ts())
+    assert last["message"].startswith("The runner pod was lost 3 times, more than spec.maxPodLosses (2) allows")
+    failed = {c["type"]: c["status"] for c in got.status["conditions"]}["Failed"]
+    assert failed == "True" and got.status["completionTime"] == ts()
