@@ -114,3 +114,17 @@ def test_pausing_is_judged_on_the_phase_too():
     with pytest.raises(InvalidTransition) as info:
         user_change(run("Suspended", "Running"), State.PAUSED)
     assert info.value.code is Refusal.NOTHING_TO_PAUSE
+
+
+def test_a_reject_needs_a_stopped_run_with_a_pause():
+    """A reject cancels only a run that waits at a pause: a paused run is rejected; a
+    suspended run whose pause record is gone, or a running one, is not."""
+    got = plan(run("Paused", "Paused"), State.CANCELLED, only_waiting=True, reason="no")
+    assert got.patch == {"spec": {"state": "Cancelled", "reason": "no"}} and got.phase == "Paused"
+    for obj in (run("Suspended", "Suspended", pause=False), run("Running")):
+        assert refused(obj, State.CANCELLED, only_waiting=True).code is Refusal.NOT_AT_A_PAUSE
+
+
+def test_a_resume_without_input_sends_none():
+    got = plan(run("Suspended", "Suspended"), State.RUNNING)
+    assert (got.patch, got.key, got.input_sent) == ({"spec": {"state": "Running"}}, "pause-1", False)
