@@ -317,3 +317,17 @@ def test_a_verified_approval_keeps_who_when_and_the_input_it_vouches_for():
     entry = {"by": "alice", "groups": ["finance"], "time": "t1", "input": want}
     obj = paused(FINANCE2, entries=[sign(entry)])
     assert a.verified(obj, obj["status"]["pause"], KEYS, NOW) == [entry]
+
+
+def test_the_runner_holds_a_resume_whose_input_is_not_the_approved_one():
+    """Approvals vouch for the input their approvers sent: a resume carrying another
+    input is held (the operator puts it back), saying so; the approved input proceeds."""
+    approved = [{"by": "alice", "input": digest({"ok": True})}, {"by": "bob", "input": digest({"ok": True})}]
+    obj = paused(FINANCE2, state="Running", generation=3, status_approvals=approved)
+    req = PauseRequest("pause-1", PauseKind.PAUSE, 3600, approval=FINANCE2)
+    obj["spec"]["input"] = {"ok": False}
+    step = runner_pause(obj, 1, req, PauseMemo(), NOW, check=lambda d: None, stored=lambda k: (False, None))
+    assert step == Hold("the input is not the one approved (the operator puts the resume back)")
+    obj["spec"]["input"] = {"ok": True}
+    step = runner_pause(obj, 1, req, PauseMemo(), NOW, check=lambda d: None, stored=lambda k: (False, None))
+    assert not isinstance(step, Hold)

@@ -402,3 +402,39 @@ def test_a_run_failed_for_its_pod_losses_records_it_as_the_operators():
     assert last["message"].startswith("The runner pod was lost 3 times, more than spec.maxPodLosses (2) allows")
     failed = {c["type"]: c["status"] for c in got.status["conditions"]}["Failed"]
     assert failed == "True" and got.status["completionTime"] == ts()
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_a_resume_input_size_bound_without_a_schema(over):
+    """A pause without a schema takes no input through the webhook; with the webhook
+    bypassed, the runner still refuses an input one byte over MAX_INPUT_BYTES."""
+    data = sized(MAX_INPUT_BYTES + over, "name")
+    obj = run("Paused", "Running", generation=3, pause=pause(generation=2), spec={"input": data})
+    req = PauseRequest("pause-1", PauseKind.PAUSE, TIMEOUT)
+    got = runner_pause(obj, 1, req, PauseMemo(), NOW, check=lambda d: None, stored=lambda k: (False, None))
+    if over:
+        assert isinstance(got, Write) and got.spec == {"spec": {"state": "Paused"}}
+        assert got.status["message"] == clip_message(
+            f"Resume of pause-1 rejected, input is invalid: the input is {MAX_INPUT_BYTES + 1} bytes, more than "
+            f"the {MAX_INPUT_BYTES} allowed")
+    else:
+        assert isinstance(got, Stash) and got.value == data
+
+
+def clip_message(text: str) -> str:
+    from flowrun.contract.status import clip
+    return clip(text, 1024)
+
+
+def test_a_pause_schema_over_the_bound_is_refused_saying_its_size_first():
+    """Too big is said as such (not as an unusable schema); an unusable schema names its
+    problems."""
+    with pytest.raises(ValueError) as big:
+        check_pause_request(PauseRequest("k", PauseKind.PAUSE, 60, input_schema=schema_of(MAX_SCHEMA_BYTES + 1)))
+    assert str(big.value) == (f"the input model's JSON schema is {MAX_SCHEMA_BYTES + 1} bytes, more than the "
+                              f"{MAX_SCHEMA_BYTES} a pause may store")
+    odd = {"type": "object", "patternProperties": {}, "unevaluatedItems": False}
+    with pytest.raises(ValueError) as bad:
+        check_pause_request(PauseRequest("k", PauseKind.PAUSE, 60, input_schema=odd))
+    assert str(bad.value) == ("the input model's JSON schema cannot be used to check input: the keyword "
+                              "patternProperties is not supported; the keyword unevaluatedItems is not supported")
