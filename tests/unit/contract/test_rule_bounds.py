@@ -438,3 +438,31 @@ def test_a_pause_schema_over_the_bound_is_refused_saying_its_size_first():
         check_pause_request(PauseRequest("k", PauseKind.PAUSE, 60, input_schema=odd))
     assert str(bad.value) == ("the input model's JSON schema cannot be used to check input: the keyword "
                               "patternProperties is not supported; the keyword unevaluatedItems is not supported")
+
+
+BEFORE = {"time": ts(-400), "action": "paused", "by": "runner", "key": "pause-1", "seq": 6}
+
+
+def test_an_idle_suspension_on_record():
+    """The operator suspends an idle pause: the message says how long it waited and how to
+    resume; history keeps what was before and adds `suspended` by the operator at the
+    pause's key, saying why; the pause is kept, now a suspension."""
+    obj = run("Paused", "Paused", jobUID="j1", pause=pause(since=-60), spec={"suspendAfterSeconds": 45},
+              history=[BEFORE])
+    got = step(obj, World(jobs=(JOB1,)))
+    assert isinstance(got, Write)
+    assert got.status["message"] == ("Suspended at pause-1 after waiting 60 s (suspendAfterSeconds): its pod is "
+                                     "freed; resume it as you would the pause")
+    assert got.status["history"] == [BEFORE, {"time": ts(), "action": "suspended", "by": "operator",
+                                              "key": "pause-1", "seq": 7, "message": "idle pause suspended"}]
+    assert got.status["pause"]["kind"] == "Suspend" and got.status["pause"]["deadline"] == ts(DEADLINE)
+
+
+def test_a_persons_suspension_of_a_pause_on_record():
+    """A person suspends a paused run: recorded as theirs, at the pause's key."""
+    obj = run("Paused", "Suspended", jobUID="j1", pause=pause(since=-60), history=[BEFORE])
+    got = step(obj, World(jobs=(JOB1,)))
+    assert isinstance(got, Write)
+    assert got.status["message"] == "Suspended while waiting at pause-1; resume it as you would the pause"
+    assert got.status["history"] == [BEFORE, {"time": ts(), "action": "suspended", "by": "alice",
+                                              "key": "pause-1", "seq": 7}]
