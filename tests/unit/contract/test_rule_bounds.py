@@ -466,3 +466,18 @@ def test_a_persons_suspension_of_a_pause_on_record():
     assert got.status["message"] == "Suspended while waiting at pause-1; resume it as you would the pause"
     assert got.status["history"] == [BEFORE, {"time": ts(), "action": "suspended", "by": "alice",
                                               "key": "pause-1", "seq": 7}]
+
+
+def test_a_suspension_from_outside_on_record():
+    """A running run suspended by a person (no pause): a new pause `external-suspend-N`
+    of kind Suspend, with the operator's default timeout from now, recorded as theirs."""
+    obj = run("Running", "Suspended", jobUID="j1", attempt=3, generation=4, history=[BEFORE])
+    got = step(obj, World(jobs=(JobView(name="r-3", attempt=3, uid="j1"),)))
+    assert isinstance(got, Write)
+    assert got.status["message"] == "Suspended from outside; resume with spec.state=Running"
+    assert got.status["pause"] == {"key": "external-suspend-3", "kind": "Suspend", "since": ts(),
+                                   "timeoutSeconds": 900, "deadline": ts(900), "inputSchema": None,
+                                   "requestedBy": "user", "generation": 4}
+    assert got.status["history"] == [BEFORE, {"time": ts(), "action": "suspended", "by": "alice",
+                                              "key": "external-suspend-3", "seq": 7}]
+    assert (got.status["jobName"], got.status["jobUID"]) == ("", "")
