@@ -481,3 +481,14 @@ def test_a_suspension_from_outside_on_record():
     assert got.status["history"] == [BEFORE, {"time": ts(), "action": "suspended", "by": "alice",
                                               "key": "external-suspend-3", "seq": 7}]
     assert (got.status["jobName"], got.status["jobUID"]) == ("", "")
+
+
+def test_a_lost_pod_keeps_the_transition_times_of_conditions_that_did_not_change():
+    """The next attempt's status is a change of the run's own conditions: Failed stays
+    False since it was; only the conditions whose status changes move (Kubernetes' convention)."""
+    from flowrun.contract.status import phase_patch
+    earlier = phase_patch({"phase": "Pending"}, "Running", "go", when=NOW - timedelta(hours=1))["conditions"]
+    got = step(run("Running", jobUID="j1", podLosses=0, conditions=earlier))
+    assert isinstance(got, Write) and got.status["phase"] == "Pending"
+    times = {c["type"]: c["lastTransitionTime"] for c in got.status["conditions"]}
+    assert times["Failed"] == times["Cancelled"] == ts(-3600) and times["Ready"] == ts()
