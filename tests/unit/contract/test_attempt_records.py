@@ -1,0 +1,88 @@
+"""Following a live attempt (contract/lifecycle/attempts.py, through operator_step): what
+the operator does with its children, Jobs and pods, and what it records, to the field."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flowrun.contract.lifecycle.operator import operator_step
+from flowrun.contract.lifecycle.steps import CreateJob, PatchChildren, Wait, Write
+from flowrun.contract.lifecycle.world import ChildView, JobView, PodView, Policy, World
+
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+T = "2026-11-25T12:00:00Z"
+POLICY = Policy(default_timeout_seconds=900, max_pod_losses=2, image_pull_grace_seconds=30)
+BEFORE = {"time": "2026-11-25T11:00:00Z", "action": "started", "by": "runner", "key": "", "seq": 2}
+
+
+def run(phase: str = "Running", *, attempt: int = 2, job_uid: str = "j2", **status: Any) -> dict[str, Any]:
+    meta = {"name": "r", "namespace": "ns", "uid": "u1", "generation": 1, "resourceVersion": "7",
+            "annotations": {"flowrun.io/changed-by": "alice", "flowrun.io/changed-by-generation": "1"}}
+    return {"metadata": meta, "spec": {"flow": "m:f", "state": "Running"},
+            "status": {"phase": phase, "attempt": attempt, "jobName": f"r-{attempt}", "jobUID": job_uid,
+                       "history": [BEFORE], **status}}
+
+
+def step(obj: dict[str, Any], world: World) -> Any:
+    return operator_step(obj, world, POLICY, NOW)
+
+
+JOB2 = JobView("r-2", 2, "j2")
+
+
+def test_children_suspended_with_the_run_come_back_with_it():
+    """A linked child suspended along with its parent is resumed with it (the mark taken
+    off); one that waits at a pause of its own only loses the mark and keeps waiting."""
+    children = (ChildView("a", linked=True, phase="Suspended", state="Suspended", suspended_with_parent=True),
+                ChildView("b", linked=True, phase="Suspended", state="Suspended", suspended_with_parent=True,
+                          waiting=True))
+    got = step(run(), World(jobs=(JOB2,), children=children))
+    mark = {"metadata": {"annotations": {"flowrun.io/suspended-with-parent": None}}}
+    assert got == PatchChildren((("a", {**mark, "spec": {"state": "Running"}}), ("b", mark)))
+
+
+def test_a_new_job_waits_for_the_pods_of_an_earlier_attempt():
+    """No Job yet: created once the pods of earlier attempts have stopped; a Job being
+    deleted is no Job."""
+    old_pod = PodView("p1", 1, alive=True)
+    assert step(run(job_uid=""), World(pods=(old_pod,))) == Wait("the pods of an earlier attempt are still stopping")
+    assert step(run(job_uid=""), World(jobs=(JobView("r-2", 2, "j2", deleting=True),))) == CreateJob(2)
+    assert step(run(job_uid=""), World(pods=(PodView("p1", 1, alive=False),))) == CreateJob(2)
+
+
+def _lost_entry(got: Any) -> dict[str, Any]:
+    assert isinstance(got, Write) and got.status["phase"] == "Pending" and got.status["attempt"] == 3
+    assert got.status["history"][0] == BEFORE
+    return got.status["history"][-1]
+
+
+def test_a_replaced_job_is_a_lost_pod_on_record():
+    entry = _lost_entry(step(run(), World(jobs=(JobView("r-2", 2, "other-uid"),))))
+    assert entry == {"time": T, "action": "pod-lost", "by": "operator", "key": "", "seq": 3,
+                     "message": "its Job r-2 was replaced"}
+
+
+def test_a_finished_job_without_an_end_names_how_its_pods_ended():
+    """The pods of this attempt say how they ended (joined by "; "); another attempt's
+    pods are not this attempt's story; without any, the Job's own end."""
+    pods = (PodView("p1", 1, alive=False, detail="old: evicted"), PodView("p2", 2, alive=False, detail="OOMKilled"),
+            PodView("p3", 2, alive=False, detail="node drained"), PodView("p4", 2, alive=False))
+    entry = _lost_entry(step(run(), World(jobs=(JobView("r-2", 2, "j2", finished="Failed"),), pods=pods)))
+    assert entry["message"] == "OOMKilled; node drained"
+    bare = _lost_entry(step(run(), World(jobs=(JobView("r-2", 2, "j2", finished="Failed"),))))
+    assert bare["message"] == "Job r-2 Failed"
+
+
+def test_a_pod_that_cannot_start_fails_the_run_on_record_after_its_grace():
+    """An image that cannot be pulled fails the run once the grace is over (a pod of an
+    earlier attempt is not this attempt's): reason InfrastructureRefused, recorded by
+    the operator with the problem, history kept."""
+    since = NOW - timedelta(seconds=30)
+    pods = (PodView("p1", 1, problem="other attempt", problem_since=NOW - timedelta(hours=1)),
+            PodView("p2", 2, problem="image x not found", problem_reason="ImagePullBackOff", problem_since=since))
+    got = step(run(), World(jobs=(JOB2,), pods=pods))
+    assert isinstance(got, Write)
+    assert (got.status["phase"], got.status["reason"], got.status["message"]) == (
+        "Failed", "InfrastructureRefused", "image x not found")
+    assert got.status["history"] == [BEFORE, {"time": T, "action": "failed", "by": "operator", "key": "", "seq": 3,
+                                              "message": "image x not found"}]
