@@ -86,3 +86,21 @@ def test_a_pod_that_cannot_start_fails_the_run_on_record_after_its_grace():
         "Failed", "InfrastructureRefused", "image x not found")
     assert got.status["history"] == [BEFORE, {"time": T, "action": "failed", "by": "operator", "key": "", "seq": 3,
                                               "message": "image x not found"}]
+
+
+def test_an_unschedulable_pod_is_quiet_during_its_grace_then_shown_as_blocked():
+    """Within the grace (a claim being bound) the operator only waits, saying why; after
+    it, the run shows Progressing=False, reason Unschedulable, with the scheduler's words,
+    and a `blocked` history entry by the operator."""
+    pod = PodView("p2", 2, unschedulable="0/1 nodes are available", unschedulable_since=NOW - timedelta(seconds=5))
+    quiet = step(run(), World(jobs=(JOB2,), pods=(pod,)))
+    assert quiet == Wait("the scheduler may place the pod once its claim is bound", until=NOW + timedelta(seconds=5))
+    late = PodView("p2", 2, unschedulable="0/1 nodes are available", unschedulable_since=NOW - timedelta(seconds=10))
+    got = step(run(), World(jobs=(JOB2,), pods=(late,)))
+    message = "The runner pod cannot be scheduled: 0/1 nodes are available"
+    assert isinstance(got, Wait) and got.reason == message and got.status is not None
+    progressing = {c["type"]: c for c in got.status["conditions"]}["Progressing"]
+    assert (progressing["status"], progressing["reason"], progressing["lastTransitionTime"]) == (
+        "False", "Unschedulable", T)
+    assert got.status["history"][-1] == {"time": T, "action": "blocked", "by": "operator", "key": "", "seq": 3,
+                                         "message": message}
