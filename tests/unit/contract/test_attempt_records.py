@@ -104,3 +104,40 @@ def test_an_unschedulable_pod_is_quiet_during_its_grace_then_shown_as_blocked():
         "False", "Unschedulable", T)
     assert got.status["history"][-1] == {"time": T, "action": "blocked", "by": "operator", "key": "", "seq": 3,
                                          "message": message}
+
+
+SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "n": {"type": "integer"}},
+          "required": ["name"]}
+
+
+def suspended(state: str = "Suspended", **spec: Any) -> dict[str, Any]:
+    obj = run("Suspended", job_uid="")
+    obj["metadata"]["generation"] = 3
+    obj["metadata"]["annotations"]["flowrun.io/changed-by-generation"] = "3"
+    obj["spec"].update(state=state, **spec)
+    obj["status"]["pause"] = {"key": "pause-1", "kind": "Suspend", "generation": 2, "inputSchema": SCHEMA,
+                              "requestedBy": "flow"}
+    return obj
+
+
+def test_linked_children_are_suspended_with_their_parent():
+    """A suspended run's linked children that still run are suspended and marked as
+    suspended with it (finished, cancelled or independent children are left alone)."""
+    children = (ChildView("a", linked=True, phase="Running"), ChildView("b", linked=False, phase="Running"),
+                ChildView("c", linked=True, phase="Completed"), ChildView("d", linked=True, state="Cancelled"))
+    got = step(suspended(), World(children=children))
+    assert got == PatchChildren((("a", {"metadata": {"annotations": {"flowrun.io/suspended-with-parent": "r"}},
+                                        "spec": {"state": "Suspended"}}),))
+
+
+def test_a_resume_of_a_suspension_with_invalid_input_is_put_back_on_record():
+    """The operator judges a suspended run's resume itself: invalid input puts spec.state
+    back, says why (every problem, joined by "; "), remembers the generation judged and
+    records `resume-rejected` as the person's, at the pause's key."""
+    got = step(suspended("Running", input={"n": "x"}), World())
+    problems = "(input): 'name' is a required property; n: 'x' is not of type 'integer'"
+    assert isinstance(got, Write) and got.spec == {"spec": {"state": "Suspended"}}
+    assert got.status["message"] == f"Resume rejected, input is invalid: {problems}"
+    assert got.status["pause"]["rejectedGeneration"] == 3 and got.status["pause"]["key"] == "pause-1"
+    assert got.status["history"] == [BEFORE, {"time": T, "action": "resume-rejected", "by": "alice",
+                                              "key": "pause-1", "seq": 3, "message": problems}]
