@@ -141,3 +141,19 @@ def test_a_resume_of_a_suspension_with_invalid_input_is_put_back_on_record():
     assert got.status["pause"]["rejectedGeneration"] == 3 and got.status["pause"]["key"] == "pause-1"
     assert got.status["history"] == [BEFORE, {"time": T, "action": "resume-rejected", "by": "alice",
                                               "key": "pause-1", "seq": 3, "message": problems}]
+
+
+def test_a_resumed_suspension_waits_for_its_pods_then_starts_the_next_attempt_on_record():
+    """A valid resume of a suspension starts the next attempt once no pod of the run is
+    left, recording the resume (by the person, at the key, with the input) and the input
+    for the new attempt."""
+    obj = suspended("Running", input={"name": "x"})
+    assert step(obj, World(pods=(PodView("p2", 2, alive=True),))) == Wait(
+        "the pods of the suspended attempt are still stopping")
+    got = step(obj, World(pods=(PodView("p2", 2, alive=False),)))
+    assert isinstance(got, Write)
+    want = {"phase": "Pending", "attempt": 3, "jobName": "r-3", "jobUID": "", "resumed": ["pause-1"],
+            "inputs": {"pause-1": {"name": "x"}}, "message": "Resumed from pause-1; starting attempt 3"}
+    assert {k: got.status.get(k) for k in want} == want
+    assert got.status["history"] == [BEFORE, {"time": T, "action": "resumed", "by": "alice", "key": "pause-1",
+                                              "seq": 3, "input": '{"name": "x"}'}]
