@@ -157,3 +157,22 @@ def test_a_resumed_suspension_waits_for_its_pods_then_starts_the_next_attempt_on
     assert {k: got.status.get(k) for k in want} == want
     assert got.status["history"] == [BEFORE, {"time": T, "action": "resumed", "by": "alice", "key": "pause-1",
                                               "seq": 3, "input": '{"name": "x"}'}]
+
+
+def test_the_next_attempt_keeps_the_runs_start_time_and_earlier_resumes():
+    obj = suspended("Running", input={"name": "x"})
+    obj["status"].update(startTime="2026-11-25T10:00:00Z", resumed=["pause-0"])
+    got = step(obj, World())
+    assert isinstance(got, Write)
+    assert got.status["startTime"] == "2026-11-25T10:00:00Z" and got.status["resumed"] == ["pause-0..1"]
+    fresh = step(suspended("Running", input={"name": "x"}), World())
+    assert isinstance(fresh, Write) and "startTime" not in fresh.status
+
+
+def test_a_suspension_without_a_pause_resumes_into_the_next_attempt_on_record():
+    obj = suspended("Running")
+    del obj["status"]["pause"]
+    got = step(obj, World())
+    assert isinstance(got, Write) and got.status["message"] == "Starting attempt 3"
+    assert got.status["history"][-1] == {"time": T, "action": "resumed", "by": "alice", "key": "", "seq": 3}
+    assert "resumed" not in got.status and "inputs" not in got.status
