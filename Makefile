@@ -93,8 +93,8 @@ interleavings: venv ## the interleavings property test at INTERLEAVINGS examples
 	  echo "==> $(INTERLEAVINGS) examples in $$(( $$(date +%s) - start )) s"; exit $$rc
 
 .PHONY: cluster-up
-cluster-up: ## start (or reuse) the local single-node cluster; last line: export KUBECONFIG=...
-	@$(CLUSTER)/cluster-up.sh
+cluster-up: ## start (or reuse) the local single-node cluster and its DNS; last line: export KUBECONFIG=...
+	@$(CLUSTER)/cluster-up.sh && $(CLUSTER)/dns-up.sh
 
 .PHONY: cluster-down
 cluster-down: ## stop everything cluster-up started

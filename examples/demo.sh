@@ -17,6 +17,7 @@ show() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
 step 1 "a local Kubernetes cluster (first time: builds Kubernetes from Go modules, ~10 min)"
 eval "$(tests/cluster/cluster-up.sh | tail -n 1)"
+tests/cluster/dns-up.sh   # cluster DNS (CoreDNS), as on a real cluster; first time: a build
 . tests/cluster/versions.sh
 kubectl() { "$K8S_BIN/kubectl" "$@"; }
 export PATH="$PWD/.venv/bin:$K8S_BIN:$PATH"

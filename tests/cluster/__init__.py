@@ -2,7 +2,8 @@
 
 ``ensure_cluster()`` takes any cluster named by ``KUBECONFIG`` that answers (kind, a
 user's cluster), and otherwise starts the local one with ``cluster-up.sh`` (host processes
-built from Go modules; see docs/cluster.md). Versions and paths are read from
+built from Go modules; see docs/cluster.md); on the local cluster, ``dns-up.sh`` then adds
+the cluster DNS (CoreDNS) if it is not there yet. Versions and paths are read from
 ``versions.sh`` so they are written down once.
 """
 
@@ -180,9 +181,14 @@ def ensure_cluster() -> str:
         path = last[len(prefix):]
         if not _api_answers(path):
             raise RuntimeError(f"cluster-up.sh finished but the API server behind {path} does not answer")
+    _local = _is_our_kubeconfig(path)
+    if _local:
+        # Cluster DNS (CoreDNS, kube-dns), as every real cluster has: added to the running
+        # cluster by a script of its own; a no-op when it is there (see dns-up.sh).
+        with machine_lock("cluster-up"):
+            _run_streaming(["bash", str(CLUSTER_DIR / "dns-up.sh")])
     _kubeconfig = path
     os.environ["KUBECONFIG"] = path
-    _local = _is_our_kubeconfig(path)
     return path
 
 

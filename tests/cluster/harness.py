@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import CACHE_ROOT, HELM, is_local_cluster, kubectl, load_image, machine_lock
+from . import CACHE_ROOT, CLUSTER_DIR, HELM, is_local_cluster, kubectl, load_image, machine_lock
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = next(line.split('"')[1] for line in (REPO / "pyproject.toml").read_text().splitlines()
@@ -166,10 +166,17 @@ class OperatorProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
+        cmd = [sys.executable, "-m", "flowrun.controller", "--namespace", self.namespaces]
+        env = self.env
+        if is_local_cluster():
+            # In a cluster the operator runs in a pod and resolves names with the cluster
+            # DNS (sinks by Service name, `kubernetes.default.svc`): so it does here, as a
+            # pod of its namespace would (cluster-dns.sh; the same process, exec'd).
+            cmd = ["bash", str(CLUSTER_DIR / "cluster-dns.sh"), *cmd]
+            env = {"FLOWRUN_DNS_NAMESPACE": env.get("FLOWRUN_LEASE_NAMESPACE", "default"), **env}
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "flowrun.controller", "--namespace", self.namespaces],
-                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
 
     @property
     def running(self) -> bool:

@@ -13,6 +13,8 @@ import yaml
 
 from ..contract import input_schema as schemas
 from ..contract.phases import Phase
+from ..contract.lifecycle.view import PauseView
+from ..contract.lifecycle.vocabulary import OnTimeout
 
 PHASE_COLOURS = {
     "Pending": "2",        # dim
@@ -251,6 +253,11 @@ def describe(obj: dict[str, Any], now: datetime, *, colour: bool = False,
             left = (deadline - now).total_seconds()
             when = f"{duration(left)} left" if left > 0 else "expired"
             pause_lines.append(("Deadline", f"{pause['deadline']} ({when})"))
+            view = PauseView.of(pause)
+            if view is not None and view.timed_out is not None:
+                pause_lines.append(("On timeout", "nobody answered in time: the system resumes it"))
+            elif view is not None and view.on_timeout is not OnTimeout.FAIL:
+                pause_lines.append(("On timeout", view.if_unanswered()))
         else:
             pause_lines.append(("Deadline", "none (waits until resumed)"))
         approval = pause.get("approval") or {}

@@ -18,8 +18,8 @@ from ..contract import approvals, audit
 from ..contract import template_policy as policy
 from ..contract.children import child_errors, person_refusal
 from ..contract.lifecycle import people
-from ..contract.lifecycle.people import action_verb, is_resume_change
-from ..contract.lifecycle.view import pending_pause
+from ..contract.lifecycle.people import action_verb, is_resume_change, settled_by_system
+from ..contract.lifecycle.view import RunView, pending_pause
 from ..contract.lifecycle.vocabulary import ANNOTATION_SUSPENDED_WITH_PARENT, SUBFLOW_SUSPEND_MESSAGE
 from ..contract.signing import KeyRing
 from ..contract.status import timestamp
@@ -174,8 +174,10 @@ def mutate_review(new: dict[str, Any], old: dict[str, Any] | None, userinfo: dic
                 out.annotations[name] = kept.get(name)
         if policy.is_run_account(user, namespace) != meta.get("name"):  # its own runner arms its pauses
             pause = pending_pause(old)
+            # Once the system settled the pause at its deadline (on_timeout="resume"), a
+            # resume is the system's own: no approval is recorded (people's are refused).
             if approvals.approval_of(pause) is not None and pause is not None and \
-                    is_resume_change(old, new):
+                    is_resume_change(old, new) and not settled_by_system(RunView.of(old)):
                 if not keys:
                     out.errors = ["this pause names approvers, but the operator has no key to record "
                                   "approvals with (see docs/security.md)"]

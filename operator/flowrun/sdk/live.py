@@ -43,7 +43,7 @@ from ..contract.lifecycle.steps import Exit, Hold, PauseHere, Proceed, RunnerSte
 from ..contract.lifecycle.subflows import subflow_received
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import PauseKind
-from ..contract.lifecycle.vocabulary import now
+from ..contract.lifecycle.vocabulary import OnTimeout, now
 from ..kube import Gone, Kube, webhook_unreachable
 from .inputs import validation_messages
 
@@ -297,6 +297,8 @@ class LiveFlowRun:
         suspend_after: int | None = None,
         approval: dict[str, Any] | None = None,
         notify_message: str | None = None,
+        on_timeout: OnTimeout = OnTimeout.FAIL,
+        timeout_input: Any = None,
         as_model: bool = False,
     ) -> Any:
         """Record the pause (or suspension) and, for a pause, block until resumed.
@@ -307,7 +309,8 @@ class LiveFlowRun:
             key=key, kind=kind, timeout_seconds=timeout,
             input_schema=model.model_json_schema() if model is not None else None,
             description=description, requested_by=requested_by,
-            suspend_after_seconds=suspend_after, approval=approval, notify_message=notify_message)
+            suspend_after_seconds=suspend_after, approval=approval, notify_message=notify_message,
+            on_timeout=on_timeout, timeout_input=timeout_input)
         check_pause_request(request)
         memo = PauseMemo()
 

@@ -19,12 +19,12 @@ import re
 import time
 from collections.abc import Callable
 from collections.abc import Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 import pydantic
 
 from ..contract.lifecycle.people import Plan
-from ..contract.lifecycle.vocabulary import Refusal
+from ..contract.lifecycle.vocabulary import OnTimeout, Refusal
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import PauseKind, Phase, State
 from ..contract.status import keys_contain
@@ -34,6 +34,7 @@ from .inputs import as_run_input, description_of
 from ..contract import approvals as approval_rules
 
 T = TypeVar("T")
+OnTimeoutChoice = Literal["fail", "resume", "cancel"]
 
 _UID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 # How long resume_flow_run watches the run after its patch, for a refusal of the input
@@ -72,14 +73,38 @@ def _finish(model_info: tuple[type[pydantic.BaseModel], bool] | None, instance: 
     return instance.value if unwrap else instance
 
 
+def _on_timeout(what: str, on_timeout: Any, model: type[pydantic.BaseModel] | None) -> tuple[OnTimeout, Any]:
+    """(the outcome, the input it resumes with): refused at the call, saying why, when
+    it is not one of the three, or when "resume" has no complete defaults to resume with."""
+    try:
+        outcome = OnTimeout(on_timeout)
+    except ValueError:
+        raise ValueError(f"{what}(on_timeout=...) must be one of "
+                         f"{', '.join(repr(o.value) for o in OnTimeout)}, not {on_timeout!r}") from None
+    if outcome is not OnTimeout.RESUME or model is None:
+        return outcome, None
+    try:
+        defaults = model.model_validate({})
+    except pydantic.ValidationError as exc:
+        missing = ", ".join(".".join(str(p) for p in e["loc"]) or "(input)" for e in exc.errors())
+        raise ValueError(f"{what}(on_timeout='resume') resumes with the input's defaults, but "
+                         f"{model.__name__} has no default for: {missing} (give each field a default, "
+                         f"or use {model.__name__}.with_initial_data(...))") from None
+    return outcome, defaults.model_dump(mode="json")
+
+
 def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None, key: str | None,
            suspend_after: int | None = None, approval: dict[str, Any] | None = None,
-           notify_message: str | None = None) -> Any:
+           notify_message: str | None = None, on_timeout: Any = "fail") -> Any:
     # The context and the pause key are taken now, in the caller's thread and order;
     # only the waiting may happen in a worker thread.
+    model_info = as_run_input(wait_for_input) if wait_for_input is not None else None
+    outcome, timeout_input = _on_timeout(what, on_timeout, model_info[0] if model_info else None)
+    if outcome is not OnTimeout.FAIL and not timeout:
+        raise ValueError(f"{what}(on_timeout={outcome.value!r}) needs a timeout: without one, "
+                         "nobody answering never ends the wait")
     ctx = require_flow_context(what)
     pause_key = _key(ctx, key)
-    model_info = as_run_input(wait_for_input) if wait_for_input is not None else None
     if ctx.live is None:
         raise RuntimeError(
             f"{what}() needs a FlowRun: this flow runs locally. Start it on the cluster "
@@ -95,6 +120,9 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
         extra["description"] = description_of(model)
     if notify_message:
         extra["notify_message"] = str(notify_message)
+    if outcome is not OnTimeout.FAIL:
+        extra["on_timeout"] = outcome
+        extra["timeout_input"] = timeout_input
 
     def wait() -> Any:
         if kind is PauseKind.SUSPEND and ctx.task_runner is not None:
@@ -114,7 +142,7 @@ def pause_flow_run(wait_for_input: None = None, timeout: int = DEFAULT_PAUSE_TIM
                    poll_interval: int = 10, key: str | None = None,
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
                    approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None) -> None: ...
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> None: ...
 
 
 @overload
@@ -122,14 +150,14 @@ def pause_flow_run(wait_for_input: type[T], timeout: int = DEFAULT_PAUSE_TIMEOUT
                    poll_interval: int = 10, key: str | None = None,
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
                    approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None) -> T: ...
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> T: ...
 
 
 def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
                    poll_interval: int = 10, key: str | None = None,
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
                    approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None) -> Any:
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> Any:
     """Pause the flow here; the pod stays alive and this call returns when the run is
     resumed (`spec.state: Running`). With `wait_for_input=Model` it returns the Model
     built from the resume's input. After `timeout` seconds without a resume, the run
@@ -143,12 +171,17 @@ def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIME
     groups) may resume this pause; `approvals=N`: N distinct people must, the last one
     with the input; `allow_creator=True` lets the run's creator be one of them.
     `notify_message`: a line of text added to the notifications of this pause
-    (FlowRunNotifier)."""
+    (FlowRunNotifier).
+
+    `on_timeout`: what happens when nobody answers within `timeout`: "fail" (the
+    default: the run fails), "resume" (the system resumes it with the input's defaults;
+    refused here when the input type has a field without one) or "cancel" (the run ends
+    Cancelled, saying nobody answered)."""
     if timeout is None:
         raise ValueError("pause_flow_run needs a timeout (a paused pod holds resources); "
                          "use suspend_flow_run(timeout=None) to wait without limit")
     return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, timeout, key, suspend_after,
-                  approval_rules.request(approvers, approvals, allow_creator), notify_message)
+                  approval_rules.request(approvers, approvals, allow_creator), notify_message, on_timeout=on_timeout)
 
 
 @overload
@@ -156,7 +189,7 @@ def suspend_flow_run(wait_for_input: None = None, flow_run_id: str | None = None
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
                      approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None) -> None: ...
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> None: ...
 
 
 @overload
@@ -164,26 +197,26 @@ def suspend_flow_run(wait_for_input: type[T], flow_run_id: str | None = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
                      approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None) -> T: ...
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> T: ...
 
 
 def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
                      approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None) -> Any:
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> Any:
     """Suspend: stop the flow and let the operator delete its Job. Resuming starts a
     new Job that runs the flow from the top; finished tasks return cached results and
     this call returns at once (with the resume's input when `wait_for_input` is given).
     `timeout=None` waits forever. With `flow_run_id=` (a name or uid), suspend another
-    FlowRun. Awaitable in async code."""
+    FlowRun. `on_timeout` as for pause_flow_run. Awaitable in async code."""
     if flow_run_id is not None:
         def suspend() -> None:
             _act(str(flow_run_id), namespace, State.SUSPENDED)
         return _dual(suspend)
     return _pause(PauseKind.SUSPEND, "suspend_flow_run", wait_for_input, timeout, key,
                   approval=approval_rules.request(approvers, approvals, allow_creator),
-                  notify_message=notify_message)
+                  notify_message=notify_message, on_timeout=on_timeout)
 
 
 class ResumeError(ValueError):

@@ -19,7 +19,7 @@ from ..contract import input_schema as schemas
 from ..contract.lifecycle.people import allowed, phase_of, state_of
 from ..contract.phases import Phase, State
 from ..contract.status import parse_timestamp
-from ..contract.lifecycle.view import pending_pause, waits_for_a_person
+from ..contract.lifecycle.view import PauseView, pending_pause, waits_for_a_person
 
 PAGE_SIZE = 50
 _MD = markdown_it.MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -226,6 +226,16 @@ def listing(items: list[dict[str, Any]], filters: Filters, now: datetime) -> Lis
                    len(kept), page, pages)
 
 
+def if_unanswered(pause: Mapping[str, Any]) -> str:
+    """What the deadline does, in the contract's words ("if nobody answers by ...: ...")."""
+    view = PauseView.of(pause)
+    if view is None:
+        return ""
+    if view.timed_out is not None:
+        return "nobody answered in time: the system resumes it"
+    return view.if_unanswered()
+
+
 def row(obj: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     pause = pending_pause(obj) or {}
@@ -237,6 +247,7 @@ def row(obj: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "waited": ago(parse_timestamp(pause.get("since")), now),
         "deadline": until(parse_timestamp(pause.get("deadline")), now) if pause else "",
         "deadline_at": pause.get("deadline") or "",
+        "if_unanswered": if_unanswered(pause),
         "waits_for": waits_for(obj) if pause else "",
         "key": pause.get("key", ""),
     }

@@ -1,15 +1,21 @@
 """Notifier sinks as an SSRF and a stall (issue 26), against the session's operator.
 
 - SSRF: sinks at loopback (by address and by a name that resolves to it), the cloud
-  metadata address, the API server's endpoint and the `kubernetes` Service are refused
-  after DNS, at connect time: the receiver behind loopback never gets a request; each
-  notifier's status says only "delivery failed" (nothing about the network), while the
-  operator's own log names the egress policy. A control sink on an allowed address is
-  delivered, so the refusals are the policy's.
-- Stall: a receiver pod that trickles one byte a second gets several deliveries from one
-  namespace; a fast receiver pod gets one from another namespace. The fast one is
+  metadata address, the API server's endpoint and the `kubernetes` Service (by its
+  ClusterIP and by the names a user would write, `kubernetes.default.svc` and its full
+  name, resolved by the cluster DNS) are refused after DNS, at connect time: the receiver
+  behind loopback never gets a request; each notifier's status says only "delivery
+  failed" (nothing about the network), while the operator's own log names the egress
+  policy (for the names: the API server, so they did resolve). A control sink on an
+  allowed address is delivered, so the refusals are the policy's.
+- Stall: a receiver pod behind a Service that trickles one byte a second gets several
+  deliveries from one namespace; a fast receiver pod gets one from another namespace. Both
+  are reached by their Service names, as in-cluster receivers are. The fast one is
   delivered while the slow ones are still in flight (the per-namespace limit and the
   worker pool), and the slow ones end at the total deadline.
+
+The session's operator runs on this machine but resolves names as the chart's operator
+does in its pod: through the cluster DNS (harness.OperatorProcess, cluster-dns.sh).
 """
 from __future__ import annotations
 
@@ -84,6 +90,9 @@ def test_sinks_at_loopback_metadata_and_the_api_server_are_refused(operator, nam
         "meta": "http://169.254.169.254/latest/meta-data/",
         "api": f"https://{node}:6443/api",
         "svc": f"https://{service_ip}:443/api",
+        # the names users write for it, resolved by the cluster DNS to that ClusterIP
+        "svcname": "https://kubernetes.default.svc/api",
+        "svcfqdn": "https://kubernetes.default.svc.cluster.local:443/api",
         "ok": f"http://{node}:{receiver.port}/ok",  # the control: allowed
     }
     for name, url in sinks.items():
@@ -102,9 +111,12 @@ def test_sinks_at_loopback_metadata_and_the_api_server_are_refused(operator, nam
             assert word not in json.loads(status)["status"]["lastError"]["message"]
     assert "/loop" not in receiver.paths and "/name" not in receiver.paths
     log = operator.log_path.read_text(errors="replace")
-    for name in ("loop", "name", "meta", "api", "svc"):
-        assert f"notifier {namespace}/{name}, run run-{name}" in log
-    assert log.count("refused by the egress policy") >= 5
+    for name in ("loop", "name", "meta", "api", "svc", "svcname", "svcfqdn"):
+        said = [line for line in log.splitlines() if f"notifier {namespace}/{name}, run run-{name}," in line]
+        assert any("refused by the egress policy" in line for line in said), (name, said)
+        assert not any("does not resolve" in line for line in said), (name, said)
+        if name.startswith("svc"):  # by address and by name: the API server's Service
+            assert any("an address of the Kubernetes API server" in line for line in said), (name, said)
     for name in sinks:
         kubectl("patch", "fr", f"run-{name}", "--type", "merge", "-p", '{"spec":{"state":"Cancelled"}}',
                 namespace=namespace)
@@ -135,18 +147,24 @@ ThreadingHTTPServer(("0.0.0.0", 8080), H).serve_forever()
 
 
 def receiver_pod(namespace: str, name: str, mode: str, image: str) -> str:
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+    """A receiver pod behind a Service of the same name; returns the Service's DNS name
+    once the Service has the pod as a ready endpoint."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"receiver": name}},
            "spec": {"containers": [{"name": "r", "image": image, "imagePullPolicy": "IfNotPresent",
                                     "command": ["python3", "-c", RECEIVER, mode],
                                     "securityContext": {"runAsNonRoot": True, "runAsUser": 1000,
                                                         "allowPrivilegeEscalation": False,
                                                         "capabilities": {"drop": ["ALL"]},
                                                         "seccompProfile": {"type": "RuntimeDefault"}}}]}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+               "spec": {"selector": {"receiver": name}, "ports": [{"port": 8080, "targetPort": 8080}]}}
     kubectl("apply", "-f", "-", namespace=namespace, input=json.dumps(pod))
-    return wait_for(lambda: kubectl("get", "pod", name, "-o", "jsonpath={.status.podIP}", namespace=namespace,
-                                    check=False).stdout.strip() if kubectl(
-        "get", "pod", name, "-o", "jsonpath={.status.phase}", namespace=namespace, check=False).stdout == "Running"
-        else None, timeout=180, what=f"receiver pod {name}")
+    kubectl("apply", "-f", "-", namespace=namespace, input=json.dumps(service))
+    wait_for(lambda: kubectl("get", "endpointslices", "-l", f"kubernetes.io/service-name={name}", "-o",
+                             "jsonpath={.items[*].endpoints[?(@.conditions.ready==true)].addresses[0]}",
+                             namespace=namespace, check=False).stdout.strip(),
+             timeout=180, what=f"receiver pod {name} ready behind its Service")
+    return f"{name}.{namespace}.svc"
 
 
 def pod_log(namespace: str, name: str) -> str:
@@ -159,11 +177,11 @@ def test_a_trickling_receiver_does_not_delay_another_namespace(operator, namespa
     try:
         wait_for(lambda: kubectl("get", "serviceaccount", "default", namespace=other, check=False).returncode == 0,
                  timeout=60, what="the default ServiceAccount")
-        slow_ip = receiver_pod(namespace, "slow-receiver", "slow", runner_image)
-        fast_ip = receiver_pod(other, "fast-receiver", "fast", runner_image)
-        apply(namespace, secret("slow", f"http://{slow_ip}:8080/slow"))
+        slow_host = receiver_pod(namespace, "slow-receiver", "slow", runner_image)
+        fast_host = receiver_pod(other, "fast-receiver", "fast", runner_image)
+        apply(namespace, secret("slow", f"http://{slow_host}:8080/slow"))
         apply(namespace, notifier("slow", "slow"))
-        apply(other, secret("fast", f"http://{fast_ip}:8080/fast"))
+        apply(other, secret("fast", f"http://{fast_host}.cluster.local:8080/fast"))
         apply(other, notifier("fast", "fast"))
         for i in range(4):  # more slow deliveries than the old two workers for the whole cluster
             paused_run(namespace, f"slow-{i}", "slow")

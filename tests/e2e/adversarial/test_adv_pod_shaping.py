@@ -374,6 +374,9 @@ def test_a_forged_admission_review_sent_to_the_webhook_gains_nothing(operator, n
     key = (operator.workdir / "webhook-certs" / "tls.key").read_bytes()
     forged = json.loads(json.dumps(body))
     forged["metadata"]["annotations"] = {policy.ANNOTATION_TEMPLATE_APPROVAL: approval}
+    # On create the approval is bound to the object's creation (no uid yet): created within
+    # moments of it, as the API server would stamp it, the object would carry it as valid.
+    forged["metadata"]["creationTimestamp"] = json.loads(approval or "{}").get("at")
     assert approval and policy.approved(single(key), forged, datetime.now(timezone.utc)), answer
     # ...and gains eve nothing where the webhook does not answer: the API server refuses.
     del forged["metadata"]["namespace"]
@@ -385,8 +388,11 @@ def test_a_forged_admission_review_sent_to_the_webhook_gains_nothing(operator, n
     admins = json.loads(json.dumps(forged))
     admins["metadata"]["name"] = "approved"
     admins["spec"]["state"] = "Suspended"
-    admins["metadata"]["annotations"] = {policy.ANNOTATION_TEMPLATE_APPROVAL: policy.sign(
-        key, unhooked, "approved", admins["spec"])}
+    admins["metadata"]["namespace"] = unhooked
+    admins["metadata"].pop("creationTimestamp", None)
+    approval = policy.sign(single(key), admins, datetime.now(timezone.utc))
+    assert approval
+    admins["metadata"]["annotations"] = {policy.ANNOTATION_TEMPLATE_APPROVAL: approval}
     apply(unhooked, admins)
     before = get_fr(unhooked, "approved")
     refused(patch_as(unhooked, "eve", "approved", {"spec": {"image": "registry.invalid/evil:1"}}),

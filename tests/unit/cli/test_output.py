@@ -163,3 +163,21 @@ def test_get_shows_approvers_and_approvals_so_far():
     shown = output.describe(obj, now, colour=False)
     assert "Approvers: group:finance, dave" in shown
     assert "Approvals: 1 of 2 (alice); the run's creator may not approve" in shown
+
+
+@pytest.mark.parametrize("extra,says", [
+    ({"onTimeout": "resume", "timeoutInput": {"amount": 0, "note": "n/a"}},
+     'On timeout: if nobody answers by 2025-01-01 12:09:30 UTC: resumes with amount=0, note="n/a"'),
+    ({"onTimeout": "cancel"}, "On timeout: if nobody answers by 2025-01-01 12:09:30 UTC: is cancelled"),
+    ({"onTimeout": "resume", "timedOut": {"outcome": "resume", "generation": 2}},
+     "On timeout: nobody answered in time: the system resumes it"),
+    ({}, None),  # the default ("fail") is said as before: no line
+])
+def test_describe_says_what_the_deadline_does(extra, says):
+    fr = obj(pause={"key": "pause-1", "kind": "Pause", "since": stamp(30), "timeoutSeconds": 600,
+                    "deadline": (NOW + timedelta(seconds=570)).strftime("%Y-%m-%dT%H:%M:%SZ"), **extra})
+    lines = [line.strip() for line in output.describe(fr, NOW, namespace_hint="ns").splitlines()]
+    if says is None:
+        assert not any(line.startswith("On timeout") for line in lines)
+    else:
+        assert says in lines, lines

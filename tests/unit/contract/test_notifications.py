@@ -311,7 +311,7 @@ def test_pause_flow_run_hands_the_note_to_the_run(monkeypatch):
         assert "notify_message" in inspect.signature(fn).parameters
     seen = {}
 
-    def fake_pause(kind, what, wait_for_input, timeout, key, suspend_after=None, approval=None, notify_message=None):
+    def fake_pause(kind, what, wait_for_input, timeout, key, suspend_after=None, approval=None, notify_message=None, **_):
         seen[what] = notify_message
     monkeypatch.setattr(pausing, "_pause", fake_pause)
     pausing.pause_flow_run(timeout=5, notify_message="look")

@@ -94,5 +94,5 @@ def test_the_operator_rules_are_named_and_ordered():
     assert len(names) == len(set(names))
     assert names[0] == "a deleted run is left to the garbage collector"
     assert names[-1] == "a live attempt has its Job, and its pod can run"
-    assert names.index("a pause past its deadline fails the run") < names.index(
+    assert names.index("a pause nobody answered by its deadline ends as it declared") < names.index(
         "approvals are counted before any resume") < names.index("a suspension asked for is recorded")

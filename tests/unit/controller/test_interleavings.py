@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -49,6 +50,7 @@ from flowrun.contract.lifecycle.steps import Exit, Hold, PauseHere, Proceed, Sta
 from flowrun.contract.lifecycle.view import RunView, pending_pause
 from flowrun.contract.lifecycle.vocabulary import (
     CANCELLED,
+    OnTimeout,
     DEADLINE_EXCEEDED,
     INFRASTRUCTURE_REFUSED,
     POD_LOSSES_EXHAUSTED,
@@ -70,6 +72,7 @@ SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "require
           "additionalProperties": False}
 K1 = PauseRequest("pause-1", PauseKind.PAUSE, 3600, input_schema=SCHEMA)
 K2 = PauseRequest("pause-2", PauseKind.SUSPEND, 3600)
+DEFAULT = {"name": "Default"}  # K1's input defaults: what the system resumes it with (on_timeout="resume")
 MAX_POD_LOSSES = 3
 START = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -134,6 +137,7 @@ class FlowRunInterleavings(RuleBasedStateMachine):
         self.finished_as: dict[str, Any] | None = None
         self.cache: WorldCache | None = None
         self.clock = START  # the clock actor's time: the operator's and the runners' now()
+        self.k1, self.k2 = K1, K2  # as the flow declares them (their on_timeout drawn per example)
         self._real_now = reconcile.now
         reconcile.now = lambda: self.clock
         self.acting: Runner | None = None  # the runner whose step is being taken
@@ -221,6 +225,13 @@ class FlowRunInterleavings(RuleBasedStateMachine):
             self.reconciler = Reconciler(self.operator_kube,
                                          Settings(runner_image="img", max_pod_losses=MAX_POD_LOSSES),
                                          cache=self.cache)
+
+    @initialize(k1=st.sampled_from(list(OnTimeout)), k2=st.sampled_from(list(OnTimeout)))
+    def the_flow_declares_what_its_deadlines_do(self, k1: OnTimeout, k2: OnTimeout) -> None:
+        """What nobody answering K1 and K2 by their deadlines does (on_timeout): fail the
+        run, cancel it, or let the system resume it (K1 with its input's defaults)."""
+        self.k1 = replace(K1, on_timeout=k1, timeout_input=DEFAULT if k1 is OnTimeout.RESUME else None)
+        self.k2 = replace(K2, on_timeout=k2)
 
     @rule(kind=st.sampled_from(["FlowRun", "Job", "Pod"]))
     def watch_delivers(self, kind: str) -> None:
@@ -392,7 +403,7 @@ class FlowRunInterleavings(RuleBasedStateMachine):
             r.pc = {"A": "K1", "B": "K2", "C": "finish"}[r.pc]
             r.memo = PauseMemo()
         elif r.pc in ("K1", "K2"):
-            request = K1 if r.pc == "K1" else K2
+            request = self.k1 if r.pc == "K1" else self.k2
 
             def on_write(write: Write, obj) -> None:
                 if write.spec is not None and write.spec_first:
@@ -467,18 +478,46 @@ class FlowRunInterleavings(RuleBasedStateMachine):
         if status.get("reason") == POD_LOSSES_EXHAUSTED:
             assert losses == MAX_POD_LOSSES and ended > MAX_POD_LOSSES, (losses, ended)
 
+    def _declared(self, key: str) -> OnTimeout:
+        return {"pause-1": self.k1.on_timeout, "pause-2": self.k2.on_timeout}.get(key, OnTimeout.FAIL)
+
     @invariant()
     def a_deadline_fires_once_and_only_past_its_time(self) -> None:
         status = self.run().get("status") or {}
         fired = [h for h in status.get("history") or [] if h.get("action") == "timed-out"]
-        assert len(fired) <= 1, fired
+        keys = [h.get("key") for h in fired]
+        assert len(keys) == len(set(keys)), fired
         if status.get("reason") == DEADLINE_EXCEEDED:
-            assert len(fired) == 1, status.get("history")
+            assert len(fired) >= 1 and self._declared(fired[-1]["key"]) is OnTimeout.FAIL, status.get("history")
             deadline = parse_timestamp((status.get("pause") or {}).get("deadline"))
             ended = parse_timestamp(status.get("completionTime"))
             assert deadline is not None and ended is not None and deadline <= ended <= self.clock, status
-        else:
-            assert not fired, status
+        for entry in fired:  # a deadline only fails the run when the pause said so
+            assert (self._declared(entry["key"]) is OnTimeout.FAIL) == (status.get("reason") == DEADLINE_EXCEEDED
+                                                                         and entry is fired[-1]), (entry, status)
+            if self._declared(entry["key"]) is OnTimeout.CANCEL:
+                assert status.get("phase") == Phase.CANCELLED.value and entry is fired[-1], status
+
+    @invariant()
+    def an_answer_and_the_deadline_settle_to_one_outcome(self) -> None:
+        """Per pause: once the system settled it at its deadline, nobody else resumes it
+        (the resume that follows is the system's, with the defaults); once someone's
+        resume took effect, its deadline never fires."""
+        history = (self.run().get("status") or {}).get("history") or []
+        for key in ("pause-1", "pause-2"):
+            settled = None
+            for entry in (h for h in history if h.get("key") == key):
+                action = entry.get("action")
+                if action == "timed-out":
+                    assert settled is None, (key, history)
+                    settled = "timed-out"
+                elif action == "resumed":
+                    if settled == "timed-out":
+                        assert entry.get("by") == "operator", (key, history)
+                        assert key != "pause-1" or json.loads(entry.get("input") or "null") == DEFAULT, entry
+                    settled = "resumed" if settled != "timed-out" else settled
+                elif action == "resume-rejected" and settled == "resumed":
+                    settled = None  # the flow's model took the resume back: the pause waits again
 
     @invariant()
     def one_job_per_attempt(self) -> None:
@@ -523,8 +562,15 @@ class FlowRunInterleavings(RuleBasedStateMachine):
         for r in self.runners.values():  # every runner settled on a fresh copy
             if r.pc not in ("exited", "stopped", "dead") and r.decided_on is not None:
                 assert r.decided_on["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"], r.pod
-        deadline = RunView.of(obj).pause_deadline
+        view = RunView.of(obj)
+        deadline = view.pause_deadline
         assert deadline is None or deadline > self.clock, f"waits past its deadline: {status}"
+        assert view.terminal or view.pending is None or view.pending.timed_out is None, \
+            f"the system's resume was not carried out: {status}"
+        if any(h.get("action") == "timed-out" and h.get("key") == "pause-1" for h in status.get("history") or []) \
+                and self.k1.on_timeout is OnTimeout.RESUME and keys_contain(status.get("resumed"), "pause-1"):
+            got = [r.got_k1 for r in self.runners.values() if r.got_k1 != "unset"]
+            assert got and got[-1] == DEFAULT, (got, status)
         if not self.accepted or self.accepted[-1][0] != "resume":
             return
         if status.get("phase") in (Phase.FAILED.value, Phase.CANCELLED.value):
@@ -579,18 +625,25 @@ def test_teardown_settles_a_runner_left_on_a_lagging_copy():
     assert runner.got_k1 == {"name": "Marvin"}
 
 
+def _paused_at_k1(machine: FlowRunInterleavings, on_timeout: OnTimeout) -> Runner:
+    machine.the_flow_declares_what_its_deadlines_do(on_timeout, OnTimeout.FAIL)
+    for _ in range(3):
+        machine.operator_step()
+    machine.kubelet_starts_pods()
+    (runner,) = machine.runners.values()
+    for _ in range(4):
+        machine._runner_step(runner)
+    assert machine.run()["status"]["phase"] == "Paused"
+    return runner
+
+
 def test_the_clock_actor_fires_a_pause_deadline_at_its_time_and_once():
     """The clock as an actor, replayed: the run pauses at K1 (deadline one hour on), the
     clock moves to one second before it (nothing happens), then to it (the run fails,
     DeadlineExceeded, ending at the deadline), then further (nothing more)."""
     machine = FlowRunInterleavings()
     try:
-        for _ in range(3):
-            machine.operator_step()
-        machine.kubelet_starts_pods()
-        (runner,) = machine.runners.values()
-        for _ in range(4):
-            machine._runner_step(runner)
+        _paused_at_k1(machine, OnTimeout.FAIL)
         status = machine.run()["status"]
         assert status["phase"] == "Paused" and status["pause"]["deadline"] == "2026-11-25T13:00:00Z"
         machine.clock_advances(3599)
@@ -604,5 +657,68 @@ def test_the_clock_actor_fires_a_pause_deadline_at_its_time_and_once():
         machine.operator_step()
         machine.a_deadline_fires_once_and_only_past_its_time()
         machine.a_finished_run_never_changes()
+    finally:
+        machine.teardown()
+
+
+def test_the_clock_actor_fires_on_timeout_resume_through_the_system():
+    """on_timeout="resume", replayed: at the deadline the operator writes the outcome,
+    then spec.state Running; the runner resumes K1 with the input's defaults, credited
+    to the system; a person's answer after the outcome is refused by the webhook."""
+    machine = FlowRunInterleavings()
+    try:
+        runner = _paused_at_k1(machine, OnTimeout.RESUME)
+        machine.clock_advances(3599)
+        machine.operator_step()
+        assert "timedOut" not in machine.run()["status"]["pause"]
+        machine.clock_advances(1)
+        machine.operator_step()
+        assert machine.run()["status"]["pause"]["timedOut"]["outcome"] == "resume"
+        assert not machine.person({"state": "Running", "input": {"name": "Marvin"}})  # too late: refused
+        machine.operator_step()
+        assert machine.run()["spec"]["state"] == "Running"
+        for _ in range(3):
+            machine._runner_step(runner)
+        assert runner.got_k1 == DEFAULT and runner.pc == "B"
+        resumed = [h for h in machine.run()["status"]["history"] if h["action"] == "resumed"]
+        assert resumed[-1]["by"] == "operator"
+        machine.an_answer_and_the_deadline_settle_to_one_outcome()
+        machine.a_deadline_fires_once_and_only_past_its_time()
+    finally:
+        machine.teardown()
+
+
+@pytest.mark.parametrize("on_timeout", [OnTimeout.RESUME, OnTimeout.CANCEL, OnTimeout.FAIL])
+def test_an_answer_the_api_took_first_beats_a_deadline_already_due(on_timeout):
+    """The answer and the deadline in the same second, the answer landing first: the
+    deadline's write, decided on the older copy, conflicts; decided again, it leaves the
+    answer to be judged. The flow gets the person's input; no timed-out entry."""
+    machine = FlowRunInterleavings()
+    try:
+        runner = _paused_at_k1(machine, on_timeout)
+        machine.clock_advances(3600)
+        stale = machine.operator_kube.get_flowrun(NS, NAME)
+        assert machine.person({"state": "Running", "input": {"name": "Marvin"}})
+        machine.reconciler.converge(stale, max_steps=1)  # decided on the copy before the answer
+        status = machine.run()["status"]
+        assert status["phase"] == "Paused" and not any(h["action"] == "timed-out" for h in status["history"])
+        for _ in range(3):
+            machine._runner_step(runner)
+        assert runner.got_k1 == {"name": "Marvin"}
+    finally:
+        machine.teardown()
+
+
+def test_the_clock_actor_fires_on_timeout_cancel_once():
+    machine = FlowRunInterleavings()
+    try:
+        _paused_at_k1(machine, OnTimeout.CANCEL)
+        machine.clock_advances(3600)
+        machine.operator_step()
+        status = machine.run()["status"]
+        assert status["phase"] == "Cancelled" and status["reason"] == CANCELLED
+        assert "nobody answered pause-1" in status["message"]
+        assert not machine.person({"state": "Running", "input": {"name": "Marvin"}})
+        machine.a_deadline_fires_once_and_only_past_its_time()
     finally:
         machine.teardown()

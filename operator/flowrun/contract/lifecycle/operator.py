@@ -27,7 +27,7 @@ from ..phases import PauseKind, Phase, State
 from ..status import clip, history_patch, keys_add, phase_patch, timestamp
 from .attempts import Situation, follow_attempt, live_jobs, terminal
 from .steps import DeleteJobs, PatchChildren, Step, Wait, Write, end_status
-from .view import Approval, RunView
+from .view import Approval, PauseView, RunView, new_pause
 from .vocabulary import (
     ACTIONS,
     ANNOTATION_CANCELLED_WITH_PARENT,
@@ -35,7 +35,9 @@ from .vocabulary import (
     CANCELLED,
     DEADLINE_EXCEEDED,
     REMOVE_JOBS,
+    SYSTEM,
     UNATTRIBUTED_CHILD,
+    OnTimeout,
 )
 from .world import Policy, World
 
@@ -156,18 +158,57 @@ def _end_cancelled_run(s: Situation) -> Step | Next:
                                    by=run.changed_by, key=run.pause.key if run.pause else "", now=s.now))
 
 
-def _fail_past_deadline(s: Situation) -> Step | Next:
-    """A pause or suspension past its deadline fails the run."""
-    run = s.run
-    deadline = run.pause_deadline
-    if deadline is None or deadline > s.now or run.pause is None:
+def _settle_past_deadline(s: Situation) -> Step | Next:
+    """A pause or suspension nobody answered by its deadline ends as it declared
+    (`on_timeout`): the run fails (the default), is cancelled, or is resumed by the
+    system with the input's defaults. The outcome is one compare-and-swap of the status
+    (which people cannot write), so an answer arriving at the same moment settles to
+    exactly one of the two: an answer the API server took first is judged as usual (the
+    deadline waits for it); once the outcome is written, people's answers are refused."""
+    run, now = s.run, s.now
+    pause = run.pending
+    if pause is None or not run.stopped:
         return NEXT
-    pause = run.pause
+    if pause.timed_out is not None:
+        return _see_system_resume_through(s, pause)
+    deadline = run.pause_deadline
+    if deadline is None or deadline > now:
+        return NEXT
+    if run.resumes(pause):
+        return NEXT  # an answer the API server took before the deadline's write: judged first
     verb = ACTIONS[State.PAUSED if run.phase is Phase.PAUSED else State.SUSPENDED].done
+    when = timestamp(deadline)
+    if pause.on_timeout is OnTimeout.CANCEL:
+        message = f"Cancelled: nobody answered {pause.key} by {when} (on_timeout='cancel')"
+        return Write(status=end_status(run.status, Phase.CANCELLED, CANCELLED, message, action="timed-out",
+                                       by=SYSTEM, key=pause.key, now=now))
+    if pause.on_timeout is OnTimeout.RESUME:
+        message = f"Nobody answered {pause.key} by {when}: the system resumes it (on_timeout='resume')"
+        outcome = {"outcome": OnTimeout.RESUME.value, "time": timestamp(now), "generation": run.generation}
+        return Write(status={"pause": {**pause.doc, "timedOut": outcome}, "message": message,
+                             "history": history_patch(run.status, "timed-out", by=SYSTEM, key=pause.key,
+                                                      message=message, when=now, given=pause.timeout_input)})
     message = (f"Flow run was {verb} and never resumed: no resume within "
                f"{pause.timeout_seconds}s of {verb} at {pause.key}")
     return Write(status=end_status(run.status, Phase.FAILED, DEADLINE_EXCEEDED, message, action="timed-out",
-                                   by="operator", key=pause.key, now=s.now))
+                                   by=SYSTEM, key=pause.key, now=now))
+
+
+def _see_system_resume_through(s: Situation, pause: PauseView) -> Step | Next:
+    """The system's resume is written: set spec.state Running (the runner, or the rule
+    for a suspended run, then resumes with the recorded defaults); a person's change of
+    spec.state made meanwhile without the webhook is overruled. Should the flow's own
+    model refuse the defaults, the run fails rather than wait for an answer nobody may
+    give any more."""
+    run, stamp = s.run, pause.timed_out
+    assert stamp is not None
+    if stamp.outcome is not OnTimeout.RESUME or (run.state is State.RUNNING and run.resumes(pause)):
+        return NEXT
+    if pause.rejected_generation is not None and pause.rejected_generation > stamp.generation:
+        message = f"Nobody answered {pause.key} in time, and the flow refused the input's defaults: {run.message}"
+        return Write(status=end_status(run.status, Phase.FAILED, DEADLINE_EXCEEDED, clip(message, 1024),
+                                       action="failed", by=SYSTEM, key=pause.key, now=s.now))
+    return Write(spec={"spec": {"state": State.RUNNING.value, "input": None}})
 
 
 def _count_approvals(s: Situation) -> Step | Next:
@@ -176,7 +217,7 @@ def _count_approvals(s: Situation) -> Step | Next:
     run, now = s.run, s.now
     pause = run.pending
     rule = pause.approval if pause is not None else None
-    if pause is None or rule is None or not run.stopped:
+    if pause is None or rule is None or not run.stopped or pause.timed_out is not None:
         return NEXT
     key = pause.key
     have = set(rule.given_by)
@@ -233,8 +274,11 @@ def _while_suspended(s: Situation) -> Step | Next:
     if run.state is not State.RUNNING:
         return None
     pause = run.pending
+    system = pause is not None and pause.resumed_by_system
+    given = pause.timeout_input if pause is not None and system else run.input
+    by = SYSTEM if system else run.changed_by
     if pause is not None:
-        errors = input_errors(pause.input_schema, run.input)
+        errors = input_errors(pause.input_schema, given)
         if errors:
             message = f"Resume rejected, input is invalid: {'; '.join(errors)}"
             back = {"spec": {"state": State.SUSPENDED.value}}
@@ -242,7 +286,7 @@ def _while_suspended(s: Situation) -> Step | Next:
                 return Write(spec=back)
             patch = {"message": clip(message, 1024),
                      "pause": {**pause.doc, "rejectedGeneration": run.generation},
-                     "history": history_patch(run.status, "resume-rejected", by=run.changed_by,
+                     "history": history_patch(run.status, "resume-rejected", by=by,
                                               key=pause.key, message="; ".join(errors), when=now)}
             return Write(status=patch, spec=back)
     if any(p.alive for p in s.world.pods):
@@ -254,10 +298,11 @@ def _while_suspended(s: Situation) -> Step | Next:
         fields["startTime"] = run.start_time
     if pause is not None:
         fields["resumed"] = keys_add(run.resumed, pause.key)
-        if run.input is not None:
-            fields["inputs"] = {pause.key: run.input}
-        history = history_patch(run.status, "resumed", by=run.changed_by, key=pause.key, when=now, given=run.input)
-        message = f"Resumed from {pause.key}; starting attempt {attempt}"
+        if given is not None:
+            fields["inputs"] = {pause.key: given}
+        history = history_patch(run.status, "resumed", by=by, key=pause.key, when=now, given=given)
+        message = (f"Resumed from {pause.key}" + (" by the system: nobody answered in time" if system else "")
+                   + f"; starting attempt {attempt}")
     else:
         history = history_patch(run.status, "started" if attempt == 1 else "resumed", by=run.changed_by, when=now)
         message = f"Starting attempt {attempt}"
@@ -299,9 +344,9 @@ def _suspension(s: Situation, *, idle: bool) -> dict[str, Any]:
     else:
         timeout = s.policy.default_timeout_seconds
         key = f"external-suspend-{run.attempt}"
-        pause = {"key": key, "kind": PauseKind.SUSPEND.value, "since": timestamp(now),
-                 "timeoutSeconds": timeout, "deadline": timestamp(now + timedelta(seconds=timeout)),
-                 "inputSchema": None, "requestedBy": "user", "generation": run.generation}
+        pause = new_pause({"key": key, "kind": PauseKind.SUSPEND.value, "since": timestamp(now),
+                           "timeoutSeconds": timeout, "deadline": timestamp(now + timedelta(seconds=timeout)),
+                           "inputSchema": None, "requestedBy": "user", "generation": run.generation})
         message = "Suspended from outside; resume with spec.state=Running"
         history = history_patch(run.status, "suspended", by=run.changed_by, key=key, when=now)
     patch = phase_patch(run.status, Phase.SUSPENDED.value, message, when=now, pause=pause,
@@ -316,7 +361,7 @@ RULES: tuple[Rule, ...] = (
     Rule("a new run is recorded", _record_new_run),
     Rule("a finished run is only tidied up", _tidy_finished_run),
     Rule("a cancelled run ends", _end_cancelled_run),
-    Rule("a pause past its deadline fails the run", _fail_past_deadline),
+    Rule("a pause nobody answered by its deadline ends as it declared", _settle_past_deadline),
     Rule("approvals are counted before any resume", _count_approvals),
     Rule("a suspension asked for is recorded", _record_suspension),
     Rule("a suspended run runs nothing until a resume starts the next attempt", _while_suspended),

@@ -23,7 +23,8 @@ from ..phases import PauseKind, Phase, State
 from ..status import clip, history_patch, json_size, keys_add, keys_remove, phase_patch, timestamp
 from .runner import fence
 from .steps import Exit, Hold, Proceed, RunnerStep, Stash, Write
-from .view import PauseView, RunView
+from .view import PauseView, RunView, new_pause
+from .vocabulary import SYSTEM, OnTimeout
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class PauseRequest:
     suspend_after_seconds: int | None = None
     approval: dict[str, Any] | None = None
     notify_message: str | None = None
+    # What the deadline does when nobody answered; "resume" resumes with `timeout_input`.
+    on_timeout: OnTimeout = OnTimeout.FAIL
+    timeout_input: Any = None
 
     def record(self, now: datetime, generation: int, earlier: PauseView | None) -> dict[str, Any]:
         """status.pause for this request. A pause recorded by an earlier attempt at the
@@ -59,6 +63,10 @@ class PauseRequest:
             info["notifyMessage"] = clip(self.notify_message, MAX_NOTIFY_MESSAGE_BYTES)
         if self.approval:
             info["approval"] = self.approval
+        if self.on_timeout is not OnTimeout.FAIL:
+            info["onTimeout"] = self.on_timeout.value
+            if self.on_timeout is OnTimeout.RESUME and self.timeout_input is not None:
+                info["timeoutInput"] = self.timeout_input
         return info
 
 
@@ -72,6 +80,20 @@ def check_pause_request(request: PauseRequest) -> None:
     problems = schema_problems(request.input_schema)
     if problems:
         raise ValueError("the input model's JSON schema cannot be used to check input: " + "; ".join(problems))
+    if request.on_timeout is not OnTimeout.FAIL and not request.timeout_seconds:
+        raise ValueError(f"on_timeout={request.on_timeout.value!r} needs a timeout: without one, nobody "
+                         "answering never ends the pause")
+    if request.on_timeout is OnTimeout.RESUME:
+        if request.input_schema is None and request.timeout_input is not None:
+            raise ValueError("on_timeout='resume' of a pause without input resumes without input")
+        missing = input_errors(request.input_schema, request.timeout_input) if request.input_schema else []
+        if missing:
+            raise ValueError("on_timeout='resume' resumes with the input's defaults, and these are not "
+                             "complete: " + "; ".join(missing) + " (give every field a default, or use "
+                             "with_initial_data)")
+        if request.timeout_input is not None and json_size(request.timeout_input) > MAX_INPUT_BYTES:
+            raise ValueError(f"the input's defaults are {json_size(request.timeout_input)} bytes, more than "
+                             f"the {MAX_INPUT_BYTES} allowed")
 
 
 @dataclass
@@ -131,7 +153,7 @@ def runner_pause(obj: Mapping[str, Any], attempt: int, request: PauseRequest, me
     if recorded is None:
         if request.kind is PauseKind.SUSPEND:
             # Record first: the operator acts on spec.state and must find the key.
-            patch = {"pause": request.record(now, generation, None),
+            patch = {"pause": new_pause(request.record(now, generation, None)),
                      "history": history_patch(run.status, "suspended", by=request.requested_by, key=key, when=now)}
             return Write(status=patch)
         if memo.armed is not None and generation > memo.armed and state is not target:
@@ -164,6 +186,8 @@ def runner_pause(obj: Mapping[str, Any], attempt: int, request: PauseRequest, me
 def _paused(run: RunView, request: PauseRequest, now: datetime, generation: int,
             earlier: PauseView | None) -> dict[str, Any]:
     pause = request.record(now, generation, earlier)
+    if earlier is None:
+        pause = new_pause(pause)
     if earlier and earlier.rejected_generation is not None:
         pause["rejectedGeneration"] = earlier.rejected_generation
     patch = phase_patch(run.status, Phase.PAUSED.value, _pause_message(request, re_established=bool(earlier)),
@@ -175,10 +199,14 @@ def _paused(run: RunView, request: PauseRequest, now: datetime, generation: int,
 
 def _judge_resume(run: RunView, request: PauseRequest, recorded: PauseView,
                   memo: PauseMemo, now: datetime, check: Callable[[Any], str | None]) -> RunnerStep:
-    if not approvals.complete(recorded.approval):
+    # Nobody answered by the deadline and the pause said on_timeout="resume": the system
+    # resumes it with the defaults it recorded (no approval; nobody else's input counts).
+    system = recorded.resumed_by_system
+    if not system and not approvals.complete(recorded.approval):
         return Hold("the operator counts the pause's approvals")
-    data = run.input
-    if approvals.input_refusal(recorded.approval, data):
+    data = recorded.timeout_input if system else run.input
+    by = SYSTEM if system else run.changed_by
+    if not system and approvals.input_refusal(recorded.approval, data):
         return Hold("the input is not the one approved (the operator puts the resume back)")
     generation = run.generation
     errors = input_errors(recorded.input_schema, data)
@@ -190,14 +218,15 @@ def _judge_resume(run: RunView, request: PauseRequest, recorded: PauseView,
         back = State.PAUSED if request.kind is PauseKind.PAUSE else State.SUSPENDED
         patch = {"message": clip(f"Resume of {key} rejected, input is invalid: {error}", 1024),
                  "pause": {"rejectedGeneration": generation},
-                 "history": history_patch(run.status, "resume-rejected", by=run.changed_by, key=key,
+                 "history": history_patch(run.status, "resume-rejected", by=by, key=key,
                                           message=error, when=now)}
         return Write(status=patch, spec={"spec": {"state": back.value}})
     if data is not None and memo.stashed.get(key) != generation:
         return Stash(key, data, generation)
-    patch = phase_patch(run.status, Phase.RUNNING.value, f"Resumed from {key}", when=now, pause=None,
+    message = f"Resumed from {key}" + (" by the system: nobody answered in time" if system else "")
+    patch = phase_patch(run.status, Phase.RUNNING.value, message, when=now, pause=None,
                         resumed=keys_add(run.resumed, key))
-    patch["history"] = history_patch(run.status, "resumed", by=run.changed_by, key=key, when=now, given=data)
+    patch["history"] = history_patch(run.status, "resumed", by=by, key=key, when=now, given=data)
     return Write(status=patch)
 
 

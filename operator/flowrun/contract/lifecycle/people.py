@@ -24,6 +24,16 @@ from .view import RunView
 from .vocabulary import ACTIONS, ANNOTATION_SUSPENDED_WITH_PARENT, SUBFLOW_SUSPEND_MESSAGE, Refusal
 
 
+def settled_by_system(run: RunView) -> str:
+    """Why nobody may answer the run's pause any more: its deadline passed and the system
+    settled it (on_timeout="resume", being carried out); "" otherwise."""
+    pause = run.pending
+    if pause is None or pause.timed_out is None:
+        return ""
+    return (f"nobody answered {pause.key} in time: the system resumes it with the input's defaults "
+            f"(on_timeout='{pause.timed_out.outcome.value}'); it can no longer be answered")
+
+
 def _transition(run: RunView) -> tuple[str, str | None]:
     """spec.state and status.phase as check_state_change takes them."""
     return run.state.value, run.phase.value if run.phase else None
@@ -68,6 +78,9 @@ def user_change(obj: Mapping[str, Any], target: State, *, data: Any = None,
         raise InvalidTransition(f"FlowRun is {run.phase.value}; it can no longer be {ACTIONS[target].done}",
                                 Refusal.FINISHED)
     state, phase = _transition(run)
+    settled = settled_by_system(run)
+    if settled and target is not State.CANCELLED:
+        raise InvalidTransition(settled, Refusal.TIMED_OUT)
     check_state_change(state, target.value, phase)
     patch: dict[str, Any] = {"spec": {"state": target.value}}
     if reason is not None:
@@ -116,6 +129,14 @@ def review_update(old: Mapping[str, Any], new: Mapping[str, Any], *, runner_of_r
     if (now.state is State.SUSPENDED and state_changed and now.linked_child
             and not now.annotations.get(ANNOTATION_SUSPENDED_WITH_PARENT) and not runner_of_run):
         errors.append(SUBFLOW_SUSPEND_MESSAGE)
+    settled = settled_by_system(was)
+    if settled:
+        # The system's resume is written: only it (spec.state Running, no input: the
+        # defaults recorded with the pause are the input) or a cancel may follow.
+        if (input_changed and now.input_given) or (state_changed and now.state not in (State.RUNNING,
+                                                                                       State.CANCELLED)):
+            return errors + [settled]
+        return errors
     resuming = now.state is State.RUNNING and (state_changed or (input_changed and now.input_given))
     pause = was.pending
     # (the run's own runner is checked like anyone: flow code holds its token)
@@ -190,6 +211,8 @@ def plan(obj: Mapping[str, Any], target: State, *, data: Any = None, reason: str
         if not run.stopped and run.state is State.RUNNING:
             raise Refused(f"not paused or suspended (phase {ph}); nothing to resume", applies=False,
                           code=Refusal.NOT_STOPPED)
+        if settled_by_system(run):
+            raise Refused(settled_by_system(run), applies=False, code=Refusal.TIMED_OUT)
         schema = pause.input_schema if pause else None
         if data is not None and not schema:
             why = "phase " + ph if not run.stopped else "no input schema"

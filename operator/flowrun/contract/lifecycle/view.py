@@ -10,6 +10,7 @@ status as read, for the patch builders of contract/status.py that extend it.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from ..audit import actor
 from ..constants import LABEL_PARENT
 from ..phases import PauseKind, Phase, State
 from ..status import keys_contain, parse_timestamp
+from .vocabulary import OnTimeout
 
 
 def _doc(value: Any) -> dict[str, Any]:
@@ -67,6 +69,25 @@ class Approval:
 
 
 @dataclass(frozen=True)
+class TimedOut:
+    """`status.pause.timedOut`: the system settled the pause at its deadline (written by
+    the operator in one compare-and-swap of the status, which people cannot write): the
+    outcome, when, and the generation it was decided on."""
+
+    outcome: OnTimeout
+    time: datetime | None
+    generation: int
+
+    @classmethod
+    def of(cls, value: Any) -> TimedOut | None:
+        doc = _doc(value)
+        outcome = doc.get("outcome")
+        if outcome not in OnTimeout._value2member_map_:
+            return None
+        return cls(OnTimeout(outcome), parse_timestamp(doc.get("time")), _int(doc.get("generation")))
+
+
+@dataclass(frozen=True)
 class PauseView:
     """`status.pause`: the pause (or suspension) a run recorded."""
 
@@ -87,6 +108,11 @@ class PauseView:
     approval: Approval | None
     description: str
     notify_message: str
+    # What the deadline does when nobody answered, and the input it resumes with.
+    on_timeout: OnTimeout
+    timeout_input: Any
+    # Set once the system settled the pause at its deadline (resume: until it resumed).
+    timed_out: TimedOut | None
     # As stored: what a patch copies when it keeps the pause (the deadline as written).
     deadline_text: str | None
     doc: Mapping[str, Any]
@@ -111,6 +137,10 @@ class PauseView:
             approval=Approval.of(doc.get("approval")),
             description=str(doc.get("description") or ""),
             notify_message=str(doc.get("notifyMessage") or ""),
+            on_timeout=OnTimeout(doc["onTimeout"]) if doc.get("onTimeout") in OnTimeout._value2member_map_
+            else OnTimeout.FAIL,
+            timeout_input=doc.get("timeoutInput"),
+            timed_out=TimedOut.of(doc.get("timedOut")),
             deadline_text=doc.get("deadline"),
             doc=doc,
         )
@@ -123,6 +153,39 @@ class PauseView:
     def stored(self) -> dict[str, Any]:
         """The pause as stored, as a new dict (to change and write back)."""
         return dict(self.doc)
+
+    @property
+    def resumed_by_system(self) -> bool:
+        """The system resumes it (its deadline passed with on_timeout="resume"): the
+        resume uses `timeout_input`, needs no approval, and nobody else may answer."""
+        return self.timed_out is not None and self.timed_out.outcome is OnTimeout.RESUME
+
+    def if_unanswered(self) -> str:
+        """What happens when nobody answers by the deadline, in the words every reader
+        shows ("if nobody answers by 14:00: resumes with amount=0"); "" with no deadline."""
+        if self.deadline is None:
+            return ""
+        when = self.deadline.strftime("%Y-%m-%d %H:%M:%S UTC")
+        if self.on_timeout is OnTimeout.RESUME:
+            given = self.timeout_input
+            what = ("resumes with " + ", ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in given.items())
+                    if isinstance(given, Mapping) and given else "resumes without input")
+        elif self.on_timeout is OnTimeout.CANCEL:
+            what = "is cancelled"
+        else:
+            what = "fails"
+        return f"if nobody answers by {when}: {what}"
+
+
+# The fields of status.pause that only some pauses have.
+PAUSE_OPTIONAL = ("description", "suspendAfterSeconds", "notifyMessage", "approval", "onTimeout",
+                  "timeoutInput", "timedOut", "rejectedGeneration")
+
+
+def new_pause(record: Mapping[str, Any]) -> dict[str, Any]:
+    """status.pause as a patch recording a new pause: status patches merge, so what an
+    earlier pause left (its approvals, its deadline's outcome...) is removed."""
+    return {**{name: None for name in PAUSE_OPTIONAL}, **record}
 
 
 @dataclass(frozen=True)
@@ -256,7 +319,7 @@ class RunView:
     @property
     def pause_deadline(self) -> datetime | None:
         """The deadline the operator enforces now: a paused or suspended run's pause."""
-        if not self.stopped or self.pause is None:
+        if not self.stopped or self.pause is None or self.pause.timed_out is not None:
             return None
         return self.pause.deadline
 

@@ -58,6 +58,21 @@ class PauseKind(str, enum.Enum):
     SUSPEND = "Suspend"
 
 
+class OnTimeout(str, enum.Enum):
+    """What a pause's deadline does when nobody answered (`on_timeout=`, stored as
+    `status.pause.onTimeout`): fail the run (the default, Prefect's), resume it with the
+    input's defaults, or cancel it."""
+
+    FAIL = "fail"
+    RESUME = "resume"
+    CANCEL = "cancel"
+
+
+# Who the history credits with what the system did by itself (a deadline's outcome, an
+# idle pause suspended, a pod lost): the operator, never a person.
+SYSTEM = "operator"
+
+
 # ---- a person's actions ------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -91,6 +106,7 @@ class Refusal(str, enum.Enum):
     NOT_WAITING_FOR_INPUT = "NotWaitingForInput"  # input given, but the pause takes none
     INVALID_INPUT = "InvalidInput"  # the input does not match the pause's schema
     NOT_AT_A_PAUSE = "NotAtAPause"  # a reject of a run that waits at no pause
+    TIMED_OUT = "TimedOut"  # nobody answered in time: the system settled the pause (on_timeout)
 
 
 # ---- why a run ended ---------------------------------------------------------------------
