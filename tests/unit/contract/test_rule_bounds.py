@@ -475,9 +475,10 @@ def test_a_suspension_from_outside_on_record():
     got = step(obj, World(jobs=(JobView(name="r-3", attempt=3, uid="j1"),)))
     assert isinstance(got, Write)
     assert got.status["message"] == "Suspended from outside; resume with spec.state=Running"
-    assert got.status["pause"] == {"key": "external-suspend-3", "kind": "Suspend", "since": ts(),
-                                   "timeoutSeconds": 900, "deadline": ts(900), "inputSchema": None,
-                                   "requestedBy": "user", "generation": 4}
+    want = {"key": "external-suspend-3", "kind": "Suspend", "since": ts(), "timeoutSeconds": 900,
+            "deadline": ts(900), "inputSchema": None, "requestedBy": "user", "generation": 4}
+    assert {k: got.status["pause"].get(k) for k in want} == want
+    assert all(v is None for k, v in got.status["pause"].items() if k not in want), "nothing else is set"
     assert got.status["history"] == [BEFORE, {"time": ts(), "action": "suspended", "by": "alice",
                                               "key": "external-suspend-3", "seq": 7}]
     assert (got.status["jobName"], got.status["jobUID"]) == ("", "")
