@@ -87,12 +87,17 @@ def copy_tests(work: Path) -> None:
 
 
 def rerun_survivors(work: Path, jobs: int, examples: int) -> None:
-    """After new tests: check again only the mutants that survived in `work` (the source
-    as staged then), with the tree's tests as they are now. Recorded in run.json."""
+    """After new tests: check again only the mutants that survived in `work`, with the
+    tree's source and tests as they are now (mutmut keeps the results of the functions
+    that did not change and forgets those of the ones that did: those are then `not
+    checked`). Recorded in run.json."""
     names = sorted(n for n, status in results(work).items() if status in ("survived", "no tests"))
     if not names:
         print(f"==> no survivors in {work.relative_to(ROOT)}")
         return
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    shutil.rmtree(work / "src" / "flowrun")
+    shutil.copytree(PACKAGE, work / "src" / "flowrun", ignore=ignore)
     copy_tests(work)
     print(f"==> {len(names)} survivors of {work.relative_to(ROOT)} again, with the tests as they are now", flush=True)
     env = {**os.environ, "FLOWRUN_INTERLEAVINGS": str(examples), "PYTHONDONTWRITEBYTECODE": "1"}
