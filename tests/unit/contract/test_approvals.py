@@ -331,3 +331,23 @@ def test_the_runner_holds_a_resume_whose_input_is_not_the_approved_one():
     obj["spec"]["input"] = {"ok": True}
     step = runner_pause(obj, 1, req, PauseMemo(), NOW, check=lambda d: None, stored=lambda k: (False, None))
     assert not isinstance(step, Hold)
+
+
+def test_counted_approvals_are_on_record_one_entry_each_after_the_earlier_history():
+    """Each newly counted approval adds an `approved` entry by its approver at the pause's
+    key, saying which of how many it is, with the groups it was given under; earlier
+    history is kept and the message says how many are in."""
+    earlier = {"time": "2026-11-25T11:00:00Z", "action": "paused", "by": "runner", "key": "pause-1", "seq": 1}
+    obj = paused(FINANCE2, entries=[sign({"by": "alice", "groups": ["finance"], "time": "t1"}),
+                                    sign({"by": "bob", "groups": ["finance", "ops"], "time": "t2"})])
+    obj["status"]["history"] = [earlier]
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+    assert isinstance(step, Write)
+    t = "2026-11-25T12:00:00Z"
+    assert step.status["history"] == [
+        earlier,
+        {"time": t, "action": "approved", "by": "alice", "key": "pause-1", "seq": 2, "message": "approval 1 of 2",
+         "groups": ["finance"]},
+        {"time": t, "action": "approved", "by": "bob", "key": "pause-1", "seq": 3, "message": "approval 2 of 2",
+         "groups": ["finance", "ops"]}]
+    assert step.status["message"] == "Waiting at pause-1: 2 of 2 approvals"

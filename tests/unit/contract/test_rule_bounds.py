@@ -493,3 +493,10 @@ def test_a_lost_pod_keeps_the_transition_times_of_conditions_that_did_not_change
     assert isinstance(got, Write) and got.status["phase"] == "Pending"
     times = {c["type"]: c["lastTransitionTime"] for c in got.status["conditions"]}
     assert times["Failed"] == times["Cancelled"] == ts(-3600) and times["Ready"] == ts()
+
+
+def test_a_paused_run_without_a_pause_record_is_never_suspended_for_idling():
+    obj = run("Paused", "Paused", spec={"suspendAfterSeconds": 45})
+    assert idle_suspension_due(RunView.of(obj), POLICY) is None
+    suspend_kind = run("Paused", "Paused", pause=pause(kind="Suspend", since=-60), spec={"suspendAfterSeconds": 45})
+    assert idle_suspension_due(RunView.of(suspend_kind), POLICY) is None
