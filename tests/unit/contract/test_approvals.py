@@ -351,3 +351,33 @@ def test_counted_approvals_are_on_record_one_entry_each_after_the_earlier_histor
         {"time": t, "action": "approved", "by": "bob", "key": "pause-1", "seq": 3, "message": "approval 2 of 2",
          "groups": ["finance", "ops"]}]
     assert step.status["message"] == "Waiting at pause-1: 2 of 2 approvals"
+
+
+def test_a_resume_short_of_the_quorum_is_put_back_on_record():
+    """The whole answer to a resume made before the quorum: spec.state back to the phase
+    (Paused, or Suspended for a suspension), the exact message, the generation judged and
+    a `resume-rejected` entry as the person's (approvals missing)."""
+    for phase, back in (("Paused", "Paused"), ("Suspended", "Suspended")):
+        obj = paused(FINANCE2, state="Running", generation=3, phase=phase, status_approvals=[{"by": "alice"}])
+        step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+        assert isinstance(step, Write) and step.spec == {"spec": {"state": back}}
+        assert step.status["message"] == (
+            "Resume of pause-1 not counted: it needs 2 approvals by group:finance, 1 given (a change made without "
+            "the admission webhook cannot be attributed)")
+        assert step.status["pause"]["rejectedGeneration"] == 3 and step.status["pause"]["key"] == "pause-1"
+        assert step.status["history"][-1] == {"time": "2026-11-25T12:00:00Z", "action": "resume-rejected",
+                                              "by": "dave", "key": "pause-1", "seq": 1,
+                                              "message": "approvals missing"}
+
+
+def test_a_resume_with_another_input_than_approved_is_put_back_saying_so():
+    approved = [{"by": "alice", "input": digest({"ok": True})}, {"by": "bob", "input": digest({"ok": True})}]
+    obj = paused(FINANCE2, state="Running", generation=3, status_approvals=approved)
+    obj["spec"]["input"] = {"ok": False}
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+    assert isinstance(step, Write) and step.spec == {"spec": {"state": "Paused"}}
+    assert step.status["message"].startswith("Resume of pause-1 not counted: ")
+    assert "approvals by" not in step.status["message"]
+    obj["spec"]["input"] = {"ok": True}
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+    assert not (isinstance(step, Write) and step.spec == {"spec": {"state": "Paused"}})

@@ -500,3 +500,15 @@ def test_a_paused_run_without_a_pause_record_is_never_suspended_for_idling():
     assert idle_suspension_due(RunView.of(obj), POLICY) is None
     suspend_kind = run("Paused", "Paused", pause=pause(kind="Suspend", since=-60), spec={"suspendAfterSeconds": 45})
     assert idle_suspension_due(RunView.of(suspend_kind), POLICY) is None
+
+
+def test_a_deadline_past_on_record():
+    """The deadline's end: `timed-out` by the operator at the pause's key, the earlier
+    history kept."""
+    obj = run("Paused", "Paused", jobUID="j1", pause=pause(deadline=-1), history=[BEFORE])
+    got = step(obj, World(jobs=(JOB1,)))
+    assert isinstance(got, Write) and got.status["reason"] == DEADLINE_EXCEEDED
+    assert got.status["history"][0] == BEFORE
+    last = got.status["history"][-1]
+    assert (last["action"], last["by"], last["key"], last["time"], last["seq"]) == (
+        "timed-out", "operator", "pause-1", ts(), 7)
