@@ -53,7 +53,7 @@ def test_two_of_finance_but_not_the_creator(operator, people):
     assert fr["status"]["pause"]["approval"]["approvers"] == ["group:finance"]
 
     out = resume(ns, "eve", "pay")
-    assert out.returncode != 0 and "only group:finance may resume pause-1" in out.stderr, out.stderr
+    assert out.returncode != 0 and "[NotAllowed] only group:finance may resume pause-1" in out.stderr, out.stderr
     out = resume(ns, "carol", "pay")
     assert out.returncode != 0 and "carol started this run and may not approve" in out.stderr, out.stderr
 
@@ -121,7 +121,7 @@ def test_rights_by_verb(operator, namespace):
                              namespace=ns, check=False).returncode == 0, timeout=30, what="lu's rights")
     running = json.dumps({"spec": {"state": "Running"}})
     out = kubectl("--as=mo", "patch", "fr", "verbs", "--type", "merge", "-p", running, namespace=ns, check=False)
-    assert out.returncode != 0 and "mo may not resume FlowRun verbs" in out.stderr, out.stderr
+    assert out.returncode != 0 and "[NotAllowed] mo may not resume FlowRun verbs" in out.stderr, out.stderr
     cancel = json.dumps({"spec": {"state": "Cancelled"}})
     out = kubectl("--as=lu", "patch", "fr", "verbs", "--type", "merge", "-p", cancel, namespace=ns, check=False)
     assert out.returncode != 0 and "`cancel` verb" in out.stderr, out.stderr

@@ -176,10 +176,21 @@ def test_8_wait_for_input_returns_the_model_and_invalid_input_is_rejected(operat
         patch = {"spec": {"state": "Running", **({"input": bad} if bad is not None else {})}}
         out = patch_fr(namespace, "greet", patch, check=False)
         assert out.returncode != 0, f"the API server accepted {bad!r}"
-        assert "denied the request" in out.stderr and error in out.stderr, out.stderr
+        # The webhook's denial leads with its code, which the doors sort refusals by.
+        assert "denied the request: [InvalidInput] " in out.stderr and error in out.stderr, out.stderr
         fr = get_fr(namespace, "greet")
         assert fr["spec"]["state"] == "Paused" and fr["status"]["phase"] == "Paused"
         assert fr["status"].get("resumed", []) == []
+    # Through the project's own client: kube/errors.py reads the code back, and the words
+    # stay the API server's (without the code); nothing was written.
+    from flowrun.contract.lifecycle.vocabulary import Refusal
+    from flowrun.kube import Kube, KubeError
+    before = get_fr(namespace, "greet")["metadata"]["resourceVersion"]
+    with pytest.raises(KubeError) as refused:
+        Kube().patch_flowrun(namespace, "greet", {"spec": {"state": "Running", "input": {"name": 42}}})
+    assert refused.value.refusal is Refusal.INVALID_INPUT, refused.value.message
+    assert "[InvalidInput]" not in refused.value.message and "spec.input.name" in refused.value.message
+    assert get_fr(namespace, "greet")["metadata"]["resourceVersion"] == before
     # Valid input: the flow gets the model.
     patch_fr(namespace, "greet", {"spec": {"state": "Running", "input": {"name": "Marvin"}}})
     fr = wait_phase(namespace, "greet", "Completed", "Failed")
@@ -191,7 +202,7 @@ def test_8_wait_for_input_returns_the_model_and_invalid_input_is_rejected(operat
     assert not fr["status"].get("inputs")
     # A finished run cannot be resumed again.
     out = patch_fr(namespace, "greet", {"spec": {"state": "Paused"}}, check=False)
-    assert out.returncode != 0 and "FlowRun is Completed" in out.stderr
+    assert out.returncode != 0 and "[Finished] FlowRun is Completed" in out.stderr, out.stderr
 
 
 def test_without_the_webhook_the_operator_still_refuses_invalid_input(operator, namespace):

@@ -10,10 +10,12 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+import yaml
 
 from cluster import kubectl, wait_for
 from cluster.cli import flowrun, ok
 from cluster.flowruns import apply, flowrun_manifest, get_fr, names, patch_fr, wait_phase
+from cluster.harness import REPO
 from flowrun.contract.status import parse_timestamp
 
 pytestmark = pytest.mark.e2e
@@ -164,3 +166,67 @@ def test_a_person_cannot_pose_as_the_system(operator, namespace):
                    for a in actions(fr)), actions(fr)
     if fr["status"]["phase"] == "Completed":  # taken as mallory's own answer, credited to her
         assert ("resumed", "pause-1", "mallory") in actions(fr), actions(fr)
+
+
+# ---- until a time ------------------------------------------------------------------------
+
+def _past(when: datetime) -> bool:
+    return datetime.now(timezone.utc) > when
+
+
+def _continues_column(namespace: str, name: str) -> str:
+    """The `Continues` printer column of crds/ as `kubectl get fr` prints it. (Through
+    custom-columns with the column's own jsonPath: the CRD in a shared test cluster is
+    whichever tree applied it last.)"""
+    crd = yaml.safe_load((REPO / "crds" / "flowrun.io_flowruns.yaml").read_text())
+    columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+    path = next(c["jsonPath"] for c in columns if c["name"] == "Continues")
+    out = kubectl("get", "fr", name, "-o", f"custom-columns=CONTINUES:{path}", namespace=namespace).stdout
+    return out.splitlines()[1].strip()
+
+
+@pytest.mark.parametrize("kind", ["pause", "suspend"])
+def test_until_a_time_continues_by_itself_across_an_operator_kill(operator, namespace, kind):
+    """pause_flow_run(until=25) / suspend_flow_run(until=25): `kubectl get fr` and
+    `flowrun get` say when it continues; a suspended one has no Job meanwhile. The
+    operator is SIGKILLed before that time and started again after it: nothing continued
+    the run while it was down, and the restarted operator, knowing only the FlowRun,
+    continues it (credited to the system)."""
+    name = f"until-{kind}"
+    phase = "Paused" if kind == "pause" else "Suspended"
+    apply(namespace, flowrun_manifest(name, "testflows.waiting:until_a_time",
+                                      parameters={"seconds": 25, "suspend": kind == "suspend"}))
+    fr = wait_phase(namespace, name, phase)
+    until = parse_timestamp(fr["status"]["pause"]["until"])
+    assert until is not None and fr["status"]["pause"]["deadline"] == fr["status"]["pause"]["until"]
+    assert _continues_column(namespace, name) == fr["status"]["pause"]["until"]
+    shown = ok(flowrun("get", name, "-n", namespace)).stdout
+    assert "continues by itself at" in shown, shown
+    if kind == "suspend":
+        wait_for(lambda: no_jobs(namespace, name), timeout=60, what="the suspended run's Job to go")
+    try:
+        operator.kill()
+        wait_for(lambda: _past(until), timeout=60, interval=0.5, what="the run's time to come")
+        time_to_spare = get_fr(namespace, name)
+        assert time_to_spare["status"]["phase"] == phase, "nothing but the operator continues it"
+        if kind == "suspend":
+            assert no_jobs(namespace, name)
+    finally:
+        if not operator.running:
+            operator.start()
+    fr = wait_phase(namespace, name, "Completed", "Failed", "Cancelled", timeout=180)
+    assert fr["status"]["phase"] == "Completed" and fr["status"]["result"] == "continued", fr["status"]
+    assert ("continued", "pause-1", "operator") in actions(fr) and ("resumed", "pause-1", "operator") in actions(fr)
+    assert fr["status"]["attempt"] == (1 if kind == "pause" else 2)
+    assert parse_timestamp(fr["status"]["completionTime"]) >= until
+
+
+def test_until_a_time_a_person_may_resume_earlier(operator, namespace):
+    apply(namespace, flowrun_manifest("early", "testflows.waiting:until_a_time",
+                                      parameters={"seconds": 3600, "suspend": True}))
+    wait_phase(namespace, "early", "Suspended")
+    patch_fr(namespace, "early", {"spec": {"state": "Running"}})
+    fr = wait_phase(namespace, "early", "Completed", "Failed", timeout=180)
+    assert fr["status"]["result"] == "continued"
+    assert not any(a[0] == "continued" for a in actions(fr)) and ("resumed", "pause-1", "operator") not in actions(fr)
+    assert not (fr["status"].get("pause") or {}).get("until"), "it no longer waits for that time"

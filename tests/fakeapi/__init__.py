@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flowrun.contract.audit import stamp
+from flowrun.contract.lifecycle.vocabulary import Refusal, denial_text
 from flowrun.kube import Conflict, Kube, KubeError
 
 
@@ -113,7 +114,8 @@ class FakeKube(Kube):
                 if self.store.admission is not None:
                     errors = self.store.admission(copy.deepcopy(obj), copy.deepcopy(new), self.user)
                     if errors:
-                        raise KubeError(422, "Invalid", "admission webhook denied the request: " + "; ".join(errors))
+                        raise KubeError(422, "Invalid", "admission webhook denied the request: "
+                                        + denial_text(errors, Refusal.NOT_ALLOWED))
                 # As the real mutating webhook does (contract/audit.py): a client's own
                 # stamp is undone; a spec change is stamped with its user and generation.
                 annotations = new["metadata"].setdefault("annotations", {})

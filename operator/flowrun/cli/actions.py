@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..contract import input_schema as schemas
-from ..contract.lifecycle.vocabulary import ACTIONS, Refusal
+from ..contract.lifecycle.vocabulary import ACTIONS, INPUT_REFUSALS, Refusal
 from ..contract.phases import Phase, State
 from ..kube import actions
 from ..sdk.pausing import RESUME_WATCH_SECONDS, watch_resume
@@ -30,14 +30,15 @@ def _targets(args: Any, s: Session, verb: str) -> tuple[list[str], bool]:
     return [strip_kind(n) for n in args.names], False
 
 
-def _refusal(name: str, exc: actions.ApiRefused, verb: str, sent_input: bool) -> CliError:
+def _refusal(name: str, exc: actions.ApiRefused, verb: str) -> CliError:
     """An API error for a state change, in words: admission webhook denials, invalid
     values and conflicts are refusals, not crashes."""
     if exc.status == 404:
         return CliError(f"FlowRun {name!r} not found", NOT_FOUND)
-    code = FAILED
-    if exc.status in (400, 422) or (sent_input and "input" in exc.message.lower()):
-        code = INVALID_INPUT
+    # Our webhook's refusals carry their code; the API server's own validation (400,
+    # 422 without a code) refuses a value.
+    invalid = exc.code in INPUT_REFUSALS if exc.code is not None else exc.status in (400, 422)
+    code = INVALID_INPUT if invalid else FAILED
     return CliError(f"the API server refused to {verb} FlowRun {name!r}: {exc.message}", code)
 
 
@@ -85,7 +86,7 @@ def cmd_resume(args: Any, s: Session) -> int:
         except actions.Refused as exc:
             raise _refused(name, exc, bulk, expected=_expected) from None
         except actions.ApiRefused as exc:
-            raise _refusal(name, exc, "resume", True) from None
+            raise _refusal(name, exc, "resume") from None
         if result is None or done is None:
             raise CliError(f"FlowRun {name!r} not found in namespace {s.namespace!r}", NOT_FOUND)
         if done.key and done.phase == Phase.PAUSED.value:
@@ -135,7 +136,7 @@ def _set_state(args: Any, s: Session, target: State, verb: str, done: str, *,
         except actions.Refused as exc:
             raise _refused(name, exc, bulk) from None
         except actions.ApiRefused as exc:
-            raise _refusal(name, exc, verb, False) from None
+            raise _refusal(name, exc, verb) from None
         if result is None or got is None:
             raise CliError(f"FlowRun {name!r} not found in namespace {s.namespace!r}", NOT_FOUND)
         if got.already:

@@ -54,6 +54,12 @@ def _selector(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"{what} every FlowRun whose labels match (e.g. team=payments)")
 
 
+def _targets(p: argparse.ArgumentParser, what: str) -> None:
+    """NAME..., or -l SELECTOR: the runs a person's action is for."""
+    p.add_argument("names", metavar="NAME", nargs="*")
+    _selector(p, what)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flowrun",
@@ -157,8 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "--input-file holds a JSON (or YAML) object; --input entries go on "
                         "top of it. With -l, every matching run that is paused or suspended "
                         "is resumed (others are skipped with a note).")
-    p.add_argument("names", metavar="NAME", nargs="*")
-    _selector(p, "resume")
+    _targets(p, "resume")
     p.add_argument("--input", "-i", action="append", metavar="KEY=VALUE",
                    help="a field of the input (repeatable)")
     p.add_argument("--input-file", "-f", metavar="FILE",
@@ -170,15 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
             description="Suspend (spec.state Suspended): the operator deletes the run's "
                         "Job; `flowrun resume` starts a new Job that runs the flow again, "
                         "finished tasks coming from the result cache.")
-    p.add_argument("names", metavar="NAME", nargs="*")
-    _selector(p, "suspend")
+    _targets(p, "suspend")
 
     p = add("pause", "pause FlowRuns at their next task boundary (the pod stays)",
             "  flowrun pause many-steps\n  flowrun resume many-steps",
             description="Pause (spec.state Paused): the flow blocks at its next task "
                         "boundary, its pod staying alive, until `flowrun resume`.")
-    p.add_argument("names", metavar="NAME", nargs="*")
-    _selector(p, "pause")
+    _targets(p, "pause")
 
     # cancel / reject ----------------------------------------------------------------
     p = add("cancel", "cancel FlowRuns: end them for good, from any live phase",
@@ -188,8 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the flow's on_cancellation hooks), cancels its linked subflows, and "
                         "the run ends Cancelled, with the reason in its message, history "
                         "and an Event. Works on Pending, Running, Paused and Suspended runs.")
-    p.add_argument("names", metavar="NAME", nargs="*")
-    _selector(p, "cancel")
+    _targets(p, "cancel")
     p.add_argument("--reason", "-r", default="", metavar="TEXT", help="why (recorded with the cancel)")
 
     p = add("reject", "say no to a run that waits at a pause: cancel it with a reason",

@@ -31,6 +31,8 @@ from typing import Any
 from .identities import ANNOTATION_CREATED_BY as ANNOTATION_CREATED_BY
 from .identities import created_by, is_run_account
 from .lifecycle.view import Approval, PauseView, RunView
+from .lifecycle.vocabulary import Denial, Refusal
+from .objects import Meta, Object
 from .signing import KeyRing, digest
 
 ANNOTATION_APPROVALS = "flowrun.io/approvals"
@@ -109,13 +111,13 @@ def root_record(keys: KeyRing, child: Mapping[str, Any], user: str, run: str) ->
     """The annotation the webhook gives a subflow its parent's runner creates: who started
     the root run (`user`) and its name (`run`), signed for this child's namespace and name
     (which carries its parent's uid: contract/children.py)."""
-    meta = child.get("metadata") or {}
-    sig = keys.sign(_root_payload(meta.get("namespace", ""), meta.get("name", ""), user, run))
+    meta = Meta.of(child)
+    sig = keys.sign(_root_payload(meta.namespace, meta.name, user, run))
     return json.dumps({"user": user, "run": run, "sig": sig}, separators=(",", ":"))
 
 
 def _claimed_root(obj: Mapping[str, Any]) -> dict[str, Any]:
-    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_ROOT_CREATED_BY) or ""
+    text = Meta.of(obj).annotations.get(ANNOTATION_ROOT_CREATED_BY) or ""
     try:
         value = json.loads(text) if text else {}
     except ValueError:
@@ -128,8 +130,8 @@ def root_creator(obj: Mapping[str, Any], keys: KeyRing, now: datetime) -> tuple[
     person is its own root; a subflow (created by a run's pod) carries its root's creator
     in a record the webhook signed when the child was created. ("", "") when unknown: a
     subflow without a valid record."""
-    meta = obj.get("metadata") or {}
-    user, namespace, name = created_by(obj), meta.get("namespace", ""), meta.get("name", "")
+    meta = Meta.of(obj)
+    user, namespace, name = created_by(obj), meta.namespace, meta.name
     if not is_run_account(user, namespace):
         return user, name
     root = _claimed_root(obj)
@@ -234,14 +236,14 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
     why = refusal(approval, view.key, user, groups, creator, root_run=root, own_run=run.name)
     if why:
         return why, {}
-    data = (new.get("spec") or {}).get("input")
+    data = Object.of(new).spec.get("input")
     entries = _valid(run, view, keys, now)
     earlier = [*entries, *approval.given]
     mismatch = input_refusal(Approval(approval.approvers, approval.required, approval.allow_creator,
                                       tuple(earlier), approval.doc), data)
     if mismatch and user not in {e.get("by") for e in earlier}:
-        return (f"{mismatch}: the approvals of {view.key} must agree on its input "
-                "(send the same input, or reject the run)"), {}
+        return Denial(f"{mismatch}: the approvals of {view.key} must agree on its input "
+                      "(send the same input, or reject the run)", Refusal.INVALID_INPUT), {}
     given = {e.get("by") for e in entries} | set(approval.given_by)
     if user not in given:
         entry: dict[str, Any] = {"by": user, "groups": sorted(groups), "time": time, "input": digest(data)}

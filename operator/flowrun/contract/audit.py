@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .objects import Meta
+
 ANNOTATION_CHANGED_BY = "flowrun.io/changed-by"
 ANNOTATION_CHANGED_GENERATION = "flowrun.io/changed-by-generation"
 UNKNOWN = "unknown"
@@ -29,10 +31,10 @@ UNKNOWN = "unknown"
 def actor(obj: Mapping[str, Any]) -> str:
     """The user who made the change that produced the FlowRun's current generation, as
     the webhook stamped it; "unknown" when no valid stamp is there."""
-    meta = obj.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    user = str(annotations.get(ANNOTATION_CHANGED_BY, ""))
-    if user and annotations.get(ANNOTATION_CHANGED_GENERATION) == str(meta.get("generation", "")):
+    meta = Meta.of(obj)
+    user = str(meta.annotations.get(ANNOTATION_CHANGED_BY, ""))
+    generation = "" if meta.generation is None else str(meta.generation)
+    if user and meta.annotations.get(ANNOTATION_CHANGED_GENERATION) == generation:
         return user
     return UNKNOWN
 
@@ -46,10 +48,10 @@ def stamp(new: Mapping[str, Any], old: Mapping[str, Any] | None, user: str) -> d
     or UPDATE by `user`. The generation the API server gives the result: 1 on create,
     the old one + 1 when anything but metadata and status changes, else unchanged."""
     if old is not None and _desired(new) == _desired(old):
-        kept = (old.get("metadata") or {}).get("annotations") or {}
+        kept = Meta.of(old).annotations
         return {ANNOTATION_CHANGED_BY: kept.get(ANNOTATION_CHANGED_BY),
                 ANNOTATION_CHANGED_GENERATION: kept.get(ANNOTATION_CHANGED_GENERATION)}
     if not user:
         return {ANNOTATION_CHANGED_BY: None, ANNOTATION_CHANGED_GENERATION: None}
-    generation = 1 if old is None else int((old.get("metadata") or {}).get("generation") or 0) + 1
+    generation = 1 if old is None else (Meta.of(old).generation or 0) + 1
     return {ANNOTATION_CHANGED_BY: user, ANNOTATION_CHANGED_GENERATION: str(generation)}

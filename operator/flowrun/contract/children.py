@@ -20,6 +20,7 @@ from typing import Any
 from .identities import claimed_parent, run_account
 from .instances import instance_of
 from .constants import LABEL_INSTANCE, KIND, LABEL_PARENT, LABEL_STARTED_BY, LABEL_STARTED_BY_UID
+from .objects import Meta
 
 # FlowRun names are at most 52 characters, so that `<run>-<attempt>` Job names and the
 # labels derived from them stay within Kubernetes' 63.
@@ -43,31 +44,26 @@ def child_name(parent: str, parent_uid: str, key: str) -> str:
     return prefix + hashlib.sha256(key.encode()).hexdigest()[:MAX_NAME - len(prefix)]
 
 
-def _owner_uids(obj: Mapping[str, Any]) -> list[str]:
-    return [ref.get("uid", "") for ref in (obj.get("metadata") or {}).get("ownerReferences") or []
-            if ref.get("kind") == KIND]
-
-
 def is_child_of(child: Mapping[str, Any], parent: Mapping[str, Any]) -> bool:
     """True when `child` belongs to this very `parent` (not to an older run of the same
     name): its name has the parent's prefix, and it is owned by the parent's uid (linked)
     or labelled with it (independent)."""
-    meta, pmeta = child.get("metadata") or {}, parent.get("metadata") or {}
-    uid, labels = pmeta.get("uid", ""), meta.get("labels") or {}
-    if not uid or not meta.get("name", "").startswith(child_prefix(pmeta.get("name", ""), uid)):
+    meta, pmeta = Meta.of(child), Meta.of(parent)
+    uid, labels = pmeta.uid, meta.labels
+    if not uid or not meta.name.startswith(child_prefix(pmeta.name, uid)):
         return False
-    if labels.get(LABEL_PARENT) == pmeta.get("name"):
-        return uid in _owner_uids(child)
-    if labels.get(LABEL_STARTED_BY) == pmeta.get("name"):
-        return labels.get(LABEL_STARTED_BY_UID) == uid and uid not in _owner_uids(child)
+    if labels.get(LABEL_PARENT) == pmeta.name:
+        return uid in meta.owner_uids(KIND)
+    if labels.get(LABEL_STARTED_BY) == pmeta.name:
+        return labels.get(LABEL_STARTED_BY_UID) == uid and uid not in meta.owner_uids(KIND)
     return False
 
 
 def child_errors(child: Mapping[str, Any], parent: Mapping[str, Any]) -> list[str]:
     """Why `child`, created by `parent`'s own ServiceAccount, is not a proper child of it
     (empty: it is)."""
-    pmeta = parent.get("metadata") or {}
-    name, uid = pmeta.get("name", ""), pmeta.get("uid", "")
+    pmeta = Meta.of(parent)
+    name, uid = pmeta.name, pmeta.uid
     if is_child_of(child, parent):
         if instance_of(child) != instance_of(parent):
             return [f"a run's children carry its label {LABEL_INSTANCE}={instance_of(parent)!r} "
@@ -83,10 +79,9 @@ def person_refusal(new: Mapping[str, Any], old: Mapping[str, Any] | None, user: 
     """The webhook's refusal of a FlowRun labelled as a run's child (on create, or when
     the labels change) by anyone but that run's own pod; the caller asks only when the
     user is not the pod of an existing run that owns its account."""
-    parent = claimed_parent(new)
-    if not parent or (old is not None and claimed_parent(old) == parent and
-                      ((old.get("metadata") or {}).get("labels") == (new.get("metadata") or {}).get("labels"))):
+    parent, labels = claimed_parent(new), Meta.of(new).labels
+    if not parent or (old is not None and claimed_parent(old) == parent and Meta.of(old).labels == labels):
         return ""
-    label = LABEL_PARENT if ((new.get("metadata") or {}).get("labels") or {}).get(LABEL_PARENT) else LABEL_STARTED_BY
+    label = LABEL_PARENT if labels.get(LABEL_PARENT) else LABEL_STARTED_BY
     return (f"only the run {parent}'s own pod may create its children (run_flow does); "
             f"{user or 'an unknown user'} may not create a FlowRun labelled {label}={parent}")

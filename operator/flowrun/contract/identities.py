@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .constants import LABEL_PARENT, LABEL_STARTED_BY
+from .objects import Meta
 
 ANNOTATION_CREATED_BY = "flowrun.io/created-by"
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
@@ -37,12 +38,12 @@ def is_run_account(user: str, namespace: str) -> str | None:
 
 def created_by(obj: Mapping[str, Any]) -> str:
     """Who created the run ("" when the API server recorded nobody)."""
-    return str(((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_CREATED_BY) or "")
+    return str(Meta.of(obj).annotations.get(ANNOTATION_CREATED_BY) or "")
 
 
 def claimed_parent(child: Mapping[str, Any]) -> str:
     """The run a FlowRun says started it (linked or independent), "" for none."""
-    labels = (child.get("metadata") or {}).get("labels") or {}
+    labels = Meta.of(child).labels
     return str(labels.get(LABEL_PARENT) or labels.get(LABEL_STARTED_BY) or "")
 
 
@@ -54,9 +55,8 @@ def origin_refusal(child: Mapping[str, Any]) -> str:
     parent = claimed_parent(child)
     if not parent:
         return ""
-    meta = child.get("metadata") or {}
     who = created_by(child)
-    if who == run_account(meta.get("namespace", ""), parent):
+    if who == run_account(Meta.of(child).namespace, parent):
         return ""
     if not who:
         return (f"not created by the pod of run {parent} as far as the API server recorded (no "

@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .constants import LABEL_INSTANCE
+from .objects import Meta
 
 
 def instance_of(obj: Mapping[str, Any]) -> str:
-    return str(((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_INSTANCE, ""))
+    return str(Meta.of(obj).labels.get(LABEL_INSTANCE, ""))
 
 
 def belongs(obj: Mapping[str, Any], instance: str) -> bool:
@@ -40,7 +41,7 @@ def labelled(manifest: dict[str, Any], instance: str) -> dict[str, Any]:
     """`manifest` (a FlowRun to create) labelled for `instance`; unchanged for none."""
     if not instance:
         return manifest
-    meta = dict(manifest.get("metadata") or {})
+    meta = dict(Meta.of(manifest).doc)
     meta["labels"] = {**(meta.get("labels") or {}), LABEL_INSTANCE: instance}
     return {**manifest, "metadata": meta}
 

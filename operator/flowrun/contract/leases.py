@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .constants import GROUP
+from .objects import LeaseView
 
 # A lease as last read: (holder, renewTime, leaseTransitions).
 Record = tuple[str, Any, int]
@@ -62,12 +63,12 @@ def lease_name(instance: str) -> str:
 def record_of(lease: dict[str, Any] | None) -> Record | None:
     if lease is None:
         return None
-    spec = lease.get("spec") or {}
-    return (spec.get("holderIdentity") or "", spec.get("renewTime"), spec.get("leaseTransitions") or 0)
+    view = LeaseView.of(lease)
+    return (view.holder, view.renew_time, view.transitions)
 
 
 def holder(lease: dict[str, Any] | None) -> str:
-    return ((lease or {}).get("spec") or {}).get("holderIdentity") or ""
+    return LeaseView.of(lease).holder if lease is not None else ""
 
 
 def observe(previous: Observed, lease: dict[str, Any] | None, mono: float) -> Observed:
@@ -109,8 +110,9 @@ def lease_body(namespace: str, name: str, me: str, timings: Timings, time: str,
     """The Lease to write when `me` acquires or renews (`time`: RFC 3339 with
     microseconds, as MicroTime wants). Keeps resourceVersion: the write is a
     compare-and-swap, so two replicas never both win."""
-    spec = dict((current or {}).get("spec") or {})
-    taking = spec.get("holderIdentity") != me
+    view = LeaseView.of(current) if current is not None else None
+    spec = dict(view.spec) if view is not None else {}
+    taking = view is None or view.holder != me
     spec.update({"holderIdentity": me, "leaseDurationSeconds": int(round(timings.lease_duration)),
                  "renewTime": time})
     if taking:
@@ -119,14 +121,14 @@ def lease_body(namespace: str, name: str, me: str, timings: Timings, time: str,
     metadata: dict[str, Any] = {"name": name, "namespace": namespace,
                                 "labels": {"app.kubernetes.io/managed-by": "flowrun-operator",
                                            f"{GROUP}/lease": "leader"}}
-    if current:
-        metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
+    if view is not None:
+        metadata["resourceVersion"] = view.meta.resource_version
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
 
 
 def released(current: dict[str, Any]) -> dict[str, Any]:
     """The Lease as a leader leaving in good order writes it: no holder, so a standby
     takes it at its next read instead of waiting out the lease."""
-    spec = dict(current.get("spec") or {})
+    spec = dict(LeaseView.of(current).spec)
     spec["holderIdentity"] = ""
     return {**current, "spec": spec}

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from .phases import PauseKind, Phase, State
+from .objects import Object
 
 
 class _Model(BaseModel):
@@ -103,12 +104,8 @@ class FlowRun(_Model):
 
     @classmethod
     def from_body(cls, body: Any) -> "FlowRun":
-        data = dict(body)
-        return cls.model_validate({
-            "metadata": dict(data.get("metadata") or {}),
-            "spec": dict(data.get("spec") or {}),
-            "status": dict(data.get("status") or {}),
-        })
+        obj = Object.of(dict(body))
+        return cls.model_validate({"metadata": dict(obj.meta.doc), "spec": dict(obj.spec), "status": dict(obj.status)})
 
     @property
     def name(self) -> str:

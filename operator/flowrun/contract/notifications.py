@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 
 from .constants import NOTIFIER_KIND, NOTIFIER_PLURAL
 from .lifecycle.view import RunView
+from .objects import Condition, NotifierView
 from .signing import KeyRing
 from .status import clip, parse_timestamp, timestamp
 
@@ -99,20 +100,26 @@ def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None
     return True
 
 
-def covers(notifier: Mapping[str, Any], obj: Mapping[str, Any] | RunView) -> bool:
+def _notifier(notifier: Mapping[str, Any] | NotifierView) -> NotifierView:
+    if isinstance(notifier, NotifierView):
+        return notifier
+    return NotifierView.of(notifier, ANNOTATION_NOTIFIER_APPROVAL)
+
+
+def covers(notifier: Mapping[str, Any] | NotifierView, obj: Mapping[str, Any] | RunView) -> bool:
     """The notifier is about this run: same namespace, selected, not opted out."""
-    run = _run(obj)
-    if (notifier.get("metadata") or {}).get("namespace") != run.namespace:
+    run, view = _run(obj), _notifier(notifier)
+    if view.meta.namespace != run.namespace:
         return False
     if opted_out(run):
         return False
-    return selects((notifier.get("spec") or {}).get("selector"), run.labels)
+    return selects(view.selector, run.labels)
 
 
 # ---- what is due -----------------------------------------------------------------------
 
-def _near_seconds(notifier: Mapping[str, Any]) -> int:
-    return int((notifier.get("spec") or {}).get("deadlineNearSeconds") or DEFAULT_DEADLINE_NEAR_SECONDS)
+def _near_seconds(notifier: NotifierView) -> int:
+    return notifier.deadline_near_seconds or DEFAULT_DEADLINE_NEAR_SECONDS
 
 
 def occurrences(obj: Mapping[str, Any] | RunView, now: datetime,
@@ -140,17 +147,15 @@ def due(obj: Mapping[str, Any], notifier: Mapping[str, Any], now: datetime) -> l
     """What `notifier` owes this run now, minus what its status says was done. An end
     that came before the notifier existed is not news: creating a notifier does not
     announce every finished run of the namespace (a pause still waiting is news)."""
-    run = _run(obj)
-    if not covers(notifier, run):
+    run, view = _run(obj), _notifier(notifier)
+    if not covers(view, run):
         return []
-    meta = notifier.get("metadata") or {}
-    name = meta.get("name", "")
-    listed = set((notifier.get("spec") or {}).get("events") or [])
+    name = view.meta.name
     done = recorded(run)
-    created = parse_timestamp(meta.get("creationTimestamp"))
+    created = parse_timestamp(view.meta.created)
     out = []
-    for kind, key, events in occurrences(run, now, _near_seconds(notifier)):
-        matched = events & listed
+    for kind, key, events in occurrences(run, now, _near_seconds(view)):
+        matched = events & view.events
         if not matched:
             continue
         if kind in END_EVENTS and created is not None:
@@ -172,8 +177,9 @@ def next_due(obj: Mapping[str, Any], notifiers: Sequence[Mapping[str, Any]], now
     deadline = run.pause.deadline if run.pause is not None else None
     if not run.stopped or deadline is None:
         return None
-    times = [deadline - timedelta(seconds=_near_seconds(n)) for n in notifiers
-             if "DeadlineNear" in ((n.get("spec") or {}).get("events") or []) and covers(n, run)]
+    views = [_notifier(n) for n in notifiers]
+    times = [deadline - timedelta(seconds=_near_seconds(n)) for n in views
+             if "DeadlineNear" in n.events and covers(n, run)]
     later = [t for t in times if t > now]
     return min(later, default=None)
 
@@ -243,13 +249,13 @@ def notifier_status(current: Mapping[str, Any] | None, *, ready: bool, reason: s
     """The status patch of a notifier (Ready condition, lastDelivery, lastError), or None
     when nothing changes. lastTransitionTime moves only when Ready's status does."""
     current = current or {}
-    old: Mapping[str, Any] = next((c for c in current.get("conditions") or [] if c.get("type") == "Ready"), {})
+    old = next((c for c in map(Condition.of, current.get("conditions") or []) if c.type == "Ready"),
+               Condition.of({}))
     value = "True" if ready else "False"
     condition = {"type": "Ready", "status": value, "reason": reason, "message": clip(message, 1024),
-                 "lastTransitionTime": old.get("lastTransitionTime") if old.get("status") == value
-                 else timestamp(now)}
+                 "lastTransitionTime": old.last_transition if old.status == value else timestamp(now)}
     patch: dict[str, Any] = {}
-    if {k: old.get(k) for k in condition} != condition:
+    if {k: old.doc.get(k) for k in condition} != condition:
         patch["conditions"] = [condition]
     if generation is not None and current.get("observedGeneration") != generation:
         patch["observedGeneration"] = generation
@@ -262,27 +268,25 @@ def notifier_status(current: Mapping[str, Any] | None, *, ready: bool, reason: s
     return patch or None
 
 
-def _approval_payload(notifier: Mapping[str, Any]) -> list[Any]:
-    meta, sink = notifier.get("metadata") or {}, (notifier.get("spec") or {}).get("sink") or {}
-    refs = [sink.get("urlSecretRef") or {}, sink.get("signingSecretRef") or {}]
-    return ["notifier", meta.get("namespace", ""), meta.get("name", ""),
-            [[r.get("name", ""), r.get("key", "")] for r in refs]]
+def _approval_payload(notifier: NotifierView) -> list[Any]:
+    refs = [notifier.url_secret, notifier.signing_secret]
+    return ["notifier", notifier.meta.namespace, notifier.meta.name,
+            [[r.name, r.key] if r is not None else ["", ""] for r in refs]]
 
 
 def approval(keys: KeyRing, notifier: Mapping[str, Any]) -> str:
     """The webhook's signature over what a notifier may read: its namespace, name and
     Secret references (HMAC-SHA256 with the operator's current key, `<kid>:<hex>`)."""
-    return keys.sign(_approval_payload(notifier))
+    return keys.sign(_approval_payload(_notifier(notifier)))
 
 
 def approved(keys: KeyRing, notifier: Mapping[str, Any], now: datetime) -> bool:
-    given = ((notifier.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_NOTIFIER_APPROVAL, "")
-    return bool(given) and keys.verify(_approval_payload(notifier), given, now)
+    view = _notifier(notifier)
+    return bool(view.approval) and keys.verify(_approval_payload(view), view.approval, now)
 
 
 def secret_names(notifier: Mapping[str, Any]) -> list[str]:
-    sink = (notifier.get("spec") or {}).get("sink") or {}
-    return sorted({ref["name"] for ref in (sink.get("urlSecretRef"), sink.get("signingSecretRef"))
-                   if ref and ref.get("name")})
+    view = _notifier(notifier)
+    return sorted({ref.name for ref in (view.url_secret, view.signing_secret) if ref is not None and ref.name})
 
 

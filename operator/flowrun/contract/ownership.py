@@ -15,22 +15,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .objects import Meta, Object
+
 CONFLICT = "Conflict"
 
 
 def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
     """True when `obj` is controlled by the object of `uid` (an ownerReference with
     controller: true)."""
-    if not uid:
-        return False
-    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-    return any(ref.get("uid") == uid and ref.get("controller") is True for ref in refs)
+    return Meta.of(obj).controlled_by(uid)
 
 
 def conflict_message(obj: Mapping[str, Any], run: Mapping[str, Any]) -> str:
     """Why a run cannot use `obj` (an object of the name it needs that it does not own)."""
-    meta, run_meta = obj.get("metadata") or {}, run.get("metadata") or {}
-    return (f"{obj.get('kind', 'An object')} {meta.get('name', '?')} already exists and does not belong to this "
-            f"run (no ownerReference to FlowRun {run_meta.get('name', '?')}, uid {run_meta.get('uid', '?')}): "
+    what, run_meta = Object.of(obj), Meta.of(run)
+    return (f"{what.kind or 'An object'} {what.meta.name or '?'} already exists and does not belong to this "
+            f"run (no ownerReference to FlowRun {run_meta.name or '?'}, uid {run_meta.uid or '?'}): "
             "the operator never adopts an object it did not make for the run; remove that object or "
             "create the FlowRun under another name")

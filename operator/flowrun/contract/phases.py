@@ -16,6 +16,7 @@ from typing import Any
 # The words themselves (Phase, State, PauseKind, the actions' verbs, refusal codes) are
 # lifecycle/vocabulary.py's; they are named here too for this module's many readers.
 from .lifecycle.vocabulary import ACTIONS, PauseKind, Phase, Refusal, State
+from .objects import Condition
 
 __all__ = ["CONDITION_TYPES", "INITIAL_PHASES", "PHASE_TRANSITIONS", "InvalidTransition", "PauseKind",
            "Phase", "State", "check_phase_transition", "check_state_change", "conditions_for"]
@@ -135,18 +136,18 @@ def conditions_for(
             else ("True", ph.value)
         ),
     }
-    before = {c.get("type"): c for c in (previous or [])}
+    before = {c.type: c for c in map(Condition.of, previous or [])}
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     out = []
     for ctype in CONDITION_TYPES:
         status, reason = wanted[ctype]
         prev = before.get(ctype)
-        changed = prev is None or prev.get("status") != status
+        changed = prev is None or prev.status != status
         out.append({
             "type": ctype,
             "status": status,
             "reason": reason,
             "message": message if status == "True" or (ctype == "Progressing" and blocked) else "",
-            "lastTransitionTime": stamp if prev is None or changed else prev.get("lastTransitionTime", stamp),
+            "lastTransitionTime": stamp if prev is None or changed else prev.doc.get("lastTransitionTime", stamp),
         })
     return out

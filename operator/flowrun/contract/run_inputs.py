@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .constants import MAX_INPUT_BYTES
+from .objects import InboxPageView, InputRequestView, Meta, revision_of
 
 INPUT_KIND = "FlowRunInput"
 INPUT_PLURAL = "flowruninputs"
@@ -121,29 +122,27 @@ def sender_run(username: str, namespace: str) -> str | None:
 
 
 def revision(obj: dict[str, Any]) -> int:
-    value = str((obj.get("metadata") or {}).get("resourceVersion") or "0")
-    return int(value) if value.isdigit() else 0
+    return revision_of(Meta.of(obj))
 
 
 def entry_of(req: dict[str, Any]) -> dict[str, Any]:
     """The inbox entry of a send request: what the receiving flow sees."""
-    meta, spec = req.get("metadata") or {}, req.get("spec") or {}
-    sender = str(spec.get("sender") or "")
+    view = InputRequestView.of(req)
     entry: dict[str, Any] = {
-        "name": meta.get("name", ""), "key": spec.get("key", ""), "value": spec.get("value"),
-        "sender": sender, "sentAt": meta.get("creationTimestamp", ""), "revision": str(revision(req)),
+        "name": view.meta.name, "key": view.key, "value": view.value,
+        "sender": view.sender, "sentAt": view.meta.created or "", "revision": str(view.revision),
     }
-    run = sender_run(sender, str(meta.get("namespace") or ""))
+    run = sender_run(view.sender, view.meta.namespace)
     if run:
         entry["senderRun"] = run
-    if spec.get("claimedSender"):
-        entry["claimedSender"] = spec["claimedSender"]
+    if view.claimed_sender:
+        entry["claimedSender"] = view.claimed_sender
     return entry
 
 
 def request_problems(req: dict[str, Any]) -> list[str]:
-    spec = req.get("spec") or {}
-    return key_problems(str(spec.get("key") or "")) + value_problems(spec.get("value"))
+    view = InputRequestView.of(req)
+    return key_problems(view.key) + value_problems(view.value)
 
 
 def pending(requests: Iterable[dict[str, Any]], last_revision: int) -> list[dict[str, Any]]:
@@ -215,9 +214,9 @@ def plan(state: PageState, entries: Sequence[dict[str, Any]]) -> tuple[list[Page
 def state_of(page: dict[str, Any] | None, index: int) -> PageState:
     if page is None:
         return PageState(index=index)
-    spec = page.get("spec") or {}
-    return PageState(index=index, entries=len(spec.get("entries") or []), bytes=int(spec.get("bytes") or 0),
-                     last_revision=int(spec.get("lastRevision") or 0), exists=True)
+    view = InboxPageView.of(page)
+    return PageState(index=index, entries=view.entries, bytes=view.bytes, last_revision=view.last_revision,
+                     exists=True)
 
 
 def page_object(namespace: str, run: str, owner: dict[str, Any], write: PageWrite) -> dict[str, Any]:

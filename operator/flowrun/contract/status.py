@@ -15,6 +15,7 @@ from typing import Any
 
 from .constants import LABEL_ATTEMPT, MAX_HISTORY, MAX_MESSAGE_BYTES
 from .lifecycle.vocabulary import now
+from .objects import Meta, Object
 from .phases import check_phase_transition, conditions_for
 
 
@@ -184,8 +185,8 @@ def current_pod(obj: Mapping[str, Any], pods: list[dict[str, Any]],
     """The pod to show the log of: of `attempt` if given, else of the run's current Job,
     else the newest (pods oldest first, as Kube.flowrun_pods returns them)."""
     if attempt is not None:
-        pods = [p for p in pods if p["metadata"].get("labels", {}).get(LABEL_ATTEMPT) == str(attempt)]
-    job = (obj.get("status") or {}).get("jobName")
-    current = [p for p in pods if job and p["metadata"].get("labels", {}).get("job-name") == job]
+        pods = [p for p in pods if Meta.of(p).labels.get(LABEL_ATTEMPT) == str(attempt)]
+    job = Object.of(obj).status.get("jobName")
+    current = [p for p in pods if job and Meta.of(p).labels.get("job-name") == job]
     chosen = current or pods
     return chosen[-1] if chosen else None

@@ -21,6 +21,7 @@ from typing import Any
 
 from .identities import is_run_account as is_run_account
 from .identities import run_account as run_account
+from .objects import Meta, Object, PodTemplate
 from .signing import KeyRing, canonical
 from .status import parse_timestamp, timestamp
 
@@ -96,14 +97,13 @@ def _reaching(template: Mapping[str, Any] | None, cache_claim: str) -> list[tupl
     values are equal: the lines alone lose what matters (a projected volume of a token
     and one of a Secret read the same)."""
     out: list[tuple[str, bytes]] = []
-    template = template or {}
+    view = PodTemplate.of(template)
 
     def add(what: str, *where: Any) -> None:
         out.append((what, canonical(list(where))))
-    for key in template:
-        if key not in ("metadata", "spec"):
-            add(f"template.{key}", "template", key, template[key])
-    metadata = template.get("metadata") or {}
+    for key, value in view.other.items():
+        add(f"template.{key}", "template", key, value)
+    metadata = view.metadata
     for key in metadata:
         if key not in ALLOWED_METADATA_FIELDS:
             add(f"metadata.{key}", "metadata", key, metadata[key])
@@ -115,7 +115,7 @@ def _reaching(template: Mapping[str, Any] | None, cache_claim: str) -> list[tupl
                     if kind == "labels" else
                     f"metadata.{kind}[{key}] (only keys under {USER_METADATA_PREFIX} are allowed)",
                     "metadata", kind, key, (metadata.get(kind) or {})[key])
-    spec = template.get("spec") or {}
+    spec = view.spec
     for key, value in spec.items():
         if key not in ALLOWED_POD_FIELDS:
             what = {"serviceAccountName": f"spec.serviceAccountName: {value!r} (the run's pod runs as its own account)",
@@ -208,8 +208,8 @@ def pod_shape(spec: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _payload(meta: Mapping[str, Any], uid: str, at: str, spec: Mapping[str, Any] | None) -> list[Any]:
-    return ["template", meta.get("namespace", ""), meta.get("name", ""), uid, at, pod_shape(spec)]
+def _payload(meta: Meta, uid: str, at: str, spec: Mapping[str, Any]) -> list[Any]:
+    return ["template", meta.namespace, meta.name, uid, at, pod_shape(spec)]
 
 
 def sign(keys: KeyRing, obj: Mapping[str, Any], now: datetime) -> str | None:
@@ -217,41 +217,42 @@ def sign(keys: KeyRing, obj: Mapping[str, Any], now: datetime) -> str | None:
     its uid, or, on CREATE (no uid yet), to its creation at `now`. None without a key."""
     if not keys:
         return None
-    meta = obj.get("metadata") or {}
-    uid, at = str(meta.get("uid") or ""), timestamp(now)
-    sig = keys.sign(_payload(meta, uid, at, obj.get("spec")))
+    view = Object.of(obj)
+    uid, at = view.meta.uid, timestamp(now)
+    sig = keys.sign(_payload(view.meta, uid, at, view.spec))
     return json.dumps({"uid": uid, "at": at, "sig": sig}, separators=(",", ":"))
 
 
 def approved(keys: KeyRing, obj: Mapping[str, Any], now: datetime) -> bool:
     """True when the FlowRun's template carries the webhook's valid signature for this
     very object: its uid, or its creation within CREATION_SKEW_SECONDS of the signature."""
-    meta = obj.get("metadata") or {}
+    view = Object.of(obj)
+    meta = view.meta
     try:
-        record = json.loads((meta.get("annotations") or {}).get(ANNOTATION_TEMPLATE_APPROVAL) or "{}")
+        record = json.loads(meta.annotations.get(ANNOTATION_TEMPLATE_APPROVAL) or "{}")
     except ValueError:
         return False
     if not keys or not isinstance(record, dict) or not isinstance(record.get("at"), str):
         return False
     uid = str(record.get("uid") or "")
     if uid:
-        if uid != meta.get("uid"):
+        if uid != meta.uid:
             return False
     else:
         try:
-            signed, created = parse_timestamp(record["at"]), parse_timestamp(meta.get("creationTimestamp"))
+            signed, created = parse_timestamp(record["at"]), parse_timestamp(meta.created)
         except ValueError:
             return False
         if signed is None or created is None or abs((created - signed).total_seconds()) > CREATION_SKEW_SECONDS:
             return False
-    return keys.verify(_payload(meta, uid, record["at"], obj.get("spec")), record.get("sig"), now)
+    return keys.verify(_payload(meta, uid, record["at"], view.spec), record.get("sig"), now)
 
 
 def operator_refusal(obj: Mapping[str, Any], keys: KeyRing, cache_claim: str, now: datetime) -> str:
     """The operator's own check before it starts a run (the webhook may have been
     bypassed): a template beyond the allow-list runs only with the webhook's signature.
     Returns the reason to fail the run with ("" when it may run)."""
-    reaches = reaches_further((obj.get("spec") or {}).get("template"), cache_claim=cache_claim)
+    reaches = reaches_further(Object.of(obj).spec.get("template"), cache_claim=cache_claim)
     if not reaches or approved(keys, obj, now):
         return ""
     return (f"spec.template reaches beyond what a FlowRun may change ({'; '.join(reaches)}) and the admission "

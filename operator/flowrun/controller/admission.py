@@ -20,7 +20,7 @@ from ..contract.children import child_errors, person_refusal
 from ..contract.lifecycle import people
 from ..contract.lifecycle.people import action_verb, is_resume_change, settled_by_system
 from ..contract.lifecycle.view import RunView, pending_pause
-from ..contract.lifecycle.vocabulary import ANNOTATION_SUSPENDED_WITH_PARENT, SUBFLOW_SUSPEND_MESSAGE
+from ..contract.lifecycle.vocabulary import ANNOTATION_SUSPENDED_WITH_PARENT, SUBFLOW_SUSPEND_MESSAGE, Denial, Refusal
 from ..contract.signing import KeyRing
 from ..contract.status import timestamp
 from .resources import cache_claim_name
@@ -127,6 +127,11 @@ class Mutation:
     event: tuple[str, str] | None = None  # a Warning Event for a refusal: (reason, message)
 
 
+def _denial(message: str) -> str:
+    """A refusal as the webhook says it: with its code (NotAllowed unless it has one)."""
+    return message if isinstance(message, Denial) else Denial(message, Refusal.NOT_ALLOWED)
+
+
 def _user(userinfo: dict[str, Any] | None) -> str:
     return str((userinfo or {}).get("username") or "")
 
@@ -189,7 +194,7 @@ def mutate_review(new: dict[str, Any], old: dict[str, Any] | None, userinfo: dic
                 why, change = approvals.webhook_approve(old, new, pause, user=user, groups=_groups(userinfo),
                                                         time=timestamp(now), keys=keys, now=now)
                 if why:
-                    out.errors, out.event = [why], ("ApprovalRefused", why)
+                    out.errors, out.event = [_denial(why)], ("ApprovalRefused", why)
                     return out
                 out.annotations.update(change["metadata"]["annotations"])
                 out.spec.update(change.get("spec") or {})

@@ -418,6 +418,7 @@ _EVENT_REASONS = {
     "failed": ("Failed", "Warning"),
     "retrying": ("FlowRetrying", "Warning"),
     "timed-out": ("TimedOut", "Warning"),
+    "continued": ("Continued", "Normal"),
     "resume-rejected": ("ResumeRejected", "Warning"),
     "pod-lost": ("PodLost", "Warning"),
     "blocked": ("Blocked", "Warning"),

@@ -16,6 +16,18 @@ def _optional_int(value: str) -> int | None:
     return int(value) if value.strip() else None
 
 
+def _int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+def _float(name: str, default: float) -> float:
+    return float(_env(name, str(default)))
+
+
+def _flag(name: str) -> bool:
+    return _env(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     # Image of runner pods when a FlowRun names none.
@@ -108,15 +120,15 @@ class Settings:
             image_pull_policy=_env("FLOWRUN_IMAGE_PULL_POLICY", cls.image_pull_policy),
             cache_size=_env("FLOWRUN_CACHE_SIZE", cls.cache_size),
             cache_storage_class=_env("FLOWRUN_CACHE_STORAGE_CLASS", cls.cache_storage_class),
-            default_timeout_seconds=int(_env("FLOWRUN_DEFAULT_TIMEOUT", str(cls.default_timeout_seconds))),
+            default_timeout_seconds=_int("FLOWRUN_DEFAULT_TIMEOUT", cls.default_timeout_seconds),
             ttl_seconds_after_finished=_optional_int(_env("FLOWRUN_TTL_SECONDS_AFTER_FINISHED", "")),
             namespaces=namespaces,
-            max_pod_losses=int(_env("FLOWRUN_MAX_POD_LOSSES", str(cls.max_pod_losses))),
+            max_pod_losses=_int("FLOWRUN_MAX_POD_LOSSES", cls.max_pod_losses),
             suspend_after_seconds=_optional_int(_env("FLOWRUN_SUSPEND_AFTER_SECONDS", "")) or None,
-            image_pull_grace_seconds=int(_env("FLOWRUN_IMAGE_PULL_GRACE_SECONDS", str(cls.image_pull_grace_seconds))),
-            job_retry_seconds=float(_env("FLOWRUN_JOB_RETRY_SECONDS", str(cls.job_retry_seconds))),
-            termination_grace_seconds=int(_env("FLOWRUN_TERMINATION_GRACE_SECONDS", str(cls.termination_grace_seconds))),
-            resync_seconds=float(_env("FLOWRUN_RESYNC_SECONDS", str(cls.resync_seconds))),
+            image_pull_grace_seconds=_int("FLOWRUN_IMAGE_PULL_GRACE_SECONDS", cls.image_pull_grace_seconds),
+            job_retry_seconds=_float("FLOWRUN_JOB_RETRY_SECONDS", cls.job_retry_seconds),
+            termination_grace_seconds=_int("FLOWRUN_TERMINATION_GRACE_SECONDS", cls.termination_grace_seconds),
+            resync_seconds=_float("FLOWRUN_RESYNC_SECONDS", cls.resync_seconds),
             webhook_port=int(_env("FLOWRUN_WEBHOOK_PORT", "0") or 0),
             webhook_addr=_env("FLOWRUN_WEBHOOK_ADDR", cls.webhook_addr),
             webhook_host=_env("FLOWRUN_WEBHOOK_HOST", ""),
@@ -125,21 +137,21 @@ class Settings:
             webhook_client_ca=_env("FLOWRUN_WEBHOOK_CLIENT_CA", ""),
             approval_key_file=_env("FLOWRUN_APPROVAL_KEY_FILE", ""),
             signing_keys_file=_env("FLOWRUN_SIGNING_KEYS_FILE", ""),
-            action_verbs=_env("FLOWRUN_ACTION_VERBS", "").strip().lower() in ("1", "true", "yes", "on"),
+            action_verbs=_flag("FLOWRUN_ACTION_VERBS"),
             operator_user=_env("FLOWRUN_OPERATOR_USER", ""),
             metrics_port=int(_env("FLOWRUN_METRICS_PORT", "0") or 0),
-            notifications=_env("FLOWRUN_NOTIFICATIONS", "").strip().lower() in ("1", "true", "yes", "on"),
+            notifications=_flag("FLOWRUN_NOTIFICATIONS"),
             ui_base_url=_env("FLOWRUN_UI_BASE_URL", "").strip(),
             notify_deny=_env("FLOWRUN_NOTIFY_EGRESS_DENY", ""),
             notify_allow=_env("FLOWRUN_NOTIFY_EGRESS_ALLOW", ""),
             notify_api_addresses=_env("FLOWRUN_NOTIFY_API_ADDRESSES", ""),
-            notify_workers=max(1, int(_env("FLOWRUN_NOTIFY_WORKERS", str(cls.notify_workers)))),
-            notify_per_namespace=max(1, int(_env("FLOWRUN_NOTIFY_PER_NAMESPACE", str(cls.notify_per_namespace)))),
-            notify_deadline_seconds=float(_env("FLOWRUN_NOTIFY_DEADLINE_SECONDS", str(cls.notify_deadline_seconds))),
+            notify_workers=max(1, _int("FLOWRUN_NOTIFY_WORKERS", cls.notify_workers)),
+            notify_per_namespace=max(1, _int("FLOWRUN_NOTIFY_PER_NAMESPACE", cls.notify_per_namespace)),
+            notify_deadline_seconds=_float("FLOWRUN_NOTIFY_DEADLINE_SECONDS", cls.notify_deadline_seconds),
             instance=_env("FLOWRUN_INSTANCE", "").strip(),
             lease_namespace=_env("FLOWRUN_LEASE_NAMESPACE", "").strip(),
             lease_identity=_env("FLOWRUN_LEASE_IDENTITY", "").strip(),
-            lease_duration=float(_env("FLOWRUN_LEASE_DURATION", str(cls.lease_duration))),
-            lease_renew_deadline=float(_env("FLOWRUN_LEASE_RENEW_DEADLINE", str(cls.lease_renew_deadline))),
-            lease_retry_period=float(_env("FLOWRUN_LEASE_RETRY_PERIOD", str(cls.lease_retry_period))),
+            lease_duration=_float("FLOWRUN_LEASE_DURATION", cls.lease_duration),
+            lease_renew_deadline=_float("FLOWRUN_LEASE_RENEW_DEADLINE", cls.lease_renew_deadline),
+            lease_retry_period=_float("FLOWRUN_LEASE_RETRY_PERIOD", cls.lease_retry_period),
         )

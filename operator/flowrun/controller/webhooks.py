@@ -9,7 +9,10 @@ contract's rules before the API server stores a change, and record who made it.
 - FlowRunNotifiers, mutating (with notifications on): a notifier may reference only
   Secrets its creator may read; what was checked is stamped.
 
-Each refusal is a kopf.AdmissionError (the API server shows its message to the person).
+Each refusal is a kopf.AdmissionError (the API server shows its message to the person),
+its message led by its code (`[InvalidInput] ...`: vocabulary.denial_text), which
+kube/errors.py reads back so that the CLI, the UI and the SDK never sort refusals by
+their words.
 Made once, when the operator starts (controller/handlers.py registers the endpoints).
 """
 from __future__ import annotations
@@ -24,7 +27,7 @@ import kopf
 from ..contract import notifications as notification_rules
 from ..contract import template_policy as policy
 from ..contract.constants import GROUP, VERSION
-from ..contract.lifecycle.vocabulary import now
+from ..contract.lifecycle.vocabulary import Refusal, denial_text, now
 from ..contract.ownership import owned_by
 from ..kube import Kube
 from . import admission, template_gate
@@ -80,7 +83,8 @@ class Webhooks:
         if answer.event:
             self._refused_event(dict(old or new), *answer.event, userinfo)
         if answer.errors:
-            raise kopf.AdmissionError("; ".join(answer.errors), code=403 if answer.event else 422)
+            raise kopf.AdmissionError(denial_text(answer.errors, Refusal.NOT_ALLOWED),
+                                      code=403 if answer.event else 422)
 
     def mutate(self, body: kopf.Body, old: dict[str, Any] | None, patch: kopf.Patch,
                userinfo: dict[str, Any]) -> None:
@@ -94,7 +98,7 @@ class Webhooks:
         if answer.event:
             self._refused_event(dict(old or body), *answer.event, userinfo)
         if answer.errors:
-            raise kopf.AdmissionError("; ".join(answer.errors), code=403)
+            raise kopf.AdmissionError(denial_text(answer.errors, Refusal.NOT_ALLOWED), code=403)
         for name, value in answer.annotations.items():
             patch.metadata.annotations[name] = value
         for name, value in answer.spec.items():
@@ -133,12 +137,12 @@ class Webhooks:
         for secret in notification_rules.secret_names(new):
             allowed, _why = self.kube.may(userinfo or {}, namespace, "get", "secrets", "", secret)
             if not allowed:
-                raise kopf.AdmissionError(
-                    f"{_user(userinfo)} may not get Secret {secret!r} in {namespace}: a FlowRunNotifier may "
-                    "reference only Secrets its creator may read", code=403)
+                raise kopf.AdmissionError(denial_text(
+                    [f"{_user(userinfo)} may not get Secret {secret!r} in {namespace}: a FlowRunNotifier may "
+                     "reference only Secrets its creator may read"], Refusal.NOT_ALLOWED), code=403)
         keys = template_gate.keys(self.settings)
         if not keys:
-            raise kopf.AdmissionError("the operator has no key to admit notifiers with (see docs/security.md)",
-                                      code=403)
+            raise kopf.AdmissionError(denial_text(["the operator has no key to admit notifiers with (see "
+                                                   "docs/security.md)"], Refusal.NOT_ALLOWED), code=403)
         patch.metadata.annotations[notification_rules.ANNOTATION_NOTIFIER_APPROVAL] = \
             notification_rules.approval(keys, new)

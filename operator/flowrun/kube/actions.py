@@ -39,6 +39,7 @@ class ApiRefused(Exception):
     def __init__(self, error: KubeError):
         self.error = error
         self.status = error.status
+        self.code = error.refusal  # our webhook's code (vocabulary.Refusal), None for others
         self.message = api_message(error)
         self.fields = refusal_fields(self.message)
         super().__init__(self.message)

@@ -6,16 +6,22 @@ import threading
 import time
 from typing import Any
 
+from ..contract.lifecycle.vocabulary import Refusal, read_denial
+
 
 class KubeError(RuntimeError):
-    """An API call failed in a way the caller cannot fix by retrying."""
+    """An API call failed in a way the caller cannot fix by retrying. `refusal`: the code
+    our admission webhook gave its denial (read from the message, and taken out of it),
+    None for any other error."""
 
     def __init__(self, status: int, reason: str, message: str, details: Any = None):
+        refusal, message = read_denial(message or "")
         super().__init__(message or reason)
         self.status = status
         self.reason = reason
         self.message = message or reason
         self.details = details
+        self.refusal: Refusal | None = refusal
 
 
 def webhook_unreachable(exc: BaseException) -> bool:

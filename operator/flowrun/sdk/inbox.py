@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from ..contract import run_inputs as ri
 from ..kube import Kube, KubeError
+from .watching import Watcher
 
 log = logging.getLogger("flowrun.inbox")
 
@@ -43,37 +43,15 @@ def _refused(exc: KubeError, namespace: str, run: str) -> Exception:
     return exc
 
 
-class InboxReader:
+class InboxReader(Watcher):
     """A live, growing copy of a run's inbox."""
+
+    thread_name = "flowrun-inbox"
 
     def __init__(self, kube: Kube, namespace: str, run: str) -> None:
         self.kube, self.namespace, self.run = kube, namespace, run
         self.entries: list[dict[str, Any]] = []
-        self._cond = threading.Condition()
-        self._error: BaseException | None = None
-        self._stop = threading.Event()
-        self._response: Any = None
-        self._thread = threading.Thread(target=self._watch, name="flowrun-inbox", daemon=True)
-        self._started = False
-
-    def start(self) -> "InboxReader":
-        with self._cond:
-            if not self._started:
-                self._started = True
-                self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()
-        resp = self._response
-        if resp is not None:
-            try:
-                resp.shutdown()
-            except Exception:  # noqa: BLE001 - best effort, the thread is a daemon
-                pass
-
-    def _on_connect(self, resp: Any) -> None:
-        self._response = resp
+        super().__init__()
 
     def _watch(self) -> None:
         page, seen = 0, 0
@@ -97,16 +75,9 @@ class InboxReader:
                     return  # stopped
                 page, seen = page + 1, 0
         except KubeError as exc:
-            err = _refused(exc, self.namespace, self.run)
-            with self._cond:
-                self._error = err
-                self._cond.notify_all()
+            self._fail(_refused(exc, self.namespace, self.run))
         except BaseException as exc:  # noqa: BLE001 - surfaced to the waiting thread
-            if not self._stop.is_set():
-                log.error("watch of the inbox of %s/%s failed: %s", self.namespace, self.run, exc)
-                with self._cond:
-                    self._error = exc
-                    self._cond.notify_all()
+            self._fail(exc, log, f"the inbox of {self.namespace}/{self.run}")
 
     def wait_for(self, start: int, key_prefix: str | None, exclude_keys: Iterable[str],
                  timeout: float | None) -> tuple[int, dict[str, Any]] | None:
@@ -114,21 +85,11 @@ class InboxReader:
         `timeout` seconds (None: for ever) for it; None when the time is up."""
         self.start()
         excluded = set(exclude_keys)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = ri.next_match(self.entries, start, key_prefix, excluded)
-                if found is not None:
-                    return found, self.entries[found]
-                if self._error is not None:
-                    raise self._error
-                if deadline is None:
-                    self._cond.wait()
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return None
-                    self._cond.wait(remaining)
+
+        def found() -> tuple[int, dict[str, Any]] | None:
+            index = ri.next_match(self.entries, start, key_prefix, excluded)
+            return (index, self.entries[index]) if index is not None else None
+        return self._wait_until(found, timeout)
 
 
 _readers: dict[tuple[str, str], InboxReader] = {}

@@ -15,9 +15,9 @@ sleep-poll.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +46,7 @@ from ..contract.phases import PauseKind
 from ..contract.lifecycle.vocabulary import OnTimeout, now
 from ..kube import Gone, Kube, webhook_unreachable
 from .inputs import validation_messages
+from .watching import Watcher
 
 if False:  # typing only: the cache module imports nothing of ours at run time
     from .cache import ResultCache
@@ -119,7 +120,7 @@ def _rv(obj: dict[str, Any]) -> int:
     return int(value) if str(value).isdigit() else 0
 
 
-class LiveFlowRun:
+class LiveFlowRun(Watcher):
     def __init__(self, kube: Kube, namespace: str, name: str, initial: dict[str, Any], *,
                  attempt: int | None = None, cache: "ResultCache | None" = None):
         self.kube = kube
@@ -129,33 +130,11 @@ class LiveFlowRun:
         self.attempt = int((initial.get("status") or {}).get("attempt") or 1) if attempt is None else attempt
         self.cache = cache
         self.default_timeout = int(os.environ.get("FLOWRUN_DEFAULT_TIMEOUT", DEFAULT_PAUSE_TIMEOUT))
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
         self._gone = False
-        self._watch_error: BaseException | None = None
-        self._response: Any = None
-        self._thread = threading.Thread(target=self._watch, name="flowrun-watch", daemon=True)
+        super().__init__()
         self._inputs: dict[str, Any] = {}  # inputs, when there is no volume (tests)
 
     # ---- the watch -------------------------------------------------------------------
-
-    def start(self) -> "LiveFlowRun":
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()
-        resp = self._response
-        if resp is not None:
-            try:
-                # shutdown() unblocks the watch thread's read; close() from this thread
-                # would wait for it (TLS sockets are not closed across threads).
-                resp.shutdown()
-            except Exception:  # noqa: BLE001 - best effort, the thread is a daemon
-                pass
-
-    def _on_connect(self, resp: Any) -> None:
-        self._response = resp
 
     def _watch(self) -> None:
         try:
@@ -167,11 +146,13 @@ class LiveFlowRun:
                 self._gone = True
                 self._cond.notify_all()
         except BaseException as exc:  # noqa: BLE001 - surfaced to the waiting thread
-            if not self._stop.is_set():
-                log.error("watch of FlowRun %s/%s failed: %s", self.namespace, self.name, exc)
-                with self._cond:
-                    self._watch_error = exc
-                    self._cond.notify_all()
+            self._fail(exc, log, f"FlowRun {self.namespace}/{self.name}")
+
+    def _check(self) -> None:
+        if self._gone:
+            raise RunTerminated(f"FlowRun {self.namespace}/{self.name} was deleted")
+        if self._error is not None:
+            raise RuntimeError(f"lost the watch of the FlowRun: {self._error}")
 
     def _observe(self, obj: dict[str, Any]) -> None:
         with self._cond:
@@ -182,23 +163,7 @@ class LiveFlowRun:
     def wait_until(self, predicate: Callable[[dict[str, Any]], Any], timeout: float | None = None) -> Any:
         """Block (no CPU) until predicate(latest FlowRun) is truthy; return its value
         (None if `timeout` seconds pass first)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                result = predicate(self.latest)
-                if result:
-                    return result
-                if self._gone:
-                    raise RunTerminated(f"FlowRun {self.namespace}/{self.name} was deleted")
-                if self._watch_error is not None:
-                    raise RuntimeError(f"lost the watch of the FlowRun: {self._watch_error}")
-                if deadline is None:
-                    self._cond.wait()
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return None
-                    self._cond.wait(remaining)
+        return self._wait_until(lambda: predicate(self.latest), timeout)
 
     # ---- the loop every step goes through ---------------------------------------------
 
@@ -299,6 +264,7 @@ class LiveFlowRun:
         notify_message: str | None = None,
         on_timeout: OnTimeout = OnTimeout.FAIL,
         timeout_input: Any = None,
+        until: datetime | None = None,
         as_model: bool = False,
     ) -> Any:
         """Record the pause (or suspension) and, for a pause, block until resumed.
@@ -310,7 +276,7 @@ class LiveFlowRun:
             input_schema=model.model_json_schema() if model is not None else None,
             description=description, requested_by=requested_by,
             suspend_after_seconds=suspend_after, approval=approval, notify_message=notify_message,
-            on_timeout=on_timeout, timeout_input=timeout_input)
+            on_timeout=on_timeout, timeout_input=timeout_input, until=until)
         check_pause_request(request)
         memo = PauseMemo()
 

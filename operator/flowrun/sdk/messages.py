@@ -28,23 +28,10 @@ from ..kube import Kube, KubeError
 from .context import current_run
 from .inbox import read_entries, reader
 from .inputs import RunInput, RunInputMetadata, as_run_input, description_of, key_prefix_for, upgrade
+from .watching import dual
 
 R = TypeVar("R", bound=RunInput)
 T = TypeVar("T")
-
-
-def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _dual(blocking: Any) -> Any:
-    if _in_event_loop():
-        return asyncio.to_thread(blocking)
-    return blocking()
 
 
 # ---- where: the API, the namespace, the run -----------------------------------------
@@ -185,7 +172,7 @@ def send_input(run_input: Any, flow_run_id: Any, sender: str | None = None,
                key_prefix: str | None = None, namespace: str | None = None) -> Any:
     """Send `run_input` (a RunInput, a BaseModel, or a plain value) to a FlowRun (its
     name or uid). Returns once the input is stored; awaitable in async code."""
-    return _dual(lambda: _send(run_input, flow_run_id, sender, key_prefix, namespace))
+    return dual(lambda: _send(run_input, flow_run_id, sender, key_prefix, namespace))
 
 
 def respond(received: RunInput, run_input: Any, sender: str | None = None,
@@ -269,7 +256,7 @@ class GetInputHandler(Generic[R]):
 
     def next(self) -> Any:
         """The next input (awaitable in async code); TimeoutError after `timeout`."""
-        return _dual(self._next)
+        return dual(self._next)
 
     def __iter__(self) -> "GetInputHandler[R]":
         return self

@@ -13,24 +13,26 @@ in a sync flow the plain call blocks.
 """
 from __future__ import annotations
 
-import asyncio
+import math
 import os
 import re
 import time
 from collections.abc import Callable
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, TypeVar, overload
 
 import pydantic
 
 from ..contract.lifecycle.people import Plan
-from ..contract.lifecycle.vocabulary import OnTimeout, Refusal
+from ..contract.lifecycle.vocabulary import INPUT_REFUSALS, OnTimeout, Refusal, now
 from ..contract.constants import DEFAULT_PAUSE_TIMEOUT
 from ..contract.phases import PauseKind, Phase, State
 from ..contract.status import keys_contain
 from ..kube import Kube, KubeError, actions
 from .context import RunContext, require_flow_context
 from .inputs import as_run_input, description_of
+from .watching import dual
 from ..contract import approvals as approval_rules
 
 T = TypeVar("T")
@@ -40,22 +42,6 @@ _UID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 # How long resume_flow_run watches the run after its patch, for a refusal of the input
 # by the flow's own validators (the run goes back to Paused with a message).
 RESUME_WATCH_SECONDS = 5.0
-
-
-def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _dual(blocking: Callable[[], T]) -> Any:
-    """Prefect's sync_compatible: in a thread with a running event loop, an awaitable
-    that runs `blocking` in a worker thread; elsewhere, its result."""
-    if _in_event_loop():
-        return asyncio.to_thread(blocking)
-    return blocking()
 
 
 def _key(ctx: RunContext, key: str | None) -> str:
@@ -93,11 +79,28 @@ def _on_timeout(what: str, on_timeout: Any, model: type[pydantic.BaseModel] | No
     return outcome, defaults.model_dump(mode="json")
 
 
+def _until(what: str, until: Any, wait_for_input: Any, on_timeout: Any) -> datetime | None:
+    """The time a pause or suspension with `until=` continues by itself (UTC, to the
+    second): a datetime (a naive one is the machine's local time) or seconds from now."""
+    if until is None:
+        return None
+    if wait_for_input is not None or on_timeout != OnTimeout.FAIL.value:
+        raise ValueError(f"{what}(until=...) continues the run by itself at that time, without input: it "
+                         "takes no wait_for_input and no on_timeout (for a pause for input, use timeout= "
+                         "and on_timeout='resume')")
+    if isinstance(until, datetime):
+        return until.astimezone(timezone.utc).replace(microsecond=0)
+    if isinstance(until, (int, float)) and not isinstance(until, bool) and until >= 0:
+        return now() + timedelta(seconds=math.ceil(until))
+    raise TypeError(f"{what}(until=...) takes a datetime or a number of seconds, not {until!r}")
+
+
 def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None, key: str | None,
            suspend_after: int | None = None, approval: dict[str, Any] | None = None,
-           notify_message: str | None = None, on_timeout: Any = "fail") -> Any:
+           notify_message: str | None = None, on_timeout: Any = "fail", until: Any = None) -> Any:
     # The context and the pause key are taken now, in the caller's thread and order;
     # only the waiting may happen in a worker thread.
+    until_at = _until(what, until, wait_for_input, on_timeout)
     model_info = as_run_input(wait_for_input) if wait_for_input is not None else None
     outcome, timeout_input = _on_timeout(what, on_timeout, model_info[0] if model_info else None)
     if outcome is not OnTimeout.FAIL and not timeout:
@@ -123,6 +126,8 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
     if outcome is not OnTimeout.FAIL:
         extra["on_timeout"] = outcome
         extra["timeout_input"] = timeout_input
+    if until_at is not None:
+        extra["until"] = until_at
 
     def wait() -> Any:
         if kind is PauseKind.SUSPEND and ctx.task_runner is not None:
@@ -134,7 +139,7 @@ def _pause(kind: PauseKind, what: str, wait_for_input: Any, timeout: int | None,
             ctx.pause_ended()
         return _finish(model_info, data)
 
-    return _dual(wait)
+    return dual(wait)
 
 
 @overload
@@ -142,7 +147,8 @@ def pause_flow_run(wait_for_input: None = None, timeout: int = DEFAULT_PAUSE_TIM
                    poll_interval: int = 10, key: str | None = None,
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
                    approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> None: ...
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
+                   until: datetime | float | None = None) -> None: ...
 
 
 @overload
@@ -150,14 +156,16 @@ def pause_flow_run(wait_for_input: type[T], timeout: int = DEFAULT_PAUSE_TIMEOUT
                    poll_interval: int = 10, key: str | None = None,
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
                    approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> T: ...
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
+                   until: datetime | float | None = None) -> T: ...
 
 
 def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
                    poll_interval: int = 10, key: str | None = None,
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
                    approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> Any:
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
+                   until: datetime | float | None = None) -> Any:
     """Pause the flow here; the pod stays alive and this call returns when the run is
     resumed (`spec.state: Running`). With `wait_for_input=Model` it returns the Model
     built from the resume's input. After `timeout` seconds without a resume, the run
@@ -176,7 +184,14 @@ def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIME
     `on_timeout`: what happens when nobody answers within `timeout`: "fail" (the
     default: the run fails), "resume" (the system resumes it with the input's defaults;
     refused here when the input type has a field without one) or "cancel" (the run ends
-    Cancelled, saying nobody answered)."""
+    Cancelled, saying nobody answered).
+
+    `until=`: a datetime, or seconds from now: the run continues by itself at that time
+    (no input; `timeout` is then not used); anyone who may resume it may do so earlier."""
+    if until is not None:
+        return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, None, key, suspend_after,
+                      approval_rules.request(approvers, approvals, allow_creator), notify_message,
+                      on_timeout=on_timeout, until=until)
     if timeout is None:
         raise ValueError("pause_flow_run needs a timeout (a paused pod holds resources); "
                          "use suspend_flow_run(timeout=None) to wait without limit")
@@ -189,7 +204,8 @@ def suspend_flow_run(wait_for_input: None = None, flow_run_id: str | None = None
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
                      approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> None: ...
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
+                   until: datetime | float | None = None) -> None: ...
 
 
 @overload
@@ -197,26 +213,29 @@ def suspend_flow_run(wait_for_input: type[T], flow_run_id: str | None = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
                      approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> T: ...
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
+                   until: datetime | float | None = None) -> T: ...
 
 
 def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
                      timeout: int | None = DEFAULT_PAUSE_TIMEOUT, key: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
                      approvals: int = 1, allow_creator: bool = False,
-                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail") -> Any:
+                   notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
+                   until: datetime | float | None = None) -> Any:
     """Suspend: stop the flow and let the operator delete its Job. Resuming starts a
     new Job that runs the flow from the top; finished tasks return cached results and
     this call returns at once (with the resume's input when `wait_for_input` is given).
     `timeout=None` waits forever. With `flow_run_id=` (a name or uid), suspend another
-    FlowRun. `on_timeout` as for pause_flow_run. Awaitable in async code."""
+    FlowRun. `on_timeout` and `until` as for pause_flow_run (a run suspended until a
+    time has no Job until then). Awaitable in async code."""
     if flow_run_id is not None:
         def suspend() -> None:
             _act(str(flow_run_id), namespace, State.SUSPENDED)
-        return _dual(suspend)
+        return dual(suspend)
     return _pause(PauseKind.SUSPEND, "suspend_flow_run", wait_for_input, timeout, key,
                   approval=approval_rules.request(approvers, approvals, allow_creator),
-                  notify_message=notify_message, on_timeout=on_timeout)
+                  notify_message=notify_message, on_timeout=on_timeout, until=until)
 
 
 class ResumeError(ValueError):
@@ -280,15 +299,16 @@ def resume_flow_run(flow_run_id: Any, run_input: Any = None, namespace: str | No
     for a few seconds, the run is watched: if the flow's own validators refuse the
     input (the run goes back to Paused with a message), this raises ResumeError with
     that message. Awaitable in async code."""
-    return _dual(lambda: _resume(str(flow_run_id), run_input, namespace))
+    return dual(lambda: _resume(str(flow_run_id), run_input, namespace))
 
 
 def _act(flow_run_id: str, namespace: str | None, target: State, *, data: Any = None,
          reason: str | None = None) -> tuple[Kube, str, str, dict[str, Any], Plan]:
     """A person's action through the one door the CLI and the web UI use too
     (kube/actions.py: `plan`, applied by compare-and-swap): (kube, namespace, name, the
-    run as written, the plan). A refusal is a ResumeError with its code; the API server's
-    own refusal is its KubeError, as before."""
+    run as written, the plan). A refusal is a ResumeError with its code, and so is our
+    admission webhook's refusal of the input (its code read by kube/errors.py); any other
+    refusal by the API server is its KubeError (`refusal`: the webhook's code, if any)."""
     kube = Kube()
     ns, name, _ = _find(kube, flow_run_id, namespace)
     try:
@@ -300,6 +320,8 @@ def _act(flow_run_id: str, namespace: str | None, target: State, *, data: Any = 
             raise ResumeError(f"FlowRun {name} is {exc.message}", exc.code) from None
         raise ResumeError(f"FlowRun {name}: {exc.message}", exc.code) from None
     except actions.ApiRefused as exc:
+        if exc.code in INPUT_REFUSALS:
+            raise ResumeError(f"input for FlowRun {name} is invalid: {exc.message}", exc.code) from None
         raise exc.error from None
     if obj is None or done is None:
         raise ResumeError(f"FlowRun {ns}/{name} not found")
@@ -330,7 +352,7 @@ def cancel_flow_run(flow_run_id: Any, reason: str | None = None, namespace: str 
             _, _, obj = _find(Kube(), str(flow_run_id), namespace)
             if (obj.get("spec") or {}).get("state") != State.CANCELLED.value:
                 raise  # a run that ended otherwise; one already cancelled is left as it is
-    return _dual(cancel)
+    return dual(cancel)
 
 
 def watch_resume(kube: Kube, namespace: str, name: str, key: str, patched: dict[str, Any],

@@ -17,7 +17,7 @@ from ..contract.phases import Phase
 from ..kube.client import Kube, KubeError
 from . import views
 from .people import People, Person, Settings
-from .security import COOKIE_CSRF, csrf_token
+from .security import COOKIE_CSRF, csrf_ok, csrf_token
 
 HERE = Path(__file__).parent
 T = TypeVar("T")
@@ -56,6 +56,17 @@ class Site:
 
     async def person(self, request: Request) -> Person:
         return await call(self.people.of, request)
+
+    async def posted(self, request: Request, person: Person) -> tuple[Any, dict[str, str]] | HTMLResponse:
+        """A person's form post on a run's page, once its CSRF token is checked: (the form,
+        the fields as typed, `_json` the raw JSON box), or the page refusing it."""
+        form = await request.form()
+        if not csrf_ok(self.settings, request, form):
+            return self.error_page(request, 403, "Forbidden", "The form's CSRF token is missing or wrong. "
+                                   "Reload the page and try again.", person)
+        submitted = {k: str(v) for k, v in form.items() if not k.startswith("_")}
+        submitted["_json"] = str(form.get("_json") or "")
+        return form, submitted
 
 
 def site(request: Request) -> Site:

@@ -137,12 +137,13 @@ def test_resume_refusals():
 
 def test_resume_admission_webhook_denial_is_readable():
     denial = KubeError(403, "Forbidden", 'admission webhook "v.flowrun.io" denied the request: '
-                       "input is invalid: name: required")
+                       "[InvalidInput] input is invalid: name: required")
     kube = FakeKube(fr("greet", "Paused", schema=GREET), error=denial)
     code, _, msg = run(kube, "resume", "greet", "--input", "name=x")
     assert code == errors.INVALID_INPUT
-    assert msg.startswith("the API server refused to resume FlowRun 'greet': admission webhook")
-    denial = KubeError(403, "Forbidden", 'admission webhook denied the request: a linked '
+    assert msg == ("the API server refused to resume FlowRun 'greet': admission webhook \"v.flowrun.io\" "
+                   "denied the request: input is invalid: name: required")
+    denial = KubeError(403, "Forbidden", 'admission webhook denied the request: [SubflowAlone] a linked '
                        "subflow cannot be suspended on its own; use as_subflow=False")
     kube = FakeKube(fr("child", "Running"), error=denial)
     code, _, msg = run(kube, "suspend", "child")
@@ -246,3 +247,21 @@ def test_version_and_help(capsys):
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     assert "examples:" in text and "exit codes:" in text and "--input" in text
+
+
+def test_refusals_are_sorted_by_their_code_never_by_their_words():
+    # Our webhook's code decides the exit code; the words may say anything.
+    for text, status, expected in [
+        ("[InvalidInput] the value is wrong", 403, errors.INVALID_INPUT),
+        ("[NotWaitingForInput] FlowRun is not paused", 422, errors.INVALID_INPUT),
+        ("[NotAllowed] alice may not resume: the input was approved by bob", 403, errors.FAILED),
+        ("[Finished] FlowRun is Completed; input no longer accepted", 422, errors.FAILED),
+        # no code: not our webhook; the API server's own validation (422) refuses a value
+        ('flowruns "greet" is forbidden: cannot patch the input', 403, errors.FAILED),
+        ("FlowRun.flowrun.io \"greet\" is invalid: spec.input: Invalid value", 422, errors.INVALID_INPUT),
+    ]:
+        denial = KubeError(status, "Refused", f"admission webhook denied the request: {text}")
+        kube = FakeKube(fr("greet", "Paused", schema=GREET), error=denial)
+        code, _, msg = run(kube, "resume", "greet", "--input", "name=x")
+        assert code == expected, (text, msg)
+        assert "[" not in msg, msg

@@ -208,6 +208,23 @@ OPERATOR_TABLE = [
      run("Paused", "Running", generation=3, job_uid="j1",
          pause=pause(deadline=-1, onTimeout="cancel", rejectedGeneration=3)), World(jobs=(JOB1,), pods=(POD1,)),
      Write, lambda s: s.status["phase"] == "Cancelled"),
+    # until: a pause or suspension that continues by itself at a time (issue 25)
+    ("until: at its time the system continues a paused run (one CAS of the status)",
+     run("Paused", "Paused", generation=2, pause=pause(deadline=0, onTimeout="resume", until=ts(0))), World(), Write,
+     lambda s: s.spec is None and s.status["pause"]["timedOut"]["outcome"] == "resume"
+     and s.status["history"][-1] == {**s.status["history"][-1], "action": "continued", "by": "operator"}),
+    ("until: a suspended run continues as the next attempt, no longer waiting for that time",
+     run("Suspended", "Running", generation=3,
+         pause=pause(kind="Suspend", deadline=0, onTimeout="resume", until=ts(0), timedOut=TIMED_OUT)), World(), Write,
+     lambda s: s.status["attempt"] == 2 and s.status["pause"] == {"until": None} and "inputs" not in s.status
+     and "its time came" in s.status["message"]),
+    ("until: resumed earlier by a person, as any pause",
+     run("Suspended", "Running", generation=3, pause=pause(kind="Suspend", deadline=600, onTimeout="resume",
+                                                          until=ts(600))), World(), Write,
+     lambda s: s.status["attempt"] == 2 and s.status["history"][-1]["by"] == "alice"),
+    ("until: a suspended run waits with no Job, its time not come",
+     run("Suspended", "Suspended", pause=pause(kind="Suspend", deadline=600, onTimeout="resume", until=ts(600))),
+     World(), type(None), None),
     ("on_timeout resume before its deadline: nothing yet",
      run("Paused", "Paused", job_uid="j1", pause=pause(deadline=1, onTimeout="resume")),
      World(jobs=(JOB1,), pods=(POD1,)), type(None), None),
@@ -287,6 +304,11 @@ def test_a_refused_job(code, kind, reason):
         progressing = next(c for c in step.status["conditions"] if c["type"] == "Progressing")
         assert progressing["status"] == "False" and progressing["reason"] == reason
         assert step.status["history"][-1]["action"] == "blocked"
+
+
+def test_next_due_of_a_run_suspended_until_a_time_is_that_time():
+    obj = run("Suspended", "Suspended", pause=pause(kind="Suspend", deadline=900, onTimeout="resume", until=ts(900)))
+    assert next_due(obj, POLICY) == NOW + timedelta(seconds=900)
 
 
 def test_next_due_is_the_earlier_of_deadline_and_idle_suspension():

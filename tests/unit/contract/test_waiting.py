@@ -2,7 +2,7 @@
 until), and the words every reader shows for it."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -26,6 +26,9 @@ REQUIRED = {"type": "object", "properties": {"amount": {"type": "integer"}}, "re
                   timeout_input={"amount": 1}), None),
     (PauseRequest("k", PauseKind.PAUSE, 60, input_schema=SCHEMA, on_timeout=OnTimeout.RESUME, timeout_input={}), None),
     (PauseRequest("k", PauseKind.PAUSE, 60, on_timeout=OnTimeout.CANCEL), None),
+    (PauseRequest("k", PauseKind.PAUSE, None, input_schema=SCHEMA, until=NOW), "without input"),
+    (PauseRequest("k", PauseKind.SUSPEND, None, on_timeout=OnTimeout.CANCEL, until=NOW), "without input"),
+    (PauseRequest("k", PauseKind.SUSPEND, None, until=NOW), None),
 ])
 def test_what_a_pause_may_declare(request_, refusal):
     if refusal is None:
@@ -64,3 +67,22 @@ def test_a_settled_pause_has_no_deadline_left_to_fire():
                                                    "timedOut": {"outcome": "resume", "generation": 2}}}}
     run = RunView.of(obj)
     assert run.pause_deadline is None and run.pending is not None and run.pending.resumed_by_system
+
+
+def test_until_is_the_deadline_and_the_system_continues_then():
+    until = NOW + timedelta(hours=2)
+    record = PauseRequest("k", PauseKind.SUSPEND, 3600, until=until).record(NOW, 1, None)
+    assert record["deadline"] == record["until"] == "2026-11-25T14:00:00Z"
+    assert record["timeoutSeconds"] == 7200 and record["onTimeout"] == "resume"
+    view = PauseView.of(record)
+    assert view is not None and view.if_unanswered() == ("continues by itself at 2026-11-25 14:00:00 UTC "
+                                                         "(unless resumed earlier)")
+
+
+def test_until_is_kept_by_a_pause_recorded_again():
+    """A lost pod or a re-executed call does not move the time (until=seconds is
+    computed again by the call; the earlier record wins)."""
+    first = PauseView.of(PauseRequest("k", PauseKind.PAUSE, None, until=NOW).record(NOW, 1, None))
+    again = PauseRequest("k", PauseKind.PAUSE, None, until=NOW + timedelta(minutes=5)).record(
+        NOW + timedelta(minutes=5), 3, first)
+    assert again["until"] == again["deadline"] == "2026-11-25T12:00:00Z"

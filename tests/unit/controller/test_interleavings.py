@@ -72,6 +72,7 @@ SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "require
           "additionalProperties": False}
 K1 = PauseRequest("pause-1", PauseKind.PAUSE, 3600, input_schema=SCHEMA)
 K2 = PauseRequest("pause-2", PauseKind.SUSPEND, 3600)
+UNTIL = datetime(2026, 11, 25, 13, 30, 0, tzinfo=timezone.utc)  # K2's time, when it is a suspension until then
 DEFAULT = {"name": "Default"}  # K1's input defaults: what the system resumes it with (on_timeout="resume")
 MAX_POD_LOSSES = 3
 START = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
@@ -226,12 +227,14 @@ class FlowRunInterleavings(RuleBasedStateMachine):
                                          Settings(runner_image="img", max_pod_losses=MAX_POD_LOSSES),
                                          cache=self.cache)
 
-    @initialize(k1=st.sampled_from(list(OnTimeout)), k2=st.sampled_from(list(OnTimeout)))
-    def the_flow_declares_what_its_deadlines_do(self, k1: OnTimeout, k2: OnTimeout) -> None:
+    @initialize(k1=st.sampled_from(list(OnTimeout)), k2=st.sampled_from([*OnTimeout, "until"]))
+    def the_flow_declares_what_its_deadlines_do(self, k1: OnTimeout, k2: OnTimeout | str) -> None:
         """What nobody answering K1 and K2 by their deadlines does (on_timeout): fail the
-        run, cancel it, or let the system resume it (K1 with its input's defaults)."""
+        run, cancel it, or let the system resume it (K1 with its input's defaults); or K2
+        is a suspension until a time (90 minutes after the start: the clock may pass it
+        before the flow gets there, then it continues at once)."""
         self.k1 = replace(K1, on_timeout=k1, timeout_input=DEFAULT if k1 is OnTimeout.RESUME else None)
-        self.k2 = replace(K2, on_timeout=k2)
+        self.k2 = replace(K2, until=UNTIL) if k2 == "until" else replace(K2, on_timeout=OnTimeout(k2))
 
     @rule(kind=st.sampled_from(["FlowRun", "Job", "Pod"]))
     def watch_delivers(self, kind: str) -> None:
@@ -479,12 +482,13 @@ class FlowRunInterleavings(RuleBasedStateMachine):
             assert losses == MAX_POD_LOSSES and ended > MAX_POD_LOSSES, (losses, ended)
 
     def _declared(self, key: str) -> OnTimeout:
-        return {"pause-1": self.k1.on_timeout, "pause-2": self.k2.on_timeout}.get(key, OnTimeout.FAIL)
+        k2 = OnTimeout.RESUME if self.k2.until is not None else self.k2.on_timeout
+        return {"pause-1": self.k1.on_timeout, "pause-2": k2}.get(key, OnTimeout.FAIL)
 
     @invariant()
     def a_deadline_fires_once_and_only_past_its_time(self) -> None:
         status = self.run().get("status") or {}
-        fired = [h for h in status.get("history") or [] if h.get("action") == "timed-out"]
+        fired = [h for h in status.get("history") or [] if h.get("action") in ("timed-out", "continued")]
         keys = [h.get("key") for h in fired]
         assert len(keys) == len(set(keys)), fired
         if status.get("reason") == DEADLINE_EXCEEDED:
@@ -508,8 +512,9 @@ class FlowRunInterleavings(RuleBasedStateMachine):
             settled = None
             for entry in (h for h in history if h.get("key") == key):
                 action = entry.get("action")
-                if action == "timed-out":
+                if action in ("timed-out", "continued"):
                     assert settled is None, (key, history)
+                    assert (action == "continued") == (key == "pause-2" and self.k2.until is not None), entry
                     settled = "timed-out"
                 elif action == "resumed":
                     if settled == "timed-out":
@@ -720,5 +725,38 @@ def test_the_clock_actor_fires_on_timeout_cancel_once():
         assert "nobody answered pause-1" in status["message"]
         assert not machine.person({"state": "Running", "input": {"name": "Marvin"}})
         machine.a_deadline_fires_once_and_only_past_its_time()
+    finally:
+        machine.teardown()
+
+
+def test_a_suspension_until_a_time_continues_then_even_after_an_operator_restart():
+    """K2 as suspend_flow_run(until=13:30), replayed: the run passes K1 (answered),
+    suspends at K2 and has no Job; the operator is replaced by a new one (a restart: it
+    keeps nothing but what the FlowRun says); at 13:30 it continues as the next attempt,
+    credited to the system, and completes."""
+    machine = FlowRunInterleavings()
+    try:
+        runner = _paused_at_k1(machine, OnTimeout.FAIL)
+        machine.the_flow_declares_what_its_deadlines_do(OnTimeout.FAIL, "until")
+        assert machine.person({"state": "Running", "input": {"name": "Marvin"}})
+        for _ in range(8):
+            machine._runner_step(runner)
+            machine.operator_step()
+        status = machine.run()["status"]
+        assert status["phase"] == "Suspended" and status["pause"]["until"] == "2026-11-25T13:30:00Z", status
+        machine.terminating_pods_end()
+        machine.operator_step()
+        assert not machine.user.list("Job", NS), "a run suspended until a time has no Job"
+        machine.reconciler = Reconciler(machine.operator_kube, Settings(runner_image="img",
+                                                                          max_pod_losses=MAX_POD_LOSSES))
+        machine.clock = UNTIL - timedelta(seconds=1)
+        machine.operator_step()
+        assert machine.run()["status"]["phase"] == "Suspended"
+        machine.clock = UNTIL
+        machine._settle()
+        status = machine.run()["status"]
+        assert status["phase"] == "Completed", status
+        continued = [h for h in status["history"] if h["action"] in ("continued", "resumed") and h["key"] == "pause-2"]
+        assert [(h["action"], h["by"]) for h in continued] == [("continued", "operator"), ("resumed", "operator")]
     finally:
         machine.teardown()

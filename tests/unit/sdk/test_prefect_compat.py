@@ -19,6 +19,8 @@ from flowrun.sdk.cache import MemoryCache, ResultCache
 from flowrun.sdk.context import FlowRunContextError, RunContext, enter_run, exit_run
 from flowrun.sdk.live import RunCancelled
 from flowrun.task_runners import ThreadPoolTaskRunner
+from flowrun.contract.lifecycle.vocabulary import Refusal
+from flowrun.kube.errors import KubeError
 
 
 def run_in_context(fn, cache=None, live=None, **params):
@@ -780,3 +782,25 @@ def test_an_outside_pause_in_an_async_flow_does_not_block_the_event_loop():
 
     assert run_in_context(f, live=live) == "ran"
     assert len(ticks) >= 3 and live.checkpoints[0] != "MainThread"
+
+
+@pytest.mark.parametrize("denied, raised", [
+    ("[InvalidInput] input does not match what the run waits for: spec.input.name: 1 is not of type 'string'",
+     pausing.ResumeError),
+    ("[NotAllowed] bob may not resume FlowRun greet: that needs the `resume` verb", KubeError),
+])
+def test_the_webhooks_refusal_reaches_the_sdk_by_its_code(monkeypatch, denied, raised):
+    """An input our webhook refused is a ResumeError with the contract's code (as the
+    SDK's own refusal of it); any other refusal by the API server stays its KubeError,
+    carrying the webhook's code."""
+    kube = FakeKube(paused_run(UserInput.model_json_schema()))
+
+    def refuse(namespace, name, patch):
+        raise KubeError(403, "Forbidden", f'admission webhook "v.flowrun.io" denied the request: {denied}')
+    kube.patch_flowrun = refuse
+    monkeypatch.setattr(pausing, "Kube", lambda: kube)
+    with pytest.raises(raised) as refused:
+        resume_flow_run("greet", run_input={"name": "a", "age": 1}, namespace="team")
+    code = refused.value.code if raised is pausing.ResumeError else refused.value.refusal
+    assert code is Refusal(denied[1:denied.index("]")])
+    assert "[" not in str(refused.value)

@@ -53,3 +53,20 @@ def test_the_call_is_refused_before_anything_is_recorded(monkeypatch):
     """Refused in the flow, before the pause is armed: no context is even needed."""
     with pytest.raises(ValueError, match="has no default for: amount"):
         pausing.pause_flow_run(wait_for_input=NoDefault, timeout=60, on_timeout="resume")
+
+
+def test_until_in_seconds_or_a_datetime(monkeypatch):
+    from datetime import datetime, timezone
+    monkeypatch.setattr(pausing, "now", lambda: datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc))
+    assert pausing._until("pause_flow_run", 90.2, None, "fail") == datetime(2026, 1, 1, 12, 1, 31, tzinfo=timezone.utc)
+    when = datetime(2026, 1, 2, 8, 30, 0, 500, tzinfo=timezone.utc)
+    assert pausing._until("suspend_flow_run", when, None, "fail") == when.replace(microsecond=0)
+    assert pausing._until("pause_flow_run", None, Amount, "resume") is None
+
+
+@pytest.mark.parametrize("until,wait_for_input,on_timeout,error", [
+    (60, Amount, "fail", ValueError), (60, None, "cancel", ValueError), ("soon", None, "fail", TypeError),
+    (True, None, "fail", TypeError), (-5, None, "fail", TypeError)])
+def test_until_refusals(until, wait_for_input, on_timeout, error):
+    with pytest.raises(error, match="until"):
+        pausing._until("pause_flow_run", until, wait_for_input, on_timeout)

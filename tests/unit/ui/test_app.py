@@ -75,3 +75,34 @@ def test_the_front_door_comes_first_with_the_security_headers(monkeypatch: pytes
         for name, value in SECURITY_HEADERS.items():
             assert response.headers[name] == value
     assert local.get("/runs/ns/r1").status_code == 200
+
+
+class Refusing(OnePerson):
+    """The API server refuses every change, as our webhook would: its words led by a code."""
+
+    def __init__(self, denied: str) -> None:
+        self.denied = denied
+
+    def update_flowrun(self, ns: str, name: str, decide: Any) -> dict[str, Any]:
+        from flowrun.kube.errors import KubeError
+        raise KubeError(403, "Forbidden", f'admission webhook "m" denied the request: {self.denied}')
+
+
+@pytest.mark.parametrize("denied,status", [
+    ("[InvalidInput] input does not match what the run waits for: spec.input.name: 1 is not of type 'string'", 422),
+    ("[NotAllowed] ann may not resume FlowRun r1: that needs the `resume` verb", 403),
+])
+def test_the_webhooks_refusal_is_answered_by_its_code(monkeypatch: pytest.MonkeyPatch, denied: str,
+                                                       status: int) -> None:
+    import re
+    monkeypatch.setattr(actions, "action_verbs_on", lambda kube: False)
+    client = TestClient(create_app(Settings(namespaces=["ns"]), Refusing(denied)))  # type: ignore[arg-type]
+    page = client.get("/runs/ns/r1")
+    token = re.search(r'name="_csrf" value="([^"]+)"', page.text)
+    assert token is not None, page.text
+    response = client.post("/runs/ns/r1/resume", data={"_csrf": token.group(1)},
+                           headers={"Origin": "http://testserver"})
+    assert response.status_code == status, response.text
+    code, words = denied[1:].split("] ", 1)
+    assert words.split(":")[0] in response.text  # the API server's words, in the page's alert
+    assert f"[{code}]" not in response.text  # ...without the code, which decided the status

@@ -118,3 +118,15 @@ def test_selector_parsing_is_linear():
     assert views.selector_matcher(" " * 4000 + "a") is not None
     match = views.selector_matcher("a in (x, y),b!=z,!c,d")
     assert match({"a": "x", "d": ""}) and not match({"a": "x", "d": "", "c": "1"})
+
+
+@pytest.mark.parametrize("pause,says", [
+    ({"onTimeout": "resume", "timeoutInput": {"amount": 0}},
+     "if nobody answers by 2026-12-02 14:00:00 UTC: resumes with amount=0"),
+    ({"onTimeout": "cancel"}, "if nobody answers by 2026-12-02 14:00:00 UTC: is cancelled"),
+    ({"onTimeout": "resume", "until": "2026-12-02T14:00:00Z"},
+     "continues by itself at 2026-12-02 14:00:00 UTC (unless resumed earlier)"),
+    ({"onTimeout": "resume", "timedOut": {"outcome": "resume"}}, "nobody answered in time: the system resumes it"),
+])
+def test_the_run_page_says_what_the_deadline_does(pause, says):
+    assert views.if_unanswered({"key": "k", "kind": "Pause", "deadline": "2026-12-02T14:00:00Z", **pause}) == says

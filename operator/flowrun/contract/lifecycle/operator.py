@@ -183,10 +183,14 @@ def _settle_past_deadline(s: Situation) -> Step | Next:
         return Write(status=end_status(run.status, Phase.CANCELLED, CANCELLED, message, action="timed-out",
                                        by=SYSTEM, key=pause.key, now=now))
     if pause.on_timeout is OnTimeout.RESUME:
-        message = f"Nobody answered {pause.key} by {when}: the system resumes it (on_timeout='resume')"
+        if pause.until is not None:
+            action, message = "continued", f"{pause.key} reached its time ({when}): the system continues the run"
+        else:
+            action = "timed-out"
+            message = f"Nobody answered {pause.key} by {when}: the system resumes it (on_timeout='resume')"
         outcome = {"outcome": OnTimeout.RESUME.value, "time": timestamp(now), "generation": run.generation}
         return Write(status={"pause": {**pause.doc, "timedOut": outcome}, "message": message,
-                             "history": history_patch(run.status, "timed-out", by=SYSTEM, key=pause.key,
+                             "history": history_patch(run.status, action, by=SYSTEM, key=pause.key,
                                                       message=message, when=now, given=pause.timeout_input)})
     message = (f"Flow run was {verb} and never resumed: no resume within "
                f"{pause.timeout_seconds}s of {verb} at {pause.key}")
@@ -301,8 +305,10 @@ def _while_suspended(s: Situation) -> Step | Next:
         if given is not None:
             fields["inputs"] = {pause.key: given}
         history = history_patch(run.status, "resumed", by=by, key=pause.key, when=now, given=given)
-        message = (f"Resumed from {pause.key}" + (" by the system: nobody answered in time" if system else "")
+        message = (f"Resumed from {pause.key}" + (f" by the system: {pause.why_the_system_resumes}" if system else "")
                    + f"; starting attempt {attempt}")
+        if pause.until is not None:
+            fields["pause"] = {"until": None}  # it no longer waits for that time
     else:
         history = history_patch(run.status, "started" if attempt == 1 else "resumed", by=run.changed_by, when=now)
         message = f"Starting attempt {attempt}"

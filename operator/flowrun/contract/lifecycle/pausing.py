@@ -42,16 +42,25 @@ class PauseRequest:
     # What the deadline does when nobody answered; "resume" resumes with `timeout_input`.
     on_timeout: OnTimeout = OnTimeout.FAIL
     timeout_input: Any = None
+    # pause_flow_run(until=...): continue by itself at this time (no input); it is the
+    # pause's deadline, with the system resuming it.
+    until: datetime | None = None
 
     def record(self, now: datetime, generation: int, earlier: PauseView | None) -> dict[str, Any]:
         """status.pause for this request. A pause recorded by an earlier attempt at the
         same key keeps its start and deadline (a lost pod does not extend a pause)."""
         since = (earlier.since if earlier else None) or now
-        deadline = earlier.deadline_text if earlier else (
-            timestamp(since + timedelta(seconds=self.timeout_seconds)) if self.timeout_seconds else None)
+        until = (earlier.until if earlier else None) or self.until
+        if earlier:
+            deadline = earlier.deadline_text
+        elif until is not None:
+            deadline = timestamp(until)
+        else:
+            deadline = timestamp(since + timedelta(seconds=self.timeout_seconds)) if self.timeout_seconds else None
+        timeout = self.timeout_seconds if until is None else max(0, int((until - since).total_seconds()))
         info: dict[str, Any] = {
             "key": self.key, "kind": self.kind.value, "since": timestamp(since),
-            "timeoutSeconds": self.timeout_seconds, "deadline": deadline,
+            "timeoutSeconds": timeout, "deadline": deadline,
             "inputSchema": self.input_schema, "requestedBy": self.requested_by,
             "generation": generation,
         }
@@ -63,7 +72,10 @@ class PauseRequest:
             info["notifyMessage"] = clip(self.notify_message, MAX_NOTIFY_MESSAGE_BYTES)
         if self.approval:
             info["approval"] = self.approval
-        if self.on_timeout is not OnTimeout.FAIL:
+        if until is not None:
+            info["until"] = timestamp(until)
+            info["onTimeout"] = OnTimeout.RESUME.value
+        elif self.on_timeout is not OnTimeout.FAIL:
             info["onTimeout"] = self.on_timeout.value
             if self.on_timeout is OnTimeout.RESUME and self.timeout_input is not None:
                 info["timeoutInput"] = self.timeout_input
@@ -80,6 +92,10 @@ def check_pause_request(request: PauseRequest) -> None:
     problems = schema_problems(request.input_schema)
     if problems:
         raise ValueError("the input model's JSON schema cannot be used to check input: " + "; ".join(problems))
+    if request.until is not None and (request.input_schema is not None or request.on_timeout is not OnTimeout.FAIL):
+        raise ValueError("until= continues the run by itself at that time, without input: it takes no "
+                         "wait_for_input and no on_timeout (for a pause for input, use timeout= and "
+                         "on_timeout='resume')")
     if request.on_timeout is not OnTimeout.FAIL and not request.timeout_seconds:
         raise ValueError(f"on_timeout={request.on_timeout.value!r} needs a timeout: without one, nobody "
                          "answering never ends the pause")
@@ -223,7 +239,7 @@ def _judge_resume(run: RunView, request: PauseRequest, recorded: PauseView,
         return Write(status=patch, spec={"spec": {"state": back.value}})
     if data is not None and memo.stashed.get(key) != generation:
         return Stash(key, data, generation)
-    message = f"Resumed from {key}" + (" by the system: nobody answered in time" if system else "")
+    message = f"Resumed from {key}" + (f" by the system: {recorded.why_the_system_resumes}" if system else "")
     patch = phase_patch(run.status, Phase.RUNNING.value, message, when=now, pause=None,
                         resumed=keys_add(run.resumed, key))
     patch["history"] = history_patch(run.status, "resumed", by=by, key=key, when=now, given=data)

@@ -21,7 +21,7 @@ from ..inputs import input_errors, input_problems
 from ..phases import InvalidTransition, Phase, State, check_state_change
 from ..status import json_size
 from .view import RunView
-from .vocabulary import ACTIONS, ANNOTATION_SUSPENDED_WITH_PARENT, SUBFLOW_SUSPEND_MESSAGE, Refusal
+from .vocabulary import ACTIONS, ANNOTATION_SUSPENDED_WITH_PARENT, SUBFLOW_SUSPEND_MESSAGE, Denial, Refusal
 
 
 def settled_by_system(run: RunView) -> str:
@@ -30,6 +30,8 @@ def settled_by_system(run: RunView) -> str:
     pause = run.pending
     if pause is None or pause.timed_out is None:
         return ""
+    if pause.until is not None:
+        return f"{pause.key} reached its time: the system continues the run; it can no longer be answered"
     return (f"nobody answered {pause.key} in time: the system resumes it with the input's defaults "
             f"(on_timeout='{pause.timed_out.outcome.value}'); it can no longer be answered")
 
@@ -103,39 +105,43 @@ def user_change(obj: Mapping[str, Any], target: State, *, data: Any = None,
 # ---- the admission webhook's review ----------------------------------------------------------
 
 def review_create(new: Mapping[str, Any]) -> list[str]:
+    """The admission webhook's answer to a create: refusals (each a Denial: a message
+    with its code), empty when allowed."""
     run = RunView.of(new)
-    errors = []
+    errors: list[str] = []
     for name, value, limit in (("parameters", run.parameters, MAX_OBJECT_BYTES), ("input", run.input, MAX_INPUT_BYTES)):
         if value is not None and json_size(value) > limit:
-            errors.append(f"spec.{name}: {json_size(value)} bytes serialised, more than "
-                          f"the {limit} allowed")
+            errors.append(Denial(f"spec.{name}: {json_size(value)} bytes serialised, more than "
+                                 f"the {limit} allowed", Refusal.TOO_LARGE))
     return errors
 
 
 def review_update(old: Mapping[str, Any], new: Mapping[str, Any], *, runner_of_run: bool = False) -> list[str]:
-    """The admission webhook's answer to an update of the main resource: error messages,
-    empty when allowed. `runner_of_run`: the change comes from this run's own runner."""
+    """The admission webhook's answer to an update of the main resource: refusals (each a
+    Denial: a message with its code), empty when allowed. `runner_of_run`: the change
+    comes from this run's own runner."""
     was, now = RunView.of(old), RunView.of(new)
     errors = review_create(new)
     input_changed = now.input != was.input
     state_changed = was.state is not now.state
     if was.terminal and was.phase is not None and (state_changed or (input_changed and now.input_given)):
-        return errors + [f"FlowRun is {was.phase.value}; it can no longer be resumed, paused, suspended or cancelled"]
+        return errors + [Denial(f"FlowRun is {was.phase.value}; it can no longer be resumed, paused, suspended "
+                                "or cancelled", Refusal.FINISHED)]
     old_state, phase = _transition(was)
     try:
         check_state_change(old_state, now.state.value, phase)
     except InvalidTransition as exc:
-        return errors + [str(exc)]
+        return errors + [Denial(str(exc), exc.code or Refusal.NOT_STOPPED)]
     if (now.state is State.SUSPENDED and state_changed and now.linked_child
             and not now.annotations.get(ANNOTATION_SUSPENDED_WITH_PARENT) and not runner_of_run):
-        errors.append(SUBFLOW_SUSPEND_MESSAGE)
+        errors.append(Denial(SUBFLOW_SUSPEND_MESSAGE, Refusal.SUBFLOW_ALONE))
     settled = settled_by_system(was)
     if settled:
         # The system's resume is written: only it (spec.state Running, no input: the
         # defaults recorded with the pause are the input) or a cancel may follow.
         if (input_changed and now.input_given) or (state_changed and now.state not in (State.RUNNING,
                                                                                        State.CANCELLED)):
-            return errors + [settled]
+            return errors + [Denial(settled, Refusal.TIMED_OUT)]
         return errors
     resuming = now.state is State.RUNNING and (state_changed or (input_changed and now.input_given))
     pause = was.pending
@@ -143,12 +149,13 @@ def review_update(old: Mapping[str, Any], new: Mapping[str, Any], *, runner_of_r
     if resuming and (pause is not None or was.state is not State.RUNNING):
         problems = input_errors(pause.input_schema if pause else None, now.input)
         if problems:
-            errors.append("input does not match what the run waits for: " + "; ".join(
-                f"spec.input.{p}" if not p.startswith("(input)") else f"spec.input{p[7:]}" for p in problems))
+            errors.append(Denial("input does not match what the run waits for: " + "; ".join(
+                f"spec.input.{p}" if not p.startswith("(input)") else f"spec.input{p[7:]}" for p in problems),
+                Refusal.INVALID_INPUT))
     elif (input_changed and now.input_given and now.state is State.RUNNING
           and pause is None):
-        errors.append(f"FlowRun is not paused or suspended (phase {phase or 'Pending'}); "
-                      "there is nothing to resume with input")
+        errors.append(Denial(f"FlowRun is not paused or suspended (phase {phase or 'Pending'}); "
+                             "there is nothing to resume with input", Refusal.NOT_WAITING_FOR_INPUT))
     return errors
 
 

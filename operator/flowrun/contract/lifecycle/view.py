@@ -113,6 +113,8 @@ class PauseView:
     timeout_input: Any
     # Set once the system settled the pause at its deadline (resume: until it resumed).
     timed_out: TimedOut | None
+    # pause_flow_run(until=...): the time the run continues by itself (its deadline).
+    until: datetime | None
     # As stored: what a patch copies when it keeps the pause (the deadline as written).
     deadline_text: str | None
     doc: Mapping[str, Any]
@@ -141,6 +143,7 @@ class PauseView:
             else OnTimeout.FAIL,
             timeout_input=doc.get("timeoutInput"),
             timed_out=TimedOut.of(doc.get("timedOut")),
+            until=parse_timestamp(doc.get("until")),
             deadline_text=doc.get("deadline"),
             doc=doc,
         )
@@ -160,12 +163,19 @@ class PauseView:
         resume uses `timeout_input`, needs no approval, and nobody else may answer."""
         return self.timed_out is not None and self.timed_out.outcome is OnTimeout.RESUME
 
+    @property
+    def why_the_system_resumes(self) -> str:
+        """Why the system (not a person) resumes this pause, in a few words."""
+        return "its time came (until)" if self.until is not None else "nobody answered in time"
+
     def if_unanswered(self) -> str:
         """What happens when nobody answers by the deadline, in the words every reader
         shows ("if nobody answers by 14:00: resumes with amount=0"); "" with no deadline."""
         if self.deadline is None:
             return ""
         when = self.deadline.strftime("%Y-%m-%d %H:%M:%S UTC")
+        if self.until is not None:
+            return f"continues by itself at {when} (unless resumed earlier)"
         if self.on_timeout is OnTimeout.RESUME:
             given = self.timeout_input
             what = ("resumes with " + ", ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in given.items())
@@ -179,7 +189,7 @@ class PauseView:
 
 # The fields of status.pause that only some pauses have.
 PAUSE_OPTIONAL = ("description", "suspendAfterSeconds", "notifyMessage", "approval", "onTimeout",
-                  "timeoutInput", "timedOut", "rejectedGeneration")
+                  "timeoutInput", "timedOut", "until", "rejectedGeneration")
 
 
 def new_pause(record: Mapping[str, Any]) -> dict[str, Any]:

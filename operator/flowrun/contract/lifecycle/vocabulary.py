@@ -11,7 +11,8 @@ imports nothing of the project but constants: it is the bottom of the contract.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -107,6 +108,49 @@ class Refusal(str, enum.Enum):
     INVALID_INPUT = "InvalidInput"  # the input does not match the pause's schema
     NOT_AT_A_PAUSE = "NotAtAPause"  # a reject of a run that waits at no pause
     TIMED_OUT = "TimedOut"  # nobody answered in time: the system settled the pause (on_timeout)
+    # Only the admission webhook says these (a door's own plan never does):
+    TOO_LARGE = "TooLarge"  # spec.parameters or spec.input beyond its size limit
+    SUBFLOW_ALONE = "SubflowAlone"  # a linked subflow suspended on its own
+    NOT_ALLOWED = "NotAllowed"  # who asks may not: a verb, an approval, a template, a child
+
+
+# Refusals about the input a person sent (the CLI's exit code INVALID_INPUT, a form's 422).
+INPUT_REFUSALS = frozenset({Refusal.INVALID_INPUT, Refusal.NOT_WAITING_FOR_INPUT})
+
+
+class Denial(str):
+    """A refusal's message with its code: a str (the webhook's reviews stay lists of
+    messages), tagged for the API server by `denial_text`."""
+
+    code: Refusal
+
+    def __new__(cls, message: str, code: Refusal) -> Denial:
+        self = super().__new__(cls, message)
+        self.code = code
+        return self
+
+
+# The admission webhook's answer starts with its code in brackets, "[InvalidInput] ...":
+# kopf gives a denial only a message and an HTTP code, and the API server wraps the
+# message ("admission webhook ... denied the request: [InvalidInput] ..."). kube/errors.py
+# reads it back (`read_denial`), so no door sorts refusals by their words.
+_TAG = re.compile(r"\[(" + "|".join(re.escape(r.value) for r in Refusal) + r")\] ")
+
+
+def denial_text(errors: Sequence[str], default: Refusal) -> str:
+    """The webhook's denial of `errors`: the first one's code (`default` for a plain
+    message), then the messages."""
+    code = next((e.code for e in errors if isinstance(e, Denial)), default)
+    return f"[{code.value}] " + "; ".join(errors)
+
+
+def read_denial(message: str) -> tuple[Refusal | None, str]:
+    """(the code, the message without it) of an API server's error message; (None, the
+    message) when no webhook of ours tagged it."""
+    found = _TAG.search(message or "")
+    if found is None:
+        return None, message
+    return Refusal(found.group(1)), message[:found.start()] + message[found.end():]
 
 
 # ---- why a run ended ---------------------------------------------------------------------

@@ -16,7 +16,6 @@ from ...contract.lifecycle.people import phase_of
 from ...sdk.messages import create_input
 from .. import forms, views
 from ..people import Person
-from ..security import csrf_ok
 from ..site import call, site
 
 
@@ -44,12 +43,10 @@ async def send(request: Request) -> Response:
     s = site(request)
     person = await s.person(request)
     ns, name = request.path_params["namespace"], request.path_params["name"]
-    form = await request.form()
-    if not csrf_ok(s.settings, request, form):
-        return s.error_page(request, 403, "Forbidden", "The form's CSRF token is missing or wrong. "
-                            "Reload the page and try again.", person)
-    submitted = {k: str(v) for k, v in form.items() if not k.startswith("_")}
-    submitted["_json"] = str(form.get("_json") or "")
+    posted = await s.posted(request, person)
+    if isinstance(posted, Response):
+        return posted
+    _form, submitted = posted
 
     def run() -> Response:
         obj = person.kube.get_flowrun(ns, name)

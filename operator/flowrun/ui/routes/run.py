@@ -14,11 +14,10 @@ from ...contract.constants import LABEL_PARENT, LABEL_STARTED_BY
 from ...contract.phases import Phase, State
 from ...contract.status import current_pod
 from ...contract.lifecycle.view import pending_pause
-from ...contract.lifecycle.vocabulary import ACTIONS_BY_VERB
+from ...contract.lifecycle.vocabulary import ACTIONS_BY_VERB, INPUT_REFUSALS
 from ...kube import actions
 from .. import forms, views
 from ..people import Person
-from ..security import csrf_ok
 from ..site import call, quiet, site
 from .inputs import inputs_form
 
@@ -103,12 +102,10 @@ async def act(request: Request) -> Response:
     targets = {**{verb: action.state for verb, action in ACTIONS_BY_VERB.items()}, "reject": State.CANCELLED}
     if verb not in targets:
         raise HTTPException(404, "no such action")
-    form = await request.form()
-    if not csrf_ok(s.settings, request, form):
-        return s.error_page(request, 403, "Forbidden", "The form's CSRF token is missing or wrong. "
-                            "Reload the page and try again.", person)
-    submitted = {k: str(v) for k, v in form.items() if not k.startswith("_")}
-    submitted["_json"] = str(form.get("_json") or "")
+    posted = await s.posted(request, person)
+    if isinstance(posted, Response):
+        return posted
+    form, submitted = posted
     reason = str(form.get("_reason") or "").strip() or None
     target = targets[verb]
 
@@ -128,7 +125,9 @@ async def act(request: Request) -> Response:
         except Refused as exc:
             return refused(exc.message, exc.fields, 409 if not exc.invalid_input else 422)
         except actions.ApiRefused as exc:
-            code = exc.status if exc.status in (400, 403, 404, 409, 422) else 502
+            # our webhook's refusal of the input is the form's (422), whatever its HTTP code
+            code = 422 if exc.code in INPUT_REFUSALS else exc.status if exc.status in (400, 403, 404, 409, 422) \
+                else 502
             return refused(f"The API server refused to {verb} {name}: {exc.message}", exc.fields, code)
         if result is None:
             raise HTTPException(404, f"FlowRun {ns}/{name} not found (or you may not see it)")

@@ -38,3 +38,12 @@ def suspend_on_timeout(timeout: int = 5, on_timeout: str = "resume") -> dict:
 def resume_without_defaults() -> None:
     prepare()
     pause_flow_run(wait_for_input=NoDefault, timeout=60, on_timeout="resume")
+
+
+
+@flow
+def until_a_time(seconds: float = 20, suspend: bool = False) -> str:
+    prepare()
+    wait = suspend_flow_run if suspend else pause_flow_run
+    wait(until=seconds)
+    return "continued"
