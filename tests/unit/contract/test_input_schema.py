@@ -204,3 +204,13 @@ def test_the_fields_of_a_schema_that_is_a_reference_to_a_model():
                                                   "required": ["a"]}}}
     (field,) = schemas.fields(schema)
     assert (field.name, field.type, field.required, field.constraints) == ("a", "integer", True, [">= 1"])
+
+
+def test_a_comma_list_is_only_a_list_where_the_schema_asks_for_one():
+    """`a,b` is split into a list for an array field (each item in the items' type, also
+    through a reference), never for an object field."""
+    schema = {"$defs": {"Flag": {"type": "boolean"}},
+              "properties": {"flags": {"type": "array", "items": {"$ref": "#/$defs/Flag"}}, "o": {"type": "object"}}}
+    assert schemas.coerce("flags", "yes,no", schemas.property_schema(schema, "flags"), schema) == [True, False]
+    with pytest.raises(schemas.CoercionError):
+        schemas.coerce("o", "a,b", schemas.property_schema(schema, "o"), schema)

@@ -651,3 +651,13 @@ def test_input_fields_carry_description_default_and_enum_and_any_of_types():
          "enum": ["r", "g"]},
         {"name": "u", "type": "any", "required": False}]
 
+
+
+def test_the_end_of_a_run_stopped_at_a_pause_says_nothing_of_the_pause():
+    """A run that failed at its pause's deadline still has the pause in its status; its
+    end is announced without the pause or a resume command."""
+    ended = run("Failed", completionTime=ts(T0))
+    ended["status"]["pause"] = run()["status"]["pause"]
+    (e,) = n.due(ended, notifier(events=["Failed"]), T0)
+    data = payloads.payload(ended, e)
+    assert "pause" not in data and "resumeCommand" not in data

@@ -144,3 +144,8 @@ def test_a_phase_patch_is_progressing_unless_told_what_blocks_it():
     progressing = {c["type"]: c for c in stuck["conditions"]}["Progressing"]
     assert (progressing["status"], progressing["reason"], progressing["message"]) == ("False", "QuotaExceeded", "no quota")
     assert "blocked" not in stuck
+
+
+def test_a_paused_run_awaits_input_only_when_told_so():
+    paused = {c["type"]: c["status"] for c in conditions_for("Paused", now=NOW)}
+    assert paused["AwaitingInput"] == "False" and paused["Paused"] == "True"

@@ -705,3 +705,8 @@ def test_a_received_result_joins_the_compact_list_once():
     step = subflow_received(obj, 1, "r-sub-2")
     assert step.status == {"subflows": {"r-sub-2": None}, "subflowsReceived": ["r-sub-1..2"]}
     assert subflow_received(obj, 1, "r-sub-1") is None
+
+
+def test_a_pod_without_labels_is_no_pod_of_an_attempt():
+    from flowrun.contract.status import current_pod
+    assert current_pod({"status": {}}, [{"metadata": {"name": "x"}}], attempt=1) is None
