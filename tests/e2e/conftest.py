@@ -79,6 +79,9 @@ def operator(kubeconfig, crd, runner_image, tmp_path_factory) -> OperatorProcess
                              FLOWRUN_ACTION_VERBS="true", FLOWRUN_OPERATOR_USER=rights.username,
                              FLOWRUN_NOTIFICATIONS="true", FLOWRUN_NOTIFY_API_ADDRESSES=service_ip,
                              FLOWRUN_NOTIFY_DEADLINE_SECONDS="20",
+                             # inputs to runs that do not exist are dropped after 30 s, not 600
+                             # (test_inputs.py::test_inputs_to_missing_or_deleted_runs_...)
+                             FLOWRUN_INPUT_ORPHAN_SECONDS="30",
                              FLOWRUN_INSTANCE=SESSION_INSTANCE, FLOWRUN_LEASE_NAMESPACE=rights.namespace,
                              FLOWRUN_LEASE_IDENTITY="session-operator",
                              **webhook)

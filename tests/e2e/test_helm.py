@@ -7,8 +7,10 @@
 - crds.install / crds.keep, RBAC modes and webhook selectors, read from `helm template`
   (the CRD is cluster-scoped and shared with concurrent test sessions, so installs in
   tests use crds.install=false and leave the suite's CRD alone);
-- a real install from the local images: a paused run resumed with input, a suspended run
-  resumed, an upgrade that rolls the operator, and an uninstall that leaves nothing.
+- a real install from the local images: a paused run resumed with input, inputs sent to
+  a running flow as the chart's personas (a viewer refused, an approver delivered, a
+  forged sender refused by the chart's policy), a suspended run resumed, an upgrade that
+  rolls the operator, and an uninstall that leaves nothing.
 
 Release names and cluster-scoped names carry the session prefix and a random part, so
 concurrent sessions on one cluster never collide.
@@ -272,6 +274,19 @@ def test_personas_and_the_published_setting():
     (approver,) = find(docs, "ClusterRole", "ci-flowrun-operator-approver")
     verbs = {v for rule in approver["rules"] if "flowruns" in rule["resources"] for v in rule["verbs"]}
     assert {"resume", "patch"} <= verbs and not {"cancel", "suspend", "delete"} & verbs
+    # Runtime inputs (issue 24): sending is its own resource, `create` on flowruninputs,
+    # for approvers and editors, not viewers; everyone of them reads the inbox pages; no
+    # person changes or deletes a sent input, nor writes an inbox (only the operator does).
+    for persona, sends in (("viewer", False), ("approver", True), ("editor", True)):
+        (role,) = find(docs, "ClusterRole", f"ci-flowrun-operator-{persona}")
+        rights = _rules(role)
+        assert rights.get(("flowrun.io", "flowruninputs"), set()) == ({"create"} if sends else set()), persona
+        assert rights[("flowrun.io", "flowruninboxes")] == {"get", "list", "watch"}, persona
+    (policy,) = find(docs, "ValidatingAdmissionPolicy", "ci-flowrun-operator-inputs.flowrun.io")
+    assert policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"] == ["flowruninputs"]
+    assert any("request.userInfo.username" in v["expression"] for v in policy["spec"]["validations"])
+    (binding,) = find(docs, "ValidatingAdmissionPolicyBinding", "ci-flowrun-operator-inputs.flowrun.io")
+    assert binding["spec"]["validationActions"] == ["Deny"]
     (published,) = [d for d in find(docs, "ConfigMap") if d["metadata"].get("namespace") == "kube-public"]
     assert published["data"] == {"actionVerbs": "true"}
     (reader,) = [d for d in find(docs, "RoleBinding") if d["metadata"].get("namespace") == "kube-public"]
@@ -613,6 +628,43 @@ def test_install_run_upgrade_uninstall(namespace, runs_namespace, crd, images):
         # chart's certificates (rejections themselves are the webhook tests' business)
         log = _logs(namespace, release)
         assert "POST /flowrun-validate" in log and "POST /flowrun-mutate" in log, log[-3000:]
+
+        # 2a. runtime inputs through the chart's operator, with the chart's personas and
+        #     sender policy: a viewer may not send (refused, nothing stored), an approver
+        #     may, in their own name only; the run's pod reads its inbox with its Role.
+        apply_run(REPO / "examples" / "manifests" / "chat.yaml")
+        wait_for(lambda: (get_fr(runs_namespace, "chat").get("status") or {}).get("receiving"), timeout=180,
+                 what="the chat run waiting in receive_input")
+        for who, persona in (("helm-vic", "viewer"), ("helm-ann", "approver")):
+            kubectl("create", "rolebinding", who, f"--clusterrole={fullname}-{persona}", f"--user={who}",
+                    namespace=runs_namespace)
+        wait_for(lambda: kubectl("auth", "can-i", "create", "flowruninputs.flowrun.io", "--as=helm-ann",
+                                 namespace=runs_namespace, check=False).returncode == 0,
+                 timeout=30, what="the approver's right to take effect")
+
+        def send_as(who: str, value: str, sender: str | None = None) -> subprocess.CompletedProcess:
+            body = {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRunInput",
+                    "metadata": {"generateName": "input-", "labels": {"flowrun.io/run": "chat"}},
+                    "spec": {"flowRun": "chat", "key": f"strautomaticruninput-auto-{secrets.token_hex(8)}",
+                             "value": {"value": value}, "sender": sender or who}}
+            return kubectl("create", "-f", "-", f"--as={who}", namespace=runs_namespace, input=json.dumps(body),
+                           check=False)
+
+        def stored() -> tuple[list[str], list[str]]:
+            entries = kubectl("get", "flowruninboxes", "-l", "flowrun.io/run=chat", "-o",
+                              "jsonpath={.items[*].spec.entries[*].sender}", namespace=runs_namespace).stdout
+            return names("flowruninputs", runs_namespace), entries.split()
+
+        refused = send_as("helm-vic", "Vic")
+        assert refused.returncode != 0 and "forbidden" in refused.stderr.lower(), refused.stderr
+        forged = send_as("helm-ann", "Mallory", sender="helm-vic")
+        assert forged.returncode != 0 and "spec.sender must be your own user name" in forged.stderr, forged.stderr
+        assert stored() == ([], []), "a refused input is stored nowhere"
+        assert send_as("helm-ann", "Ann").returncode == 0
+        wait_for(lambda: stored() == ([], ["helm-ann"]), timeout=60, what="the chart's operator to deliver it")
+        assert send_as("helm-ann", "bye").returncode == 0
+        done = wait_phase(runs_namespace, "chat", "Completed", "Failed", timeout=120)
+        assert done["status"]["result"] == ["Hello, Ann! (sent by helm-ann)"], done["status"]
 
         # 2b. the in-cluster UI shows that run to a person who may read it, and refuses
         #     one who may not: it acts as the person (impersonation), never as itself

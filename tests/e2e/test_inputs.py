@@ -157,3 +157,52 @@ def test_prefect_docs_send_and_receive_examples(operator, namespace, runner_imag
     number, square = line.split("squared is")
     assert int(square.strip()) == int(number.split()[-1]) ** 2, line
     ok(flowrun("cancel", "squarer", namespace=namespace))
+
+
+def events(namespace: str, reason: str) -> list[dict]:
+    out = kubectl("get", "events", "--field-selector", f"reason={reason}", "-o", "json", namespace=namespace)
+    return json.loads(out.stdout)["items"]
+
+
+def raw_input(namespace: str, target: str, value: str) -> str:
+    """A FlowRunInput created directly, as a run's pod does (it may not read other runs,
+    so nothing checks the target before it is stored). Returns its name."""
+    body = {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRunInput",
+            "metadata": {"generateName": "input-", "labels": {"flowrun.io/run": target}},
+            "spec": {"flowRun": target, "key": f"strautomaticruninput-auto-{uuid.uuid4()}",
+                     "value": {"value": value}, "sender": whoami()}}
+    out = kubectl("create", "-f", "-", "-o", "jsonpath={.metadata.name}", namespace=namespace,
+                  input=json.dumps(body))
+    return out.stdout.strip()
+
+
+def test_inputs_to_missing_or_deleted_runs_are_refused_or_dropped_with_an_event(operator, namespace, runner_image):
+    """A person's send to a run that does not exist is refused, nothing stored; an input
+    stored for a name that is no run's, or for the uid of a deleted run, is dropped after
+    the operator's grace (30 s for the session's operator: conftest.py) with a Warning
+    Event InputDropped about it; one for a run created within the grace is delivered."""
+    with pytest.raises(ValueError, match="FlowRun ghost not found"):
+        send_input("boo", flow_run_id="ghost", namespace=namespace)
+    assert names("flowruninputs", namespace) == []
+
+    run(namespace, runner_image, "gone", "collect", state="Suspended")
+    uid = wait_phase(namespace, "gone", "Suspended")["metadata"]["uid"]
+    send_input("delivered", flow_run_id="gone", namespace=namespace)
+    wait_for(lambda: len(inbox(namespace, "gone")) == 1, timeout=30, what="the input in gone's inbox")
+    kubectl("delete", "fr", "gone", "--wait=true", namespace=namespace)
+    wait_for(lambda: names("flowruninboxes", namespace) == [], timeout=60, what="the inbox deleted with its run")
+
+    ghost = raw_input(namespace, "ghost", "to nobody")
+    late = raw_input(namespace, uid, "to a deleted run")
+    early = raw_input(namespace, "later", "before its run")
+    run(namespace, runner_image, "later", "collect", state="Suspended")
+    wait_for(lambda: [e["value"] for e in inbox(namespace, "later")] == [{"value": "before its run"}],
+             timeout=60, what="the input sent before its run to be delivered")
+    dropped = wait_for(lambda: (got := {e["involvedObject"]["name"]: e for e in events(namespace, "InputDropped")})
+                       and {ghost, late} <= set(got) and got, timeout=120, what="the two orphans dropped")
+    assert set(names("flowruninputs", namespace)) & {ghost, late, early} == set()
+    assert dropped[ghost]["type"] == "Warning" and dropped[ghost]["involvedObject"]["kind"] == "FlowRunInput"
+    assert f"FlowRun ghost does not exist in namespace {namespace}" in dropped[ghost]["message"]
+    assert whoami() in dropped[ghost]["message"], "the Event names the sender"
+    assert f"FlowRun {uid} does not exist" in dropped[late]["message"]
+    assert early not in dropped

@@ -156,3 +156,63 @@ def test_suspend_then_resume_and_the_page_follows_a_restarted_server(page, ui, n
     expect(page.get_by_test_id("phase")).to_have_text("Completed", timeout=LIVE)
     assert page.evaluate("() => window.__marker") == "not reloaded"
     assert not page.csp_errors, page.csp_errors
+
+
+def test_a_person_sends_an_input_to_a_running_flow_in_the_browser(page, ui, ns):
+    """Issue 24: the run page's form for a flow waiting in receive_input. A bad value is
+    refused with the reason on the form and nothing is stored (no FlowRunInput, no inbox
+    entry, the flow still waits); a good one reaches the flow, which then waits for its
+    next kind of input, sent through the form too. The posts come from the page itself
+    (the browser's own Origin, which ui/guard.py checks: Referrer-Policy same-origin)."""
+    from playwright.sync_api import expect
+    apply(ns, flowrun_manifest("shop", "testflows.inputs:orders_and_names", parameters={"timeout": 600}))
+    wait_for(lambda: ((get_fr(ns, "shop").get("status") or {}).get("receiving") or {}).get("type") == "Order",
+             timeout=300, what="the flow waiting in receive_input for an Order")
+
+    def stored() -> tuple[list[str], list[str]]:
+        inputs = kubectl("get", "flowruninputs", "-o", "jsonpath={.items[*].metadata.name}", namespace=ns).stdout
+        entries = kubectl("get", "flowruninboxes", "-l", "flowrun.io/run=shop", "-o",
+                          "jsonpath={.items[*].spec.entries[*].key}", namespace=ns).stdout
+        return inputs.split(), entries.split()
+
+    page.goto(f"{ui.url}/runs/{ns}/shop")
+    form = page.get_by_test_id("receiving")
+    expect(form.get_by_role("heading")).to_have_text("Waiting for input: Order")
+    field = lambda path: form.locator(f"[name='{path}']")  # noqa: E731 - inputs are named by JSON path
+    field("item").fill("towel")
+    field("quantity").fill("2.5")  # a number the browser takes, not an integer
+    form.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("quantity")
+    expect(page.locator("#err-quantity")).to_be_visible()
+    expect(field("item")).to_have_value("towel")
+    shot(page, "input-invalid")
+    # A value the fields take but the flow's schema does not (an unknown field): refused
+    # at the door by the server, with the reason.
+    field("quantity").fill("2")
+    form.locator("summary").click()
+    form.locator("[name='_json']").fill('{"colour": "red"}')
+    form.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("colour")
+    assert stored() == ([], []), "a refused input is stored nowhere"
+    assert get_fr(ns, "shop")["status"]["receiving"]["type"] == "Order", "the flow still waits"
+
+    form = page.get_by_test_id("receiving")
+    form.locator("[name='_json']").fill("")
+    form.locator("[name='quantity']").fill("2")
+    form.get_by_role("button", name="Send", exact=True).click()
+    page.wait_for_url(f"**/runs/{ns}/shop")
+    # The flow took the Order and now waits for a str on the channel "chat".
+    wait_for(lambda: (get_fr(ns, "shop")["status"].get("receiving") or {}).get("keyPrefix") == "chat",
+             timeout=120, what="the flow to take the Order and wait for a chat message")
+    (entry,) = [e for e in stored()[1]]
+    assert entry.startswith("order-auto-")
+    page.reload()
+    form = page.get_by_test_id("receiving")
+    expect(form.get_by_role("heading")).to_have_text("Waiting for input: str")
+    form.locator("[name='value']").fill("hello from the browser")
+    form.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_test_id("phase")).to_have_text("Completed", timeout=LIVE)
+    fr = get_fr(ns, "shop")
+    assert fr["status"]["result"] == {"order": ["towel", 2], "chat": "hello from the browser", "ints": []}
+    shot(page, "input-sent")
+    assert not page.csp_errors, page.csp_errors

@@ -23,6 +23,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .constants import MAX_INPUT_BYTES
@@ -40,6 +41,10 @@ PAGE_MAX_BYTES = 512 * 1024
 MAX_PAGES = 32
 MAX_VALUE_BYTES = MAX_INPUT_BYTES  # one input's value, as for a resume's input
 MAX_KEY_CHARS = 253
+# An input to a run that does not exist waits this long for it (it may be sent just
+# before the run is created), then is dropped with a Warning Event (the operator's
+# setting FLOWRUN_INPUT_ORPHAN_SECONDS).
+ORPHAN_GRACE_SECONDS = 600.0
 _KEY = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 UID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 RUNNER_ACCOUNT_SUFFIX = "-runner"
@@ -140,6 +145,35 @@ def entry_of(req: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def sent_at(req: dict[str, Any]) -> datetime | None:
+    """When the request was created (its creationTimestamp), or None if it does not say."""
+    text = str((req.get("metadata") or {}).get("creationTimestamp") or "")
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+
+
+def orphans(requests: Iterable[dict[str, Any]], now: datetime, grace_seconds: float) -> list[dict[str, Any]]:
+    """Of the requests for a run that does not exist (the caller found neither its name
+    nor its uid), those that waited longer than `grace_seconds`: they are dropped, each
+    with a Warning Event about it (an input may be sent shortly before its run is
+    created; past the grace, to a run that never came or was deleted, it is refused)."""
+    old = []
+    for req in requests:
+        when = sent_at(req)
+        if when is None or (now - when).total_seconds() >= grace_seconds:
+            old.append(req)
+    return old
+
+
+def orphan_message(req: dict[str, Any], namespace: str, grace_seconds: float) -> str:
+    spec = req.get("spec") or {}
+    return (f"input {(req.get('metadata') or {}).get('name')} (key {spec.get('key')}) from {spec.get('sender')} "
+            f"dropped: FlowRun {spec.get('flowRun')} does not exist in namespace {namespace} "
+            f"(an input waits {grace_seconds:.0f} s for its run to be created)")
+
+
 def request_problems(req: dict[str, Any]) -> list[str]:
     view = InputRequestView.of(req)
     return key_problems(view.key) + value_problems(view.value)
@@ -175,7 +209,12 @@ class PageWrite:
 
 
 class InboxFull(Exception):
-    """The run's inbox has MAX_PAGES full pages."""
+    """The run's inbox has MAX_PAGES full pages: the first `taken` entries fit (with
+    `writes`, leaving `after`), the rest do not."""
+
+    def __init__(self, message: str, writes: list["PageWrite"], after: PageState, taken: int) -> None:
+        super().__init__(message)
+        self.writes, self.after, self.taken = writes, after, taken
 
 
 def entry_bytes(entry: dict[str, Any]) -> int:
@@ -186,15 +225,17 @@ def plan(state: PageState, entries: Sequence[dict[str, Any]]) -> tuple[list[Page
     """The writes that append `entries` (in order) to the inbox whose last page is
     `state`, and the state after them. A page that cannot take the next entry is sealed
     (a write of its own, before the next page is created), so a reader that sees a sealed
-    page knows every entry of it. Raises InboxFull when the last page is full."""
+    page knows every entry of it. Raises InboxFull when the last page is full before
+    every entry is in (it carries the writes of those that fit)."""
     writes: list[PageWrite] = []
     cur = PageState(**vars(state))
     write: PageWrite | None = None
-    for entry in entries:
+    for taken, entry in enumerate(entries):
         size = entry_bytes(entry)
         if cur.entries + 1 > PAGE_MAX_ENTRIES or (cur.entries and cur.bytes + size > PAGE_MAX_BYTES):
             if cur.index + 1 >= MAX_PAGES:
-                raise InboxFull(f"the inbox has {MAX_PAGES} full pages")
+                raise InboxFull(f"inbox: full ({MAX_PAGES} pages of at most {PAGE_MAX_ENTRIES} inputs or "
+                                f"{PAGE_MAX_BYTES // 1024} KiB each); no more inputs are taken", writes, cur, taken)
             writes.append(PageWrite(cur.index, seal=True, last_revision=cur.last_revision, bytes=cur.bytes))
             cur = PageState(index=cur.index + 1)
             write = None
@@ -308,11 +349,21 @@ def receiving(status: dict[str, Any], key_prefix: str, type_name: str, schema: d
     return out
 
 
+def inbox_full(now_iso: str) -> dict[str, Any]:
+    """`status.inbox` once the run's inbox is full: the one write the operator makes to
+    the FlowRun about inputs, so that senders who may read the run are refused at the door."""
+    return {"full": True, "pages": MAX_PAGES, "entries": MAX_PAGES * PAGE_MAX_ENTRIES, "since": now_iso}
+
+
 def door_problems(status: dict[str, Any], key: str, value: Any) -> list[str]:
-    """Why a run that publishes what it waits for would not take this input (a value that
-    does not fit the schema of that key prefix); empty when it fits or nothing is known.
-    Inputs of other key prefixes are not judged: they wait for their own receive_input."""
+    """Why the run would not take this input: its inbox is full (`status.inbox.full`), or
+    it publishes what it waits for and the value does not fit the schema of that key
+    prefix; empty when it fits or nothing is known. Inputs of other key prefixes are not
+    judged by the schema: they wait for their own receive_input."""
     from .inputs import input_errors
+    if (status.get("inbox") or {}).get("full"):
+        return [f"inbox: full ({MAX_PAGES} pages of at most {PAGE_MAX_ENTRIES} inputs or "
+                f"{PAGE_MAX_BYTES // 1024} KiB each); no more inputs are taken"]
     current = status.get("receiving") or {}
     prefix = current.get("keyPrefix")
     if not prefix or not key.startswith(str(prefix)) or not current.get("inputSchema"):

@@ -74,6 +74,7 @@ class Parts:
     notifications: Notifications | None
     inputs: InputQueue
     election: asyncio.Task[None] | None = None
+    sweeper: asyncio.Task[None] | None = None
 
     @classmethod
     def make(cls, settings: Settings) -> Parts:
@@ -85,7 +86,8 @@ class Parts:
         leader = Leadership(settings)
         queue = WorkQueue(reconciler, settings, cache, acting=leader.acting,
                           look_at=notifications.look_at if notifications is not None else None)
-        inputs = InputQueue(Deliveries(kube), cache, leader.acting)
+        inputs = InputQueue(Deliveries(kube), cache, leader.acting, orphan_seconds=settings.input_orphan_seconds,
+                            instance=settings.instance)
 
         async def on_gain() -> None:
             inputs.deliver_waiting()
@@ -155,6 +157,7 @@ def start(settings: kopf.OperatorSettings, **_: Any) -> None:
 async def elect(**_: Any) -> None:
     """Start the leader election beside kopf (it runs until the operator stops)."""
     parts().election = asyncio.get_running_loop().create_task(parts().leader.run())
+    parts().sweeper = asyncio.get_running_loop().create_task(parts().inputs.sweeping())
 
 
 @kopf.on.cleanup()
@@ -163,6 +166,8 @@ async def resign(**_: Any) -> None:
         return
     if _parts.election is not None:
         _parts.election.cancel()
+    if _parts.sweeper is not None:
+        _parts.sweeper.cancel()
     await _parts.leader.release()
 
 
@@ -215,13 +220,15 @@ async def pod_changed(type: str | None, body: kopf.Body, labels: dict[str, str],
 
 
 @kopf.on.event(GROUP, VERSION, INPUT_PLURAL)  # type: ignore[arg-type]
-async def input_sent(type: str | None, namespace: str, labels: dict[str, str], **_: Any) -> None:
+async def input_sent(type: str | None, namespace: str, labels: dict[str, str], meta: kopf.Meta,
+                     **_: Any) -> None:
     """An input was sent (or found at start): deliver the pending inputs of its run
     (controller/inbox.py). Every instance sees every input; each delivers only to its
     own runs (those in its cache)."""
     target = labels.get(LABEL_RUN, "")
     if type != "DELETED" and target:
-        parts().inputs.sent(namespace, target)
+        version = str(meta.get("resourceVersion") or "")
+        parts().inputs.sent(namespace, target, int(version) if version.isdigit() else 0)
 
 
 async def notifier_changed(type: str | None, body: kopf.Body, **_: Any) -> None:

@@ -56,6 +56,8 @@ class Settings:
     termination_grace_seconds: int = 10
     # Safety-net resync of live runs in case a watch event was missed (seconds).
     resync_seconds: float = 60.0
+    # How long an input to a FlowRun that does not exist waits for it (contract/run_inputs.py).
+    input_orphan_seconds: float = 600.0
     # Admission webhook: served when a port is set. `webhook_host` is the name or IP the
     # API server uses to reach it (in the certificate); `webhook_cert_dir` holds
     # tls.crt, tls.key and ca.crt (else a self-signed set is made at start-up);
@@ -129,6 +131,7 @@ class Settings:
             job_retry_seconds=_float("FLOWRUN_JOB_RETRY_SECONDS", cls.job_retry_seconds),
             termination_grace_seconds=_int("FLOWRUN_TERMINATION_GRACE_SECONDS", cls.termination_grace_seconds),
             resync_seconds=_float("FLOWRUN_RESYNC_SECONDS", cls.resync_seconds),
+            input_orphan_seconds=_float("FLOWRUN_INPUT_ORPHAN_SECONDS", cls.input_orphan_seconds),
             webhook_port=int(_env("FLOWRUN_WEBHOOK_PORT", "0") or 0),
             webhook_addr=_env("FLOWRUN_WEBHOOK_ADDR", cls.webhook_addr),
             webhook_host=_env("FLOWRUN_WEBHOOK_HOST", ""),

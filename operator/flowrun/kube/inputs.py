@@ -29,10 +29,17 @@ class InputCalls(FlowRunCalls):
         except HTTPError as exc:
             raise api_error(exc) from None
 
-    def list_inputs(self, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
+    def list_inputs(self, namespace: str, selector: str | None = None,
+                    not_older_than: str | None = None) -> list[dict[str, Any]]:
+        """The send requests matching `selector`. With `not_older_than` (a resourceVersion
+        a watch brought), the API server answers from its watch cache once that has
+        caught up with it: a snapshot as complete as a quorum read up to that revision,
+        without asking etcd for its current revision first."""
+        query: dict[str, str | None] = {"labelSelector": selector}
+        if not_older_than:
+            query.update(resourceVersion=not_older_than, resourceVersionMatch="NotOlderThan")
         try:
-            got = self.rest.request("GET", self._plural_path(INPUT_PLURAL, namespace),
-                                    query={"labelSelector": selector})
+            got = self.rest.request("GET", self._plural_path(INPUT_PLURAL, namespace), query=query)
         except HTTPError as exc:
             raise api_error(exc) from None
         return list(got.get("items", []))

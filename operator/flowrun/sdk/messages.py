@@ -207,6 +207,7 @@ class GetInputHandler(Generic[R]):
         self._namespace = namespace
         self._position = 0
         self._run: _Run | None = None
+        self._schema: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -236,9 +237,10 @@ class GetInputHandler(Generic[R]):
         ctx = current_run()
         if ctx is None or ctx.live is None or ctx.live.name != run.name or ctx.live.namespace != run.namespace:
             return
-        schema = self.run_input_cls.model_json_schema()
+        if self._schema is None:  # made once per handler, not each time the loop waits again
+            self._schema = self.run_input_cls.model_json_schema()
         name = getattr(self.run_input_cls, "__type_name__", "") or self.run_input_cls.__name__
-        ctx.live.receiving(self.key_prefix, name, schema, description_of(self.run_input_cls))
+        ctx.live.receiving(self.key_prefix, name, self._schema, description_of(self.run_input_cls))
 
     def _next(self) -> Any:
         with self._lock:

@@ -87,9 +87,42 @@ def test_pages_are_bounded_by_bytes_too():
 
 def test_the_inbox_is_bounded():
     full = ri.PageState(index=ri.MAX_PAGES - 1, entries=ri.PAGE_MAX_ENTRIES, exists=True)
-    with pytest.raises(ri.InboxFull):
+    with pytest.raises(ri.InboxFull) as caught:
         ri.plan(full, entries(1))
+    assert caught.value.taken == 0 and caught.value.writes == []
+    assert "full" in str(caught.value) and str(ri.MAX_PAGES) in str(caught.value)
     assert len(ri.page_names("r")) == ri.MAX_PAGES
+
+
+def test_at_the_bound_those_that_fit_go_in_and_only_the_rest_are_refused():
+    last = ri.PageState(index=ri.MAX_PAGES - 1, entries=ri.PAGE_MAX_ENTRIES - 2, bytes=10, last_revision=7,
+                        exists=True)
+    with pytest.raises(ri.InboxFull) as caught:
+        ri.plan(last, entries(5, start=8))
+    full = caught.value
+    assert full.taken == 2, "the two that fit are delivered, not refused with the rest"
+    assert [(w.index, len(w.entries), w.last_revision) for w in full.writes] == [(ri.MAX_PAGES - 1, 2, 9)]
+    assert full.after.entries == ri.PAGE_MAX_ENTRIES and full.after.last_revision == 9
+
+
+def test_a_full_inbox_is_refused_at_the_door():
+    status = {"inbox": ri.inbox_full("2026-01-01T00:00:00Z")}
+    (why,) = ri.door_problems(status, "strautomaticruninput-auto-1", {"value": "x"})
+    assert why.startswith("inbox: full") and str(ri.MAX_PAGES) in why
+    assert ri.door_problems({"inbox": {"full": False}}, "strautomaticruninput-auto-1", {"value": "x"}) == []
+
+
+def test_inputs_to_a_missing_run_wait_out_the_grace_then_are_dropped():
+    from datetime import datetime, timezone
+    young, old, undated = req("young", 3), req("old", 2), req("undated", 1)
+    young["metadata"]["creationTimestamp"] = "2026-01-01T00:09:00Z"
+    old["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    del undated["metadata"]["creationTimestamp"]
+    now = datetime(2026, 1, 1, 0, 10, tzinfo=timezone.utc)
+    assert [r["metadata"]["name"] for r in ri.orphans([young, old, undated], now, 300)] == ["old", "undated"]
+    assert ri.orphans([young, old], now, 3600) == []
+    message = ri.orphan_message(old, "ns", 300)
+    assert "FlowRun r does not exist in namespace ns" in message and "alice" in message and "300 s" in message
 
 
 def test_page_patch_is_guarded_by_the_mark():
