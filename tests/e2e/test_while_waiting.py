@@ -14,7 +14,7 @@ import yaml
 
 from cluster import kubectl, wait_for
 from cluster.cli import flowrun, ok
-from cluster.flowruns import apply, flowrun_manifest, get_fr, names, patch_fr, wait_phase
+from cluster.flowruns import apply, flowrun_manifest, get_fr, labelled, names, patch_fr, wait_phase
 from cluster.harness import REPO
 from flowrun.contract.status import parse_timestamp
 
@@ -230,3 +230,53 @@ def test_until_a_time_a_person_may_resume_earlier(operator, namespace):
     assert fr["status"]["result"] == "continued"
     assert not any(a[0] == "continued" for a in actions(fr)) and ("resumed", "pause-1", "operator") not in actions(fr)
     assert not (fr["status"].get("pause") or {}).get("until"), "it no longer waits for that time"
+
+
+# ---- escalation --------------------------------------------------------------------------
+
+PEOPLE = {"carol": ["finance"], "alice": ["finance"], "eve": ["sales"]}
+
+
+def as_person(namespace: str, who: str, *args: str, input: str | None = None):
+    return kubectl(f"--as={who}", *[f"--as-group={g}" for g in PEOPLE[who]], *args, namespace=namespace,
+                   check=False, input=input)
+
+
+def answer(namespace: str, who: str, name: str):
+    body = json.dumps({"spec": {"state": "Running", "input": {"ok": True}}})
+    return as_person(namespace, who, "patch", "fr", name, "--type", "merge", "-p", body)
+
+
+def test_escalation_lets_a_second_group_answer_and_approvals_given_still_count(operator, namespace):
+    """Two of finance must approve carol's run; alice does, then nobody else of finance
+    for 15 s: the run escalates (Escalated Event, history by the operator, once) and eve
+    of sales, refused before, now gives the second approval: the run completes with
+    alice's and eve's approvals."""
+    kubectl("create", "role", "people", "--verb=get,list,watch,create,patch,update,resume",
+            "--resource=flowruns.flowrun.io", namespace=namespace)
+    kubectl("create", "rolebinding", "people", "--role=people", "--group=finance", "--group=sales",
+            namespace=namespace)
+    wait_for(lambda: as_person(namespace, "eve", "auth", "can-i", "patch", "flowruns.flowrun.io").returncode == 0,
+             timeout=30, what="the people's rights to take effect")
+    manifest = labelled(flowrun_manifest("esc", "testflows.waiting:escalating", parameters={"escalate_after": 15}))
+    out = as_person(namespace, "carol", "create", "-f", "-", input=manifest)
+    assert out.returncode == 0, out.stderr
+    fr = wait_phase(namespace, "esc", "Paused")
+    assert fr["status"]["pause"]["approval"]["escalateTo"] == ["group:sales"]
+    out = answer(namespace, "eve", "esc")
+    assert out.returncode != 0 and "only group:finance may resume pause-1" in out.stderr, out.stderr
+    assert answer(namespace, "alice", "esc").returncode == 0
+    wait_for(lambda: (get_fr(namespace, "esc")["status"]["pause"]["approval"].get("approvals") or []),
+             timeout=30, what="alice's approval to be counted")
+    fr = wait_for(lambda: (cur := get_fr(namespace, "esc"))["status"]["pause"]["approval"].get("escalated") and cur,
+                  timeout=60, what="the pause to escalate")
+    assert [a["by"] for a in fr["status"]["pause"]["approval"]["approvals"]] == ["alice"]
+    assert "group:sales may answer it too" in fr["status"]["message"]
+    assert answer(namespace, "eve", "esc").returncode == 0
+    fr = wait_phase(namespace, "esc", "Completed", "Failed", timeout=120)
+    assert fr["status"]["result"] is True
+    assert [h["by"] for h in fr["status"]["history"] if h["action"] == "escalated"] == ["operator"]
+    assert [h["by"] for h in fr["status"]["history"] if h["action"] == "approved"] == ["alice", "eve"]
+    events = json.loads(kubectl("get", "events", "-o", "json", "--field-selector", "involvedObject.name=esc",
+                                namespace=namespace).stdout)["items"]
+    assert sum(1 for e in events if e["reason"] == "Escalated") == 1

@@ -55,15 +55,26 @@ def _rule(approval: Approval | Mapping[str, Any]) -> Approval:
     return Approval.of(approval) or Approval((), 1, bool(approval.get("allowCreator")), (), approval)
 
 
-def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: bool = False) -> dict[str, Any] | None:
-    """The `approval` of a PauseRequest, or None when anyone who may patch may resume."""
+def request(approvers: Sequence[str] | None, approvals: int = 1, allow_creator: bool = False,
+            escalate_after: int | None = None, escalate_to: Sequence[str] | None = None) -> dict[str, Any] | None:
+    """The `approval` of a PauseRequest, or None when anyone who may patch may resume.
+    `escalate_after` seconds without a quorum let `escalate_to` answer too."""
     approvers = [str(a).strip() for a in approvers or [] if str(a).strip()]
+    escalation = [str(a).strip() for a in escalate_to or [] if str(a).strip()]
     if approvals < 1:
         raise ValueError("approvals must be at least 1")
+    if (escalate_after is None) != (not escalation):
+        raise ValueError("escalate_after and escalate_to go together: after that many seconds without "
+                         "the approvals needed, the people in escalate_to may answer too")
+    if escalation and (not approvers or int(escalate_after or 0) < 1):
+        raise ValueError("escalation needs approvers= (whom it adds to) and escalate_after of at least 1 second")
     if not approvers and approvals == 1:
         return None
-    return {"approvers": approvers, "required": int(approvals), "allowCreator": bool(allow_creator),
-            "approvals": []}
+    rule: dict[str, Any] = {"approvers": approvers, "required": int(approvals), "allowCreator": bool(allow_creator),
+                            "approvals": []}
+    if escalation:
+        rule.update(escalateAfterSeconds=int(escalate_after or 0), escalateTo=escalation)
+    return rule
 
 
 def may_approve(approval: Approval | Mapping[str, Any], user: str, groups: Sequence[str]) -> bool:
@@ -175,7 +186,16 @@ def recorded(obj: Mapping[str, Any] | RunView) -> dict[str, Any]:
         value = json.loads(text) if text else {}
     except ValueError:
         return {}
-    return value if isinstance(value, dict) else {}
+    # Only the exact form the webhook writes: the records policy (chart,
+    # admission-policy-records.yaml) reads the record as text, so a record that parses to
+    # something else than it reads (escaped keys, duplicate keys, spaces) counts for nothing.
+    if not isinstance(value, dict) or _compact(value) != text:
+        return {}
+    return value
+
+
+def _compact(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
 
 
 def verified(obj: Mapping[str, Any] | RunView, pause: PauseView | Mapping[str, Any] | None, keys: KeyRing,
@@ -250,9 +270,8 @@ def webhook_approve(old: Mapping[str, Any], new: Mapping[str, Any], pause: Mappi
         entry["sig"] = sign(keys, run, view, entry)
         entries.append(entry)
         given.add(user)
-    patch: dict[str, Any] = {"metadata": {"annotations": {ANNOTATION_APPROVALS: json.dumps(
-        {"key": view.key, "uid": run.uid, "generation": view.generation, "entries": entries},
-        separators=(",", ":"))}}}
+    patch: dict[str, Any] = {"metadata": {"annotations": {ANNOTATION_APPROVALS: _compact(
+        {"key": view.key, "uid": run.uid, "generation": view.generation, "entries": entries})}}}
     if len(given) < approval.required:
         patch["spec"] = {"state": run.state.value, "input": run.input}
     return "", patch

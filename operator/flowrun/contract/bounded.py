@@ -17,7 +17,7 @@ OTHER = "other"
 
 HISTORY_ACTIONS: frozenset[str] = frozenset({
     "created", "created-suspended", "started", "paused", "suspended", "resumed", "completed",
-    "cancelled", "approved", "failed", "retrying", "timed-out", "continued", "resume-rejected", "pod-lost",
+    "cancelled", "approved", "failed", "retrying", "timed-out", "continued", "escalated", "resume-rejected", "pod-lost",
     "blocked", OTHER,
 })
 PHASES: frozenset[str] = frozenset({"Pending", "Running", "Paused", "Suspended", "Completed", "Failed",

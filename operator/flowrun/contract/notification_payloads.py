@@ -21,7 +21,7 @@ from .status import clip, timestamp
 
 _TYPE_SUFFIX = {"Paused": "paused", "Suspended": "suspended", "AwaitingInput": "awaiting-input",
                 "Failed": "failed", "Cancelled": "cancelled", "Completed": "completed",
-                "DeadlineNear": "deadline-near"}
+                "DeadlineNear": "deadline-near", "Escalated": "escalated"}
 
 
 def event_type(event: str) -> str:
@@ -72,7 +72,7 @@ def payload(obj: Mapping[str, Any], delivery: Delivery, *, ui_base_url: str = ""
         "flow": run.flow, "phase": run.phase.value if run.phase else None, "message": run.message,
     }
     pause = run.pause
-    if delivery.kind in ("pause", "DeadlineNear") and pause is not None:
+    if delivery.kind in ("pause", "DeadlineNear", "Escalated") and pause is not None:
         rule = pause.approval
         data["pause"] = {
             "key": pause.key, "kind": pause.kind.value if pause.kind else None,
@@ -98,6 +98,8 @@ def _headline(data: Mapping[str, Any]) -> str:
         "Paused": f"FlowRun {run} is paused at {pause.get('key')}",
         "Suspended": f"FlowRun {run} is suspended at {pause.get('key')}",
         "DeadlineNear": f"FlowRun {run}: the pause {pause.get('key')} ends at {pause.get('deadline')}",
+        "Escalated": f"FlowRun {run}: nobody answered {pause.get('key')} in time; now "
+                     f"{', '.join(pause.get('approvers') or [])} may",
         "Failed": f"FlowRun {run} failed",
         "Cancelled": f"FlowRun {run} was cancelled",
         "Completed": f"FlowRun {run} completed",

@@ -40,7 +40,7 @@ ANNOTATION_NOTIFIER_APPROVAL = "flowrun.io/notifier-approval"
 
 PAUSE_EVENTS = ("AwaitingInput", "Paused", "Suspended")  # most specific first
 END_EVENTS = ("Failed", "Cancelled", "Completed")
-EVENTS = (*PAUSE_EVENTS, *END_EVENTS, "DeadlineNear")
+EVENTS = (*PAUSE_EVENTS, *END_EVENTS, "DeadlineNear", "Escalated")
 SINKS = ("webhook", "slack", "cloudevents")
 DEFAULT_DEADLINE_NEAR_SECONDS = 600
 MAX_RECORDS = 64
@@ -134,6 +134,8 @@ def occurrences(obj: Mapping[str, Any] | RunView, now: datetime,
         deadline = pause.deadline
         if deadline is not None and deadline - timedelta(seconds=near_seconds) <= now < deadline:
             out.append(("DeadlineNear", pause.key, frozenset({"DeadlineNear"})))
+        if pause.approval is not None and pause.approval.escalated:  # once per pause: its own id
+            out.append(("Escalated", pause.key, frozenset({"Escalated"})))
     if run.phase is not None and run.phase.value in END_EVENTS:
         out.append((run.phase.value, "", frozenset({run.phase.value})))
     return out

@@ -419,6 +419,7 @@ _EVENT_REASONS = {
     "retrying": ("FlowRetrying", "Warning"),
     "timed-out": ("TimedOut", "Warning"),
     "continued": ("Continued", "Normal"),
+    "escalated": ("Escalated", "Normal"),
     "resume-rejected": ("ResumeRejected", "Warning"),
     "pod-lost": ("PodLost", "Warning"),
     "blocked": ("Blocked", "Warning"),

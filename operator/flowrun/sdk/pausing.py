@@ -148,7 +148,8 @@ def pause_flow_run(wait_for_input: None = None, timeout: int = DEFAULT_PAUSE_TIM
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
                    approvals: int = 1, allow_creator: bool = False,
                    notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
-                   until: datetime | float | None = None) -> None: ...
+                   until: datetime | float | None = None, escalate_after: int | None = None,
+                   escalate_to: Sequence[str] | None = None) -> None: ...
 
 
 @overload
@@ -157,7 +158,8 @@ def pause_flow_run(wait_for_input: type[T], timeout: int = DEFAULT_PAUSE_TIMEOUT
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
                    approvals: int = 1, allow_creator: bool = False,
                    notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
-                   until: datetime | float | None = None) -> T: ...
+                   until: datetime | float | None = None, escalate_after: int | None = None,
+                   escalate_to: Sequence[str] | None = None) -> T: ...
 
 
 def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIMEOUT,
@@ -165,7 +167,8 @@ def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIME
                    suspend_after: int | None = None, approvers: Sequence[str] | None = None,
                    approvals: int = 1, allow_creator: bool = False,
                    notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
-                   until: datetime | float | None = None) -> Any:
+                   until: datetime | float | None = None, escalate_after: int | None = None,
+                   escalate_to: Sequence[str] | None = None) -> Any:
     """Pause the flow here; the pod stays alive and this call returns when the run is
     resumed (`spec.state: Running`). With `wait_for_input=Model` it returns the Model
     built from the resume's input. After `timeout` seconds without a resume, the run
@@ -187,16 +190,20 @@ def pause_flow_run(wait_for_input: Any = None, timeout: int = DEFAULT_PAUSE_TIME
     Cancelled, saying nobody answered).
 
     `until=`: a datetime, or seconds from now: the run continues by itself at that time
-    (no input; `timeout` is then not used); anyone who may resume it may do so earlier."""
+    (no input; `timeout` is then not used); anyone who may resume it may do so earlier.
+
+    `escalate_after=S, escalate_to=["carol", "group:managers"]` (with `approvers`): after
+    S seconds without the approvals needed, those people may answer too (approvals
+    given still count); the run says so (an `Escalated` Event, history, notification)."""
     if until is not None:
         return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, None, key, suspend_after,
-                      approval_rules.request(approvers, approvals, allow_creator), notify_message,
+                      approval_rules.request(approvers, approvals, allow_creator, escalate_after, escalate_to), notify_message,
                       on_timeout=on_timeout, until=until)
     if timeout is None:
         raise ValueError("pause_flow_run needs a timeout (a paused pod holds resources); "
                          "use suspend_flow_run(timeout=None) to wait without limit")
     return _pause(PauseKind.PAUSE, "pause_flow_run", wait_for_input, timeout, key, suspend_after,
-                  approval_rules.request(approvers, approvals, allow_creator), notify_message, on_timeout=on_timeout)
+                  approval_rules.request(approvers, approvals, allow_creator, escalate_after, escalate_to), notify_message, on_timeout=on_timeout)
 
 
 @overload
@@ -205,7 +212,8 @@ def suspend_flow_run(wait_for_input: None = None, flow_run_id: str | None = None
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
                      approvals: int = 1, allow_creator: bool = False,
                    notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
-                   until: datetime | float | None = None) -> None: ...
+                   until: datetime | float | None = None, escalate_after: int | None = None,
+                   escalate_to: Sequence[str] | None = None) -> None: ...
 
 
 @overload
@@ -214,7 +222,8 @@ def suspend_flow_run(wait_for_input: type[T], flow_run_id: str | None = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
                      approvals: int = 1, allow_creator: bool = False,
                    notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
-                   until: datetime | float | None = None) -> T: ...
+                   until: datetime | float | None = None, escalate_after: int | None = None,
+                   escalate_to: Sequence[str] | None = None) -> T: ...
 
 
 def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
@@ -222,7 +231,8 @@ def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
                      namespace: str | None = None, approvers: Sequence[str] | None = None,
                      approvals: int = 1, allow_creator: bool = False,
                    notify_message: str | None = None, on_timeout: OnTimeoutChoice = "fail",
-                   until: datetime | float | None = None) -> Any:
+                   until: datetime | float | None = None, escalate_after: int | None = None,
+                   escalate_to: Sequence[str] | None = None) -> Any:
     """Suspend: stop the flow and let the operator delete its Job. Resuming starts a
     new Job that runs the flow from the top; finished tasks return cached results and
     this call returns at once (with the resume's input when `wait_for_input` is given).
@@ -234,7 +244,7 @@ def suspend_flow_run(wait_for_input: Any = None, flow_run_id: Any = None,
             _act(str(flow_run_id), namespace, State.SUSPENDED)
         return dual(suspend)
     return _pause(PauseKind.SUSPEND, "suspend_flow_run", wait_for_input, timeout, key,
-                  approval=approval_rules.request(approvers, approvals, allow_creator),
+                  approval=approval_rules.request(approvers, approvals, allow_creator, escalate_after, escalate_to),
                   notify_message=notify_message, on_timeout=on_timeout, until=until)
 
 

@@ -17,6 +17,7 @@ nothing happened: no injected result, no object, the run unchanged.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 import yaml
@@ -212,13 +213,19 @@ def test_approvals_of_a_deleted_run_do_not_count_for_its_successor(operator, nam
              what="the old run and what it owned to go")
     assert as_(ns, "eve", "create", "-f", "-", input=manifest).returncode == 0
     again = wait_phase(ns, "pay", "Paused", timeout=CLAIM_WAIT)
-    # With the webhook bypassed, she writes the old signed approvals and resumes.
+    # With the webhook bypassed, she writes the old signed approvals and resumes: the
+    # API server's records policy refuses the approvals of others outright...
     from cluster.pytest_plugin import SESSION_LABEL
     kubectl("label", "namespace", ns, f"{SESSION_LABEL[0]}-")
     try:
         replay = {"metadata": {"annotations": {"flowrun.io/approvals": signed}},
                   "spec": {"state": "Running", "input": {"ok": False}}}
         out = as_(ns, "eve", "patch", "fr", "pay", "--type", "merge", "-p", json.dumps(replay))
+        assert out.returncode != 0 and "flowrun.io/approvals records who approved a pause" in out.stderr, out
+        assert "flowrun.io/approvals" not in (get_fr(ns, "pay")["metadata"].get("annotations") or {})
+        # ...and her resume alone, without them, is put back by the operator.
+        resume = {"spec": {"state": "Running", "input": {"ok": False}}}
+        out = as_(ns, "eve", "patch", "fr", "pay", "--type", "merge", "-p", json.dumps(resume))
         assert out.returncode == 0, out.stderr
     finally:
         kubectl("label", "namespace", ns, f"{SESSION_LABEL[0]}={SESSION_LABEL[1]}")
@@ -231,6 +238,56 @@ def test_approvals_of_a_deleted_run_do_not_count_for_its_successor(operator, nam
     assert fr["status"]["phase"] == "Paused" and not fr["status"]["pause"]["approval"]["approvals"]
     assert fr["metadata"]["uid"] == again["metadata"]["uid"] and "result" not in fr["status"]
     assert not [h for h in fr["status"]["history"] if h["action"] in ("approved", "resumed")]
+
+
+def test_an_approval_signed_for_someone_else_cannot_be_written_while_the_webhook_is_down(
+        operator, namespace, persona_roles):
+    """Anyone who can reach the webhook's port can obtain a real signature for an approval
+    by anyone (a forged AdmissionReview: test_adv_pod_shaping); here such an entry is made
+    with the session webhook's own key. While the webhook does not answer (the namespace
+    unlabelled: failurePolicy Ignore), eve writes it, and one naming a group she is not in
+    for herself: the API server's records policy refuses both, nothing is written, the
+    run still waits."""
+    from flowrun.contract import approvals
+    from flowrun.contract.signing import digest, single
+    ns = namespace
+    bind(ns, persona_roles, "editor", user="carol")
+    bind(ns, persona_roles, "approver", group="finance")
+    bind(ns, persona_roles, "editor", user="eve")
+    wait_for(lambda: can(ns, "eve", "create"), timeout=30, what="the personas' rights")
+    as_(ns, "carol", "create", "-f", "-", input=labelled(flowrun_manifest("pay", "testflows.approvals:two_finance_approvals")))
+    fr = wait_phase(ns, "pay", "Paused", timeout=CLAIM_WAIT)
+    keys = single((operator.workdir / "webhook-certs" / "tls.key").read_bytes())
+    pause = fr["status"]["pause"]
+
+    def entry(by: str, groups: list[str]) -> dict:
+        e = {"by": by, "groups": groups, "time": "2026-12-02T00:00:00Z", "input": digest({"ok": True})}
+        return {**e, "sig": approvals.sign(keys, fr, pause, e)}
+
+    def record(*entries: dict) -> str:
+        return json.dumps({"key": pause["key"], "uid": fr["metadata"]["uid"], "generation": pause["generation"],
+                           "entries": list(entries)}, separators=(",", ":"), ensure_ascii=False)
+
+    forged = record(entry("alice", ["finance", "system:authenticated"]), entry("bob", ["finance", "system:authenticated"]))
+    # What eve would gain if it were written: both count.
+    assert [e["by"] for e in approvals.verified({**fr, "metadata": {**fr["metadata"], "annotations": {
+        approvals.ANNOTATION_APPROVALS: forged}}}, pause, keys, datetime.now(timezone.utc))] == ["alice", "bob"]
+    from cluster.pytest_plugin import SESSION_LABEL
+    kubectl("label", "namespace", ns, f"{SESSION_LABEL[0]}-")
+    try:
+        for text in (forged, record(entry("eve", ["finance", "system:authenticated"]))):
+            patch = {"metadata": {"annotations": {approvals.ANNOTATION_APPROVALS: text}},
+                     "spec": {"state": "Running", "input": {"ok": True}}}
+            out = as_(ns, "eve", "patch", "fr", "pay", "--type", "merge", "-p", json.dumps(patch),
+                      groups=("system:authenticated",))
+            assert out.returncode != 0, out.stdout
+            assert "flowrun.io/approvals records who approved a pause" in out.stderr and "eve" in out.stderr, out.stderr
+    finally:
+        kubectl("label", "namespace", ns, f"{SESSION_LABEL[0]}={SESSION_LABEL[1]}")
+    now = get_fr(ns, "pay")
+    assert approvals.ANNOTATION_APPROVALS not in (now["metadata"].get("annotations") or {})
+    assert now["spec"]["state"] == "Paused" and now["metadata"]["generation"] == fr["metadata"]["generation"]
+    assert now["status"]["phase"] == "Paused" and not now["status"]["pause"]["approval"]["approvals"]
 
 
 # ---- 4. creator exclusion through a subflow ----------------------------------------------

@@ -27,7 +27,7 @@ def paused(rule, *, state="Paused", generation=2, entries=None, creator="carol",
     annotations = {a.ANNOTATION_CREATED_BY: creator, "flowrun.io/changed-by": "dave",
                    "flowrun.io/changed-by-generation": str(generation)}
     if entries is not None:
-        annotations[a.ANNOTATION_APPROVALS] = json.dumps({"key": "pause-1", "entries": entries})
+        annotations[a.ANNOTATION_APPROVALS] = json.dumps({"key": "pause-1", "entries": entries}, separators=(",", ":"))
     return {"metadata": {"name": "r", "namespace": "ns", "uid": UID, "generation": generation,
                          "annotations": annotations},
             "spec": {"flow": "m:f", "state": state},
@@ -117,6 +117,23 @@ def test_only_approvals_signed_for_this_object_and_pause_count(entry, counted):
     obj = paused(FINANCE2, entries=[entry])
     assert [e["by"] for e in a.verified(obj, obj["status"]["pause"], KEYS, NOW)] == counted
     assert a.verified(obj, obj["status"]["pause"], a.KeyRing(None), NOW) == []
+
+
+@pytest.mark.parametrize("write", [
+    lambda record: json.dumps(record),                                          # spaces
+    lambda record: json.dumps(record, separators=(",", ":")).replace('"by"', '"\\u0062y"'),  # an escaped key
+    lambda record: json.dumps(record, separators=(",", ":")).replace('{"by":"alice"', '{"by":"eve","by":"alice"'),
+], ids=["spaces", "escaped-key", "duplicate-key"])
+def test_a_record_not_in_the_webhooks_exact_form_counts_for_nothing(write):
+    """The chart's records policy reads `flowrun.io/approvals` as text (the API server's
+    CEL has no JSON parser): an entry hidden from it by another spelling of the same JSON
+    (an escaped key, a duplicate key, spaces) must not count either."""
+    good = paused(FINANCE2, entries=[sign(ALICE)])
+    assert [e["by"] for e in a.verified(good, good["status"]["pause"], KEYS, NOW)] == ["alice"]
+    record = json.loads(good["metadata"]["annotations"][a.ANNOTATION_APPROVALS])
+    good["metadata"]["annotations"][a.ANNOTATION_APPROVALS] = write(record)
+    assert a.recorded(good) == {}
+    assert a.verified(good, good["status"]["pause"], KEYS, NOW) == []
 
 
 def test_the_same_person_twice_counts_once_toward_the_quorum():

@@ -23,6 +23,8 @@ def run(state: str = "Running", phase: str = "Running", input: Any = None, pause
 
 
 PAUSED = dict(state="Paused", phase="Paused", pause={"key": "pause-1", "inputSchema": SCHEMA})
+SETTLED = dict(state="Paused", phase="Paused", pause={"key": "pause-1", "inputSchema": SCHEMA, "onTimeout": "resume",
+                                                     "timedOut": {"outcome": "resume", "generation": 1}})
 CHILD = dict(labels={"flowrun.io/parent": "p"}, owners=[{"controller": True, "name": "p"}])
 
 
@@ -34,6 +36,7 @@ CHILD = dict(labels={"flowrun.io/parent": "p"}, owners=[{"controller": True, "na
     (run(state="Suspended", phase="Suspended"), run(state="Paused", phase="Suspended"), Refusal.NOTHING_TO_PAUSE),
     (run(state="Cancelled"), run(state="Running"), Refusal.BEING_CANCELLED),
     (run(**CHILD), run(state="Suspended", **CHILD), Refusal.SUBFLOW_ALONE),
+    (run(**SETTLED), run(**{**SETTLED, "state": "Running", "input": {"name": "M"}}), Refusal.TIMED_OUT),
 ])
 def test_every_review_refusal_carries_its_code(old: Any, new: Any, code: Refusal) -> None:
     errors = review_update(old, new)

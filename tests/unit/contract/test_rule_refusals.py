@@ -53,7 +53,7 @@ def paused(rule: dict[str, Any] | None = FINANCE2, *, entries: list[Any] | None 
     annotations = {a.ANNOTATION_CREATED_BY: creator, "flowrun.io/changed-by": "dave",
                    "flowrun.io/changed-by-generation": str(generation)}
     if entries is not None:
-        annotations[a.ANNOTATION_APPROVALS] = json.dumps({"key": record_key, "entries": entries})
+        annotations[a.ANNOTATION_APPROVALS] = json.dumps({"key": record_key, "entries": entries}, separators=(",", ":"))
     return {"metadata": {"name": "r", "namespace": "ns", "uid": "uid-r", "generation": generation,
                          "annotations": annotations},
             "spec": {"flow": "m:f", "state": state},

@@ -79,6 +79,9 @@ def pause(key="pause-1", kind="Pause", generation=2, schema=None, deadline=600, 
             "timeoutSeconds": 600, "requestedBy": "flow", **extra}
 
 TIMED_OUT = {"outcome": "resume", "time": ts(), "generation": 2}
+ESCALATING = {"approvers": ["alice", "bob"], "required": 2, "allowCreator": False,
+              "approvals": [{"by": "bob", "time": ts(-5)}], "escalateAfterSeconds": 600,
+              "escalateTo": ["carol", "group:managers"]}
 
 JOB1 = JobView(name="r-1", attempt=1, uid="j1")
 POD1 = PodView(name="r-1-x", attempt=1)
@@ -225,6 +228,25 @@ OPERATOR_TABLE = [
     ("until: a suspended run waits with no Job, its time not come",
      run("Suspended", "Suspended", pause=pause(kind="Suspend", deadline=600, onTimeout="resume", until=ts(600))),
      World(), type(None), None),
+    # escalation: a pause short of its approvals for escalate_after (issue 25)
+    ("escalation: after escalate_after without a quorum, escalate_to may answer too (one CAS of the status)",
+     run("Paused", "Paused", job_uid="j1", pause=pause(since=-600, approval=ESCALATING)),
+     World(jobs=(JOB1,), pods=(POD1,)), Write,
+     lambda s: s.status["pause"]["approval"]["escalated"] == ts() and s.spec is None
+     and s.status["pause"]["approval"]["approvals"] == [{"by": "bob", "time": ts(-5)}]
+     and s.status["history"][-1] == {**s.status["history"][-1], "action": "escalated", "by": "operator"}
+     and "carol, group:managers may answer it too" in s.status["message"]),
+    ("escalation: not before its time", run("Paused", "Paused", job_uid="j1", pause=pause(since=-599, approval=ESCALATING)),
+     World(jobs=(JOB1,), pods=(POD1,)), type(None), None),
+    ("escalation: never twice", run("Paused", "Paused", job_uid="j1",
+                                    pause=pause(since=-900, approval={**ESCALATING, "escalated": ts(-300)})),
+     World(jobs=(JOB1,), pods=(POD1,)), type(None), None),
+    ("escalation: not once the quorum is there",
+     run("Paused", "Paused", job_uid="j1", pause=pause(since=-900, approval={**ESCALATING, "required": 1})),
+     World(jobs=(JOB1,), pods=(POD1,)), type(None), None),
+    ("escalation: a suspended pause escalates too",
+     run("Suspended", "Suspended", pause=pause(kind="Suspend", since=-700, approval=ESCALATING)), World(), Write,
+     lambda s: s.status["pause"]["approval"]["escalated"] == ts()),
     ("on_timeout resume before its deadline: nothing yet",
      run("Paused", "Paused", job_uid="j1", pause=pause(deadline=1, onTimeout="resume")),
      World(jobs=(JOB1,), pods=(POD1,)), type(None), None),
@@ -304,6 +326,13 @@ def test_a_refused_job(code, kind, reason):
         progressing = next(c for c in step.status["conditions"] if c["type"] == "Progressing")
         assert progressing["status"] == "False" and progressing["reason"] == reason
         assert step.status["history"][-1]["action"] == "blocked"
+
+
+def test_next_due_includes_an_escalation_until_it_happened():
+    obj = run("Paused", "Paused", pause=pause(since=-10, deadline=3600, approval=ESCALATING))
+    assert next_due(obj, POLICY) == NOW + timedelta(seconds=590)
+    done = run("Paused", "Paused", pause=pause(since=-10, deadline=3600, approval={**ESCALATING, "escalated": ts()}))
+    assert next_due(done, POLICY) == NOW + timedelta(seconds=3600)
 
 
 def test_next_due_of_a_run_suspended_until_a_time_is_that_time():

@@ -86,3 +86,56 @@ def test_until_is_kept_by_a_pause_recorded_again():
     again = PauseRequest("k", PauseKind.PAUSE, None, until=NOW + timedelta(minutes=5)).record(
         NOW + timedelta(minutes=5), 3, first)
     assert again["until"] == again["deadline"] == "2026-11-25T12:00:00Z"
+
+
+# ---- escalation -------------------------------------------------------------------------
+
+from flowrun.contract import approvals  # noqa: E402
+from flowrun.contract import notifications  # noqa: E402
+from flowrun.contract.lifecycle.view import Approval  # noqa: E402
+
+RULE = approvals.request(["group:finance"], 2, escalate_after=600, escalate_to=["carol", "group:managers"])
+
+
+@pytest.mark.parametrize("args,refusal", [
+    ((["alice"],), None),
+    ((["alice"], 1, False, 600, None), "go together"),
+    ((["alice"], 1, False, None, ["carol"]), "go together"),
+    (([], 2, False, 600, ["carol"]), "needs approvers"),
+    ((["alice"], 1, False, 0, ["carol"]), "at least 1 second"),
+])
+def test_what_an_escalation_needs(args, refusal):
+    if refusal is None:
+        approvals.request(*args)
+    else:
+        with pytest.raises(ValueError, match=refusal):
+            approvals.request(*args)
+
+
+def test_escalate_to_may_answer_only_once_escalated_and_approvals_given_still_count():
+    assert RULE == {"approvers": ["group:finance"], "required": 2, "allowCreator": False, "approvals": [],
+                    "escalateAfterSeconds": 600, "escalateTo": ["carol", "group:managers"]}
+    given = {**RULE, "approvals": [{"by": "alice", "groups": ["finance"]}]}
+    before = Approval.of(given)
+    assert before is not None and not approvals.may_approve(before, "carol", [])
+    assert not approvals.may_approve(before, "dan", ["managers"])
+    after = Approval.of({**given, "escalated": "2026-11-25T12:10:00Z"})
+    assert after is not None and approvals.may_approve(after, "carol", []) and approvals.may_approve(after, "dan", ["managers"])
+    assert approvals.may_approve(after, "alice", ["finance"]) and not approvals.may_approve(after, "eve", ["sales"])
+    assert after.given_by == {"alice"} and approvals.count(after) == 1
+    assert approvals.who_may(after) == "group:finance, carol, group:managers"
+
+
+def test_an_escalation_is_one_notification_per_pause():
+    obj = {"metadata": {"name": "r", "namespace": "ns", "uid": "u"}, "spec": {"state": "Paused"},
+           "status": {"phase": "Paused", "pause": {"key": "k", "kind": "Pause", "since": "2026-11-25T12:00:00Z",
+                                                   "approval": {**RULE, "escalated": "2026-11-25T12:10:00Z"}}}}
+    notifier = {"metadata": {"name": "n", "namespace": "ns", "creationTimestamp": "2026-11-25T11:00:00Z"},
+                "spec": {"events": ["Escalated"]}}
+    (delivery,) = notifications.due(obj, notifier, NOW)
+    assert delivery.event == "Escalated" and delivery.key == "k"
+    obj["status"]["notifications"] = [{"notifier": "n", "id": delivery.id}]
+    assert notifications.due(obj, notifier, NOW) == []
+    del obj["status"]["pause"]["approval"]["escalated"]
+    obj["status"]["notifications"] = []
+    assert notifications.due(obj, notifier, NOW) == []

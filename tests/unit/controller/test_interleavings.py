@@ -73,7 +73,9 @@ SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "require
 K1 = PauseRequest("pause-1", PauseKind.PAUSE, 3600, input_schema=SCHEMA)
 K2 = PauseRequest("pause-2", PauseKind.SUSPEND, 3600)
 UNTIL = datetime(2026, 11, 25, 13, 30, 0, tzinfo=timezone.utc)  # K2's time, when it is a suspension until then
-DEFAULT = {"name": "Default"}  # K1's input defaults: what the system resumes it with (on_timeout="resume")
+DEFAULT = {"name": "Default"}
+ESCALATING = {"approvers": ["bob"], "required": 1, "allowCreator": False, "approvals": [],
+              "escalateAfterSeconds": 600, "escalateTo": ["alice"]}  # K1's input defaults: what the system resumes it with (on_timeout="resume")
 MAX_POD_LOSSES = 3
 START = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -194,7 +196,8 @@ class FlowRunInterleavings(RuleBasedStateMachine):
         old = self.run()
         waiting = pending_pause(old)
         if self.person({"state": "Running", "input": {"name": name}}):
-            if waiting and waiting["key"] == "pause-1" and model_check({"name": name}) is None:
+            if waiting and waiting["key"] == "pause-1" and model_check({"name": name}) is None \
+                    and self.k1.approval is None:  # an approval rule: nothing counts here (no signing key)
                 self.accepted.append(("resume", {"name": name}))
             else:
                 self.accepted.append(("other-resume", None))
@@ -227,13 +230,22 @@ class FlowRunInterleavings(RuleBasedStateMachine):
                                          Settings(runner_image="img", max_pod_losses=MAX_POD_LOSSES),
                                          cache=self.cache)
 
+    @initialize(escalates=st.booleans())
+    def k1_names_approvers_and_escalates(self, escalates: bool) -> None:
+        """Half the examples: K1 may be answered by bob only, and after 600 s without his
+        approval by alice too (escalate_after, escalate_to). Without the webhook's signing
+        key here, no approval is ever counted: K1 ends only by its deadline, so the clock
+        actor drives both timers (the escalation, then the deadline)."""
+        if escalates:
+            self.k1 = replace(self.k1, approval=ESCALATING)
+
     @initialize(k1=st.sampled_from(list(OnTimeout)), k2=st.sampled_from([*OnTimeout, "until"]))
     def the_flow_declares_what_its_deadlines_do(self, k1: OnTimeout, k2: OnTimeout | str) -> None:
         """What nobody answering K1 and K2 by their deadlines does (on_timeout): fail the
         run, cancel it, or let the system resume it (K1 with its input's defaults); or K2
         is a suspension until a time (90 minutes after the start: the clock may pass it
         before the flow gets there, then it continues at once)."""
-        self.k1 = replace(K1, on_timeout=k1, timeout_input=DEFAULT if k1 is OnTimeout.RESUME else None)
+        self.k1 = replace(self.k1, on_timeout=k1, timeout_input=DEFAULT if k1 is OnTimeout.RESUME else None)
         self.k2 = replace(K2, until=UNTIL) if k2 == "until" else replace(K2, on_timeout=OnTimeout(k2))
 
     @rule(kind=st.sampled_from(["FlowRun", "Job", "Pod"]))
@@ -501,6 +513,20 @@ class FlowRunInterleavings(RuleBasedStateMachine):
                                                                          and entry is fired[-1]), (entry, status)
             if self._declared(entry["key"]) is OnTimeout.CANCEL:
                 assert status.get("phase") == Phase.CANCELLED.value and entry is fired[-1], status
+
+    @invariant()
+    def a_pause_escalates_once_and_only_after_its_time(self) -> None:
+        status = self.run().get("status") or {}
+        escalated = [h for h in status.get("history") or [] if h.get("action") == "escalated"]
+        assert len(escalated) <= 1 and all(h.get("key") == "pause-1" for h in escalated), escalated
+        if escalated:
+            assert self.k1.approval is not None and escalated[0]["by"] == "operator"
+            since = min(parse_timestamp(h["time"]) for h in status["history"]
+                        if h.get("action") == "paused" and h.get("key") == "pause-1")
+            assert parse_timestamp(escalated[0]["time"]) >= since + timedelta(seconds=600), status["history"]
+        pause = status.get("pause") or {}
+        if pause.get("key") == "pause-1" and (pause.get("approval") or {}).get("escalated"):
+            assert escalated, status
 
     @invariant()
     def an_answer_and_the_deadline_settle_to_one_outcome(self) -> None:

@@ -80,10 +80,22 @@ def idle_suspension_due(run: RunView, policy: Policy) -> datetime | None:
     return pause.since + timedelta(seconds=int(after))
 
 
+def escalation_due(run: RunView) -> datetime | None:
+    """When the pause the run waits at escalates (escalate_after without a quorum), if
+    it still may: once, and only while short of its approvals."""
+    pause = run.pending
+    rule = pause.approval if pause is not None else None
+    if (not run.stopped or pause is None or rule is None or not rule.escalate_after or rule.escalated
+            or pause.since is None or pause.timed_out is not None or approvals.complete(rule)):
+        return None
+    return pause.since + timedelta(seconds=rule.escalate_after)
+
+
 def next_due(obj: Mapping[str, Any], policy: Policy) -> datetime | None:
     """The next moment at which the operator must act on a run by itself."""
     run = RunView.of(obj)
-    times = [t for t in (run.pause_deadline, idle_suspension_due(run, policy)) if t is not None]
+    times = [t for t in (run.pause_deadline, idle_suspension_due(run, policy), escalation_due(run))
+             if t is not None]
     return min(times) if times else None
 
 
@@ -213,6 +225,25 @@ def _see_system_resume_through(s: Situation, pause: PauseView) -> Step | Next:
         return Write(status=end_status(run.status, Phase.FAILED, DEADLINE_EXCEEDED, clip(message, 1024),
                                        action="failed", by=SYSTEM, key=pause.key, now=s.now))
     return Write(spec={"spec": {"state": State.RUNNING.value, "input": None}})
+
+
+def _escalate_unanswered_pause(s: Situation) -> Step | Next:
+    """A pause short of its approvals for escalate_after seconds escalates: the people of
+    escalate_to may answer too (approvals given still count). One compare-and-swap of the
+    status records it (`approval.escalated`), so it happens once, whoever restarts."""
+    due = escalation_due(s.run)
+    if due is None or due > s.now:
+        return NEXT
+    pause = s.run.pending
+    assert pause is not None and pause.approval is not None
+    rule = pause.approval
+    message = (f"Nobody of {', '.join(a for a in rule.approvers if a not in rule.escalate_to)} gave the "
+               f"{rule.required} approval(s) of {pause.key} within {rule.escalate_after} s: "
+               f"{', '.join(rule.escalate_to)} may answer it too")
+    return Write(status={"pause": {**pause.doc, "approval": {**rule.doc, "escalated": timestamp(s.now)}},
+                         "message": clip(message, 1024),
+                         "history": history_patch(s.run.status, "escalated", by=SYSTEM, key=pause.key,
+                                                  message=message, when=s.now)})
 
 
 def _count_approvals(s: Situation) -> Step | Next:
@@ -368,6 +399,7 @@ RULES: tuple[Rule, ...] = (
     Rule("a finished run is only tidied up", _tidy_finished_run),
     Rule("a cancelled run ends", _end_cancelled_run),
     Rule("a pause nobody answered by its deadline ends as it declared", _settle_past_deadline),
+    Rule("a pause short of its approvals for escalate_after escalates", _escalate_unanswered_pause),
     Rule("approvals are counted before any resume", _count_approvals),
     Rule("a suspension asked for is recorded", _record_suspension),
     Rule("a suspended run runs nothing until a resume starts the next attempt", _while_suspended),

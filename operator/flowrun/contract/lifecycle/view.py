@@ -46,6 +46,11 @@ class Approval:
     allow_creator: bool
     given: tuple[Mapping[str, Any], ...]  # counted approvals: {by, groups, time}
     doc: Mapping[str, Any]  # as stored
+    # escalate_after / escalate_to: who may answer too once the operator escalated it
+    # (`escalated`: when; then they are among `approvers`).
+    escalate_after: int | None = None
+    escalate_to: tuple[str, ...] = ()
+    escalated: str = ""
 
     @classmethod
     def of(cls, value: Any) -> Approval | None:
@@ -55,8 +60,13 @@ class Approval:
         required = int(doc.get("required") or 1)
         if not doc or not (approvers or required > 1):
             return None
+        escalate_to = tuple(str(a) for a in doc.get("escalateTo") or [])
+        escalated = str(doc.get("escalated") or "")
+        if escalated:
+            approvers = approvers + tuple(a for a in escalate_to if a not in approvers)
         return cls(approvers, required, bool(doc.get("allowCreator")),
-                   tuple(_doc(g) for g in doc.get("approvals") or []), doc)
+                   tuple(_doc(g) for g in doc.get("approvals") or []), doc,
+                   _int_or_none(doc.get("escalateAfterSeconds")) or None, escalate_to, escalated)
 
     @property
     def given_by(self) -> frozenset[str]:

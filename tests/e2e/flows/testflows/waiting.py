@@ -47,3 +47,15 @@ def until_a_time(seconds: float = 20, suspend: bool = False) -> str:
     wait = suspend_flow_run if suspend else pause_flow_run
     wait(until=seconds)
     return "continued"
+
+
+class Payment(RunInput):
+    ok: bool
+
+
+@flow
+def escalating(escalate_after: int = 15) -> bool:
+    """Two of finance must approve; after `escalate_after` seconds, sales may too."""
+    answer = pause_flow_run(wait_for_input=Payment, timeout=600, approvers=["group:finance"], approvals=2,
+                            escalate_after=escalate_after, escalate_to=["group:sales"])
+    return answer.ok
