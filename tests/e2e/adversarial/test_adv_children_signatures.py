@@ -245,9 +245,9 @@ def test_an_approval_signed_for_someone_else_cannot_be_written_while_the_webhook
     """Anyone who can reach the webhook's port can obtain a real signature for an approval
     by anyone (a forged AdmissionReview: test_adv_pod_shaping); here such an entry is made
     with the session webhook's own key. While the webhook does not answer (the namespace
-    unlabelled: failurePolicy Ignore), eve writes it, and one naming a group she is not in
-    for herself: the API server's records policy refuses both, nothing is written, the
-    run still waits."""
+    unlabelled: failurePolicy Ignore), eve writes it, one for herself naming a group she is
+    not in, and one for herself with her real groups (the pause does not name her): the
+    API server's records policy refuses each, nothing is written, the run still waits."""
     from flowrun.contract import approvals
     from flowrun.contract.signing import digest, single
     ns = namespace
@@ -275,7 +275,10 @@ def test_an_approval_signed_for_someone_else_cannot_be_written_while_the_webhook
     from cluster.pytest_plugin import SESSION_LABEL
     kubectl("label", "namespace", ns, f"{SESSION_LABEL[0]}-")
     try:
-        for text in (forged, record(entry("eve", ["finance", "system:authenticated"]))):
+        # someone else's; her own naming a group she is not in; her own with her real
+        # groups (the pause names only group:finance)
+        for text in (forged, record(entry("eve", ["finance", "system:authenticated"])),
+                     record(entry("eve", ["system:authenticated"]))):
             patch = {"metadata": {"annotations": {approvals.ANNOTATION_APPROVALS: text}},
                      "spec": {"state": "Running", "input": {"ok": True}}}
             out = as_(ns, "eve", "patch", "fr", "pay", "--type", "merge", "-p", json.dumps(patch),
