@@ -75,6 +75,12 @@ mutation: venv ## mutation score of contract/ (mutmut; MODULES=contract/approval
 	@$(PY) -c 'import mutmut' 2>/dev/null || $(PIP) install --quiet -e '.[mutation]'
 	@$(PY) tests/mutation/run.py --modules '$(MODULES)' --examples $(MUTATION_EXAMPLES) --jobs $(MUTATION_JOBS) --work '$(MUTATION_WORK)'
 
+# After writing tests for the survivors: check only those again (the work directory keeps
+# the source as it was staged), then the report merges every work directory named.
+.PHONY: mutation-survivors
+mutation-survivors: venv ## check again only the survivors in MUTATION_WORK (space-separated dirs), with the tests as they are now
+	@$(PY) tests/mutation/run.py --survivors --examples $(MUTATION_EXAMPLES) --jobs $(MUTATION_JOBS) --work '$(MUTATION_WORK)'
+
 # The interleavings property test at many examples, once, to hunt flaky failures (a
 # failure is a bug of the code or of the test's model: fix it, never retry it).
 INTERLEAVINGS ?= 20000

@@ -14,6 +14,7 @@ Usage (the Makefile passes its variables through):
     python tests/mutation/run.py [--modules "contract/approvals.py contract/lifecycle/*"]
                                  [--examples 50] [--jobs 2] [--work .out/mutation/work]
     python tests/mutation/run.py --report-only --work ".out/mutation/a .out/mutation/b"
+    python tests/mutation/run.py --survivors --work ".out/mutation/a"   # after new tests
 Writes .out/mutation/report.md (score per module and in total, every survivor with its
 diff, the run time; the runs of several work directories merged) and prints mutmut's
 progress as it goes. docs/testing.md says when
@@ -37,10 +38,11 @@ OUT = ROOT / ".out" / "mutation"
 WORK = OUT / "work"  # --work names another (two runs side by side, or runs merged in one report)
 PACKAGE = ROOT / "operator" / "flowrun"
 
-# The unit tests that decide on contract/ rules: its own tables, the webhook's and the
-# reconciler's, the SDK's and the interleavings (at FLOWRUN_INTERLEAVINGS examples).
+# The fast unit tests that decide on contract/ rules: its own tables, the webhook's and the
+# reconciler's, the SDK's, the runner's, the CLI's and the UI's (which test the plans of
+# lifecycle/people.py), and the interleavings (at FLOWRUN_INTERLEAVINGS examples).
 TESTS = ["tests/unit/contract", "tests/unit/controller", "tests/unit/sdk", "tests/unit/runner",
-         "tests/unit/cli"]
+         "tests/unit/cli", "tests/unit/ui"]
 
 PYPROJECT = """\
 [tool.pytest.ini_options]
@@ -66,12 +68,49 @@ def stage(modules: list[str], tests: list[str], work: Path) -> None:
         shutil.rmtree(work)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
     shutil.copytree(PACKAGE, work / "src" / "flowrun", ignore=ignore)
-    shutil.copytree(ROOT / "tests", work / "tests",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "e2e", "mutation", ".hypothesis"))
+    copy_tests(work)
     for extra in ("examples", "charts", "crds", "runner-image"):  # some tests read them
         shutil.copytree(ROOT / extra, work / extra, ignore=ignore)
     only = [f"src/flowrun/{m}" for m in modules]
     (work / "pyproject.toml").write_text(PYPROJECT.format(only=json.dumps(only), tests=json.dumps(tests)))
+
+
+def copy_tests(work: Path) -> None:
+    """The tree's tests/ (without e2e/) into the work directory, replacing what is there."""
+    if (work / "tests").exists():
+        shutil.rmtree(work / "tests")
+    shutil.copytree(ROOT / "tests", work / "tests",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "e2e", "mutation", ".hypothesis"))
+    # checks the UI's vendored files against operator/flowrun/ui/static, which the src layout
+    # moves; it reaches no rule of contract/
+    (work / "tests" / "unit" / "ui" / "test_static.py").unlink(missing_ok=True)
+
+
+def rerun_survivors(work: Path, jobs: int, examples: int) -> None:
+    """After new tests: check again only the mutants that survived in `work`, with the
+    tree's source and tests as they are now (mutmut keeps the results of the functions
+    that did not change and forgets those of the ones that did: those are then `not
+    checked`). Recorded in run.json."""
+    names = sorted(n for n, status in results(work).items() if status in ("survived", "no tests"))
+    if not names:
+        print(f"==> no survivors in {work.relative_to(ROOT)}")
+        return
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    shutil.rmtree(work / "src" / "flowrun")
+    shutil.copytree(PACKAGE, work / "src" / "flowrun", ignore=ignore)
+    copy_tests(work)
+    print(f"==> {len(names)} survivors of {work.relative_to(ROOT)} again, with the tests as they are now", flush=True)
+    env = {**os.environ, "FLOWRUN_INTERLEAVINGS": str(examples), "PYTHONDONTWRITEBYTECODE": "1"}
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *names], cwd=work, env=env,
+                   stdout=subprocess.DEVNULL)
+    info = json.loads((work / "run.json").read_text()) if (work / "run.json").exists() else {}
+    info.setdefault("reruns", []).append({
+        "command": f"make mutation-survivors MUTATION_WORK='{work.relative_to(ROOT)}' MUTATION_EXAMPLES={examples} "
+                   f"MUTATION_JOBS={jobs}",
+        "mutants": len(names), "seconds": round(time.monotonic() - started),
+        "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    (work / "run.json").write_text(json.dumps(info))
 
 
 def module_of(mutant: str) -> str:
@@ -124,6 +163,9 @@ def report(found: dict[str, tuple[str, Path]], runs: list[dict[str, object]]) ->
                      f"(FLOWRUN_INTERLEAVINGS={run['examples']}, hypothesis seed 0), "
                      f"{float(str(run['seconds'])) / 60:.1f} min on {os.cpu_count()} cores, {run['jobs']} workers, "
                      f"finished {run['finished']}")
+        for again in run.get("reruns") or []:  # type: ignore[attr-defined]
+            lines.append(f"  - then `{again['command']}`: its {again['mutants']} survivors checked again with the "
+                         f"tests of then, {float(again['seconds']) / 60:.1f} min, finished {again['finished']}")
     lines += ["", "| module | mutants | killed | survived | no tests | other | score |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     total: Counter[str] = Counter()
@@ -169,9 +211,14 @@ def main() -> int:
                         help="the work directory; with --report-only, several (space-separated) merge in one report")
     parser.add_argument("--report-only", action="store_true",
                         help="write the report again from earlier runs (e.g. after `mutmut run NAME` in a work dir)")
+    parser.add_argument("--survivors", action="store_true",
+                        help="check again only the survivors of the --work directories, with the tests as they are now")
     args = parser.parse_args()
     works = [ROOT / w for w in args.work.split()]
-    if not args.report_only:
+    if args.survivors:
+        for work in works:
+            rerun_survivors(work, args.jobs, args.examples)
+    elif not args.report_only:
         if len(works) != 1:
             parser.error("one --work directory for a run")
         work = works[0]

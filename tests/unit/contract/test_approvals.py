@@ -268,3 +268,133 @@ def test_what_waits_for_me():
     assert names(People("eve", ["sales"])) == ["open"]
     assert names(People("alice", ["finance"], verbs_on=True)) == ["pay"], "no resume verb on open"
     assert names(People("alice", ["finance"], may_patch=())) == []
+
+
+def test_the_root_record_is_signed_over_exactly_the_childs_namespace_name_user_and_root_run():
+    """`{"user","run","sig"}` compact, signed over ["root-created-by", namespace, name,
+    user, root run]: an operator of another version verifies the same record."""
+    import hashlib
+    import hmac
+    from flowrun.contract.signing import canonical, single
+    secret = b"r" * 32
+    child_ = {"metadata": {"namespace": "ns", "name": "p-0f1e2d3c-k"}}
+    mac = hmac.new(secret, canonical(["root-created-by", "ns", "p-0f1e2d3c-k", "carol", "root"]),
+                   hashlib.sha256).hexdigest()
+    assert a.root_record(single(secret, kid="k1"), child_, "carol", "root") == (
+        '{"user":"carol","run":"root","sig":"k1:' + mac + '"}')
+    bare = hmac.new(secret, canonical(["root-created-by", "", "", "carol", "root"]), hashlib.sha256).hexdigest()
+    assert json.loads(a.root_record(single(secret, kid="k1"), {}, "carol", "root"))["sig"] == "k1:" + bare
+
+
+def test_no_approval_rule_counts_zero_approvals():
+    assert a.count(None) == 0 and a.complete(None)
+
+
+def _subflow(claimed: dict | None):
+    child = paused(FINANCE2, creator="system:serviceaccount:ns:root-runner")
+    child["metadata"]["name"] = "root-1234abcd-sub-1"
+    if claimed is not None:
+        child["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = json.dumps(claimed)
+    return child
+
+
+def test_may_answer_now_for_the_ui_buttons():
+    """Whether the UI offers a person the buttons of a pause: a listed approver who is not
+    the creator and has not approved yet; anyone without a rule; nobody when the run is
+    not stopped at a pause."""
+    assert a.may_answer_now(paused(FINANCE2), "alice", ["finance"])
+    assert not a.may_answer_now(paused(FINANCE2), "eve", [])
+    assert not a.may_answer_now(paused(FINANCE2), "carol", ["finance"]), "the creator"
+    assert not a.may_answer_now(paused(FINANCE2, creator=""), "alice", ["finance"]), "creator unknown"
+    given = [{"by": "alice", "groups": ["finance"], "time": "t1", "sig": "x"}]
+    assert not a.may_answer_now(paused(FINANCE2, status_approvals=given), "alice", ["finance"]), "counted already"
+    assert a.may_answer_now(paused(FINANCE2, status_approvals=given), "bob", ["finance"])
+    no_rule = paused(FINANCE2)
+    no_rule["status"]["pause"].pop("approval")
+    assert a.may_answer_now(no_rule, "anyone", [])
+    assert not a.may_answer_now(paused(FINANCE2, phase="Running"), "alice", ["finance"])
+
+
+def test_may_answer_now_of_a_subflow_names_its_roots_creator_as_claimed():
+    """A subflow's creator is its parent's pod: the person excluded is the root run's
+    creator its record claims (display only: the webhook checks the signature); with no
+    claim, nobody is known, so nobody may."""
+    claim = {"user": "carol", "run": "root", "sig": "unchecked"}
+    assert a.may_answer_now(_subflow(claim), "alice", ["finance"])
+    assert not a.may_answer_now(_subflow(claim), "carol", ["finance"])
+    assert not a.may_answer_now(_subflow(None), "alice", ["finance"])
+    assert not a.may_answer_now(_subflow({"user": "carol"}), "carol", ["finance"])
+    assert a.may_answer_now(_subflow({"user": "carol"}), "alice", ["finance"])
+
+
+def test_a_verified_approval_keeps_who_when_and_the_input_it_vouches_for():
+    """What counts is recorded without its signature but with the input's digest, so the
+    resume can be checked against the input each approver sent."""
+    want = digest({"ok": True})
+    entry = {"by": "alice", "groups": ["finance"], "time": "t1", "input": want}
+    obj = paused(FINANCE2, entries=[sign(entry)])
+    assert a.verified(obj, obj["status"]["pause"], KEYS, NOW) == [entry]
+
+
+def test_the_runner_holds_a_resume_whose_input_is_not_the_approved_one():
+    """Approvals vouch for the input their approvers sent: a resume carrying another
+    input is held (the operator puts it back), saying so; the approved input proceeds."""
+    approved = [{"by": "alice", "input": digest({"ok": True})}, {"by": "bob", "input": digest({"ok": True})}]
+    obj = paused(FINANCE2, state="Running", generation=3, status_approvals=approved)
+    req = PauseRequest("pause-1", PauseKind.PAUSE, 3600, approval=FINANCE2)
+    obj["spec"]["input"] = {"ok": False}
+    step = runner_pause(obj, 1, req, PauseMemo(), NOW, check=lambda d: None, stored=lambda k: (False, None))
+    assert step == Hold("the input is not the one approved (the operator puts the resume back)")
+    obj["spec"]["input"] = {"ok": True}
+    step = runner_pause(obj, 1, req, PauseMemo(), NOW, check=lambda d: None, stored=lambda k: (False, None))
+    assert not isinstance(step, Hold)
+
+
+def test_counted_approvals_are_on_record_one_entry_each_after_the_earlier_history():
+    """Each newly counted approval adds an `approved` entry by its approver at the pause's
+    key, saying which of how many it is, with the groups it was given under; earlier
+    history is kept and the message says how many are in."""
+    earlier = {"time": "2026-11-25T11:00:00Z", "action": "paused", "by": "runner", "key": "pause-1", "seq": 1}
+    obj = paused(FINANCE2, entries=[sign({"by": "alice", "groups": ["finance"], "time": "t1"}),
+                                    sign({"by": "bob", "groups": ["finance", "ops"], "time": "t2"})])
+    obj["status"]["history"] = [earlier]
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+    assert isinstance(step, Write)
+    t = "2026-11-25T12:00:00Z"
+    assert step.status["history"] == [
+        earlier,
+        {"time": t, "action": "approved", "by": "alice", "key": "pause-1", "seq": 2, "message": "approval 1 of 2",
+         "groups": ["finance"]},
+        {"time": t, "action": "approved", "by": "bob", "key": "pause-1", "seq": 3, "message": "approval 2 of 2",
+         "groups": ["finance", "ops"]}]
+    assert step.status["message"] == "Waiting at pause-1: 2 of 2 approvals"
+
+
+def test_a_resume_short_of_the_quorum_is_put_back_on_record():
+    """The whole answer to a resume made before the quorum: spec.state back to the phase
+    (Paused, or Suspended for a suspension), the exact message, the generation judged and
+    a `resume-rejected` entry as the person's (approvals missing)."""
+    for phase, back in (("Paused", "Paused"), ("Suspended", "Suspended")):
+        obj = paused(FINANCE2, state="Running", generation=3, phase=phase, status_approvals=[{"by": "alice"}])
+        step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+        assert isinstance(step, Write) and step.spec == {"spec": {"state": back}}
+        assert step.status["message"] == (
+            "Resume of pause-1 not counted: it needs 2 approvals by group:finance, 1 given (a change made without "
+            "the admission webhook cannot be attributed)")
+        assert step.status["pause"]["rejectedGeneration"] == 3 and step.status["pause"]["key"] == "pause-1"
+        assert step.status["history"][-1] == {"time": "2026-11-25T12:00:00Z", "action": "resume-rejected",
+                                              "by": "dave", "key": "pause-1", "seq": 1,
+                                              "message": "approvals missing"}
+
+
+def test_a_resume_with_another_input_than_approved_is_put_back_saying_so():
+    approved = [{"by": "alice", "input": digest({"ok": True})}, {"by": "bob", "input": digest({"ok": True})}]
+    obj = paused(FINANCE2, state="Running", generation=3, status_approvals=approved)
+    obj["spec"]["input"] = {"ok": False}
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+    assert isinstance(step, Write) and step.spec == {"spec": {"state": "Paused"}}
+    assert step.status["message"].startswith("Resume of pause-1 not counted: ")
+    assert "approvals by" not in step.status["message"]
+    obj["spec"]["input"] = {"ok": True}
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+    assert not (isinstance(step, Write) and step.spec == {"spec": {"state": "Paused"}})

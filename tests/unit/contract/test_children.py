@@ -42,3 +42,35 @@ def test_names_carry_the_parents_uid_and_fit():
 def test_only_a_proper_child_is_a_child(obj, ok):
     assert is_child_of(obj, PARENT) is ok
     assert (child_errors(obj, PARENT) == []) is ok
+
+
+def test_a_child_name_of_exactly_52_characters_is_kept_one_more_is_hashed():
+    """MAX_NAME is inclusive: `<prefix><key>` of 52 characters is the name as it is (a
+    person can read the key); 53 becomes the prefix and a hash of the key, 52 long."""
+    import hashlib
+    prefix = child_prefix("parent", UID)
+    fits = "k" * (MAX_NAME - len(prefix))
+    assert child_name("parent", UID, fits) == prefix + fits
+    over = fits + "k"
+    assert child_name("parent", UID, over) == prefix + hashlib.sha256(over.encode()).hexdigest()[:MAX_NAME - len(prefix)]
+    assert len(child_name("parent", UID, over)) == MAX_NAME
+
+
+def test_the_origin_refusals_in_full():
+    """A FlowRun labelled as a run's child but not made by that run's pod: the refusal
+    says who made it, or that nobody was recorded, and what happens to it."""
+    from flowrun.contract.identities import origin_refusal
+    def claimed(created_by=None):
+        meta = {"name": "c", "namespace": "ns", "labels": {"flowrun.io/parent": "p"}}
+        if created_by is not None:
+            meta["annotations"] = {"flowrun.io/created-by": created_by}
+        return {"metadata": meta}
+    assert origin_refusal(claimed("system:serviceaccount:ns:p-runner")) == ""
+    assert origin_refusal(claimed("mallory")) == (
+        "not created by the pod of run p but by mallory: only a run's own pod starts its subflows, so this one is "
+        "not started and its parent receives nothing from it")
+    assert origin_refusal(claimed()) == (
+        "not created by the pod of run p as far as the API server recorded (no flowrun.io/created-by: made while "
+        "the admission webhook was unreachable?): it is not started and its parent receives nothing from it; "
+        "delete it and let its parent create it again")
+    assert origin_refusal({"metadata": {"name": "c"}}) == ""

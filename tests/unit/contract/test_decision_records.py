@@ -287,3 +287,27 @@ def test_without_a_schema_the_flows_model_is_not_asked():
     step = runner_pause(obj, 1, req, PauseMemo(), NOW, check=lambda d: "never asked",
                         stored=lambda k: (False, None))
     assert isinstance(step, Write) and step.status["phase"] == "Running"
+
+
+def test_a_conflicting_object_fails_the_run_on_record():
+    """An object of the run's name it does not own: the run fails with reason Conflict and
+    the message naming the object, recorded by the operator at the decision's time; a
+    run that is new or finished is left alone."""
+    from flowrun.contract.lifecycle.attempts import job_conflict
+    step = job_conflict(run("Running"), "ServiceAccount r-runner already exists", NOW)
+    assert isinstance(step, Write) and step.spec is None
+    want = {"phase": "Failed", "reason": "Conflict", "message": "ServiceAccount r-runner already exists",
+            "completionTime": T}
+    assert {k: step.status.get(k) for k in want} == want
+    assert step.status["history"] == [*EARLIER, entry("failed", "operator",
+                                                      message="ServiceAccount r-runner already exists")]
+    stamped_now(step.status)
+    assert job_conflict(run("Completed"), "x", NOW) == Wait("finished")
+    fresh = run()
+    fresh["status"].pop("phase")
+    assert job_conflict(fresh, "x", NOW) == Wait("finished")
+
+
+def test_a_completed_run_records_no_result_unless_one_was_given():
+    step = runner_finished(run(), 1, failed=False, message="done", now=NOW)
+    assert isinstance(step, Write) and "result" not in step.status

@@ -49,3 +49,34 @@ def test_a_loopback_receiver_allowed_by_name():
 def test_parse_errors_name_the_range():
     with pytest.raises(ValueError, match="'10.0.0.0/33'"):
         parse_networks("10.0.0.0/8,10.0.0.0/33")
+
+
+@pytest.mark.parametrize("ip, says", [
+    ("127.0.0.1%eth0", "in 127.0.0.0/8 (loopback, link-local, unspecified or multicast)"),
+    ("127.0.0.1%a%b", "in 127.0.0.0/8 (loopback, link-local, unspecified or multicast)"),
+    ("fe80::1%", "in fe80::/10 (loopback, link-local, unspecified or multicast)"),
+    ("not-an-ip", "not an IP address"),
+    ("10.96.0.1", "an address of the Kubernetes API server"),
+])
+def test_an_address_is_judged_without_its_zone_and_the_reason_is_exact(ip, says):
+    """Everything after the first `%` (an interface zone) is not part of the address: a
+    loopback address with a zone is still loopback."""
+    assert refusal(DEFAULT, ip, 80) == says
+
+
+def test_parsing_skips_empty_items_and_takes_host_bits_as_their_range():
+    assert parse_networks("10.0.0.1/8, ,192.168.0.0/16,") == parse_networks(["10.0.0.0/8", "192.168.0.0/16"])
+    assert [str(n) for n in parse_networks(["10.0.0.1/8", ""])] == ["10.0.0.0/8"]
+
+
+@pytest.mark.parametrize("allow, ip, says", [
+    (["0.0.0.0/0"], "8.8.8.8", "outside notifications.egress.allow"),  # "everything" names nothing
+    (["0.0.0.0/1"], "8.8.8.8", None),
+    (["127.0.0.0/8"], "127.0.0.1", None),  # the built-in range named as a whole
+    (["0.0.0.0/1", "10.1.2.3/32"], "127.0.0.1", "in 127.0.0.0/8 (loopback, link-local, unspecified or multicast)"),
+])
+def test_an_allow_list_lifts_a_builtin_refusal_only_with_a_range_as_narrow_that_holds_the_address(allow, ip, says):
+    """A built-in refusal is lifted only by an allowed range that contains the address
+    and is at least as narrow as the built-in range; a narrow range elsewhere lifts
+    nothing, and 0.0.0.0/0 does not count as naming anything."""
+    assert refusal(EgressPolicy(allow=parse_networks(allow)), ip, 80) == says

@@ -48,3 +48,13 @@ def test_each_instance_has_a_finalizer_of_its_own():
     qualified = re.compile(r"flowrun\.io/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
     assert all(qualified.fullmatch(n) for n in names), names
     assert instances.finalizer("x" * 63) == instances.finalizer("x" * 63)  # stable across restarts
+
+
+def test_an_instance_id_is_kept_readable_up_to_63_characters_after_the_slash():
+    """The part after `flowrun.io/` may have 63 characters: `operator-` and an id of 54
+    characters is kept as it is; one more and the id is hashed to 16 hex digits."""
+    import hashlib
+    assert instances.finalizer("a" * 54) == "flowrun.io/operator-" + "a" * 54
+    longer = "a" * 55
+    assert instances.finalizer(longer) == "flowrun.io/operator-" + hashlib.sha256(longer.encode()).hexdigest()[:16]
+    assert instances.finalizer("a b") == "flowrun.io/operator-" + hashlib.sha256(b"a b").hexdigest()[:16]

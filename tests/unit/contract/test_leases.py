@@ -80,3 +80,54 @@ def test_names_and_timings():
     assert leases.lease_name("") == "flowrun-operator" and leases.lease_name("blue") == "flowrun-operator-blue"
     with pytest.raises(ValueError):
         Timings(lease_duration=5, renew_deadline=5, retry_period=1)
+
+
+def test_the_renew_deadline_is_inclusive():
+    """A leader exactly renew_deadline after its last renewal started still acts; just
+    past it, it stops; with no renewal at all it never acts."""
+    seen = Observed(renewed_at=10.0)
+    assert not leases.must_stop(seen, 10.0 + T.renew_deadline, T)
+    assert leases.must_stop(seen, 10.0 + T.renew_deadline + 0.001, T)
+    assert leases.must_stop(Observed(), 0.0, T)
+
+
+def test_a_new_lease_in_full():
+    """The Lease a replica creates: labelled as the operator's leader lease (the chart's
+    RBAC and `kubectl get lease -l` find it), no resourceVersion (a create), the holder,
+    duration, renew and acquire times, no transition yet."""
+    assert leases.lease_body("ns", "flowrun-operator", "a", T, "now", None) == {
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "flowrun-operator", "namespace": "ns",
+                     "labels": {"app.kubernetes.io/managed-by": "flowrun-operator", "flowrun.io/lease": "leader"}},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 8, "renewTime": "now", "acquireTime": "now",
+                 "leaseTransitions": 0}}
+
+
+def test_a_released_lease_keeps_everything_but_its_holder():
+    current = lease("a", renew="t5", transitions=4, rv="9")
+    assert leases.released(current) == {
+        "metadata": {"name": "l", "namespace": "ns", "resourceVersion": "9"},
+        "spec": {"holderIdentity": "", "renewTime": "t5", "leaseTransitions": 4}}
+    assert leases.released({"metadata": {}}) == {"metadata": {}, "spec": {"holderIdentity": ""}}
+    assert current["spec"]["holderIdentity"] == "a", "the lease read is not changed"
+
+
+def test_a_holder_is_waited_out_for_exactly_the_lease_duration():
+    """Unchanged for exactly lease_duration: still stand by; just past it: take it."""
+    held = lease("b")
+    seen = leases.observe(Observed(), held, 100.0)
+    assert leases.decide(held, "a", seen, 100.0 + T.lease_duration, T, leading=False) is Action.STAND_BY
+    assert leases.decide(held, "a", seen, 100.0 + T.lease_duration + 0.001, T, leading=False) is Action.ACQUIRE
+
+
+def test_a_lease_record_is_holder_renew_time_and_transitions():
+    assert leases.record_of(lease("a", renew="t0", transitions=3)) == ("a", "t0", 3)
+    assert leases.record_of({"spec": {"holderIdentity": None}}) == ("", None, 0)
+    assert leases.record_of({}) == ("", None, 0) and leases.record_of(None) is None
+
+
+@pytest.mark.parametrize("retry, renew, duration", [(0, 5, 8), (5, 5, 8), (1, 8, 8)])
+def test_timings_must_be_strictly_ordered(retry, renew, duration):
+    with pytest.raises(ValueError) as info:
+        Timings(lease_duration=duration, renew_deadline=renew, retry_period=retry)
+    assert str(info.value) == "lease timings must satisfy 0 < retry period < renew deadline < lease duration"

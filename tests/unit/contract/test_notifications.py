@@ -317,3 +317,347 @@ def test_pause_flow_run_hands_the_note_to_the_run(monkeypatch):
     pausing.pause_flow_run(timeout=5, notify_message="look")
     pausing.suspend_flow_run(notify_message="later")
     assert seen == {"pause_flow_run": "look", "suspend_flow_run": "later"}
+
+
+@pytest.mark.parametrize("extra, clipped", [(0, False), (1, True)])
+def test_a_slack_section_text_is_clipped_at_2900_bytes(extra, clipped):
+    """Slack refuses a section text over 3,000 characters: the run's message is sent whole
+    up to 2,900 bytes and cut (marked "...") one byte past."""
+    obj = run()
+    (d,) = n.due(obj, notifier(), T0)
+    data = payloads.payload(obj, d)
+    data["message"] = "m" * (2900 + extra)
+    section = payloads.slack_message(data)["blocks"][1]["text"]["text"]
+    assert section == ("m" * 2897 + "..." if clipped else "m" * 2900)
+
+
+def test_secret_names_skip_a_reference_without_a_name():
+    """Only named Secret references are read (and checked by the webhook): an empty
+    or nameless reference names nothing."""
+    hook = notifier()
+    hook["spec"]["sink"]["signingSecretRef"] = {"key": "k"}
+    assert n.secret_names(hook) == ["s"]
+    hook["spec"]["sink"]["urlSecretRef"] = {}
+    assert n.secret_names(hook) == []
+
+
+def test_the_slack_message_of_a_pause_is_exactly_these_blocks():
+    """The whole Block Kit message for a pause awaiting input, block by block: a header
+    with the headline, the message with flow, phase, deadline and approvers, the flow's
+    note, the description, the expected input (required ones said so), the resume
+    command, and a button to the run in the UI."""
+    data = {"event": "AwaitingInput", "run": "pay", "namespace": "fin", "flow": "f:pay", "phase": "Paused",
+            "message": "waiting", "resumeCommand": "flowrun resume pay -n fin --input amount=<amount>",
+            "url": "https://ui/runs/fin/pay",
+            "pause": {"key": "pause-1", "deadline": "2026-11-26T13:00:00Z", "approvers": ["alice", "group:fin"],
+                      "notifyMessage": "Invoice 42", "description": "Approve **it**",
+                      "inputFields": [{"name": "amount", "type": "integer", "required": True},
+                                      {"name": "note", "type": "string", "required": False}]}}
+    md = lambda text: {"type": "mrkdwn", "text": text}  # noqa: E731
+    assert payloads.slack_message(data) == {
+        "text": "FlowRun fin/pay waits for input at pause-1",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "FlowRun fin/pay waits for input at pause-1",
+                                        "emoji": True}},
+            {"type": "section", "text": md("waiting"),
+             "fields": [md("*Flow*\n`f:pay`"), md("*Phase*\nPaused"), md("*Deadline*\n2026-11-26T13:00:00Z"),
+                        md("*Approvers*\nalice, group:fin")]},
+            {"type": "section", "text": md("Invoice 42")},
+            {"type": "section", "text": md("Approve **it**")},
+            {"type": "section", "text": md("*Expected input*\n• `amount` (integer, required)\n• `note` (string)")},
+            {"type": "context", "elements": [md("`flowrun resume pay -n fin --input amount=<amount>`")]},
+            {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open the run"},
+                                              "url": "https://ui/runs/fin/pay", "action_id": "open-run",
+                                              "style": "primary"}]},
+        ]}
+
+
+def test_the_slack_message_of_an_end_says_the_headline_with_flow_and_phase_only():
+    """An end without a message: the section says the headline; no deadline, approvers,
+    note, input, command or button."""
+    data = {"event": "Failed", "run": "pay", "namespace": "fin", "flow": "f:pay", "phase": "Failed", "message": ""}
+    assert payloads.slack_message(data)["blocks"][1:] == [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "FlowRun fin/pay failed"},
+         "fields": [{"type": "mrkdwn", "text": "*Flow*\n`f:pay`"}, {"type": "mrkdwn", "text": "*Phase*\nFailed"}]}]
+
+
+def test_slack_fields_header_and_input_list_are_bounded():
+    """Slack's limits: a header of at most 150 bytes, each field at most 1,900 (Slack
+    allows 2,000), at most 20 expected input lines."""
+    long = "x" * 3000
+    data = {"event": "Paused", "run": "r" * 200, "namespace": "fin", "flow": long, "phase": long, "message": "m",
+            "pause": {"key": "k", "deadline": long, "approvers": [long],
+                      "inputFields": [{"name": f"f{i}", "type": "string", "required": False} for i in range(25)]}}
+    blocks = payloads.slack_message(data)["blocks"]
+    header = blocks[0]["text"]["text"]
+    assert len(header.encode()) == 150 and header.endswith("...")
+    assert [len(f["text"].encode()) for f in blocks[1]["fields"]] == [1900] * 4
+    lines = blocks[2]["text"]["text"].split("\n")
+    assert lines[0] == "*Expected input*" and len(lines) == 21 and lines[-1] == "• `f19` (string)"
+
+
+def test_retries_stop_at_the_hour_inclusive():
+    """A retry that falls exactly RETRY_FOR_SECONDS after the first failure is still
+    made; one a second later is not."""
+    last = T0 + timedelta(seconds=n.RETRY_FOR_SECONDS - 1)
+    assert n.retry_at(T0, 1, last) == T0 + timedelta(seconds=n.RETRY_FOR_SECONDS)
+    assert n.retry_at(T0, 1, last + timedelta(seconds=1)) is None
+
+
+def test_next_due_is_none_without_a_stopped_pause_or_a_deadline_and_only_for_covering_notifiers():
+    """The operator looks again for a DeadlineNear only of a run stopped at a pause with a
+    deadline, for a notifier that lists DeadlineNear AND covers the run, and only when
+    that moment is still to come (strictly later than now)."""
+    deadline = T0 + timedelta(seconds=100)
+    hook = notifier(events=["DeadlineNear"], near=30)
+    assert n.next_due(run("Running"), [hook], T0) is None
+    assert n.next_due(run("Completed"), [hook], T0) is None
+    no_deadline = run(deadline=deadline)
+    no_deadline["status"]["pause"].pop("deadline")
+    assert n.next_due(no_deadline, [hook], T0) is None
+    elsewhere = notifier(events=["DeadlineNear"], near=30)
+    elsewhere["metadata"]["namespace"] = "other"
+    assert n.next_due(run(deadline=deadline), [elsewhere], T0) is None
+    assert n.next_due(run(deadline=deadline), [notifier(events=["Paused"], near=30)], T0) is None
+    at = deadline - timedelta(seconds=30)
+    assert n.next_due(run(deadline=deadline), [hook], at - timedelta(seconds=1)) == at
+    assert n.next_due(run(deadline=deadline), [hook], at) is None
+
+
+@pytest.mark.parametrize("url, says", [
+    ("http://[::1", "the URL in the Secret is not a valid URL"),
+    ("ftp://example.com/x", "the URL in the Secret must start with http:// or https://"),
+    ("https:///path", "the URL in the Secret has no host"),
+    ("https://hooks.example.com/T0/B0/secret", ""),
+])
+def test_check_url_says_exactly_what_is_wrong(url, says):
+    assert n.check_url(url) == says
+
+
+def test_the_notifier_approval_is_an_hmac_over_exactly_its_namespace_name_and_secret_references():
+    """The webhook's stamp on a notifier is `<kid>:<hmac>` over the canonical JSON of
+    ["notifier", namespace, name, [[url Secret, key], [signing Secret, key]]] (a missing
+    reference as ["", ""]): an operator of another version, or the webhook before a
+    restart, computes the same stamp, and a stamp of another kind of record never passes."""
+    import hashlib
+    import hmac
+    from flowrun.contract.signing import canonical, single
+    secret = b"k" * 32
+    hook = notifier()
+    hook["spec"]["sink"]["signingSecretRef"] = {"name": "sig", "key": "whsec"}
+    want = hmac.new(secret, canonical(["notifier", "fin", "hook", [["s", "url"], ["sig", "whsec"]]]),
+                    hashlib.sha256).hexdigest()
+    assert n.approval(single(secret, kid="k1"), hook) == f"k1:{want}"
+    bare = {"spec": {"sink": {}}}
+    empty = hmac.new(secret, canonical(["notifier", "", "", [["", ""], ["", ""]]]), hashlib.sha256).hexdigest()
+    assert n.approval(single(secret, kid="k1"), bare) == f"k1:{empty}"
+    assert n.approval(single(secret, kid="k1"), {}) == f"k1:{empty}"
+
+
+@pytest.mark.parametrize("event, headline", [
+    ("AwaitingInput", "FlowRun fin/pay waits for input at pause-1"),
+    ("Paused", "FlowRun fin/pay is paused at pause-1"),
+    ("Suspended", "FlowRun fin/pay is suspended at pause-1"),
+    ("DeadlineNear", "FlowRun fin/pay: the pause pause-1 ends at 2026-11-26T13:00:00Z"),
+    ("Failed", "FlowRun fin/pay failed"),
+    ("Cancelled", "FlowRun fin/pay was cancelled"),
+    ("Completed", "FlowRun fin/pay completed"),
+])
+def test_each_event_has_its_headline(event, headline):
+    """The first line a person reads (Slack's text and header): the run, what happened,
+    and for a pause its key (and deadline)."""
+    data = {"event": event, "run": "pay", "namespace": "fin",
+            "pause": {"key": "pause-1", "deadline": "2026-11-26T13:00:00Z"}}
+    assert payloads.slack_message(data)["text"] == headline
+
+
+def test_the_expected_input_names_each_fields_type_from_the_schema():
+    """A field's type as a person reads it: its `type`, `object` for a reference to a
+    model, the alternatives joined by `/` (an untyped one as `?`), else `any`."""
+    schema = {"properties": {"a": {"type": "string"}, "b": {"$ref": "#/$defs/B"}, "c": {"allOf": [{}]},
+                             "d": {"anyOf": [{"type": "integer"}, {"type": "null"}, {}]}, "e": {}, "f": None},
+              "required": ["a"]}
+    assert [(f["name"], f["type"], f["required"]) for f in payloads.input_fields(schema)] == [
+        ("a", "string", True), ("b", "object", False), ("c", "object", False), ("d", "integer/null/?", False),
+        ("e", "any", False), ("f", "any", False)]
+
+
+def test_a_webhook_request_is_exactly_compact_sorted_json_with_the_standard_headers():
+    """The body is signed byte for byte, so it is one canonical text: compact, keys
+    sorted, the event's type and the time of `when` (not of the send). The headers are
+    exactly the Standard Webhooks ones (lower-case, as the specification writes them)."""
+    when = datetime(2020, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    data = {"z": 1, "event": "Completed", "a": [1, 2]}
+    headers, body = payloads.webhook_request(data, msg_id="msg_1", when=when, signing_secret=None)
+    assert body == (b'{"data":{"a":[1,2],"event":"Completed","z":1},"timestamp":"2020-01-02T03:04:05Z",'
+                    b'"type":"io.flowrun.run.completed"}')
+    assert headers == {"content-type": "application/json", "webhook-id": "msg_1",
+                       "webhook-timestamp": str(int(when.timestamp()))}
+    signed, _ = payloads.request("webhook", data, msg_id="msg_1", when=when, signing_secret=SECRET)
+    assert set(signed) == {"content-type", "webhook-id", "webhook-timestamp", "webhook-signature"}
+    with pytest.raises(ValueError) as info:
+        payloads.webhook_request(data, msg_id="msg_1", when=when, signing_secret="whsec_")
+    assert str(info.value) == "the signing secret is not a Standard Webhooks secret (whsec_<base64>)"
+    with pytest.raises(ValueError, match="^unknown sink type 'pager'$"):
+        payloads.request("pager", data, msg_id="x", when=when)
+
+
+@pytest.mark.parametrize("status, outcome", [(199, "failed"), (200, "delivered"), (299, "delivered"),
+                                             (300, "failed"), (None, "failed")])
+def test_only_a_2xx_answer_is_a_delivery(status, outcome):
+    assert n.classify(status) == outcome
+
+
+def test_the_notifier_ready_condition_in_full():
+    """Ready's condition is exactly type, status, reason, the message (clipped at 1,024
+    bytes) and the transition time."""
+    got = n.notifier_status({}, ready=False, reason="SecretMissing", message="x" * 2000, now=T0)
+    assert got == {"conditions": [{"type": "Ready", "status": "False", "reason": "SecretMissing",
+                                   "message": "x" * 1021 + "...", "lastTransitionTime": ts(T0)}]}
+
+
+def test_a_notifier_stamped_with_a_retired_key_is_approved_within_its_grace_only():
+    """The stamp verifies at the time asked: a key retired with a grace period vouches for
+    the notifiers it stamped until then, not after."""
+    from flowrun.contract.signing import KeyRing, SigningKey
+    old = SigningKey("k1", b"1" * 32)
+    hook = notifier()
+    hook["metadata"]["annotations"] = {n.ANNOTATION_NOTIFIER_APPROVAL: n.approval(KeyRing(old), hook)}
+    rotated = KeyRing(SigningKey("k2", b"2" * 32), (SigningKey("k1", b"1" * 32, T0),))
+    assert n.approved(rotated, hook, T0 - timedelta(seconds=1))
+    assert not n.approved(rotated, hook, T0)
+
+
+def test_last_error_is_rewritten_only_when_more_than_its_time_changed():
+    """The same error again (only its time differs) writes nothing; another message does."""
+    current = {"conditions": [{"type": "Ready", "status": "False", "reason": "R", "message": "m",
+                               "lastTransitionTime": ts(T0)}],
+               "lastError": {"message": "HTTP 500", "time": "t0"}}
+    same = n.notifier_status(current, ready=False, reason="R", message="m", now=T0 + timedelta(1),
+                             error={"message": "HTTP 500", "time": "t1"})
+    assert same is None
+    other = n.notifier_status(current, ready=False, reason="R", message="m", now=T0 + timedelta(1),
+                              error={"message": "HTTP 502", "time": "t1"})
+    assert other == {"lastError": {"message": "HTTP 502", "time": "t1"}}
+    first = n.notifier_status({"conditions": current["conditions"]}, ready=False, reason="R", message="m",
+                              now=T0, error={"message": "HTTP 500", "time": "t1"})
+    assert first == {"lastError": {"message": "HTTP 500", "time": "t1"}}
+
+
+def test_a_delivery_id_is_msg_and_32_hex_digits_of_the_occurrence():
+    """Receivers deduplicate by this id across operator versions: `msg_` and the first 32
+    hex digits of sha256(uid NUL key NUL kind)."""
+    import hashlib
+    assert n.delivery_id("uid-1", "pause-1", "pause") == "msg_" + hashlib.sha256(
+        b"uid-1\0pause-1\0pause").hexdigest()[:32]
+
+
+def test_the_payload_of_a_pause_in_full():
+    """Every field a receiver gets for a pause awaiting input, and for an end (no pause,
+    no resume command): the id, the events, the run's identity, flow, phase, message."""
+    obj = run(schema=SCHEMA)
+    (d,) = n.due(obj, notifier(), T0)
+    assert payloads.payload(obj, d) == {
+        "id": d.id, "event": "AwaitingInput", "events": ["AwaitingInput", "Paused"], "run": "pay",
+        "namespace": "fin", "uid": "uid-1", "flow": "examples.approvals:pay", "phase": "Paused",
+        "message": "waiting",
+        "pause": {"key": "pause-1", "kind": "Pause", "description": "Approve the **payment**",
+                  "notifyMessage": "Invoice 42 needs you", "inputFields": payloads.input_fields(SCHEMA),
+                  "deadline": ts(T0 + timedelta(hours=1)), "approvers": ["alice", "group:finance"],
+                  "approvalsRequired": 2},
+        "resumeCommand": "flowrun resume pay -n fin --input amount=<amount>"}
+    plain = run()
+    plain["status"]["pause"].pop("approval")
+    (p,) = n.due(plain, notifier(), T0)
+    got = payloads.payload(plain, p)["pause"]
+    assert (got["approvers"], got["approvalsRequired"]) == ([], 0)
+    near = run(deadline=T0 + timedelta(seconds=60))
+    (dn,) = n.due(near, notifier(events=["DeadlineNear"]), T0)
+    assert payloads.payload(near, dn)["pause"]["key"] == "pause-1" and "resumeCommand" in payloads.payload(near, dn)
+    ended = run("Failed", completionTime=ts(T0))
+    (e,) = n.due(ended, notifier(events=["Failed"]), T0)
+    assert payloads.payload(ended, e) == {
+        "id": e.id, "event": "Failed", "events": ["Failed"], "run": "pay", "namespace": "fin", "uid": "uid-1",
+        "flow": "examples.approvals:pay", "phase": "Failed", "message": "waiting"}
+
+
+def test_resume_command_and_url_from_a_plain_run():
+    """Both read a FlowRun as it comes from the API (not only a view): a run without a
+    pause resumes without inputs; the UI's address loses its trailing slash."""
+    assert payloads.resume_command(run("Running")) == "flowrun resume pay -n fin"
+    assert payloads.run_url(run(), "https://ui/base/") == "https://ui/base/runs/fin/pay"
+    assert payloads.run_url(run(), "") == ""
+
+
+@pytest.mark.parametrize("expr, labels, selected", [
+    ({"key": "team", "operator": "In", "values": ["a", "b"]}, {"team": "a"}, True),
+    ({"key": "team", "operator": "In", "values": ["a", "b"]}, {"team": "c"}, False),
+    ({"key": "team", "operator": "In", "values": ["a"]}, {}, False),
+    ({"key": "team", "operator": "NotIn", "values": ["a"]}, {"team": "a"}, False),
+    ({"key": "team", "operator": "NotIn", "values": ["a"]}, {"team": "b"}, True),
+    ({"key": "team", "operator": "NotIn", "values": ["a"]}, {}, True),
+    ({"key": "team", "operator": "Exists"}, {"team": "x"}, True),
+    ({"key": "team", "operator": "Exists"}, {}, False),
+    ({"key": "team", "operator": "DoesNotExist"}, {}, True),
+    ({"key": "team", "operator": "DoesNotExist"}, {"team": "x"}, False),
+    ({"key": "team", "operator": "Gt", "values": ["1"]}, {"team": "2"}, False),
+    ({"key": "team", "operator": "in", "values": ["a"]}, {"team": "a"}, False),
+])
+def test_match_expressions_follow_kubernetes_label_selectors(expr, labels, selected):
+    """Each operator on both sides; an operator Kubernetes does not know (or spelled in
+    another case) selects nothing rather than everything."""
+    assert n.selects({"matchExpressions": [expr]}, labels) is selected
+
+
+def test_a_running_run_with_a_pause_left_in_its_status_is_not_announced_as_paused():
+    """Only a stopped run (Paused, Suspended) is at a pause, whatever its status still
+    holds; its end is announced once it ends."""
+    obj = run("Running")
+    obj["status"]["pause"] = run()["status"]["pause"]
+    assert n.occurrences(obj, T0, 600) == []
+
+
+def test_a_notifier_without_a_creation_time_announces_every_end():
+    hook = notifier(events=["Completed"])
+    del hook["metadata"]["creationTimestamp"]
+    (d,) = n.due(run("Completed", completionTime=ts(T0)), hook, T0)
+    assert d.kind == "Completed" and d.notifier == "hook"
+
+
+def test_an_end_at_the_very_second_the_notifier_was_created_is_news():
+    """Only an end strictly before the notifier's creation is old news."""
+    done = run("Completed", completionTime=ts(T0))
+    assert len(n.due(done, notifier(events=["Completed"], created=T0), T0)) == 1
+    assert n.due(done, notifier(events=["Completed"], created=T0 + timedelta(seconds=1)), T0) == []
+
+
+def test_a_recorded_pause_does_not_hide_its_deadline_near():
+    """What was recorded is skipped one by one: the pause sent already, its DeadlineNear
+    still due."""
+    obj = run(deadline=T0 + timedelta(seconds=60))
+    hook = notifier(events=["Paused", "DeadlineNear"])
+    sent = n.delivery_id("uid-1", "pause-1", "pause")
+    obj["status"]["notifications"] = [{"notifier": "hook", "id": sent, "event": "Paused", "time": ts(T0),
+                                       "outcome": "Delivered"}]
+    assert [d.kind for d in n.due(obj, hook, T0)] == ["DeadlineNear"]
+
+
+def test_input_fields_carry_description_default_and_enum_and_any_of_types():
+    schema = {"properties": {"c": {"anyOf": [{"type": "string"}, {"enum": [1]}], "enum": ["r", "g"],
+                                   "default": "r", "description": "colour"},
+                             "u": {"anyOf": []}}}
+    assert payloads.input_fields(schema) == [
+        {"name": "c", "type": "string/?", "required": False, "description": "colour", "default": "r",
+         "enum": ["r", "g"]},
+        {"name": "u", "type": "any", "required": False}]
+
+
+
+def test_the_end_of_a_run_stopped_at_a_pause_says_nothing_of_the_pause():
+    """A run that failed at its pause's deadline still has the pause in its status; its
+    end is announced without the pause or a resume command."""
+    ended = run("Failed", completionTime=ts(T0))
+    ended["status"]["pause"] = run()["status"]["pause"]
+    (e,) = n.due(ended, notifier(events=["Failed"]), T0)
+    data = payloads.payload(ended, e)
+    assert "pause" not in data and "resumeCommand" not in data

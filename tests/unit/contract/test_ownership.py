@@ -26,3 +26,15 @@ def test_the_message_names_the_object_and_the_run():
     msg = conflict_message({"kind": "ServiceAccount", "metadata": {"name": "gitlab-runner"}}, RUN)
     assert msg.startswith("ServiceAccount gitlab-runner already exists and does not belong to this run")
     assert "gitlab" in msg and "u-1" in msg
+
+
+def test_the_conflict_message_in_full_and_with_nothing_known():
+    """The whole message, so a person reading the run's failure knows the object, the
+    run and the two ways out; an object or run without kind, name or uid says `An
+    object` and `?` rather than `None`."""
+    assert conflict_message({"kind": "ServiceAccount", "metadata": {"name": "gitlab-runner"}}, RUN) == (
+        "ServiceAccount gitlab-runner already exists and does not belong to this run (no ownerReference to "
+        "FlowRun gitlab, uid u-1): the operator never adopts an object it did not make for the run; remove "
+        "that object or create the FlowRun under another name")
+    assert conflict_message({}, {}).startswith(
+        "An object ? already exists and does not belong to this run (no ownerReference to FlowRun ?, uid ?): ")

@@ -86,3 +86,66 @@ def test_history_is_sequenced_and_capped():
     assert len(status["history"]) == MAX_HISTORY
     assert status["history"][-1]["seq"] == 105
     assert status["history"][0]["key"] == f"pause-{105 - MAX_HISTORY}"
+
+
+def _awaiting(patch):
+    return {c["type"]: c for c in patch["conditions"]}["AwaitingInput"]["status"]
+
+
+def test_awaiting_input_follows_the_pause_the_patch_writes_else_the_one_the_run_has():
+    """AwaitingInput is True when the pause in effect after the patch asks for input: the
+    pause the patch writes (even None: the pause is cleared), else the run's own."""
+    schema_pause = {"key": "k", "inputSchema": {"type": "object"}}
+    assert _awaiting(phase_patch({"phase": "Running", "pause": schema_pause}, "Paused", "w")) == "True"
+    assert _awaiting(phase_patch({"phase": "Running"}, "Paused", "w", pause=schema_pause)) == "True"
+    assert _awaiting(phase_patch({"phase": "Running", "pause": schema_pause}, "Paused", "w", pause=None)) == "False"
+    assert _awaiting(phase_patch({"phase": "Running", "pause": {"key": "k"}}, "Paused", "w")) == "False"
+
+
+def test_a_phase_patch_keeps_the_transition_time_of_conditions_that_did_not_change():
+    """Kubernetes' convention: lastTransitionTime moves only for a condition whose status
+    changes; the patch is made at `when`."""
+    later = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    first = phase_patch({"phase": "Pending"}, "Running", "go", when=NOW)
+    second = phase_patch({"phase": "Running", "conditions": first["conditions"]}, "Paused", "wait", when=later)
+    times = {c["type"]: c["lastTransitionTime"] for c in second["conditions"]}
+    assert times["Ready"] == times["Paused"] == "2026-01-02T00:00:00Z"
+    assert times["Failed"] == times["Succeeded"] == "2026-01-01T00:00:00Z"
+    assert second["message"] == "wait" and second["phase"] == "Paused"
+
+
+def test_the_conditions_of_a_running_run_in_full():
+    """Every condition of a Running run, with the defaults (no message, no input
+    awaited, nothing blocking): Ready and Progressing True, the others False with the
+    phase as reason, Succeeded Unknown."""
+    got = conditions_for("Running", now=NOW)
+    stamp = "2026-01-01T00:00:00Z"
+    assert got == [
+        {"type": "Ready", "status": "True", "reason": "Running", "message": "", "lastTransitionTime": stamp},
+        {"type": "Paused", "status": "False", "reason": "Running", "message": "", "lastTransitionTime": stamp},
+        {"type": "Suspended", "status": "False", "reason": "Running", "message": "", "lastTransitionTime": stamp},
+        {"type": "AwaitingInput", "status": "False", "reason": "NoInputRequired", "message": "",
+         "lastTransitionTime": stamp},
+        {"type": "Succeeded", "status": "Unknown", "reason": "Running", "message": "", "lastTransitionTime": stamp},
+        {"type": "Failed", "status": "False", "reason": "Running", "message": "", "lastTransitionTime": stamp},
+        {"type": "Cancelled", "status": "False", "reason": "Running", "message": "", "lastTransitionTime": stamp},
+        {"type": "Progressing", "status": "True", "reason": "Running", "message": "", "lastTransitionTime": stamp},
+    ]
+    pending = {c["type"]: (c["status"], c["reason"]) for c in conditions_for("Pending", now=NOW)}
+    assert pending["Ready"] == ("False", "Pending") and pending["Progressing"] == ("True", "Pending")
+
+
+def test_a_phase_patch_is_progressing_unless_told_what_blocks_it():
+    """Without `blocked` the run is Progressing; with it, Progressing is False with that
+    reason and the message; `blocked` itself is not a status field."""
+    free = phase_patch({"phase": "Pending"}, "Pending", "starting")
+    assert {c["type"]: c["status"] for c in free["conditions"]}["Progressing"] == "True" and "blocked" not in free
+    stuck = phase_patch({"phase": "Pending"}, "Pending", "no quota", blocked="QuotaExceeded")
+    progressing = {c["type"]: c for c in stuck["conditions"]}["Progressing"]
+    assert (progressing["status"], progressing["reason"], progressing["message"]) == ("False", "QuotaExceeded", "no quota")
+    assert "blocked" not in stuck
+
+
+def test_a_paused_run_awaits_input_only_when_told_so():
+    paused = {c["type"]: c["status"] for c in conditions_for("Paused", now=NOW)}
+    assert paused["AwaitingInput"] == "False" and paused["Paused"] == "True"

@@ -388,3 +388,127 @@ def _paused(rule: dict[str, Any] | None, annotations: dict[str, str]) -> dict[st
     obj["metadata"]["annotations"].update(annotations)
     return obj
 
+
+
+def test_a_run_failed_for_its_pod_losses_records_it_as_the_operators():
+    """The end is on record: a `failed` history entry by the operator with the message,
+    at the decision's time, and the conditions say Failed."""
+    before = {"time": ts(-60), "action": "started", "by": "runner", "key": "", "seq": 3}
+    got = step(run("Running", jobUID="j1", podLosses=2, history=[before]))
+    assert isinstance(got, Write)
+    assert got.status["history"][0] == before and got.status["history"][1]["seq"] == 4
+    last = got.status["history"][-1]
+    assert (last["action"], last["by"], last["time"]) == ("failed", "operator", ts())
+    assert last["message"].startswith("The runner pod was lost 3 times, more than spec.maxPodLosses (2) allows")
+    failed = {c["type"]: c["status"] for c in got.status["conditions"]}["Failed"]
+    assert failed == "True" and got.status["completionTime"] == ts()
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_a_resume_input_size_bound_without_a_schema(over):
+    """A pause without a schema takes no input through the webhook; with the webhook
+    bypassed, the runner still refuses an input one byte over MAX_INPUT_BYTES."""
+    data = sized(MAX_INPUT_BYTES + over, "name")
+    obj = run("Paused", "Running", generation=3, pause=pause(generation=2), spec={"input": data})
+    req = PauseRequest("pause-1", PauseKind.PAUSE, TIMEOUT)
+    got = runner_pause(obj, 1, req, PauseMemo(), NOW, check=lambda d: None, stored=lambda k: (False, None))
+    if over:
+        assert isinstance(got, Write) and got.spec == {"spec": {"state": "Paused"}}
+        assert got.status["message"] == clip_message(
+            f"Resume of pause-1 rejected, input is invalid: the input is {MAX_INPUT_BYTES + 1} bytes, more than "
+            f"the {MAX_INPUT_BYTES} allowed")
+    else:
+        assert isinstance(got, Stash) and got.value == data
+
+
+def clip_message(text: str) -> str:
+    from flowrun.contract.status import clip
+    return clip(text, 1024)
+
+
+def test_a_pause_schema_over_the_bound_is_refused_saying_its_size_first():
+    """Too big is said as such (not as an unusable schema); an unusable schema names its
+    problems."""
+    with pytest.raises(ValueError) as big:
+        check_pause_request(PauseRequest("k", PauseKind.PAUSE, 60, input_schema=schema_of(MAX_SCHEMA_BYTES + 1)))
+    assert str(big.value) == (f"the input model's JSON schema is {MAX_SCHEMA_BYTES + 1} bytes, more than the "
+                              f"{MAX_SCHEMA_BYTES} a pause may store")
+    odd = {"type": "object", "patternProperties": {}, "unevaluatedItems": False}
+    with pytest.raises(ValueError) as bad:
+        check_pause_request(PauseRequest("k", PauseKind.PAUSE, 60, input_schema=odd))
+    assert str(bad.value) == ("the input model's JSON schema cannot be used to check input: the keyword "
+                              "patternProperties is not supported; the keyword unevaluatedItems is not supported")
+
+
+BEFORE = {"time": ts(-400), "action": "paused", "by": "runner", "key": "pause-1", "seq": 6}
+
+
+def test_an_idle_suspension_on_record():
+    """The operator suspends an idle pause: the message says how long it waited and how to
+    resume; history keeps what was before and adds `suspended` by the operator at the
+    pause's key, saying why; the pause is kept, now a suspension."""
+    obj = run("Paused", "Paused", jobUID="j1", pause=pause(since=-60), spec={"suspendAfterSeconds": 45},
+              history=[BEFORE])
+    got = step(obj, World(jobs=(JOB1,)))
+    assert isinstance(got, Write)
+    assert got.status["message"] == ("Suspended at pause-1 after waiting 60 s (suspendAfterSeconds): its pod is "
+                                     "freed; resume it as you would the pause")
+    assert got.status["history"] == [BEFORE, {"time": ts(), "action": "suspended", "by": "operator",
+                                              "key": "pause-1", "seq": 7, "message": "idle pause suspended"}]
+    assert got.status["pause"]["kind"] == "Suspend" and got.status["pause"]["deadline"] == ts(DEADLINE)
+
+
+def test_a_persons_suspension_of_a_pause_on_record():
+    """A person suspends a paused run: recorded as theirs, at the pause's key."""
+    obj = run("Paused", "Suspended", jobUID="j1", pause=pause(since=-60), history=[BEFORE])
+    got = step(obj, World(jobs=(JOB1,)))
+    assert isinstance(got, Write)
+    assert got.status["message"] == "Suspended while waiting at pause-1; resume it as you would the pause"
+    assert got.status["history"] == [BEFORE, {"time": ts(), "action": "suspended", "by": "alice",
+                                              "key": "pause-1", "seq": 7}]
+
+
+def test_a_suspension_from_outside_on_record():
+    """A running run suspended by a person (no pause): a new pause `external-suspend-N`
+    of kind Suspend, with the operator's default timeout from now, recorded as theirs."""
+    obj = run("Running", "Suspended", jobUID="j1", attempt=3, generation=4, history=[BEFORE])
+    got = step(obj, World(jobs=(JobView(name="r-3", attempt=3, uid="j1"),)))
+    assert isinstance(got, Write)
+    assert got.status["message"] == "Suspended from outside; resume with spec.state=Running"
+    want = {"key": "external-suspend-3", "kind": "Suspend", "since": ts(), "timeoutSeconds": 900,
+            "deadline": ts(900), "inputSchema": None, "requestedBy": "user", "generation": 4}
+    assert {k: got.status["pause"].get(k) for k in want} == want
+    assert all(v is None for k, v in got.status["pause"].items() if k not in want), "nothing else is set"
+    assert got.status["history"] == [BEFORE, {"time": ts(), "action": "suspended", "by": "alice",
+                                              "key": "external-suspend-3", "seq": 7}]
+    assert (got.status["jobName"], got.status["jobUID"]) == ("", "")
+
+
+def test_a_lost_pod_keeps_the_transition_times_of_conditions_that_did_not_change():
+    """The next attempt's status is a change of the run's own conditions: Failed stays
+    False since it was; only the conditions whose status changes move (Kubernetes' convention)."""
+    from flowrun.contract.status import phase_patch
+    earlier = phase_patch({"phase": "Pending"}, "Running", "go", when=NOW - timedelta(hours=1))["conditions"]
+    got = step(run("Running", jobUID="j1", podLosses=0, conditions=earlier))
+    assert isinstance(got, Write) and got.status["phase"] == "Pending"
+    times = {c["type"]: c["lastTransitionTime"] for c in got.status["conditions"]}
+    assert times["Failed"] == times["Cancelled"] == ts(-3600) and times["Ready"] == ts()
+
+
+def test_a_paused_run_without_a_pause_record_is_never_suspended_for_idling():
+    obj = run("Paused", "Paused", spec={"suspendAfterSeconds": 45})
+    assert idle_suspension_due(RunView.of(obj), POLICY) is None
+    suspend_kind = run("Paused", "Paused", pause=pause(kind="Suspend", since=-60), spec={"suspendAfterSeconds": 45})
+    assert idle_suspension_due(RunView.of(suspend_kind), POLICY) is None
+
+
+def test_a_deadline_past_on_record():
+    """The deadline's end: `timed-out` by the operator at the pause's key, the earlier
+    history kept."""
+    obj = run("Paused", "Paused", jobUID="j1", pause=pause(deadline=-1), history=[BEFORE])
+    got = step(obj, World(jobs=(JOB1,)))
+    assert isinstance(got, Write) and got.status["reason"] == DEADLINE_EXCEEDED
+    assert got.status["history"][0] == BEFORE
+    last = got.status["history"][-1]
+    assert (last["action"], last["by"], last["key"], last["time"], last["seq"]) == (
+        "timed-out", "operator", "pause-1", ts(), 7)

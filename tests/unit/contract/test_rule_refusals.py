@@ -330,3 +330,13 @@ def test_the_current_attempt_proceeds_with_the_input_on_the_volume():
     got = runner_pause(obj, 1, request, PauseMemo(), NOW, check=lambda d: None,
                          stored=lambda k: (True, {"name": "M"}))
     assert got == Proceed({"name": "M"})
+
+
+def test_the_runners_stops_and_holds_say_why():
+    """The runner's log says why it stops or holds: a deleted FlowRun, or a suspension
+    asked for at a task boundary."""
+    from flowrun.contract.lifecycle.steps import Hold, Stop
+    assert runner_fence(None, 1) == Stop("the FlowRun was deleted")
+    obj = {"metadata": {"name": "r", "namespace": "ns", "generation": 2}, "spec": {"flow": "m:f", "state": "Suspended"},
+           "status": {"phase": "Running", "attempt": 1, "jobName": "r-1"}}
+    assert runner_checkpoint(obj, 1) == Hold("a suspension was requested")

@@ -194,3 +194,183 @@ def test_the_door_judges_only_inputs_of_the_awaited_prefix():
     assert ri.door_problems(status, "strautomaticruninput-auto-1", {"value": 3}) == ["value: 3 is not of type 'string'"]
     assert ri.door_problems(status, "order-auto-1", {"value": 3}) == [], "another channel waits for its own receive"
     assert ri.door_problems({}, "strautomaticruninput-auto-1", {"value": 3}) == [], "nothing known, nothing judged"
+
+
+def test_an_appending_page_patch_is_exactly_the_entries_then_the_new_mark_and_size():
+    """The whole JSON patch of an append, op by op: a guard on the old mark, one `add` per
+    entry carrying the entry itself, then the new mark and the page's byte count (the
+    operator's next plan reads both back from the page)."""
+    got = entries(2)
+    ops = ri.page_patch(5, ri.PageWrite(1, entries=got, last_revision=7, bytes=123))
+    assert ops == [{"op": "test", "path": "/spec/lastRevision", "value": "5"},
+                   {"op": "add", "path": "/spec/entries/-", "value": got[0]},
+                   {"op": "add", "path": "/spec/entries/-", "value": got[1]},
+                   {"op": "replace", "path": "/spec/lastRevision", "value": "7"},
+                   {"op": "replace", "path": "/spec/bytes", "value": 123}]
+
+
+def test_metadata_of_an_entry_without_key_or_sender_is_empty_key_and_no_sender():
+    """Prefect's RunInputMetadata: `key` is always a string (empty when the entry has
+    none), an unknown sender and sending run are None, never an empty string."""
+    assert ri.metadata({}, "uid-1") == {"key": "", "sender": None, "receiver": "uid-1", "sender_run": None}
+    assert ri.metadata({"key": "k", "sender": "", "senderRun": ""}, "r") == {
+        "key": "k", "sender": None, "receiver": "r", "sender_run": None}
+
+
+@pytest.mark.parametrize("extra, kept", [(0, True), (1, False)])
+def test_the_receiving_schema_bound_is_inclusive(extra, kept):
+    """A schema of exactly MAX_RECEIVING_SCHEMA_BYTES serialised bytes is published; one
+    byte more is left out (the door then does not check the sender)."""
+    base = {"type": "object", "description": ""}
+    pad = ri.MAX_RECEIVING_SCHEMA_BYTES - ri.value_bytes(base) + extra
+    schema = {"type": "object", "description": "x" * pad}
+    assert ri.value_bytes(schema) == ri.MAX_RECEIVING_SCHEMA_BYTES + extra
+    out = ri.receiving({}, "p", "T", schema, None, "t")
+    assert out is not None and (out["inputSchema"] == schema) is kept
+
+
+@pytest.mark.parametrize("changed", ["keyPrefix", "inputSchema", "type"])
+def test_receiving_is_written_again_when_any_one_of_prefix_schema_or_type_changes(changed):
+    """The wait is the same only when key prefix, schema AND type are all the same: one of
+    them changing alone is a new kind of wait, published again."""
+    current = {"keyPrefix": "p", "type": "T", "inputSchema": SCHEMA, "since": "t0", "description": None}
+    args = {"keyPrefix": "p", "type": "T", "inputSchema": SCHEMA}
+    args[changed] = {"keyPrefix": "q", "type": "U", "inputSchema": {"type": "object"}}[changed]
+    out = ri.receiving({"receiving": current}, args["keyPrefix"], args["type"], args["inputSchema"], None, "t1")
+    assert out == {"keyPrefix": args["keyPrefix"], "type": args["type"], "inputSchema": args["inputSchema"],
+                   "since": "t1", "description": None}
+
+
+def test_the_receiving_description_is_cut_at_8192_characters():
+    out = ri.receiving({}, "p", "T", None, "d" * 9000, "t")
+    assert out is not None and out["description"] == "d" * 8192
+
+
+def test_an_entry_is_exactly_what_the_receiving_flow_sees():
+    """The whole inbox entry of a person's send request, field by field: the request's
+    name, key, value, sender, when it was sent and its revision; nothing else."""
+    assert ri.entry_of(req("a", 7, key="k-1", value={"v": 1})) == {
+        "name": "a", "key": "k-1", "value": {"v": 1}, "sender": "alice",
+        "sentAt": "2026-01-01T00:00:00Z", "revision": "7"}
+
+
+def test_an_entry_of_a_bare_request_has_empty_texts_and_no_value():
+    """A request with no metadata or spec (the admission policy should refuse it) still
+    makes an entry of empty strings, revision 0 and value None, naming no sender run."""
+    assert ri.entry_of({}) == {"name": "", "key": "", "value": None, "sender": "", "sentAt": "",
+                               "revision": "0"}
+
+
+def test_a_new_inbox_page_is_exactly_owned_labelled_and_unsealed():
+    """The whole FlowRunInbox a delivery creates: named `<run>-inbox-<index>`, labelled
+    with its run (the runner's watch), owned by the run, holding the write's entries,
+    its mark as a string and its size, not sealed."""
+    owner = {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRun", "name": "r", "uid": "u"}
+    got = entries(2)
+    page = ri.page_object("ns", "r", owner, ri.PageWrite(3, entries=got, create=True, last_revision=9, bytes=77))
+    assert page == {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRunInbox",
+                    "metadata": {"name": "r-inbox-3", "namespace": "ns", "labels": {"flowrun.io/run": "r"},
+                                 "ownerReferences": [owner]},
+                    "spec": {"flowRun": "r", "page": 3, "entries": got, "lastRevision": "9", "bytes": 77,
+                             "sealed": False}}
+
+
+def test_the_state_of_a_page_is_read_back_with_its_index_and_zeros_for_what_it_lacks():
+    """No page yet: an empty state at that index, not existing. A page that lacks its
+    counters (written by hand) counts as empty, mark 0, but exists."""
+    assert ri.state_of(None, 4) == ri.PageState(index=4, entries=0, bytes=0, last_revision=0, exists=False)
+    assert ri.state_of({"spec": {}}, 2) == ri.PageState(index=2, entries=0, bytes=0, last_revision=0, exists=True)
+    assert ri.state_of({"spec": {"entries": [{}, {}], "bytes": 12, "lastRevision": "5"}}, 1) == ri.PageState(
+        index=1, entries=2, bytes=12, last_revision=5, exists=True)
+
+
+def test_an_entry_without_a_key_matches_no_prefix_and_filter_takes_one_by_default():
+    """An entry without a key is not one of any key prefix; Prefect's filter returns one
+    entry unless asked for more, and never an excluded key."""
+    assert not ri.matches({}, "X") and ri.matches({}, None)
+    got = [{"key": "p-1"}, {"key": "p-2"}, {"key": "p-3"}]
+    assert ri.filter_entries(got, "p") == [{"key": "p-1"}]
+    assert ri.filter_entries(got, "p", limit=5, exclude_keys={"p-1", "p-3"}) == [{"key": "p-2"}]
+
+
+def test_a_revision_that_is_not_a_number_counts_as_zero():
+    """etcd's resourceVersion orders requests; one missing or not a decimal number (never
+    written by the API server) sorts first, as revision 0, rather than failing."""
+    assert ri.revision({}) == 0 and ri.revision({"metadata": {"resourceVersion": "abc"}}) == 0
+    assert ri.revision({"metadata": {"resourceVersion": "-3"}}) == 0
+    assert ri.revision({"metadata": {"resourceVersion": "12"}}) == 12
+
+
+@pytest.mark.parametrize("room, pages", [(0, 1), (1, 2)])
+def test_a_page_takes_an_entry_up_to_exactly_its_byte_bound(room, pages):
+    """A page filled to exactly PAGE_MAX_BYTES still takes the entry that fits to the
+    byte; one byte more and the page is sealed (its mark and size with it) and the entry
+    starts the next page."""
+    entry = entries(1, start=2)[0]
+    size = ri.entry_bytes(entry)
+    state = ri.PageState(index=0, entries=1, bytes=ri.PAGE_MAX_BYTES - size + room, last_revision=1, exists=True)
+    writes, after = ri.plan(state, [entry])
+    assert len({w.index for w in writes}) == pages
+    if pages == 1:
+        assert [(w.seal, w.entries, w.bytes, w.last_revision) for w in writes] == [
+            (False, [entry], ri.PAGE_MAX_BYTES, 2)]
+    else:
+        assert [(w.index, w.seal, w.create, w.entries, w.bytes, w.last_revision) for w in writes] == [
+            (0, True, False, [], state.bytes, 1), (1, False, True, [entry], size, 2)]
+        assert after == ri.PageState(index=1, entries=1, bytes=size, last_revision=2, exists=True)
+
+
+def test_the_last_page_but_one_may_still_be_sealed_and_the_last_one_created():
+    """MAX_PAGES pages in all: a full page at index MAX_PAGES - 2 is sealed and the last
+    page created; only a full last page refuses, saying how full the inbox is."""
+    state = ri.PageState(index=ri.MAX_PAGES - 2, entries=ri.PAGE_MAX_ENTRIES, exists=True)
+    writes, after = ri.plan(state, entries(1))
+    assert [(w.index, w.seal) for w in writes] == [(ri.MAX_PAGES - 2, True), (ri.MAX_PAGES - 1, False)]
+    full = ri.PageState(index=ri.MAX_PAGES - 1, entries=ri.PAGE_MAX_ENTRIES, exists=True)
+    with pytest.raises(ri.InboxFull) as info:
+        ri.plan(full, entries(1))
+    assert str(info.value) == (f"inbox: full ({ri.MAX_PAGES} pages of at most {ri.PAGE_MAX_ENTRIES} inputs or "
+                               "512 KiB each); no more inputs are taken")
+
+
+def test_a_plan_counts_every_entrys_bytes_and_keeps_the_highest_revision():
+    """An append's write carries the entries themselves, the page's running byte count
+    (the sum of all entries) and the highest revision seen; an entry without a revision
+    does not lower the mark and counts as revision 0."""
+    got = entries(2, start=5) + [{"name": "n", "key": "k-x", "value": 1}]
+    writes, after = ri.plan(ri.PageState(), got)
+    (write,) = writes
+    total = sum(ri.entry_bytes(e) for e in got)
+    assert (write.entries, write.bytes, write.last_revision) == (got, total, 6)
+    assert after == ri.PageState(index=0, entries=3, bytes=total, last_revision=6, exists=True)
+    _, alone = ri.plan(ri.PageState(), [{"name": "n", "key": "k"}])
+    assert alone.last_revision == 0
+
+
+@pytest.mark.parametrize("length, ok", [(ri.MAX_KEY_CHARS, True), (ri.MAX_KEY_CHARS + 1, False)])
+def test_a_key_may_have_up_to_253_characters(length, ok):
+    assert ri.key_problems("k" * length) == ([] if ok else [f"key: longer than {ri.MAX_KEY_CHARS} characters"])
+
+
+def test_a_key_with_other_characters_is_refused_saying_which_are_allowed():
+    assert ri.key_problems("-a") == [
+        "key: only letters, digits, '-', '_' and '.', starting and ending with a letter or digit"]
+
+
+@pytest.mark.parametrize("extra, ok", [(0, True), (1, False)])
+def test_a_value_may_have_exactly_max_value_bytes(extra, ok):
+    value = "v" * (ri.MAX_VALUE_BYTES - 2 + extra)  # the JSON text has two quotes
+    assert ri.value_bytes(value) == ri.MAX_VALUE_BYTES + extra
+    assert ri.value_problems(value) == ([] if ok else [
+        f"value: {ri.MAX_VALUE_BYTES + 1} bytes, more than the {ri.MAX_VALUE_BYTES} an input may have"])
+
+
+def test_a_send_request_in_full_with_its_claim_cut_at_253():
+    """The FlowRunInput a sender creates, whole: a generated name, the run's label (the
+    operator lists by it), the target, key, value and sender; a claimed sender is kept
+    to 253 characters."""
+    assert ri.request("ns", "greeter", "k-1", {"v": 1}, "alice", claimed_sender="c" * 300) == {
+        "apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRunInput",
+        "metadata": {"generateName": "input-", "namespace": "ns", "labels": {"flowrun.io/run": "greeter"}},
+        "spec": {"flowRun": "greeter", "key": "k-1", "value": {"v": 1}, "sender": "alice", "claimedSender": "c" * 253}}
+    assert "claimedSender" not in ri.request("ns", "g", "k", 1, "alice")["spec"]

@@ -68,3 +68,37 @@ def test_rings_by_hand():
     keys = KeyRing(SigningKey("a", b"x" * 32), (SigningKey("b", b"y" * 32, NOW),))
     old = KeyRing(SigningKey("b", b"y" * 32)).sign(RECORD)
     assert keys.verify(RECORD, old, NOW - timedelta(seconds=1)) and not keys.verify(RECORD, old, NOW)
+
+
+@pytest.mark.parametrize("length, ok", [(15, False), (16, True)])
+def test_a_key_needs_at_least_16_characters(length, ok):
+    text = json.dumps({"current": "k1", "keys": {"k1": {"key": "k" * length}}})
+    if ok:
+        assert parse_keyring(text).current == SigningKey("k1", b"k" * 16)
+    else:
+        with pytest.raises(KeyRingError, match='^key k1: needs a "key" of at least 16 characters$'):
+            parse_keyring(text)
+
+
+@pytest.mark.parametrize("entry", ["a string", {"key": 1234567890123456789}, {}])
+def test_a_key_entry_that_is_not_an_object_with_a_text_key_is_refused(entry):
+    with pytest.raises(KeyRingError, match='^key k1: needs a "key" of at least 16 characters$'):
+        parse_keyring(json.dumps({"current": "k1", "keys": {"k1": entry}}))
+
+
+def test_a_ring_file_of_the_wrong_shape_shows_the_expected_one():
+    with pytest.raises(KeyRingError) as info:
+        parse_keyring('{"keys": []}')
+    assert str(info.value) == 'expected {"current": KID, "keys": {KID: {"key": ..., "verifyUntil": ...}}}'
+
+
+def test_a_verify_until_that_is_not_text_is_refused():
+    """`verifyUntil: 20261209` (a number) is no time: refused, not read as no limit."""
+    with pytest.raises(KeyRingError, match="verifyUntil 20261209 is not a time"):
+        ring("k1", k1={"key": "1" * 32}, k0={"key": "0" * 32, "verifyUntil": 20261209})
+
+
+def test_no_secret_is_no_ring():
+    """Without a TLS key (or with an empty one) nothing is signed and nothing verifies."""
+    for secret in (None, b""):
+        assert single(secret) is NO_KEYS and single(secret).sign(RECORD) == ""

@@ -2,7 +2,7 @@
 reaches further (allowed only for someone who could create such a pod)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -182,3 +182,39 @@ def test_a_signature_made_on_create_vouches_only_for_that_creation():
     assert not approved(KEYS, replayed, NOW)
 
 
+
+
+@pytest.mark.parametrize("env, says", [
+    ({"name": "A", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}},
+     "spec.containers[0].env[A]: a Secret ('db')"),
+    ({"valueFrom": {"secretKeyRef": {}}}, "spec.containers[0].env[?]: a Secret ('?')"),
+    ({"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "x"}, "resourceFieldRef": {}}},
+     "spec.containers[0].env[B]: valueFrom fieldRef, resourceFieldRef (only literal values and ConfigMaps are allowed)"),
+    ({"valueFrom": {}}, "spec.containers[0].env[?]: valueFrom ? (only literal values and ConfigMaps are allowed)"),
+    ({"configMapRef": {"name": "a"}, "secretRef": {}}, "spec.containers[0].envFrom[0]: a Secret ('?')"),
+    ({"secretRef": {"name": "s"}}, "spec.containers[0].envFrom[0]: a Secret ('s')"),
+    ({"configMapRef": {"name": "a"}, "other": {}}, "spec.containers[0].envFrom[0]: configMapRef, other (only ConfigMaps are allowed)"),
+])
+def test_each_environment_item_beyond_the_list_is_named_exactly(env, says):
+    """The refusal names the variable (or `?` for an unnamed one) and the Secret it reads
+    (or `?`), and lists every other source, sorted: the person fixes what it names."""
+    field = "envFrom" if "valueFrom" not in env else "env"
+    assert reaches_further(c(**{field: [env]}), cache_claim=CLAIM) == [says]
+
+
+def test_the_operators_own_check_in_full():
+    """The run's own cache claim is within the list for the operator too; a template
+    signed with a key since retired is run within the key's grace period only; the
+    refusal names every item and the way out."""
+    from flowrun.contract.signing import KeyRing, SigningKey
+    mounted = {"spec": {"volumes": [{"name": "c", "persistentVolumeClaim": {"claimName": CLAIM}}]}}
+    assert operator_refusal(run(mounted), NO_KEYS, CLAIM, NOW) == ""
+    wide = {"spec": {"serviceAccountName": "admin", "hostNetwork": True}}
+    old = KeyRing(SigningKey("k1", b"1" * 32))
+    signed = run(wide, {ANNOTATION_TEMPLATE_APPROVAL: sign(old, run(wide), NOW)})
+    rotated = KeyRing(SigningKey("k2", b"2" * 32), (SigningKey("k1", b"1" * 32, NOW),))
+    assert operator_refusal(signed, rotated, CLAIM, NOW - timedelta(seconds=1)) == ""
+    assert operator_refusal(signed, rotated, CLAIM, NOW) == (
+        "spec.template reaches beyond what a FlowRun may change (spec.serviceAccountName: 'admin' (the run's pod "
+        "runs as its own account); spec.hostNetwork: a host namespace) and the admission webhook did not approve it "
+        "(was it unreachable?): recreate the FlowRun while the webhook runs")

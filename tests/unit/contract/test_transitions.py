@@ -662,3 +662,80 @@ def test_a_child_a_person_created_is_not_started():
         step = operator_step(posing, World(), POLICY, NOW)
         assert isinstance(step, Write) and "phase" not in step.status
         assert "not created by the pod of run p but by eve" in step.status["message"]
+
+
+@pytest.mark.parametrize("key, left", [
+    ("pause-3", ["pause-4..6", "x"]),  # the range's first key
+    ("pause-6", ["pause-3..5", "x"]),  # its last key
+    ("pause-4", ["pause-3", "pause-5..6", "x"]),  # one key left below stays a single key
+    ("pause-5", ["pause-3..4", "pause-6", "x"]),  # and above
+    ("pause-7", ["pause-3..6", "x"]),  # outside the range: nothing removed
+    ("pause-2", ["pause-3..6", "x"]),
+])
+def test_removing_a_key_at_either_end_of_a_range(key, left):
+    """A resumed key is taken out of a compact range wherever it sits, including at the
+    range's two ends, and what remains is written as single keys or ranges."""
+    assert keys_remove(["pause-3..6", "x"], key) == left
+    assert not keys_contain(keys_remove(["pause-3..6", "x"], key), key)
+
+
+def _pod(name: str, attempt: int, job: str) -> dict:
+    return {"metadata": {"name": name, "labels": {"flowrun.io/attempt": str(attempt), "job-name": job}}}
+
+
+def test_the_pod_whose_log_is_shown():
+    """`flowrun logs` and the UI show the newest pod of the asked attempt, else of the
+    run's current Job, else the newest pod; none when there is none."""
+    from flowrun.contract.status import current_pod
+    pods = [_pod("a", 1, "r-1"), _pod("b", 2, "r-2"), _pod("c", 2, "r-2"), _pod("d", 3, "r-3")]
+    run_ = {"status": {"jobName": "r-2"}}
+    assert current_pod(run_, pods)["metadata"]["name"] == "c"
+    assert current_pod(run_, pods, attempt=1)["metadata"]["name"] == "a"
+    assert current_pod(run_, pods, attempt=3)["metadata"]["name"] == "d"
+    assert current_pod(run_, pods, attempt=9) is None
+    assert current_pod({"status": {}}, pods)["metadata"]["name"] == "d"
+    assert current_pod({}, pods)["metadata"]["name"] == "d"
+    assert current_pod({"status": {"jobName": "r-9"}}, pods)["metadata"]["name"] == "d"
+    assert current_pod(run_, [{"metadata": {"name": "x"}}])["metadata"]["name"] == "x"
+    assert current_pod(run_, []) is None
+
+
+@pytest.mark.parametrize("entries, key, after", [
+    (["approve"], "approve", ["approve"]),  # held already: unchanged
+    (["pause-1..3"], "pause-2", ["pause-1..3"]),
+    (["pause-1..2"], "pause-3", ["pause-1..3"]),  # joins the range below
+    (["pause-4..5"], "pause-3", ["pause-3..5"]),  # and above
+    (["pause-1..2", "x", "pause-4..5"], "pause-3", ["x", "pause-1..5"]),  # bridges two ranges
+    (["pause-1"], "pause-3", ["pause-1", "pause-3"]),  # a gap stays a gap
+    (["other-2"], "pause-3", ["other-2", "pause-3"]),  # another stem is not a neighbour
+    (["pause-6..7", "pause-4..5"], "pause-3", ["pause-3..7"]),  # a hand-written list: merged to the end
+])
+def test_adding_a_key_merges_exactly_its_neighbours(entries, key, after):
+    """A compact key list stays complete and small: a key held already changes nothing,
+    a numbered key joins the ranges just below and above it (of its stem only), through
+    every range that becomes adjacent by the merge."""
+    assert keys_add(entries, key) == after
+
+
+def test_a_mirrored_entry_already_in_the_parent_is_not_written_again():
+    """The operator writes a child's entry into its parent once: the same phase, message
+    and result again is no write (a watch event repeats it)."""
+    parent = run("Running")
+    parent["status"]["subflows"] = {"r-sub-1": {"phase": "Completed", "message": "ok", "result": 1}}
+    assert subflow_mirror(parent, child(result=1)) is None
+    assert subflow_mirror(parent, child(result=2)) is not None
+
+
+def test_a_received_result_joins_the_compact_list_once():
+    """The runner records each child it has a result of once, in the compact key list
+    with the others; a second report of the same child writes nothing."""
+    obj = run("Running")
+    obj["status"]["subflowsReceived"] = ["r-sub-1"]
+    step = subflow_received(obj, 1, "r-sub-2")
+    assert step.status == {"subflows": {"r-sub-2": None}, "subflowsReceived": ["r-sub-1..2"]}
+    assert subflow_received(obj, 1, "r-sub-1") is None
+
+
+def test_a_pod_without_labels_is_no_pod_of_an_attempt():
+    from flowrun.contract.status import current_pod
+    assert current_pod({"status": {}}, [{"metadata": {"name": "x"}}], attempt=1) is None

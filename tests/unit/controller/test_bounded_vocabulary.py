@@ -72,3 +72,13 @@ def test_flow_written_phase_and_pause_kind_are_not_label_values():
     assert "other" in phases and not any(p.startswith("Hacked") for p in phases)
     kinds = label_values("flowrun_pause_wait_seconds", "kind")
     assert "other" in kinds and "evil-kind" not in kinds
+
+
+def test_an_exhausted_event_budget_refills_only_at_its_rate():
+    """After the burst, Events come back at `per_minute` and no faster: asking again and
+    again half a token later never resets the bucket to a full burst."""
+    b = v.EventBudget(burst=2, per_minute=6)
+    assert [b.allow(0.0), b.allow(0.0)] == [True, True]
+    assert [b.allow(5.0), b.allow(5.0), b.allow(5.0)] == [False, False, False]
+    assert [b.allow(10.0), b.allow(10.0)] == [True, False]
+    assert b.suppressed == 4

@@ -1,0 +1,130 @@
+"""What a person's action on a run means (contract/lifecycle/people.py), as the CLI, the
+UI and the SDK get it: the exact refusal (message, code, whether the action applies at
+all, whether the input is what is wrong, which fields) and the exact patch."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flowrun.contract.lifecycle.people import InputRefused, Refused, plan, user_change
+from flowrun.contract.lifecycle.vocabulary import Refusal
+from flowrun.contract.phases import InvalidTransition, State
+
+SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "n": {"type": "integer"}},
+          "required": ["name"]}
+
+
+def run(phase: str | None, state: str = "Running", *, schema: dict[str, Any] | None = None,
+        pause: bool = True) -> dict[str, Any]:
+    status: dict[str, Any] = {"attempt": 1}
+    if phase:
+        status["phase"] = phase
+    if pause and phase in ("Paused", "Suspended"):
+        status["pause"] = {"key": "pause-1", "kind": "Pause" if phase == "Paused" else "Suspend",
+                           "generation": 1, "inputSchema": schema}
+    return {"metadata": {"name": "r", "namespace": "ns", "generation": 1},
+            "spec": {"flow": "m:f", "state": state}, "status": status}
+
+
+def refused(obj: dict[str, Any], target: State, **kw: Any) -> Refused:
+    with pytest.raises(Refused) as info:
+        plan(obj, target, **kw)
+    return info.value
+
+
+@pytest.mark.parametrize("obj, message, code, applies, invalid", [
+    (run("Completed"), "FlowRun is Completed; it can no longer be resumed", Refusal.FINISHED, False, False),
+    (run("Running", "Cancelled"), "FlowRun is cancelled; it can no longer be resumed", Refusal.BEING_CANCELLED,
+     False, False),
+    (run("Cancelled", "Cancelled"), "FlowRun is Cancelled; it can no longer be resumed", Refusal.FINISHED, False,
+     False),
+    (run("Running"), "not paused or suspended (phase Running); nothing to resume", Refusal.NOT_STOPPED, False, False),
+    (run(None), "not paused or suspended (phase Pending); nothing to resume", Refusal.NOT_STOPPED, False, False),
+])
+def test_a_resume_that_does_not_apply(obj, message, code, applies, invalid):
+    """A resume of a finished, cancelled or running run: refused with its reason, as an
+    action that does not apply (a bulk resume skips the run), not as invalid input."""
+    got = refused(obj, State.RUNNING)
+    assert (got.message, str(got), got.code, got.applies, got.invalid_input, got.fields) == (
+        message, message, code, applies, invalid, {})
+
+
+def test_input_for_a_run_that_waits_for_none_says_why():
+    """Input sent to a run that is not stopped, or to a pause without a schema: refused
+    as invalid input, saying which of the two."""
+    moving = refused(run("Running", "Paused"), State.RUNNING, data={"name": "x"})
+    assert (moving.message, moving.code, moving.applies, moving.invalid_input) == (
+        "does not wait for input (phase Running); resume it without input", Refusal.NOT_WAITING_FOR_INPUT, True, True)
+    plain = refused(run("Paused", "Paused"), State.RUNNING, data={"name": "x"})
+    assert plain.message == "does not wait for input (no input schema); resume it without input"
+
+
+def test_input_that_does_not_match_names_each_field():
+    got = refused(run("Paused", "Paused", schema=SCHEMA), State.RUNNING, data={"n": "x"})
+    assert got.code is Refusal.INVALID_INPUT and got.invalid_input and got.applies
+    assert got.fields == {"name": "'name' is a required property", "n": "'x' is not of type 'integer'"}
+    assert got.message == "(input): 'name' is a required property; n: 'x' is not of type 'integer'"
+
+
+def test_a_resume_plan_in_full():
+    got = plan(run("Paused", "Paused", schema=SCHEMA), State.RUNNING, data={"name": "x"})
+    assert (got.patch, got.phase, got.key, got.input_sent, got.already) == (
+        {"spec": {"state": "Running", "input": {"name": "x"}}}, "Paused", "pause-1", True, "")
+
+
+def test_a_reject_of_a_run_at_no_pause_and_a_cancel_already_asked():
+    got = refused(run("Running"), State.CANCELLED, only_waiting=True)
+    assert (got.message, got.code, got.applies) == (
+        "does not wait at a pause (phase Running); use cancel to end it", Refusal.NOT_AT_A_PAUSE, False)
+    again = plan(run("Running", "Cancelled"), State.CANCELLED)
+    assert (again.patch, again.already) == (None, "requested")
+    done = plan(run("Suspended", "Suspended"), State.SUSPENDED)
+    assert (done.patch, done.already) == (None, "suspended")
+
+
+def test_user_change_records_the_reason_and_refuses_input_nobody_waits_for():
+    assert user_change(run("Running"), State.SUSPENDED, reason="night") == {
+        "spec": {"state": "Suspended", "reason": "night"}}
+    assert user_change(run("Running"), State.SUSPENDED) == {"spec": {"state": "Suspended"}}
+    with pytest.raises(InputRefused) as info:
+        user_change(run("Paused", "Paused"), State.RUNNING, data={"a": 1})
+    assert str(info.value) == "the run does not wait for input; resume it without input"
+    assert info.value.code is Refusal.NOT_WAITING_FOR_INPUT and info.value.problems == []
+    with pytest.raises(InputRefused) as bad:
+        user_change(run("Paused", "Paused", schema=SCHEMA), State.RUNNING, data={"n": "x"})
+    assert bad.value.problems == [("(input)", "'name' is a required property"),
+                                  ("n", "'x' is not of type 'integer'")]
+    assert str(bad.value) == "(input): 'name' is a required property; n: 'x' is not of type 'integer'"
+    with pytest.raises(InvalidTransition) as paused_suspended:
+        user_change(run("Suspended", "Suspended"), State.PAUSED)
+    assert paused_suspended.value.code is Refusal.NOTHING_TO_PAUSE
+
+
+def test_a_refusal_without_a_code_takes_invalid_input_from_its_kind():
+    assert Refused("m").code is None and Refused("m").applies is True
+    assert Refused("m", invalid_input=True).code is Refusal.INVALID_INPUT
+    assert Refused("m", code=Refusal.NOT_STOPPED, invalid_input=True).code is Refusal.NOT_STOPPED
+    assert Refused("m", fields={"a": "b"}).fields == {"a": "b"} and str(Refused("m")) == "m"
+
+
+def test_pausing_is_judged_on_the_phase_too():
+    """A run whose phase is Suspended has no process to pause, even when spec.state says
+    Running already (a resume the operator has not acted on yet)."""
+    with pytest.raises(InvalidTransition) as info:
+        user_change(run("Suspended", "Running"), State.PAUSED)
+    assert info.value.code is Refusal.NOTHING_TO_PAUSE
+
+
+def test_a_reject_needs_a_stopped_run_with_a_pause():
+    """A reject cancels only a run that waits at a pause: a paused run is rejected; a
+    suspended run whose pause record is gone, or a running one, is not."""
+    got = plan(run("Paused", "Paused"), State.CANCELLED, only_waiting=True, reason="no")
+    assert got.patch == {"spec": {"state": "Cancelled", "reason": "no"}} and got.phase == "Paused"
+    for obj in (run("Suspended", "Suspended", pause=False), run("Running")):
+        assert refused(obj, State.CANCELLED, only_waiting=True).code is Refusal.NOT_AT_A_PAUSE
+
+
+def test_a_resume_without_input_sends_none():
+    got = plan(run("Suspended", "Suspended"), State.RUNNING)
+    assert (got.patch, got.key, got.input_sent) == ({"spec": {"state": "Running"}}, "pause-1", False)
