@@ -22,6 +22,10 @@ KUBE_ROUTER_BIN="${KUBE_ROUTER_BIN:-$CACHE_ROOT/kube-router-$KUBE_ROUTER_VERSION
 
 log() { printf '[build-kube-router %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# kube-router's firewall needs the ipset tool (Debian's package), besides iptables.
+# shellcheck source=lib.sh
+( . "$here/lib.sh"; ensure_packages ipset )
+
 export GOFLAGS="-buildvcs=false -p=1 -mod=mod"
 export CGO_ENABLED=0
 export GOTOOLCHAIN=local
