@@ -335,7 +335,8 @@ def test_the_records_policy_and_the_signing_key_ring():
     assert policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"] == ["flowruns"]
     says = [v.get("messageExpression", v.get("message", "")) for v in policy["spec"]["validations"]]
     assert "flowrun.io/created-by records who created" in says[0] and "flowrun.io/root-created-by" in says[1]
-    assert "flowrun.io/changed-by records who made a change" in says[2] and len(says) == 3
+    assert "flowrun.io/changed-by records who made a change" in says[2]
+    assert "flowrun.io/approvals records who approved a pause" in says[3] and len(says) == 4
     (binding,) = find(docs, "ValidatingAdmissionPolicyBinding", "ci-flowrun-operator-records")
     assert binding["spec"]["policyName"] == "ci-flowrun-operator-records"
     assert binding["spec"]["validationActions"] == ["Deny"]

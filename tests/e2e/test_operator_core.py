@@ -29,7 +29,7 @@ def test_flow_returning_a_value_completes_with_its_result(operator, namespace):
     assert conditions["Succeeded"] == "True" and conditions["Failed"] == "False"
     assert [h["action"] for h in status["history"]][:3] == ["created", "started", "completed"]
     table = kubectl("get", "fr", namespace=namespace).stdout.splitlines()
-    assert table[0].split() == ["NAME", "PHASE", "FLOW", "ATTEMPT", "AGE", "MESSAGE"]
+    assert table[0].split() == ["NAME", "PHASE", "FLOW", "ATTEMPT", "AGE", "CONTINUES", "MESSAGE"]
     assert table[1].split()[:4] == ["value", "Completed", "testflows.basic:returns_value", "1"]
     # The story is told by Events too.
     events = wait_for(lambda: (lambda out: out if "Completed" in out else None)(
