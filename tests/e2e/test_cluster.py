@@ -101,7 +101,7 @@ def test_job_with_local_base_image_runs_and_logs(core, batch, namespace, base_im
 
 # 3 -----------------------------------------------------------------------------------------
 IN_CLUSTER_READER = r"""
-import json, os, ssl, sys, time, urllib.request, urllib.error
+import json, os, ssl, sys, urllib.request, urllib.error
 sa = "/var/run/secrets/kubernetes.io/serviceaccount"
 host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
 ns = open(sa + "/namespace").read().strip()
@@ -109,16 +109,13 @@ token = open(sa + "/token").read().strip()
 ctx = ssl.create_default_context(cafile=sa + "/ca.crt")
 url = f"https://{host}:{port}/api/v1/namespaces/{ns}/configmaps/flowrun-probe"
 print("service", host, port, flush=True)
-for attempt in range(30):  # RBAC reaches the authorizer's cache within moments
-    try:
-        req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
-        with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-            print("configmap-data", json.dumps(json.load(resp)["data"], sort_keys=True), flush=True)
-            sys.exit(0)
-    except urllib.error.HTTPError as e:
-        print("attempt", attempt, e.code, flush=True)
-        time.sleep(1)
-sys.exit(1)
+try:  # the test waited until the authorizer grants this read (auth can-i)
+    req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        print("configmap-data", json.dumps(json.load(resp)["data"], sort_keys=True), flush=True)
+except urllib.error.HTTPError as e:
+    print("refused", e.code, flush=True)
+    sys.exit(1)
 """
 
 
@@ -135,6 +132,10 @@ def test_pod_reads_api_through_kubernetes_service(core, api, namespace, base_ima
         "metadata": {"name": "probe-reader"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "probe-reader"},
         "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}]})
+    wait_for(lambda: cluster.kubectl("auth", "can-i", "get", "configmap/flowrun-probe",
+                             f"--as=system:serviceaccount:{namespace}:default", namespace=namespace,
+                             check=False).returncode == 0,
+             timeout=60, what="the authorizer to grant the pod's account its read")
     core.create_namespaced_pod(namespace, {
         "metadata": {"name": "reader"},
         "spec": _python_pod_spec(base_image, IN_CLUSTER_READER)})

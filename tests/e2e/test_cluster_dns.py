@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,22 +34,17 @@ http.server.ThreadingHTTPServer(("0.0.0.0", 8080), H).serve_forever()
 # the echo Service by its short name. The fetch retries for a while: kube-proxy programs a
 # new Service's rules a moment after it appears.
 PROBE = """
-import json, socket, sys, time, urllib.request
+import json, socket, sys, urllib.request
 answers = {}
 for name in sys.argv[1:]:
     try:
         answers[name] = sorted({i[4][0] for i in socket.getaddrinfo(name, 80, socket.AF_INET, socket.SOCK_STREAM)})
     except socket.gaierror as exc:
         answers[name] = "gaierror %d" % exc.errno
-body, deadline = None, time.monotonic() + 60
-while body is None:
-    try:
-        body = urllib.request.urlopen("http://echo:8080/", timeout=5).read().decode()
-    except OSError as exc:
-        if time.monotonic() > deadline:
-            body = "failed: %s" % exc
-        else:
-            time.sleep(0.5)
+try:  # the test waited until the Service answers at its ClusterIP (kube-proxy's rules)
+    body = urllib.request.urlopen("http://echo:8080/", timeout=5).read().decode()
+except OSError as exc:
+    body = "failed: %s" % exc
 print(json.dumps({"answers": answers, "body": body, "resolv": open("/etc/resolv.conf").read()}))
 """
 
@@ -63,6 +59,13 @@ def pod(name: str, image: str, args: list[str], labels: dict | None = None, rest
                                                      "allowPrivilegeEscalation": False,
                                                      "capabilities": {"drop": ["ALL"]},
                                                      "seccompProfile": {"type": "RuntimeDefault"}}}]}})
+
+
+def _answers(url: str) -> str | None:
+    try:
+        return urllib.request.urlopen(url, timeout=2).read().decode()
+    except OSError:
+        return None
 
 
 def cluster_ip(namespace: str, name: str) -> str:
@@ -84,6 +87,8 @@ def test_a_pod_resolves_service_names_through_kube_dns(namespace, base_image):
              timeout=180, what="a ready endpoint of Service echo")
     api_ip, echo_ip = cluster_ip("default", "kubernetes"), cluster_ip(namespace, "echo")
     dns_ip = cluster_ip("kube-system", "kube-dns")
+    wait_for(lambda: _answers(f"http://{echo_ip}:8080/") == token, timeout=60,
+             what="Service echo to answer at its ClusterIP")
     names = {
         "kubernetes.default.svc.cluster.local": [api_ip],
         "kubernetes.default.svc": [api_ip],
