@@ -25,13 +25,10 @@ from typing import Any
 from ..contract import run_inputs as ri
 from ..contract.constants import LABEL_RUN
 from ..contract.instances import belongs
+from ..contract.status import timestamp
 from ..kube import Conflict, Kube, KubeError
 from .cache import WorldCache
 from .resources import owner_reference
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 log = logging.getLogger(__name__)
 DELETERS = 4  # delivered requests deleted at once (the API client's pool holds 16 connections)
@@ -118,7 +115,7 @@ class Deliveries:
             self._pages[key] = state
         if full and not (status.get("inbox") or {}).get("full"):
             # The one write about inputs to the FlowRun: senders who read it are refused at the door.
-            self.kube.patch_flowrun(namespace, name, {"status": {"inbox": ri.inbox_full(now_iso())}}, status=True)
+            self.kube.patch_flowrun(namespace, name, {"status": {"inbox": ri.inbox_full(timestamp())}}, status=True)
             log.warning("%s/%s: the inbox is full (%d pages); further inputs are refused", namespace, name,
                         ri.MAX_PAGES)
         for req, why in refused:
