@@ -99,6 +99,13 @@ def wait_for(fn: Callable[[], T], *, timeout: float, interval: float = 0.2, what
         time.sleep(interval)
 
 
+class KubectlFailed(subprocess.CalledProcessError):
+    """A failed kubectl whose message carries its stderr, so a CI summary line says why."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\nstderr: {(self.stderr or '').strip()[-2000:]}"
+
+
 def _kubectl_binary() -> str:
     if KUBECTL.exists():
         return str(KUBECTL)
@@ -121,7 +128,7 @@ def kubectl(*args: str, namespace: Optional[str] = None, input: Optional[str] = 
     cmd += list(args)
     proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+        raise KubectlFailed(proc.returncode, cmd, proc.stdout, proc.stderr)
     return proc
 
 
