@@ -1,3 +1,5 @@
+import pytest
+
 from flowrun.contract.inputs import input_errors
 
 SCHEMA = {
@@ -69,8 +71,6 @@ def test_input_refused_as_a_whole_says_why_in_full():
 
 
 def test_the_work_budget_may_be_spent_to_the_last_unit():
-    import pytest
-
     from flowrun.contract import inputs
     token = inputs._work.set([3])
     try:
@@ -116,3 +116,33 @@ def test_schema_problems_in_full():
     assert schema_problems({"anyOf": [{"pattern": f"a{i}"} for i in range(100)]}) == []
     assert schema_problems({"anyOf": [{"pattern": f"a{i}"} for i in range(101)]}) == [
         "more than 100 different patterns"]
+
+
+def test_input_that_is_not_plain_json_is_checked_as_it_is():
+    from flowrun.contract.inputs import input_problems
+    assert input_problems({"type": "string"}, b"x") == [("(input)", "b'x' is not of type 'string'")]
+
+
+
+@pytest.mark.parametrize("keyword", ["properties", "$defs", "definitions", "dependentSchemas"])
+def test_under_a_keyword_of_names_the_names_are_not_keywords(keyword):
+    """A property (or definition) named patternProperties is a name; a subschema under
+    it that uses the keyword is refused."""
+    from flowrun.contract.inputs import schema_problems
+    assert schema_problems({keyword: {"patternProperties": {"type": "string"}}}) == []
+    assert schema_problems({keyword: {"a": {"patternProperties": {}}}}) == [
+        "the keyword patternProperties is not supported"]
+    assert schema_problems({"not": {keyword: {"a": {"unevaluatedItems": False}}}}) == [
+        "the keyword unevaluatedItems is not supported"]
+
+
+def test_the_schema_walk_itself_is_guarded_against_depth(monkeypatch):
+    """On Python 3.11 the size measure, which runs first, meets the recursion limit
+    before the walk does; the JSON encoder of later Pythons has its own C limit, so the
+    walk may be first: it answers too."""
+    from flowrun.contract import inputs
+    deep: dict = {}
+    for _ in range(5_000):
+        deep = {"not": deep}
+    monkeypatch.setattr(inputs, "json_size", lambda value: 0)
+    assert inputs.schema_problems(deep) == ["the input schema is nested too deeply"]
