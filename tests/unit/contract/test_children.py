@@ -100,3 +100,32 @@ def test_child_errors_in_full():
         "it flowrun.io/parent=parent and own it by FlowRun parent (uid 0f1e2d3c-aaaa-bbbb-cccc-000000000001), or "
         "label it flowrun.io/started-by=parent and flowrun.io/started-by-uid=0f1e2d3c-aaaa-bbbb-cccc-000000000001 "
         "(run_flow does this)"]
+
+
+def labelled(**labels):
+    return {"metadata": {"name": "c", "labels": labels}}
+
+
+P, S = "flowrun.io/parent", "flowrun.io/started-by"
+
+
+@pytest.mark.parametrize("new,old,user,refusal", [
+    (labelled(**{P: "p"}), None, "bob",
+     "only the run p's own pod may create its children (run_flow does); bob may not create a FlowRun labelled "
+     "flowrun.io/parent=p"),
+    (labelled(**{S: "p"}), None, "",
+     "only the run p's own pod may create its children (run_flow does); an unknown user may not create a FlowRun "
+     "labelled flowrun.io/started-by=p"),
+    (labelled(a="b"), None, "bob", ""),
+    (labelled(**{P: "p"}), labelled(**{P: "p"}), "bob", ""),
+    (labelled(**{P: "p", "a": "b"}), labelled(**{P: "p"}), "bob",
+     "only the run p's own pod may create its children (run_flow does); bob may not create a FlowRun labelled "
+     "flowrun.io/parent=p"),
+    (labelled(**{S: "p"}), labelled(a="b"), "bob",
+     "only the run p's own pod may create its children (run_flow does); bob may not create a FlowRun labelled "
+     "flowrun.io/started-by=p"),
+], ids=["create-linked", "create-independent-unknown-user", "no-parent", "labels-unchanged",
+        "other-label-changed", "label-added"])
+def test_a_persons_child_labelled_flowrun_is_refused_on_create_or_label_change(new, old, user, refusal):
+    from flowrun.contract.children import person_refusal
+    assert person_refusal(new, old, user) == refusal
