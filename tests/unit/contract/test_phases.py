@@ -249,3 +249,13 @@ def test_a_state_change_refused_says_why(old, new, phase, refusal):
     with pytest.raises(InvalidTransition) as refused:
         check_state_change(old, new, phase)
     assert (str(refused.value), refused.value.code) == refusal
+
+
+def test_a_history_entry_in_full_and_one_without_a_sequence_number_counts_as_zero():
+    old = {"time": "2025-12-31T00:00:00Z", "action": "created"}  # written before entries were numbered
+    assert history_patch({"history": [old]}, "paused", when=NOW) == [
+        old, {"time": "2026-01-01T00:00:00Z", "action": "paused", "by": "", "key": "", "seq": 1}]
+    assert history_patch(None, "resumed", by="alice", key="k", message="m", given={"a": 1}, groups=["g"],
+                         when=NOW) == [
+        {"time": "2026-01-01T00:00:00Z", "action": "resumed", "by": "alice", "key": "k", "seq": 1, "message": "m",
+         "input": '{"a": 1}', "groups": ["g"]}]
