@@ -259,3 +259,45 @@ def test_a_history_entry_in_full_and_one_without_a_sequence_number_counts_as_zer
                          when=NOW) == [
         {"time": "2026-01-01T00:00:00Z", "action": "resumed", "by": "alice", "key": "k", "seq": 1, "message": "m",
          "input": '{"a": 1}', "groups": ["g"]}]
+
+
+def test_a_history_entry_keeps_the_input_as_short_readable_json():
+    """Non-ASCII as it is, any value by its text, at most 200 bytes; at most 20 groups."""
+    from flowrun.contract.status import history_patch as add
+    entry = add(None, "resumed", given={"name": "Zoë", "at": NOW}, when=NOW)[0]
+    assert entry["input"] == '{"name": "Zoë", "at": "2026-01-01 00:00:00+00:00"}'
+    long = add(None, "resumed", given="x" * 300, groups=[f"g{i}" for i in range(25)], when=NOW)[0]
+    assert long["input"] == '"' + "x" * 196 + "..."
+    assert long["groups"] == [f"g{i}" for i in range(20)]
+
+
+def test_clip_cuts_whole_characters():
+    from flowrun.contract.status import clip
+    assert clip("é" * 10, 8) == "éé..."
+    assert clip("é" * 4, 8) == "éééé"
+
+
+def test_a_timestamp_is_utc_whatever_the_local_zone(monkeypatch):
+    import time
+
+    from flowrun.contract.status import timestamp
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert timestamp(datetime(2026, 1, 1, tzinfo=timezone.utc)) == "2026-01-01T00:00:00Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize("entries,key,expected", [
+    (["a-1", "a-2"], "a-3", ["a-1..3"]),
+    (["a-1..2", "a-3"], "a-4", ["a-1..4"]),
+    (["a-1", "a-2", "a-3"], "a-4", ["a-1..4"]),
+    (["b-1", "a-1..2", "a-3"], "a-4", ["b-1", "a-1..4"]),
+], ids=["neighbour-after-a-merge", "range-after-a-merge", "two-sweeps", "other-stem-kept"])
+def test_keys_add_merges_what_a_merge_made_adjacent(entries, key, expected):
+    """Lists written by hand (or by older code) need not be compact: every neighbour
+    that a merge makes adjacent is merged too."""
+    from flowrun.contract.status import keys_add
+    assert keys_add(entries, key) == expected
