@@ -452,6 +452,7 @@ class PrefectPeer:
     def __init__(self, venv: Path, namespace: str, tmp: Path, prefix: str):
         self.venv, self.ns, self.tmp, self.prefix = venv, namespace, tmp, prefix
         self.procs: list[subprocess.Popen] = []
+        self.retries = 0
         self.user = f"system:serviceaccount:{namespace}:prefect-worker"
 
     def start(self) -> "PrefectPeer":
@@ -509,17 +510,35 @@ class PrefectPeer:
                                                start_new_session=True))
 
     def _get(self, path: str) -> Any:
+        import urllib.error
         import urllib.request
-        with urllib.request.urlopen(self.api + path, timeout=10) as resp:
-            return json.loads(resp.read())
+        for attempt in range(20):
+            try:
+                with urllib.request.urlopen(self.api + path, timeout=10) as resp:
+                    return json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                if exc.code != 503 or attempt == 19:
+                    raise
+                self.retries += 1
+                time.sleep(0.5)
 
     def post(self, path: str, body: dict) -> Any:
+        """POST; a 503 is retried (Prefect's server on SQLite answers 503 'database is
+        locked' when its worker and flow pods write at once; counted in `self.retries`)."""
+        import urllib.error
         import urllib.request
-        req = urllib.request.Request(self.api + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            text = resp.read()
-            return json.loads(text) if text else None
+        for attempt in range(20):
+            req = urllib.request.Request(self.api + path, data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    text = resp.read()
+                    return json.loads(text) if text else None
+            except urllib.error.HTTPError as exc:
+                if exc.code != 503 or attempt == 19:
+                    raise
+                self.retries += 1
+                time.sleep(0.5)
 
     def flow_run(self, run_id: str) -> dict:
         return self._get(f"/flow_runs/{run_id}")
@@ -770,6 +789,9 @@ def main() -> None:
             out.append(row(f"resume -> code after the pause ({args.pauses})",
                            {v: [x / 1000 for x in resumes[v]] if v in resumes else [] for v in variants}, "s",
                            "as good as today (resume_latency.py)"))
+        if peer:
+            out.append(f"\nPrefect's server (SQLite) answered 503 'database is locked' {peer.retries} times "
+                       "(each retried after 0.5 s)")
         print("\n".join(out), flush=True)
         report += out
         if audit.available():
