@@ -128,3 +128,56 @@ def test_a_reject_needs_a_stopped_run_with_a_pause():
 def test_a_resume_without_input_sends_none():
     got = plan(run("Suspended", "Suspended"), State.RUNNING)
     assert (got.patch, got.key, got.input_sent) == ({"spec": {"state": "Running"}}, "pause-1", False)
+
+
+def whole(exc: Refused) -> tuple[Any, ...]:
+    return exc.message, exc.code, exc.applies, exc.invalid_input, exc.fields
+
+
+def settled() -> dict[str, Any]:
+    obj = run("Paused", "Paused", schema=SCHEMA)
+    obj["status"]["pause"].update(onTimeout="resume", timedOut={"outcome": "resume", "generation": 1})
+    return obj
+
+
+SETTLED_MESSAGE = ("nobody answered pause-1 in time: the system resumes it with the input's defaults "
+                   "(on_timeout='resume'); it can no longer be answered")
+
+
+def test_a_pause_the_system_settled_can_only_be_cancelled():
+    with pytest.raises(InvalidTransition) as info:
+        user_change(settled(), State.RUNNING)
+    assert (str(info.value), info.value.code) == (SETTLED_MESSAGE, Refusal.TIMED_OUT)
+    assert user_change(settled(), State.CANCELLED) == {"spec": {"state": "Cancelled"}}
+    assert whole(refused(settled(), State.RUNNING)) == (SETTLED_MESSAGE, Refusal.TIMED_OUT, False, False, {})
+
+
+def test_an_action_already_done_or_asked_plans_nothing_and_says_which():
+    from flowrun.contract.lifecycle.people import Plan
+    assert plan(run("Suspended", "Suspended"), State.SUSPENDED) == Plan(None, "Suspended", already="suspended")
+    assert plan(run("Running", "Suspended"), State.SUSPENDED) == Plan(None, "Running", already="requested")
+
+
+def test_a_pause_of_a_suspended_run_does_not_apply():
+    assert whole(refused(run("Suspended", "Suspended"), State.PAUSED)) == (
+        "a suspended FlowRun has no running process to pause; resume it first", Refusal.NOTHING_TO_PAUSE, False,
+        False, {})
+
+
+def with_input(obj: dict[str, Any], value: Any) -> dict[str, Any]:
+    return {**obj, "spec": {**obj["spec"], "input": value}}
+
+
+@pytest.mark.parametrize("old, new, resume, verb", [
+    (run("Paused", "Paused"), run("Paused", "Running"), True, "resume"),
+    (run("Running"), with_input(run("Running"), {"name": "a"}), True, "resume"),
+    (with_input(run("Running"), {"name": "a"}), with_input(run("Running"), {"name": "b"}), True, "resume"),
+    (with_input(run("Running"), {"name": "a"}), with_input(run("Running"), {"name": "a"}), False, None),
+    (with_input(run("Running"), {"name": "a"}), run("Running"), False, None),
+    (run("Running"), run("Running", "Suspended"), False, "suspend"),
+    (run("Paused", "Paused"), run("Paused", "Paused"), False, None),
+], ids=["state-to-running", "input-given", "input-changed", "input-unchanged", "input-removed", "suspend",
+        "nothing"])
+def test_which_update_is_a_resume_and_which_verb_it_needs(old, new, resume, verb):
+    from flowrun.contract.lifecycle.people import action_verb, is_resume_change
+    assert (is_resume_change(old, new), action_verb(old, new)) == (resume, verb)
