@@ -181,3 +181,12 @@ def with_input(obj: dict[str, Any], value: Any) -> dict[str, Any]:
 def test_which_update_is_a_resume_and_which_verb_it_needs(old, new, resume, verb):
     from flowrun.contract.lifecycle.people import action_verb, is_resume_change
     assert (is_resume_change(old, new), action_verb(old, new)) == (resume, verb)
+
+
+def test_a_finished_run_may_keep_or_drop_its_input_but_not_be_given_new():
+    from flowrun.contract.lifecycle.people import review_update
+    done = with_input(run("Completed"), {"name": "a"})
+    assert review_update(done, done) == []
+    assert review_update(done, run("Completed")) == []
+    assert review_update(done, with_input(run("Completed"), {"name": "b"})) == [
+        "FlowRun is Completed; it can no longer be resumed, paused, suspended or cancelled"]
