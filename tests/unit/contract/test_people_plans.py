@@ -190,3 +190,30 @@ def test_a_finished_run_may_keep_or_drop_its_input_but_not_be_given_new():
     assert review_update(done, run("Completed")) == []
     assert review_update(done, with_input(run("Completed"), {"name": "b"})) == [
         "FlowRun is Completed; it can no longer be resumed, paused, suspended or cancelled"]
+
+
+def labelled(obj: dict[str, Any]) -> dict[str, Any]:
+    return {**obj, "metadata": {**obj["metadata"], "labels": {"team": "a"}}}
+
+
+RESUMED_AT_A_PAUSE = run("Paused", "Running", schema=SCHEMA)  # a resume asked, not carried out yet
+
+
+@pytest.mark.parametrize("old, new, refusals", [
+    (run("Suspended", "Running"), run("Suspended", "Paused"),
+     [("a suspended FlowRun has no running process to pause; resume it first", Refusal.NOTHING_TO_PAUSE)]),
+    (with_input(settled(), {"name": "a"}), labelled(with_input(settled(), {"name": "a"})), []),
+    (with_input(settled(), {"name": "a"}), settled(), []),
+    (with_input(RESUMED_AT_A_PAUSE, {"name": 5}), labelled(with_input(RESUMED_AT_A_PAUSE, {"name": 5})), []),
+    (with_input(RESUMED_AT_A_PAUSE, {"name": "a"}), RESUMED_AT_A_PAUSE, []),
+    (RESUMED_AT_A_PAUSE, with_input(RESUMED_AT_A_PAUSE, {"name": 5}),
+     [("input does not match what the run waits for: spec.input.name: 5 is not of type 'string'",
+       Refusal.INVALID_INPUT)]),
+], ids=["pause-while-suspended", "settled-input-kept", "settled-input-dropped", "input-kept", "input-dropped",
+        "input-given-after-the-resume"])
+def test_the_webhooks_review_of_an_update_in_full(old, new, refusals):
+    """Judged on the phase as well as the state; an update that gives no new input is no
+    resume (keeping or dropping the input); new input is checked against the pause even
+    when the resume was asked already."""
+    from flowrun.contract.lifecycle.people import review_update
+    assert [(str(e), e.code) for e in review_update(old, new)] == refusals
