@@ -209,8 +209,11 @@ RESUMED_AT_A_PAUSE = run("Paused", "Running", schema=SCHEMA)  # a resume asked, 
     (RESUMED_AT_A_PAUSE, with_input(RESUMED_AT_A_PAUSE, {"name": 5}),
      [("input does not match what the run waits for: spec.input.name: 5 is not of type 'string'",
        Refusal.INVALID_INPUT)]),
+    (RESUMED_AT_A_PAUSE, with_input(RESUMED_AT_A_PAUSE, {"n": "x"}),
+     [("input does not match what the run waits for: spec.input: 'name' is a required property; "
+       "spec.input.n: 'x' is not of type 'integer'", Refusal.INVALID_INPUT)]),
 ], ids=["pause-while-suspended", "settled-input-kept", "settled-input-dropped", "input-kept", "input-dropped",
-        "input-given-after-the-resume"])
+        "input-given-after-the-resume", "whole-input-and-field"])
 def test_the_webhooks_review_of_an_update_in_full(old, new, refusals):
     """Judged on the phase as well as the state; an update that gives no new input is no
     resume (keeping or dropping the input); new input is checked against the pause even
