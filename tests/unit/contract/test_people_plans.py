@@ -212,8 +212,16 @@ RESUMED_AT_A_PAUSE = run("Paused", "Running", schema=SCHEMA)  # a resume asked, 
     (RESUMED_AT_A_PAUSE, with_input(RESUMED_AT_A_PAUSE, {"n": "x"}),
      [("input does not match what the run waits for: spec.input: 'name' is a required property; "
        "spec.input.n: 'x' is not of type 'integer'", Refusal.INVALID_INPUT)]),
+    (run(None), with_input(run(None), {"name": "a"}),
+     [("FlowRun is not paused or suspended (phase Pending); there is nothing to resume with input",
+       Refusal.NOT_WAITING_FOR_INPUT)]),
+    (run("Running"), with_input(run("Running"), {"name": "a"}),
+     [("FlowRun is not paused or suspended (phase Running); there is nothing to resume with input",
+       Refusal.NOT_WAITING_FOR_INPUT)]),
+    (run("Running"), labelled(run("Running")), []),
 ], ids=["pause-while-suspended", "settled-input-kept", "settled-input-dropped", "input-kept", "input-dropped",
-        "input-given-after-the-resume", "whole-input-and-field"])
+        "input-given-after-the-resume", "whole-input-and-field", "input-to-a-pending-run", "input-to-a-running-run",
+        "labels-of-a-running-run"])
 def test_the_webhooks_review_of_an_update_in_full(old, new, refusals):
     """Judged on the phase as well as the state; an update that gives no new input is no
     resume (keeping or dropping the input); new input is checked against the pause even
