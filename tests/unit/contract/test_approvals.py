@@ -398,3 +398,44 @@ def test_a_resume_with_another_input_than_approved_is_put_back_saying_so():
     obj["spec"]["input"] = {"ok": True}
     step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
     assert not (isinstance(step, Write) and step.spec == {"spec": {"state": "Paused"}})
+
+
+def test_a_retired_key_within_its_grace_still_vouches_in_the_webhooks_count():
+    """The webhook counts an approval and a root record signed by a retired key until its
+    grace ends (judged at `now`)."""
+    old_keys = KeyRing(SigningKey("k1", b"1" * 32))
+    rotated = KeyRing(SigningKey("k2", b"2" * 32),
+                      (SigningKey("k1", b"1" * 32, datetime(2026, 11, 26, tzinfo=timezone.utc)),))
+    old = paused(FINANCE2, entries=[sign(ALICE, keys=old_keys)])
+    new = {**old, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": True}}}
+    why, patch = a.webhook_approve(old, new, old["status"]["pause"], user="bob", groups=["finance"], time="t2",
+                                   keys=rotated, now=NOW)
+    assert (why, "spec" in patch) == ("", False)
+    assert [e["by"] for e in json.loads(patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS])["entries"]] == [
+        "alice", "bob"]
+    child = _subflow(None)
+    child["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = a.root_record(old_keys, child, "carol", "root")
+    new_child = {**child, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": True}}}
+    assert a.root_creator(child, rotated, NOW) == ("carol", "root")
+    why, _ = a.webhook_approve(child, new_child, child["status"]["pause"], user="carol", groups=["finance"],
+                               time="t", keys=rotated, now=NOW)
+    assert why == ("carol started the run root (which started this one) and may not approve its pause pause-1 "
+                   "(allow_creator is off)")
+
+
+@pytest.mark.parametrize("text", ["[1]", '"carol"', "7", "not json"])
+def test_a_root_record_that_is_no_json_object_names_nobody(text):
+    child = _subflow(None)
+    child["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = text
+    assert a.root_creator(child, KEYS, NOW) == ("", "")
+    assert a.may_answer_now(child, "alice", ["finance"]) is False
+
+
+def test_the_webhook_reads_a_pause_without_a_rule_as_the_open_rule():
+    old = paused(FINANCE2)
+    old["status"]["pause"].pop("approval")
+    new = {**old, "spec": {"flow": "m:f", "state": "Running", "input": None}}
+    why, patch = a.webhook_approve(old, new, old["status"]["pause"], user="eve", groups=[], time="t1", keys=KEYS,
+                                   now=NOW)
+    record = json.loads(patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS])
+    assert (why, "spec" in patch, [e["by"] for e in record["entries"]]) == ("", False, ["eve"])
