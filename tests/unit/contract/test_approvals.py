@@ -439,3 +439,20 @@ def test_the_webhook_reads_a_pause_without_a_rule_as_the_open_rule():
                                    now=NOW)
     record = json.loads(patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS])
     assert (why, "spec" in patch, [e["by"] for e in record["entries"]]) == ("", False, ["eve"])
+
+
+def test_an_approval_for_another_input_is_refused_in_full_but_not_the_approvers_own_change():
+    from flowrun.contract.lifecycle.vocabulary import Refusal
+    old = paused(FINANCE2, entries=[sign(ALICE)])
+    other = {**old, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": False}}}
+    why, patch = a.webhook_approve(old, other, old["status"]["pause"], user="bob", groups=["finance"], time="t2",
+                                   keys=KEYS, now=NOW)
+    assert (str(why), why.code, patch) == (
+        "the input differs from the one approved by alice: the approvals of pause-1 must agree on its input "
+        "(send the same input, or reject the run)", Refusal.INVALID_INPUT, {})
+    # alice, counted already, is not counted again: the run stays paused as it was
+    why, patch = a.webhook_approve(old, other, old["status"]["pause"], user="alice", groups=["finance"], time="t2",
+                                   keys=KEYS, now=NOW)
+    assert (why, patch["spec"]) == ("", {"state": "Paused", "input": None})
+    assert [e["by"] for e in json.loads(patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS])["entries"]] == [
+        "alice"]
