@@ -456,3 +456,13 @@ def test_an_approval_for_another_input_is_refused_in_full_but_not_the_approvers_
     assert (why, patch["spec"]) == ("", {"state": "Paused", "input": None})
     assert [e["by"] for e in json.loads(patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS])["entries"]] == [
         "alice"]
+
+
+def test_the_webhooks_approval_record_in_full():
+    old = paused(FINANCE2)
+    new = {**old, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": True}}}
+    _, patch = a.webhook_approve(old, new, old["status"]["pause"], user="alice", groups=["ops", "finance"],
+                                 time="t1", keys=KEYS, now=NOW)
+    entry = {"by": "alice", "groups": ["finance", "ops"], "time": "t1", "input": digest({"ok": True})}
+    assert patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS] == json.dumps(
+        {"key": "pause-1", "uid": UID, "generation": 2, "entries": [sign(entry)]}, separators=(",", ":"))
