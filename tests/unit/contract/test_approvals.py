@@ -466,3 +466,30 @@ def test_the_webhooks_approval_record_in_full():
     entry = {"by": "alice", "groups": ["finance", "ops"], "time": "t1", "input": digest({"ok": True})}
     assert patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS] == json.dumps(
         {"key": "pause-1", "uid": UID, "generation": 2, "entries": [sign(entry)]}, separators=(",", ":"))
+
+
+UNKNOWN_CREATOR = ("who created {whose} is unknown (no record by the API server, or none the webhook signed: made "
+                   "while the webhook was unreachable?), so nobody may approve its pause pause-1, which its creator "
+                   "may not (allow_creator is off)")
+
+
+@pytest.mark.parametrize("rule,user,creator,runs,says", [
+    (FINANCE2, "alice", "", ("r", "r"), UNKNOWN_CREATOR.format(whose="this run")),
+    (FINANCE2, "alice", "", ("root", "r"), UNKNOWN_CREATOR.format(whose="the run that started this subflow")),
+    ({}, "eve", "carol", ("r", "r"), ""),
+    ({}, "carol", "carol", ("r", "r"),
+     "carol started this run and may not approve its own pause pause-1 (allow_creator is off)"),
+    ({"allowCreator": True}, "carol", "carol", ("r", "r"), ""),
+    ({"allowCreator": True}, "carol", "", ("r", "r"), ""),
+], ids=["unknown-creator", "unknown-root-creator", "open-rule", "open-rule-creator", "open-rule-allow-creator",
+        "open-rule-allow-creator-unknown"])
+def test_refusals_in_full(rule, user, creator, runs, says):
+    root_run, own_run = runs
+    assert a.refusal(rule, "pause-1", user, ["finance"], creator, root_run=root_run, own_run=own_run) == says
+    assert a.who_may(rule) == ("group:finance" if rule is FINANCE2 else "anyone allowed to resume it")
+
+
+def test_a_root_record_without_the_root_runs_name_still_names_its_creator():
+    child = _subflow(None)
+    child["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = a.root_record(KEYS, child, "carol", "")
+    assert a.root_creator(child, KEYS, NOW) == ("carol", "")
