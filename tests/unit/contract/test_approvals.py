@@ -493,3 +493,29 @@ def test_a_root_record_without_the_root_runs_name_still_names_its_creator():
     child = _subflow(None)
     child["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = a.root_record(KEYS, child, "carol", "")
     assert a.root_creator(child, KEYS, NOW) == ("carol", "")
+
+
+def test_a_request_in_full_and_its_refusals_word_for_word():
+    assert a.request([" alice ", "", "group:x"], 2, escalate_after=1, escalate_to=[" bob ", " "]) == {
+        "approvers": ["alice", "group:x"], "required": 2, "allowCreator": False, "approvals": [],
+        "escalateAfterSeconds": 1, "escalateTo": ["bob"]}
+    for kwargs, message in [
+        ({"approvals": 0}, "approvals must be at least 1"),
+        ({"escalate_after": 60}, "escalate_after and escalate_to go together: after that many seconds without the "
+                                 "approvals needed, the people in escalate_to may answer too"),
+        ({"escalate_after": 0, "escalate_to": ["bob"]},
+         "escalation needs approvers= (whom it adds to) and escalate_after of at least 1 second"),
+    ]:
+        with pytest.raises(ValueError) as info:
+            a.request(["alice"], **kwargs)
+        assert str(info.value) == message
+    with pytest.raises(ValueError) as info:
+        a.sign(KEYS, paused(FINANCE2), {}, ALICE)
+    assert str(info.value) == "no pause"
+
+
+def test_the_approval_record_keeps_names_as_they_are():
+    old = paused(FINANCE2)
+    _, patch = a.webhook_approve(old, old, old["status"]["pause"], user="zoë", groups=["finance"], time="t1",
+                                 keys=KEYS, now=NOW)
+    assert '"by":"zoë"' in patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS]
