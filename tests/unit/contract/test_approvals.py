@@ -519,3 +519,9 @@ def test_the_approval_record_keeps_names_as_they_are():
     _, patch = a.webhook_approve(old, old, old["status"]["pause"], user="zoë", groups=["finance"], time="t1",
                                  keys=KEYS, now=NOW)
     assert '"by":"zoë"' in patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS]
+
+
+def test_only_a_signed_entry_by_a_named_person_counts():
+    obj = paused(FINANCE2, entries=[sign({**ALICE, "by": 7}), sign({**ALICE, "by": ""}), sign(ALICE)])
+    assert [e["by"] for e in a.verified(obj, obj["status"]["pause"], KEYS, NOW)] == ["alice"]
+    assert a.verified(obj, None, KEYS, NOW) == []
