@@ -808,6 +808,7 @@ def test_each_reminder_has_its_own_stable_id_and_names_the_pause_events():
     (300, None, 300, n.DEFAULT_MAX_REMINDERS),
     (3600, 5, 3600, 5),
     (60, 1000, n.MIN_REMIND_SECONDS, n.MAX_REMINDERS),  # past the CRD's bounds: held to them
+    (300, -5, 300, 1),
     (None, 5, None, 5),
 ])
 def test_interval_and_count_are_held_to_their_bounds(every, most, want_every, want_most):
@@ -820,6 +821,7 @@ def test_interval_and_count_are_held_to_their_bounds(every, most, want_every, wa
 
 
 @pytest.mark.parametrize("elapsed, numbers, want", [
+    (-10, (), 300),        # a start a little ahead of this clock: the first one
     (0, (), 300),
     (299, (), 300),
     (300, (), 600),        # 1 is due now (due() queues it); the next wake-up is 2's
