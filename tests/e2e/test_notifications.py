@@ -21,6 +21,7 @@ import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import yaml
@@ -42,6 +43,8 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.script: dict[str, list[int]] = {}
+        # refuse[path](data): answer 500 to the deliveries it picks (then the script, then 200)
+        self.refuse: dict[str, Any] = {}
         self.lock = threading.Lock()
         receiver = self
 
@@ -51,6 +54,9 @@ class Receiver:
                 with receiver.lock:
                     answers = receiver.script.get(self.path) or []
                     status = answers.pop(0) if answers else 200
+                    refuse = receiver.refuse.get(self.path)
+                    if refuse is not None and refuse(json.loads(body)["data"]):
+                        status = 500
                     receiver.requests.append({"path": self.path, "headers": dict(self.headers.items()),
                                               "body": body, "status": status, "time": time.time()})
                 self.send_response(status)
@@ -279,13 +285,13 @@ def backdate_pause(namespace: str, name: str, key: str, seconds: int) -> bool:
                    namespace=namespace, check=False).returncode == 0
 
 
-def test_reminders_arrive_while_a_pause_waits_and_stop_when_it_is_answered(namespace, receiver):
+def test_reminders_arrive_while_a_pause_waits_and_stop_when_it_is_answered(operator, namespace, receiver):
     """remindEverySeconds 300: rather than wait 5 real minutes, the test moves the pause's
     start back (reminders are due from status.pause.since, as a restarted operator sees
     them). 5.5 min old: reminder 1; 10.5 min: reminder 2 (each once, with its own id).
-    Then the pause is answered and at once made 15.5 min old (reminder 3's time while it
-    still shows Paused, if the operator has not taken the answer yet): no reminder 3;
-    the run's Completed is delivered after, and nothing else came."""
+    Then 15.5 min old while the receiver refuses reminders: reminder 3 is tried and
+    retried until the pause is answered, then dropped (never delivered nor recorded);
+    the run's Completed is delivered after it, and nothing else came."""
     from flowrun.contract import notifications as n
     for fields, says in (({"remindEverySeconds": 60}, "spec.remindEverySeconds"),
                          ({"remindEverySeconds": 300, "maxReminders": 101}, "spec.maxReminders"),
@@ -325,13 +331,23 @@ def test_reminders_arrive_while_a_pause_waits_and_stop_when_it_is_answered(names
     # the record of reminder 2 replaced reminder 1's
     assert [r.get("reminder") for r in recorded("Reminder")] == [2]
 
+    # Reminder 3 due while the receiver refuses reminders: it is retried ...
+    receiver.refuse[f"/remind-{TOKEN}"] = lambda data: data["event"] == "Reminder"
+    assert backdate_pause(namespace, "remind", key, 930)
+    wait_for(lambda: [m for m in receiver.got("remind", "remind", ok_only=False)
+                      if m["data"]["event"] == "Reminder" and m["data"]["reminder"]["number"] == 3],
+             timeout=60, what="reminder 3 tried (and refused)")
+    # ... until the pause is answered: then it is dropped, never delivered
     patch_fr(namespace, "remind", {"spec": {"state": "Running", "input": {"ok": True}}})
-    backdate_pause(namespace, "remind", key, 930)  # False when the run resumed already
+    third = n.reminder_id(uid, key, 3)
+    wait_for(lambda: f"({third}): no longer due" in operator.log_path.read_text(errors="replace"), timeout=120,
+             what="the retries of reminder 3 to stop")
     fr = wait_phase(namespace, "remind", "Completed", "Failed", timeout=180)
     assert fr["status"]["phase"] == "Completed", fr["status"]
     wait_for(lambda: recorded("Completed"), timeout=60, what="Completed delivered and recorded")
     assert events() == ["AwaitingInput", "Reminder", "Reminder", "Completed"], events()
     assert [m["data"]["reminder"]["number"] for m in receiver.got("remind", "remind")
             if m["data"]["event"] == "Reminder"] == [1, 2]
-    ids = [m["headers"]["webhook-id"] for m in receiver.got("remind", ok_only=False)]
-    assert len(ids) == len(set(ids)) == 4  # each once
+    assert [r.get("reminder") for r in recorded("Reminder")] == [2]  # 3: neither Delivered nor Failed
+    delivered = [m["headers"]["webhook-id"] for m in receiver.got("remind")]
+    assert len(delivered) == len(set(delivered)) == 4  # each once

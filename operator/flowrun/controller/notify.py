@@ -277,6 +277,9 @@ class Notifications:
         obj = self.kube.get_flowrun(ns, run)
         at = now()
         if obj is None or notifier is None or not n.still_due(obj, notifier, delivery, at):
+            if pending.failures:  # it was being retried: say why it stops
+                log.info("notifier %s/%s, run %s, %s (%s): no longer due (the pause was answered, the run or "
+                         "the notifier changed); not retried", ns, delivery.notifier, run, delivery.event, delivery.id)
             return None
         try:
             sink_type, url, signing = self.sink(notifier)

@@ -186,7 +186,7 @@ def test_a_reminder_is_sent_once_after_the_announcement_and_after_a_restart_not_
     assert len(receiver.got) == 2
 
 
-def test_a_reminder_of_a_pause_answered_before_the_send_is_not_sent(kube, monkeypatch):
+def test_a_reminder_of_a_pause_answered_before_the_send_is_not_sent(kube, monkeypatch, caplog):
     receiver = Receiver([])
     at = n.parse_timestamp("2026-06-01T00:06:00Z")
     monkeypatch.setattr(notify, "now", lambda: at)
@@ -195,6 +195,9 @@ def test_a_reminder_of_a_pause_answered_before_the_send_is_not_sent(kube, monkey
     assert notes.attempt(notify.Pending("ns", "run", announcement)) is None
     (reminder,) = n.due(kube.get_flowrun("ns", "run"), kube.get_notifier("ns", "tell"), at)
     kube.patch_flowrun("ns", "run", {"spec": {"state": "Running"}, "metadata": {"generation": 2}})
-    assert notes.attempt(notify.Pending("ns", "run", reminder)) is None
+    retried = notify.Pending("ns", "run", reminder, failures=2)  # it was being retried
+    with caplog.at_level("INFO", logger="flowrun.controller.notify"):
+        assert notes.attempt(retried) is None
     assert len(receiver.got) == 1  # the announcement only
+    assert f"run run, Reminder ({reminder.id}): no longer due" in caplog.text  # and its retries stop
     assert [r["event"] for r in kube.get_flowrun("ns", "run")["status"]["notifications"]] == ["Paused"]
