@@ -307,7 +307,9 @@ def choice(schema: dict[str, Any] | None) -> Choice | None:
     for f in required:
         if f.kind == "enum" and 1 <= len(f.options) <= MAX_CHOICE_BUTTONS:
             options = tuple(Option(v, label, looks_destructive(v)) for v, label in f.options)
-            return Choice(f.path, f.label, options, alone=len(required) == 1)
+            # (a plain Literal/Enum is the field `value`, titled "Value" by pydantic)
+            label = "Your answer" if f.path == "value" and f.label == "Value" else f.label
+            return Choice(f.path, label, options, alone=len(required) == 1)
     return None
 
 

@@ -42,7 +42,7 @@ def schema_of(wait_for_input) -> dict:
 def test_a_plain_literal_is_one_button_per_option_and_the_whole_answer():
     schema = schema_of(Literal["approve", "reject"])
     found = forms.choice(schema)
-    assert found == forms.Choice("value", "Value", (forms.Option("approve", "approve", False),
+    assert found == forms.Choice("value", "Your answer", (forms.Option("approve", "approve", False),
                                                     forms.Option("reject", "reject", True)), alone=True)
     assert forms.without(forms.build(schema), found.path) == []  # nothing else to fill in
     assert forms.parse(schema, {"value": "reject"}) == {"value": "reject"}  # what the button posts
