@@ -88,6 +88,22 @@ def test_until_is_kept_by_a_pause_recorded_again():
     assert again["until"] == again["deadline"] == "2026-11-25T12:00:00Z"
 
 
+@pytest.mark.parametrize("phase", ["Paused", "Suspended"])
+def test_a_run_that_ends_while_waiting_until_a_time_no_longer_shows_that_time(phase):
+    """`kubectl get fr`'s Continues column reads status.pause.until: a run cancelled or
+    failed while it waited for its time must not go on showing it."""
+    from flowrun.contract.lifecycle.steps import end_status
+    from flowrun.contract.phases import Phase
+    until = PauseRequest("k", PauseKind.PAUSE, None, until=NOW + timedelta(hours=1)).record(NOW, 1, None)
+    status = {"phase": phase, "pause": until}
+    for ended in (Phase.CANCELLED, Phase.FAILED):
+        patch = end_status(status, ended, "R", "ended", action="cancelled", by="ann", now=NOW)
+        assert patch["pause"] == {"until": None}
+    waiting_for_no_time = {"phase": phase, "pause": PauseRequest("k", PauseKind.PAUSE, 60).record(NOW, 1, None)}
+    assert "pause" not in end_status(waiting_for_no_time, Phase.CANCELLED, "R", "ended", action="cancelled",
+                                     by="ann", now=NOW)
+
+
 # ---- escalation -------------------------------------------------------------------------
 
 from flowrun.contract import approvals  # noqa: E402

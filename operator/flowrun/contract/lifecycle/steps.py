@@ -106,4 +106,6 @@ def end_status(status: Mapping[str, Any], phase: Phase, reason: str, message: st
     patch = phase_patch(status, phase.value, message, when=now, completionTime=timestamp(now),
                         reason=reason)
     patch["history"] = history_patch(status, action, by=by, key=key, message=message, when=now)
+    if (status.get("pause") or {}).get("until"):
+        patch["pause"] = {"until": None}  # an ended run continues at no time (the Continues column)
     return patch
