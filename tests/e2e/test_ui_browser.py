@@ -286,7 +286,7 @@ def test_several_waiting_runs_are_answered_at_once_each_on_its_own(page, ui, ns)
         waiting.get_by_role("checkbox", name=f"select {ns}/{name}").check()
     # A live redraw of the list (a change to one of the runs) keeps the ticks.
     page.evaluate("() => { document.querySelector('[data-testid=waiting]').__old = true }")
-    kubectl("annotate", "flowrun", "bulk-1", "example.com/touched=yes", namespace=ns)
+    patch_fr(ns, "bulk-1", {"metadata": {"annotations": {"example.com/touched": "yes"}}})
     page.wait_for_function("() => !document.querySelector('[data-testid=waiting]').__old", timeout=LIVE)
     for name in names:
         expect(page.get_by_test_id("waiting").get_by_role("checkbox", name=f"select {ns}/{name}")).to_be_checked()
