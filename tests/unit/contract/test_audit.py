@@ -42,3 +42,16 @@ def test_actor_trusts_a_stamp_only_for_the_current_generation():
     # a client's annotation without the webhook's generation
     assert actor(fr(generation=1, annotations={BY: "mallory"})) == UNKNOWN
     assert actor(fr()) == UNKNOWN
+
+
+def test_a_generation_stamp_without_a_user_names_nobody():
+    """Only the webhook's pair counts: a changed-by-generation annotation for the current
+    generation without the user is no stamp."""
+    assert actor(fr(generation=4, annotations={GEN: "4"})) == UNKNOWN
+    assert actor(fr(generation=4, annotations={BY: "", GEN: "4"})) == UNKNOWN
+
+
+def test_an_update_of_an_object_without_a_generation_is_stamped_for_generation_one():
+    old = fr()
+    del old["metadata"]["generation"]
+    assert stamp(fr(state="Suspended"), old, "carol") == {BY: "carol", GEN: "1"}

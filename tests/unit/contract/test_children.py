@@ -74,3 +74,58 @@ def test_the_origin_refusals_in_full():
         "the admission webhook was unreachable?): it is not started and its parent receives nothing from it; "
         "delete it and let its parent create it again")
     assert origin_refusal({"metadata": {"name": "c"}}) == ""
+
+
+def test_a_parent_name_cut_before_a_dash_leaves_no_double_dash():
+    assert child_prefix("a" * 29 + "-xyz", UID) == "a" * 29 + "-0f1e2d3c-"
+    assert child_prefix("p " + "-" * 40, "ab-cd") == "p -abcd-"
+
+
+def test_an_independent_child_that_the_parent_also_owns_is_not_its_child():
+    independent_but_owned = child(linked=False)
+    independent_but_owned["metadata"]["ownerReferences"] = [
+        {"kind": "FlowRun", "name": "parent", "uid": UID, "controller": True}]
+    assert is_child_of(independent_but_owned, PARENT) is False
+    owned_by_a_job = child(linked=False)
+    owned_by_a_job["metadata"]["ownerReferences"] = [{"kind": "Job", "name": "parent", "uid": UID}]
+    assert is_child_of(owned_by_a_job, PARENT) is True
+
+
+def test_child_errors_in_full():
+    parent = {"metadata": {**PARENT["metadata"], "labels": {"flowrun.io/instance": "blue"}}}
+    assert child_errors(child(), parent) == [
+        "a run's children carry its label flowrun.io/instance='blue' (its operator instance; run_flow does this)"]
+    assert child_errors(child(name="victim-sub-1"), PARENT) == [
+        "a run's ServiceAccount may create only its own children: name it parent-0f1e2d3c-<key>, and either label "
+        "it flowrun.io/parent=parent and own it by FlowRun parent (uid 0f1e2d3c-aaaa-bbbb-cccc-000000000001), or "
+        "label it flowrun.io/started-by=parent and flowrun.io/started-by-uid=0f1e2d3c-aaaa-bbbb-cccc-000000000001 "
+        "(run_flow does this)"]
+
+
+def labelled(**labels):
+    return {"metadata": {"name": "c", "labels": labels}}
+
+
+P, S = "flowrun.io/parent", "flowrun.io/started-by"
+
+
+@pytest.mark.parametrize("new,old,user,refusal", [
+    (labelled(**{P: "p"}), None, "bob",
+     "only the run p's own pod may create its children (run_flow does); bob may not create a FlowRun labelled "
+     "flowrun.io/parent=p"),
+    (labelled(**{S: "p"}), None, "",
+     "only the run p's own pod may create its children (run_flow does); an unknown user may not create a FlowRun "
+     "labelled flowrun.io/started-by=p"),
+    (labelled(a="b"), None, "bob", ""),
+    (labelled(**{P: "p"}), labelled(**{P: "p"}), "bob", ""),
+    (labelled(**{P: "p", "a": "b"}), labelled(**{P: "p"}), "bob",
+     "only the run p's own pod may create its children (run_flow does); bob may not create a FlowRun labelled "
+     "flowrun.io/parent=p"),
+    (labelled(**{S: "p"}), labelled(a="b"), "bob",
+     "only the run p's own pod may create its children (run_flow does); bob may not create a FlowRun labelled "
+     "flowrun.io/started-by=p"),
+], ids=["create-linked", "create-independent-unknown-user", "no-parent", "labels-unchanged",
+        "other-label-changed", "label-added"])
+def test_a_persons_child_labelled_flowrun_is_refused_on_create_or_label_change(new, old, user, refusal):
+    from flowrun.contract.children import person_refusal
+    assert person_refusal(new, old, user) == refusal

@@ -5,6 +5,7 @@ import pytest
 from flowrun.contract.constants import MAX_HISTORY
 from flowrun.contract.phases import (
     PHASE_TRANSITIONS,
+    Refusal,
     InvalidTransition,
     Phase,
     check_phase_transition,
@@ -149,3 +150,154 @@ def test_a_phase_patch_is_progressing_unless_told_what_blocks_it():
 def test_a_paused_run_awaits_input_only_when_told_so():
     paused = {c["type"]: c["status"] for c in conditions_for("Paused", now=NOW)}
     assert paused["AwaitingInput"] == "False" and paused["Paused"] == "True"
+
+
+# (status, reason) of Ready, Paused, Suspended, AwaitingInput, Succeeded, Failed, Cancelled,
+# Progressing for each phase, with input awaited and nothing blocking.
+EVERY_PHASE = {
+    "Pending": [("False", "Pending"), ("False", "Pending"), ("False", "Pending"), ("False", "NoInputRequired"),
+                ("Unknown", "Pending"), ("False", "Pending"), ("False", "Pending"), ("True", "Pending")],
+    "Running": [("True", "Running"), ("False", "Running"), ("False", "Running"), ("False", "NoInputRequired"),
+                ("Unknown", "Running"), ("False", "Running"), ("False", "Running"), ("True", "Running")],
+    "Paused": [("False", "Paused"), ("True", "Paused"), ("False", "Paused"), ("True", "InputRequired"),
+               ("Unknown", "Paused"), ("False", "Paused"), ("False", "Paused"), ("True", "Paused")],
+    "Suspended": [("False", "Suspended"), ("False", "Suspended"), ("True", "Suspended"), ("True", "InputRequired"),
+                  ("Unknown", "Suspended"), ("False", "Suspended"), ("False", "Suspended"), ("True", "Suspended")],
+    "Completed": [("False", "Completed"), ("False", "Completed"), ("False", "Completed"),
+                  ("False", "NoInputRequired"), ("True", "Completed"), ("False", "Completed"), ("False", "Completed"),
+                  ("False", "Completed")],
+    "Failed": [("False", "Failed"), ("False", "Failed"), ("False", "Failed"), ("False", "NoInputRequired"),
+               ("False", "Failed"), ("True", "Failed"), ("False", "Failed"), ("False", "Failed")],
+    "Cancelled": [("False", "Cancelled"), ("False", "Cancelled"), ("False", "Cancelled"),
+                  ("False", "NoInputRequired"), ("False", "Cancelled"), ("False", "Cancelled"), ("True", "Cancelled"),
+                  ("False", "Cancelled")],
+}
+TYPES = ["Ready", "Paused", "Suspended", "AwaitingInput", "Succeeded", "Failed", "Cancelled", "Progressing"]
+
+
+@pytest.mark.parametrize("phase", list(EVERY_PHASE))
+def test_the_conditions_of_every_phase_in_full(phase):
+    """The message goes only with the conditions that are True."""
+    stamp = "2026-01-01T00:00:00Z"
+    assert conditions_for(phase, message="m", awaiting_input=True, now=NOW) == [
+        {"type": ctype, "status": status, "reason": reason, "message": "m" if status == "True" else "",
+         "lastTransitionTime": stamp}
+        for ctype, (status, reason) in zip(TYPES, EVERY_PHASE[phase], strict=True)]
+
+
+@pytest.mark.parametrize("phase,progressing", [
+    ("Pending", ("False", "QuotaExceeded", "m")), ("Paused", ("False", "QuotaExceeded", "m")),
+    ("Completed", ("False", "Completed", "m")), ("Failed", ("False", "Failed", "m")),
+])
+def test_what_blocks_a_run_is_its_progressing_condition_unless_it_ended(phase, progressing):
+    got = conditions_for(phase, message="m", blocked="QuotaExceeded", now=NOW)
+    assert [(c["status"], c["reason"], c["message"]) for c in got if c["type"] == "Progressing"] == [progressing]
+    assert [c for c in got if c["type"] != "Progressing"] == [
+        c for c in conditions_for(phase, message="m", now=NOW) if c["type"] != "Progressing"]
+
+
+def test_a_kept_condition_without_a_transition_time_takes_the_new_one():
+    later = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    previous = [{"type": "Ready", "status": "True"}, {"type": "Failed", "status": "False"},
+                {"type": "Paused", "status": "False", "lastTransitionTime": "2025-12-31T00:00:00Z"}]
+    got = {c["type"]: c["lastTransitionTime"] for c in conditions_for("Paused", previous=previous, now=later)}
+    assert got == {"Ready": "2026-01-02T00:00:00Z", "Paused": "2026-01-02T00:00:00Z",
+                   "Suspended": "2026-01-02T00:00:00Z", "AwaitingInput": "2026-01-02T00:00:00Z",
+                   "Succeeded": "2026-01-02T00:00:00Z", "Failed": "2026-01-02T00:00:00Z",
+                   "Cancelled": "2026-01-02T00:00:00Z", "Progressing": "2026-01-02T00:00:00Z"}
+    kept = {c["type"]: c["lastTransitionTime"] for c in conditions_for("Running", previous=previous, now=later)}
+    assert (kept["Ready"], kept["Failed"], kept["Paused"]) == (
+        "2026-01-02T00:00:00Z", "2026-01-02T00:00:00Z", "2025-12-31T00:00:00Z")
+
+
+@pytest.mark.parametrize("frm,to,message", [
+    (None, "Running", "a new FlowRun starts Pending or Suspended, not Running"),
+    ("", "Completed", "a new FlowRun starts Pending or Suspended, not Completed"),
+    ("", "Pending", None), ("", "Failed", None), ("", "Cancelled", None),
+    ("Pending", "Completed", "FlowRun cannot go from Pending to Completed"),
+    ("Cancelled", "Running", "FlowRun cannot go from Cancelled to Running"),
+    ("Suspended", "Suspended", None),
+], ids=["none-to-running", "empty-to-completed", "empty-to-pending", "empty-to-failed", "empty-to-cancelled",
+        "pending-to-completed", "cancelled-to-running", "stay"])
+def test_a_phase_transition_refused_says_which(frm, to, message):
+    if message is None:
+        check_phase_transition(frm, to)
+        return
+    with pytest.raises(InvalidTransition) as refused:
+        check_phase_transition(frm, to)
+    assert (str(refused.value), refused.value.code) == (message, None)
+
+
+@pytest.mark.parametrize("old,new,phase,refusal", [
+    ("Running", "Running", "Completed", None),
+    ("Running", "Cancelled", "Failed", ("FlowRun is Failed; it can no longer be cancelled", Refusal.FINISHED)),
+    ("Paused", "Running", "Completed", ("FlowRun is Completed; it can no longer be resumed", Refusal.FINISHED)),
+    ("Cancelled", "Suspended", "Running",
+     ("FlowRun is being cancelled; it can no longer be suspended", Refusal.BEING_CANCELLED)),
+    ("Suspended", "Paused", "Pending",
+     ("a suspended FlowRun has no running process to pause; resume it first", Refusal.NOTHING_TO_PAUSE)),
+    ("Running", "Paused", "Suspended",
+     ("a suspended FlowRun has no running process to pause; resume it first", Refusal.NOTHING_TO_PAUSE)),
+    ("Running", "Paused", None, None), ("Paused", "Suspended", "Paused", None),
+    ("Suspended", "Cancelled", "Suspended", None), ("Suspended", "Running", "Suspended", None),
+], ids=["unchanged", "cancel-failed", "resume-completed", "being-cancelled", "pause-suspension",
+        "pause-suspended-phase", "pause-new", "suspend-paused", "cancel-suspended", "resume-suspended"])
+def test_a_state_change_refused_says_why(old, new, phase, refusal):
+    if refusal is None:
+        check_state_change(old, new, phase)
+        return
+    with pytest.raises(InvalidTransition) as refused:
+        check_state_change(old, new, phase)
+    assert (str(refused.value), refused.value.code) == refusal
+
+
+def test_a_history_entry_in_full_and_one_without_a_sequence_number_counts_as_zero():
+    old = {"time": "2025-12-31T00:00:00Z", "action": "created"}  # written before entries were numbered
+    assert history_patch({"history": [old]}, "paused", when=NOW) == [
+        old, {"time": "2026-01-01T00:00:00Z", "action": "paused", "by": "", "key": "", "seq": 1}]
+    assert history_patch(None, "resumed", by="alice", key="k", message="m", given={"a": 1}, groups=["g"],
+                         when=NOW) == [
+        {"time": "2026-01-01T00:00:00Z", "action": "resumed", "by": "alice", "key": "k", "seq": 1, "message": "m",
+         "input": '{"a": 1}', "groups": ["g"]}]
+
+
+def test_a_history_entry_keeps_the_input_as_short_readable_json():
+    """Non-ASCII as it is, any value by its text, at most 200 bytes; at most 20 groups."""
+    from flowrun.contract.status import history_patch as add
+    entry = add(None, "resumed", given={"name": "Zoë", "at": NOW}, when=NOW)[0]
+    assert entry["input"] == '{"name": "Zoë", "at": "2026-01-01 00:00:00+00:00"}'
+    long = add(None, "resumed", given="x" * 300, groups=[f"g{i}" for i in range(25)], when=NOW)[0]
+    assert long["input"] == '"' + "x" * 196 + "..."
+    assert long["groups"] == [f"g{i}" for i in range(20)]
+
+
+def test_clip_cuts_whole_characters():
+    from flowrun.contract.status import clip
+    assert clip("é" * 10, 8) == "éé..."
+    assert clip("é" * 4, 8) == "éééé"
+
+
+def test_a_timestamp_is_utc_whatever_the_local_zone(monkeypatch):
+    import time
+
+    from flowrun.contract.status import timestamp
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert timestamp(datetime(2026, 1, 1, tzinfo=timezone.utc)) == "2026-01-01T00:00:00Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize("entries,key,expected", [
+    (["a-1", "a-2"], "a-3", ["a-1..3"]),
+    (["a-1..2", "a-3"], "a-4", ["a-1..4"]),
+    (["a-1", "a-2", "a-3"], "a-4", ["a-1..4"]),
+    (["b-1", "a-1..2", "a-3"], "a-4", ["b-1", "a-1..4"]),
+], ids=["neighbour-after-a-merge", "range-after-a-merge", "two-sweeps", "other-stem-kept"])
+def test_keys_add_merges_what_a_merge_made_adjacent(entries, key, expected):
+    """Lists written by hand (or by older code) need not be compact: every neighbour
+    that a merge makes adjacent is merged too."""
+    from flowrun.contract.status import keys_add
+    assert keys_add(entries, key) == expected

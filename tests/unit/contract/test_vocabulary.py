@@ -96,3 +96,11 @@ def test_the_operator_rules_are_named_and_ordered():
     assert names[-1] == "a live attempt has its Job, and its pod can run"
     assert names.index("a pause nobody answered by its deadline ends as it declared") < names.index(
         "approvals are counted before any resume") < names.index("a suspension asked for is recorded")
+
+
+def test_the_clock_is_utc_to_the_second():
+    from datetime import timezone
+
+    from flowrun.contract.lifecycle.vocabulary import now
+    clock = now()
+    assert (clock.tzinfo, clock.microsecond) == (timezone.utc, 0)
