@@ -241,13 +241,28 @@ start_bg kube-scheduler "$K8S_BIN/kube-scheduler" \
 # volumes get no fsGroup ownership change: non-root pods could not write. This helper
 # makes every new directory under /tmp/hostpath_pv world-writable within milliseconds of
 # its creation (inotify), long before a pod can mount it.
+# One watch for good (-m), its events read line by line (stdbuf: not held in a pipe
+# buffer), the directories made before it was established fixed once it is. (It used to
+# scan, then start a new one-shot watch: a volume made in that gap, as when two runs are
+# applied back to back, stayed 0750 for up to 5 s, and its runner failed with
+# PermissionError on /cache/runs/.../tasks.)
 mkdir -p "$HOSTPATH_PV_DIR"
 start_bg_sh pv-perms "
 d='$HOSTPATH_PV_DIR'
+fix_all() { find \"\$d\" -mindepth 1 -maxdepth 1 -type d ! -perm -0777 -exec chmod 0777 {} + 2>/dev/null; }
 while :; do
   mkdir -p \"\$d\"
-  find \"\$d\" -mindepth 1 -maxdepth 1 -type d ! -perm -0777 -exec chmod 0777 {} + 2>/dev/null
-  if command -v inotifywait >/dev/null; then inotifywait -qq -t 5 -e create -e moved_to \"\$d\" 2>/dev/null; else sleep 0.2; fi
+  if command -v inotifywait >/dev/null; then
+    stdbuf -oL inotifywait -m -e create -e moved_to --format '%f' \"\$d\" 2>&1 | while IFS= read -r line; do
+      case \"\$line\" in
+        'Setting up watches.') ;;
+        'Watches established.') fix_all ;;
+        *) [ -d \"\$d/\$line\" ] && chmod 0777 \"\$d/\$line\" 2>/dev/null ;;
+      esac
+    done
+  else
+    fix_all; sleep 0.2
+  fi
 done"
 
 # --- 8. node -----------------------------------------------------------------------------

@@ -9,8 +9,9 @@ One namespace and one set of runs for the module (they run side by side):
 - `flaky`'s receiver answers 500 twice, then 200: delivered once (three requests, one id);
 - `wrong`'s URL does not resolve: a NotificationFailed Warning Event, Ready=False;
 and, for the whole module, no Secret value in any operator log line or Event. Then: the
-webhook refuses a notifier whose creator may not read its Secret, and the operator
-SIGKILLed between a pause and its delivery delivers it once after its restart.
+webhook refuses a notifier whose creator may not read its Secret, the operator
+SIGKILLed between a pause and its delivery delivers it once after its restart, and
+reminders of a pause arrive (the pause made to look older) and stop when it is answered.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import yaml
@@ -41,6 +43,8 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.script: dict[str, list[int]] = {}
+        # refuse[path](data): answer 500 to the deliveries it picks (then the script, then 200)
+        self.refuse: dict[str, Any] = {}
         self.lock = threading.Lock()
         receiver = self
 
@@ -50,6 +54,9 @@ class Receiver:
                 with receiver.lock:
                     answers = receiver.script.get(self.path) or []
                     status = answers.pop(0) if answers else 200
+                    refuse = receiver.refuse.get(self.path)
+                    if refuse is not None and refuse(json.loads(body)["data"]):
+                        status = 500
                     receiver.requests.append({"path": self.path, "headers": dict(self.headers.items()),
                                               "body": body, "status": status, "time": time.time()})
                 self.send_response(status)
@@ -85,11 +92,12 @@ def secret(name: str, **data: str) -> dict:
     return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data}
 
 
-def notifier(name: str, events: list[str], secret_name: str, *, signed: bool = False, near: int | None = None) -> dict:
+def notifier(name: str, events: list[str], secret_name: str, *, signed: bool = False, near: int | None = None,
+             **spec_fields: object) -> dict:
     sink = {"type": "webhook", "urlSecretRef": {"name": secret_name, "key": "url"}}
     if signed:
         sink["signingSecretRef"] = {"name": secret_name, "key": "signing"}
-    spec = {"selector": {"matchLabels": {"notify-test": name}}, "events": events, "sink": sink}
+    spec = {"selector": {"matchLabels": {"notify-test": name}}, "events": events, "sink": sink, **spec_fields}
     if near:
         spec["deadlineNearSeconds"] = near
     return {"apiVersion": "flowrun.io/v1alpha1", "kind": "FlowRunNotifier", "metadata": {"name": name}, "spec": spec}
@@ -262,3 +270,84 @@ def test_killed_between_a_pause_and_its_delivery(operator, namespace, receiver, 
     time.sleep(3)  # negative check: not sent twice
     assert len(receiver.got("crash", ok_only=False)) == 1, got
     patch_fr(namespace, "crash", {"spec": {"state": "Cancelled"}})
+
+
+def backdate_pause(namespace: str, name: str, key: str, seconds: int) -> bool:
+    """Make the pause at `key` look `seconds` old: its start (status.pause.since) moved
+    back, as the cluster's admin may (the status subresource: no webhook, no policy).
+    Only while that pause is in the status (a JSON patch `test`); False when it is not."""
+    from datetime import datetime, timedelta, timezone
+    from flowrun.contract.status import timestamp
+    since = timestamp(datetime.now(timezone.utc) - timedelta(seconds=seconds))
+    patch = [{"op": "test", "path": "/status/pause/key", "value": key},
+             {"op": "replace", "path": "/status/pause/since", "value": since}]
+    return kubectl("patch", "fr", name, "--subresource=status", "--type=json", "-p", json.dumps(patch),
+                   namespace=namespace, check=False).returncode == 0
+
+
+def test_reminders_arrive_while_a_pause_waits_and_stop_when_it_is_answered(operator, namespace, receiver):
+    """remindEverySeconds 300: rather than wait 5 real minutes, the test moves the pause's
+    start back (reminders are due from status.pause.since, as a restarted operator sees
+    them). 5.5 min old: reminder 1; 10.5 min: reminder 2 (each once, with its own id).
+    Then 15.5 min old while the receiver refuses reminders: reminder 3 is tried and
+    retried until the pause is answered, then dropped (never delivered nor recorded);
+    the run's Completed is delivered after it, and nothing else came."""
+    from flowrun.contract import notifications as n
+    for fields, says in (({"remindEverySeconds": 60}, "spec.remindEverySeconds"),
+                         ({"remindEverySeconds": 300, "maxReminders": 101}, "spec.maxReminders"),
+                         ({"maxReminders": 2}, "maxReminders needs remindEverySeconds")):
+        refused = kubectl("apply", "-f", "-", namespace=namespace, check=False,
+                          input=for_instance(yaml.safe_dump(notifier("refused", ["Paused"], "remind", **fields))))
+        assert refused.returncode != 0 and says in refused.stderr, (fields, refused.stderr)
+    docs = [secret("remind", url=receiver.url("remind")),
+            notifier("remind", ["AwaitingInput", "Completed"], "remind", remindEverySeconds=300, maxReminders=3)]
+    kubectl("apply", "-f", "-", namespace=namespace, input=for_instance(yaml.safe_dump_all(docs)))
+    apply(namespace, labelled(flowrun_manifest("remind", "testflows.notify:waits_for_approval",
+                                               parameters={"timeout": 3600}), "remind"))
+
+    def events() -> list[str]:
+        return [m["data"]["event"] for m in receiver.got("remind", "remind")]
+
+    def recorded(event: str) -> list[dict]:
+        return [r for r in get_fr(namespace, "remind")["status"].get("notifications") or [] if r["event"] == event]
+
+    wait_for(lambda: recorded("AwaitingInput"), timeout=240, what="the pause announced and recorded")
+    fr = get_fr(namespace, "remind")
+    uid, key = fr["metadata"]["uid"], fr["status"]["pause"]["key"]
+    assert events() == ["AwaitingInput"]
+
+    for number, age in ((1, 330), (2, 630)):
+        assert backdate_pause(namespace, "remind", key, age)
+        got = wait_for(lambda: [m for m in receiver.got("remind", "remind") if m["data"]["event"] == "Reminder"
+                                and m["data"]["reminder"]["number"] == number],
+                       timeout=60, what=f"reminder {number}")
+        assert got[0]["headers"]["webhook-id"] == n.reminder_id(uid, key, number)
+        assert got[0]["data"]["reminder"] == {"number": number, "of": 3, "waitedSeconds": 300 * number}
+        assert got[0]["data"]["events"] == ["Reminder", "AwaitingInput"]
+        assert got[0]["data"]["pause"]["key"] == key and got[0]["data"]["resumeCommand"]
+        assert json.loads(got[0]["body"])["type"] == "io.flowrun.run.reminder"
+        wait_for(lambda: [r for r in recorded("Reminder") if r.get("reminder") == number], timeout=30,
+                 what=f"reminder {number} recorded")
+    # the record of reminder 2 replaced reminder 1's
+    assert [r.get("reminder") for r in recorded("Reminder")] == [2]
+
+    # Reminder 3 due while the receiver refuses reminders: it is retried ...
+    receiver.refuse[f"/remind-{TOKEN}"] = lambda data: data["event"] == "Reminder"
+    assert backdate_pause(namespace, "remind", key, 930)
+    wait_for(lambda: [m for m in receiver.got("remind", "remind", ok_only=False)
+                      if m["data"]["event"] == "Reminder" and m["data"]["reminder"]["number"] == 3],
+             timeout=60, what="reminder 3 tried (and refused)")
+    # ... until the pause is answered: then it is dropped, never delivered
+    patch_fr(namespace, "remind", {"spec": {"state": "Running", "input": {"ok": True}}})
+    third = n.reminder_id(uid, key, 3)
+    wait_for(lambda: f"({third}): no longer due" in operator.log_path.read_text(errors="replace"), timeout=120,
+             what="the retries of reminder 3 to stop")
+    fr = wait_phase(namespace, "remind", "Completed", "Failed", timeout=180)
+    assert fr["status"]["phase"] == "Completed", fr["status"]
+    wait_for(lambda: recorded("Completed"), timeout=60, what="Completed delivered and recorded")
+    assert events() == ["AwaitingInput", "Reminder", "Reminder", "Completed"], events()
+    assert [m["data"]["reminder"]["number"] for m in receiver.got("remind", "remind")
+            if m["data"]["event"] == "Reminder"] == [1, 2]
+    assert [r.get("reminder") for r in recorded("Reminder")] == [2]  # 3: neither Delivered nor Failed
+    delivered = [m["headers"]["webhook-id"] for m in receiver.got("remind")]
+    assert len(delivered) == len(set(delivered)) == 4  # each once

@@ -216,3 +216,96 @@ def test_a_person_sends_an_input_to_a_running_flow_in_the_browser(page, ui, ns):
     assert fr["status"]["result"] == {"order": ["towel", 2], "chat": "hello from the browser", "ints": []}
     shot(page, "input-sent")
     assert not page.csp_errors, page.csp_errors
+
+
+def test_a_choice_is_answered_in_one_click_and_a_destructive_one_confirmed_first(page, ui, ns):
+    """Issue 25: a pause for a plain Enum shows one button per option and no Resume;
+    "reject" asks first (a confirmation step of the server's, no script) and sends
+    nothing until confirmed; the flow gets the Enum member and branches on it. A model
+    with a choice and a free field: the buttons above the field, Enter in the field
+    answers nothing, the click sends both."""
+    from playwright.sync_api import expect
+    apply(ns, flowrun_manifest("pick", "testflows.ui:choose", parameters={"as_enum": True}))
+    apply(ns, flowrun_manifest("review", "testflows.ui:review"))
+    wait_phase(ns, "pick", "Paused", timeout=300)
+    wait_phase(ns, "review", "Paused", timeout=300)
+
+    page.goto(f"{ui.url}/runs/{ns}/pick")
+    choice = page.get_by_test_id("choice")
+    expect(choice.get_by_role("button")).to_have_count(2)
+    expect(page.get_by_role("button", name="Resume", exact=True)).to_have_count(0)
+    shot(page, "choice")
+    choice.get_by_role("button", name="reject", exact=True).click()
+    confirm = page.get_by_test_id("confirm")
+    expect(confirm.get_by_role("heading")).to_contain_text("reject")
+    assert get_fr(ns, "pick")["spec"]["state"] == "Paused", "nothing is sent before the confirmation"
+    shot(page, "choice-confirm")
+    confirm.get_by_role("button", name="Yes, reject", exact=True).click()
+    page.wait_for_url(f"**/runs/{ns}/pick")
+    expect(page.get_by_test_id("phase")).to_have_text("Completed", timeout=LIVE)
+    assert get_fr(ns, "pick")["status"]["result"] == {"decision": "reject", "member": True, "branch": "stopped"}
+
+    page.goto(f"{ui.url}/runs/{ns}/review")
+    choice = page.get_by_test_id("choice")
+    comment = page.locator("[name='comment']")
+    expect(choice.get_by_role("button", name="approve", exact=True)).to_be_enabled()
+    assert choice.bounding_box()["y"] < comment.bounding_box()["y"], "the choice is above the form"
+    # Enter in a field submits nothing (the form's default button is a disabled one):
+    # a submit event would be seen here (and stopped) before the click below.
+    page.evaluate("""() => document.querySelector('form.pause-form').addEventListener('submit', e => {
+        if (!window.__clicked) { window.__implicit = true; e.preventDefault(); } })""")
+    comment.fill("looks right")
+    comment.press("Enter")
+    assert page.evaluate("() => window.__implicit") is None
+    page.evaluate("() => { window.__clicked = true }")
+    choice.get_by_role("button", name="approve", exact=True).click()
+    page.wait_for_url(f"**/runs/{ns}/review")
+    expect(page.get_by_test_id("phase")).to_have_text("Completed", timeout=LIVE)
+    assert get_fr(ns, "review")["status"]["result"] == {"verdict": "APPROVE", "member": True,
+                                                        "comment": "looks right"}
+    assert not page.csp_errors, page.csp_errors
+
+
+def test_several_waiting_runs_are_answered_at_once_each_on_its_own(page, ui, ns):
+    """Issue 25: tick runs waiting for the same input in the list (the ticks survive a
+    live redraw), answer them with one click; each run is resumed as the person on its
+    own (the API server checks each, each history records it), and the page says which
+    run got what: the run whose pause names another approver is refused."""
+    from playwright.sync_api import expect
+    names = ("bulk-1", "bulk-2", "bulk-theirs")
+    apply(ns, flowrun_manifest("bulk-1", "testflows.ui:choose"))
+    apply(ns, flowrun_manifest("bulk-2", "testflows.ui:choose"))
+    apply(ns, flowrun_manifest("bulk-theirs", "testflows.ui:choose", parameters={"approvers": ["ui-approver"]}))
+    for name in names:
+        wait_phase(ns, name, "Paused", timeout=300)
+
+    page.goto(f"{ui.url}/?namespace={ns}")
+    me = page.get_by_test_id("user").inner_text()
+    waiting = page.get_by_test_id("waiting")
+    for name in names:
+        waiting.get_by_role("checkbox", name=f"select {ns}/{name}").check()
+    # A live redraw of the list (a change to one of the runs) keeps the ticks.
+    page.evaluate("() => { document.querySelector('[data-testid=waiting]').__old = true }")
+    patch_fr(ns, "bulk-1", {"metadata": {"annotations": {"example.com/touched": "yes"}}})
+    page.wait_for_function("() => !document.querySelector('[data-testid=waiting]').__old", timeout=LIVE)
+    for name in names:
+        expect(page.get_by_test_id("waiting").get_by_role("checkbox", name=f"select {ns}/{name}")).to_be_checked()
+    shot(page, "bulk-select")
+    page.get_by_role("button", name="Answer the selected runs").click()
+
+    expect(page.get_by_role("heading", name="One answer for the 3 runs")).to_be_visible()
+    expect(page.get_by_test_id("selected").locator("tr[data-run]")).to_have_count(3)
+    page.get_by_test_id("choice").get_by_role("button", name="approve", exact=True).click()
+    summary = page.get_by_test_id("summary")
+    expect(summary).to_contain_text("2 resumed, 1 refused: bulk-theirs: ")
+    expect(summary).to_contain_text(f"only ui-approver may resume pause-1; {me} may not")
+    shot(page, "bulk-answered")
+    for name in ("bulk-1", "bulk-2"):
+        wait_phase(ns, name, "Completed", timeout=120)
+        fr = get_fr(ns, name)
+        assert fr["status"]["result"] == {"decision": "approve", "member": False, "branch": "shipped"}
+        assert [h["by"] for h in fr["status"]["history"] if h["action"] == "resumed"] == [me]
+    theirs = get_fr(ns, "bulk-theirs")
+    assert theirs["spec"]["state"] == "Paused" and theirs["status"]["phase"] == "Paused"
+    assert not [h for h in theirs["status"].get("history") or [] if h["action"] == "resumed"]
+    assert not page.csp_errors, page.csp_errors

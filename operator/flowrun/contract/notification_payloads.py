@@ -21,7 +21,7 @@ from .status import clip, timestamp
 
 _TYPE_SUFFIX = {"Paused": "paused", "Suspended": "suspended", "AwaitingInput": "awaiting-input",
                 "Failed": "failed", "Cancelled": "cancelled", "Completed": "completed",
-                "DeadlineNear": "deadline-near", "Escalated": "escalated"}
+                "DeadlineNear": "deadline-near", "Escalated": "escalated", "Reminder": "reminder"}
 
 
 def event_type(event: str) -> str:
@@ -72,7 +72,7 @@ def payload(obj: Mapping[str, Any], delivery: Delivery, *, ui_base_url: str = ""
         "flow": run.flow, "phase": run.phase.value if run.phase else None, "message": run.message,
     }
     pause = run.pause
-    if delivery.kind in ("pause", "DeadlineNear", "Escalated") and pause is not None:
+    if delivery.kind in ("pause", "DeadlineNear", "Escalated", "Reminder") and pause is not None:
         rule = pause.approval
         data["pause"] = {
             "key": pause.key, "kind": pause.kind.value if pause.kind else None,
@@ -84,15 +84,28 @@ def payload(obj: Mapping[str, Any], delivery: Delivery, *, ui_base_url: str = ""
             "approvalsRequired": rule.required if rule else 0,
         }
         data["resumeCommand"] = resume_command(run)
+    if delivery.reminder is not None:
+        data["reminder"] = {"number": delivery.reminder.number, "of": delivery.reminder.of,
+                            "waitedSeconds": delivery.reminder.waited_seconds}
     url = run_url(run, ui_base_url)
     if url:
         data["url"] = url
     return data
 
 
+def waited(seconds: int) -> str:
+    """A wait in words: "5 min", "2 h 30 min", "1 d 2 h"."""
+    days, rest = divmod(max(int(seconds), 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = [f"{value} {unit}" for value, unit in ((days, "d"), (hours, "h"), (minutes, "min")) if value]
+    return " ".join(parts[:2]) or f"{max(int(seconds), 0)} s"
+
+
 def _headline(data: Mapping[str, Any]) -> str:
     run = f"{data['namespace']}/{data['run']}"
     pause = data.get("pause") or {}
+    reminder = data.get("reminder") or {}
     return {
         "AwaitingInput": f"FlowRun {run} waits for input at {pause.get('key')}",
         "Paused": f"FlowRun {run} is paused at {pause.get('key')}",
@@ -100,6 +113,8 @@ def _headline(data: Mapping[str, Any]) -> str:
         "DeadlineNear": f"FlowRun {run}: the pause {pause.get('key')} ends at {pause.get('deadline')}",
         "Escalated": f"FlowRun {run}: nobody answered {pause.get('key')} in time; now "
                      f"{', '.join(pause.get('approvers') or [])} may",
+        "Reminder": f"Reminder {reminder.get('number')} of {reminder.get('of')}: FlowRun {run} has waited "
+                    f"{waited(reminder.get('waitedSeconds') or 0)} at {pause.get('key')}",
         "Failed": f"FlowRun {run} failed",
         "Cancelled": f"FlowRun {run} was cancelled",
         "Completed": f"FlowRun {run} completed",

@@ -14,6 +14,13 @@ operator's shell, controller/notify.py, reads, sends and writes).
   before the send does not lose it (it is still due on the next look).
 - Only the current pause and the end are ever due, so forgetting older records never
   sends anything twice.
+- Reminders (`spec.remindEverySeconds`, `spec.maxReminders`): reminder n of the pause a
+  run waits at is due at the pause's start (`status.pause.since`) + n intervals, once
+  the notifier's announcement of that pause is recorded, while nobody has answered it.
+  Each number has its own id (run uid, pause key, "Reminder:n"). Only the latest due
+  number is sent (after downtime: no burst of the missed ones), never one at or below a
+  recorded number; a reminder's record replaces the notifier's earlier reminder records
+  of the same pause, so a pause keeps at most one.
 
 What a delivery says, and how each sink is sent it, is notification_payloads.py.
 """
@@ -40,15 +47,32 @@ ANNOTATION_NOTIFIER_APPROVAL = "flowrun.io/notifier-approval"
 
 PAUSE_EVENTS = ("AwaitingInput", "Paused", "Suspended")  # most specific first
 END_EVENTS = ("Failed", "Cancelled", "Completed")
-EVENTS = (*PAUSE_EVENTS, *END_EVENTS, "DeadlineNear", "Escalated")
+# What a notifier may list in spec.events (the CRD's enum).
+LISTED_EVENTS = (*PAUSE_EVENTS, *END_EVENTS, "DeadlineNear", "Escalated")
+# A reminder is not listed: spec.remindEverySeconds alone asks for reminders of the
+# pauses the notifier announces.
+REMINDER = "Reminder"
+EVENTS = (*LISTED_EVENTS, REMINDER)  # every event a delivery may name
 SINKS = ("webhook", "slack", "cloudevents")
 DEFAULT_DEADLINE_NEAR_SECONDS = 600
 MAX_RECORDS = 64
 # Transient failures are retried with exponential backoff for this long.
 RETRY_FOR_SECONDS = 3600
 MAX_RETRY_DELAY_SECONDS = 300
+# Reminders: at least this far apart (the CRD's minimum), this many when
+# spec.maxReminders is not given, and never more than MAX_REMINDERS (the CRD's maximum).
+MIN_REMIND_SECONDS = 300
+DEFAULT_MAX_REMINDERS = 3
+MAX_REMINDERS = 100
 
 
+@dataclass(frozen=True)
+class Reminder:
+    """Which reminder a delivery is: `number` of `of`, after `waited_seconds` (number x
+    the interval: the same for every attempt of the same reminder)."""
+    number: int
+    of: int
+    waited_seconds: int
 
 @dataclass(frozen=True)
 class Delivery:
@@ -57,14 +81,20 @@ class Delivery:
     id: str
     event: str  # the name sent: the most specific listed event the occurrence matches
     events: tuple[str, ...]  # every listed event it matches
-    kind: str  # "pause", "DeadlineNear", or the end phase
+    kind: str  # "pause", "DeadlineNear", "Escalated", "Reminder", or the end phase
     key: str  # the pause key ("" for an end)
+    reminder: Reminder | None = None  # for kind "Reminder"
 
 
 def delivery_id(uid: str, key: str, kind: str) -> str:
     """The Standard Webhooks `webhook-id` / CloudEvents `id`: the same for the same
     occurrence, whatever attempt, pod or operator process sends it."""
     return "msg_" + hashlib.sha256(f"{uid}\0{key}\0{kind}".encode()).hexdigest()[:32]
+
+
+def reminder_id(uid: str, key: str, number: int) -> str:
+    """The id of reminder `number` of the pause at `key`: stable per number."""
+    return delivery_id(uid, key, f"{REMINDER}:{number}")
 
 
 # ---- who is covered ------------------------------------------------------------------
@@ -122,15 +152,23 @@ def _near_seconds(notifier: NotifierView) -> int:
     return notifier.deadline_near_seconds or DEFAULT_DEADLINE_NEAR_SECONDS
 
 
+def _pause_events(run: RunView) -> frozenset[str]:
+    """The events a run stopped at a pause is (Paused or Suspended, and AwaitingInput)."""
+    pause = run.pause
+    if run.phase is None or not run.stopped or pause is None or not pause.key:
+        return frozenset()
+    return frozenset({run.phase.value} | ({"AwaitingInput"} if pause.input_schema else set()))
+
+
 def occurrences(obj: Mapping[str, Any] | RunView, now: datetime,
                 near_seconds: int) -> list[tuple[str, str, frozenset[str]]]:
-    """(kind, pause key, events) the run's state is now."""
+    """(kind, pause key, events) the run's state is now (reminders aside: reminder_due)."""
     run = _run(obj)
     pause = run.pause
     out: list[tuple[str, str, frozenset[str]]] = []
-    if run.phase is not None and run.stopped and pause is not None and pause.key:
-        events = {run.phase.value} | ({"AwaitingInput"} if pause.input_schema else set())
-        out.append(("pause", pause.key, frozenset(events)))
+    events = _pause_events(run)
+    if events and pause is not None:
+        out.append(("pause", pause.key, events))
         deadline = pause.deadline
         if deadline is not None and deadline - timedelta(seconds=near_seconds) <= now < deadline:
             out.append(("DeadlineNear", pause.key, frozenset({"DeadlineNear"})))
@@ -169,32 +207,107 @@ def due(obj: Mapping[str, Any], notifier: Mapping[str, Any], now: datetime) -> l
             continue
         ordered = tuple(e for e in EVENTS if e in matched)
         out.append(Delivery(notifier=name, id=ident, event=ordered[0], events=ordered, kind=kind, key=key))
+    reminder = reminder_due(run, view, now)
+    if reminder is not None:
+        out.append(reminder)
     return out
 
 
+# ---- reminders -------------------------------------------------------------------------
+
+def remind_every(notifier: Mapping[str, Any] | NotifierView) -> int | None:
+    """The notifier's reminder interval (never below MIN_REMIND_SECONDS), or None."""
+    every = _notifier(notifier).remind_every_seconds
+    return max(every, MIN_REMIND_SECONDS) if every else None
+
+
+def max_reminders(notifier: Mapping[str, Any] | NotifierView) -> int:
+    """How many reminders of one pause (DEFAULT_MAX_REMINDERS when not given)."""
+    return max(1, min(_notifier(notifier).max_reminders or DEFAULT_MAX_REMINDERS, MAX_REMINDERS))
+
+
+def _awaited(run: RunView, notifier: NotifierView) -> tuple[str, datetime, int, int] | None:
+    """(pause key, its start, interval, most reminders) when this notifier reminds of the
+    pause the run waits at: reminders asked for, the notifier covers the run and
+    announces this pause (one of its events), and nobody answered it yet: the run is
+    stopped at it, it is not resumed, no resume of it is asked (spec.state Running), and
+    its deadline did not settle it."""
+    every = remind_every(notifier)
+    pause = run.pending
+    if every is None or pause is None or pause.since is None or pause.timed_out is not None:
+        return None
+    if not (_pause_events(run) & notifier.events) or run.resumes(pause) or not covers(notifier, run):
+        return None
+    return pause.key, pause.since, every, max_reminders(notifier)
+
+
+def reminder_due(obj: Mapping[str, Any] | RunView, notifier: Mapping[str, Any] | NotifierView,
+                 now: datetime) -> Delivery | None:
+    """The reminder the notifier owes now, if any: the latest number due (at the pause's
+    start + number x interval, at most maxReminders), once the notifier's announcement of
+    the pause is recorded, unless that number or a later one is recorded already."""
+    run, view = _run(obj), _notifier(notifier)
+    awaited = _awaited(run, view)
+    if awaited is None:
+        return None
+    key, since, every, most = awaited
+    number = min(int((now - since).total_seconds()) // every, most)
+    done = recorded(run)
+    name = view.meta.name
+    if number < 1 or (name, delivery_id(run.uid, key, "pause")) not in done:
+        return None
+    if any((name, reminder_id(run.uid, key, m)) in done for m in range(number, most + 1)):
+        return None
+    events = (REMINDER, *(e for e in EVENTS if e in _pause_events(run) & view.events))
+    return Delivery(notifier=name, id=reminder_id(run.uid, key, number), event=REMINDER, events=events,
+                    kind=REMINDER, key=key, reminder=Reminder(number=number, of=most, waited_seconds=number * every))
+
+
+def next_reminder(obj: Mapping[str, Any] | RunView, notifier: Mapping[str, Any] | NotifierView,
+                  now: datetime) -> datetime | None:
+    """When the notifier's next reminder of the pause the run waits at falls due (after
+    now), if one is left."""
+    run = _run(obj)
+    awaited = _awaited(run, _notifier(notifier))
+    if awaited is None:
+        return None
+    _key, since, every, most = awaited
+    number = max(int((now - since).total_seconds()) // every, 0) + 1
+    return since + timedelta(seconds=number * every) if number <= most else None
+
+
 def next_due(obj: Mapping[str, Any], notifiers: Sequence[Mapping[str, Any]], now: datetime) -> datetime | None:
-    """When a DeadlineNear of the current pause becomes due for one of the notifiers
-    (the operator looks again then), if later than now."""
+    """When a DeadlineNear or a reminder of the current pause becomes due for one of the
+    notifiers (the operator looks again then), if later than now."""
     run = RunView.of(obj)
-    deadline = run.pause.deadline if run.pause is not None else None
-    if not run.stopped or deadline is None:
+    if not run.stopped:
         return None
     views = [_notifier(n) for n in notifiers]
+    deadline = run.pause.deadline if run.pause is not None else None
     times = [deadline - timedelta(seconds=_near_seconds(n)) for n in views
-             if "DeadlineNear" in n.events and covers(n, run)]
+             if deadline is not None and "DeadlineNear" in n.events and covers(n, run)]
+    times += [t for n in views if (t := next_reminder(run, n, now)) is not None]
     later = [t for t in times if t > now]
     return min(later, default=None)
 
 
 def record_patch(obj: Mapping[str, Any], delivery: Delivery, outcome: str, now: datetime) -> dict[str, Any] | None:
     """The status patch that records a delivery (outcome Delivered or Failed), or None
-    when it is recorded already. The last MAX_RECORDS are kept."""
+    when it is recorded already. The last MAX_RECORDS are kept. A reminder's record
+    (with its `reminder` number) replaces the notifier's records of earlier reminders of
+    the same pause: the latest number is all reminder_due needs."""
     run = RunView.of(obj)
     if (delivery.notifier, delivery.id) in recorded(run):
         return None
     records = list(run.notifications)
-    records.append({"notifier": delivery.notifier, "id": delivery.id, "event": delivery.event,
-                    "time": timestamp(now), "outcome": outcome})
+    record: dict[str, Any] = {"notifier": delivery.notifier, "id": delivery.id, "event": delivery.event,
+                              "time": timestamp(now), "outcome": outcome}
+    if delivery.reminder is not None:
+        number = delivery.reminder.number
+        earlier = {reminder_id(run.uid, delivery.key, m) for m in range(1, number)}
+        records = [r for r in records if not (r.get("notifier") == delivery.notifier and r.get("id") in earlier)]
+        record["reminder"] = number
+    records.append(record)
     return {"notifications": records[-MAX_RECORDS:]}
 
 

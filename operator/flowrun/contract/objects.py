@@ -164,6 +164,8 @@ class NotifierView:
     selector: Mapping[str, Any] | None
     events: frozenset[str]
     deadline_near_seconds: int | None  # None: the default
+    remind_every_seconds: int | None  # None: no reminders
+    max_reminders: int | None  # None: the default
     url_secret: SecretRef | None
     signing_secret: SecretRef | None
     approval: str  # the webhook's signature annotation ("" when none)
@@ -176,6 +178,8 @@ class NotifierView:
         return cls(meta=obj.meta, selector=doc(selector) if isinstance(selector, Mapping) else None,
                    events=frozenset(str(e) for e in spec.get("events") or []),
                    deadline_near_seconds=_int(spec.get("deadlineNearSeconds")) or None,
+                   remind_every_seconds=_int(spec.get("remindEverySeconds")) or None,
+                   max_reminders=_int(spec.get("maxReminders")) or None,
                    url_secret=SecretRef.of(sink.get("urlSecretRef")),
                    signing_secret=SecretRef.of(sink.get("signingSecretRef")),
                    approval=str(obj.meta.annotations.get(approval_annotation) or ""))

@@ -4,7 +4,7 @@
   watch, handlers.py), checks a notifier's sink (the webhook's stamp, its Secrets, the
   URL) into its Ready condition, and looks at every run of the namespace again.
 - `Notifications.look_at` (after each reconcile of a run) queues what the contract says
-  is due, and says when a DeadlineNear will be.
+  is due (reminders too), and says when the next DeadlineNear or reminder will be.
 - Worker threads send (settings.notify_workers, 8 by default), at most
   settings.notify_per_namespace deliveries in flight per namespace, each attempt with a
   total deadline (settings.notify_deadline_seconds): a receiver that trickles bytes holds
@@ -188,7 +188,8 @@ class Notifications:
     # ---- runs -------------------------------------------------------------------------
 
     def look_at(self, namespace: str, name: str) -> datetime | None:
-        """After a reconcile: queue what is due for this run; when a DeadlineNear will be."""
+        """After a reconcile: queue what is due for this run; when the next DeadlineNear or
+        reminder will be."""
         if not self.notifiers(namespace):
             return None
         obj = self.kube.get_flowrun(namespace, name)
@@ -276,6 +277,9 @@ class Notifications:
         obj = self.kube.get_flowrun(ns, run)
         at = now()
         if obj is None or notifier is None or not n.still_due(obj, notifier, delivery, at):
+            if pending.failures:  # it was being retried: say why it stops
+                log.info("notifier %s/%s, run %s, %s (%s): no longer due (the pause was answered, the run or "
+                         "the notifier changed); not retried", ns, delivery.notifier, run, delivery.event, delivery.id)
             return None
         try:
             sink_type, url, signing = self.sink(notifier)

@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from ..kube.client import Kube
 from .guard import Guard, local_hosts
 from .people import Person, Settings, Unauthenticated
-from .routes import errors, events, inputs, run, runs, signin
+from .routes import answer, errors, events, inputs, run, runs, signin
 from .security import Headers
 from .site import HERE, Site
 
@@ -40,7 +40,7 @@ def create_app(settings: Settings, base: Kube | None = None) -> Starlette:
     """The app: every page's routes (ui/routes/, a module per page), the middleware (the
     one place it is assembled) and the error pages, over one `Site` (ui/site.py)."""
     app = Starlette(
-        routes=[*runs.ROUTES, *inputs.ROUTES, *run.ROUTES, *events.ROUTES, *signin.ROUTES,
+        routes=[*runs.ROUTES, *answer.ROUTES, *inputs.ROUTES, *run.ROUTES, *events.ROUTES, *signin.ROUTES,
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
         # (the security headers wrap the guard: its refusals carry them too)
         middleware=[Middleware(Headers, settings=settings),

@@ -7,7 +7,9 @@ pydantic field name can (pydantic treats such names as private), so they never c
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -248,3 +250,111 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     for k, v in extra.items():
         out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+# --- Choices: a pause that waits for one of a few values, answered in one click ---------
+
+#: More options than this stay a select (a row of forty buttons helps nobody).
+MAX_CHOICE_BUTTONS = 8
+
+#: Word stems of answers that stop, undo or destroy something: such a button asks for a
+#: confirmation first. Matched against the option's words (`reject`, `Rejected`,
+#: `DELETE_ALL`, `roll-back`), never inside another word (`cancelled` yes, `scancel` no).
+DESTRUCTIVE_STEMS = ("reject", "deny", "denied", "declin", "cancel", "abort", "delet", "remov",
+                     "destroy", "drop", "kill", "terminat", "refus", "revok", "purg", "wipe",
+                     "discard", "veto", "rollback", "erase", "fail", "stop", "halt", "disapprov")
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str  # what the button posts (the form's text for the JSON value)
+    label: str
+    destructive: bool
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A required field of the input that takes one of a few values (a `Literal[...]` or
+    an `Enum`): shown as one button per option, each of which answers the pause."""
+    path: str
+    label: str
+    options: tuple[Option, ...]
+    alone: bool  # no other required field: a click is the whole answer
+
+
+def _words(text: str) -> list[str]:
+    """`DELETE_ALL` -> [delete, all]; `rollBack` -> [roll, back]; `roll-back` -> [roll, back]."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
+    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
+
+
+def looks_destructive(option: str) -> bool:
+    """Whether an answer reads as stopping, undoing or destroying something (ask first)."""
+    words = _words(option)
+    candidates = [*words, "".join(words)]  # `roll back` as rollback too
+    return any(w.startswith(stem) for w in candidates for stem in DESTRUCTIVE_STEMS)
+
+
+def choice(schema: dict[str, Any] | None) -> Choice | None:
+    """The input's choice, if it has one: the first required top-level field whose values
+    are an enumeration of 1 to MAX_CHOICE_BUTTONS options (a plain `Literal`/`Enum`
+    wait_for_input is the one field `value`). None: the pause has no such field (the form
+    as it is). `alone` when no other field is required."""
+    if not schema:
+        return None
+    fields = build(schema)
+    required = [f for f in fields if f.required]
+    for f in required:
+        if f.kind == "enum" and 1 <= len(f.options) <= MAX_CHOICE_BUTTONS:
+            options = tuple(Option(v, label, looks_destructive(v)) for v, label in f.options)
+            # (a plain Literal/Enum is the field `value`, titled "Value" by pydantic)
+            label = "Your answer" if f.path == "value" and f.label == "Value" else f.label
+            return Choice(f.path, label, options, alone=len(required) == 1)
+    return None
+
+
+def without(fields: list[FormField], path: str) -> list[FormField]:
+    """The form's fields less the one at `path` (the choice, shown as buttons instead)."""
+    return [f for f in fields if f.path != path]
+
+
+def needs_confirmation(found: Choice | None, submitted: Mapping[str, str], confirmed: bool) -> Option | None:
+    """The destructive option a post chose and did not confirm yet (the page then asks
+    first); None when there is nothing to confirm."""
+    if found is None or confirmed:
+        return None
+    picked = submitted.get(found.path, "")
+    return next((o for o in found.options if o.value == picked and o.destructive), None)
+
+
+def schema_signature(schema: dict[str, Any] | None) -> str:
+    """What identifies an input schema: equal for equal schemas whatever their keys'
+    order (the API server may sort them), short enough for a hidden field."""
+    text = json.dumps(schema or None, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Whether runs selected together can be answered with one form: `schema` (None: they
+    wait for no input) when they all wait for the same one, else `why` says which differ."""
+    same: bool
+    schema: dict[str, Any] | None
+    signature: str
+    why: str = ""
+
+
+def shared_schema(schemas_by_run: Mapping[str, dict[str, Any] | None]) -> Shared:
+    """One answer for several runs needs one schema: the runs' (name -> the schema its
+    pause waits for) all equal. Otherwise the runs grouped by schema, to answer apart."""
+    if not schemas_by_run:
+        return Shared(False, None, "", "no run selected")
+    groups: dict[str, list[str]] = {}
+    for run, schema in schemas_by_run.items():
+        groups.setdefault(schema_signature(schema), []).append(run)
+    if len(groups) == 1:
+        (signature,) = groups
+        return Shared(True, next(iter(schemas_by_run.values())), signature)
+    parts = [", ".join(sorted(runs)) for runs in sorted(groups.values(), key=lambda r: sorted(r))]
+    return Shared(False, None, "", "the selected runs wait for different inputs; answer each group "
+                  "apart: " + " | ".join(parts))

@@ -250,7 +250,64 @@ def row(obj: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "if_unanswered": if_unanswered(pause),
         "waits_for": waits_for(obj) if pause else "",
         "key": pause.get("key", ""),
+        "select_id": select_id(meta.get("namespace", ""), meta.get("name", "")),
     }
+
+
+def select_id(namespace: str, name: str) -> str:
+    """The id of a waiting run's checkbox in the list: stable across redraws (htmx keeps
+    a checked box through a live redraw by its id) and safe in a CSS selector."""
+    return "sel-" + hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:16]
+
+
+#: How many runs one bulk answer may name (one request's work stays bounded).
+MAX_SELECTED = 100
+
+
+class Selection(ValueError):
+    """A bulk answer's selection that names no run, too many, a malformed one, or a
+    namespace this UI does not serve (`status`: the page's answer)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def selected_runs(values: list[str], served: list[str] | None) -> list[tuple[str, str]]:
+    """The runs a bulk answer names (`namespace/name`, as the list's checkboxes post
+    them), each once, in the order given; Selection when one cannot be answered here."""
+    out: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for value in values:
+        if len(out) > MAX_SELECTED:
+            break
+        ns, sep, name = value.strip().partition("/")
+        if not sep or not _NAME.fullmatch(ns) or not _NAME.fullmatch(name):
+            raise Selection(f"{value[:80]!r} is not a run (namespace/name)")
+        if served is not None and ns not in served:
+            raise Selection(f"namespace {ns[:63]!r} is not served by this UI", 403)
+        if (ns, name) not in seen:
+            seen.add((ns, name))
+            out.append((ns, name))
+    if not out:
+        raise Selection("no run selected: tick the waiting runs to answer together")
+    if len(out) > MAX_SELECTED:
+        raise Selection(f"{len(out)} runs selected; at most {MAX_SELECTED} are answered at once")
+    return out
+
+
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+def bulk_summary(outcomes: list[tuple[str, bool, str]]) -> str:
+    """One line for a bulk answer's outcomes (run, answered, why not): `3 resumed, 1
+    refused: you are not an approver of run x`; every refusal named with its reason."""
+    done = sum(1 for _, ok, _ in outcomes if ok)
+    refused = [(run, why) for run, ok, why in outcomes if not ok]
+    line = f"{done} resumed"
+    if refused:
+        line += f", {len(refused)} refused: " + "; ".join(f"{run}: {why}" for run, why in refused)
+    return line
 
 
 def timeline(obj: Mapping[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:

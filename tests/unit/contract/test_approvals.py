@@ -398,3 +398,130 @@ def test_a_resume_with_another_input_than_approved_is_put_back_saying_so():
     obj["spec"]["input"] = {"ok": True}
     step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
     assert not (isinstance(step, Write) and step.spec == {"spec": {"state": "Paused"}})
+
+
+def test_a_retired_key_within_its_grace_still_vouches_in_the_webhooks_count():
+    """The webhook counts an approval and a root record signed by a retired key until its
+    grace ends (judged at `now`)."""
+    old_keys = KeyRing(SigningKey("k1", b"1" * 32))
+    rotated = KeyRing(SigningKey("k2", b"2" * 32),
+                      (SigningKey("k1", b"1" * 32, datetime(2026, 11, 26, tzinfo=timezone.utc)),))
+    old = paused(FINANCE2, entries=[sign(ALICE, keys=old_keys)])
+    new = {**old, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": True}}}
+    why, patch = a.webhook_approve(old, new, old["status"]["pause"], user="bob", groups=["finance"], time="t2",
+                                   keys=rotated, now=NOW)
+    assert (why, "spec" in patch) == ("", False)
+    assert [e["by"] for e in json.loads(patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS])["entries"]] == [
+        "alice", "bob"]
+    child = _subflow(None)
+    child["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = a.root_record(old_keys, child, "carol", "root")
+    new_child = {**child, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": True}}}
+    assert a.root_creator(child, rotated, NOW) == ("carol", "root")
+    why, _ = a.webhook_approve(child, new_child, child["status"]["pause"], user="carol", groups=["finance"],
+                               time="t", keys=rotated, now=NOW)
+    assert why == ("carol started the run root (which started this one) and may not approve its pause pause-1 "
+                   "(allow_creator is off)")
+
+
+@pytest.mark.parametrize("text", ["[1]", '"carol"', "7", "not json"])
+def test_a_root_record_that_is_no_json_object_names_nobody(text):
+    child = _subflow(None)
+    child["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = text
+    assert a.root_creator(child, KEYS, NOW) == ("", "")
+    assert a.may_answer_now(child, "alice", ["finance"]) is False
+
+
+def test_the_webhook_reads_a_pause_without_a_rule_as_the_open_rule():
+    old = paused(FINANCE2)
+    old["status"]["pause"].pop("approval")
+    new = {**old, "spec": {"flow": "m:f", "state": "Running", "input": None}}
+    why, patch = a.webhook_approve(old, new, old["status"]["pause"], user="eve", groups=[], time="t1", keys=KEYS,
+                                   now=NOW)
+    record = json.loads(patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS])
+    assert (why, "spec" in patch, [e["by"] for e in record["entries"]]) == ("", False, ["eve"])
+
+
+def test_an_approval_for_another_input_is_refused_in_full_but_not_the_approvers_own_change():
+    from flowrun.contract.lifecycle.vocabulary import Refusal
+    old = paused(FINANCE2, entries=[sign(ALICE)])
+    other = {**old, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": False}}}
+    why, patch = a.webhook_approve(old, other, old["status"]["pause"], user="bob", groups=["finance"], time="t2",
+                                   keys=KEYS, now=NOW)
+    assert (str(why), why.code, patch) == (
+        "the input differs from the one approved by alice: the approvals of pause-1 must agree on its input "
+        "(send the same input, or reject the run)", Refusal.INVALID_INPUT, {})
+    # alice, counted already, is not counted again: the run stays paused as it was
+    why, patch = a.webhook_approve(old, other, old["status"]["pause"], user="alice", groups=["finance"], time="t2",
+                                   keys=KEYS, now=NOW)
+    assert (why, patch["spec"]) == ("", {"state": "Paused", "input": None})
+    assert [e["by"] for e in json.loads(patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS])["entries"]] == [
+        "alice"]
+
+
+def test_the_webhooks_approval_record_in_full():
+    old = paused(FINANCE2)
+    new = {**old, "spec": {"flow": "m:f", "state": "Running", "input": {"ok": True}}}
+    _, patch = a.webhook_approve(old, new, old["status"]["pause"], user="alice", groups=["ops", "finance"],
+                                 time="t1", keys=KEYS, now=NOW)
+    entry = {"by": "alice", "groups": ["finance", "ops"], "time": "t1", "input": digest({"ok": True})}
+    assert patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS] == json.dumps(
+        {"key": "pause-1", "uid": UID, "generation": 2, "entries": [sign(entry)]}, separators=(",", ":"))
+
+
+UNKNOWN_CREATOR = ("who created {whose} is unknown (no record by the API server, or none the webhook signed: made "
+                   "while the webhook was unreachable?), so nobody may approve its pause pause-1, which its creator "
+                   "may not (allow_creator is off)")
+
+
+@pytest.mark.parametrize("rule,user,creator,runs,says", [
+    (FINANCE2, "alice", "", ("r", "r"), UNKNOWN_CREATOR.format(whose="this run")),
+    (FINANCE2, "alice", "", ("root", "r"), UNKNOWN_CREATOR.format(whose="the run that started this subflow")),
+    ({}, "eve", "carol", ("r", "r"), ""),
+    ({}, "carol", "carol", ("r", "r"),
+     "carol started this run and may not approve its own pause pause-1 (allow_creator is off)"),
+    ({"allowCreator": True}, "carol", "carol", ("r", "r"), ""),
+    ({"allowCreator": True}, "carol", "", ("r", "r"), ""),
+], ids=["unknown-creator", "unknown-root-creator", "open-rule", "open-rule-creator", "open-rule-allow-creator",
+        "open-rule-allow-creator-unknown"])
+def test_refusals_in_full(rule, user, creator, runs, says):
+    root_run, own_run = runs
+    assert a.refusal(rule, "pause-1", user, ["finance"], creator, root_run=root_run, own_run=own_run) == says
+    assert a.who_may(rule) == ("group:finance" if rule is FINANCE2 else "anyone allowed to resume it")
+
+
+def test_a_root_record_without_the_root_runs_name_still_names_its_creator():
+    child = _subflow(None)
+    child["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = a.root_record(KEYS, child, "carol", "")
+    assert a.root_creator(child, KEYS, NOW) == ("carol", "")
+
+
+def test_a_request_in_full_and_its_refusals_word_for_word():
+    assert a.request([" alice ", "", "group:x"], 2, escalate_after=1, escalate_to=[" bob ", " "]) == {
+        "approvers": ["alice", "group:x"], "required": 2, "allowCreator": False, "approvals": [],
+        "escalateAfterSeconds": 1, "escalateTo": ["bob"]}
+    for kwargs, message in [
+        ({"approvals": 0}, "approvals must be at least 1"),
+        ({"escalate_after": 60}, "escalate_after and escalate_to go together: after that many seconds without the "
+                                 "approvals needed, the people in escalate_to may answer too"),
+        ({"escalate_after": 0, "escalate_to": ["bob"]},
+         "escalation needs approvers= (whom it adds to) and escalate_after of at least 1 second"),
+    ]:
+        with pytest.raises(ValueError) as info:
+            a.request(["alice"], **kwargs)
+        assert str(info.value) == message
+    with pytest.raises(ValueError) as info:
+        a.sign(KEYS, paused(FINANCE2), {}, ALICE)
+    assert str(info.value) == "no pause"
+
+
+def test_the_approval_record_keeps_names_as_they_are():
+    old = paused(FINANCE2)
+    _, patch = a.webhook_approve(old, old, old["status"]["pause"], user="zoë", groups=["finance"], time="t1",
+                                 keys=KEYS, now=NOW)
+    assert '"by":"zoë"' in patch["metadata"]["annotations"][a.ANNOTATION_APPROVALS]
+
+
+def test_only_a_signed_entry_by_a_named_person_counts():
+    obj = paused(FINANCE2, entries=[sign({**ALICE, "by": 7}), sign({**ALICE, "by": ""}), sign(ALICE)])
+    assert [e["by"] for e in a.verified(obj, obj["status"]["pause"], KEYS, NOW)] == ["alice"]
+    assert a.verified(obj, None, KEYS, NOW) == []

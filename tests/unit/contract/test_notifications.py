@@ -661,3 +661,257 @@ def test_the_end_of_a_run_stopped_at_a_pause_says_nothing_of_the_pause():
     (e,) = n.due(ended, notifier(events=["Failed"]), T0)
     data = payloads.payload(ended, e)
     assert "pause" not in data and "resumeCommand" not in data
+
+
+# ---- reminders (issue 25) ------------------------------------------------------------
+
+def reminding(every=300, most=None, events=("Paused", "AwaitingInput"), name="hook"):
+    hook = notifier(events=events, name=name)
+    hook["spec"]["remindEverySeconds"] = every
+    if most is not None:
+        hook["spec"]["maxReminders"] = most
+    return hook
+
+
+def announced(obj, numbers=(), notifier_name="hook", key="pause-1"):
+    """The run with the notifier's announcement of the pause recorded, and reminders
+    `numbers` (as reminder records)."""
+    records = [{"notifier": notifier_name, "id": n.delivery_id("uid-1", key, "pause"), "event": "Paused",
+                "time": ts(T0), "outcome": "Delivered"}]
+    records += [{"notifier": notifier_name, "id": n.reminder_id("uid-1", key, m), "event": "Reminder",
+                 "time": ts(T0), "outcome": "Delivered", "reminder": m} for m in numbers]
+    obj["status"]["notifications"] = records
+    return obj
+
+
+# (seconds since the pause started, reminders recorded, maxReminders) -> the number due
+@pytest.mark.parametrize("elapsed, numbers, most, due_number", [
+    (0, (), None, None),
+    (299, (), None, None),          # not yet: the first is one interval after the start
+    (300, (), None, 1),
+    (599, (), None, 1),
+    (599, (1,), None, None),        # recorded: never resent
+    (600, (1,), None, 2),
+    (650, (), None, 2),             # 1 was missed (downtime): only the latest is sent
+    (650, (2,), None, None),
+    (650, (3,), None, None),        # a later number recorded: never an earlier one after it
+    (900, (1,), None, 3),
+    (5000, (), None, 3),            # long downtime: the last one, not a burst of 16
+    (5000, (3,), None, None),       # all sent: the default is 3
+    (5000, (3,), 10, 10),
+    (5000, (), 1, 1),
+], ids=lambda v: str(v))
+def test_the_latest_reminder_due_and_only_once(elapsed, numbers, most, due_number):
+    obj = announced(run(), numbers)
+    got = n.reminder_due(obj, reminding(most=most), T0 + timedelta(seconds=elapsed))
+    assert (got.reminder.number if got else None) == due_number
+    # due() says the same (the announcement is recorded: the reminder is all it owes)
+    assert [d.reminder.number for d in n.due(obj, reminding(most=most), T0 + timedelta(seconds=elapsed))
+            if d.reminder] == ([due_number] if due_number else [])
+
+
+def _answered(obj):
+    obj["metadata"]["generation"] = 3
+    obj["status"]["pause"]["generation"] = 2
+    obj["spec"]["state"] = "Running"
+    return obj
+
+
+def _refused(obj):
+    _answered(obj)["status"]["pause"]["rejectedGeneration"] = 3
+    return obj
+
+
+def _resumed_key(obj):
+    obj["status"]["resumed"] = ["pause-1"]
+    return obj
+
+
+def _timed_out(obj):
+    obj["status"]["pause"]["timedOut"] = {"outcome": "resume", "time": ts(T0), "generation": 1}
+    return obj
+
+
+def _unannounced(obj):
+    obj["status"]["notifications"] = []
+    return obj
+
+
+def _announced_by_another(obj):
+    return announced(obj, notifier_name="other")
+
+
+def _no_since(obj):
+    del obj["status"]["pause"]["since"]
+    return obj
+
+
+# whether reminder 1 is due 400 s into the pause (and next_due wakes the operator for
+# reminder 2), by the run and the notifier
+@pytest.mark.parametrize("case, phase, change, hook, reminds", [
+    ("waiting", "Paused", None, reminding(), True),
+    ("suspended, Suspended listed", "Suspended", None, reminding(events=["Suspended"]), True),
+    ("suspended, only Paused listed", "Suspended", None, reminding(events=["Paused"]), False),
+    ("the answer asked (spec.state Running)", "Paused", _answered, reminding(), False),
+    ("an answer refused: still waiting", "Paused", _refused, reminding(), True),
+    ("resumed (its key in status.resumed)", "Paused", _resumed_key, reminding(), False),
+    ("settled by its deadline", "Paused", _timed_out, reminding(), False),
+    ("running again", "Running", None, reminding(), False),
+    ("ended", "Failed", None, reminding(), False),
+    # not due before its announcement is recorded (whose write wakes the operator anyway)
+    ("not announced yet", "Paused", _unannounced, reminding(), "wakes"),
+    ("announced by another notifier only", "Paused", _announced_by_another, reminding(), "wakes"),
+    ("no start recorded", "Paused", _no_since, reminding(), False),
+    ("no remindEverySeconds", "Paused", None, notifier(), False),
+    ("the notifier does not announce pauses", "Paused", None, reminding(events=["Failed"]), False),
+    ("another namespace's notifier", "Paused", None,
+     {**reminding(), "metadata": {"name": "hook", "namespace": "other"}}, False),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_reminders_only_while_nobody_answered_the_announced_pause(case, phase, change, hook, reminds):
+    obj = run(phase)
+    if obj["status"]["pause"] is None:
+        obj["status"]["pause"] = run()["status"]["pause"]  # the pause left in the status
+    obj = announced(obj)
+    if change is not None:
+        obj = change(obj)
+    at = T0 + timedelta(seconds=400)
+    assert (n.reminder_due(obj, hook, at) is not None) is (reminds is True), case
+    assert n.next_reminder(obj, hook, at) == (T0 + timedelta(seconds=600) if reminds else None), case
+
+
+def test_an_opted_out_run_is_not_reminded():
+    obj = announced(run(labels={"team": "finance", n.LABEL_NOTIFY: "false"}))
+    assert n.reminder_due(obj, reminding(), T0 + timedelta(seconds=400)) is None
+
+
+def test_each_reminder_has_its_own_stable_id_and_names_the_pause_events():
+    obj = announced(run(schema=SCHEMA))
+    first = n.reminder_due(obj, reminding(), T0 + timedelta(seconds=300))
+    again = n.reminder_due(obj, reminding(), T0 + timedelta(seconds=599))
+    second = n.reminder_due(obj, reminding(), T0 + timedelta(seconds=600))
+    assert first == again  # the same reminder, whoever computes it when
+    assert first.id == n.reminder_id("uid-1", "pause-1", 1) == n.delivery_id("uid-1", "pause-1", "Reminder:1")
+    assert second.id == n.reminder_id("uid-1", "pause-1", 2) != first.id
+    assert n.delivery_id("uid-1", "pause-1", "pause") not in (first.id, second.id)
+    assert first.event == "Reminder" and first.kind == "Reminder" and first.key == "pause-1"
+    assert first.events == ("Reminder", "AwaitingInput", "Paused")
+    assert first.reminder == n.Reminder(number=1, of=3, waited_seconds=300)
+    assert second.reminder == n.Reminder(number=2, of=3, waited_seconds=600)
+    # the same pause of another run: other ids
+    other = announced(run(schema=SCHEMA))
+    other["metadata"]["uid"] = "uid-2"
+    other["status"]["notifications"][0]["id"] = n.delivery_id("uid-2", "pause-1", "pause")
+    assert n.reminder_due(other, reminding(), T0 + timedelta(seconds=300)).id != first.id
+
+
+@pytest.mark.parametrize("every, most, want_every, want_most", [
+    (300, None, 300, n.DEFAULT_MAX_REMINDERS),
+    (3600, 5, 3600, 5),
+    (60, 1000, n.MIN_REMIND_SECONDS, n.MAX_REMINDERS),  # past the CRD's bounds: held to them
+    (300, -5, 300, 1),
+    (None, 5, None, 5),
+])
+def test_interval_and_count_are_held_to_their_bounds(every, most, want_every, want_most):
+    hook = notifier()
+    if every is not None:
+        hook["spec"]["remindEverySeconds"] = every
+    if most is not None:
+        hook["spec"]["maxReminders"] = most
+    assert n.remind_every(hook) == want_every and n.max_reminders(hook) == want_most
+
+
+@pytest.mark.parametrize("elapsed, numbers, want", [
+    (-10, (), 300),        # a start a little ahead of this clock: the first one
+    (0, (), 300),
+    (299, (), 300),
+    (300, (), 600),        # 1 is due now (due() queues it); the next wake-up is 2's
+    (300, (1,), 600),
+    (899, (2,), 900),
+    (900, (), None),       # the third (the last) is due: nothing after it
+    (5000, (3,), None),
+])
+def test_next_due_wakes_the_operator_for_the_next_reminder(elapsed, numbers, want):
+    obj = announced(run(deadline=T0 + timedelta(days=1)), numbers)
+    got = n.next_due(obj, [reminding()], T0 + timedelta(seconds=elapsed))
+    assert got == (T0 + timedelta(seconds=want) if want is not None else None)
+
+
+def test_next_due_is_the_earlier_of_a_reminder_and_a_deadline_near():
+    obj = announced(run(deadline=T0 + timedelta(seconds=1000)))
+    near = notifier(events=["DeadlineNear"], near=100)  # at 900
+    assert n.next_due(obj, [near, reminding(every=600)], T0) == T0 + timedelta(seconds=600)
+    assert n.next_due(obj, [near, reminding(every=600)], T0 + timedelta(seconds=600)) == T0 + timedelta(seconds=900)
+    assert n.next_due(obj, [near, reminding(every=600)], T0 + timedelta(seconds=900)) == T0 + timedelta(seconds=1200)
+    assert n.next_due(_answered(obj), [reminding()], T0) is None
+    # without a deadline, reminders still wake it
+    no_deadline = announced(run())
+    no_deadline["status"]["pause"]["deadline"] = None
+    assert n.next_due(no_deadline, [reminding()], T0) == T0 + timedelta(seconds=300)
+    assert n.next_due(no_deadline, [notifier()], T0) is None
+
+
+def test_a_reminder_record_replaces_that_notifiers_earlier_reminders_of_the_pause():
+    obj = announced(run(), numbers=(1,))
+    other = announced(run(), numbers=(1,), notifier_name="other")["status"]["notifications"]
+    obj["status"]["notifications"] += other
+    second = n.reminder_due(obj, reminding(), T0 + timedelta(seconds=600))
+    records = n.record_patch(obj, second, "Delivered", T0 + timedelta(seconds=601))["notifications"]
+    assert [(r["notifier"], r["event"], r.get("reminder")) for r in records] == [
+        ("hook", "Paused", None), ("other", "Paused", None), ("other", "Reminder", 1), ("hook", "Reminder", 2)]
+    assert records[-1] == {"notifier": "hook", "id": second.id, "event": "Reminder",
+                           "time": ts(T0 + timedelta(seconds=601)), "outcome": "Delivered", "reminder": 2}
+    obj["status"]["notifications"] = records
+    assert n.reminder_due(obj, reminding(), T0 + timedelta(seconds=899)) is None  # 2 is recorded
+    assert n.reminder_due(obj, reminding(), T0 + timedelta(seconds=900)).reminder.number == 3
+    assert n.record_patch(obj, second, "Delivered", T0) is None
+
+
+def test_a_reminder_given_up_on_is_not_retried_but_the_next_one_comes():
+    obj = announced(run())
+    first = n.reminder_due(obj, reminding(), T0 + timedelta(seconds=300))
+    obj["status"]["notifications"] = n.record_patch(obj, first, "Failed", T0)["notifications"]
+    assert n.reminder_due(obj, reminding(), T0 + timedelta(seconds=599)) is None
+    assert n.reminder_due(obj, reminding(), T0 + timedelta(seconds=600)).reminder.number == 2
+
+
+def test_a_reminder_waiting_for_its_retry_is_dropped_once_a_later_one_is_due():
+    obj = announced(run())
+    first = n.reminder_due(obj, reminding(), T0 + timedelta(seconds=300))
+    assert n.still_due(obj, reminding(), first, T0 + timedelta(seconds=599))
+    assert not n.still_due(obj, reminding(), first, T0 + timedelta(seconds=600))  # 2 is due instead
+    assert not n.still_due(_answered(obj), reminding(), first, T0 + timedelta(seconds=300))
+
+
+def test_the_payload_of_a_reminder():
+    obj = announced(run(schema=SCHEMA))
+    d = n.reminder_due(obj, reminding(every=3600, most=5), T0 + timedelta(seconds=2 * 3600 + 5))
+    data = payloads.payload(obj, d, ui_base_url="https://ui.example.com")
+    assert data["event"] == "Reminder" and data["events"] == ["Reminder", "AwaitingInput", "Paused"]
+    assert data["reminder"] == {"number": 2, "of": 5, "waitedSeconds": 7200}
+    assert data["pause"]["key"] == "pause-1" and data["pause"]["inputFields"][0]["name"] == "amount"
+    assert data["resumeCommand"] == "flowrun resume pay -n fin --input amount=<amount>"
+    assert data["url"] == "https://ui.example.com/runs/fin/pay"
+    assert payloads.event_type("Reminder") == "io.flowrun.run.reminder"
+    assert payloads.slack_message(data)["text"] == "Reminder 2 of 5: FlowRun fin/pay has waited 2 h at pause-1"
+    assert "reminder" not in payloads.payload(obj, n.due(run(), notifier(), T0)[0])  # only reminders say it
+
+
+@pytest.mark.parametrize("seconds, words", [(0, "0 s"), (59, "59 s"), (300, "5 min"), (3600, "1 h"),
+                                            (9000, "2 h 30 min"), (93784, "1 d 2 h"), (86400, "1 d")])
+def test_a_wait_in_words(seconds, words):
+    assert payloads.waited(seconds) == words
+
+
+def test_the_crd_holds_the_reminder_bounds_and_the_listed_events():
+    from pathlib import Path
+    import yaml
+    crd = yaml.safe_load((Path(__file__).resolve().parents[3] / "crds" / "flowrun.io_flowrunnotifiers.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    props = spec["properties"]
+    assert tuple(sorted(props["events"]["items"]["enum"])) == tuple(sorted(n.LISTED_EVENTS))
+    assert "Reminder" not in props["events"]["items"]["enum"]  # remindEverySeconds asks for reminders
+    assert props["events"]["maxItems"] == len(n.LISTED_EVENTS)  # every event may be listed
+    assert props["remindEverySeconds"]["minimum"] == n.MIN_REMIND_SECONDS
+    assert props["maxReminders"]["minimum"] == 1 and props["maxReminders"]["maximum"] == n.MAX_REMINDERS
+    assert "default" not in props["maxReminders"]  # the contract's default, only with an interval
+    assert spec["x-kubernetes-validations"][0]["rule"] == "!has(self.maxReminders) || has(self.remindEverySeconds)"

@@ -139,16 +139,18 @@ ANNOTATION = "flowrun.io/approval"
 @pytest.mark.parametrize("notifier,expected", [
     ({"metadata": {"name": "n", "annotations": {ANNOTATION: "kid:abc"}},
       "spec": {"selector": {"matchLabels": {"a": "b"}}, "events": ["Paused", 3], "deadlineNearSeconds": 60,
+               "remindEverySeconds": 600, "maxReminders": 4,
                "sink": {"urlSecretRef": {"name": "u", "key": "url"}, "signingSecretRef": {"name": "s", "key": "k"}}}},
      NotifierView(meta=Meta.of({"metadata": {"name": "n", "annotations": {ANNOTATION: "kid:abc"}}}),
                   selector={"matchLabels": {"a": "b"}}, events=frozenset({"Paused", "3"}), deadline_near_seconds=60,
-                  url_secret=SecretRef("u", "url"), signing_secret=SecretRef("s", "k"), approval="kid:abc")),
-    ({"metadata": {"name": "n"}, "spec": {"selector": "all", "events": None, "deadlineNearSeconds": 0, "sink": None}},
+                  remind_every_seconds=600, max_reminders=4, url_secret=SecretRef("u", "url"), signing_secret=SecretRef("s", "k"), approval="kid:abc")),
+    ({"metadata": {"name": "n"}, "spec": {"selector": "all", "events": None, "deadlineNearSeconds": 0, "sink": None,
+                                          "remindEverySeconds": 0, "maxReminders": None}},
      NotifierView(meta=Meta.of({"metadata": {"name": "n"}}), selector=None, events=frozenset(),
-                  deadline_near_seconds=None, url_secret=None, signing_secret=None, approval="")),
+                  deadline_near_seconds=None, remind_every_seconds=None, max_reminders=None, url_secret=None, signing_secret=None, approval="")),
     ({"metadata": {"annotations": {ANNOTATION: ""}}, "spec": {"selector": {}}},
      NotifierView(meta=Meta.of({"metadata": {"annotations": {ANNOTATION: ""}}}), selector={}, events=frozenset(),
-                  deadline_near_seconds=None, url_secret=None, signing_secret=None, approval="")),
+                  deadline_near_seconds=None, remind_every_seconds=None, max_reminders=None, url_secret=None, signing_secret=None, approval="")),
 ], ids=["full", "nulls-and-wrong-types", "empty-selector-selects"])
 def test_a_notifier(notifier, expected):
     assert NotifierView.of(notifier, ANNOTATION) == expected

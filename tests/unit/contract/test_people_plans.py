@@ -128,3 +128,103 @@ def test_a_reject_needs_a_stopped_run_with_a_pause():
 def test_a_resume_without_input_sends_none():
     got = plan(run("Suspended", "Suspended"), State.RUNNING)
     assert (got.patch, got.key, got.input_sent) == ({"spec": {"state": "Running"}}, "pause-1", False)
+
+
+def whole(exc: Refused) -> tuple[Any, ...]:
+    return exc.message, exc.code, exc.applies, exc.invalid_input, exc.fields
+
+
+def settled() -> dict[str, Any]:
+    obj = run("Paused", "Paused", schema=SCHEMA)
+    obj["status"]["pause"].update(onTimeout="resume", timedOut={"outcome": "resume", "generation": 1})
+    return obj
+
+
+SETTLED_MESSAGE = ("nobody answered pause-1 in time: the system resumes it with the input's defaults "
+                   "(on_timeout='resume'); it can no longer be answered")
+
+
+def test_a_pause_the_system_settled_can_only_be_cancelled():
+    with pytest.raises(InvalidTransition) as info:
+        user_change(settled(), State.RUNNING)
+    assert (str(info.value), info.value.code) == (SETTLED_MESSAGE, Refusal.TIMED_OUT)
+    assert user_change(settled(), State.CANCELLED) == {"spec": {"state": "Cancelled"}}
+    assert whole(refused(settled(), State.RUNNING)) == (SETTLED_MESSAGE, Refusal.TIMED_OUT, False, False, {})
+
+
+def test_an_action_already_done_or_asked_plans_nothing_and_says_which():
+    from flowrun.contract.lifecycle.people import Plan
+    assert plan(run("Suspended", "Suspended"), State.SUSPENDED) == Plan(None, "Suspended", already="suspended")
+    assert plan(run("Running", "Suspended"), State.SUSPENDED) == Plan(None, "Running", already="requested")
+
+
+def test_a_pause_of_a_suspended_run_does_not_apply():
+    assert whole(refused(run("Suspended", "Suspended"), State.PAUSED)) == (
+        "a suspended FlowRun has no running process to pause; resume it first", Refusal.NOTHING_TO_PAUSE, False,
+        False, {})
+
+
+def with_input(obj: dict[str, Any], value: Any) -> dict[str, Any]:
+    return {**obj, "spec": {**obj["spec"], "input": value}}
+
+
+@pytest.mark.parametrize("old, new, resume, verb", [
+    (run("Paused", "Paused"), run("Paused", "Running"), True, "resume"),
+    (run("Running"), with_input(run("Running"), {"name": "a"}), True, "resume"),
+    (with_input(run("Running"), {"name": "a"}), with_input(run("Running"), {"name": "b"}), True, "resume"),
+    (with_input(run("Running"), {"name": "a"}), with_input(run("Running"), {"name": "a"}), False, None),
+    (with_input(run("Running"), {"name": "a"}), run("Running"), False, None),
+    (run("Running"), run("Running", "Suspended"), False, "suspend"),
+    (run("Paused", "Paused"), run("Paused", "Paused"), False, None),
+], ids=["state-to-running", "input-given", "input-changed", "input-unchanged", "input-removed", "suspend",
+        "nothing"])
+def test_which_update_is_a_resume_and_which_verb_it_needs(old, new, resume, verb):
+    from flowrun.contract.lifecycle.people import action_verb, is_resume_change
+    assert (is_resume_change(old, new), action_verb(old, new)) == (resume, verb)
+
+
+def test_a_finished_run_may_keep_or_drop_its_input_but_not_be_given_new():
+    from flowrun.contract.lifecycle.people import review_update
+    done = with_input(run("Completed"), {"name": "a"})
+    assert review_update(done, done) == []
+    assert review_update(done, run("Completed")) == []
+    assert review_update(done, with_input(run("Completed"), {"name": "b"})) == [
+        "FlowRun is Completed; it can no longer be resumed, paused, suspended or cancelled"]
+
+
+def labelled(obj: dict[str, Any]) -> dict[str, Any]:
+    return {**obj, "metadata": {**obj["metadata"], "labels": {"team": "a"}}}
+
+
+RESUMED_AT_A_PAUSE = run("Paused", "Running", schema=SCHEMA)  # a resume asked, not carried out yet
+
+
+@pytest.mark.parametrize("old, new, refusals", [
+    (run("Suspended", "Running"), run("Suspended", "Paused"),
+     [("a suspended FlowRun has no running process to pause; resume it first", Refusal.NOTHING_TO_PAUSE)]),
+    (with_input(settled(), {"name": "a"}), labelled(with_input(settled(), {"name": "a"})), []),
+    (with_input(settled(), {"name": "a"}), settled(), []),
+    (with_input(RESUMED_AT_A_PAUSE, {"name": 5}), labelled(with_input(RESUMED_AT_A_PAUSE, {"name": 5})), []),
+    (with_input(RESUMED_AT_A_PAUSE, {"name": "a"}), RESUMED_AT_A_PAUSE, []),
+    (RESUMED_AT_A_PAUSE, with_input(RESUMED_AT_A_PAUSE, {"name": 5}),
+     [("input does not match what the run waits for: spec.input.name: 5 is not of type 'string'",
+       Refusal.INVALID_INPUT)]),
+    (RESUMED_AT_A_PAUSE, with_input(RESUMED_AT_A_PAUSE, {"n": "x"}),
+     [("input does not match what the run waits for: spec.input: 'name' is a required property; "
+       "spec.input.n: 'x' is not of type 'integer'", Refusal.INVALID_INPUT)]),
+    (run(None), with_input(run(None), {"name": "a"}),
+     [("FlowRun is not paused or suspended (phase Pending); there is nothing to resume with input",
+       Refusal.NOT_WAITING_FOR_INPUT)]),
+    (run("Running"), with_input(run("Running"), {"name": "a"}),
+     [("FlowRun is not paused or suspended (phase Running); there is nothing to resume with input",
+       Refusal.NOT_WAITING_FOR_INPUT)]),
+    (run("Running"), labelled(run("Running")), []),
+], ids=["pause-while-suspended", "settled-input-kept", "settled-input-dropped", "input-kept", "input-dropped",
+        "input-given-after-the-resume", "whole-input-and-field", "input-to-a-pending-run", "input-to-a-running-run",
+        "labels-of-a-running-run"])
+def test_the_webhooks_review_of_an_update_in_full(old, new, refusals):
+    """Judged on the phase as well as the state; an update that gives no new input is no
+    resume (keeping or dropping the input); new input is checked against the pause even
+    when the resume was asked already."""
+    from flowrun.contract.lifecycle.people import review_update
+    assert [(str(e), e.code) for e in review_update(old, new)] == refusals

@@ -340,3 +340,28 @@ def test_the_runners_stops_and_holds_say_why():
     obj = {"metadata": {"name": "r", "namespace": "ns", "generation": 2}, "spec": {"flow": "m:f", "state": "Suspended"},
            "status": {"phase": "Running", "attempt": 1, "jobName": "r-1"}}
     assert runner_checkpoint(obj, 1) == Hold("a suspension was requested")
+
+
+def _fenced(state="Running", phase="Running", attempt=1, reason=None, message=None):
+    spec: dict[str, Any] = {"flow": "m:f", "state": state}
+    if reason is not None:
+        spec["reason"] = reason
+    status: dict[str, Any] = {"phase": phase, "attempt": attempt}
+    if message is not None:
+        status["message"] = message
+    return {"metadata": {"name": "r", "namespace": "ns"}, "spec": spec, "status": status}
+
+
+@pytest.mark.parametrize("obj,stop", [
+    (_fenced(state="Cancelled", reason="not needed"), Stop("the run was cancelled: not needed", cancelled=True)),
+    (_fenced(state="Cancelled"), Stop("the run was cancelled", cancelled=True)),
+    (_fenced(phase="Cancelled"), Stop("the run was cancelled", cancelled=True)),
+    (_fenced(phase="Failed", message="boom"), Stop("boom")),
+    (_fenced(phase="Completed"), Stop("the run is Completed")),
+    (_fenced(attempt=2), Stop("attempt 2 has taken over from attempt 1")),
+    (_fenced(phase="Suspended"), Stop("the run is suspended")),
+    (_fenced(phase="Paused"), None),
+], ids=["cancelled-with-reason", "cancelled", "cancelled-phase", "failed", "completed", "taken-over", "suspended",
+        "paused"])
+def test_the_runners_fence_in_full(obj, stop):
+    assert runner_fence(obj, 1) == stop

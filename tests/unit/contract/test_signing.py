@@ -102,3 +102,10 @@ def test_no_secret_is_no_ring():
     """Without a TLS key (or with an empty one) nothing is signed and nothing verifies."""
     for secret in (None, b""):
         assert single(secret) is NO_KEYS and single(secret).sign(RECORD) == ""
+
+
+def test_the_canonical_form_is_fixed_to_the_byte():
+    """Signatures outlive the operator that wrote them: the canonical JSON they are over
+    (sorted keys, no spaces, UTF-8 as it is) must not change."""
+    from flowrun.contract.signing import canonical
+    assert canonical({"b": "Zoë", "a": [1, {"c": None}]}) == '{"a":[1,{"c":null}],"b":"Zoë"}'.encode()

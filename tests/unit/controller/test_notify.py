@@ -141,3 +141,63 @@ def test_the_queue_sends_in_the_background(kube):
              what="the background delivery")
     assert len(receiver.got) == 1
     assert kube.get_notifier("ns", "tell")["status"]["conditions"][0]["status"] == "True"
+
+
+def reminding_setup(kube: FakeKube, url: str, since: str) -> notify.Notifications:
+    """setup(), the notifier reminding every 5 min (3 at most), the pause started at `since`."""
+    notes = setup(kube, url)
+    hook = kube.get_notifier("ns", "tell")
+    hook["spec"].update(remindEverySeconds=300, maxReminders=3)
+    kube.put(hook)
+    run = kube.get_flowrun("ns", "run")
+    run["status"]["pause"]["since"] = since
+    kube.put(run)
+    return notes
+
+
+def test_a_reminder_is_sent_once_after_the_announcement_and_after_a_restart_not_again(kube, monkeypatch):
+    """Queued by the shell as the contract says: the announcement first; then, the pause
+    11 minutes old, reminder 2 only (not 1 and 2), once, with its own id, recorded; a
+    new shell (a restarted operator) sends neither again; the next wake-up is reminder 3's."""
+    from datetime import timedelta
+    receiver = Receiver([])
+    at = n.parse_timestamp("2026-06-01T00:11:00Z")
+    monkeypatch.setattr(notify, "now", lambda: at)
+    notes = reminding_setup(kube, receiver.url, "2026-06-01T00:00:00Z")
+    run = kube.get_flowrun("ns", "run")
+    (announcement,) = n.due(run, kube.get_notifier("ns", "tell"), at)  # no reminder before it
+    assert announcement.kind == "pause"
+    assert notes.attempt(notify.Pending("ns", "run", announcement)) is None
+    (reminder,) = n.due(kube.get_flowrun("ns", "run"), kube.get_notifier("ns", "tell"), at)
+    assert reminder.reminder.number == 2 and reminder.id == n.reminder_id("u1", "pause-1", 2)
+    assert notes.attempt(notify.Pending("ns", "run", reminder)) is None
+    assert notes.attempt(notify.Pending("ns", "run", reminder)) is None  # recorded: not sent again
+    assert [h["webhook-id"] for _, h, _ in receiver.got] == [announcement.id, reminder.id]
+    import json
+    body = json.loads(receiver.got[1][2])
+    assert body["type"] == "io.flowrun.run.reminder"
+    assert body["data"]["reminder"] == {"number": 2, "of": 3, "waitedSeconds": 600}
+    records = kube.get_flowrun("ns", "run")["status"]["notifications"]
+    assert [(r["event"], r.get("reminder")) for r in records] == [("Paused", None), ("Reminder", 2)]
+    restarted = notify.Notifications(kube, Settings(notify_allow="127.0.0.1/32"))
+    restarted.notifier_changed(kube.get_notifier("ns", "tell"))  # looks at its runs: nothing due
+    assert n.due(kube.get_flowrun("ns", "run"), kube.get_notifier("ns", "tell"), at) == []
+    assert restarted.queue_due(kube.get_flowrun("ns", "run")) == at + timedelta(minutes=4)  # reminder 3
+    assert len(receiver.got) == 2
+
+
+def test_a_reminder_of_a_pause_answered_before_the_send_is_not_sent(kube, monkeypatch, caplog):
+    receiver = Receiver([])
+    at = n.parse_timestamp("2026-06-01T00:06:00Z")
+    monkeypatch.setattr(notify, "now", lambda: at)
+    notes = reminding_setup(kube, receiver.url, "2026-06-01T00:00:00Z")
+    (announcement,) = n.due(kube.get_flowrun("ns", "run"), kube.get_notifier("ns", "tell"), at)
+    assert notes.attempt(notify.Pending("ns", "run", announcement)) is None
+    (reminder,) = n.due(kube.get_flowrun("ns", "run"), kube.get_notifier("ns", "tell"), at)
+    kube.patch_flowrun("ns", "run", {"spec": {"state": "Running"}, "metadata": {"generation": 2}})
+    retried = notify.Pending("ns", "run", reminder, failures=2)  # it was being retried
+    with caplog.at_level("INFO", logger="flowrun.controller.notify"):
+        assert notes.attempt(retried) is None
+    assert len(receiver.got) == 1  # the announcement only
+    assert f"run run, Reminder ({reminder.id}): no longer due" in caplog.text  # and its retries stop
+    assert [r["event"] for r in kube.get_flowrun("ns", "run")["status"]["notifications"]] == ["Paused"]

@@ -2,6 +2,7 @@
 (resume, suspend, pause, cancel, reject) posted from its forms."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -49,6 +50,9 @@ def run_parts(person: Person, obj: dict[str, Any], *, submitted: dict[str, str] 
             rights[verb] = (True, "")
     pause = pending_pause(obj) or {}
     receiving = inputs_form(person, obj, submitted, errors)
+    schema = pause.get("inputSchema")
+    found = forms.choice(schema)
+    fields = forms.build(schema, submitted, errors)
     ctx: dict[str, Any] = {
         "person": person, "obj": obj, "ns": ns, "name": name, "phase": phase_of(obj),
         "row": views.row(obj, views.utcnow()),
@@ -56,7 +60,8 @@ def run_parts(person: Person, obj: dict[str, Any], *, submitted: dict[str, str] 
         "signature": views.controls_signature(obj),
         "pause": pause, "waiting": views.is_waiting(obj) or (pause and Phase(phase_of(obj)).stopped),
         "description": views.markdown(pause.get("description") or "") if pause.get("description") else "",
-        "fields": forms.build(pause.get("inputSchema"), submitted, errors),
+        "fields": forms.without(fields, found.path) if found else fields,
+        "choice": found, "confirm": None,
         "submitted": submitted or {}, "errors": errors or {}, "alert": alert,
         "pretty": views.pretty, **receiving,
     }
@@ -94,22 +99,35 @@ async def run_fragment(request: Request) -> Response:
     return s.render(request, f"_{part}.html", **ctx)
 
 
-async def act(request: Request) -> Response:
-    s = site(request)
-    person = await s.person(request)
-    ns, name, verb = request.path_params["namespace"], request.path_params["name"], request.path_params["action"]
-    # A person's actions by verb, and `reject`: a cancel only of a run waiting at a pause.
-    targets = {**{verb: action.state for verb, action in ACTIONS_BY_VERB.items()}, "reject": State.CANCELLED}
-    if verb not in targets:
-        raise HTTPException(404, "no such action")
-    posted = await s.posted(request, person)
-    if isinstance(posted, Response):
-        return posted
-    form, submitted = posted
-    reason = str(form.get("_reason") or "").strip() or None
-    target = targets[verb]
+#: A person's actions by verb, and `reject`: a cancel only of a run waiting at a pause.
+TARGETS: dict[str, State] = {**{verb: action.state for verb, action in ACTIONS_BY_VERB.items()},
+                             "reject": State.CANCELLED}
+
+
+@dataclass
+class Outcome:
+    """What one action on one run came to: done, or refused with the reason (and the
+    fields it names, and the status a page about this run answers with)."""
+    namespace: str
+    name: str
+    ok: bool
+    message: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+    status: int = 200
+
+
+def apply_action(person: Person, ns: str, name: str, verb: str, submitted: dict[str, str],
+                 reason: str | None, *, schema_signature: str | None = None) -> Outcome:
+    """One person's action on one run, as the person: the one path a single answer (the
+    run's page) and each run of a bulk answer (ui/routes/answer.py) take. The input is
+    made from the form against the schema the run waits for, read fresh; with
+    `schema_signature`, a run that now waits for another schema is refused, not answered."""
+    target = TARGETS[verb]
 
     def make_input(schema: dict[str, Any] | None) -> Any:
+        if schema_signature is not None and forms.schema_signature(schema) != schema_signature:
+            raise Refused(f"{name} no longer waits for this input (answered meanwhile, or at another "
+                          "pause now): answer it on its own page")
         if not schema:
             return None
         try:
@@ -117,25 +135,60 @@ async def act(request: Request) -> Response:
         except forms.FormError as exc:
             raise Refused(str(exc), invalid_input=True, fields=exc.fields) from None
 
-    def run() -> Response:
-        try:
-            result, _ = actions.change(person.kube, ns, name, target, reason=reason,
-                                       make_input=make_input if target is State.RUNNING else None,
-                                       only_waiting=verb == "reject")
-        except Refused as exc:
-            return refused(exc.message, exc.fields, 409 if not exc.invalid_input else 422)
-        except actions.ApiRefused as exc:
-            # our webhook's refusal of the input is the form's (422), whatever its HTTP code
-            code = 422 if exc.code in INPUT_REFUSALS else exc.status if exc.status in (400, 403, 404, 409, 422) \
-                else 502
-            return refused(f"The API server refused to {verb} {name}: {exc.message}", exc.fields, code)
-        if result is None:
-            raise HTTPException(404, f"FlowRun {ns}/{name} not found (or you may not see it)")
-        return RedirectResponse(f"/runs/{ns}/{name}", status_code=303)
+    try:
+        result, _ = actions.change(person.kube, ns, name, target, reason=reason,
+                                   make_input=make_input if target is State.RUNNING else None,
+                                   only_waiting=verb == "reject")
+    except Refused as exc:
+        return Outcome(ns, name, False, exc.message, exc.fields, 409 if not exc.invalid_input else 422)
+    except actions.ApiRefused as exc:
+        # our webhook's refusal of the input is the form's (422), whatever its HTTP code
+        code = 422 if exc.code in INPUT_REFUSALS else exc.status if exc.status in (400, 403, 404, 409, 422) \
+            else 502
+        return Outcome(ns, name, False, f"The API server refused to {verb} {name}: {exc.message}", exc.fields, code)
+    if result is None:
+        return Outcome(ns, name, False, f"FlowRun {ns}/{name} not found (or you may not see it)", {}, 404)
+    return Outcome(ns, name, True)
 
-    def refused(message: str, fields: dict[str, str], code: int) -> Response:
-        ctx = run_context(person, ns, name, submitted=submitted, errors=fields, alert=message)
-        return s.render(request, "run.html", status=code, **ctx)
+
+def confirmation(picked: forms.Option, carried: list[tuple[str, str]], *, action: str, what: str,
+                 back: str) -> dict[str, Any]:
+    """The page's context asking to confirm a destructive choice (no script needed): the
+    same post again, with everything it carried (`carried`) and `_confirmed=yes`."""
+    return {"confirm": {"option": picked, "action": action, "what": what, "back": back,
+                        "carried": [(k, v) for k, v in carried if v != ""]}}
+
+
+async def act(request: Request) -> Response:
+    s = site(request)
+    person = await s.person(request)
+    ns, name, verb = request.path_params["namespace"], request.path_params["name"], request.path_params["action"]
+    if verb not in TARGETS:
+        raise HTTPException(404, "no such action")
+    posted = await s.posted(request, person)
+    if isinstance(posted, Response):
+        return posted
+    form, submitted = posted
+    reason = str(form.get("_reason") or "").strip() or None
+
+    def run() -> Response:
+        if verb == "resume" and form.get("_confirmed") != "yes":
+            obj = person.kube.get_flowrun(ns, name)
+            schema = (pending_pause(obj or {}) or {}).get("inputSchema")
+            found = forms.choice(schema)
+            picked = forms.needs_confirmation(found, submitted, confirmed=False)
+            if obj is not None and picked is not None:
+                ctx = run_parts(person, obj, submitted=submitted)
+                ctx.update(confirmation(picked, list(submitted.items()), action=f"/runs/{ns}/{name}/resume",
+                                        what=name, back=f"/runs/{ns}/{name}"))
+                return s.render(request, "run.html", **ctx)
+        done = apply_action(person, ns, name, verb, submitted, reason)
+        if done.ok:
+            return RedirectResponse(f"/runs/{ns}/{name}", status_code=303)
+        if done.status == 404:
+            raise HTTPException(404, done.message)
+        ctx = run_context(person, ns, name, submitted=submitted, errors=done.fields, alert=done.message)
+        return s.render(request, "run.html", status=done.status, **ctx)
 
     return await call(run)
 

@@ -1,7 +1,9 @@
 """Flows of the web UI's tests: a pause whose input model has every kind of field the
-form generates, with a Markdown description that tries to run script; and a plain flow
-that pauses twice (suspended and resumed from the page)."""
+form generates, with a Markdown description that tries to run script; a plain flow
+that pauses twice (suspended and resumed from the page); and pauses for a choice (a
+plain Literal or Enum, or a model with a choice and a free field) that branch on it."""
 import time
+from enum import Enum
 from typing import Literal, Optional
 
 from pydantic import BaseModel, Field
@@ -56,3 +58,35 @@ def pauses_twice() -> str:
     prepare(2)
     pause_flow_run(timeout=900)
     return "done"
+
+
+class Verdict(str, Enum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class Review(RunInput):
+    verdict: Verdict
+    comment: str = Field(description="why, recorded with the answer")
+
+
+@flow
+def choose(as_enum: bool = False, approvers: Optional[list[str]] = None) -> dict:
+    """Waits for a plain Literal["approve", "reject"] (or the Enum Verdict) and branches on it."""
+    prepare(1)
+    wanted = Verdict if as_enum else Literal["approve", "reject"]
+    answer = pause_flow_run(wait_for_input=wanted, timeout=900, approvers=approvers)
+    value = answer.value if isinstance(answer, Verdict) else answer
+    if value == "approve":
+        branch = "shipped"
+    else:
+        branch = "stopped"
+    return {"decision": value, "member": isinstance(answer, Verdict), "branch": branch}
+
+
+@flow
+def review() -> dict:
+    prepare(1)
+    answer = pause_flow_run(wait_for_input=Review, timeout=900)
+    return {"verdict": answer.verdict.name, "member": isinstance(answer.verdict, Verdict),
+            "comment": answer.comment}
