@@ -161,3 +161,15 @@ def test_an_escalation_is_one_notification_per_pause():
     del obj["status"]["pause"]["approval"]["escalated"]
     obj["status"]["notifications"] = []
     assert notifications.due(obj, notifier, NOW) == []
+
+
+@pytest.mark.parametrize("value,expected", [
+    ({"outcome": "resume", "time": "2026-11-25T14:00:00Z", "generation": 2},
+     (OnTimeout.RESUME, datetime(2026, 11, 25, 14, tzinfo=timezone.utc), 2)),
+    ({"outcome": "fail"}, (OnTimeout.FAIL, None, 0)),
+    ({"outcome": "later"}, None), (None, None),
+], ids=["full", "outcome-only", "unknown-outcome", "none"])
+def test_a_settled_pauses_record_whole(value, expected):
+    from flowrun.contract.lifecycle.view import TimedOut
+    got = TimedOut.of(value)
+    assert (got if got is None else (got.outcome, got.time, got.generation)) == expected
