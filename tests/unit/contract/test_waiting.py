@@ -173,3 +173,9 @@ def test_a_settled_pauses_record_whole(value, expected):
     from flowrun.contract.lifecycle.view import TimedOut
     got = TimedOut.of(value)
     assert (got if got is None else (got.outcome, got.time, got.generation)) == expected
+
+
+def test_a_runs_history_as_read():
+    obj = {"metadata": {"name": "r"}, "spec": {}, "status": {"history": [{"action": "paused", "seq": 1}, None]}}
+    assert RunView.of(obj).history == ({"action": "paused", "seq": 1}, {})
+    assert RunView.of({"metadata": {"name": "r"}}).history == ()
