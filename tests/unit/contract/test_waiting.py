@@ -179,3 +179,12 @@ def test_a_runs_history_as_read():
     obj = {"metadata": {"name": "r"}, "spec": {}, "status": {"history": [{"action": "paused", "seq": 1}, None]}}
     assert RunView.of(obj).history == ({"action": "paused", "seq": 1}, {})
     assert RunView.of({"metadata": {"name": "r"}}).history == ()
+
+
+def test_a_run_without_names_or_status_reads_as_empty_texts():
+    run = RunView.of({"metadata": {"name": None}, "status": {"reason": None}})
+    assert (run.name, run.namespace, run.uid, run.end_reason, run.job_name) == ("", "", "", "", "")
+    full = RunView.of({"metadata": {"name": "r", "namespace": "ns", "uid": "u"},
+                       "status": {"reason": "FlowFailed", "jobName": "r-1"}})
+    assert (full.name, full.namespace, full.uid, full.end_reason, full.job_name) == ("r", "ns", "u", "FlowFailed",
+                                                                                    "r-1")
