@@ -99,6 +99,20 @@ def rerun_survivors(work: Path, jobs: int, examples: int) -> None:
     shutil.rmtree(work / "src" / "flowrun")
     shutil.copytree(PACKAGE, work / "src" / "flowrun", ignore=ignore)
     copy_tests(work)
+    # mutmut regenerates mutants/ only for changed .py files: bring the package's other
+    # files (the UI's templates and static files) and the copied directories up to date too
+    staged = work / "mutants" / "src" / "flowrun"
+    if staged.exists():
+        for source in PACKAGE.rglob("*"):
+            if source.is_file() and source.suffix not in (".py", ".pyc") and "__pycache__" not in source.parts:
+                target = staged / source.relative_to(PACKAGE)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+    for extra in ("examples", "charts", "crds", "runner-image"):  # some tests read them (also_copy)
+        for where in (work, work / "mutants"):
+            if where.exists():
+                shutil.rmtree(where / extra, ignore_errors=True)
+                shutil.copytree(ROOT / extra, where / extra, ignore=ignore)
     print(f"==> {len(names)} survivors of {work.relative_to(ROOT)} again, with the tests as they are now", flush=True)
     env = {**os.environ, "FLOWRUN_INTERLEAVINGS": str(examples), "PYTHONDONTWRITEBYTECODE": "1"}
     started = time.monotonic()
@@ -159,10 +173,13 @@ def report(found: dict[str, tuple[str, Path]], runs: list[dict[str, object]]) ->
         by_module[module_of(name)]["killed" if status in STATUS_KILLED else status] += 1
     lines = ["# Mutation testing of contract/", ""]
     for run in runs:
-        lines.append(f"- `{run['command']}`: {run['modules']}, tests {run['tests']} "
-                     f"(FLOWRUN_INTERLEAVINGS={run['examples']}, hypothesis seed 0), "
-                     f"{float(str(run['seconds'])) / 60:.1f} min on {os.cpu_count()} cores, {run['jobs']} workers, "
-                     f"finished {run['finished']}")
+        if "command" not in run:  # the run was stopped before it finished: no record of it
+            lines.append("- a run stopped before it finished (its mutants not reached are `not checked`)")
+        else:
+            lines.append(f"- `{run['command']}`: {run['modules']}, tests {run['tests']} "
+                         f"(FLOWRUN_INTERLEAVINGS={run['examples']}, hypothesis seed 0), "
+                         f"{float(str(run['seconds'])) / 60:.1f} min on {os.cpu_count()} cores, {run['jobs']} "
+                         f"workers, finished {run['finished']}")
         for again in run.get("reruns") or []:  # type: ignore[attr-defined]
             lines.append(f"  - then `{again['command']}`: its {again['mutants']} survivors checked again with the "
                          f"tests of then, {float(again['seconds']) / 60:.1f} min, finished {again['finished']}")

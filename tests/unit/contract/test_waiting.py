@@ -161,3 +161,30 @@ def test_an_escalation_is_one_notification_per_pause():
     del obj["status"]["pause"]["approval"]["escalated"]
     obj["status"]["notifications"] = []
     assert notifications.due(obj, notifier, NOW) == []
+
+
+@pytest.mark.parametrize("value,expected", [
+    ({"outcome": "resume", "time": "2026-11-25T14:00:00Z", "generation": 2},
+     (OnTimeout.RESUME, datetime(2026, 11, 25, 14, tzinfo=timezone.utc), 2)),
+    ({"outcome": "fail"}, (OnTimeout.FAIL, None, 0)),
+    ({"outcome": "later"}, None), (None, None),
+], ids=["full", "outcome-only", "unknown-outcome", "none"])
+def test_a_settled_pauses_record_whole(value, expected):
+    from flowrun.contract.lifecycle.view import TimedOut
+    got = TimedOut.of(value)
+    assert (got if got is None else (got.outcome, got.time, got.generation)) == expected
+
+
+def test_a_runs_history_as_read():
+    obj = {"metadata": {"name": "r"}, "spec": {}, "status": {"history": [{"action": "paused", "seq": 1}, None]}}
+    assert RunView.of(obj).history == ({"action": "paused", "seq": 1}, {})
+    assert RunView.of({"metadata": {"name": "r"}}).history == ()
+
+
+def test_a_run_without_names_or_status_reads_as_empty_texts():
+    run = RunView.of({"metadata": {"name": None}, "status": {"reason": None}})
+    assert (run.name, run.namespace, run.uid, run.end_reason, run.job_name) == ("", "", "", "", "")
+    full = RunView.of({"metadata": {"name": "r", "namespace": "ns", "uid": "u"},
+                       "status": {"reason": "FlowFailed", "jobName": "r-1"}})
+    assert (full.name, full.namespace, full.uid, full.end_reason, full.job_name) == ("r", "ns", "u", "FlowFailed",
+                                                                                    "r-1")
