@@ -544,13 +544,14 @@ class PrefectPeer:
         return self._get(f"/flow_runs/{run_id}")
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
+        import signal
+        for proc in reversed(self.procs):  # each in a session of its own: its whole group
             if proc.poll() is None:
-                proc.terminate()
+                os.killpg(proc.pid, signal.SIGTERM)
                 try:
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    os.killpg(proc.pid, signal.SIGKILL)
         kubectl("delete", "clusterrolebinding", f"{self.prefix}prefect-worker", "--ignore-not-found", check=False)
 
 
