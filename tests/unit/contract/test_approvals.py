@@ -525,3 +525,62 @@ def test_only_a_signed_entry_by_a_named_person_counts():
     obj = paused(FINANCE2, entries=[sign({**ALICE, "by": 7}), sign({**ALICE, "by": ""}), sign(ALICE)])
     assert [e["by"] for e in a.verified(obj, obj["status"]["pause"], KEYS, NOW)] == ["alice"]
     assert a.verified(obj, None, KEYS, NOW) == []
+
+
+# ---- the operator's count, in full (mutation testing found these unasserted) -----------------
+
+def test_three_approvals_counted_in_one_step_are_numbered_one_two_three():
+    """Approvals that arrive together are numbered in order, each after the ones before it."""
+    rule = a.request(["group:finance"], approvals=3)
+    obj = paused(rule, entries=[sign({"by": who, "groups": ["finance"], "time": "t"}, paused(rule))
+                                for who in ("alice", "bob", "carla")])
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+    assert isinstance(step, Write)
+    assert [(e["by"], e["message"]) for e in step.status["history"]] == [
+        ("alice", "approval 1 of 3"), ("bob", "approval 2 of 3"), ("carla", "approval 3 of 3")]
+    assert step.status["message"] == "Waiting at pause-1: 3 of 3 approvals"
+
+
+def test_the_operator_counts_an_approval_signed_by_a_retired_key_within_its_grace():
+    """The operator judges a retired key's grace at `now`, as the webhook does."""
+    old_keys = KeyRing(SigningKey("k1", b"1" * 32))
+    later = datetime(2026, 11, 25, 12, 30, tzinfo=timezone.utc)  # the pause's deadline is 13:00
+    rotated = KeyRing(SigningKey("k2", b"2" * 32), (SigningKey("k1", b"1" * 32, later),))
+    obj = paused(FINANCE2, entries=[sign(ALICE, keys=old_keys)])
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=rotated), NOW)
+    assert isinstance(step, Write) and [e["by"] for e in step.status["pause"]["approval"]["approvals"]] == ["alice"]
+    assert operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=rotated), later) is None
+
+
+def test_a_resume_short_of_the_quorum_with_another_input_says_what_is_missing_first():
+    """Short of the quorum, the missing approvals are what the message names, even when
+    the input also differs from the approved one; the earlier history is kept."""
+    earlier = {"time": "2026-11-25T11:00:00Z", "action": "paused", "by": "runner", "key": "pause-1", "seq": 1}
+    obj = paused(FINANCE2, state="Running", generation=3, status_approvals=[ALICE])
+    obj["spec"]["input"] = {"ok": False}
+    obj["status"]["history"] = [earlier]
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+    assert isinstance(step, Write) and step.spec == {"spec": {"state": "Paused"}}
+    assert step.status["message"] == (
+        "Resume of pause-1 not counted: it needs 2 approvals by group:finance, 1 given (a change made without "
+        "the admission webhook cannot be attributed)")
+    assert step.status["history"] == [earlier, {"time": "2026-11-25T12:00:00Z", "action": "resume-rejected",
+                                                "by": "dave", "key": "pause-1", "seq": 2,
+                                                "message": "approvals missing"}]
+
+
+def test_the_operators_approval_messages_are_clipped_to_1024_characters():
+    """Whatever the pause's key (the runner bounds it; the status is read as it is)."""
+    key = "k" * 1100
+    obj = paused(FINANCE2, entries=[])
+    obj["status"]["pause"]["key"] = key
+    pause = obj["status"]["pause"]
+    obj["metadata"]["annotations"][a.ANNOTATION_APPROVALS] = json.dumps(
+        {"key": key, "entries": [sign(ALICE, obj, pause)]}, separators=(",", ":"))
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+    assert isinstance(step, Write)
+    assert step.status["message"] == ("Waiting at " + key)[:1021] + "..."
+    back = paused(FINANCE2, state="Running", generation=3)
+    back["status"]["pause"]["key"] = key
+    step = operator_step(back, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+    assert isinstance(step, Write) and step.status["message"] == ("Resume of " + key)[:1021] + "..."
