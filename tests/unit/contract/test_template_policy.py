@@ -2,6 +2,7 @@
 reaches further (allowed only for someone who could create such a pod)."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -218,3 +219,151 @@ def test_the_operators_own_check_in_full():
         "spec.template reaches beyond what a FlowRun may change (spec.serviceAccountName: 'admin' (the run's pod "
         "runs as its own account); spec.hostNetwork: a host namespace) and the admission webhook did not approve it "
         "(was it unreachable?): recreate the FlowRun while the webhook runs")
+
+
+# Each row of FURTHER, the line it gives in full (the person reads it in the refusal).
+FURTHER_IN_FULL = {
+    "another ServiceAccount": "spec.serviceAccountName: 'admin' (the run's pod runs as its own account)",
+    "deprecated serviceAccount": "spec.serviceAccount: 'admin'",
+    "token automount": "spec.automountServiceAccountToken",
+    "host network": "spec.hostNetwork: a host namespace",
+    "host PID": "spec.hostPID: a host namespace",
+    "pod security context": "spec.securityContext: changes the pod's security context",
+    "privileged": "spec.containers[0].securityContext: privileged",
+    "added capabilities": "spec.containers[0].securityContext: adds capabilities",
+    "image pull secrets": "spec.imagePullSecrets: uses Secrets",
+    "Secret volume": "spec.volumes[s]: a Secret ('db')",
+    "hostPath": "spec.volumes[h]: a hostPath ('/')",
+    "another claim": "spec.volumes[p]: the claim 'x' (only the run's cache claim is allowed)",
+    "env from a Secret": "spec.containers[0].env[P]: a Secret ('db')",
+    "env from a field":
+        "spec.containers[0].env[P]: valueFrom fieldRef (only literal values and ConfigMaps are allowed)",
+    "envFrom a Secret": "spec.containers[0].envFrom[0]: a Secret ('db')",
+    "a second container": "spec.containers[1]: another container (only the runner container may be changed)",
+    "init containers": "spec.initContainers",
+    "the runner's command": "spec.containers[0].command",
+    "the pod's name": "metadata.name",
+    "node name": "spec.nodeName",
+    "a label another Service may select":
+        "metadata.labels[app] (only keys under user.flowrun.io/ are allowed: a label can put the pod behind another workload's Service)",
+    "an annotation outside user.flowrun.io/":
+        "metadata.annotations[sidecar.istio.io/inject] (only keys under user.flowrun.io/ are allowed)",
+    "a priority class": "spec.priorityClassName: 'system-node-critical' (a priority evicts other pods)",
+}
+
+
+@pytest.mark.parametrize("case", FURTHER, ids=FURTHER.keys())
+def test_each_item_beyond_the_list_is_named_in_full(case):
+    template, _ = FURTHER[case]
+    assert reaches_further(template, cache_claim=CLAIM) == [FURTHER_IN_FULL[case]]
+
+
+@pytest.mark.parametrize("volume, says", [
+    ({"name": "v"}, "spec.volumes[v]: no source (only emptyDir and configMap are allowed)"),
+    ({"secret": {"secretName": "db"}}, "spec.volumes[?]: a Secret ('db')"),
+    ({"name": "v", "secret": None}, "spec.volumes[v]: a Secret ('?')"),
+    ({"name": "v", "hostPath": None}, "spec.volumes[v]: a hostPath ('?')"),
+    ({"name": "v", "persistentVolumeClaim": None}, "spec.volumes[v]: the claim '?' (only the run's cache claim is allowed)"),
+    ({"name": "v", "persistentVolumeClaim": {}}, "spec.volumes[v]: the claim '?' (only the run's cache claim is allowed)"),
+    ({"name": "v", "nfs": {}, "csi": {}}, "spec.volumes[v]: csi, nfs (only emptyDir and configMap are allowed)"),
+    ({"name": "v", "emptyDir": {}, "configMap": {}},
+     "spec.volumes[v]: configMap, emptyDir (only emptyDir and configMap are allowed)"),
+    ({"name": "v", "persistentVolumeClaim": {"claimName": CLAIM}, "secret": {}},
+     "spec.volumes[v]: the claim 'r-cache' (only the run's cache claim is allowed)"),
+])
+def test_each_volume_beyond_the_list_is_named_exactly(volume, says):
+    """One source each, and only emptyDir, configMap or the run's own claim: a volume with
+    none, two, or the cache claim beside another source reaches further."""
+    assert reaches_further({"spec": {"volumes": [volume]}}, cache_claim=CLAIM) == [says]
+
+
+def test_a_refusal_in_full():
+    assert refusal(["a", "b"], user="alice", allowed=False, reason="r") == (
+        "spec.template reaches beyond what a FlowRun may change (a; b), and alice may not create pods in this "
+        "namespace (r): only someone who could create such a pod may ask for it")
+    assert refusal(["a"], user="", allowed=False) == (
+        "spec.template reaches beyond what a FlowRun may change (a), and the creator is unknown: only someone who "
+        "could create such a pod may ask for it")
+
+
+@pytest.mark.parametrize("template, says", [
+    ({"foo": 1}, ["template.foo"]),
+    ({"spec": {"hostIPC": True}}, ["spec.hostIPC: a host namespace"]),
+    (c(securityContext={"runAsUser": 0}), ["spec.containers[0].securityContext: changes the container's security context"]),
+    ({"spec": {"containers": [{}, {"name": "a"}, {"name": "b"}]}},
+     ["spec.containers[1]: another container (only the runner container may be changed)",
+      "spec.containers[2]: another container (only the runner container may be changed)"]),
+])
+def test_more_items_beyond_the_list_in_full(template, says):
+    assert reaches_further(template, cache_claim=CLAIM) == says
+
+
+VOLUME = {"name": "s", "secret": {"secretName": "db"}}
+OTHER_VOLUME = {"name": "s", "secret": {"secretName": "other"}}
+
+
+@pytest.mark.parametrize("parent, child", [
+    # the same place, another value
+    ({"foo": 1}, {"foo": 2}),
+    ({"metadata": {"name": "a"}}, {"metadata": {"name": "b"}}),
+    ({"metadata": {"labels": {"app": "a"}}}, {"metadata": {"labels": {"app": "b"}}}),
+    ({"spec": {"nodeName": "a"}}, {"spec": {"nodeName": "b"}}),
+    ({"spec": {"containers": [{}, {"name": "a"}]}}, {"spec": {"containers": [{}, {"name": "b"}]}}),
+    (c(securityContext={"privileged": True}), c(securityContext={"privileged": True, "runAsUser": 0})),
+    (c(command=["a"]), c(command=["b"])),
+    (c(env=[{"name": "P", "valueFrom": {"secretKeyRef": {"name": "a"}}}]),
+     c(env=[{"name": "P", "valueFrom": {"secretKeyRef": {"name": "b"}}}])),
+    (c(envFrom=[{"secretRef": {"name": "a"}}]), c(envFrom=[{"secretRef": {"name": "b"}}])),
+    ({"spec": {"volumes": [VOLUME]}}, {"spec": {"volumes": [OTHER_VOLUME]}}),
+    # the same value, another place
+    ({"foo": 1}, {"bar": 1}),
+    ({"metadata": {"name": "a"}}, {"metadata": {"generateName": "a"}}),
+    ({"metadata": {"labels": {"app": "a"}}}, {"metadata": {"labels": {"tier": "a"}}}),
+    ({"metadata": {"labels": {"app": "a"}}}, {"metadata": {"annotations": {"app": "a"}}}),
+    ({"spec": {"hostNetwork": True}}, {"spec": {"hostPID": True}}),
+    ({"spec": {"containers": [{}, {"name": "a"}]}}, {"spec": {"containers": [{}, {}, {"name": "a"}]}}),
+    (c(securityContext={"privileged": True}), c(stdin={"privileged": True})),
+    (c(command=["a"]), c(args=["a"])),
+    # a value in another section that looks like a volume
+    ({"volume": VOLUME, "metadata": {"volume": VOLUME},
+      "spec": {"volume": VOLUME, "containers": [{"name": "flow", "volume": VOLUME}]}},
+     {"spec": {"volumes": [VOLUME]}}),
+], ids=lambda v: str(v)[:40])
+def test_a_parents_item_vouches_only_for_the_same_item_at_the_same_place(parent, child):
+    wider = no_wider_than(child, parent, child_claim="c-cache", parent_claim="p-cache")
+    assert wider == reaches_further(child, cache_claim="c-cache") and wider
+
+
+def test_each_run_mounts_only_its_own_cache_claim():
+    own = {"spec": {"volumes": [{"name": "c", "persistentVolumeClaim": {"claimName": "c-cache"}}]}}
+    parents = {"spec": {"volumes": [{"name": "c", "persistentVolumeClaim": {"claimName": "p-cache"}}]}}
+    assert no_wider_than(own, {}, child_claim="c-cache", parent_claim="p-cache") == []
+    assert no_wider_than(parents, parents, child_claim="c-cache", parent_claim="p-cache") == [
+        "spec.volumes[c]: the claim 'p-cache' (only the run's cache claim is allowed)"]
+
+
+def test_an_approval_record_that_is_no_object_or_names_no_valid_time_approves_nothing():
+    wide = {"spec": {"serviceAccountName": "admin"}}
+    for text in ("[]", '"x"', '{"at": "yesterday", "sig": "k:00"}', '{"at": 5}'):
+        assert approved(KEYS, run(wide, {ANNOTATION_TEMPLATE_APPROVAL: text}), NOW) is False, text
+    made = sign(KEYS, run(wide, uid=""), NOW)
+    record = json.loads(made)
+    forged = json.dumps({**record, "at": "yesterday"})
+    assert approved(KEYS, run(wide, {ANNOTATION_TEMPLATE_APPROVAL: forged}, uid=""), NOW) is False
+
+
+@pytest.mark.parametrize("created, ok", [("2026-11-25T12:01:30Z", True), ("2026-11-25T12:01:31Z", False),
+                                         ("2026-11-25T11:59:30Z", True), ("2026-11-25T11:59:29Z", False)])
+def test_a_signature_on_create_vouches_for_a_creation_within_60_seconds_either_way(created, ok):
+    wide = {"spec": {"serviceAccountName": "admin"}}
+    made = sign(KEYS, run(wide, uid=""), NOW)  # NOW is 12:00:30
+    assert approved(KEYS, run(wide, {ANNOTATION_TEMPLATE_APPROVAL: made}, created=created), NOW) is ok
+
+
+def test_an_approval_covers_the_cache_size_too():
+    wide = {"spec": {"serviceAccountName": "admin"}}
+    made = sign(KEYS, run(wide, cache={"claimName": "c", "size": 1}), NOW)
+    assert approved(KEYS, run(wide, {ANNOTATION_TEMPLATE_APPROVAL: made}, cache={"claimName": "c", "size": 1}), NOW)
+    assert not approved(KEYS, run(wide, {ANNOTATION_TEMPLATE_APPROVAL: made}, cache={"claimName": "c"}), NOW)
+    unset = sign(KEYS, run(wide, cache={"claimName": "c", "size": 0}), NOW)
+    assert approved(KEYS, run(wide, {ANNOTATION_TEMPLATE_APPROVAL: unset}, cache={"claimName": "c"}), NOW)
