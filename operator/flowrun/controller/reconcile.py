@@ -263,9 +263,9 @@ class Reconciler:
             return None
         uid = obj["metadata"].get("uid") or ""
         try:
-            wanted = resources.runner_account(obj)
-            if resources.owns_cache_claim(obj):
-                wanted.append(resources.cache_claim(obj, self.settings))
+            # The run's own claim first: its provisioning starts while the rest is made.
+            wanted = [resources.cache_claim(obj, self.settings)] if resources.owns_cache_claim(obj) else []
+            wanted += resources.runner_account(obj)
             for child in wanted:
                 # A 409 returns the object of that name: used only if it is this run's own.
                 if not owned_by(made := self.kube.create(child), uid):
