@@ -67,7 +67,7 @@ STAGES = (
     ("pod -> process start", "proc"),
     ("process -> interpreter ready", "site"),
     ("interpreter -> flowrun.runner.main imported", "imported"),
-    ("imported -> FlowRun read (GET)", "read"),
+    ("imported -> FlowRun read (GET; read while importing: waited for)", "read"),
     ("read -> flow's module imported", "flow_imported"),
     ("flow imported -> Running write sent", "running_sent"),
     ("Running write (sent -> answered)", "running"),
@@ -191,13 +191,18 @@ def steps(stamps: dict[str, float]) -> dict[str, float]:
             last = stamps[key]
     if "watch" in stamps and "read" in stamps:
         out["(beside: read -> watch connected)"] = stamps["watch"] - stamps["read"]
+    if "get_answered" in stamps and "site" in stamps:
+        out["(beside: interpreter -> GET sent, read while importing)"] = stamps["read_sent"] - stamps["site"]
+        out["(beside: GET sent -> answered, read while importing)"] = stamps["get_answered"] - stamps["read_sent"]
     out["create -> flow code running"] = stamps["code"]
     return out
 
 
 def table(samples: dict[str, list[dict[str, float]]]) -> list[str]:
     variants = list(samples)
-    labels = [label for label, _ in STAGES] + ["(beside: read -> watch connected)", "create -> flow code running"]
+    labels = [label for label, _ in STAGES] + [
+        "(beside: read -> watch connected)", "(beside: interpreter -> GET sent, read while importing)",
+        "(beside: GET sent -> answered, read while importing)", "create -> flow code running"]
     out = ["| stage | " + " | ".join(f"{v}: median / p95 (ms)" for v in variants) + " |",
            "|---|" + "---|" * len(variants)]
     for label in labels:

@@ -67,10 +67,31 @@ def _instrument_runner() -> None:
     LiveFlowRun.started = started_
 
 
+def _instrument_first_read(module) -> None:
+    """A runner that reads its FlowRun while it imports the SDK: `read` is when the
+    runner has it (after its imports), `get_answered` when the GET came back."""
+    read, result = module.FirstRead._read, module.FirstRead.result
+
+    def read_(self):
+        _first("read_sent")
+        try:
+            return read(self)
+        finally:
+            _first("get_answered")
+
+    def result_(self):
+        try:
+            return result(self)
+        finally:
+            _first("read")
+    module.FirstRead._read, module.FirstRead.result = read_, result_
+
+
 class _Finder:
     """Notes when a module's import ends (and instruments the runner once it is in)."""
 
-    targets = {"flowrun.runner.main": "imported", "benchflows.starts": "flow_imported"}
+    targets = {"flowrun.runner.main": "imported", "benchflows.starts": "flow_imported",
+               "flowrun.runner.early": "early_imported"}
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname not in self.targets:
@@ -91,6 +112,8 @@ class _Finder:
             _first(self.targets[fullname])
             if fullname == "flowrun.runner.main":
                 _instrument_runner()
+            if fullname == "flowrun.runner.early":
+                _instrument_first_read(module)
         loader.exec_module = exec_
         return spec
 
