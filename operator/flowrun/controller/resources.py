@@ -80,19 +80,14 @@ def cache_claim(flowrun: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
 
 def runner_account(flowrun: dict[str, Any]) -> list[dict[str, Any]]:
-    """Role, ServiceAccount and RoleBinding, in the order they are created: the run's
-    pod may read, watch and patch its own FlowRun (by resourceNames), read its own inbox
-    pages (by resourceNames), create FlowRuns (subflows) and send inputs (create
-    FlowRunInputs); nothing else.
-
-    The Role comes first so that the ServiceAccount's create lies between it and the
-    binding: the API server checks a binding against the operator's own rights from its
-    watch cache (a binding created right after its Role took ~100 ms, one created tens
-    of ms later ~20 ms; bench/README.md, "runner_start.py")."""
+    """ServiceAccount, Role and RoleBinding: the run's pod may read, watch and patch its
+    own FlowRun (by resourceNames), read its own inbox pages (by resourceNames), create
+    FlowRuns (subflows) and send inputs (create FlowRunInputs); nothing else."""
     name = flowrun["metadata"]["name"]
     account = runner_account_name(name)
     own = [name]
     return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(flowrun, account)},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
          "metadata": _meta(flowrun, account),
          "rules": [
@@ -110,7 +105,6 @@ def runner_account(flowrun: dict[str, Any]) -> list[dict[str, Any]]:
               "verbs": ["get", "list", "watch"]},
              {"apiGroups": [GROUP], "resources": [INPUT_PLURAL], "verbs": ["create"]},
          ]},
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(flowrun, account)},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
          "metadata": _meta(flowrun, account),
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
