@@ -143,12 +143,12 @@ def root_creator(obj: Mapping[str, Any] | RunView, keys: KeyRing, now: datetime)
     person is its own root; a subflow (created by a run's pod) carries its root's creator
     in a record the webhook signed when the child was created. ("", "") when unknown: a
     subflow without a valid record."""
-    run = _view(obj)
-    user = str(run.annotations.get(ANNOTATION_CREATED_BY) or "")
-    namespace, name = run.namespace, run.name
+    view = _view(obj)
+    user = str(view.annotations.get(ANNOTATION_CREATED_BY) or "")
+    namespace, name = view.namespace, view.name
     if not is_run_account(user, namespace):
         return user, name
-    root = _claimed_root(obj)
+    root = _claimed_root(view)
     who, run = str(root.get("user") or ""), str(root.get("run") or "")
     if who and keys.verify(_root_payload(namespace, name, who, run), root.get("sig"), now):
         return who, run
