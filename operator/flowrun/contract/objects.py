@@ -218,7 +218,7 @@ class InputRequestView:
     sender: str
     claimed_sender: Any  # as the sender wrote it (falsy: none)
     revision: int
-    flow_run: str  # the run it is sent to (a name or a uid), as the sender wrote it
+    flow_run: str = ""  # the run it is sent to (a name or a uid), as the sender wrote it
 
     @classmethod
     def of(cls, req: Mapping[str, Any]) -> InputRequestView:
