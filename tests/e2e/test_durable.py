@@ -130,8 +130,11 @@ def test_a_job_refused_by_a_quota_says_so_and_starts_once_allowed(operator, name
     progressing = condition(fr, "Progressing")
     assert (progressing["status"], progressing["reason"]) == ("False", "QuotaExceeded")
     assert fr["status"]["phase"] == "Pending"
-    assert any(e["reason"] == "Blocked" and e["type"] == "Warning" and "quota" in e["message"]
-               for e in events(namespace, "quota"))
+    # The Event follows the status write that records the refusal (the reconciler sends
+    # Events for the history entries it sees on its next look): wait for it, don't race it.
+    wait_for(lambda: any(e["reason"] == "Blocked" and e["type"] == "Warning" and "quota" in e["message"]
+                         for e in events(namespace, "quota")),
+             timeout=30, what="a Warning Event 'Blocked' naming the quota")
     kubectl("delete", "quota", "no-jobs", namespace=namespace)
     fr = wait_phase(namespace, "quota", "Completed", "Failed", timeout=120)
     assert fr["status"]["phase"] == "Completed"

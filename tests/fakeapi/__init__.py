@@ -9,7 +9,10 @@ What it keeps faithful to the real API server:
 - the status subresource: a patch of /status changes only `status`; a patch of the main
   resource ignores `status`;
 - JSON merge patch (RFC 7386): null deletes, objects merge, lists replace;
-- deletion: objects go at once (no finalizers are modelled), a deleted Job's pods go with it.
+- deletion: objects go at once (no finalizers are modelled), a deleted Job's pods go with it;
+- runtime inputs: FlowRunInputs (generateName, label selectors `k=v` and `k in (a,b)`) and
+  FlowRunInbox pages (a JSON patch whose failed `test` is a Conflict; a watch of one page
+  by name, None while it does not exist); `whoami` answers the client's `user`.
 
 `FakeKube` subclasses the real `flowrun.kube.Kube`, so `update_flowrun` (our
 compare-and-swap loop) is the production code running against this store.
@@ -38,6 +41,9 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             out[key] = merge_patch(out.get(key), value)
     return out
+
+
+_names = itertools.count(1)
 
 
 class Store:
@@ -226,6 +232,69 @@ class FakeKube(Kube):
             meta.setdefault("uid", str(uuid.uuid4()))
             self.store.bump(obj)
             self.store.objects[self._key(obj["kind"], meta["namespace"], meta["name"])] = copy.deepcopy(obj)
+
+    # ---- runtime inputs (kube/inputs.py) -----------------------------------------------
+
+    def whoami(self) -> dict[str, Any]:
+        return {"username": self.user}
+
+    def create_input(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        body = copy.deepcopy(dict(obj))
+        meta = body.setdefault("metadata", {})
+        if not meta.get("name"):
+            meta["name"] = f"{meta.get('generateName') or 'input-'}{next(_names):05d}"
+        return self._create(body)
+
+    def list_inputs(self, namespace: str, selector: str | None = None,
+                    not_older_than: str | None = None) -> list[dict[str, Any]]:
+        key, _, values = (selector or "").partition(" in (")
+        if values:
+            wanted = set(values.rstrip(")").split(","))
+            return [i for i in self._list("FlowRunInput", namespace, None)
+                    if (i["metadata"].get("labels") or {}).get(key) in wanted]
+        return self._list("FlowRunInput", namespace, selector)
+
+    def delete_input(self, namespace: str, name: str) -> bool:
+        return self.delete("FlowRunInput", namespace, name)
+
+    def get_inbox(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get("FlowRunInbox", namespace, name)
+
+    def create_inbox(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return self._create(copy.deepcopy(dict(obj)))
+
+    def patch_inbox(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        with self.store.lock:
+            obj = self.store.objects.get(self._key("FlowRunInbox", namespace, name))
+            if obj is None:
+                raise KubeError(404, "NotFound", f"flowruninboxes {name!r} not found")
+            spec = copy.deepcopy(obj["spec"])
+            for op in ops:
+                field = op["path"].split("/")[2]
+                if op["op"] == "test" and spec.get(field) != op["value"]:
+                    raise Conflict(409, "Conflict", f"test of {op['path']} failed")
+                if op["op"] == "add":
+                    spec[field].append(copy.deepcopy(op["value"]))
+                elif op["op"] == "replace":
+                    spec[field] = op["value"]
+            obj["spec"] = spec
+            self.store.bump(obj)
+            return copy.deepcopy(obj)
+
+    def watch_inbox(self, namespace: str, name: str, *, stop: threading.Event | None = None,
+                    on_connect: Callable[[Any], None] | None = None, **_: Any):
+        """The page now (None while it does not exist), then again after every change."""
+        seen: str | None = ""
+        while not (stop and stop.is_set()):
+            with self.store.lock:
+                obj = self.store.objects.get(self._key("FlowRunInbox", namespace, name))
+                version = obj["metadata"]["resourceVersion"] if obj is not None else None
+                if version == seen:
+                    self.store.changed.wait(0.05)
+                    continue
+                seen = version
+                current = copy.deepcopy(obj) if obj is not None else None
+            yield current
 
     def get_notifier(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.get("FlowRunNotifier", namespace, name)

@@ -15,3 +15,13 @@ def quick(x: int = 1) -> dict:
     """Returns the time its code started, on the benchmark's clock (same machine)."""
     started = time.time()
     return {"started": started, "value": one_task(x)}
+
+
+@flow
+def staged(x: int = 1) -> dict:
+    """`quick`, and the stamps bench/runner_start.py's sitecustomize took in this
+    process before the code started (empty without it)."""
+    started = time.time()
+    import sys
+    stamps = dict(getattr(sys.modules.get("sitecustomize"), "STAMPS", None) or {})
+    return {"started": started, "stages": stamps, "value": one_task(x)}

@@ -14,10 +14,11 @@ approvals=2, allow_creator=False)`), stored in `status.pause.approval`:
   annotation, signed with the operator's key) and leaves `spec.state` as it was, so the
   run stays paused; the approval that completes the quorum goes through as a resume and
   must carry the input. A second resume by the same person does not count twice.
-- The operator copies the entries it can verify into `status.pause.approval.approvals`
-  (with a history entry and an Event each); one it cannot verify (written while the
-  webhook was bypassed) is not counted, and a resume short of the quorum is put back
-  with a message saying why.
+- The operator copies the entries it can verify, and that the rule admits, into
+  `status.pause.approval.approvals` (with a history entry and an Event each); one it
+  cannot verify (written while the webhook was bypassed), or of someone the rule refuses
+  (the root run's creator without allowCreator, though signed through a forged review),
+  is not counted, and a resume short of the quorum is put back with a message saying why.
 
 Nothing here does I/O.
 """
@@ -127,8 +128,9 @@ def root_record(keys: KeyRing, child: Mapping[str, Any], user: str, run: str) ->
     return json.dumps({"user": user, "run": run, "sig": sig}, separators=(",", ":"))
 
 
-def _claimed_root(obj: Mapping[str, Any]) -> dict[str, Any]:
-    text = Meta.of(obj).annotations.get(ANNOTATION_ROOT_CREATED_BY) or ""
+def _claimed_root(obj: Mapping[str, Any] | RunView) -> dict[str, Any]:
+    annotations = obj.annotations if isinstance(obj, RunView) else Meta.of(obj).annotations
+    text = annotations.get(ANNOTATION_ROOT_CREATED_BY) or ""
     try:
         value = json.loads(text) if text else {}
     except ValueError:
@@ -136,16 +138,17 @@ def _claimed_root(obj: Mapping[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def root_creator(obj: Mapping[str, Any], keys: KeyRing, now: datetime) -> tuple[str, str]:
+def root_creator(obj: Mapping[str, Any] | RunView, keys: KeyRing, now: datetime) -> tuple[str, str]:
     """(who started the root run, its name) for the creator exclusion. A run created by a
     person is its own root; a subflow (created by a run's pod) carries its root's creator
     in a record the webhook signed when the child was created. ("", "") when unknown: a
     subflow without a valid record."""
-    meta = Meta.of(obj)
-    user, namespace, name = created_by(obj), meta.namespace, meta.name
+    view = _view(obj)
+    user = str(view.annotations.get(ANNOTATION_CREATED_BY) or "")
+    namespace, name = view.namespace, view.name
     if not is_run_account(user, namespace):
         return user, name
-    root = _claimed_root(obj)
+    root = _claimed_root(view)
     who, run = str(root.get("user") or ""), str(root.get("run") or "")
     if who and keys.verify(_root_payload(namespace, name, who, run), root.get("sig"), now):
         return who, run
@@ -221,6 +224,27 @@ def _valid(obj: Mapping[str, Any] | RunView, pause: PauseView | Mapping[str, Any
         if keys.verify(_entry_payload(run, view, entry), entry.get("sig"), now) and entry["by"] not in out:
             out[entry["by"]] = dict(entry)
     return list(out.values())
+
+
+def countable(obj: Mapping[str, Any] | RunView, pause: PauseView, keys: KeyRing,
+              now: datetime) -> list[dict[str, Any]]:
+    """The approvals of this pause the operator counts: those `verified` (signed by the
+    webhook for this object, pause and input) that the pause's rule admits, judged as the
+    webhook judges a resume (`refusal`). A signature alone is not enough: one obtained by
+    calling the webhook directly (a forged AdmissionReview, while it does not
+    authenticate its caller) and written while it is down carries the forger's choice of
+    person. So the entry of the person who started the root run is dropped unless the
+    rule has allowCreator, and, when who started the root run is unknown, every entry of
+    a rule that excludes its creator (the webhook admits nobody then); so is the entry of
+    someone the rule does not name."""
+    rule = pause.approval
+    if rule is None:
+        return verified(obj, pause, keys, now)
+    run = _view(obj)
+    creator, root = root_creator(run, keys, now)
+    return [e for e in verified(run, pause, keys, now)
+            if not refusal(rule, pause.key, str(e["by"]), [str(g) for g in e.get("groups") or []], creator,
+                           root_run=root, own_run=run.name)]
 
 
 def count(approval: Approval | None) -> int:

@@ -10,19 +10,37 @@ Event reasons or Event floods (issue 26). Pure.
 """
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+
+from .lifecycle.vocabulary import PauseKind, Phase
 
 OTHER = "other"
 
-HISTORY_ACTIONS: frozenset[str] = frozenset({
-    "created", "created-suspended", "started", "paused", "suspended", "resumed", "completed",
-    "cancelled", "approved", "failed", "retrying", "timed-out", "continued", "escalated", "resume-rejected", "pod-lost",
-    "blocked", OTHER,
-})
-PHASES: frozenset[str] = frozenset({"Pending", "Running", "Paused", "Suspended", "Completed", "Failed",
-                                    "Cancelled"})
-PAUSE_KINDS: frozenset[str] = frozenset({"Pause", "Suspend"})
+# What each history action is called as an Event (reason, type); an action not here is `other`.
+HISTORY_EVENTS: Mapping[str, tuple[str, str]] = {
+    "created": ("Created", "Normal"),
+    "created-suspended": ("CreatedSuspended", "Normal"),
+    "started": ("Started", "Normal"),
+    "paused": ("Paused", "Normal"),
+    "suspended": ("Suspended", "Normal"),
+    "resumed": ("Resumed", "Normal"),
+    "completed": ("Completed", "Normal"),
+    "cancelled": ("Cancelled", "Normal"),
+    "approved": ("Approved", "Normal"),
+    "failed": ("Failed", "Warning"),
+    "retrying": ("FlowRetrying", "Warning"),
+    "timed-out": ("TimedOut", "Warning"),
+    "continued": ("Continued", "Normal"),
+    "escalated": ("Escalated", "Normal"),
+    "resume-rejected": ("ResumeRejected", "Warning"),
+    "pod-lost": ("PodLost", "Warning"),
+    "blocked": ("Blocked", "Warning"),
+}
+OTHER_EVENT = ("Other", "Normal")
+HISTORY_ACTIONS: frozenset[str] = frozenset(HISTORY_EVENTS) | {OTHER}
+PHASES: frozenset[str] = frozenset(p.value for p in Phase)
+PAUSE_KINDS: frozenset[str] = frozenset(k.value for k in PauseKind)
 
 
 def bounded(value: object, allowed: Collection[str]) -> str:

@@ -218,13 +218,14 @@ class InputRequestView:
     sender: str
     claimed_sender: Any  # as the sender wrote it (falsy: none)
     revision: int
+    flow_run: str = ""  # the run it is sent to (a name or a uid), as the sender wrote it
 
     @classmethod
     def of(cls, req: Mapping[str, Any]) -> InputRequestView:
         obj = Object.of(req)
         return cls(meta=obj.meta, key=str(obj.spec.get("key") or ""), value=obj.spec.get("value"),
                    sender=str(obj.spec.get("sender") or ""), claimed_sender=obj.spec.get("claimedSender"),
-                   revision=revision_of(obj.meta))
+                   revision=revision_of(obj.meta), flow_run=str(obj.spec.get("flowRun") or ""))
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ def entry_of(req: dict[str, Any]) -> dict[str, Any]:
 
 def sent_at(req: dict[str, Any]) -> datetime | None:
     """When the request was created (its creationTimestamp), or None if it does not say."""
-    text = str((req.get("metadata") or {}).get("creationTimestamp") or "")
+    text = str(InputRequestView.of(req).meta.created or "")
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
     except ValueError:
@@ -168,9 +168,9 @@ def orphans(requests: Iterable[dict[str, Any]], now: datetime, grace_seconds: fl
 
 
 def orphan_message(req: dict[str, Any], namespace: str, grace_seconds: float) -> str:
-    spec = req.get("spec") or {}
-    return (f"input {(req.get('metadata') or {}).get('name')} (key {spec.get('key')}) from {spec.get('sender')} "
-            f"dropped: FlowRun {spec.get('flowRun')} does not exist in namespace {namespace} "
+    view = InputRequestView.of(req)
+    return (f"input {view.meta.name} (key {view.key}) from {view.sender} "
+            f"dropped: FlowRun {view.flow_run} does not exist in namespace {namespace} "
             f"(an input waits {grace_seconds:.0f} s for its run to be created)")
 
 

@@ -19,12 +19,12 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Any
 
 from ..contract import run_inputs as ri
 from ..contract.constants import LABEL_RUN
 from ..contract.instances import belongs
+from ..contract.lifecycle.vocabulary import now
 from ..contract.status import timestamp
 from ..kube import Conflict, Kube, KubeError
 from .cache import WorldCache
@@ -146,7 +146,7 @@ class Deliveries:
         if run is not None:
             return True if belongs(run, instance) else None
         requests = self.kube.list_inputs(namespace, f"{LABEL_RUN}={target}")
-        dropped = ri.orphans(requests, datetime.now(timezone.utc), grace_seconds)
+        dropped = ri.orphans(requests, now(), grace_seconds)
         for req in dropped:
             message = ri.orphan_message(req, namespace, grace_seconds)
             self.kube.emit_event(req, "InputDropped", message, type_="Warning")

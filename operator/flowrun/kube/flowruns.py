@@ -147,6 +147,7 @@ class FlowRunCalls(RestCalls):
         stop: threading.Event | None = None,
         server_timeout: int = 300,
         on_connect: Callable[[Any], None] | None = None,
+        since: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Yield the FlowRun now and then again on every change, blocking in between.
 
@@ -154,6 +155,9 @@ class FlowRunCalls(RestCalls):
         Survives server-side watch timeouts, dropped connections and 410 Gone (expired
         resourceVersion) by re-reading and re-watching. Raises Gone when it is deleted.
         `on_connect(response)` lets another thread close the stream to stop it.
+        `since`: the resourceVersion of the copy the caller has just read: the watch
+        starts there, without a read of its own (it yields the changes after that copy,
+        not the copy again); an expired one is read again, as above.
         """
         def restart() -> tuple[str, list[tuple[str, dict[str, Any]]]]:
             # A list by name, not a get: the watch starts at the list's resourceVersion
@@ -170,7 +174,8 @@ class FlowRunCalls(RestCalls):
             return got["metadata"]["resourceVersion"], [("MODIFIED", items[0])]
 
         for kind, obj in self._watch(namespace, {"fieldSelector": f"metadata.name={name}"}, restart,
-                                     stop=stop, server_timeout=server_timeout, on_connect=on_connect):
+                                     stop=stop, server_timeout=server_timeout, on_connect=on_connect,
+                                     since=since):
             if kind == "DELETED":
                 raise Gone(f"FlowRun {namespace}/{name} was deleted")
             yield obj
@@ -201,11 +206,13 @@ class FlowRunCalls(RestCalls):
         restart: Callable[[], tuple[str, list[tuple[str, dict[str, Any]]]]], *,
         stop: threading.Event | None, server_timeout: int,
         on_connect: Callable[[Any], None] | None = None, path: str | None = None,
+        since: str | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """The watch loop under both: `restart()` gives a resourceVersion to watch from
-        and the events to report first; called again after a 410 Gone. `path`: another
-        collection than the namespace's FlowRuns (inbox pages, kube/inputs.py)."""
-        rv: str | None = None
+        and the events to report first; called again after a 410 Gone (and first, unless
+        `since` gives one). `path`: another collection than the namespace's FlowRuns
+        (inbox pages, kube/inputs.py)."""
+        rv: str | None = since or None
         failures = 0
         while not (stop and stop.is_set()):
             if rv is None:

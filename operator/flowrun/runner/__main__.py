@@ -1,5 +1,10 @@
 import sys
 
-from .main import main
+from .early import begin
 
-sys.exit(main())
+# The FlowRun is read while the rest of the runner (the SDK) is imported.
+first = begin()
+
+from .main import main  # noqa: E402
+
+sys.exit(main(first=first))

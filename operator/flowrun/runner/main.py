@@ -38,6 +38,7 @@ from ..sdk.cache import NotSerializable, ResultCache, encode, pickle_allowed
 from ..sdk.context import RunContext, enter_run, exit_run
 from ..sdk.flows import as_flow
 from ..sdk.live import FlowSuspended, LiveFlowRun, RunCancelled, RunFenced, RunTerminated
+from .early import FirstRead
 
 log = logging.getLogger("flowrun.runner")
 
@@ -81,8 +82,10 @@ def _terminate(signum: int, _frame: Any) -> None:
     raise RunTerminated(f"the pod is being stopped (signal {signum})")
 
 
-def run(kube: Kube, namespace: str, name: str, *, attempt: int, cache_dir: str) -> int:
-    obj = kube.get_flowrun(namespace, name)
+def run(kube: Kube, namespace: str, name: str, *, attempt: int, cache_dir: str,
+        first: FirstRead | None = None) -> int:
+    """`first`: the read of the FlowRun begun while the runner was imported, else read now."""
+    obj = first.result() if first is not None else kube.get_flowrun(namespace, name)
     if obj is None:
         log.error("FlowRun %s/%s not found", namespace, name)
         return 1
@@ -156,7 +159,8 @@ def run(kube: Kube, namespace: str, name: str, *, attempt: int, cache_dir: str) 
         live.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, first: FirstRead | None = None) -> int:
+    """`first`: the FlowRun's read begun before the SDK was imported (runner/__main__.py)."""
     logging.basicConfig(level=os.environ.get("FLOWRUN_LOG_LEVEL", "INFO"), stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     name = os.environ.get(ENV_NAME)
@@ -169,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     # Flows are imported from the working directory too (user images COPY them there).
     sys.path.insert(0, os.getcwd())
     try:
-        return run(Kube(), namespace, name, attempt=int(os.environ.get(ENV_ATTEMPT, "1")),
-                   cache_dir=os.environ.get(ENV_CACHE_DIR, CACHE_MOUNT_PATH))
+        return run(first.kube if first is not None else Kube(), namespace, name,
+                   attempt=int(os.environ.get(ENV_ATTEMPT, "1")),
+                   cache_dir=os.environ.get(ENV_CACHE_DIR, CACHE_MOUNT_PATH), first=first)
     except KubeError as exc:
         log.error("Kubernetes API error: %s", exc)
         return 1

@@ -138,8 +138,10 @@ class LiveFlowRun(Watcher):
 
     def _watch(self) -> None:
         try:
+            # From the copy the runner was given (just read): no read of the watch's own.
+            since = (self.latest.get("metadata") or {}).get("resourceVersion") or None
             for obj in self.kube.watch_flowrun(self.namespace, self.name, stop=self._stop,
-                                               on_connect=self._on_connect):
+                                               on_connect=self._on_connect, since=since):
                 self._observe(obj)
         except Gone:
             with self._cond:

@@ -339,9 +339,8 @@ def _entries(flow_run_id: Any, namespace: str | None) -> tuple[_Run, list[dict[s
     return run, read_entries(kube, run.namespace, run.name)
 
 
-def filter_flow_run_input(key_prefix: str, limit: int = 1, exclude_keys: Iterable[str] | None = None,
-                          flow_run_id: Any = None, namespace: str | None = None) -> list[FlowRunInput]:
-    """The first `limit` inputs of a run whose key starts with `key_prefix`, oldest first."""
+def _filter(key_prefix: str, limit: int, exclude_keys: Iterable[str] | None, flow_run_id: Any,
+            namespace: str | None) -> list[FlowRunInput]:
     import json
     run, entries = _entries(flow_run_id, namespace)
     return [FlowRunInput(flow_run_id=run.uid or run.name or "", key=e["key"],
@@ -349,21 +348,40 @@ def filter_flow_run_input(key_prefix: str, limit: int = 1, exclude_keys: Iterabl
             for e in ri.filter_entries(entries, key_prefix, limit, exclude_keys or ())]
 
 
-def read_flow_run_input(key: str, flow_run_id: Any = None, namespace: str | None = None) -> Any:
-    """The value of a run's input with exactly `key` (None when there is none)."""
+def filter_flow_run_input(key_prefix: str, limit: int = 1, exclude_keys: Iterable[str] | None = None,
+                          flow_run_id: Any = None, namespace: str | None = None) -> Any:
+    """The first `limit` inputs of a run whose key starts with `key_prefix`, oldest first
+    (a list of FlowRunInput). Awaitable in async code, as Prefect's sync_compatible."""
+    return dual(lambda: _filter(key_prefix, limit, exclude_keys, flow_run_id, namespace))
+
+
+def _read(key: str, flow_run_id: Any, namespace: str | None) -> Any:
     _, entries = _entries(flow_run_id, namespace)
     found = ri.find_key(entries, key)
     return None if found is None else found.get("value")
 
 
-def create_flow_run_input(key: str, value: Any, flow_run_id: Any = None, sender: str | None = None,
-                          namespace: str | None = None) -> None:
-    """Store `value` (JSON) as an input of a run under exactly `key`."""
+def read_flow_run_input(key: str, flow_run_id: Any = None, namespace: str | None = None) -> Any:
+    """The value of a run's input with exactly `key` (None when there is none).
+    Awaitable in async code, as Prefect's sync_compatible."""
+    return dual(lambda: _read(key, flow_run_id, namespace))
+
+
+def _create(key: str, value: Any, flow_run_id: Any, sender: str | None, namespace: str | None) -> None:
     kube = _kube()
     run = _resolve(kube, ensure_flow_run_id(flow_run_id), namespace)
     create_input(kube, run.namespace, run.name or run.uid or str(flow_run_id), key, value, sender, run=run.obj)
 
 
+def create_flow_run_input(key: str, value: Any, flow_run_id: Any = None, sender: str | None = None,
+                          namespace: str | None = None) -> Any:
+    """Store `value` (JSON) as an input of a run under exactly `key`. Awaitable in async
+    code, as Prefect's sync_compatible."""
+    return dual(lambda: _create(key, value, flow_run_id, sender, namespace))
+
+
 def create_flow_run_input_from_model(key: str, model_instance: pydantic.BaseModel, flow_run_id: Any = None,
-                                     sender: str | None = None, namespace: str | None = None) -> None:
-    create_flow_run_input(key, model_instance.model_dump(mode="json"), flow_run_id, sender, namespace)
+                                     sender: str | None = None, namespace: str | None = None) -> Any:
+    """create_flow_run_input of a model's JSON. Awaitable in async code."""
+    value = model_instance.model_dump(mode="json")
+    return dual(lambda: _create(key, value, flow_run_id, sender, namespace))

@@ -12,12 +12,17 @@
 - **Namespaces** (`Settings.namespaces`): every route that names a namespace (`/runs/NS/...`,
   `/fragments/runs/NS/...`, `/logs/NS/...`, `/events?namespace=NS`) is refused (403) for a
   namespace the UI does not serve, before the person's credentials are used.
+- **One value per query parameter**: a query string that repeats a parameter (other than
+  `run`, the bulk answer's list) is refused (400). A route reads a parameter's last value
+  (Starlette's `query_params.get`); a check that read the first would judge another value
+  than the one used (`/events?namespace=served&namespace=other&name=x`). The guard parses
+  the query the way Starlette does (blank values kept), so both see the same value.
 """
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -27,6 +32,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 _NAMESPACED_PREFIXES = ("/runs/", "/fragments/runs/", "/logs/")
+#: The query parameters a route reads as a list (`getlist`); every other one is read once.
+MULTI_VALUED_PARAMETERS = frozenset({"run"})
 
 
 def local_hosts(address: str) -> list[str]:
@@ -78,14 +85,31 @@ def origin_problem(method: str, origin: str | None, host_header: str) -> str | N
     return None
 
 
+def _query_pairs(query_string: bytes) -> list[tuple[str, str]]:
+    """The query's (name, value) pairs, parsed as Starlette's QueryParams parses them."""
+    return parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+
+
+def query_problem(query_string: bytes) -> str | None:
+    """Why a query string is refused (None: it is not): a parameter given more than once
+    that the routes read as one value."""
+    seen: set[str] = set()
+    for key, _ in _query_pairs(query_string):
+        if key in seen and key not in MULTI_VALUED_PARAMETERS:
+            return f"the query gives the parameter {key[:40]!r} more than once"
+        seen.add(key)
+    return None
+
+
 def namespace_of(path: str, query_string: bytes) -> str | None:
-    """The namespace a request names (None: none)."""
+    """The namespace a request names (None: none). For `/events`, the `namespace`
+    parameter's last value, the one the route reads (a repeated one is refused before)."""
     for prefix in _NAMESPACED_PREFIXES:
         if path.startswith(prefix):
             return path[len(prefix):].split("/", 1)[0]
     if path == "/events":
-        values = parse_qs(query_string.decode("latin-1")).get("namespace")
-        return values[0] if values else None
+        values = [v for k, v in _query_pairs(query_string) if k == "namespace"]
+        return values[-1] if values and values[-1] else None
     return None
 
 
@@ -111,7 +135,12 @@ class Guard:
         if why:
             await _refuse(send, 403, f"Refused: {why}. Changes are accepted only from this UI's own pages.")
             return
-        namespace = namespace_of(scope.get("path", ""), scope.get("query_string", b""))
+        query = scope.get("query_string", b"")
+        why = query_problem(query)
+        if why:
+            await _refuse(send, 400, f"Refused: {why}.")
+            return
+        namespace = namespace_of(scope.get("path", ""), query)
         if namespace is not None and self.namespaces is not None and namespace not in self.namespaces:
             await _refuse(send, 403, f"Namespace {namespace[:63]!r} is not served by this UI.")
             return

@@ -12,7 +12,9 @@ nothing happened: no injected result, no object, the run unchanged.
 - signed approvals of a deleted run are replayed onto a new run of the same name while
   the webhook is bypassed;
 - the person who started a run approves a pause of its subflow (the subflow's creator
-  is the parent's runner, not her).
+  is the parent's runner, not her);
+- the person who started a run writes her own approval, validly signed (obtained by
+  calling the webhook directly), while the webhook is down: the operator does not count it.
 """
 from __future__ import annotations
 
@@ -247,7 +249,10 @@ def test_an_approval_signed_for_someone_else_cannot_be_written_while_the_webhook
     with the session webhook's own key. While the webhook does not answer (the namespace
     unlabelled: failurePolicy Ignore), eve writes it, one for herself naming a group she is
     not in, and one for herself with her real groups (the pause does not name her): the
-    API server's records policy refuses each, nothing is written, the run still waits."""
+    API server's records policy refuses each, nothing is written, the run still waits.
+    Then carol, who started the run, writes her own such entry and resumes: the policy
+    admits it (it does not know who started the run), the operator does not count it and
+    puts the resume back."""
     from flowrun.contract import approvals
     from flowrun.contract.signing import digest, single
     ns = namespace
@@ -291,6 +296,34 @@ def test_an_approval_signed_for_someone_else_cannot_be_written_while_the_webhook
     assert approvals.ANNOTATION_APPROVALS not in (now["metadata"].get("annotations") or {})
     assert now["spec"]["state"] == "Paused" and now["metadata"]["generation"] == fr["metadata"]["generation"]
     assert now["status"]["phase"] == "Paused" and not now["status"]["pause"]["approval"]["approvals"]
+
+    # The creator's own approval: carol started the run and is in finance, which the pause
+    # names. The webhook refuses her resume (allow_creator is off), but an entry signed for
+    # her is obtained like the ones above, and the records policy lets her write her own
+    # (it does not know who started the run): the operator does not count it, and puts her
+    # resume back.
+    mine = ("finance", "system:authenticated")
+    own = record(entry("carol", list(mine)))
+    kubectl("label", "namespace", ns, f"{SESSION_LABEL[0]}-")
+    try:
+        patch = {"metadata": {"annotations": {approvals.ANNOTATION_APPROVALS: own}},
+                 "spec": {"state": "Running", "input": {"ok": True}}}
+        out = as_(ns, "carol", "patch", "fr", "pay", "--type", "merge", "-p", json.dumps(patch), groups=mine)
+        assert out.returncode == 0, out.stderr  # written: the attack reaches the operator
+    finally:
+        kubectl("label", "namespace", ns, f"{SESSION_LABEL[0]}={SESSION_LABEL[1]}")
+    written = get_fr(ns, "pay")
+    assert [e["by"] for e in approvals.verified(written, pause, keys, datetime.now(timezone.utc))] == ["carol"], \
+        "a valid signature for carol"
+
+    def put_back():
+        cur = get_fr(ns, "pay")
+        return cur if "not counted" in cur["status"].get("message", "") and cur["spec"]["state"] == "Paused" else None
+    fr = wait_for(put_back, timeout=60, what="the operator to put back the creator's own approval")
+    assert "needs 2 approvals" in fr["status"]["message"] and "0 given" in fr["status"]["message"], fr["status"]
+    assert fr["status"]["phase"] == "Paused" and not fr["status"]["pause"]["approval"]["approvals"]
+    assert "result" not in fr["status"]
+    assert not [h for h in fr["status"]["history"] if h["action"] in ("approved", "resumed")]
 
 
 # ---- 4. creator exclusion through a subflow ----------------------------------------------

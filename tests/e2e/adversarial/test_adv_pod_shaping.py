@@ -119,7 +119,8 @@ def runs_and_jobs(namespace: str) -> tuple[list[str], list[str]]:
 def test_a_claim_the_person_may_not_get_is_never_mounted(operator, namespace, personas):
     """A database's claim, and another run's per-run cache claim (whose pickle entries the
     owner's re-executed run would load: code execution as the owner), as eve (editor) and as
-    a run's own pod token."""
+    a run's own pod token; that token also may not change its own run's image, template or
+    cache (P9)."""
     bind(namespace, personas["editor"], "eve")
     admin_apply(namespace, claim("database"), claim("victim-cache"))
     for name in ("database", "victim-cache"):
@@ -144,6 +145,16 @@ def test_a_claim_the_person_may_not_get_is_never_mounted(operator, namespace, pe
     out = patch_as(namespace, flow_code, "parent", {"spec": {"ttlSecondsAfterFinished": 1}})
     refused(out, f"{flow_code} may not delete FlowRun parent")
     assert "ttlSecondsAfterFinished" not in get_fr(namespace, "parent")["spec"]
+    # P9: flow code may patch its own run (its Role), but never the fields that shape its
+    # pod: a new image, a template within the allow-list (nothing else would refuse it), a
+    # cache on another claim. Each refused by the webhook, the run unchanged.
+    before = get_fr(namespace, "parent")
+    for change in ({"image": "busybox:latest"},
+                   {"template": {"spec": {"nodeSelector": {"kubernetes.io/os": "linux"}}}},
+                   {"cache": {"allowPickle": True}}):
+        out = patch_as(namespace, flow_code, "parent", {"spec": change})
+        refused(out, "a run's ServiceAccount may not change spec.template, spec.image or spec.cache")
+        unchanged(namespace, "parent", before)
     kubectl("patch", "fr", "parent", "--type", "merge", "-p", '{"spec":{"state":"Cancelled"}}', namespace=namespace)
 
     # The admin lets eve get one claim: she may share it (what a team that shares a claim does).

@@ -80,3 +80,54 @@ def test_an_allow_list_lifts_a_builtin_refusal_only_with_a_range_as_narrow_that_
     and is at least as narrow as the built-in range; a narrow range elsewhere lifts
     nothing, and 0.0.0.0/0 does not count as naming anything."""
     assert refusal(EgressPolicy(allow=parse_networks(allow)), ip, 80) == says
+
+
+@pytest.mark.parametrize("ip, says", [
+    ("fd00:ec2::254", "in fd00:ec2::254/128 (a cloud metadata service)"),  # AWS IMDS over IPv6
+    ("100.100.100.200", "in 100.100.100.200/32 (a cloud metadata service)"),  # Alibaba
+    ("192.0.0.192", "in 192.0.0.192/32 (a cloud metadata service)"),  # Oracle
+    ("168.63.129.16", "in 168.63.129.16/32 (a cloud metadata service)"),  # Azure WireServer
+    ("::ffff:100.100.100.200", "carries 100.100.100.200: in 100.100.100.200/32 (a cloud metadata service)"),
+])
+def test_cloud_metadata_services_outside_link_local_are_refused(ip, says):
+    assert refusal(DEFAULT, ip, 80) == says
+
+
+LINK_LOCAL = "in 169.254.0.0/16 (loopback, link-local, unspecified or multicast)"
+LOOPBACK = "in 127.0.0.0/8 (loopback, link-local, unspecified or multicast)"
+
+
+@pytest.mark.parametrize("ip, says", [
+    ("64:ff9b::169.254.169.254", f"carries 169.254.169.254: {LINK_LOCAL}"),  # NAT64
+    ("64:ff9b::a9fe:a9fe", f"carries 169.254.169.254: {LINK_LOCAL}"),
+    ("64:ff9b::127.0.0.1", f"carries 127.0.0.1: {LOOPBACK}"),
+    ("2002:a9fe:a9fe::", f"carries 169.254.169.254: {LINK_LOCAL}"),  # 6to4
+    ("2002:a9fe:a9fe:1::2", f"carries 169.254.169.254: {LINK_LOCAL}"),
+    ("2002:7f00:1::", f"carries 127.0.0.1: {LOOPBACK}"),
+    ("::ffff:169.254.169.254", f"carries 169.254.169.254: {LINK_LOCAL}"),  # IPv4-mapped
+    ("::ffff:a9fe:a9fe", f"carries 169.254.169.254: {LINK_LOCAL}"),
+    ("::ffff:127.0.0.1", f"carries 127.0.0.1: {LOOPBACK}"),
+    ("::ffff:0:127.0.0.1", f"carries 127.0.0.1: {LOOPBACK}"),  # IPv4-translated
+    ("::169.254.169.254", f"carries 169.254.169.254: {LINK_LOCAL}"),  # IPv4-compatible
+    ("::127.0.0.1", f"carries 127.0.0.1: {LOOPBACK}"),
+    ("64:ff9b::10.96.0.1", "carries 10.96.0.1: an address of the Kubernetes API server"),
+    ("::ffff:10.250.0.1", "carries 10.250.0.1: an address of the Kubernetes API server"),  # at 6443
+])
+def test_an_ipv6_address_that_carries_an_ipv4_one_is_judged_as_that_ipv4(ip, says):
+    assert refusal(DEFAULT, ip, 6443) == says
+
+
+def test_an_embedded_address_meets_the_deny_and_allow_lists_as_ipv4_and_its_ipv6_form_the_deny_list():
+    deny = EgressPolicy(deny=parse_networks("10.0.0.0/8"))
+    assert refusal(deny, "64:ff9b::10.1.2.3", 80) == "carries 10.1.2.3: in 10.0.0.0/8 (notifications.egress.deny)"
+    assert refusal(EgressPolicy(deny=parse_networks("64:ff9b::/96")), "64:ff9b::93.184.216.34", 80) == \
+        "in 64:ff9b::/96 (notifications.egress.deny)"
+    only = EgressPolicy(allow=parse_networks("203.0.113.0/24"))
+    assert refusal(only, "64:ff9b::203.0.113.9", 443) is None
+    assert refusal(only, "64:ff9b::198.51.100.1", 443) == "carries 198.51.100.1: outside notifications.egress.allow"
+
+
+@pytest.mark.parametrize("ip", ["64:ff9b::93.184.216.34", "2002:5db8:d822::1", "::ffff:93.184.216.34",
+                                "2001:db8::a9fe:a9fe", "fd00:ec2::253", "100.100.100.201", "192.0.0.193"])
+def test_public_addresses_in_any_form_and_neighbours_of_metadata_services_stay_allowed(ip):
+    assert refusal(DEFAULT, ip, 443) is None

@@ -229,6 +229,50 @@ def test_the_webhook_refuses_and_records_nothing(user, groups):
     assert "pause-1" in why and patch == {}
 
 
+CAROL = {"by": "carol", "groups": ["finance"], "time": "2026-11-25T11:59:50Z"}  # who started the run
+EVE = {"by": "eve", "groups": ["sales"], "time": "2026-11-25T11:59:55Z"}
+FINANCE2_CREATOR = a.request(["group:finance"], approvals=2, allow_creator=True)
+RUNNER = "system:serviceaccount:ns:root-runner"  # a subflow's creator: its parent's pod
+
+
+@pytest.mark.parametrize("case,rule,entries,creator,root,want", [
+    ("the creator's validly signed entry", FINANCE2, [CAROL], "carol", None, []),
+    ("the creator's next to another's", FINANCE2, [CAROL, BOB], "carol", None, ["bob"]),
+    ("allowCreator counts the creator's", FINANCE2_CREATOR, [CAROL, BOB], "carol", None, ["carol", "bob"]),
+    ("the root creator's, on a subflow", FINANCE2, [CAROL, BOB], RUNNER, "carol", ["bob"]),
+    ("allowCreator, on a subflow", FINANCE2_CREATOR, [CAROL], RUNNER, "carol", ["carol"]),
+    ("creator unknown: the webhook admits nobody", FINANCE2, [ALICE], "", None, []),
+    ("a subflow without a valid root record", FINANCE2, [ALICE], RUNNER, None, []),
+    ("creator unknown, allowCreator", FINANCE2_CREATOR, [ALICE], "", None, ["alice"]),
+    ("someone the rule does not name", FINANCE2, [EVE], "carol", None, []),
+    ("another approver (control)", FINANCE2, [ALICE, BOB], "carol", None, ["alice", "bob"]),
+])
+def test_a_validly_signed_approval_the_rule_refuses_is_not_counted(case, rule, entries, creator, root, want):
+    """The webhook refuses the creator's resume, but while it does not authenticate its
+    caller anyone can obtain an entry signed for any person (a forged AdmissionReview) and
+    write it while the webhook is down (the records policy lets the creator add her own):
+    the operator applies the rule's creator exclusion itself."""
+    from flowrun.contract.lifecycle.view import PauseView
+    obj = paused(rule, entries=[signed(e) for e in entries], creator=creator)
+    if root:
+        obj["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = a.root_record(KEYS, obj, root, "root")
+    pause = PauseView.of(obj["status"]["pause"])
+    assert pause is not None
+    assert [e["by"] for e in a.countable(obj, pause, KEYS, NOW)] == want
+    assert counted_by_operator(obj) == want
+
+
+def test_the_creators_own_signed_approval_completes_no_quorum():
+    """Carol started the run; alice approved; carol writes her own signed entry and
+    resumes while the webhook is down: the resume is put back, nothing counted for her."""
+    obj = paused(entries=[signed(ALICE), signed(CAROL)], counted=("alice",), state="Running", generation=3)
+    step = operator_step(obj, World(jobs=(JobView("r-1", 1, "j"),)), Policy(signing=KEYS), NOW)
+    assert isinstance(step, Write) and step.spec == {"spec": {"state": "Paused"}}
+    assert "needs 2 approvals" in step.status["message"] and "1 given" in step.status["message"]
+    assert "approval" not in step.status["pause"] or [x["by"] for x in step.status["pause"]["approval"]
+                                                      ["approvals"]] == ["alice"]
+
+
 def test_a_named_user_may_approve_and_nobody_else():
     rule = a.request(["alice", " ", "group:ops"])
     assert rule == {"approvers": ["alice", "group:ops"], "required": 1, "allowCreator": False, "approvals": []}

@@ -137,6 +137,28 @@ def test_at_the_bound_nothing_is_lost_silently(small: None) -> None:
     assert delivered(api) == [f"m{i}" for i in range(6)], "a page never changes once full"
 
 
+def test_an_input_that_does_not_fit_what_the_flow_waits_for_is_refused_at_delivery() -> None:
+    """A FlowRunInput created directly (kubectl create, a run's pod) passes no door: the
+    operator judges it against status.receiving when it delivers, as the CLI would have."""
+    api = FakeApi()
+    run = a_run(api)
+    run["status"]["receiving"] = {"keyPrefix": "strautomaticruninput-auto", "type": "str",
+                                  "inputSchema": {"type": "object", "required": ["value"],
+                                                  "properties": {"value": {"type": "string"}}}}
+    api.send("r", "ok")
+    bad = api.send("r", "3")
+    bad["spec"]["value"] = {"value": 3}
+    other = api.send("r", "other channel")
+    other["spec"]["key"] = "chat-1"
+    other["spec"]["value"] = {"value": 4}  # another key prefix: not judged by this schema
+    assert Deliveries(api).deliver(run) == 2  # type: ignore[arg-type]
+    assert delivered(api) == ["ok", 4]
+    refused = [e for e in api.events if e[2] == "InputRefused"]
+    assert sorted((kind, name) for kind, name, _, _ in refused) == [("FlowRun", "r"), ("FlowRunInput", "input-3")]
+    assert all("3 is not of type 'string'" in message for *_, message in refused)
+    assert api.inputs == {}, "the refused request is deleted too"
+
+
 def test_a_fresh_operator_finds_the_last_page_and_its_mark(small: None) -> None:
     api = FakeApi()
     run = a_run(api)

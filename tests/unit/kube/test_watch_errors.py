@@ -91,3 +91,34 @@ def test_a_watch_refused_for_good_still_says_so():
     with pytest.raises(KubeError) as refused:
         next(kube.watch_flowrun("ns", "r", stop=threading.Event(), server_timeout=5))
     assert refused.value.status == 403
+
+
+class Counted(Rest):
+    def __init__(self, streams):
+        super().__init__(streams)
+        self.lists = 0
+
+    def request(self, method, path, query=None, **_):
+        self.lists += 1
+        return super().request(method, path, query)
+
+
+def test_a_watch_from_a_copy_just_read_makes_no_read_of_its_own():
+    """The runner's watch starts at the resourceVersion of the FlowRun it has just read
+    (issue 27: a read fewer per run); an expired one (410) is read again, as always."""
+    kube = Kube.__new__(Kube)
+    kube.rest = Counted([[{"type": "MODIFIED", "object": obj("8")}]])
+    first = next(iter(kube.watch_flowrun("ns", "r", since="7", server_timeout=5)))
+    seen = [first["metadata"]["resourceVersion"]]
+    assert seen == ["8"] and kube.rest.lists == 0
+    assert kube.rest.queries[0]["resourceVersion"] == "7"
+
+    kube.rest = Counted([[{"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}}],
+                         [{"type": "MODIFIED", "object": obj("11")}]])
+    seen = []
+    for got in kube.watch_flowrun("ns", "r", since="3", server_timeout=5):
+        seen.append(got["metadata"]["resourceVersion"])
+        if len(seen) == 2:
+            break
+    assert seen == ["5", "11"] and kube.rest.lists == 1  # the list's copy after the 410, then the change
+    assert [q["resourceVersion"] for q in kube.rest.queries] == ["3", "10"]

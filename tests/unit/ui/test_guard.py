@@ -5,12 +5,14 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from flowrun.ui.guard import Guard, local_hosts, namespace_of, origin_problem, split_host
+from flowrun.ui.guard import Guard, local_hosts, namespace_of, origin_problem, query_problem, split_host
 
 ACTED: list[str] = []
+REACHED: list[str] = []
 
 
 async def ok(request):
+    REACHED.append(str(request.url))
     if request.method == "POST":
         ACTED.append(request.url.path)
     return PlainTextResponse("ok")
@@ -79,10 +81,72 @@ def test_namespaces_not_served_are_refused_on_every_route(path):
     assert client().get(path.replace("team-b", "team-a"), headers={"Host": "127.0.0.1:8080"}).status_code == 200
 
 
+@pytest.mark.parametrize("path", [
+    "/events?namespace=team-a&namespace=team-b&name=pay",  # the guard read the first, the route the last
+    "/events?namespace=team-b&namespace=team-a&name=pay",
+    "/events?namespace=team-a&name=pay&namespace=",
+    "/events?namespace=team-a&name=pay&name=other",
+    "/?namespace=team-a&namespace=team-b",
+    "/logs/team-a/pay?pod=a&pod=b",
+    "/events?namespace=team-a&name=pay&namespace%3Dteam-b",  # (one parameter named `namespace=team-b`: served)
+])
+def test_a_repeated_query_parameter_is_refused_before_any_route(path):
+    REACHED.clear()
+    r = client().get(path, headers={"Host": "127.0.0.1:8080"})
+    if path.endswith("%3Dteam-b"):
+        assert r.status_code == 200 and len(REACHED) == 1
+        return
+    assert r.status_code == 400 and "more than once" in r.text
+    assert REACHED == []  # no route ran: nothing was watched or read
+
+
+def test_the_bulk_answers_list_of_runs_may_repeat():
+    REACHED.clear()
+    assert query_problem(b"run=team-a/x&run=team-a/y") is None
+    assert client().get("/answer?run=team-a/x&run=team-a/y", headers={"Host": "127.0.0.1:8080"}).status_code == 200
+    assert query_problem(b"run=a&namespace=x&namespace=x") is not None  # even the same value twice
+
+
+def test_the_events_route_checks_the_namespace_it_watches_itself(monkeypatch):
+    """Were the guard to read another value than the route (as it once did), the events
+    stream still refuses to watch a namespace the UI does not serve: it checks the very
+    value it watches, and no watch is started."""
+    from urllib.parse import parse_qs
+
+    from flowrun.kube import actions
+    from flowrun.ui import guard
+    from flowrun.ui.app import Settings, create_app
+
+    watched: list[tuple[str, str]] = []
+
+    class Person:
+        def whoami(self):
+            return {"username": "ann", "groups": []}
+
+        def watch_flowrun(self, ns, name, **_):
+            watched.append((ns, name))
+            return iter(())
+
+    def first_value(path, query_string):  # the old guard: the first value
+        if path == "/events":
+            return (parse_qs(query_string.decode()).get("namespace") or [None])[0]
+        return None
+
+    monkeypatch.setattr(actions, "action_verbs_on", lambda kube: False)
+    monkeypatch.setattr(guard, "query_problem", lambda q: None)
+    monkeypatch.setattr(guard, "namespace_of", first_value)
+    app = TestClient(create_app(Settings(namespaces=["team-a"]), Person()))
+    r = app.get("/events?namespace=team-a&namespace=team-b&name=pay")
+    assert r.status_code == 403 and "team-b" in r.text
+    assert app.get("/events?namespace=&name=pay").status_code == 400
+    assert watched == []
+
+
 def test_namespace_of():
     assert namespace_of("/runs/a/b/cancel", b"") == "a"
     assert namespace_of("/events", b"namespace=x&name=y") == "x"
     assert namespace_of("/events", b"namespace=") is None
+    assert namespace_of("/events", b"namespace=team-a&namespace=team-b") == "team-b"  # the route's (last) value
     assert namespace_of("/", b"namespace=x") is None  # the list: scoped by app.scope_namespaces
     assert origin_problem("GET", None, "h") is None
 

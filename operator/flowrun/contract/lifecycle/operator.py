@@ -256,7 +256,8 @@ def _count_approvals(s: Situation) -> Step | Next:
         return NEXT
     key = pause.key
     have = set(rule.given_by)
-    fresh = [e for e in approvals.verified(run, pause, s.policy.signing, now) if e["by"] not in have]
+    # (signed by the webhook, and admitted by the rule: not the root run's creator, unless allowed)
+    fresh = [e for e in approvals.countable(run, pause, s.policy.signing, now) if e["by"] not in have]
     if fresh:
         history: dict[str, Any] = {"history": run.status.get("history")}
         for entry in fresh:

@@ -31,6 +31,12 @@ async def events(request: Request) -> Response:
     person = await s.person(request)
     ns, name = request.query_params.get("namespace") or "", request.query_params.get("name") or ""
     filters = views.Filters.from_query(request.query_params)
+    if name:
+        # (ui/guard.py refused a namespace not served already; checked here again on the
+        # very value watched, so the route never depends on the guard's parsing)
+        if not ns:
+            raise HTTPException(400, "a run's stream needs its namespace")
+        s.scope_namespaces(views.Filters(namespace=ns))
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
     stop = threading.Event()

@@ -41,7 +41,7 @@ def run_parts(person: Person, obj: dict[str, Any], *, submitted: dict[str, str] 
     verbs_on = actions.action_verbs_on(kube)
     rights: dict[str, tuple[bool, str]] = {}
     may_patch = kube.i_may(ns, "patch", "flowruns", "flowrun.io", name)
-    for verb in ("resume", "suspend", "pause", "cancel"):
+    for verb in ACTIONS_BY_VERB:
         if not may_patch:
             rights[verb] = (False, f"{person.name or 'you'} may not patch FlowRuns in {ns}")
         elif verbs_on and not kube.i_may(ns, verb, "flowruns", "flowrun.io", name):
@@ -55,6 +55,7 @@ def run_parts(person: Person, obj: dict[str, Any], *, submitted: dict[str, str] 
     fields = forms.build(schema, submitted, errors)
     ctx: dict[str, Any] = {
         "person": person, "obj": obj, "ns": ns, "name": name, "phase": phase_of(obj),
+        "stopped": Phase(phase_of(obj)).stopped,
         "row": views.row(obj, views.utcnow()),
         "controls": views.controls(obj, rights, person.me),
         "signature": views.controls_signature(obj),

@@ -77,6 +77,17 @@ def suspend_between(count: int = 3) -> dict:
 
 
 @flow
+def lose_pod_between(count: int = 3) -> dict:
+    """Receives `count` inputs, then waits for one on the channel "go"; the test deletes
+    the pod meanwhile. The next attempt receives the same inputs in the same order (the
+    cached record of attempt 1 comes back only for the same list), then "go"."""
+    first = [v for _, v in zip(range(count), receive_input(str, timeout=300, raise_timeout_error=True))]
+    record = seen_in_attempt(first)
+    go = receive_input(str, key_prefix="go", timeout=300, raise_timeout_error=True).next()
+    return {"record": record, "first": first, "go": go, "attempt": int(os.environ.get("FLOWRUN_ATTEMPT", "0"))}
+
+
+@flow
 def peek_other(other: str) -> str:
     """Tries to read another run's inputs with its own token (refused)."""
     try:
