@@ -1,7 +1,9 @@
 """Where notifications may go (contract/egress.py)."""
+import ipaddress
+
 import pytest
 
-from flowrun.contract.egress import EgressPolicy, parse_networks, refusal
+from flowrun.contract.egress import EgressPolicy, carried_ipv4, parse_networks, refusal
 
 DEFAULT = EgressPolicy(api_addresses=frozenset({("10.96.0.1", None), ("10.250.0.1", 6443)}))
 
@@ -131,3 +133,25 @@ def test_an_embedded_address_meets_the_deny_and_allow_lists_as_ipv4_and_its_ipv6
                                 "2001:db8::a9fe:a9fe", "fd00:ec2::253", "100.100.100.201", "192.0.0.193"])
 def test_public_addresses_in_any_form_and_neighbours_of_metadata_services_stay_allowed(ip):
     assert refusal(DEFAULT, ip, 443) is None
+
+
+@pytest.mark.parametrize("ip, says", [
+    ("::1", "in ::1/128 (loopback, link-local, unspecified or multicast)"),
+    ("::", "in ::/128 (loopback, link-local, unspecified or multicast)"),
+])
+def test_the_ipv6_loopback_and_unspecified_addresses_carry_no_ipv4_one(ip, says):
+    """`::1` and `::` lie in ::/96 (IPv4-compatible) but are themselves, not 0.0.0.1 and
+    0.0.0.0: refused as what they are."""
+    assert carried_ipv4(ipaddress.ip_address(ip)) is None
+    assert refusal(DEFAULT, ip, 80) == says
+
+
+@pytest.mark.parametrize("api, ip", [
+    ("::ffff:10.96.0.1", "10.96.0.1"),  # the API server listed in its IPv4-mapped form
+    ("64:ff9b::a60:1", "10.96.0.1"),  # ... in its NAT64 form
+    ("10.96.0.1", "10.96.0.1"),
+])
+def test_the_api_server_listed_in_an_ipv6_form_is_refused_at_the_ipv4_address_it_carries(api, ip):
+    policy = EgressPolicy(api_addresses=frozenset({(api, None)}))
+    assert refusal(policy, ip, 443) == "an address of the Kubernetes API server"
+    assert refusal(policy, "10.96.0.2", 443) is None
