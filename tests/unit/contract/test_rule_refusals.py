@@ -27,7 +27,7 @@ from flowrun.contract.lifecycle.subflows import subflow_received
 from flowrun.contract.lifecycle.world import JobView, Policy, World
 from flowrun.contract.lifecycle.view import Approval
 from flowrun.contract.phases import PauseKind
-from flowrun.contract.signing import KeyRing, digest, single
+from flowrun.contract.signing import KeyRing, SigningKey, digest, single
 
 SECRET = b"k" * 32
 KEYS = single(SECRET)
@@ -260,6 +260,39 @@ def test_a_validly_signed_approval_the_rule_refuses_is_not_counted(case, rule, e
     assert pause is not None
     assert [e["by"] for e in a.countable(obj, pause, KEYS, NOW)] == want
     assert counted_by_operator(obj) == want
+
+
+# The key the entries and root records above are signed with, retired and verifying until GRACE.
+GRACE = datetime(2026, 11, 25, 12, 30, tzinfo=timezone.utc)
+ROTATED = KeyRing(SigningKey("k2", b"2" * 32), (SigningKey("tls", SECRET, GRACE),))
+
+
+def test_without_a_rule_every_verified_approval_is_countable_judged_at_now():
+    """A pause with no approval rule admits everybody: `countable` is `verified`, the
+    entries whole (without their signatures), a retired key's judged at `now`."""
+    from flowrun.contract.lifecycle.view import PauseView
+    obj = paused(None, entries=[signed(ALICE), signed(CAROL)])
+    pause = PauseView.of(obj["status"]["pause"])
+    assert pause is not None and pause.approval is None
+    assert a.countable(obj, pause, ROTATED, NOW) == [ALICE, CAROL] == a.verified(obj, pause, ROTATED, NOW)
+    assert a.countable(obj, pause, ROTATED, GRACE) == []
+
+
+def test_a_subflows_root_record_signed_by_a_retired_key_counts_within_its_grace_only():
+    """Who started the root run is read from its signed record at `now`: within the
+    retired key's grace the root creator's own entry is dropped and the others count;
+    after it nobody is known, and a rule that excludes its creator admits nobody."""
+    from flowrun.contract.lifecycle.view import PauseView
+    current = {"metadata": {"namespace": "ns", "name": "r", "uid": "uid-r"}}  # entries by the current key
+    entries = [{**e, "sig": a.sign(ROTATED, current, {"key": "pause-1", "generation": 2}, e)} for e in (CAROL, BOB)]
+    obj = paused(FINANCE2, entries=entries, creator=RUNNER)
+    obj["metadata"]["annotations"][a.ANNOTATION_ROOT_CREATED_BY] = a.root_record(KEYS, obj, "carol", "root")
+    pause = PauseView.of(obj["status"]["pause"])
+    assert pause is not None
+    within = datetime(2026, 11, 25, 12, 29, tzinfo=timezone.utc)
+    assert [e["by"] for e in a.countable(obj, pause, ROTATED, within)] == ["bob"]
+    assert a.verified(obj, pause, ROTATED, GRACE) == [CAROL, BOB]
+    assert a.countable(obj, pause, ROTATED, GRACE) == []
 
 
 def test_the_creators_own_signed_approval_completes_no_quorum():
