@@ -112,6 +112,24 @@ def test_a_full_inbox_is_refused_at_the_door():
     assert ri.door_problems({"inbox": {"full": False}}, "strautomaticruninput-auto-1", {"value": "x"}) == []
 
 
+def test_a_full_inbox_is_written_whole_and_refused_at_the_door_word_for_word():
+    assert ri.inbox_full("2026-01-01T00:00:00Z") == {"full": True, "pages": 32, "entries": 32_000,
+                                                     "since": "2026-01-01T00:00:00Z"}
+    status = {"inbox": ri.inbox_full("2026-01-01T00:00:00Z")}
+    assert ri.door_problems(status, "strautomaticruninput-auto-1", {"value": "x"}) == [
+        "inbox: full (32 pages of at most 1000 inputs or 512 KiB each); no more inputs are taken"]
+
+
+def test_an_input_to_a_missing_run_is_dropped_at_exactly_its_grace():
+    from datetime import datetime, timezone
+    at = req("at", 1)  # created 2026-01-01T00:00:00Z
+    assert ri.orphans([at], datetime(2026, 1, 1, 0, 5, tzinfo=timezone.utc), 300) == [at]
+    assert ri.orphans([at], datetime(2026, 1, 1, 0, 4, 59, 999999, tzinfo=timezone.utc), 300) == []
+    assert ri.orphan_message(at, "ns", 300) == (
+        "input at (key strautomaticruninput-auto-1) from alice dropped: FlowRun r does not exist in namespace ns "
+        "(an input waits 300 s for its run to be created)")
+
+
 def test_inputs_to_a_missing_run_wait_out_the_grace_then_are_dropped():
     from datetime import datetime, timezone
     young, old, undated = req("young", 3), req("old", 2), req("undated", 1)
