@@ -50,6 +50,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -674,6 +675,21 @@ def load() -> str:
     return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
+
+def delete_namespaces(namespaces: Iterable[str], op: Any, rights: Any, *, timeout: float) -> None:
+    """The benchmark's namespaces deleted, and, once their FlowRuns are gone (the
+    operator removes its finalizers), the operator stopped and its rights removed."""
+    namespaces = list(namespaces)
+    for ns in namespaces:
+        kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    try:
+        wait_for(lambda: all(not kubectl("get", "fr", "-o", "name", namespace=ns, check=False).stdout.strip()
+                             for ns in namespaces) or None,
+                 timeout=timeout, interval=3, what="the runs deleted")
+    finally:
+        op.stop()
+        rights.delete()
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20, help="one-at-a-time runs per variant")
@@ -852,15 +868,7 @@ def main() -> None:
     finally:
         if peer:
             peer.stop()
-        for ns in all_ns:
-            kubectl("delete", "namespace", ns, "--wait=false", check=False)
-        try:
-            wait_for(lambda: all(not kubectl("get", "fr", "-o", "name", namespace=ns, check=False).stdout.strip()
-                                 for ns in all_ns) or None,
-                     timeout=900, interval=3, what="the runs deleted")
-        finally:
-            op.stop()
-            rights.delete()
+        delete_namespaces(all_ns, op, rights, timeout=900)
     print("\n\n# peers.py report\n" + "\n".join(report))
 
 

@@ -48,7 +48,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from common import machine, percentile  # noqa: E402
-from peers import BARE_LABEL, CLAIM, Audit, bare_job, client_of, flowrun, iso, is_write, load, resource_of  # noqa: E402
+from peers import (BARE_LABEL, CLAIM, Audit, bare_job, client_of, delete_namespaces, flowrun, iso,  # noqa: E402
+                   is_write, load, resource_of)
 
 from cluster import ensure_cluster, is_local_cluster, kubectl, wait_for  # noqa: E402
 from cluster.harness import IMAGE_TAG, ChartRights, OperatorProcess, build_flow_image, install_crd  # noqa: E402
@@ -296,15 +297,7 @@ def main() -> None:
     finally:
         for c in clients.values():
             c.pods.stop()
-        for ns in namespaces.values():
-            kubectl("delete", "namespace", ns, "--wait=false", check=False)
-        try:
-            wait_for(lambda: all(not kubectl("get", "fr", "-o", "name", namespace=ns, check=False).stdout.strip()
-                                 for ns in namespaces.values()) or None,
-                     timeout=600, interval=3, what="the runs deleted")
-        finally:
-            op.stop()
-            rights.delete()
+        delete_namespaces(namespaces.values(), op, rights, timeout=600)
     print("\n\n# runner_start.py report\n" + "\n".join(report))
 
 
