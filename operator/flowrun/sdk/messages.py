@@ -383,5 +383,4 @@ def create_flow_run_input(key: str, value: Any, flow_run_id: Any = None, sender:
 def create_flow_run_input_from_model(key: str, model_instance: pydantic.BaseModel, flow_run_id: Any = None,
                                      sender: str | None = None, namespace: str | None = None) -> Any:
     """create_flow_run_input of a model's JSON. Awaitable in async code."""
-    value = model_instance.model_dump(mode="json")
-    return dual(lambda: _create(key, value, flow_run_id, sender, namespace))
+    return create_flow_run_input(key, model_instance.model_dump(mode="json"), flow_run_id, sender, namespace)

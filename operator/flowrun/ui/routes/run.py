@@ -53,9 +53,10 @@ def run_parts(person: Person, obj: dict[str, Any], *, submitted: dict[str, str] 
     schema = pause.get("inputSchema")
     found = forms.choice(schema)
     fields = forms.build(schema, submitted, errors)
+    phase = Phase(phase_of(obj))
     ctx: dict[str, Any] = {
-        "person": person, "obj": obj, "ns": ns, "name": name, "phase": phase_of(obj),
-        "stopped": Phase(phase_of(obj)).stopped,
+        "person": person, "obj": obj, "ns": ns, "name": name, "phase": phase.value,
+        "stopped": phase.stopped,
         "row": views.row(obj, views.utcnow()),
         "controls": views.controls(obj, rights, person.me),
         "signature": views.controls_signature(obj),
