@@ -326,6 +326,16 @@ class Audit:
     def available(self) -> bool:
         return (self.dir / "audit.log").exists()
 
+    def settle(self, timeout: float = 60) -> None:
+        """Wait until the log holds every request made before this call: the API server
+        writes it in batches, so a marker request (a get of a ConfigMap that does not
+        exist, with a name of its own) is made, and the log read until it shows it."""
+        marker = f"flowrun-audit-mark-{secrets.token_hex(6)}"
+        start = time.time() - 1
+        kubectl("get", "configmap", marker, namespace="default", check=False)
+        wait_for(lambda: self.events(marker, start, time.time() + 1) or None, timeout=timeout, interval=0.2,
+                 what=f"the audit log to show the marker request {marker}")
+
     def events(self, needle: str, start: float, end: float) -> list[dict]:
         """Each request once (by auditID) received in [start, end] whose line has `needle`."""
         seen: set[str] = set()
